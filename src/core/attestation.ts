@@ -1,0 +1,365 @@
+/**
+ * The attestation condition, written once.
+ *
+ * `buildAttestationCondition` produces the CEL text that the GCP component puts into the Workload Identity Pool
+ * provider's `attributeCondition`. The local key broker, `verifyAttestation` and `cleanroom policy test` evaluate
+ * that same text with a real CEL engine (`@bufbuild/cel`): there is no hand-written JavaScript twin of the rules.
+ */
+import { type CelInput, celEnv, isCelError, parse, plan, unparse } from "@bufbuild/cel";
+import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
+import { DIGEST_PATTERN, PROJECT_ID_PATTERN } from "./patterns.js";
+
+/** The issuer of Google Confidential Space attestation tokens (no trailing slash: it must match `iss` exactly). */
+export const CONFIDENTIAL_SPACE_ISSUER = "https://confidentialcomputing.googleapis.com";
+/** The issuer URI configured on a Workload Identity Pool OIDC provider for Confidential Space. */
+export const CONFIDENTIAL_SPACE_PROVIDER_ISSUER_URI = "https://confidentialcomputing.googleapis.com/";
+/** `swname` of a genuine Confidential Space image (production or debug). */
+export const CONFIDENTIAL_SPACE_SWNAME = "CONFIDENTIAL_SPACE";
+/** `swname` the local backend's attestation service puts in its tokens: it never claims to be Google's. */
+export const LOCAL_SWNAME = "CLEANROOM_LOCAL";
+/** `hwmodel` of local tokens: there is no hardware TEE on a developer machine. */
+export const LOCAL_HWMODEL = "NONE";
+/** The environment variable through which the job bundle digest reaches the workload (and the token). */
+export const JOB_DIGEST_ENV = "CLEANROOM_JOB_DIGEST";
+/** The Workload Identity Pool provider's attribute condition is limited to 4096 characters by IAM. */
+export const MAX_CONDITION_LENGTH = 4096;
+/** Hardware models a Confidential Space token can carry. */
+export const KNOWN_HW_MODELS = ["GCP_INTEL_TDX", "GCP_AMD_SEV", "GCP_AMD_SEV_ES", "GCP_SHIELDED_VM", LOCAL_HWMODEL] as const;
+
+/** What a relying party (a KMS key, the local broker, a verifier) demands of an attested workload. */
+export interface AttestationPolicyInput {
+  /** Executor image manifest digests (`sha256:<64 hex>`) allowed to run. At least one. */
+  readonly imageDigests: readonly string[];
+  /** Service accounts of which at least one must be attached to the VM (`google_service_accounts`). */
+  readonly serviceAccounts?: readonly string[];
+  /** GCP projects in which the VM may run (`submods.gce.project_id`). */
+  readonly projectIds?: readonly string[];
+  /** Accept debug Confidential Space images (SSH, operator root). Never for real data. @default false */
+  readonly allowDebug?: boolean;
+  /** Require the `STABLE` support attribute (a supported, patched image). Ignored when `allowDebug`. @default true */
+  readonly requireStable?: boolean;
+  /** Allowed hardware models, e.g. `["GCP_INTEL_TDX"]`. @default - any */
+  readonly hwModels?: readonly string[];
+  /** Lowest Confidential Space image version (`swversion`, e.g. 250300). @default - any */
+  readonly minImageVersion?: number;
+  /** Which attester issues the tokens: Google (`gcp`) or this machine's local service (`local`). @default "gcp" */
+  readonly platform?: string;
+}
+
+/** `submods.container` of a Confidential Space token. */
+export interface ContainerClaims {
+  readonly image_reference?: string;
+  readonly image_digest?: string;
+  readonly image_id?: string;
+  readonly restart_policy?: string;
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly env_override?: Readonly<Record<string, string>> | null;
+  readonly cmd_override?: readonly string[] | null;
+}
+
+/** `submods.gce` of a Confidential Space token. */
+export interface GceClaims {
+  readonly zone?: string;
+  readonly project_id?: string;
+  readonly project_number?: string;
+  readonly instance_name?: string;
+  readonly instance_id?: string;
+}
+
+/** The claims of a Confidential Space (or local) attestation token that this library reads. */
+export interface AttestationClaims {
+  readonly iss?: string;
+  readonly aud?: string | readonly string[];
+  readonly sub?: string;
+  readonly iat?: number;
+  readonly nbf?: number;
+  readonly exp?: number;
+  readonly eat_nonce?: string | readonly string[];
+  readonly secboot?: boolean;
+  readonly hwmodel?: string;
+  readonly swname?: string;
+  readonly swversion?: readonly string[];
+  readonly dbgstat?: string;
+  readonly google_service_accounts?: readonly string[];
+  readonly submods?: {
+    readonly confidential_space?: { readonly support_attributes?: readonly string[] };
+    readonly container?: ContainerClaims;
+    readonly gce?: GceClaims;
+    readonly [other: string]: unknown;
+  };
+  readonly [other: string]: unknown;
+}
+
+/** The result of evaluating a condition on claims. */
+export interface ConditionResult {
+  /** True only when the condition evaluated to exactly `true`. */
+  readonly allowed: boolean;
+  /** Why it was denied: the failing clauses, or the evaluation error. */
+  readonly reason?: string;
+  /** The top-level clauses that did not hold (empty when allowed). */
+  readonly failedClauses?: readonly string[];
+}
+
+const EMAIL_PATTERN = /^[a-z0-9][a-z0-9._+-]{0,63}@[a-z0-9.-]{1,253}$/;
+
+const HWMODEL_PATTERN = /^[A-Z0-9_]{1,40}$/;
+
+/**
+ * Checks an attestation policy. Every value that ends up in CEL text is validated against a strict pattern, so no
+ * input can inject CEL.
+ *
+ * @returns the list of problems (empty when valid)
+ */
+export function attestationPolicyProblems(policy: AttestationPolicyInput, path = "policy"): string[] {
+  const problems: string[] = [];
+  const platform = policy.platform ?? "gcp";
+  if (platform !== "gcp" && platform !== "local") {
+    problems.push(`${path}.platform must be "gcp" or "local" (got ${JSON.stringify(platform)})`);
+  }
+  if (!Array.isArray(policy.imageDigests) || policy.imageDigests.length === 0) {
+    problems.push(`${path}.imageDigests must list at least one executor image digest (sha256:<64 lowercase hex>)`);
+  } else {
+    policy.imageDigests.forEach((d, i) => {
+      if (typeof d !== "string" || !DIGEST_PATTERN.test(d)) {
+        problems.push(`${path}.imageDigests[${i}] must be sha256:<64 lowercase hex> (got ${JSON.stringify(d)})`);
+      }
+    });
+  }
+  listProblems(policy.serviceAccounts, `${path}.serviceAccounts`, EMAIL_PATTERN, "a service account email", problems);
+  listProblems(policy.projectIds, `${path}.projectIds`, PROJECT_ID_PATTERN, "a GCP project id", problems);
+  listProblems(policy.hwModels, `${path}.hwModels`, HWMODEL_PATTERN, `one of ${KNOWN_HW_MODELS.join(", ")}`, problems);
+  if (policy.allowDebug !== undefined && typeof policy.allowDebug !== "boolean") {
+    problems.push(`${path}.allowDebug must be a boolean`);
+  }
+  if (policy.requireStable !== undefined && typeof policy.requireStable !== "boolean") {
+    problems.push(`${path}.requireStable must be a boolean`);
+  }
+  if (policy.allowDebug === true && policy.requireStable === true) {
+    problems.push(
+      `${path}: allowDebug cannot be combined with requireStable: debug images carry no support attributes; drop requireStable (or allowDebug)`,
+    );
+  }
+  if (policy.minImageVersion !== undefined) {
+    const v = policy.minImageVersion;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 99_999_999) {
+      problems.push(`${path}.minImageVersion must be an integer like 250300 (YYMM##) (got ${JSON.stringify(v)})`);
+    }
+  }
+  return problems;
+}
+
+function listProblems(
+  list: readonly string[] | undefined,
+  path: string,
+  pattern: RegExp,
+  what: string,
+  problems: string[],
+): void {
+  if (list === undefined) return;
+  if (!Array.isArray(list)) {
+    problems.push(`${path} must be an array of strings`);
+    return;
+  }
+  list.forEach((v, i) => {
+    if (typeof v !== "string" || !pattern.test(v)) {
+      problems.push(`${path}[${i}] must be ${what} (got ${JSON.stringify(v)})`);
+    }
+  });
+}
+
+/** Quotes a pre-validated string as a CEL string literal. */
+function lit(s: string): string {
+  return `'${s}'`;
+}
+
+function oneOf(expr: string, values: readonly string[]): string {
+  return values.length === 1 ? `${expr} == ${lit(values[0]!)}` : `${expr} in [${values.map(lit).join(", ")}]`;
+}
+
+function anyIn(values: readonly string[], listExpr: string): string {
+  // `exists()` would read better but cannot be unparsed for failure reports; an `||` chain is equivalent.
+  const parts = values.map((v) => `${lit(v)} in ${listExpr}`);
+  return parts.length === 1 ? parts[0]! : `(${parts.join(" || ")})`;
+}
+
+/**
+ * Builds the CEL text for a Workload Identity Pool provider's `attributeCondition` from a policy.
+ *
+ * Production defaults (platform `gcp`): `swname == 'CONFIDENTIAL_SPACE'`, `dbgstat == 'disabled-since-boot'` (a
+ * debug image also reports `CONFIDENTIAL_SPACE`, so `swname` alone would admit it), `'STABLE' in
+ * support_attributes` (not `LATEST`, which an hourly-refreshed token can lose mid-job), the image digest pinned (tags
+ * move), and optionally the service account, project, hardware and image-version floor.
+ *
+ * The `local` platform swaps the platform claims for the honest local ones (`swname == 'CLEANROOM_LOCAL'`), so a
+ * local condition never accepts a Google token and a GCP condition never accepts a local token.
+ *
+ * @throws CleanRoomError `invalid-policy` for a bad policy, `condition-too-long` beyond 4096 characters
+ */
+export function buildAttestationCondition(policy: AttestationPolicyInput): string {
+  throwIfProblems("invalid-policy", "attestation policy", attestationPolicyProblems(policy));
+  const clauses: string[] = [];
+  const platform = policy.platform ?? "gcp";
+  if (platform === "local") {
+    clauses.push(`assertion.swname == ${lit(LOCAL_SWNAME)}`);
+  } else {
+    clauses.push(`assertion.swname == ${lit(CONFIDENTIAL_SPACE_SWNAME)}`);
+    clauses.push("assertion.secboot == true");
+    if (policy.allowDebug !== true) {
+      clauses.push("assertion.dbgstat == 'disabled-since-boot'");
+      if (policy.requireStable !== false) {
+        clauses.push("'STABLE' in assertion.submods.confidential_space.support_attributes");
+      }
+    }
+  }
+  clauses.push(oneOf("assertion.submods.container.image_digest", policy.imageDigests));
+  if (policy.serviceAccounts && policy.serviceAccounts.length > 0) {
+    clauses.push(anyIn(policy.serviceAccounts, "assertion.google_service_accounts"));
+  }
+  if (policy.projectIds && policy.projectIds.length > 0) {
+    clauses.push(oneOf("assertion.submods.gce.project_id", policy.projectIds));
+  }
+  if (policy.hwModels && policy.hwModels.length > 0) {
+    clauses.push(oneOf("assertion.hwmodel", policy.hwModels));
+  }
+  if (policy.minImageVersion !== undefined) {
+    clauses.push(`int(assertion.swversion[0]) >= ${policy.minImageVersion}`);
+  }
+  const condition = clauses.join(" && ");
+  if (condition.length > MAX_CONDITION_LENGTH) {
+    throw new CleanRoomError(
+      "condition-too-long",
+      `The attestation condition is ${condition.length} characters; IAM allows at most ${MAX_CONDITION_LENGTH}. ` +
+        `Pin fewer image digests (retire old executor images), list fewer service accounts or projects, ` +
+        `or split the room into several pools.`,
+    );
+  }
+  return condition;
+}
+
+/**
+ * The attribute mapping of the Workload Identity Pool provider.
+ *
+ * `google.subject` uses the `gcpcs::` form (image digest, project number, instance id) which stays under IAM's
+ * 127-byte limit, unlike the VM selfLink. `attribute.job_digest` comes from the operator-set environment variable
+ * `CLEANROOM_JOB_DIGEST`, which the launcher records in `submods.container.env_override`.
+ */
+export function attributeMapping(): Record<string, string> {
+  return {
+    "google.subject":
+      '"gcpcs::"+assertion.submods.container.image_digest+"::"+assertion.submods.gce.project_number+"::"+assertion.submods.gce.instance_id',
+    "attribute.image_digest": "assertion.submods.container.image_digest",
+    "attribute.job_digest": `assertion.submods.container.env_override.${JOB_DIGEST_ENV}`,
+  };
+}
+
+/** `principalSet://` member of every workload whose token carries this job digest. */
+export function jobDigestPrincipalSet(poolName: string, jobDigest: string): string {
+  return attributePrincipalSet(poolName, "job_digest", jobDigest);
+}
+
+/** `principalSet://` member of every workload running this executor image digest. */
+export function imageDigestPrincipalSet(poolName: string, imageDigest: string): string {
+  return attributePrincipalSet(poolName, "image_digest", imageDigest);
+}
+
+/**
+ * `principalSet://iam.googleapis.com/<pool>/attribute.<name>/<value>`.
+ *
+ * @param poolName the pool's full resource name `projects/<number>/locations/global/workloadIdentityPools/<id>`
+ */
+export function attributePrincipalSet(poolName: string, attribute: string, value: string): string {
+  const problems: string[] = [];
+  if (!/^projects\/[^/]+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}$/.test(poolName)) {
+    problems.push(
+      `poolName must be projects/<project number>/locations/global/workloadIdentityPools/<pool id> (got ${JSON.stringify(poolName)})`,
+    );
+  }
+  if (!/^[a-z0-9_]{1,100}$/.test(attribute)) problems.push(`attribute must match [a-z0-9_]{1,100} (got ${attribute})`);
+  if ((attribute === "job_digest" || attribute === "image_digest") && !DIGEST_PATTERN.test(value)) {
+    problems.push(`${attribute} must be sha256:<64 lowercase hex> (got ${JSON.stringify(value)})`);
+  }
+  throwIfProblems("invalid-argument", "principal set", problems);
+  return `principalSet://iam.googleapis.com/${poolName}/attribute.${attribute}/${value}`;
+}
+
+/** Converts JSON-shaped claims to CEL input: objects become maps, integral numbers become CEL ints. */
+function toCel(value: unknown): CelInput {
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value)) return value.map(toCel);
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      return Number.isInteger(value) ? BigInt(value) : value;
+    case "object":
+      return new Map(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toCel(v)]));
+    default:
+      return null;
+  }
+}
+
+type ParsedCel = ReturnType<typeof parse>;
+type CelExpr = ParsedCel["expr"];
+
+function conjuncts(expr: CelExpr): CelExpr[] {
+  if (expr.exprKind.case === "callExpr" && expr.exprKind.value.function === "_&&_") {
+    return expr.exprKind.value.args.flatMap((a) => conjuncts(a as CelExpr));
+  }
+  return [expr];
+}
+
+function describe(expr: CelExpr, index: number): string {
+  try {
+    return unparse(expr);
+  } catch {
+    return `clause #${index + 1}`;
+  }
+}
+
+/** Parses CEL text, throwing `CleanRoomError("cel-error")` with the parser's message when it is not valid CEL. */
+export function parseCondition(condition: string): ParsedCel {
+  if (typeof condition !== "string" || condition.trim() === "") {
+    throw new CleanRoomError("cel-error", "The attestation condition is empty: build it with buildAttestationCondition().");
+  }
+  try {
+    return parse(condition);
+  } catch (err) {
+    throw new CleanRoomError("cel-error", `The attestation condition is not valid CEL: ${messageOf(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Evaluates a condition (as built by `buildAttestationCondition`, or any WIF `attributeCondition`) on a token's
+ * claims, with the variable `assertion` bound to the claims, exactly as Workload Identity Federation does.
+ *
+ * Missing fields, wrong types and evaluation errors deny; they never throw. When denied, `reason` names every
+ * top-level clause that does not hold.
+ *
+ * @throws CleanRoomError `cel-error` only when the condition text itself does not parse
+ */
+export function evaluateAttestationCondition(condition: string, claims: unknown): ConditionResult {
+  const parsed = parseCondition(condition);
+  if (claims === null || typeof claims !== "object" || Array.isArray(claims)) {
+    return { allowed: false, reason: "the claims are not a JSON object", failedClauses: [] };
+  }
+  const env = celEnv();
+  const bindings = { assertion: toCel(claims) };
+  const whole = plan(env, parsed)(bindings);
+  if (whole === true) return { allowed: true, failedClauses: [] };
+  const failed: string[] = [];
+  conjuncts(parsed.expr).forEach((clause, i) => {
+    const r = plan(env, clause)(bindings);
+    if (r === true) return;
+    const why = isCelError(r) ? ` (${r.message})` : "";
+    failed.push(`${describe(clause, i)}${why}`);
+  });
+  if (failed.length === 0) {
+    const why = isCelError(whole) ? whole.message : `evaluated to ${String(whole)}`;
+    failed.push(`the condition ${why}`);
+  }
+  return { allowed: false, reason: `not satisfied: ${failed.join("; ")}`, failedClauses: failed };
+}

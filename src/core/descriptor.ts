@@ -1,0 +1,283 @@
+/**
+ * The clean room descriptor: what a deployed room exports (`pulumi stack output descriptor --json > room.json`, or
+ * `<dir>/descriptor.json` after `cleanroom local up`) and what every runtime command reads.
+ *
+ * Both backends produce the same shape, so the code above the platform interface is identical.
+ */
+import { readFileSync } from "node:fs";
+import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
+import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
+import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
+import { type DatasetSchema, schemaProblems } from "./spec.js";
+
+/** The descriptor format version this library reads and writes. */
+export const DESCRIPTOR_VERSION = 1;
+
+/** A dataset as deployed. */
+export interface DescriptorDataset {
+  readonly name: string;
+  /** `mst`, `aggregates` or `none`. */
+  readonly stage1Method: string;
+  /** Total ε budget of stage-1 releases. */
+  readonly epsilon: number;
+  /** δ of the stage-1 budget. */
+  readonly delta: number;
+  /** The public schema, when the spec gave one. */
+  readonly schema?: DatasetSchema;
+}
+
+/** A data provider as deployed. */
+export interface DescriptorProvider {
+  readonly name: string;
+  /** GCP project holding the provider's key and bucket (GCP only). */
+  readonly project?: string;
+  /** Job digests this provider approved. */
+  readonly approvedJobs: readonly string[];
+  readonly datasets: readonly DescriptorDataset[];
+  /** Where the provider's encrypted data lives: `gs://<bucket>` or `file:///<dir>`. */
+  readonly dataUri: string;
+  /** The key that wraps the provider's data keys: a Cloud KMS CryptoKey resource name, or `local:<provider>`. */
+  readonly keyName: string;
+}
+
+/** The attestation part of a descriptor. */
+export interface DescriptorAttestation {
+  /** The policy the condition was built from (so verifiers can rebuild and compare it). */
+  readonly policy: AttestationPolicyInput;
+  /** The CEL text of the pool provider's `attributeCondition` (or the local broker's condition). */
+  readonly condition: string;
+  /** The audience of the custom tokens the executor requests for receipts. */
+  readonly audience: string;
+  /** PEM roots a verifier trusts for this room's PKI tokens (the local root for a local room). @default - Google's pinned root */
+  readonly trustedRoots?: readonly string[];
+}
+
+/** GCP specifics of a deployed room. */
+export interface DescriptorGcp {
+  readonly project: string;
+  readonly projectNumber: string;
+  readonly region: string;
+  readonly zone: string;
+  /** Instance template the jobs' Confidential Space VMs are created from (`projects/…/global/instanceTemplates/…` or a selfLink). */
+  readonly instanceTemplate: string;
+  /** Email of the workload service account attached to the VMs. */
+  readonly workloadServiceAccount: string;
+  /** Full name of the Workload Identity Pool: `projects/<number>/locations/global/workloadIdentityPools/<id>`. */
+  readonly poolName: string;
+  /** Full name of the pool's OIDC provider (STS audience is `//iam.googleapis.com/<this>`). */
+  readonly poolProviderName: string;
+}
+
+/** Local-backend specifics of a room started with `cleanroom local up`. */
+export interface DescriptorLocal {
+  /** The room's directory (buckets, keys, sockets, logs). */
+  readonly dir: string;
+  /** Unix socket of the local attestation service (`POST /v1/token`). */
+  readonly attestationSocket: string;
+  /** Unix socket of the key broker. */
+  readonly brokerSocket: string;
+  /** Whether jobs run without the bubblewrap sandbox (`--insecure-no-sandbox`); every receipt says so. */
+  readonly insecureNoSandbox: boolean;
+}
+
+/** What a deployed room exports and the runtime reads. */
+export interface CleanRoomDescriptor {
+  readonly version: number;
+  /** The room's name. */
+  readonly name: string;
+  /** `gcp` or `local`. */
+  readonly platform: string;
+  /** `approved-jobs` or `any-job`. */
+  readonly codePolicy: string;
+  /** The executor image: its manifest digest, and on GCP its `repository@sha256:` reference. */
+  readonly executor: { readonly imageDigest: string; readonly imageReference?: string };
+  readonly attestation: DescriptorAttestation;
+  readonly output: { readonly maxBytes: number; readonly requireRelease: boolean };
+  readonly providers: readonly DescriptorProvider[];
+  /** Buckets (`gs://…`) or directories (`file:///…`) of the room. */
+  readonly storage: { readonly jobs: string; readonly quarantine: string; readonly results: string; readonly stage1: string };
+  readonly gcp?: DescriptorGcp;
+  readonly local?: DescriptorLocal;
+}
+
+/** The default custom-token audience of a room's receipts. */
+export function roomAudience(roomName: string): string {
+  return `urn:attested-cleanroom:room:${roomName}`;
+}
+
+const URI_PATTERN = /^(gs:\/\/[a-z0-9][a-z0-9._-]{1,220}(\/.*)?|file:\/\/\/.+)$/;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function str(o: Record<string, unknown>, key: string, path: string, out: string[], pattern?: RegExp): void {
+  const v = o[key];
+  if (typeof v !== "string" || v.length === 0) out.push(`${path}.${key} must be a non-empty string`);
+  else if (pattern && !pattern.test(v)) out.push(`${path}.${key} is malformed (got ${JSON.stringify(v)})`);
+}
+
+/** Collects every problem of a descriptor, each with its path. Pure; never throws. */
+export function descriptorProblems(d: unknown): string[] {
+  const out: string[] = [];
+  if (!isObject(d)) return ["descriptor must be a JSON object"];
+  if (d.version !== DESCRIPTOR_VERSION) {
+    out.push(`descriptor.version must be ${DESCRIPTOR_VERSION} (got ${JSON.stringify(d.version)}); upgrade attested-cleanroom`);
+  }
+  str(d, "name", "descriptor", out);
+  if (d.platform !== "gcp" && d.platform !== "local") out.push(`descriptor.platform must be "gcp" or "local"`);
+  if (d.codePolicy !== "approved-jobs" && d.codePolicy !== "any-job") {
+    out.push(`descriptor.codePolicy must be "approved-jobs" or "any-job"`);
+  }
+  if (!isObject(d.executor)) out.push("descriptor.executor must be an object with imageDigest");
+  else str(d.executor, "imageDigest", "descriptor.executor", out, DIGEST_PATTERN);
+
+  if (!isObject(d.attestation)) {
+    out.push("descriptor.attestation must be an object with policy, condition and audience");
+  } else {
+    const a = d.attestation;
+    str(a, "condition", "descriptor.attestation", out);
+    str(a, "audience", "descriptor.attestation", out);
+    if (!isObject(a.policy)) out.push("descriptor.attestation.policy must be an object");
+    else out.push(...attestationPolicyProblems(a.policy as unknown as AttestationPolicyInput, "descriptor.attestation.policy"));
+    if (a.trustedRoots !== undefined) {
+      if (!Array.isArray(a.trustedRoots) || a.trustedRoots.some((r) => typeof r !== "string" || !r.includes("BEGIN CERTIFICATE"))) {
+        out.push("descriptor.attestation.trustedRoots must be an array of PEM certificates");
+      }
+    }
+  }
+  if (!isObject(d.output)) {
+    out.push("descriptor.output must be an object with maxBytes and requireRelease");
+  } else {
+    if (!Number.isSafeInteger(d.output.maxBytes) || (d.output.maxBytes as number) < 1) {
+      out.push("descriptor.output.maxBytes must be a positive integer");
+    }
+    if (typeof d.output.requireRelease !== "boolean") out.push("descriptor.output.requireRelease must be a boolean");
+  }
+  if (!Array.isArray(d.providers) || d.providers.length === 0) {
+    out.push("descriptor.providers must be a non-empty array");
+  } else {
+    d.providers.forEach((p: unknown, i: number) => providerProblems(p, `descriptor.providers[${i}]`, out));
+  }
+  if (!isObject(d.storage)) {
+    out.push("descriptor.storage must be an object with jobs, quarantine, results and stage1");
+  } else {
+    for (const k of ["jobs", "quarantine", "results", "stage1"]) str(d.storage, k, "descriptor.storage", out, URI_PATTERN);
+  }
+  if (d.platform === "gcp") {
+    if (!isObject(d.gcp)) out.push("descriptor.gcp is required when platform is gcp");
+    else {
+      for (const k of ["project", "projectNumber", "region", "zone", "instanceTemplate", "workloadServiceAccount", "poolName", "poolProviderName"]) {
+        str(d.gcp, k, "descriptor.gcp", out);
+      }
+    }
+  }
+  if (d.platform === "local") {
+    if (!isObject(d.local)) out.push("descriptor.local is required when platform is local");
+    else {
+      for (const k of ["dir", "attestationSocket", "brokerSocket"]) str(d.local, k, "descriptor.local", out);
+      if (typeof d.local.insecureNoSandbox !== "boolean") out.push("descriptor.local.insecureNoSandbox must be a boolean");
+    }
+  }
+  return out;
+}
+
+function providerProblems(p: unknown, path: string, out: string[]): void {
+  if (!isObject(p)) {
+    out.push(`${path} must be an object`);
+    return;
+  }
+  str(p, "name", path, out, PROVIDER_NAME_PATTERN);
+  str(p, "dataUri", path, out, URI_PATTERN);
+  str(p, "keyName", path, out);
+  if (!Array.isArray(p.approvedJobs) || p.approvedJobs.some((j) => typeof j !== "string" || !DIGEST_PATTERN.test(j))) {
+    out.push(`${path}.approvedJobs must be an array of sha256:<64 hex> digests`);
+  }
+  if (!Array.isArray(p.datasets) || p.datasets.length === 0) {
+    out.push(`${path}.datasets must be a non-empty array`);
+    return;
+  }
+  p.datasets.forEach((ds: unknown, j: number) => {
+    const dp = `${path}.datasets[${j}]`;
+    if (!isObject(ds)) {
+      out.push(`${dp} must be an object`);
+      return;
+    }
+    str(ds, "name", dp, out, DATASET_NAME_PATTERN);
+    str(ds, "stage1Method", dp, out, /^(mst|aggregates|none)$/);
+    if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);
+    if (typeof ds.delta !== "number" || !(ds.delta > 0 && ds.delta < 1)) out.push(`${dp}.delta must be in (0, 1)`);
+    if (ds.schema !== undefined) schemaProblems(ds.schema, `${dp}.schema`, out);
+  });
+}
+
+/**
+ * Loads and validates a descriptor from a JSON file path or an already-parsed object.
+ *
+ * Also checks that `attestation.condition` is exactly what `buildAttestationCondition(attestation.policy)` gives,
+ * so a hand-edited condition cannot silently weaken what verifiers and the broker enforce.
+ *
+ * @throws CleanRoomError `invalid-descriptor` naming every bad field, or `io-error` when the file cannot be read
+ */
+export function loadDescriptor(pathOrObject: string | unknown): CleanRoomDescriptor {
+  let value: unknown = pathOrObject;
+  if (typeof pathOrObject === "string") {
+    let text: string;
+    try {
+      text = readFileSync(pathOrObject, "utf8");
+    } catch (err) {
+      throw new CleanRoomError(
+        "io-error",
+        `Cannot read the room descriptor ${pathOrObject}: ${messageOf(err)}. Create it with \`pulumi stack output descriptor --json > room.json\` or \`cleanroom local up\`.`,
+        { cause: err },
+      );
+    }
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new CleanRoomError("invalid-descriptor", `The room descriptor ${pathOrObject} is not valid JSON: ${messageOf(err)}`);
+    }
+  }
+  const problems = descriptorProblems(value);
+  if (problems.length === 0) {
+    const d = value as CleanRoomDescriptor;
+    let expected: string | undefined;
+    try {
+      expected = buildAttestationCondition(d.attestation.policy);
+    } catch (err) {
+      problems.push(`descriptor.attestation.policy cannot produce a condition: ${messageOf(err)}`);
+    }
+    if (expected !== undefined && expected !== d.attestation.condition) {
+      problems.push(
+        "descriptor.attestation.condition does not match its policy: it was edited by hand or produced by another version; re-export the descriptor",
+      );
+    }
+  }
+  throwIfProblems("invalid-descriptor", "room descriptor", problems);
+  return value as CleanRoomDescriptor;
+}
+
+/** Finds a provider by name, or throws a `not-found` error listing the room's providers. */
+export function findProvider(d: CleanRoomDescriptor, name: string): DescriptorProvider {
+  const p = d.providers.find((x) => x.name === name);
+  if (!p) {
+    throw new CleanRoomError(
+      "not-found",
+      `Provider "${name}" is not in room "${d.name}"; its providers are: ${d.providers.map((x) => x.name).join(", ")}`,
+    );
+  }
+  return p;
+}
+
+/** Finds a dataset of a provider, or throws a `not-found` error listing the provider's datasets. */
+export function findDataset(d: CleanRoomDescriptor, provider: string, dataset: string): DescriptorDataset {
+  const p = findProvider(d, provider);
+  const ds = p.datasets.find((x) => x.name === dataset);
+  if (!ds) {
+    throw new CleanRoomError(
+      "not-found",
+      `Dataset "${dataset}" is not in provider "${provider}"; its datasets are: ${p.datasets.map((x) => x.name).join(", ")}`,
+    );
+  }
+  return ds;
+}

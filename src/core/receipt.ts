@@ -1,0 +1,132 @@
+/**
+ * The receipt a job produces, and the attestation nonce derived from it.
+ *
+ * The executor writes the receipt after the job, then asks the attester for a token whose nonce is
+ * `nonceForReceipt(receipt)`. A verifier recomputes that nonce from the receipt it holds: any change to the receipt
+ * (an output digest, the job digest, an input) breaks the binding to the hardware-signed token.
+ */
+import { CleanRoomError, throwIfProblems } from "./errors.js";
+import { type Manifest, canonicalJson, sha256Hex } from "./digest.js";
+import { DIGEST_PATTERN } from "./patterns.js";
+
+/** The receipt format version. */
+export const RECEIPT_VERSION = 1;
+
+/** An input the job read, identified by the digest of the exact bytes the executor decrypted. */
+export interface ReceiptInput {
+  readonly provider: string;
+  readonly dataset: string;
+  /** Lowercase hex sha256 of the plaintext the job saw. */
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/** A job receipt. */
+export interface Receipt {
+  readonly version: number;
+  /** The room's name. */
+  readonly room: string;
+  readonly jobId: string;
+  /** The job bundle digest the executor verified before running. */
+  readonly jobDigest: string;
+  /** The executor image digest (as the attester reports it). */
+  readonly executorImageDigest: string;
+  /** Digest of the room's attestation condition text (`sha256:` of its UTF-8 bytes). */
+  readonly policyDigest: string;
+  /** `gcp` or `local`. */
+  readonly platform: string;
+  /** How the job was isolated: `confidential-space`, `bubblewrap`, or `none` (`--insecure-no-sandbox`). */
+  readonly sandbox: string;
+  readonly inputs: readonly ReceiptInput[];
+  /** Every output file (empty on failure: no partial outputs are ever released). */
+  readonly outputs: Manifest;
+  /** ISO-8601 UTC. */
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** `succeeded` or `failed`. */
+  readonly status: string;
+  /** The job process's exit code, when it ran. */
+  readonly exitCode?: number;
+  /** Why it failed, for people (never secrets). */
+  readonly error?: string;
+  /** Stable code of the failure (e.g. `denied`, `output-policy`, `digest-mismatch`). */
+  readonly errorCode?: string;
+}
+
+/** The nonce of a receipt's attestation token: lowercase hex sha256 of its canonical JSON (64 bytes, within 10–74). */
+export function nonceForReceipt(receipt: Receipt): string {
+  return sha256Hex(canonicalJson(receipt));
+}
+
+/** `sha256:<hex>` of a receipt's canonical JSON. */
+export function receiptDigest(receipt: Receipt): string {
+  return `sha256:${nonceForReceipt(receipt)}`;
+}
+
+/** `sha256:` of a condition text, as recorded in `Receipt.policyDigest`. */
+export function policyDigest(condition: string): string {
+  return `sha256:${sha256Hex(condition)}`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** Collects every problem of a parsed receipt. Pure; never throws. */
+export function receiptProblems(r: unknown): string[] {
+  const out: string[] = [];
+  if (!isObject(r)) return ["receipt must be a JSON object"];
+  if (r.version !== RECEIPT_VERSION) out.push(`receipt.version must be ${RECEIPT_VERSION}`);
+  for (const k of ["room", "jobId", "platform", "sandbox"]) {
+    if (typeof r[k] !== "string" || (r[k] as string).length === 0) out.push(`receipt.${k} must be a non-empty string`);
+  }
+  for (const k of ["jobDigest", "executorImageDigest", "policyDigest"]) {
+    if (typeof r[k] !== "string" || !DIGEST_PATTERN.test(r[k] as string)) out.push(`receipt.${k} must be sha256:<64 hex>`);
+  }
+  for (const k of ["startedAt", "finishedAt"]) {
+    if (typeof r[k] !== "string" || !ISO.test(r[k] as string)) out.push(`receipt.${k} must be an ISO-8601 UTC time`);
+  }
+  if (r.status !== "succeeded" && r.status !== "failed") out.push(`receipt.status must be "succeeded" or "failed"`);
+  if (r.exitCode !== undefined && !Number.isInteger(r.exitCode)) out.push("receipt.exitCode must be an integer");
+  if (!Array.isArray(r.inputs)) out.push("receipt.inputs must be an array");
+  else
+    r.inputs.forEach((x: unknown, i: number) => {
+      if (!isObject(x) || typeof x.provider !== "string" || typeof x.dataset !== "string" || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || !Number.isSafeInteger(x.bytes)) {
+        out.push(`receipt.inputs[${i}] must be {provider, dataset, sha256 (64 hex), bytes}`);
+      }
+    });
+  if (!Array.isArray(r.outputs)) out.push("receipt.outputs must be an array");
+  else
+    r.outputs.forEach((x: unknown, i: number) => {
+      if (!isObject(x) || typeof x.path !== "string" || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || !Number.isSafeInteger(x.bytes)) {
+        out.push(`receipt.outputs[${i}] must be {path, bytes, sha256 (64 hex)}`);
+      } else if (x.path.startsWith("/") || x.path.split("/").includes("..")) {
+        out.push(`receipt.outputs[${i}].path must be relative and stay inside the output directory`);
+      }
+    });
+  if (r.status === "succeeded" && r.error !== undefined) out.push("receipt.error must be absent when status is succeeded");
+  if (r.status === "failed" && Array.isArray(r.outputs) && r.outputs.length > 0) {
+    out.push("receipt.outputs must be empty when status is failed (no partial outputs)");
+  }
+  return out;
+}
+
+/**
+ * Validates a parsed receipt and returns it typed.
+ *
+ * @throws CleanRoomError `invalid-receipt` listing every problem
+ */
+export function parseReceipt(value: unknown): Receipt {
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      throw new CleanRoomError("invalid-receipt", "The receipt is not valid JSON: it was truncated or is not a receipt.json");
+    }
+  }
+  throwIfProblems("invalid-receipt", "receipt", receiptProblems(value));
+  return value as Receipt;
+}

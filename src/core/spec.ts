@@ -1,0 +1,391 @@
+/**
+ * `CleanRoomSpec`: one plain-data description of a clean room, deployed by `new DataCleanRoom()` on GCP or by
+ * `cleanroom local up` on this machine.
+ *
+ * Field types stay inferable by Pulumi's component schema analyzer: interfaces, strings, numbers, booleans, arrays
+ * and maps only. Enumerations are plain `string`s validated here at run time (union types break the analyzer).
+ */
+import { attestationPolicyProblems } from "./attestation.js";
+import { throwIfProblems } from "./errors.js";
+import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROJECT_ID_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
+
+/** One column of a dataset's **public** schema. Domains come from here, never from the data. */
+export interface ColumnSchema {
+  /** Column name as it appears in the CSV header. */
+  readonly name: string;
+  /** `"categorical"` or `"numeric"`. */
+  readonly type: string;
+  /** Categorical only: every value the column may take (public knowledge, not read from the data). */
+  readonly categories?: string[];
+  /** Numeric only: lower bound; values below are clamped. */
+  readonly min?: number;
+  /** Numeric only: upper bound; values above are clamped. Must be greater than `min`. */
+  readonly max?: number;
+  /** Numeric only: number of equal-width bins used for stage-1 data. @default 16 */
+  readonly bins?: number;
+  /** Numeric only: whether synthetic values are rounded to integers. @default false */
+  readonly integer?: boolean;
+}
+
+/** The public schema of a dataset. */
+export interface DatasetSchema {
+  /** Columns in CSV order. */
+  readonly columns: ColumnSchema[];
+}
+
+/** A dataset a provider contributes. */
+export interface DatasetSpec {
+  /** Dataset name; inputs appear to jobs at `$CLEANROOM_INPUTS/<provider>/<dataset>.csv`. */
+  readonly name: string;
+  /** The public schema (domains, bounds, bins). Required for `mst` and `aggregates` stage-1 data. @default - none */
+  readonly schema?: DatasetSchema;
+  /** How stage-1 (exploration) data is produced: `"mst"`, `"aggregates"` or `"none"`. @default "mst" when a schema is given, otherwise "none" */
+  readonly stage1Method?: string;
+  /** Total ε privacy budget for all stage-1 releases of this dataset (the ledger refuses more). @default 1 */
+  readonly epsilon?: number;
+  /** δ of the stage-1 budget; must be well below 1/rows. @default 1e-9 */
+  readonly delta?: number;
+}
+
+/** A data provider: owns a key and a data bucket, and approves the jobs that may decrypt its data. */
+export interface ProviderSpec {
+  /** Provider name (GCP id rules, 1–24 characters). */
+  readonly name: string;
+  /** GCP project that holds this provider's key and bucket. @default - the room's project */
+  readonly project?: string;
+  /** The datasets this provider contributes. At least one. */
+  readonly datasets: DatasetSpec[];
+  /** Job bundle digests (`sha256:<64 hex>`) this provider allows to decrypt its data. @default [] */
+  readonly approvedJobs?: string[];
+}
+
+/** What the attested workload must prove before any key is released. */
+export interface AttestationSpec {
+  /** Accept debug Confidential Space images. Never for real data. @default false */
+  readonly allowDebug?: boolean;
+  /** Require the `STABLE` support attribute. Cannot be set together with `allowDebug`. @default true */
+  readonly requireStable?: boolean;
+  /** Allowed hardware models, e.g. `["GCP_INTEL_TDX"]`. @default - any Confidential Space hardware */
+  readonly hwModels?: string[];
+  /** Lowest Confidential Space image version (`swversion`, e.g. 250300). @default - any */
+  readonly minImageVersion?: number;
+}
+
+/** How outputs leave the room. */
+export interface OutputSpec {
+  /** Largest total size of a job's outputs, in bytes. @default 104857600 (100 MiB) */
+  readonly maxBytes?: number;
+  /** Outputs stay in quarantine until a provider releases them. @default false */
+  readonly requireRelease?: boolean;
+}
+
+/** The whole clean room, as plain data. */
+export interface CleanRoomSpec {
+  /** The data providers. At least one. */
+  readonly providers: ProviderSpec[];
+  /** `"approved-jobs"`: a provider's key opens only for its approved job digests; `"any-job"`: for any job the attested executor runs. @default "approved-jobs" */
+  readonly codePolicy?: string;
+  /** Attestation requirements. @default - production images only, STABLE required */
+  readonly attestation?: AttestationSpec;
+  /** Output policy. @default - 100 MiB cap, no release step */
+  readonly output?: OutputSpec;
+}
+
+/** Secure defaults, in one place. Weakening any of them is an explicit, named option. */
+export const SPEC_DEFAULTS = {
+  codePolicy: "approved-jobs",
+  /** Debug images allow SSH and operator root: they would expose the data to the operator. */
+  allowDebug: false,
+  /** `STABLE` images are supported and patched; `LATEST` could be lost mid-job when the token refreshes. */
+  requireStable: true,
+  maxBytes: 100 * 1024 * 1024,
+  requireRelease: false,
+  epsilon: 1,
+  delta: 1e-9,
+  bins: 16,
+} as const;
+
+/** Allowed values of the string enumerations. */
+export const CODE_POLICIES = ["approved-jobs", "any-job"] as const;
+export const STAGE1_METHODS = ["mst", "aggregates", "none"] as const;
+export const COLUMN_TYPES = ["categorical", "numeric"] as const;
+
+const MAX_EPSILON = 20;
+const MAX_BINS = 1000;
+
+/** Options for `validateSpec`. */
+export interface ValidateSpecOptions {
+  /** Top-level keys that belong to the caller (e.g. the component's GCP options) and are not spec typos. */
+  readonly extraTopLevelKeys?: readonly string[];
+}
+
+const TOP_KEYS = ["providers", "codePolicy", "attestation", "output"];
+const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs"];
+const DATASET_KEYS = ["name", "schema", "stage1Method", "epsilon", "delta"];
+const COLUMN_KEYS = ["name", "type", "categories", "min", "max", "bins", "integer"];
+const ATTESTATION_KEYS = ["allowDebug", "requireStable", "hwModels", "minImageVersion"];
+const OUTPUT_KEYS = ["maxBytes", "requireRelease"];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function unknownKeys(obj: Record<string, unknown>, allowed: readonly string[], path: string, out: string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) out.push(`${path}.${k} is not a known field (known: ${allowed.join(", ")})`);
+  }
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+/**
+ * Collects every problem of a spec, each prefixed with its path (`providers[1].datasets[0].epsilon must be > 0`).
+ * Pure; never throws.
+ */
+export function specProblems(spec: unknown, options: ValidateSpecOptions = {}): string[] {
+  const out: string[] = [];
+  if (!isObject(spec)) return ["spec must be a JSON object with a `providers` array"];
+  unknownKeys(spec, [...TOP_KEYS, ...(options.extraTopLevelKeys ?? [])], "spec", out);
+
+  if (spec.codePolicy !== undefined && !CODE_POLICIES.includes(spec.codePolicy as never)) {
+    out.push(`codePolicy must be one of ${CODE_POLICIES.join(", ")} (got ${JSON.stringify(spec.codePolicy)})`);
+  }
+  if (!Array.isArray(spec.providers) || spec.providers.length === 0) {
+    out.push("providers must be a non-empty array: a room needs at least one data provider");
+  } else {
+    const seen = new Set<string>();
+    spec.providers.forEach((p: unknown, i: number) => {
+      providerProblems(p, `providers[${i}]`, out);
+      if (isObject(p) && typeof p.name === "string") {
+        if (seen.has(p.name)) out.push(`providers[${i}].name "${p.name}" is a duplicate: provider names must be unique`);
+        seen.add(p.name);
+      }
+    });
+  }
+  if (spec.attestation !== undefined) attestationProblems(spec.attestation, out);
+  if (spec.output !== undefined) outputProblems(spec.output, out);
+  return out;
+}
+
+function providerProblems(p: unknown, path: string, out: string[]): void {
+  if (!isObject(p)) {
+    out.push(`${path} must be an object with name and datasets`);
+    return;
+  }
+  unknownKeys(p, PROVIDER_KEYS, path, out);
+  if (typeof p.name !== "string" || !PROVIDER_NAME_PATTERN.test(p.name)) {
+    out.push(
+      `${path}.name must be 1-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen (got ${JSON.stringify(p.name)})`,
+    );
+  }
+  if (p.project !== undefined && (typeof p.project !== "string" || !PROJECT_ID_PATTERN.test(p.project))) {
+    out.push(`${path}.project must be a GCP project id (6-30 chars, [a-z0-9-], starts with a letter) (got ${JSON.stringify(p.project)})`);
+  }
+  if (!Array.isArray(p.datasets) || p.datasets.length === 0) {
+    out.push(`${path}.datasets must be a non-empty array`);
+  } else {
+    const seen = new Set<string>();
+    p.datasets.forEach((d: unknown, j: number) => {
+      datasetProblems(d, `${path}.datasets[${j}]`, out);
+      if (isObject(d) && typeof d.name === "string") {
+        if (seen.has(d.name)) out.push(`${path}.datasets[${j}].name "${d.name}" is a duplicate within this provider`);
+        seen.add(d.name);
+      }
+    });
+  }
+  if (p.approvedJobs !== undefined) {
+    if (!Array.isArray(p.approvedJobs)) {
+      out.push(`${path}.approvedJobs must be an array of job digests`);
+    } else {
+      const seen = new Set<string>();
+      p.approvedJobs.forEach((d: unknown, k: number) => {
+        if (typeof d !== "string" || !DIGEST_PATTERN.test(d)) {
+          out.push(`${path}.approvedJobs[${k}] must be sha256:<64 lowercase hex> (got ${JSON.stringify(d)}); get it from \`cleanroom job pack\``);
+        } else if (seen.has(d)) {
+          out.push(`${path}.approvedJobs[${k}] is listed twice`);
+        } else {
+          seen.add(d);
+        }
+      });
+    }
+  }
+}
+
+function datasetProblems(d: unknown, path: string, out: string[]): void {
+  if (!isObject(d)) {
+    out.push(`${path} must be an object with a name`);
+    return;
+  }
+  unknownKeys(d, DATASET_KEYS, path, out);
+  if (typeof d.name !== "string" || !DATASET_NAME_PATTERN.test(d.name)) {
+    out.push(`${path}.name must be 1-48 chars of [a-z0-9_-], starting with a letter (got ${JSON.stringify(d.name)})`);
+  }
+  if (d.stage1Method !== undefined && !STAGE1_METHODS.includes(d.stage1Method as never)) {
+    out.push(`${path}.stage1Method must be one of ${STAGE1_METHODS.join(", ")} (got ${JSON.stringify(d.stage1Method)})`);
+  }
+  if ((d.stage1Method === "mst" || d.stage1Method === "aggregates") && d.schema === undefined) {
+    out.push(`${path}.schema is required when stage1Method is "${d.stage1Method}": DP domains must come from a public schema`);
+  }
+  if (d.epsilon !== undefined && (!isFiniteNumber(d.epsilon) || d.epsilon <= 0 || d.epsilon > MAX_EPSILON)) {
+    out.push(`${path}.epsilon must be > 0 and <= ${MAX_EPSILON} (got ${JSON.stringify(d.epsilon)})`);
+  }
+  if (d.delta !== undefined && (!isFiniteNumber(d.delta) || d.delta <= 0 || d.delta >= 1e-3)) {
+    out.push(`${path}.delta must be > 0 and < 0.001 (got ${JSON.stringify(d.delta)}); use about 1/(rows^2)`);
+  }
+  if (d.schema !== undefined) schemaProblems(d.schema, `${path}.schema`, out);
+}
+
+/** Collects the problems of a public dataset schema. Pure; never throws. */
+export function schemaProblems(schema: unknown, path: string, out: string[] = []): string[] {
+  if (!isObject(schema) || !Array.isArray(schema.columns) || schema.columns.length === 0) {
+    out.push(`${path}.columns must be a non-empty array of column definitions`);
+    return out;
+  }
+  unknownKeys(schema, ["columns"], path, out);
+  const seen = new Set<string>();
+  schema.columns.forEach((c: unknown, i: number) => {
+    const cp = `${path}.columns[${i}]`;
+    if (!isObject(c)) {
+      out.push(`${cp} must be an object with name and type`);
+      return;
+    }
+    unknownKeys(c, COLUMN_KEYS, cp, out);
+    if (typeof c.name !== "string" || c.name.length === 0) {
+      out.push(`${cp}.name must be a non-empty string`);
+    } else {
+      if (seen.has(c.name)) out.push(`${cp}.name "${c.name}" is a duplicate column`);
+      seen.add(c.name);
+    }
+    if (c.type === "categorical") {
+      if (!Array.isArray(c.categories) || c.categories.length === 0) {
+        out.push(`${cp}.categories must be a non-empty array of the values "${String(c.name)}" may take`);
+      } else {
+        const cats = new Set<string>();
+        c.categories.forEach((v: unknown, k: number) => {
+          if (typeof v !== "string") out.push(`${cp}.categories[${k}] must be a string`);
+          else if (cats.has(v)) out.push(`${cp}.categories[${k}] "${v}" is listed twice`);
+          else cats.add(v);
+        });
+      }
+      for (const k of ["min", "max", "bins", "integer"]) {
+        if (c[k] !== undefined) out.push(`${cp}.${k} applies to numeric columns only`);
+      }
+    } else if (c.type === "numeric") {
+      if (!isFiniteNumber(c.min) || !isFiniteNumber(c.max)) {
+        out.push(`${cp} needs finite numeric min and max (public bounds, not read from the data)`);
+      } else if (!(c.min < c.max)) {
+        out.push(`${cp}.min (${c.min}) must be less than max (${c.max})`);
+      }
+      if (c.bins !== undefined && (!Number.isInteger(c.bins) || (c.bins as number) < 1 || (c.bins as number) > MAX_BINS)) {
+        out.push(`${cp}.bins must be an integer from 1 to ${MAX_BINS} (got ${JSON.stringify(c.bins)})`);
+      }
+      if (c.integer !== undefined && typeof c.integer !== "boolean") out.push(`${cp}.integer must be a boolean`);
+      if (c.categories !== undefined) out.push(`${cp}.categories applies to categorical columns only`);
+    } else {
+      out.push(`${cp}.type must be one of ${COLUMN_TYPES.join(", ")} (got ${JSON.stringify(c.type)})`);
+    }
+  });
+  return out;
+}
+
+function attestationProblems(a: unknown, out: string[]): void {
+  if (!isObject(a)) {
+    out.push("attestation must be an object");
+    return;
+  }
+  unknownKeys(a, ATTESTATION_KEYS, "attestation", out);
+  // Reuse the policy validator so the spec and the condition builder can never disagree.
+  const probe = {
+    imageDigests: [`sha256:${"0".repeat(64)}`],
+    allowDebug: a.allowDebug,
+    requireStable: a.requireStable,
+    hwModels: a.hwModels,
+    minImageVersion: a.minImageVersion,
+  } as Parameters<typeof attestationPolicyProblems>[0];
+  out.push(...attestationPolicyProblems(probe, "attestation"));
+}
+
+function outputProblems(o: unknown, out: string[]): void {
+  if (!isObject(o)) {
+    out.push("output must be an object");
+    return;
+  }
+  unknownKeys(o, OUTPUT_KEYS, "output", out);
+  if (o.maxBytes !== undefined && (!Number.isSafeInteger(o.maxBytes) || (o.maxBytes as number) < 1)) {
+    out.push(`output.maxBytes must be a positive integer number of bytes (got ${JSON.stringify(o.maxBytes)})`);
+  }
+  if (o.requireRelease !== undefined && typeof o.requireRelease !== "boolean") {
+    out.push("output.requireRelease must be a boolean");
+  }
+}
+
+/**
+ * Validates a spec and returns it typed.
+ *
+ * @throws CleanRoomError `invalid-spec` listing every problem with its path
+ */
+export function validateSpec(spec: unknown, options: ValidateSpecOptions = {}): CleanRoomSpec {
+  throwIfProblems("invalid-spec", "clean room spec", specProblems(spec, options));
+  return spec as CleanRoomSpec;
+}
+
+/** A spec with every default filled in: what both backends actually deploy. */
+export interface ResolvedSpec {
+  readonly providers: ReadonlyArray<{
+    readonly name: string;
+    readonly project?: string;
+    readonly approvedJobs: readonly string[];
+    readonly datasets: ReadonlyArray<{
+      readonly name: string;
+      readonly schema?: DatasetSchema;
+      readonly stage1Method: string;
+      readonly epsilon: number;
+      readonly delta: number;
+    }>;
+  }>;
+  readonly codePolicy: string;
+  readonly attestation: {
+    readonly allowDebug: boolean;
+    readonly requireStable: boolean;
+    readonly hwModels?: readonly string[];
+    readonly minImageVersion?: number;
+  };
+  readonly output: { readonly maxBytes: number; readonly requireRelease: boolean };
+}
+
+/**
+ * Validates a spec and fills in the secure defaults of `SPEC_DEFAULTS`.
+ *
+ * @throws CleanRoomError `invalid-spec`
+ */
+export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): ResolvedSpec {
+  const s = validateSpec(spec, options);
+  const allowDebug = s.attestation?.allowDebug ?? SPEC_DEFAULTS.allowDebug;
+  return {
+    providers: s.providers.map((p) => ({
+      name: p.name,
+      ...(p.project !== undefined ? { project: p.project } : {}),
+      approvedJobs: [...(p.approvedJobs ?? [])],
+      datasets: p.datasets.map((d) => ({
+        name: d.name,
+        ...(d.schema !== undefined ? { schema: d.schema } : {}),
+        stage1Method: d.stage1Method ?? (d.schema ? "mst" : "none"),
+        epsilon: d.epsilon ?? SPEC_DEFAULTS.epsilon,
+        delta: d.delta ?? SPEC_DEFAULTS.delta,
+      })),
+    })),
+    codePolicy: s.codePolicy ?? SPEC_DEFAULTS.codePolicy,
+    attestation: {
+      allowDebug,
+      requireStable: allowDebug ? false : (s.attestation?.requireStable ?? SPEC_DEFAULTS.requireStable),
+      ...(s.attestation?.hwModels !== undefined ? { hwModels: [...s.attestation.hwModels] } : {}),
+      ...(s.attestation?.minImageVersion !== undefined ? { minImageVersion: s.attestation.minImageVersion } : {}),
+    },
+    output: {
+      maxBytes: s.output?.maxBytes ?? SPEC_DEFAULTS.maxBytes,
+      requireRelease: s.output?.requireRelease ?? SPEC_DEFAULTS.requireRelease,
+    },
+  };
+}

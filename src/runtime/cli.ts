@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/**
+ * The `cleanroom` command. Each command group lives in `cli/<group>.ts` and registers itself here.
+ */
+import { Command } from "commander";
+import { runCli } from "./cli/common.js";
+
+/** Builds the whole `cleanroom` command tree (also used to generate the README's CLI reference). */
+export function buildProgram(): Command {
+  const program = new Command("cleanroom")
+    .description(
+      "Attested Clean Room: provision data, submit jobs and verify results against a deployed clean room\n" +
+        "(GCP Confidential Space, or the local backend started with `cleanroom local up`).",
+    )
+    .version("0.1.0")
+    .showHelpAfterError("(add --help for usage)");
+  return program;
+}
+
+if (require.main === module) {
+  void runCli(buildProgram(), process.argv);
+}

@@ -1,0 +1,37 @@
+/** Shared plumbing of the `cleanroom` command: error reporting, JSON output, progress. */
+import type { Command } from "commander";
+import { CleanRoomError, messageOf } from "../../core/errors.js";
+
+/** Exit codes of the CLI. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Prints a value as JSON (for `--json`) or calls `human` to print it for people. */
+export function output(json: boolean | undefined, value: unknown, human: () => void): void {
+  if (json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  else human();
+}
+
+/** Progress lines go to stderr so that `--json` stdout stays machine-readable. */
+export function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/**
+ * Runs the program and turns errors into one clear line (plus the list of problems) and a non-zero exit code.
+ * A `CleanRoomError` prints its code and message; anything else is reported as an internal error.
+ */
+export async function runCli(program: Command, argv: readonly string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (err) {
+    const json = argv.includes("--json");
+    if (err instanceof CleanRoomError) {
+      if (json) process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } }, null, 2)}\n`);
+      else process.stderr.write(`cleanroom: error [${err.code}]: ${err.message}\n`);
+    } else {
+      process.stderr.write(`cleanroom: internal error: ${messageOf(err)}\n`);
+      if (process.env.CLEANROOM_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ""}\n`);
+    }
+    process.exitCode = EXIT.failed;
+  }
+}
