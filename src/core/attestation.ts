@@ -17,6 +17,8 @@ export const CONFIDENTIAL_SPACE_PROVIDER_ISSUER_URI = "https://confidentialcompu
 export const CONFIDENTIAL_SPACE_SWNAME = "CONFIDENTIAL_SPACE";
 /** `swname` the local backend's attestation service puts in its tokens: it never claims to be Google's. */
 export const LOCAL_SWNAME = "CLEANROOM_LOCAL";
+/** `iss` of tokens signed by the local backend's attestation service (ES256, local 3-certificate chain). */
+export const LOCAL_ISSUER = "https://attestation.cleanroom.local";
 /** `hwmodel` of local tokens: there is no hardware TEE on a developer machine. */
 export const LOCAL_HWMODEL = "NONE";
 /** The environment variable through which the job bundle digest reaches the workload (and the token). */

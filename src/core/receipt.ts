@@ -9,6 +9,12 @@ import { CleanRoomError, throwIfProblems } from "./errors.js";
 import { type Manifest, canonicalJson, sha256Hex } from "./digest.js";
 import { DIGEST_PATTERN } from "./patterns.js";
 
+/**
+ * Layout of a job result, the same in quarantine, in the results bucket and in a fetched result directory:
+ * `<dir>/outputs/**` (the job's output files), `<dir>/receipt.json`, `<dir>/attestation.jwt`.
+ */
+export const RESULT_FILES = { outputs: "outputs", receipt: "receipt.json", token: "attestation.jwt" } as const;
+
 /** The receipt format version. */
 export const RECEIPT_VERSION = 1;
 
