@@ -115,6 +115,10 @@ const HWMODEL_PATTERN = /^[A-Z0-9_]{1,40}$/;
  */
 export function attestationPolicyProblems(policy: AttestationPolicyInput, path = "policy"): string[] {
   const problems: string[] = [];
+  // Callers pass parsed JSON (descriptors, CLI files): a non-object must be a listed problem, not a TypeError.
+  if (policy === null || typeof policy !== "object" || Array.isArray(policy)) {
+    return [`${path} must be an object with at least imageDigests`];
+  }
   const platform = policy.platform ?? "gcp";
   if (platform !== "gcp" && platform !== "local") {
     problems.push(`${path}.platform must be "gcp" or "local" (got ${JSON.stringify(platform)})`);
@@ -277,7 +281,13 @@ export function attributePrincipalSet(poolName: string, attribute: string, value
       `poolName must be projects/<project number>/locations/global/workloadIdentityPools/<pool id> (got ${JSON.stringify(poolName)})`,
     );
   }
-  if (!/^[a-z0-9_]{1,100}$/.test(attribute)) problems.push(`attribute must match [a-z0-9_]{1,100} (got ${attribute})`);
+  if (typeof attribute !== "string" || !/^[a-z0-9_]{1,100}$/.test(attribute)) {
+    problems.push(`attribute must match [a-z0-9_]{1,100} (got ${JSON.stringify(attribute)})`);
+  }
+  // The value becomes the last segment of an IAM member string: no separators or whitespace that could widen it.
+  if (typeof value !== "string" || !/^[^\s/]{1,256}$/.test(value)) {
+    problems.push(`value must be 1-256 characters without "/" or whitespace (got ${JSON.stringify(value)})`);
+  }
   if ((attribute === "job_digest" || attribute === "image_digest") && !DIGEST_PATTERN.test(value)) {
     problems.push(`${attribute} must be sha256:<64 lowercase hex> (got ${JSON.stringify(value)})`);
   }

@@ -157,7 +157,9 @@ export function descriptorProblems(d: unknown): string[] {
   if (!Array.isArray(d.providers) || d.providers.length === 0) {
     out.push("descriptor.providers must be a non-empty array");
   } else {
-    d.providers.forEach((p: unknown, i: number) => providerProblems(p, `descriptor.providers[${i}]`, out));
+    d.providers.forEach((p: unknown, i: number) => {
+      providerProblems(p, `descriptor.providers[${i}]`, out);
+    });
   }
   if (!isObject(d.storage)) {
     out.push("descriptor.storage must be an object with jobs, quarantine, results and stage1");

@@ -94,7 +94,9 @@ export async function listFiles(root: string, options: ManifestOptions = {}): Pr
       const abs = join(dir, name);
       const rel = relative(root, abs).split(sep).join(posix.sep);
       if (exclude.has(rel)) continue;
-      const st = await lstat(abs);
+      const st = await lstat(abs).catch((err: unknown) => {
+        throw new CleanRoomError("io-error", `Cannot read ${abs}: ${messageOf(err)}`, { cause: err });
+      });
       if (st.isDirectory()) await walk(abs);
       else if (st.isFile()) files.push(rel);
       else if (options.onSpecial !== "skip") {
@@ -113,7 +115,7 @@ export async function listFiles(root: string, options: ManifestOptions = {}): Pr
   return files.sort(comparePaths);
 }
 
-/** Code-point order of POSIX paths (not locale order), so every machine sorts alike. */
+/** UTF-16 code-unit order of POSIX paths (as RFC 8785 sorts keys; not locale order), so every machine sorts alike. */
 export function comparePaths(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -136,13 +138,43 @@ export async function manifestOf(root: string, options: ManifestOptions = {}): P
   return out;
 }
 
-/** `sha256:<hex>` of a manifest's canonical JSON. */
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Collects the problems of a parsed manifest (e.g. from a job.json), each with its path. Pure; never throws. */
+export function manifestProblems(manifest: unknown, path = "manifest"): string[] {
+  if (!Array.isArray(manifest)) return [`${path} must be an array of {path, bytes, sha256}`];
+  const out: string[] = [];
+  manifest.forEach((e: unknown, i: number) => {
+    const r = e !== null && typeof e === "object" ? (e as Record<string, unknown>) : undefined;
+    if (!r || typeof r.path !== "string" || r.path === "" || !Number.isSafeInteger(r.bytes) || (r.bytes as number) < 0) {
+      out.push(`${path}[${i}] must be {path (non-empty), bytes (integer >= 0), sha256 (64 lowercase hex)}`);
+    } else if (typeof r.sha256 !== "string" || !HEX64.test(r.sha256)) {
+      out.push(`${path}[${i}].sha256 must be 64 lowercase hex characters`);
+    }
+  });
+  return out;
+}
+
+function assertManifest(manifest: unknown, what: string): asserts manifest is Manifest {
+  const problems = manifestProblems(manifest, what);
+  if (problems.length > 0) {
+    throw new CleanRoomError("invalid-manifest", `Invalid ${what}: ${problems.join("; ")}`, { problems });
+  }
+}
+
+/**
+ * `sha256:<hex>` of a manifest's canonical JSON.
+ *
+ * @throws CleanRoomError `invalid-manifest` when an entry lacks a path, size or digest (a digest of garbage proves nothing)
+ */
 export function manifestDigest(manifest: Manifest): string {
+  assertManifest(manifest, "manifest");
   return canonicalDigest(manifest.map((e) => ({ path: e.path, bytes: e.bytes, sha256: e.sha256 })));
 }
 
-/** Total bytes of a manifest. */
+/** Total bytes of a manifest. @throws CleanRoomError `invalid-manifest` */
 export function manifestBytes(manifest: Manifest): number {
+  assertManifest(manifest, "manifest");
   return manifest.reduce((n, e) => n + e.bytes, 0);
 }
 
@@ -155,6 +187,8 @@ export interface ManifestDifference {
 
 /** Compares an expected manifest with an actual one and lists every difference by path. */
 export function compareManifests(expected: Manifest, actual: Manifest): ManifestDifference[] {
+  assertManifest(expected, "expected manifest");
+  assertManifest(actual, "actual manifest");
   const diffs: ManifestDifference[] = [];
   const act = new Map(actual.map((e) => [e.path, e]));
   const exp = new Map(expected.map((e) => [e.path, e]));
@@ -186,7 +220,32 @@ export interface JobManifest {
 
 /** The job digest: `sha256:<hex>` of the job manifest's canonical JSON. This is what providers approve. */
 export function jobDigest(job: JobManifest): string {
+  const problems = jobManifestProblems(job);
+  if (problems.length > 0) {
+    throw new CleanRoomError("invalid-manifest", `Invalid job manifest: ${problems.join("; ")}`, { problems });
+  }
   return canonicalDigest(job);
+}
+
+/** Collects the problems of a parsed job manifest (`job.json`). Pure; never throws. */
+export function jobManifestProblems(job: unknown): string[] {
+  if (job === null || typeof job !== "object" || Array.isArray(job)) return ["job manifest must be a JSON object"];
+  const j = job as Record<string, unknown>;
+  const out: string[] = [];
+  if (j.version !== 1) out.push(`job.version must be 1 (got ${JSON.stringify(j.version)})`);
+  if (!Array.isArray(j.entrypoint) || j.entrypoint.length === 0 || j.entrypoint.some((a) => typeof a !== "string")) {
+    out.push("job.entrypoint must be a non-empty array of strings (argv)");
+  }
+  if (!Array.isArray(j.inputs)) out.push("job.inputs must be an array of {provider, dataset}");
+  else
+    j.inputs.forEach((x: unknown, i: number) => {
+      const r = x !== null && typeof x === "object" ? (x as Record<string, unknown>) : undefined;
+      if (!r || typeof r.provider !== "string" || typeof r.dataset !== "string") {
+        out.push(`job.inputs[${i}] must be {provider, dataset}`);
+      }
+    });
+  out.push(...manifestProblems(j.files, "job.files"));
+  return out;
 }
 
 /** Throws unless `s` is a `sha256:<64 hex>` digest. */

@@ -79,6 +79,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+
+/** A POSIX relative path with no empty, `.` or `..` segment, no backslash and no NUL. */
+function isSafeRelativePath(p: string): boolean {
+  if (p === "" || p.startsWith("/") || p.includes("\\") || p.includes("\0")) return false;
+  return p.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
+}
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 /** Collects every problem of a parsed receipt. Pure; never throws. */
@@ -105,14 +111,21 @@ export function receiptProblems(r: unknown): string[] {
       }
     });
   if (!Array.isArray(r.outputs)) out.push("receipt.outputs must be an array");
-  else
+  else {
+    const seen = new Set<string>();
     r.outputs.forEach((x: unknown, i: number) => {
       if (!isObject(x) || typeof x.path !== "string" || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || !Number.isSafeInteger(x.bytes)) {
         out.push(`receipt.outputs[${i}] must be {path, bytes, sha256 (64 hex)}`);
-      } else if (x.path.startsWith("/") || x.path.split("/").includes("..")) {
-        out.push(`receipt.outputs[${i}].path must be relative and stay inside the output directory`);
+      } else if (!isSafeRelativePath(x.path)) {
+        // A verifier joins these paths to a local directory: `..`, absolute or backslash paths would escape it.
+        out.push(`receipt.outputs[${i}].path must be relative and stay inside the output directory (got ${JSON.stringify(x.path)})`);
+      } else if (seen.has(x.path)) {
+        out.push(`receipt.outputs[${i}].path ${JSON.stringify(x.path)} is listed twice`);
+      } else {
+        seen.add(x.path);
       }
     });
+  }
   if (r.status === "succeeded" && r.error !== undefined) out.push("receipt.error must be absent when status is succeeded");
   if (r.status === "failed" && Array.isArray(r.outputs) && r.outputs.length > 0) {
     out.push("receipt.outputs must be empty when status is failed (no partial outputs)");
