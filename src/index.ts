@@ -6,3 +6,4 @@
  * - `runtime`: verification, jobs, the executor, platforms, provisioning and DP.
  */
 export * from "./core/index.js";
+export * from "./runtime/verify/index.js";
