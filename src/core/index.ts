@@ -3,6 +3,7 @@ export * from "./attestation.js";
 export * from "./descriptor.js";
 export * from "./digest.js";
 export * from "./errors.js";
+export * from "./executor-env.js";
 export * from "./patterns.js";
 export * from "./receipt.js";
 export * from "./spec.js";

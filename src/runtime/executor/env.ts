@@ -33,7 +33,8 @@ export const ENV_OUTPUT = "CLEANROOM_OUTPUT";
  * `tee.launch_policy.allow_env_override` label and the GCP runtime's `tee-env-*` metadata use this list.
  * Anything else an operator tries to set is refused by the Confidential Space launcher.
  */
-export const EXECUTOR_ENV_OVERRIDES: readonly string[] = [ENV_JOB_DIGEST, ENV_JOB_URI, ENV_OUTPUT_URI, ENV_ROOM];
+// Defined in core so the WorkloadImage component (which may not import runtime/) reads the same list.
+export { EXECUTOR_ENV_OVERRIDES } from "../../core/executor-env.js";
 
 /** The launcher socket path inside a Confidential Space container (and inside the local sandbox). */
 export const CONTAINER_LAUNCHER_SOCKET = "/run/container_launcher/teeserver.sock";
