@@ -5,3 +5,4 @@ export * from "./errors.js";
 export * from "./jwks.js";
 export * from "./roots.js";
 export * from "./token.js";
+export * from "./result.js";

@@ -25,7 +25,8 @@ export const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
 export const MAX_CLOCK_TOLERANCE_SEC = 300;
 /** Tokens longer than this are rejected before parsing (a real PKI token is about 11 KB). */
 const MAX_TOKEN_LENGTH = 64 * 1024;
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// The signature part may be empty here so that `alg: none` is reported as an algorithm failure, not a parse error.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Header parameters that would let the token choose its own key; the key must come from the verifier's trust. */
 const KEY_CARRYING_HEADERS = ["jwk", "jku", "x5u"] as const;
 
@@ -206,6 +207,22 @@ function decodeProtectedHeaderSafe(token: string): ProtectedHeaderParameters {
   } catch {
     return {};
   }
+}
+
+/**
+ * Reads `iat` and `exp` of a token WITHOUT verifying it (to choose a verification time for an archived token).
+ *
+ * @throws AttestationError `malformed` when either is missing or not a number
+ */
+export function decodeTokenTimes(token: string): { iat: number; exp: number } {
+  decodeHeader(token);
+  const p = unverifiedPayload(token);
+  if (typeof p.iat !== "number" || typeof p.exp !== "number" || !Number.isFinite(p.iat) || !Number.isFinite(p.exp)) {
+    throw new AttestationError("malformed", `iat/exp: the token must carry numeric iat and exp (got ${JSON.stringify(p.iat)}, ${JSON.stringify(p.exp)})`, {
+      claim: "iat",
+    });
+  }
+  return { iat: p.iat, exp: p.exp };
 }
 
 function rootsFor(options: VerifyOptions, issuer: string): readonly string[] {

@@ -1,0 +1,282 @@
+/**
+ * `verifyResult`: checks a fetched result directory (`outputs/`, `receipt.json`, `attestation.jwt`) against the room
+ * that produced it. The token proves the receipt (its nonce is the receipt's digest); the receipt proves the outputs.
+ */
+import { lstat, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type AttestationClaims, CONFIDENTIAL_SPACE_ISSUER, JOB_DIGEST_ENV, LOCAL_ISSUER } from "../../core/attestation.js";
+import { type CleanRoomDescriptor, loadDescriptor } from "../../core/descriptor.js";
+import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf } from "../../core/digest.js";
+import { CleanRoomError, messageOf } from "../../core/errors.js";
+import { nonceForReceipt, parseReceipt, policyDigest, RESULT_FILES, type Receipt, type ReceiptInput, receiptDigest } from "../../core/receipt.js";
+import type { TrustStore } from "./chain.js";
+import { AttestationError } from "./errors.js";
+import { decodeTokenTimes, verifyAttestation } from "./token.js";
+
+/** A receipt and its token are written together: a token issued later than this after `finishedAt` is not this job's. */
+export const MAX_TOKEN_DELAY_SEC = 3600;
+/** Receipts are small JSON; anything larger is not a receipt (and is not read into memory). */
+const MAX_RECEIPT_BYTES = 4 * 1024 * 1024;
+const MAX_TOKEN_BYTES = 64 * 1024;
+
+/** What `verifyResult` checks a result against. */
+export interface VerifyResultOptions {
+  /** The room: its descriptor, or the path of its JSON file (`room.json`, `<dir>/descriptor.json`). */
+  readonly descriptor: CleanRoomDescriptor | string;
+  /** PEM roots for the token's chain. @default - the descriptor's `attestation.trustedRoots`, else Google's pinned root (gcp) */
+  readonly trustedRoots?: readonly string[];
+  /** A `TrustStore` to reuse across many results (instead of `trustedRoots`). */
+  readonly trustStore?: TrustStore;
+  /**
+   * The time to verify the token at. Receipts are checked long after their one-hour token expired, so by default the
+   * token is checked as of its own `iat` (which must fall within an hour after the receipt's `finishedAt`); the
+   * certificate chain must have been valid then. Pass `new Date()` to demand a still-fresh token.
+   * @default - the token's issue time
+   */
+  readonly currentDate?: Date;
+  /** Clock skew allowed, in seconds (max 300). @default 30 */
+  readonly clockToleranceSec?: number;
+}
+
+/** The platform a token attests to. */
+export interface ResultHardware {
+  /** e.g. `GCP_INTEL_TDX`, `GCP_AMD_SEV`, or `NONE` for the local backend. */
+  readonly hwmodel?: string;
+  /** `CONFIDENTIAL_SPACE` or `CLEANROOM_LOCAL`. */
+  readonly swname?: string;
+  readonly swversion?: readonly string[];
+  /** `disabled-since-boot` (production) or `enabled` (debug / local). */
+  readonly dbgstat?: string;
+  readonly secboot?: boolean;
+  readonly supportAttributes: readonly string[];
+  /** GCP project and zone the VM ran in, when the token says. */
+  readonly project?: string;
+  readonly zone?: string;
+}
+
+/** What a verified result proves. Returned only when every check passed. */
+export interface ResultSummary {
+  /** Always true: a failed check throws instead. */
+  readonly verified: true;
+  /** One sentence for people. */
+  readonly verdict: string;
+  readonly room: string;
+  readonly jobId: string;
+  /** `succeeded`, or `failed` (a verified failure: the receipt proves the job failed, and why). */
+  readonly status: string;
+  readonly exitCode?: number;
+  readonly error?: string;
+  readonly errorCode?: string;
+  readonly platform: string;
+  readonly sandbox: string;
+  readonly jobDigest: string;
+  readonly executorImageDigest: string;
+  /** The executor image reference the token reports (informative; the digest is what is pinned). */
+  readonly imageReference?: string;
+  readonly policyDigest: string;
+  readonly receiptDigest: string;
+  readonly inputs: readonly ReceiptInput[];
+  readonly outputs: Manifest;
+  readonly outputBytes: number;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** Providers of the room whose `approvedJobs` list this job digest. */
+  readonly approvedBy: readonly string[];
+  readonly hardware: ResultHardware;
+  readonly token: {
+    readonly issuer: string;
+    readonly audience: string;
+    readonly issuedAt: string;
+    readonly expiresAt: string;
+    /** The time the token and its certificates were checked at. */
+    readonly verifiedAt: string;
+  };
+}
+
+async function readSmall(path: string, max: number, what: string): Promise<string> {
+  let size: number;
+  try {
+    size = (await lstat(path)).size;
+  } catch (err) {
+    throw new CleanRoomError("not-found", `${what} ${path} is missing: a result directory holds outputs/, ${RESULT_FILES.receipt} and ${RESULT_FILES.token}`, {
+      cause: err,
+    });
+  }
+  if (size > max) throw new CleanRoomError("invalid-argument", `${what} ${path} is ${size} bytes; at most ${max} are expected`);
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    throw new CleanRoomError("io-error", `Cannot read ${path}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+async function outputsManifest(dir: string): Promise<Manifest> {
+  try {
+    await lstat(dir);
+  } catch {
+    // A failed job has no outputs, and a fetch of it may not create the directory at all.
+    return [];
+  }
+  return manifestOf(dir);
+}
+
+function describeDiffs(diffs: readonly ManifestDifference[]): string {
+  const what = { changed: "content differs from the receipt", missing: "in the receipt but not on disk", extra: "on disk but not in the receipt" };
+  return diffs.map((d) => `outputs/${d.path}: ${what[d.kind]}`).join("; ");
+}
+
+function mismatch(claim: string, expected: string, got: unknown, hint: string): AttestationError {
+  return new AttestationError("policy", `${claim}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}; ${hint}`, { claim });
+}
+
+function crossCheck(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: AttestationClaims): void {
+  if (receipt.room !== descriptor.name) {
+    throw mismatch("receipt.room", descriptor.name, receipt.room, "this result comes from another room: pass that room's descriptor");
+  }
+  if (receipt.platform !== descriptor.platform) {
+    throw mismatch("receipt.platform", descriptor.platform, receipt.platform, "the receipt was produced on another backend");
+  }
+  const expectedPolicy = policyDigest(descriptor.attestation.condition);
+  if (receipt.policyDigest !== expectedPolicy) {
+    throw mismatch("receipt.policyDigest", expectedPolicy, receipt.policyDigest, "the room's attestation policy changed since the job ran, or the descriptor is not this room's");
+  }
+  const container = claims.submods?.container;
+  if (container?.image_digest !== receipt.executorImageDigest) {
+    throw mismatch(
+      "submods.container.image_digest",
+      receipt.executorImageDigest,
+      container?.image_digest,
+      "the attested image is not the executor the receipt names",
+    );
+  }
+  const envJob = container?.env_override?.[JOB_DIGEST_ENV];
+  if (envJob !== receipt.jobDigest) {
+    throw mismatch(`submods.container.env_override.${JOB_DIGEST_ENV}`, receipt.jobDigest, envJob, "the attested workload was started for another job");
+  }
+  for (const input of receipt.inputs) {
+    const p = descriptor.providers.find((x) => x.name === input.provider);
+    if (!p?.datasets.some((d) => d.name === input.dataset)) {
+      throw mismatch("receipt.inputs", `a dataset of room ${descriptor.name}`, `${input.provider}/${input.dataset}`, "the receipt names an input this room does not have");
+    }
+  }
+}
+
+/**
+ * Verifies a job result, offline: the token (chain to the room's pinned roots, signature, audience, the room's
+ * attestation policy, nonce = digest of the receipt), the receipt against the token (image digest, job digest) and
+ * the room (name, platform, policy digest, inputs), then every output file against the receipt.
+ *
+ * A receipt with status `failed` verifies too: it proves the job ran and failed; the summary says so.
+ *
+ * @example
+ * const summary = await verifyResult("./result-7f3a", { descriptor: "room.json" });
+ * console.log(summary.verdict);
+ *
+ * @throws AttestationError when the token or its binding fails (`nonce` when the receipt was edited, `policy` when the
+ *   receipt and the token or room disagree, …)
+ * @throws CleanRoomError `digest-mismatch` naming every output file that differs (changed, missing, extra);
+ *   `invalid-receipt`, `invalid-descriptor`, `not-found`, `io-error` for unreadable input
+ */
+export async function verifyResult(resultDir: string, options: VerifyResultOptions): Promise<ResultSummary> {
+  if (typeof resultDir !== "string" || resultDir.length === 0) throw new CleanRoomError("invalid-argument", "resultDir must be the path of a fetched result directory");
+  if (options === null || typeof options !== "object" || options.descriptor === undefined) {
+    throw new CleanRoomError("invalid-argument", "options.descriptor is required: the room's descriptor object or the path of its JSON file");
+  }
+  const descriptor = loadDescriptor(options.descriptor);
+  const receipt = parseReceipt(await readSmall(join(resultDir, RESULT_FILES.receipt), MAX_RECEIPT_BYTES, "The receipt"));
+  const token = (await readSmall(join(resultDir, RESULT_FILES.token), MAX_TOKEN_BYTES, "The attestation token")).trim();
+
+  const local = descriptor.platform === "local";
+  const issuer = local ? LOCAL_ISSUER : CONFIDENTIAL_SPACE_ISSUER;
+  const roots = options.trustStore ? undefined : (options.trustedRoots ?? descriptor.attestation.trustedRoots);
+  if (local && !options.trustStore && roots === undefined) {
+    throw new CleanRoomError(
+      "invalid-argument",
+      "A local room's results need its root: the descriptor has no attestation.trustedRoots; pass --trusted-root <root.pem> from the room's directory",
+    );
+  }
+  const times = decodeTokenTimes(token);
+  const at = options.currentDate ?? new Date(times.iat * 1000);
+
+  const claims = await verifyAttestation(token, {
+    audience: descriptor.attestation.audience,
+    issuer,
+    nonce: nonceForReceipt(receipt),
+    policy: descriptor.attestation.policy,
+    currentDate: at,
+    ...(options.clockToleranceSec !== undefined ? { clockToleranceSec: options.clockToleranceSec } : {}),
+    ...(options.trustStore ? { trustStore: options.trustStore } : roots !== undefined ? { trustedRoots: roots } : {}),
+  });
+
+  const tol = options.clockToleranceSec ?? 30;
+  const finished = Date.parse(receipt.finishedAt) / 1000;
+  if (times.iat < finished - tol || times.iat > finished + MAX_TOKEN_DELAY_SEC) {
+    throw new AttestationError(
+      "policy",
+      `iat: expected the token to be issued within ${MAX_TOKEN_DELAY_SEC} s after receipt.finishedAt ${receipt.finishedAt}, got ${new Date(times.iat * 1000).toISOString()}`,
+      { claim: "iat" },
+    );
+  }
+  crossCheck(receipt, descriptor, claims);
+
+  const diffs = compareManifests(receipt.outputs, await outputsManifest(join(resultDir, RESULT_FILES.outputs)));
+  if (diffs.length > 0) {
+    throw new CleanRoomError(
+      "digest-mismatch",
+      `The outputs do not match the attested receipt (${diffs.length} file(s)): ${describeDiffs(diffs)}. ` +
+        "Fetch the result again; do not trust these files.",
+      { problems: diffs.map((d) => `outputs/${d.path}: ${d.kind}`) },
+    );
+  }
+
+  const gce = claims.submods?.gce;
+  const hardware: ResultHardware = {
+    supportAttributes: claims.submods?.confidential_space?.support_attributes ?? [],
+    ...(claims.hwmodel !== undefined ? { hwmodel: claims.hwmodel } : {}),
+    ...(claims.swname !== undefined ? { swname: claims.swname } : {}),
+    ...(claims.swversion !== undefined ? { swversion: claims.swversion } : {}),
+    ...(claims.dbgstat !== undefined ? { dbgstat: claims.dbgstat } : {}),
+    ...(claims.secboot !== undefined ? { secboot: claims.secboot } : {}),
+    ...(gce?.project_id !== undefined ? { project: gce.project_id } : {}),
+    ...(gce?.zone !== undefined ? { zone: gce.zone } : {}),
+  };
+  const where = local
+    ? `on the LOCAL backend (sandbox: ${receipt.sandbox}; no hardware TEE — for development only)`
+    : `in Confidential Space on ${hardware.hwmodel ?? "unknown hardware"}`;
+  const verdict =
+    receipt.status === "succeeded"
+      ? `VERIFIED: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} with executor ${receipt.executorImageDigest} and produced these ${receipt.outputs.length} output file(s).`
+      : `VERIFIED FAILURE: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} and FAILED (${receipt.errorCode ?? "error"}${receipt.error ? `: ${receipt.error}` : ""}); no outputs were released.`;
+  const imageReference = claims.submods?.container?.image_reference;
+  return {
+    verified: true,
+    verdict,
+    room: receipt.room,
+    jobId: receipt.jobId,
+    status: receipt.status,
+    ...(receipt.exitCode !== undefined ? { exitCode: receipt.exitCode } : {}),
+    ...(receipt.error !== undefined ? { error: receipt.error } : {}),
+    ...(receipt.errorCode !== undefined ? { errorCode: receipt.errorCode } : {}),
+    platform: receipt.platform,
+    sandbox: receipt.sandbox,
+    jobDigest: receipt.jobDigest,
+    executorImageDigest: receipt.executorImageDigest,
+    ...(imageReference !== undefined ? { imageReference } : {}),
+    policyDigest: receipt.policyDigest,
+    receiptDigest: receiptDigest(receipt),
+    inputs: receipt.inputs,
+    outputs: receipt.outputs,
+    outputBytes: manifestBytes(receipt.outputs),
+    startedAt: receipt.startedAt,
+    finishedAt: receipt.finishedAt,
+    approvedBy: descriptor.providers.filter((p) => p.approvedJobs.includes(receipt.jobDigest)).map((p) => p.name),
+    hardware,
+    token: {
+      issuer,
+      audience: descriptor.attestation.audience,
+      issuedAt: new Date(times.iat * 1000).toISOString(),
+      expiresAt: new Date(times.exp * 1000).toISOString(),
+      verifiedAt: at.toISOString(),
+    },
+  };
+}
