@@ -1,0 +1,240 @@
+/**
+ * Static review of a Workload Identity Pool provider's `attributeCondition` for Confidential Space.
+ *
+ * The condition is parsed with the same CEL parser the runtime evaluates it with (core's `parseCondition`, built on
+ * `@bufbuild/cel`), then put in disjunctive normal form over its top-level `&&` / `||`: every alternative ("branch")
+ * that can make the condition true is a list of clauses that must all hold. A branch is acceptable only when it
+ * contains, as one of its own clauses:
+ *
+ * - a production check: `assertion.dbgstat == 'disabled-since-boot'` or
+ *   `'STABLE' in assertion.submods.confidential_space.support_attributes` (debug images report `swname ==
+ *   'CONFIDENTIAL_SPACE'` too, so `swname` alone admits an image an operator can SSH into), and
+ * - an image pin: `assertion.submods.container.image_digest == 'sha256:<64 hex>'` or `… in ['sha256:…', …]` (tags move;
+ *   without a pin any image, including one written by the operator, gets the key).
+ *
+ * The test is sound: CEL's `&&` is true only when every argument is true and `||` only when one is, so when every
+ * branch contains a clause, the condition implies that clause. Anything else (negations, ternaries, macros) is
+ * treated as an opaque clause that proves nothing, so a clever condition fails closed.
+ */
+import { CONFIDENTIAL_SPACE_ISSUER, parseCondition } from "../../../src/core/attestation.js";
+import { DIGEST_PATTERN } from "../../../src/core/patterns.js";
+import { unparse } from "@bufbuild/cel";
+
+type CelExpr = ReturnType<typeof parseCondition>["expr"];
+
+/** What is wrong with a condition. */
+export type ConditionProblemCode =
+  | "missing"
+  | "not-cel"
+  | "too-complex"
+  | "swname-only"
+  | "no-production-check"
+  | "no-image-digest";
+
+/** One finding about a condition, with a message that says what to change. */
+export interface ConditionProblem {
+  readonly code: ConditionProblemCode;
+  readonly message: string;
+}
+
+/** Beyond this many alternatives the condition is not reviewable by a person either. */
+export const MAX_BRANCHES = 64;
+
+const DBGSTAT_PATH = "assertion.dbgstat";
+const SUPPORT_ATTRIBUTES_PATH = "assertion.submods.confidential_space.support_attributes";
+const IMAGE_DIGEST_PATH = "assertion.submods.container.image_digest";
+const SWNAME_PATH = "assertion.swname";
+
+const FIX_PRODUCTION = `add \`&& ${DBGSTAT_PATH} == 'disabled-since-boot'\` (and \`'STABLE' in ${SUPPORT_ATTRIBUTES_PATH}\`) as top-level conjuncts`;
+const FIX_DIGEST = `add \`&& ${IMAGE_DIGEST_PATH} == 'sha256:<64 hex>'\` (or \`in ['sha256:…']\`) as a top-level conjunct`;
+const FIX_ALL = "build the condition with buildAttestationCondition() from attested-cleanroom, which emits all of them";
+
+/** True when an OIDC issuer URI is Confidential Space's (with or without the trailing slash). */
+export function isConfidentialSpaceIssuer(issuerUri: unknown): boolean {
+  return typeof issuerUri === "string" && issuerUri.trim().replace(/\/+$/, "") === CONFIDENTIAL_SPACE_ISSUER;
+}
+
+/**
+ * Reviews an attribute condition of a Confidential Space pool provider.
+ *
+ * @returns every problem (empty when the condition requires a production image and pins the image digest in every
+ *   alternative)
+ */
+export function conditionProblems(condition: string | undefined): ConditionProblem[] {
+  if (condition === undefined || condition.trim() === "") {
+    return [
+      {
+        code: "missing",
+        message:
+          "has no attributeCondition: every Confidential Space workload in the world, debug images included, can " +
+          `federate through it. Set attributeCondition; ${FIX_ALL}.`,
+      },
+    ];
+  }
+  let expr: CelExpr;
+  try {
+    expr = parseCondition(condition).expr;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return [{ code: "not-cel", message: `has an attributeCondition that is not valid CEL (${why}); fix the syntax.` }];
+  }
+  const alternatives = branches(expr);
+  if (alternatives === undefined) {
+    return [
+      {
+        code: "too-complex",
+        message:
+          `has an attributeCondition with more than ${MAX_BRANCHES} alternative branches (nested \`||\`), too many ` +
+          `to review; write it as top-level \`&&\` conjuncts (${FIX_ALL}).`,
+      },
+    ];
+  }
+  const problems: ConditionProblem[] = [];
+  const single = alternatives.length === 1;
+  for (const branch of alternatives) {
+    const where = single ? "the condition" : `the \`||\` alternative \`${text(branch)}\``;
+    if (branch.every(isSwnameOrTrue)) {
+      problems.push({
+        code: "swname-only",
+        message:
+          `can be satisfied by swname alone: ${where} only checks \`${SWNAME_PATH}\`, which debug images report too, ` +
+          `and pins no image. ${capitalize(FIX_PRODUCTION)}, and ${FIX_DIGEST.replace(/^add /, "")}.`,
+      });
+      continue;
+    }
+    if (!branch.some(isProductionCheck)) {
+      problems.push({
+        code: "no-production-check",
+        message:
+          `admits debug Confidential Space images (SSH, operator root): ${where} does not require ` +
+          `\`${DBGSTAT_PATH} == 'disabled-since-boot'\` or the STABLE support attribute. ${capitalize(FIX_PRODUCTION)}.`,
+      });
+    }
+    if (!branch.some(isImageDigestPin)) {
+      problems.push({
+        code: "no-image-digest",
+        message:
+          `admits any container image: ${where} does not pin \`${IMAGE_DIGEST_PATH}\` to sha256 digests (tags move, ` +
+          `and image_reference echoes the tag). ${capitalize(FIX_DIGEST)}.`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** Disjunctive normal form over `&&` / `||`, or undefined when it exceeds `MAX_BRANCHES`. */
+function branches(expr: CelExpr): CelExpr[][] | undefined {
+  const call = expr.exprKind.case === "callExpr" ? expr.exprKind.value : undefined;
+  if (call?.function === "_||_") {
+    const out: CelExpr[][] = [];
+    for (const arg of call.args) {
+      const b = branches(arg as CelExpr);
+      if (b === undefined || out.length + b.length > MAX_BRANCHES) return undefined;
+      out.push(...b);
+    }
+    return out;
+  }
+  if (call?.function === "_&&_") {
+    let out: CelExpr[][] = [[]];
+    for (const arg of call.args) {
+      const b = branches(arg as CelExpr);
+      if (b === undefined || out.length * b.length > MAX_BRANCHES) return undefined;
+      out = out.flatMap((left) => b.map((right) => [...left, ...right]));
+    }
+    return out;
+  }
+  return [[expr]];
+}
+
+/** `assertion.a.b` (or `assertion['a'].b`) as a dotted path; undefined for anything else. */
+function pathOf(expr: CelExpr): string | undefined {
+  switch (expr.exprKind.case) {
+    case "identExpr":
+      return expr.exprKind.value.name;
+    case "selectExpr": {
+      const sel = expr.exprKind.value;
+      if (sel.testOnly || sel.operand === undefined) return undefined;
+      const base = pathOf(sel.operand as CelExpr);
+      return base === undefined ? undefined : `${base}.${sel.field}`;
+    }
+    case "callExpr": {
+      const call = expr.exprKind.value;
+      if (call.function !== "_[_]" || call.args.length !== 2) return undefined;
+      const base = pathOf(call.args[0] as CelExpr);
+      const key = stringConst(call.args[1] as CelExpr);
+      return base === undefined || key === undefined ? undefined : `${base}.${key}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function stringConst(expr: CelExpr): string | undefined {
+  if (expr.exprKind.case !== "constExpr") return undefined;
+  const k = expr.exprKind.value.constantKind;
+  return k.case === "stringValue" ? k.value : undefined;
+}
+
+function callOf(expr: CelExpr, fn: string): CelExpr[] | undefined {
+  if (expr.exprKind.case !== "callExpr") return undefined;
+  const call = expr.exprKind.value;
+  if (call.function !== fn || call.target !== undefined) return undefined;
+  return call.args as CelExpr[];
+}
+
+/** `path == 'value'` in either order: returns the literal compared with `path`. */
+function equalsLiteral(expr: CelExpr, path: string): string | undefined {
+  const args = callOf(expr, "_==_");
+  if (args?.length !== 2) return undefined;
+  const [a, b] = args as [CelExpr, CelExpr];
+  if (pathOf(a) === path) return stringConst(b);
+  if (pathOf(b) === path) return stringConst(a);
+  return undefined;
+}
+
+function isProductionCheck(expr: CelExpr): boolean {
+  if (equalsLiteral(expr, DBGSTAT_PATH) === "disabled-since-boot") return true;
+  const args = callOf(expr, "@in");
+  return (
+    args?.length === 2 && stringConst(args[0]!) === "STABLE" && pathOf(args[1]!) === SUPPORT_ATTRIBUTES_PATH
+  );
+}
+
+function isImageDigestPin(expr: CelExpr): boolean {
+  const literal = equalsLiteral(expr, IMAGE_DIGEST_PATH);
+  if (literal !== undefined) return DIGEST_PATTERN.test(literal);
+  const args = callOf(expr, "@in");
+  if (args?.length !== 2 || pathOf(args[0]!) !== IMAGE_DIGEST_PATH) return false;
+  const list = args[1]!;
+  if (list.exprKind.case !== "listExpr") return false;
+  const elements = list.exprKind.value.elements as CelExpr[];
+  return elements.length > 0 && elements.every((e) => DIGEST_PATTERN.test(stringConst(e) ?? ""));
+}
+
+function isSwnameOrTrue(expr: CelExpr): boolean {
+  if (expr.exprKind.case === "constExpr") {
+    const k = expr.exprKind.value.constantKind;
+    return k.case === "boolValue" && k.value;
+  }
+  for (const fn of ["_==_", "@in", "_!=_"]) {
+    const args = callOf(expr, fn);
+    if (args?.length === 2 && args.some((a) => pathOf(a) === SWNAME_PATH)) return true;
+  }
+  return false;
+}
+
+function text(branch: readonly CelExpr[]): string {
+  return branch
+    .map((clause) => {
+      try {
+        return unparse(clause);
+      } catch {
+        return "…";
+      }
+    })
+    .join(" && ");
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
