@@ -88,6 +88,8 @@ export class TrustStore {
   private readonly maxEntries: number;
   private readonly now: () => number;
   private readonly cache = new Map<string, Entry>();
+  private hits = 0;
+  private misses = 0;
 
   /**
    * @param roots PEM root certificates; each must be a self-signed CA certificate
@@ -120,6 +122,11 @@ export class TrustStore {
     return this.cache.size;
   }
 
+  /** Cache hits (chain reused) and misses (chain verified from scratch) since construction. */
+  get stats(): { readonly hits: number; readonly misses: number } {
+    return { hits: this.hits, misses: this.misses };
+  }
+
   /** Forgets every cached chain (the roots stay). */
   clear(): void {
     this.cache.clear();
@@ -144,8 +151,10 @@ export class TrustStore {
     const hit = this.cache.get(key);
     let chain: VerifiedChain;
     if (hit && hit.cachedUntil > now) {
+      this.hits++;
       chain = hit.chain;
     } else {
+      this.misses++;
       if (hit) this.cache.delete(key);
       chain = this.verifyFresh(x5c as string[]);
       if (this.maxEntries > 0 && this.ttlMs > 0) {

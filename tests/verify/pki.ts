@@ -1,0 +1,163 @@
+/**
+ * Throwaway 3-level certificate chains for the verify tests, made with the real `openssl` binary, and a token signer
+ * built on node:crypto (independent of jose, the library the code under test uses to verify).
+ */
+import { execFile } from "node:child_process";
+import { createHmac, createPrivateKey, type KeyObject, sign, X509Certificate } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+const EXT = `[inter]
+basicConstraints=critical,CA:TRUE,pathlen:0
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+[leaf]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
+`;
+
+/** A key and its certificate. */
+export interface Issued {
+  readonly pem: string;
+  readonly keyPath: string;
+  readonly certPath: string;
+  readonly key: KeyObject;
+  /** Standard base64 DER, as in `x5c`. */
+  readonly b64: string;
+}
+
+/** A temp directory of keys and certificates; `cleanup()` removes it. */
+export class TestPki {
+  private n = 0;
+  private constructor(readonly dir: string) {}
+
+  static async create(): Promise<TestPki> {
+    const dir = await mkdtemp(join(tmpdir(), "verify-pki-"));
+    await writeFile(join(dir, "ext.cnf"), EXT);
+    return new TestPki(dir);
+  }
+
+  async cleanup(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async ssl(args: string[]): Promise<void> {
+    await run("openssl", args, { cwd: this.dir });
+  }
+
+  private readonly keys = new Map<string, Promise<string>>();
+
+  /** Generates the key `keyName` once (RSA 2048 or EC P-256 by its `rsa-`/`ec-` prefix); certificates may share it. */
+  private key(keyName: string): Promise<string> {
+    let k = this.keys.get(keyName);
+    if (!k) {
+      const file = `${keyName}.key`;
+      const alg = keyName.startsWith("ec-") ? ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"] : ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+      k = this.ssl(["genpkey", ...alg, "-out", file]).then(() => file);
+      this.keys.set(keyName, k);
+    }
+    return k;
+  }
+
+  private async load(name: string, keyFile: string): Promise<Issued> {
+    const pem = await readFile(join(this.dir, `${name}.pem`), "utf8");
+    const keyPem = await readFile(join(this.dir, keyFile), "utf8");
+    return {
+      pem,
+      keyPath: join(this.dir, keyFile),
+      certPath: join(this.dir, `${name}.pem`),
+      key: createPrivateKey(keyPem),
+      b64: new X509Certificate(pem).raw.toString("base64"),
+    };
+  }
+
+  /** A self-signed CA root with key `keyName` (`rsa-…` or `ec-…`). */
+  async root(cn: string, keyName: string): Promise<Issued> {
+    const name = `c${this.n++}`;
+    const key = await this.key(keyName);
+    await this.ssl([
+      "req", "-new", "-x509", "-key", key, "-sha256", "-days", "3650", "-subj", `/O=Test/CN=${cn}`,
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", `${name}.pem`,
+    ]);
+    return this.load(name, key);
+  }
+
+  /** A certificate for key `keyName` issued by `issuer`, valid from now for `days` (`inter` = CA, `leaf` = end entity). */
+  async issue(cn: string, keyName: string, issuer: Issued, profile: "inter" | "leaf", days: number): Promise<Issued> {
+    const name = `c${this.n++}`;
+    const key = await this.key(keyName);
+    await this.ssl(["req", "-new", "-key", key, "-subj", `/O=Test/CN=${cn}`, "-out", `${name}.csr`]);
+    await this.ssl([
+      "x509", "-req", "-in", `${name}.csr`, "-CA", issuer.certPath, "-CAkey", issuer.keyPath, "-set_serial", String(1000 + this.n), "-sha256",
+      "-days", String(days), "-extfile", "ext.cnf", "-extensions", profile, "-out", `${name}.pem`,
+    ]);
+    return this.load(name, key);
+  }
+}
+
+/** A chain [leaf, intermediate, root] as a token signer uses it. */
+export interface Chain {
+  readonly root: Issued;
+  readonly inter: Issued;
+  readonly leaf: Issued;
+  readonly x5c: string[];
+}
+
+export function chainOf(leaf: Issued, inter: Issued, root: Issued): Chain {
+  return { root, inter, leaf, x5c: [leaf.b64, inter.b64, root.b64] };
+}
+
+const b64url = (v: unknown): string => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+
+/** Signs a compact JWS by hand: RS256, ES256 (raw r||s), HS256 with a given secret, or `none`. */
+export function signToken(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject | Buffer | null): string {
+  const input = `${b64url(header)}.${b64url(payload)}`;
+  const alg = header.alg;
+  let sig: Buffer;
+  if (alg === "none") sig = Buffer.alloc(0);
+  else if (alg === "HS256") sig = createHmac("sha256", key as Buffer).update(input).digest();
+  else if (alg === "ES256") sig = sign("sha256", Buffer.from(input), { key: key as KeyObject, dsaEncoding: "ieee-p1363" });
+  else sig = sign("sha256", Buffer.from(input), key as KeyObject);
+  return `${input}.${sig.toString("base64url")}`;
+}
+
+/** Signs `payload` with the chain's leaf, `x5c` in the header. */
+export function pkiToken(chain: Chain, payload: Record<string, unknown>, alg: "RS256" | "ES256" = "RS256", extraHeader: Record<string, unknown> = {}): string {
+  return signToken({ alg, typ: "JWT", x5c: chain.x5c, ...extraHeader }, payload, chain.leaf.key);
+}
+
+export const IMAGE = `sha256:${"a".repeat(64)}`;
+export const OTHER_IMAGE = `sha256:${"b".repeat(64)}`;
+export const JOB = `sha256:${"c".repeat(64)}`;
+
+/** Production Confidential Space claims at time `now` (seconds), in the shape Google emits. */
+export function productionClaims(now: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    iss: "https://confidentialcomputing.googleapis.com",
+    aud: "urn:attested-cleanroom:room:test",
+    sub: "https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances/vm",
+    iat: now,
+    nbf: now,
+    exp: now + 3600,
+    eat_nonce: "n".repeat(64),
+    secboot: true,
+    hwmodel: "GCP_INTEL_TDX",
+    swname: "CONFIDENTIAL_SPACE",
+    swversion: ["250301"],
+    dbgstat: "disabled-since-boot",
+    google_service_accounts: ["wl@proj-1234.iam.gserviceaccount.com"],
+    submods: {
+      confidential_space: { support_attributes: ["LATEST", "STABLE", "USABLE"] },
+      container: { image_digest: IMAGE, image_reference: `europe-docker.pkg.dev/p/r/executor@${IMAGE}`, env_override: { CLEANROOM_JOB_DIGEST: JOB } },
+      gce: { project_id: "proj-1234", zone: "us-central1-a", project_number: "1234", instance_id: "1", instance_name: "vm" },
+    },
+    ...overrides,
+  };
+}
