@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   CleanRoomError,
   type ResolvedSpec,
@@ -348,5 +350,16 @@ describe("core/spec: resolveSpec fills the secure defaults", () => {
 
   it("GIVEN an invalid spec THEN resolveSpec throws invalid-spec", () => {
     expect(() => resolveSpec({ providers: [] })).to.throw(CleanRoomError).with.property("code", "invalid-spec");
+  });
+});
+
+describe("core/spec: the documented example", () => {
+  it("GIVEN the complete example spec in docs/core.md THEN it validates with no problems", () => {
+    const md = readFileSync(join(__dirname, "..", "..", "docs", "core.md"), "utf8");
+    const block = md.split("```json")[1]?.split("```")[0];
+    expect(block, "docs/core.md must start its examples with the spec JSON").to.be.a("string");
+    const spec: unknown = JSON.parse(block!);
+    expect(specProblems(spec)).to.deep.equal([]);
+    expect(resolveSpec(spec).providers).to.have.length(2);
   });
 });
