@@ -1,0 +1,250 @@
+/**
+ * The executor: the program that runs as the workload, the same on both backends.
+ *
+ * 1. fetch the bundle and `job.json`; recompute the job digest from the unpacked files and refuse to run anything when
+ *    it differs from `CLEANROOM_JOB_DIGEST` (the digest the attester reports and the providers approved);
+ * 2. for each input, get the data key through the platform's attested key release and decrypt into a private dir;
+ * 3. run the entrypoint with a clean environment, isolated by the platform;
+ * 4. enforce the output policy; write the receipt; request a token whose nonce is `nonceForReceipt(receipt)`;
+ * 5. commit outputs + receipt + token to quarantine at once. Any failure commits a failure receipt and no outputs.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { type CleanRoomDescriptor, findDataset, findProvider } from "../../core/descriptor.js";
+import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
+import { CleanRoomError, messageOf } from "../../core/errors.js";
+import { JOB_ID_PATTERN } from "../../core/patterns.js";
+import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
+import { extractBundle } from "../jobs/bundle.js";
+import { commandFor, entrypointFile } from "../jobs/entrypoint.js";
+import { sortInputs } from "../jobs/pack.js";
+import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
+import { createDecryptStream } from "../provision/envelope.js";
+import type { ExecutorEnv } from "./env.js";
+import { checkOutputs } from "./output-policy.js";
+
+/** The outcome of one executor run. */
+export interface ExecutorOutcome {
+  readonly receipt: Receipt;
+  /** Whether the result (with token) was committed to quarantine. */
+  readonly committed: boolean;
+}
+
+function lastSegment(uri: string): string {
+  return uri.replace(/\/+$/, "").split("/").pop() ?? "";
+}
+
+function parseJobJson(text: string): JobManifest {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new CleanRoomError("invalid-manifest", "job.json is not valid JSON");
+  }
+  const o = v as Partial<JobManifest> | null;
+  if (!o || typeof o !== "object" || o.version !== 1 || !Array.isArray(o.entrypoint) || !Array.isArray(o.inputs) || !Array.isArray(o.files)) {
+    throw new CleanRoomError("invalid-manifest", "job.json is not a job manifest {version: 1, entrypoint, inputs, files}");
+  }
+  for (const i of o.inputs) {
+    if (!i || typeof i.provider !== "string" || typeof i.dataset !== "string") throw new CleanRoomError("invalid-manifest", "job.json inputs must be {provider, dataset}");
+  }
+  return o as JobManifest;
+}
+
+async function readText(platform: ExecutorPlatform, uri: string, limit = 16 * 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of await platform.readObject(uri)) {
+    n += (c as Buffer).length;
+    if (n > limit) throw new CleanRoomError("invalid-manifest", `${uri} is larger than ${limit} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function readBytes(platform: ExecutorPlatform, uri: string): Promise<Buffer> {
+  return Buffer.concat(await collect(await platform.readObject(uri)));
+}
+
+async function collect(stream: AsyncIterable<unknown>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    n += (c as Buffer).length;
+    if (n > 64 * 1024) throw new CleanRoomError("invalid-argument", "key.wrapped is larger than 64 KiB");
+    out.push(c as Buffer);
+  }
+  return out;
+}
+
+/** Hashes what passes through (the plaintext the job will see). */
+class HashTap extends Transform {
+  readonly hash = createHash("sha256");
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.push(chunk);
+    cb();
+  }
+}
+
+async function decryptInputs(
+  platform: ExecutorPlatform,
+  descriptor: CleanRoomDescriptor,
+  inputs: readonly JobInput[],
+  inputsDir: string,
+): Promise<ReceiptInput[]> {
+  const out: ReceiptInput[] = [];
+  for (const input of inputs) {
+    const provider = findProvider(descriptor, input.provider);
+    findDataset(descriptor, input.provider, input.dataset);
+    const base = `${provider.dataUri.replace(/\/+$/, "")}/${input.dataset}`;
+    const wrapped = await readBytes(platform, `${base}/key.wrapped`).catch((err: unknown) => {
+      if (err instanceof CleanRoomError && err.code === "not-found") {
+        throw new CleanRoomError("not-found", `Dataset ${input.provider}/${input.dataset} has not been provisioned yet (\`cleanroom data provision\`)`);
+      }
+      throw err;
+    });
+    const key = await platform.unwrapDataKey(provider, input.dataset, wrapped);
+    const dir = join(inputsDir, input.provider);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const dest = join(dir, `${input.dataset}.csv`);
+    const tap = new HashTap();
+    try {
+      await pipeline(await platform.readObject(`${base}/data.enc`), createDecryptStream(key), tap, createWriteStream(dest, { mode: 0o444, flags: "wx" }));
+    } finally {
+      key.fill(0);
+    }
+    await chmod(dest, 0o444);
+    out.push({ provider: input.provider, dataset: input.dataset, sha256: tap.hash.digest("hex"), bytes: tap.bytes });
+  }
+  return out;
+}
+
+function runProcess(command: string, args: readonly string[], cwd: string, env: Readonly<Record<string, string>>): Promise<number> {
+  return new Promise((resolveP, reject) => {
+    // The job's stdout/stderr are not kept: they could carry raw rows past the output policy and the release review.
+    const child = spawn(command, [...args], { cwd, env: { ...env }, stdio: "ignore" });
+    child.once("error", (err) => reject(new CleanRoomError("job-failed", `Cannot start the job (${command}): ${messageOf(err)}`, { cause: err })));
+    child.once("exit", (code, signal) => resolveP(code ?? (signal ? 128 : 1)));
+  });
+}
+
+async function writeOutputs(writer: ResultWriter, outputDir: string, outputs: Manifest): Promise<void> {
+  for (const e of outputs) {
+    await writer.write(`${RESULT_FILES.outputs}/${e.path}`, createReadStream(join(outputDir, ...e.path.split("/"))));
+  }
+}
+
+/**
+ * Runs one job and commits its result (success or failure) to quarantine.
+ *
+ * @returns the receipt; `committed` is false only when even the failure receipt could not be attested or stored
+ */
+export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanRoomDescriptor, env: ExecutorEnv): Promise<ExecutorOutcome> {
+  const startedAt = new Date().toISOString();
+  const jobId = lastSegment(env.jobUri);
+  const work = await mkdtemp(join(tmpdir(), "cleanroom-exec-"));
+  await chmod(work, 0o700);
+  let inputs: ReceiptInput[] = [];
+  let exitCode: number | undefined;
+  let outputs: Manifest = [];
+  let failure: CleanRoomError | undefined;
+  let imageDigest = `sha256:${"0".repeat(64)}`;
+  let writer: ResultWriter | undefined;
+  try {
+    if (!JOB_ID_PATTERN.test(jobId) || lastSegment(env.outputUri) !== jobId) {
+      throw new CleanRoomError("invalid-argument", `CLEANROOM_JOB_URI and CLEANROOM_OUTPUT_URI must end with the same job id (got ${env.jobUri}, ${env.outputUri})`);
+    }
+    imageDigest = await platform.imageDigest();
+    const jobDir = join(work, "job");
+    const inputsDir = join(work, "inputs");
+    const outputDir = join(work, "output");
+    await mkdir(jobDir, { mode: 0o755 });
+    await mkdir(inputsDir, { mode: 0o755 });
+    await mkdir(outputDir, { mode: 0o777 });
+    await chmod(outputDir, 0o777);
+
+    // 1. The bundle: the digest is recomputed from what was unpacked, before any key is requested or code runs.
+    const job = parseJobJson(await readText(platform, `${env.jobUri}/job.json`));
+    await extractBundle(await platform.readObject(`${env.jobUri}/bundle.tar`), jobDir);
+    const files = await manifestOf(jobDir);
+    const recomputed = jobDigest({ version: 1, entrypoint: [...job.entrypoint], inputs: sortInputs(job.inputs), files });
+    if (recomputed !== env.jobDigest) {
+      throw new CleanRoomError(
+        "digest-mismatch",
+        `The job bundle's digest is ${recomputed} but the launcher started this job as ${env.jobDigest}: the bundle or job.json was changed after submission; refusing to run it`,
+      );
+    }
+    const file = entrypointFile(job.entrypoint);
+    if (!files.some((f) => f.path === file)) throw new CleanRoomError("invalid-manifest", `The entrypoint file ${file} is not in the bundle`);
+    await chmod(jobDir, 0o555);
+
+    // 2. Inputs: each key through the platform's attested release.
+    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir);
+    await chmod(inputsDir, 0o555);
+    for (const p of await readdir(inputsDir)) await chmod(join(inputsDir, p), 0o555);
+
+    // 3. The job, with a clean environment: nothing of the executor's (sockets, URIs) leaks into it.
+    const cmd = platform.jobCommand({
+      argv: commandFor(job.entrypoint),
+      workDir: jobDir,
+      inputsDir,
+      outputDir,
+      env: { HOME: "/tmp", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1", PYTHONUNBUFFERED: "1" },
+    });
+    exitCode = await runProcess(cmd.command, cmd.args, cmd.cwd, cmd.env);
+    if (exitCode !== 0) {
+      throw new CleanRoomError("job-failed", `The job exited with code ${exitCode} (its output is not kept; reproduce with the stage-1 data)`);
+    }
+
+    // 4. Output policy, then the outputs go to the (not yet visible) result.
+    outputs = await checkOutputs(outputDir, descriptor.output.maxBytes);
+    writer = await platform.openResult(env.outputUri);
+    await writeOutputs(writer, outputDir, outputs);
+  } catch (err) {
+    failure = err instanceof CleanRoomError ? err : new CleanRoomError("internal", messageOf(err), { cause: err });
+    outputs = [];
+    await writer?.abort().catch(() => undefined);
+    writer = undefined;
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  const receipt: Receipt = {
+    version: RECEIPT_VERSION,
+    room: descriptor.name,
+    jobId,
+    jobDigest: env.jobDigest,
+    executorImageDigest: imageDigest,
+    policyDigest: policyDigest(descriptor.attestation.condition),
+    platform: platform.name,
+    sandbox: platform.sandbox,
+    inputs,
+    outputs,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    status: failure ? "failed" : "succeeded",
+    ...(exitCode !== undefined ? { exitCode } : {}),
+    ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+  };
+  try {
+    writer ??= await platform.openResult(env.outputUri);
+    const token = await platform.requestToken(descriptor.attestation.audience, [nonceForReceipt(receipt)]);
+    await writer.write(RESULT_FILES.token, Buffer.from(`${token}\n`));
+    await writer.write(RESULT_FILES.receipt, Buffer.from(`${JSON.stringify(receipt, null, 2)}\n`));
+    await writer.commit();
+    return { receipt, committed: true };
+  } catch (err) {
+    await writer?.abort().catch(() => undefined);
+    process.stderr.write(`executor: cannot commit the result of ${jobId}: ${messageOf(err)}\n`);
+    return { receipt, committed: false };
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * `RoomClient` of the local backend: providers provision into directory buckets through the key broker; consumers
+ * submit jobs to the launcher's control socket and read results from the quarantine/results directories.
+ */
+import { randomBytes } from "node:crypto";
+import { constants, existsSync } from "node:fs";
+import { access, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../core/descriptor.js";
+import { canonicalJson, jobDigest } from "../../../core/digest.js";
+import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import { JOB_ID_PATTERN } from "../../../core/patterns.js";
+import { RESULT_FILES, parseReceipt } from "../../../core/receipt.js";
+import { ENVELOPE_FORMAT, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import {
+  FINAL_JOB_STATES,
+  type FetchOptions,
+  type JobStatus,
+  type PackedJob,
+  type ProvisionOptions,
+  type ProvisionResult,
+  type RoomClient,
+  type WaitOptions,
+} from "../platform.js";
+import { unixRequest } from "./http.js";
+import { readJobState } from "./launcher.js";
+import { type RoomLayout, roomLayout, uriToPath } from "./layout.js";
+import { copyTree } from "./store.js";
+
+function checkJobId(jobId: string): void {
+  if (!JOB_ID_PATTERN.test(jobId)) throw new CleanRoomError("invalid-argument", `Job id ${JSON.stringify(jobId)} is malformed`);
+}
+
+async function readReceiptStatus(dir: string): Promise<{ status: string; error?: string; errorCode?: string } | undefined> {
+  try {
+    const r = parseReceipt(await readFile(join(dir, RESULT_FILES.receipt), "utf8"));
+    return { status: r.status, ...(r.error ? { error: r.error } : {}), ...(r.errorCode ? { errorCode: r.errorCode } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The local room client. */
+export class LocalRoomClient implements RoomClient {
+  private readonly layout: RoomLayout;
+
+  constructor(readonly descriptor: CleanRoomDescriptor) {
+    if (descriptor.platform !== "local" || !descriptor.local) {
+      throw new CleanRoomError("invalid-descriptor", `LocalRoomClient needs a local room descriptor (got platform ${descriptor.platform})`);
+    }
+    this.layout = roomLayout(descriptor.local.dir);
+  }
+
+  async provision(provider: string, dataset: string, csvPath: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
+    const p = findProvider(this.descriptor, provider);
+    const ds = findDataset(this.descriptor, provider, dataset);
+    const st = await stat(csvPath).catch(() => undefined);
+    if (!st?.isFile()) throw new CleanRoomError("io-error", `Cannot read the CSV ${csvPath}: it does not exist or is not a file`);
+    try {
+      await access(csvPath, constants.R_OK);
+    } catch (err) {
+      throw new CleanRoomError("io-error", `Cannot read the CSV ${csvPath}: ${messageOf(err)}`, { cause: err });
+    }
+    await this.checkHeader(csvPath, ds.schema?.columns.map((c) => c.name));
+    const finalDir = join(uriToPath(p.dataUri), dataset);
+    if (existsSync(finalDir) && !options.overwrite) {
+      throw new CleanRoomError("already-exists", `${provider}/${dataset} is already provisioned; pass overwrite (--overwrite) to replace it`);
+    }
+    const staging = join(uriToPath(p.dataUri), `.staging-${dataset}-${randomBytes(4).toString("hex")}`);
+    await mkdir(staging, { recursive: true, mode: 0o755 });
+    const key = generateDataKey();
+    try {
+      options.onProgress?.(`Encrypting ${csvPath} for ${provider}/${dataset}`);
+      const enc = await encryptFile(csvPath, join(staging, "data.enc"), key);
+      const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
+      if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
+      const wrapped = Buffer.from((JSON.parse(res.body) as { wrapped: string }).wrapped, "base64");
+      await writeFile(join(staging, "key.wrapped"), wrapped, { mode: 0o644 });
+      const manifest = { format: ENVELOPE_FORMAT, provider, dataset, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, createdAt: new Date().toISOString() };
+      await writeFile(join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+      if (existsSync(finalDir)) await rm(finalDir, { recursive: true, force: true });
+      await rename(staging, finalDir);
+      return { provider, dataset, uri: `${p.dataUri}/${dataset}`, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256 };
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /** Checks the CSV header against the public schema, reading only the first line. */
+  private async checkHeader(csvPath: string, columns?: readonly string[]): Promise<void> {
+    if (!columns) return;
+    const { createReadStream } = await import("node:fs");
+    const first = await new Promise<string>((resolveP, reject) => {
+      let buf = "";
+      const s = createReadStream(csvPath, { encoding: "utf8", highWaterMark: 4096 });
+      s.on("data", (c) => {
+        buf += c;
+        const i = buf.indexOf("\n");
+        if (i >= 0 || buf.length > 65536) {
+          s.destroy();
+          resolveP(buf.slice(0, i >= 0 ? i : buf.length));
+        }
+      });
+      s.on("end", () => resolveP(buf));
+      s.on("error", reject);
+    });
+    const header = first.replace(/\r$/, "").split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
+    const missing = columns.filter((c) => !header.includes(c));
+    if (missing.length > 0) {
+      throw new CleanRoomError("invalid-argument", `The CSV ${csvPath} lacks the schema's column(s) ${missing.join(", ")} (its header: ${header.join(", ")})`);
+    }
+  }
+
+  async submit(job: PackedJob): Promise<{ jobId: string; jobDigest: string }> {
+    const digest = jobDigest(job.manifest);
+    if (digest !== job.jobDigest) throw new CleanRoomError("digest-mismatch", `The packed job's digest ${job.jobDigest} does not match its manifest (${digest}); pack it again`);
+    for (const i of job.manifest.inputs) findDataset(this.descriptor, i.provider, i.dataset);
+    const jobId = `job-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    const staging = join(this.layout.jobsDir, `.staging-${jobId}`);
+    await mkdir(staging, { recursive: true });
+    await copyFile(job.bundlePath, join(staging, "bundle.tar"));
+    await writeFile(join(staging, "job.json"), `${canonicalJson(job.manifest)}\n`);
+    await rename(staging, join(this.layout.jobsDir, jobId));
+    const res = await unixRequest(this.layout.controlSocket, "POST", "/v1/jobs", { jobId, jobDigest: job.jobDigest });
+    if (res.status !== 202) throw new CleanRoomError("io-error", `The launcher refused job ${jobId} (HTTP ${res.status}): ${res.body}`);
+    return { jobId, jobDigest: job.jobDigest };
+  }
+
+  async status(jobId: string): Promise<JobStatus> {
+    checkJobId(jobId);
+    const released = existsSync(join(this.layout.resultsDir, jobId, RESULT_FILES.receipt));
+    const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
+    const s = await readJobState(this.layout, jobId);
+    if (!s && !q) throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name}; list jobs with \`ls ${this.layout.stateDir}/jobs\``);
+    const jobDigestValue = s?.jobDigest ?? "";
+    if (q) {
+      return {
+        jobId,
+        jobDigest: jobDigestValue,
+        state: q.status,
+        released,
+        ...(q.error ? { detail: q.error } : {}),
+        ...(q.errorCode ? { errorCode: q.errorCode } : {}),
+      };
+    }
+    // A state of "exited" without a committed receipt cannot happen; treat anything final without a receipt as lost.
+    const state = s!.state === "exited" ? "lost" : s!.state;
+    return { jobId, jobDigest: jobDigestValue, state, released: false, ...(s!.detail ? { detail: s!.detail } : {}) };
+  }
+
+  async wait(jobId: string, options: WaitOptions = {}): Promise<JobStatus> {
+    const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+    let last = "";
+    for (;;) {
+      const s = await this.status(jobId);
+      if (s.state !== last) {
+        last = s.state;
+        options.onProgress?.(s);
+      }
+      if (FINAL_JOB_STATES.includes(s.state)) return s;
+      if (Date.now() > deadline) throw new CleanRoomError("timeout", `Job ${jobId} is still ${s.state} after ${options.timeoutMs ?? 600_000} ms; wait again with \`cleanroom job wait ${jobId}\``);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async fetch(jobId: string, destDir: string, options: FetchOptions = {}): Promise<string> {
+    checkJobId(jobId);
+    const released = existsSync(join(this.layout.resultsDir, jobId, RESULT_FILES.receipt));
+    const from = options.from ?? (released ? "results" : "quarantine");
+    if (from !== "results" && from !== "quarantine") throw new CleanRoomError("invalid-argument", `from must be "results" or "quarantine" (got ${from})`);
+    if (from === "quarantine" && this.descriptor.output.requireRelease && options.from === undefined) {
+      throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId}\``);
+    }
+    const src = join(from === "results" ? this.layout.resultsDir : this.layout.quarantineDir, jobId);
+    if (!existsSync(join(src, RESULT_FILES.receipt))) {
+      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${from} yet (check \`cleanroom job status ${jobId}\`)`);
+    }
+    if (existsSync(destDir) && (await readdir(destDir)).length > 0) {
+      throw new CleanRoomError("already-exists", `${destDir} is not empty; fetch into a new directory`);
+    }
+    await rm(destDir, { recursive: true, force: true });
+    await copyTree(src, destDir);
+    return destDir;
+  }
+
+  async release(jobId: string): Promise<void> {
+    checkJobId(jobId);
+    const src = join(this.layout.quarantineDir, jobId);
+    const r = await readReceiptStatus(src);
+    if (!r) throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in quarantine`);
+    const dest = join(this.layout.resultsDir, jobId);
+    if (existsSync(dest)) return;
+    const staging = join(this.layout.resultsDir, `.staging-${jobId}-${randomBytes(4).toString("hex")}`);
+    await copyTree(src, staging);
+    await rename(staging, dest);
+  }
+}

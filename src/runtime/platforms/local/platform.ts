@@ -1,0 +1,131 @@
+/**
+ * `ExecutorPlatform` of the local backend: runs inside the launcher's bubblewrap sandbox and talks to the job's
+ * attestation socket and the room's key broker.
+ */
+import { spawnSync } from "node:child_process";
+import type { Readable } from "node:stream";
+import { decodeJwt } from "jose";
+import type { CleanRoomDescriptor, DescriptorProvider } from "../../../core/descriptor.js";
+import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import { CONTAINER_LAUNCHER_SOCKET, ENV_BROKER_SOCKET, ENV_INPUTS, ENV_LAUNCHER_SOCKET, ENV_OUTPUT, ENV_SANDBOX } from "../../executor/env.js";
+import type { ExecutorPlatform, JobProcessCommand, JobProcessPlan, ResultWriter } from "../platform.js";
+import { tokenError } from "./attestation-service.js";
+import { unixRequest } from "./http.js";
+import { uriToPath } from "./layout.js";
+import { JOB_PATHS, type RuntimeDirs, findBwrap, jobSandboxArgs } from "./sandbox.js";
+import { LocalResultWriter, readLocalObject } from "./store.js";
+
+/** Local only: JSON `RuntimeDirs` the launcher passes to the executor (binds and PATH of the job sandbox). */
+export const ENV_LOCAL_RUNTIME = "CLEANROOM_LOCAL_RUNTIME";
+
+/** The local executor platform. */
+export class LocalExecutorPlatform implements ExecutorPlatform {
+  readonly name = "local";
+  readonly sandbox: string;
+  private readonly launcherSocket: string;
+  private readonly brokerSocket: string;
+  private readonly runtimes: RuntimeDirs;
+  private digest?: string;
+
+  constructor(
+    private readonly descriptor: CleanRoomDescriptor,
+    private readonly outputUri: string,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.sandbox = env[ENV_SANDBOX] === "bubblewrap" ? "bubblewrap" : "none";
+    this.launcherSocket = env[ENV_LAUNCHER_SOCKET] || CONTAINER_LAUNCHER_SOCKET;
+    this.brokerSocket = env[ENV_BROKER_SOCKET] || descriptor.local?.brokerSocket || "";
+    let runtimes: RuntimeDirs = { bind: [], path: "/usr/local/bin:/usr/bin:/bin" };
+    try {
+      if (env[ENV_LOCAL_RUNTIME]) runtimes = JSON.parse(env[ENV_LOCAL_RUNTIME]!) as RuntimeDirs;
+    } catch {
+      // keep the defaults: a missing runtime shows up as a clear "command not found" failure
+    }
+    this.runtimes = runtimes;
+  }
+
+  readObject(uri: string): Promise<Readable> {
+    return readLocalObject(uri);
+  }
+
+  async openResult(outputUri: string): Promise<ResultWriter> {
+    // Only this job's result: a confused executor cannot overwrite another job's quarantine entry.
+    if (outputUri !== this.outputUri) {
+      throw new CleanRoomError("invalid-argument", `This executor may only write its own result (${this.outputUri}), not ${outputUri}`);
+    }
+    return new LocalResultWriter(uriToPath(outputUri));
+  }
+
+  private async defaultToken(): Promise<string> {
+    const res = await unixRequest(this.launcherSocket, "GET", "/v1/token");
+    if (res.status !== 200) throw tokenError(res.status, res.body);
+    return res.body.trim();
+  }
+
+  async unwrapDataKey(provider: DescriptorProvider, dataset: string, wrapped: Buffer): Promise<Buffer> {
+    const token = await this.defaultToken();
+    const res = await unixRequest(this.brokerSocket, "POST", "/v1/unwrap", {
+      provider: provider.name,
+      dataset,
+      wrapped: wrapped.toString("base64"),
+      token,
+    });
+    let body: { key?: string; message?: string } = {};
+    try {
+      body = JSON.parse(res.body) as typeof body;
+    } catch {
+      body = { message: res.body };
+    }
+    if (res.status === 200 && typeof body.key === "string") return Buffer.from(body.key, "base64");
+    if (res.status === 403) throw new CleanRoomError("denied", body.message ?? `provider "${provider.name}" refused the key`);
+    throw new CleanRoomError("io-error", `The key broker failed for ${provider.name}/${dataset} (HTTP ${res.status}): ${body.message ?? res.body}`);
+  }
+
+  async requestToken(audience: string, nonces: readonly string[]): Promise<string> {
+    const res = await unixRequest(this.launcherSocket, "POST", "/v1/token", { audience, nonces, token_type: "PKI" });
+    if (res.status !== 200) throw tokenError(res.status, res.body);
+    return res.body.trim();
+  }
+
+  async imageDigest(): Promise<string> {
+    if (this.digest === undefined) {
+      // As attested: read from the launcher's token, not from the descriptor (which anyone can edit).
+      let claims: Record<string, unknown>;
+      try {
+        claims = decodeJwt(await this.defaultToken()) as Record<string, unknown>;
+      } catch (err) {
+        throw new CleanRoomError("io-error", `Cannot read the executor digest from the launcher's token: ${messageOf(err)}`, { cause: err });
+      }
+      const submods = claims.submods as { container?: { image_digest?: unknown } } | undefined;
+      const d = submods?.container?.image_digest;
+      if (typeof d !== "string") throw new CleanRoomError("io-error", "The launcher's token carries no submods.container.image_digest");
+      this.digest = d;
+    }
+    return this.digest;
+  }
+
+  jobCommand(plan: JobProcessPlan): JobProcessCommand {
+    const [cmd, ...rest] = plan.argv;
+    if (cmd === undefined) throw new CleanRoomError("invalid-argument", "The job has an empty entrypoint");
+    if (this.sandbox === "bubblewrap") {
+      const bwrap = findBwrap();
+      if (!bwrap) throw new CleanRoomError("sandbox-unavailable", "bubblewrap disappeared from the sandbox; the job cannot be isolated");
+      const env = { ...plan.env, PATH: this.runtimes.path, [ENV_INPUTS]: JOB_PATHS.inputs, [ENV_OUTPUT]: JOB_PATHS.output };
+      const args = jobSandboxArgs({ runtimes: this.runtimes, workDir: plan.workDir, inputsDir: plan.inputsDir, outputDir: plan.outputDir, env });
+      return { command: bwrap, args: [...args, "--", cmd, ...rest], cwd: plan.workDir, env: {} };
+    }
+    // --insecure-no-sandbox: the job runs as a plain child process (the receipt says sandbox "none").
+    return {
+      command: cmd,
+      args: rest,
+      cwd: plan.workDir,
+      env: { ...plan.env, PATH: this.runtimes.path, [ENV_INPUTS]: plan.inputsDir, [ENV_OUTPUT]: plan.outputDir },
+    };
+  }
+}
+
+/** Whether a command exists on the job's PATH (used for clear "not installed" errors). */
+export function commandExists(command: string, path: string): boolean {
+  const r = spawnSync("sh", ["-c", `command -v "$0"`, command], { env: { PATH: path }, encoding: "utf8" });
+  return r.status === 0 && r.stdout.trim() !== "";
+}

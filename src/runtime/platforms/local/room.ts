@@ -1,0 +1,265 @@
+/**
+ * `cleanroom local up|down|status`: start, stop and inspect a local room.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { buildAttestationCondition } from "../../../core/attestation.js";
+import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, roomAudience } from "../../../core/descriptor.js";
+import { canonicalJson } from "../../../core/digest.js";
+import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import { type ResolvedSpec, resolveSpec } from "../../../core/spec.js";
+import { ensureBrokerKeys } from "./broker.js";
+import { buildExecutor, packageRoot } from "./executor-build.js";
+import { socketInUse, unixRequest } from "./http.js";
+import type { LauncherConfig } from "./launcher.js";
+import { type RoomLayout, fileUri, roomLayout } from "./layout.js";
+import { createLocalPki, loadLocalPki } from "./pki.js";
+import { detectRuntimes, findBwrap } from "./sandbox.js";
+
+/** Options of `localUp`. */
+export interface LocalUpOptions {
+  /** Path of the spec JSON, or the spec itself. */
+  readonly spec: string | unknown;
+  /** The room directory (created). */
+  readonly dir: string;
+  /** Room name (audience, token subjects). @default "local-<basename of dir>" */
+  readonly name?: string;
+  /** Run jobs without bubblewrap. Every receipt then says `sandbox: "none"`. Never for real data. @default false */
+  readonly insecureNoSandbox?: boolean;
+  /** How long to wait for the services. @default 30000 */
+  readonly timeoutMs?: number;
+  readonly onProgress?: (message: string) => void;
+}
+
+/** What `localUp` did. */
+export interface LocalUpResult {
+  readonly descriptor: CleanRoomDescriptor;
+  readonly descriptorPath: string;
+  readonly alreadyRunning: boolean;
+  readonly pid: number;
+}
+
+/** What `localStatus` reports. */
+export interface LocalStatus {
+  readonly dir: string;
+  readonly running: boolean;
+  readonly pid?: number;
+  readonly room?: string;
+  readonly runningJobs?: number;
+  readonly executorDigest?: string;
+  readonly insecureNoSandbox?: boolean;
+  readonly detail?: string;
+}
+
+function readSpec(spec: string | unknown): unknown {
+  if (typeof spec !== "string") return spec;
+  let text: string;
+  try {
+    text = readFileSync(spec, "utf8");
+  } catch (err) {
+    throw new CleanRoomError("io-error", `Cannot read the spec ${spec}: ${messageOf(err)}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CleanRoomError("invalid-spec", `The spec ${spec} is not valid JSON: ${messageOf(err)}`);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readPid(layout: RoomLayout): Promise<number | undefined> {
+  try {
+    const pid = Number.parseInt(await readFile(layout.pidFile, "utf8"), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reports whether the room in `dir` is running, and what it runs. */
+export async function localStatus(dir: string): Promise<LocalStatus> {
+  const layout = roomLayout(dir);
+  const pid = await readPid(layout);
+  if (pid === undefined || !pidAlive(pid)) {
+    return { dir: layout.dir, running: false, detail: existsSync(layout.descriptor) ? "stopped (start it with `cleanroom local up`)" : "no room in this directory" };
+  }
+  try {
+    const res = await unixRequest(layout.controlSocket, "GET", "/v1/health", undefined, 5000);
+    const h = JSON.parse(res.body) as { room: string; running: number; imageDigest: string };
+    const d = JSON.parse(await readFile(layout.descriptor, "utf8")) as CleanRoomDescriptor;
+    return { dir: layout.dir, running: true, pid, room: h.room, runningJobs: h.running, executorDigest: h.imageDigest, insecureNoSandbox: d.local?.insecureNoSandbox ?? false };
+  } catch (err) {
+    return { dir: layout.dir, running: false, pid, detail: `process ${pid} exists but does not answer: ${messageOf(err)}` };
+  }
+}
+
+function roomName(dir: string, name?: string): string {
+  const n = name ?? `local-${basename(resolve(dir)).toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "") || "room"}`;
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(n)) throw new CleanRoomError("invalid-argument", `Room name ${JSON.stringify(n)} must be lowercase letters, digits and hyphens, starting with a letter`);
+  return n;
+}
+
+function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean): CleanRoomDescriptor {
+  const policy = { imageDigests: [digest], platform: "local" };
+  return {
+    version: DESCRIPTOR_VERSION,
+    name,
+    platform: "local",
+    codePolicy: spec.codePolicy,
+    executor: { imageDigest: digest },
+    attestation: { policy, condition: buildAttestationCondition(policy), audience: roomAudience(name), trustedRoots: [rootPem] },
+    output: { ...spec.output },
+    providers: spec.providers.map((p) => ({
+      name: p.name,
+      approvedJobs: [...p.approvedJobs],
+      datasets: p.datasets.map((d) => ({ ...d })),
+      dataUri: fileUri(join(layout.providersDir, p.name)),
+      keyName: `local:${p.name}`,
+    })),
+    storage: {
+      jobs: fileUri(layout.jobsDir),
+      quarantine: fileUri(layout.quarantineDir),
+      results: fileUri(layout.resultsDir),
+      stage1: fileUri(layout.stage1Dir),
+    },
+    local: {
+      dir: layout.dir,
+      attestationSocket: join(layout.jobSocketsDir, "<jobId>", "teeserver.sock"),
+      brokerSocket: layout.brokerSocket,
+      insecureNoSandbox: insecure,
+    },
+  };
+}
+
+function daemonCommand(): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  if (__filename.endsWith(".ts")) {
+    // From a source checkout: run the daemon through ts-node (no build step needed).
+    const root = packageRoot();
+    const register = require.resolve("ts-node/register/transpile-only", { paths: [root] });
+    return { command: process.execPath, args: ["-r", register, join(__dirname, "daemon.ts")], env: { ...process.env, TS_NODE_PROJECT: join(root, "tsconfig.json") } };
+  }
+  return { command: process.execPath, args: [join(__dirname, "daemon.js")], env: { ...process.env } };
+}
+
+/**
+ * Starts a local room in `dir`: validates the spec, creates the chain, broker keys and buckets, builds the executor,
+ * writes `<dir>/descriptor.json` and starts the services in the background. Idempotent: the same spec on a running room
+ * returns `alreadyRunning`; a different spec is refused with how to restart.
+ *
+ * @throws CleanRoomError `invalid-spec`, `sandbox-unavailable`, `already-exists`, `io-error`
+ */
+export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
+  const progress = options.onProgress ?? (() => undefined);
+  const raw = readSpec(options.spec);
+  const spec = resolveSpec(raw);
+  const layout = roomLayout(options.dir);
+  const name = roomName(options.dir, options.name);
+  const insecure = options.insecureNoSandbox === true;
+  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure });
+
+  const status = await localStatus(layout.dir);
+  if (status.running) {
+    const previous = await readFile(layout.spec, "utf8").catch(() => "");
+    if (previous.trim() === fingerprint) {
+      return { descriptor: JSON.parse(await readFile(layout.descriptor, "utf8")) as CleanRoomDescriptor, descriptorPath: layout.descriptor, alreadyRunning: true, pid: status.pid! };
+    }
+    throw new CleanRoomError(
+      "already-exists",
+      `A room is already running in ${layout.dir} with a different spec or options. To apply the new spec: \`cleanroom local down --dir ${options.dir}\` then \`cleanroom local up --spec <spec> --dir ${options.dir}\` (provisioned data and results are kept).`,
+    );
+  }
+  const bwrap = findBwrap();
+  if (!bwrap && !insecure) {
+    throw new CleanRoomError(
+      "sandbox-unavailable",
+      "bubblewrap (bwrap) is not installed, so jobs cannot be sandboxed (no network, read-only code and inputs). Install it (`apt-get install bubblewrap`), or pass --insecure-no-sandbox for throwaway data only: every receipt will then say sandbox \"none\".",
+    );
+  }
+  for (const s of [layout.controlSocket, layout.brokerSocket]) {
+    if (await socketInUse(s)) {
+      throw new CleanRoomError("already-exists", `The socket ${s} is in use by another process; stop it or choose another --dir`);
+    }
+  }
+
+  const created = !existsSync(layout.dir);
+  try {
+    progress(`Preparing room ${name} in ${layout.dir}`);
+    await mkdir(layout.dir, { recursive: true, mode: 0o755 });
+    await mkdir(layout.privateDir, { recursive: true, mode: 0o700 });
+    await chmod(layout.privateDir, 0o700);
+    for (const d of [layout.providersDir, layout.jobsDir, layout.quarantineDir, layout.resultsDir, layout.stage1Dir, layout.jobSocketsDir, join(layout.stateDir, "jobs")]) {
+      await mkdir(d, { recursive: true, mode: 0o755 });
+    }
+    await chmod(layout.runDir, 0o700);
+    for (const p of spec.providers) await mkdir(join(layout.providersDir, p.name), { recursive: true });
+    const pki = existsSync(join(layout.pkiDir, "leaf.pk8")) ? await loadLocalPki(layout.pkiDir) : await createLocalPki(layout.pkiDir, name);
+    await ensureBrokerKeys(layout.brokerKeysDir, spec.providers.map((p) => p.name));
+    progress("Building the executor");
+    const build = await buildExecutor(layout.executorDir);
+    const config: LauncherConfig = {
+      bwrap: insecure ? null : (bwrap ?? null),
+      runtimes: detectRuntimes(),
+      executor: { dir: build.dir, entry: build.entry, digest: build.digest, nodeModules: build.nodeModules },
+      nodeExe: process.execPath,
+      maxRuntimeMs: 3_600_000,
+    };
+    const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure);
+    await writeFile(layout.descriptor, `${JSON.stringify(descriptor, null, 2)}\n`);
+    await writeFile(layout.config, `${JSON.stringify(config, null, 2)}\n`);
+    await writeFile(layout.spec, `${fingerprint}\n`);
+    await rm(layout.pidFile, { force: true });
+
+    progress("Starting the attestation service, key broker and launcher");
+    const { command, args, env } = daemonCommand();
+    const logFd = openSync(layout.logFile, "a", 0o600);
+    const child = spawn(command, [...args, layout.dir], { detached: true, stdio: ["ignore", logFd, logFd], cwd: layout.dir, env });
+    closeSync(logFd);
+    child.unref();
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    let exited: number | null = null;
+    child.once("exit", (code) => {
+      exited = code ?? 1;
+    });
+    while (Date.now() < deadline) {
+      if (exited !== null) break;
+      const pid = await readPid(layout);
+      if (pid !== undefined && (await socketInUse(layout.controlSocket))) return { descriptor, descriptorPath: layout.descriptor, alreadyRunning: false, pid };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (exited === null) child.kill("SIGKILL");
+    const tail = (await readFile(layout.logFile, "utf8").catch(() => "")).trim().split("\n").slice(-5).join("\n");
+    throw new CleanRoomError("io-error", `The room's services did not start${exited !== null ? ` (exit code ${exited})` : " in time"}. Last log lines:\n${tail}`);
+  } catch (err) {
+    // Nothing half-started: a failed first `up` removes the directory it created.
+    if (created) await rm(layout.dir, { recursive: true, force: true }).catch(() => undefined);
+    else await rm(layout.pidFile, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Stops the room in `dir`. Returns false when it was not running. */
+export async function localDown(dir: string, timeoutMs = 10_000): Promise<boolean> {
+  const layout = roomLayout(dir);
+  const pid = await readPid(layout);
+  if (pid === undefined || !pidAlive(pid)) {
+    await rm(layout.pidFile, { force: true });
+    return false;
+  }
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (pidAlive(pid)) process.kill(pid, "SIGKILL");
+  await rm(layout.pidFile, { force: true });
+  for (const s of [layout.controlSocket, layout.brokerSocket]) await rm(s, { force: true });
+  return true;
+}
