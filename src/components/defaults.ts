@@ -1,0 +1,98 @@
+/**
+ * Secure defaults of the GCP components, in one place. Each security-relevant value says which threat it stops;
+ * weakening any of them is an explicit, named option of a component.
+ */
+
+/** Project that publishes the Confidential Space images. */
+export const CS_IMAGE_PROJECT = "confidential-space-images";
+
+/** Confidential Space image families (D-deploy). */
+export const CS_IMAGE_FAMILIES = {
+  /** Hardened image: no SSH, no operator root, the VM powers off after the workload. */
+  production: "confidential-space",
+  /** Debug image: SSH and operator root. Only with `attestation.allowDebug`. */
+  debug: "confidential-space-debug",
+  /** Preview image family for H100 GPUs in confidential mode. */
+  gpuProduction: "confidential-space-preview-cgpu",
+  /** Debug variant of the GPU preview family. */
+  gpuDebug: "confidential-space-debug-preview-cgpu",
+} as const;
+
+/** Confidential VM technologies Confidential Space supports, and the `hwmodel` claim each one produces. */
+export const TEE_TYPES: Readonly<Record<string, string>> = { TDX: "GCP_INTEL_TDX", SEV: "GCP_AMD_SEV" };
+
+/** VM provisioning models accepted by `confidentialVm.provisioningModel`. */
+export const PROVISIONING_MODELS = ["STANDARD", "SPOT", "FLEX_START"] as const;
+
+/** Ways the VMs reach Google APIs without external IPs. */
+export const GOOGLE_APIS_ACCESS = ["restricted", "private"] as const;
+
+/** The address ranges of `restricted.googleapis.com` and `private.googleapis.com`. */
+export const GOOGLE_APIS_VIP: Readonly<Record<string, string>> = {
+  restricted: "199.36.153.4/30",
+  private: "199.36.153.8/30",
+};
+
+/** Network tag of every Confidential Space VM; the egress firewall targets it. */
+export const TEE_NETWORK_TAG = "cleanroom-tee";
+
+/** The pinned JupyterHub Helm chart (z2jh). A floating version would change the sandbox without review. */
+export const JUPYTERHUB_CHART = { name: "jupyterhub", repo: "https://hub.jupyter.org/helm-chart/", version: "4.2.0" } as const;
+
+/** Numbers used when an option is left out. */
+export const COMPONENT_DEFAULTS = {
+  teeType: "TDX",
+  machineType: { TDX: "c3-standard-4", SEV: "n2d-standard-2", GPU: "a3-highgpu-1g" } as Readonly<Record<string, string>>,
+  /** Boot disk of the TEE VM; the GPU image needs at least 30 GB for the driver. */
+  bootDiskSizeGb: 30,
+  /** Flex-start GPU VMs must have a run limit; 24 h is enough for one job and bounds a stuck VM's cost. */
+  maxRunDurationHours: 24,
+  /** KMS key rotation: 90 days bounds how much data one key version protects. */
+  keyRotationDays: 90,
+  /** Receipts and outputs cannot be deleted for this long (audit trail). */
+  retentionDays: 30,
+  teeSubnetCidr: "10.10.0.0/24",
+  sandboxSubnetCidr: "10.20.0.0/22",
+  podsCidr: "10.64.0.0/14",
+  servicesCidr: "10.68.0.0/20",
+  googleApisAccess: "restricted",
+  jupyterNamespace: "jupyterhub",
+  platform: "linux/amd64",
+  imageTag: "v1",
+} as const;
+
+/** IAM roles the components grant, by purpose. */
+export const ROLES = {
+  workloadUser: "roles/confidentialcomputing.workloadUser",
+  logWriter: "roles/logging.logWriter",
+  artifactReader: "roles/artifactregistry.reader",
+  decrypter: "roles/cloudkms.cryptoKeyDecrypter",
+  encrypter: "roles/cloudkms.cryptoKeyEncrypter",
+  encrypterDecrypter: "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+  objectViewer: "roles/storage.objectViewer",
+  objectCreator: "roles/storage.objectCreator",
+  serviceAccountUser: "roles/iam.serviceAccountUser",
+  workloadIdentityUser: "roles/iam.workloadIdentityUser",
+  instanceAdmin: "roles/compute.instanceAdmin.v1",
+  networkUser: "roles/compute.networkUser",
+} as const;
+
+/** The only project-level roles the room ever grants to its workload service account. */
+export const PROJECT_LEVEL_WORKLOAD_ROLES: readonly string[] = [ROLES.workloadUser, ROLES.logWriter];
+
+/** APIs a room needs. */
+export const REQUIRED_APIS: readonly string[] = [
+  "artifactregistry.googleapis.com",
+  "cloudkms.googleapis.com",
+  "compute.googleapis.com",
+  "confidentialcomputing.googleapis.com",
+  "dns.googleapis.com",
+  "iam.googleapis.com",
+  "iamcredentials.googleapis.com",
+  "logging.googleapis.com",
+  "storage.googleapis.com",
+  "sts.googleapis.com",
+];
+
+/** Extra API of the stage-1 sandbox. */
+export const SANDBOX_APIS: readonly string[] = ["container.googleapis.com"];

@@ -1,0 +1,84 @@
+/**
+ * A Cloud KMS key ring and key for CMEK buckets, plus the Cloud Storage service agent's right to use the key.
+ */
+import * as gcp from "@pulumi/gcp";
+import type * as pulumi from "@pulumi/pulumi";
+import { COMPONENT_DEFAULTS, ROLES } from "./defaults.js";
+
+/** What `createCmekKey` needs. */
+export interface CmekKeyArgs {
+  readonly project: string;
+  readonly location: string;
+  readonly keyRingName: string;
+  readonly keyName: string;
+  /** Rotation period in days (at most 90). */
+  readonly rotationDays?: number;
+}
+
+/** The key and what lets Cloud Storage use it. */
+export interface CmekKey {
+  readonly keyRing: gcp.kms.KeyRing;
+  readonly key: gcp.kms.CryptoKey;
+  /** `roles/cloudkms.cryptoKeyEncrypterDecrypter` for the project's Cloud Storage service agent: buckets depend on it. */
+  readonly storageAgentBinding: gcp.kms.CryptoKeyIAMMember;
+}
+
+/**
+ * Creates `<name>-keyring`, `<name>-key` and `<name>-gcs-agent` under `parent`.
+ *
+ * The key is `protect`ed: destroying a CryptoKey destroys its versions, and every object encrypted with it becomes
+ * unreadable forever (KMS key rings can never be deleted anyway).
+ */
+export function createCmekKey(parent: pulumi.Resource, name: string, args: CmekKeyArgs): CmekKey {
+  const rotationDays = args.rotationDays ?? COMPONENT_DEFAULTS.keyRotationDays;
+  const keyRing = new gcp.kms.KeyRing(`${name}-keyring`, { project: args.project, location: args.location, name: args.keyRingName }, { parent });
+  const key = new gcp.kms.CryptoKey(
+    `${name}-key`,
+    {
+      keyRing: keyRing.id,
+      name: args.keyName,
+      purpose: "ENCRYPT_DECRYPT",
+      // Rotation bounds how much data one key version protects if it ever leaks.
+      rotationPeriod: `${rotationDays * 86400}s`,
+      versionTemplate: { algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION", protectionLevel: "SOFTWARE" },
+    },
+    // Stops an accidental `pulumi destroy` (or a rename) from crypto-shredding every provider's data.
+    { parent, protect: true },
+  );
+  const agent = gcp.storage.getProjectServiceAccountOutput({ project: args.project }, { parent });
+  const storageAgentBinding = new gcp.kms.CryptoKeyIAMMember(
+    `${name}-gcs-agent`,
+    { cryptoKeyId: key.id, role: ROLES.encrypterDecrypter, member: agent.emailAddress.apply((e) => `serviceAccount:${e}`) },
+    { parent },
+  );
+  return { keyRing, key, storageAgentBinding };
+}
+
+/** Secure bucket settings shared by every bucket of a room. */
+export function secureBucketArgs(args: {
+  project: string;
+  location: string;
+  name: string;
+  kmsKeyName: pulumi.Input<string>;
+  forceDestroy?: boolean;
+  retentionDays?: number;
+  lockRetention?: boolean;
+}): gcp.storage.BucketArgs {
+  return {
+    project: args.project,
+    location: args.location,
+    name: args.name,
+    // Object ACLs are a second, easily forgotten access path: only bucket IAM decides who reads.
+    uniformBucketLevelAccess: true,
+    // No IAM mistake (allUsers, allAuthenticatedUsers) can ever make room data public.
+    publicAccessPrevention: "enforced",
+    // An overwritten or deleted object stays recoverable (and visible in the audit trail).
+    versioning: { enabled: true },
+    // Customer-managed key: the room's owner can revoke access to every object by disabling one key.
+    encryption: { defaultKmsKeyName: args.kmsKeyName },
+    forceDestroy: args.forceDestroy ?? false,
+    ...(args.retentionDays === undefined
+      ? {}
+      : { retentionPolicy: { retentionPeriod: `${args.retentionDays * 86400}`, isLocked: args.lockRetention ?? false } }),
+  };
+}
