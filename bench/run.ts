@@ -12,22 +12,31 @@ function isBench(value: unknown): value is Bench {
   return typeof v.name === "string" && typeof v.run === "function";
 }
 
-/** Loads `benches` from every `*.bench.ts` next to this file, in file-name order. */
+/**
+ * Loads `benches` from every `*.bench.ts` next to this file, in file-name order. A file that fails to load becomes a
+ * bench that throws, so one broken file is reported in the table instead of hiding every other result.
+ */
 export function loadBenches(dir: string = __dirname): Bench[] {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".bench.ts") || f.endsWith(".bench.js"))
     .sort();
   const out: Bench[] = [];
   for (const file of files) {
-    // require (not import()) so ts-node's CommonJS hook compiles the TypeScript bench file.
-    const mod: unknown = require(join(dir, file));
-    const benches = (mod as { benches?: unknown }).benches;
-    if (!Array.isArray(benches)) {
-      throw new Error(`${file} must export \`benches: Bench[]\` (see bench/types.ts)`);
-    }
-    for (const b of benches) {
-      if (!isBench(b)) throw new Error(`${file}: every entry of \`benches\` needs a name and a run() function`);
-      out.push(b);
+    try {
+      // require (not import()) so ts-node's CommonJS hook compiles the TypeScript bench file.
+      const mod: unknown = require(join(dir, file));
+      const benches = (mod as { benches?: unknown }).benches;
+      if (!Array.isArray(benches)) throw new Error("it must export `benches: Bench[]` (see bench/types.ts)");
+      for (const b of benches) {
+        if (!isBench(b)) throw new Error("every entry of `benches` needs a name and a run() function");
+        out.push(b);
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      out.push({
+        name: file.replace(/\.bench\.[jt]s$/, ""),
+        run: () => Promise.reject(new Error(`cannot load bench/${file}: ${message}`)),
+      });
     }
   }
   return out;
