@@ -4,6 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHmac, createPrivateKey, type KeyObject, sign, X509Certificate } from "node:crypto";
+import { rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -160,4 +161,57 @@ export function productionClaims(now: number, overrides: Record<string, unknown>
     },
     ...overrides,
   };
+}
+
+/** The chains every verify test uses. */
+export interface TestChains {
+  /** RSA: root → inter → leaf. */
+  readonly good: Chain;
+  /** RSA chain under a root nobody trusts. */
+  readonly elsewhere: Chain;
+  /** The leaf of `elsewhere` presented under `good`'s intermediate and root. */
+  readonly foreignLeaf: Chain;
+  /** Intermediate valid one day, leaf 60 days, under `good`'s root. */
+  readonly shortInter: Chain;
+  /** EC P-256, as the local backend makes it. */
+  readonly local: Chain;
+  /** An EC leaf under `good`'s RSA intermediate (algorithm confusion). */
+  readonly mixed: Chain;
+}
+
+let shared: Promise<TestChains> | undefined;
+
+/**
+ * Makes the chains once per mocha process (all test files share it; key generation dominates the suite's time) and
+ * removes the directory when the process exits.
+ */
+export function testChains(): Promise<TestChains> {
+  shared ??= (async () => {
+    const pki = await TestPki.create();
+    process.once("exit", () => rmSync(pki.dir, { recursive: true, force: true }));
+    // Five RSA keys in all: certificates that need not differ in key share one.
+    const [root, otherRoot, ecRoot] = await Promise.all([pki.root("Root", "rsa-root"), pki.root("Other Root", "rsa-other-ca"), pki.root("Local Root", "ec-root")]);
+    const [inter, otherInter, short, ecInter] = await Promise.all([
+      pki.issue("Inter", "rsa-inter", root, "inter", 3650),
+      pki.issue("Other Inter", "rsa-other-ca", otherRoot, "inter", 3650),
+      pki.issue("Short Inter", "rsa-inter", root, "inter", 1),
+      pki.issue("Local Inter", "ec-inter", ecRoot, "inter", 3650),
+    ]);
+    const [leaf, otherLeaf, shortLeaf, ecLeaf, ecUnderRsa] = await Promise.all([
+      pki.issue("Leaf", "rsa-leaf", inter, "leaf", 60),
+      pki.issue("Other Leaf", "rsa-other-leaf", otherInter, "leaf", 60),
+      pki.issue("Short Leaf", "rsa-leaf", short, "leaf", 60),
+      pki.issue("Local Leaf", "ec-leaf", ecInter, "leaf", 60),
+      pki.issue("EC Leaf", "ec-leaf", inter, "leaf", 60),
+    ]);
+    return {
+      good: chainOf(leaf, inter, root),
+      elsewhere: chainOf(otherLeaf, otherInter, otherRoot),
+      foreignLeaf: chainOf(otherLeaf, inter, root),
+      shortInter: chainOf(shortLeaf, short, root),
+      local: chainOf(ecLeaf, ecInter, ecRoot),
+      mixed: chainOf(ecUnderRsa, inter, root),
+    };
+  })();
+  return shared;
 }

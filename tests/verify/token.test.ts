@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { LOCAL_ISSUER, type AttestationPolicyInput } from "../../src/core/attestation.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { AttestationError, RemoteJwks, TrustStore, verifyAttestation, type VerifyOptions } from "../../src/runtime/verify/index.js";
-import { type Chain, chainOf, IMAGE, OTHER_IMAGE, pkiToken, productionClaims, signToken, TestPki } from "./pki.js";
+import { type Chain, IMAGE, OTHER_IMAGE, pkiToken, productionClaims, signToken, testChains } from "./pki.js";
 
 // Two minutes ahead: the test certificates are issued in before(), after this module loads.
 const NOW = Math.floor(Date.now() / 1000) + 120;
@@ -32,41 +32,18 @@ async function rejects(p: Promise<unknown>, code: string): Promise<CleanRoomErro
 
 describe("verify/verifyAttestation", function () {
   this.timeout(30_000);
-  let pki: TestPki;
-  let good: Chain; // RSA: root → inter → leaf
-  let elsewhere: Chain; // RSA chain under a root nobody trusts
-  let foreignLeaf: Chain; // leaf of `elsewhere` presented under `good`'s intermediate and root
-  let shortInter: Chain; // intermediate valid 1 day, leaf 60 days
-  let local: Chain; // EC P-256, as the local backend makes it
-  let mixed: Chain; // EC leaf under the RSA root (alg confusion)
+  let good: Chain;
+  let elsewhere: Chain;
+  let foreignLeaf: Chain;
+  let shortInter: Chain;
+  let local: Chain;
+  let mixed: Chain;
   let opts: VerifyOptions;
 
   before(async () => {
-    pki = await TestPki.create();
-    // Five RSA keys in all (key generation dominates): certificates that need not differ in key share one.
-    const [root, otherRoot, ecRoot] = await Promise.all([pki.root("Root", "rsa-root"), pki.root("Other Root", "rsa-other-ca"), pki.root("Local Root", "ec-root")]);
-    const [inter, otherInter, short, ecInter] = await Promise.all([
-      pki.issue("Inter", "rsa-inter", root, "inter", 3650),
-      pki.issue("Other Inter", "rsa-other-ca", otherRoot, "inter", 3650),
-      pki.issue("Short Inter", "rsa-inter", root, "inter", 1),
-      pki.issue("Local Inter", "ec-inter", ecRoot, "inter", 3650),
-    ]);
-    const [leaf, otherLeaf, shortLeaf, ecLeaf, ecUnderRsa] = await Promise.all([
-      pki.issue("Leaf", "rsa-leaf", inter, "leaf", 60),
-      pki.issue("Other Leaf", "rsa-other-leaf", otherInter, "leaf", 60),
-      pki.issue("Short Leaf", "rsa-leaf", short, "leaf", 60),
-      pki.issue("Local Leaf", "ec-leaf", ecInter, "leaf", 60),
-      pki.issue("EC Leaf", "ec-leaf", inter, "leaf", 60),
-    ]);
-    good = chainOf(leaf, inter, root);
-    elsewhere = chainOf(otherLeaf, otherInter, otherRoot);
-    foreignLeaf = chainOf(otherLeaf, inter, root);
-    shortInter = chainOf(shortLeaf, short, root);
-    local = chainOf(ecLeaf, ecInter, ecRoot);
-    mixed = chainOf(ecUnderRsa, inter, root);
-    opts = { audience: AUD, nonce: NONCE, trustedRoots: [root.pem], currentDate: AT, policy: POLICY };
+    ({ good, elsewhere, foreignLeaf, shortInter, local, mixed } = await testChains());
+    opts = { audience: AUD, nonce: NONCE, trustedRoots: [good.root.pem], currentDate: AT, policy: POLICY };
   });
-  after(async () => pki?.cleanup());
 
   describe("accepts", () => {
     it("GIVEN a production PKI token (RS256) WHEN verified with the policy THEN returns the typed claims", async () => {

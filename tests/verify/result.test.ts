@@ -1,0 +1,251 @@
+/**
+ * verifyResult: a result directory (outputs/, receipt.json, attestation.jwt) built here and signed with a throwaway
+ * chain, then broken one way at a time.
+ */
+import { expect } from "chai";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type AttestationPolicyInput,
+  buildAttestationCondition,
+  CONFIDENTIAL_SPACE_ISSUER,
+  LOCAL_ISSUER,
+} from "../../src/core/attestation.js";
+import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
+import { manifestOf, sha256Hex } from "../../src/core/digest.js";
+import { CleanRoomError } from "../../src/core/errors.js";
+import { nonceForReceipt, policyDigest, type Receipt } from "../../src/core/receipt.js";
+import { verifyResult } from "../../src/runtime/verify/index.js";
+import { type Chain, IMAGE, JOB, OTHER_IMAGE, pkiToken, productionClaims, testChains } from "./pki.js";
+
+const AUD = "urn:attested-cleanroom:room:test";
+
+function descriptor(platform: "local" | "gcp", rootPem: string | undefined, policy: AttestationPolicyInput, name = "test"): CleanRoomDescriptor {
+  const base = "file:///tmp/room";
+  return {
+    version: 1,
+    name,
+    platform,
+    codePolicy: "approved-jobs",
+    executor: { imageDigest: IMAGE },
+    attestation: { policy, condition: buildAttestationCondition(policy), audience: AUD, ...(rootPem ? { trustedRoots: [rootPem] } : {}) },
+    output: { maxBytes: 1_000_000, requireRelease: true },
+    providers: [
+      { name: "acme", approvedJobs: [JOB], dataUri: `${base}/acme`, keyName: "local:acme", datasets: [{ name: "claims", stage1Method: "none", epsilon: 1, delta: 1e-6 }] },
+    ],
+    storage: { jobs: `${base}/jobs`, quarantine: `${base}/q`, results: `${base}/r`, stage1: `${base}/s1` },
+    ...(platform === "local"
+      ? { local: { dir: "/tmp/room", attestationSocket: "/tmp/room/a.sock", brokerSocket: "/tmp/room/b.sock", insecureNoSandbox: false } }
+      : {
+          gcp: {
+            project: "proj-1234",
+            projectNumber: "1234",
+            region: "us-central1",
+            zone: "us-central1-a",
+            instanceTemplate: "projects/proj-1234/global/instanceTemplates/t",
+            workloadServiceAccount: "wl@proj-1234.iam.gserviceaccount.com",
+            poolName: "projects/1234/locations/global/workloadIdentityPools/pool",
+            poolProviderName: "projects/1234/locations/global/workloadIdentityPools/pool/providers/cs",
+          },
+        }),
+  };
+}
+
+interface Built {
+  readonly dir: string;
+  readonly receipt: Receipt;
+}
+
+/** Writes a result directory whose token is signed by `chain` for the receipt (as the executor does). */
+async function buildResult(
+  parent: string,
+  d: CleanRoomDescriptor,
+  chain: Chain,
+  opts: { status?: "succeeded" | "failed"; tokenImage?: string; tokenJob?: string; receiptImage?: string } = {},
+): Promise<Built> {
+  const dir = await mkdtemp(join(parent, "result-"));
+  const out = join(dir, "outputs");
+  const failed = opts.status === "failed";
+  await mkdir(join(out, "tables"), { recursive: true });
+  if (!failed) {
+    await writeFile(join(out, "report.csv"), "region,count\nnorth,12\nsouth,30\n");
+    await writeFile(join(out, "tables", "model.json"), JSON.stringify({ coef: [0.1, 0.2] }));
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const receipt: Receipt = {
+    version: 1,
+    room: d.name,
+    jobId: "job-1",
+    jobDigest: JOB,
+    executorImageDigest: opts.receiptImage ?? IMAGE,
+    policyDigest: policyDigest(d.attestation.condition),
+    platform: d.platform,
+    sandbox: d.platform === "local" ? "bubblewrap" : "confidential-space",
+    inputs: [{ provider: "acme", dataset: "claims", sha256: sha256Hex("data"), bytes: 4 }],
+    outputs: failed ? [] : await manifestOf(out),
+    startedAt: new Date((now - 60) * 1000).toISOString(),
+    finishedAt: new Date(now * 1000).toISOString(),
+    status: failed ? "failed" : "succeeded",
+    exitCode: failed ? 3 : 0,
+    ...(failed ? { error: "the job exited with code 3", errorCode: "job-failed" } : {}),
+  };
+  await writeFile(join(dir, "receipt.json"), JSON.stringify(receipt, null, 2));
+  const local = d.platform === "local";
+  const base = productionClaims(now + 1, { aud: AUD, eat_nonce: nonceForReceipt(receipt) });
+  const claims: Record<string, unknown> = local
+    ? { ...base, iss: LOCAL_ISSUER, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"] }
+    : { ...base, iss: CONFIDENTIAL_SPACE_ISSUER };
+  claims.submods = {
+    ...(claims.submods as object),
+    container: { image_digest: opts.tokenImage ?? IMAGE, env_override: { CLEANROOM_JOB_DIGEST: opts.tokenJob ?? JOB } },
+  };
+  await writeFile(join(dir, "attestation.jwt"), pkiToken(chain, claims, local ? "ES256" : "RS256"));
+  return { dir, receipt };
+}
+
+async function rejects(p: Promise<unknown>, code: string): Promise<CleanRoomError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err, String(err)).to.be.instanceOf(CleanRoomError);
+    expect((err as CleanRoomError).code, (err as Error).message).to.equal(code);
+    return err as CleanRoomError;
+  }
+  expect.fail(`expected a rejection with code ${code}`);
+}
+
+describe("verify/verifyResult", function () {
+  this.timeout(30_000);
+  let tmp: string;
+  let localChain: Chain;
+  let gcpChain: Chain;
+  let room: CleanRoomDescriptor;
+
+  before(async () => {
+    ({ local: localChain, good: gcpChain } = await testChains());
+    tmp = await mkdtemp(join(tmpdir(), "verify-result-"));
+    room = descriptor("local", localChain.root.pem, { imageDigests: [IMAGE], platform: "local" });
+  });
+  after(async () => tmp && rm(tmp, { recursive: true, force: true }));
+
+  it("GIVEN an untouched local result THEN verified, with a summary of what ran", async () => {
+    const { dir, receipt } = await buildResult(tmp, room, localChain);
+    const s = await verifyResult(dir, { descriptor: room });
+    expect(s.verified).to.equal(true);
+    expect(s.status).to.equal("succeeded");
+    expect(s.jobDigest).to.equal(JOB);
+    expect(s.executorImageDigest).to.equal(IMAGE);
+    expect(s.outputs.map((o) => o.path)).to.deep.equal(["report.csv", "tables/model.json"]);
+    expect(s.inputs).to.deep.equal(receipt.inputs);
+    expect(s.hardware.hwmodel).to.equal("NONE");
+    expect(s.sandbox).to.equal("bubblewrap");
+    expect(s.approvedBy).to.deep.equal(["acme"]);
+    expect(s.verdict).to.match(/^VERIFIED: .*LOCAL backend/);
+  });
+
+  it("GIVEN the descriptor as a file path THEN verified the same way", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    const path = join(tmp, "room.json");
+    await writeFile(path, JSON.stringify(room));
+    expect((await verifyResult(dir, { descriptor: path })).verified).to.equal(true);
+  });
+
+  it("GIVEN one output byte changed THEN digest-mismatch naming that file", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    const f = join(dir, "outputs", "tables", "model.json");
+    const bytes = await readFile(f);
+    bytes[3] = bytes[3]! ^ 1;
+    await writeFile(f, bytes);
+    const err = await rejects(verifyResult(dir, { descriptor: room }), "digest-mismatch");
+    expect(err.message).to.include("outputs/tables/model.json");
+    expect(err.problems).to.deep.equal(["outputs/tables/model.json: changed"]);
+  });
+
+  it("GIVEN an extra file and a missing one THEN both are named", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    await writeFile(join(dir, "outputs", "smuggled.txt"), "x");
+    await rm(join(dir, "outputs", "report.csv"));
+    const err = await rejects(verifyResult(dir, { descriptor: room }), "digest-mismatch");
+    expect(err.problems).to.deep.equal(["outputs/report.csv: missing", "outputs/smuggled.txt: extra"]);
+  });
+
+  it("GIVEN the receipt edited (exit code) THEN nonce: the token no longer matches the receipt", async () => {
+    const { dir, receipt } = await buildResult(tmp, room, localChain);
+    await writeFile(join(dir, "receipt.json"), JSON.stringify({ ...receipt, exitCode: 1 }));
+    await rejects(verifyResult(dir, { descriptor: room }), "nonce");
+  });
+
+  it("GIVEN the receipt's outputs edited to match tampered files THEN nonce", async () => {
+    const { dir, receipt } = await buildResult(tmp, room, localChain);
+    await writeFile(join(dir, "outputs", "report.csv"), "region,count\nnorth,99\n");
+    const outputs = await manifestOf(join(dir, "outputs"));
+    await writeFile(join(dir, "receipt.json"), JSON.stringify({ ...receipt, outputs }));
+    await rejects(verifyResult(dir, { descriptor: room }), "nonce");
+  });
+
+  it("GIVEN a failed job's result (no outputs directory) THEN verified as a failure", async () => {
+    const { dir } = await buildResult(tmp, room, localChain, { status: "failed" });
+    await rm(join(dir, "outputs"), { recursive: true });
+    const s = await verifyResult(dir, { descriptor: room });
+    expect(s.status).to.equal("failed");
+    expect(s.errorCode).to.equal("job-failed");
+    expect(s.verdict).to.match(/^VERIFIED FAILURE/);
+  });
+
+  it("GIVEN a token for another executor image (also allowed by the policy) THEN policy naming image_digest", async () => {
+    const both = descriptor("local", localChain.root.pem, { imageDigests: [IMAGE, OTHER_IMAGE], platform: "local" });
+    const { dir } = await buildResult(tmp, both, localChain, { tokenImage: OTHER_IMAGE });
+    const err = await rejects(verifyResult(dir, { descriptor: both }), "policy");
+    expect(err.message).to.include("submods.container.image_digest");
+  });
+
+  it("GIVEN a token started for another job digest THEN policy naming CLEANROOM_JOB_DIGEST", async () => {
+    const { dir } = await buildResult(tmp, room, localChain, { tokenJob: `sha256:${"d".repeat(64)}` });
+    const err = await rejects(verifyResult(dir, { descriptor: room }), "policy");
+    expect(err.message).to.include("CLEANROOM_JOB_DIGEST");
+  });
+
+  it("GIVEN another room's descriptor (same audience and root) THEN policy naming receipt.room", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    const other = descriptor("local", localChain.root.pem, { imageDigests: [IMAGE], platform: "local" }, "other");
+    const err = await rejects(verifyResult(dir, { descriptor: other }), "policy");
+    expect(err.message).to.include("receipt.room");
+  });
+
+  it("GIVEN a descriptor whose policy changed since the job ran THEN policy naming policyDigest", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    const changed = descriptor("local", localChain.root.pem, { imageDigests: [IMAGE, OTHER_IMAGE], platform: "local" });
+    const err = await rejects(verifyResult(dir, { descriptor: changed }), "policy");
+    expect(err.message).to.include("policyDigest");
+  });
+
+  it("GIVEN a result signed under another root THEN untrusted-root", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    const { elsewhere } = await testChains();
+    await rejects(verifyResult(dir, { descriptor: room, trustedRoots: [elsewhere.root.pem] }), "untrusted-root");
+  });
+
+  it("GIVEN a local descriptor without trustedRoots THEN invalid-argument asking for --trusted-root", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    const bare = descriptor("local", undefined, { imageDigests: [IMAGE], platform: "local" });
+    const err = await rejects(verifyResult(dir, { descriptor: bare }), "invalid-argument");
+    expect(err.message).to.include("--trusted-root");
+    expect((await verifyResult(dir, { descriptor: bare, trustedRoots: [localChain.root.pem] })).verified).to.equal(true);
+  });
+
+  it("GIVEN a GCP result (production claims, RS256) THEN verified; a demand for a fresh token two hours on THEN expired", async () => {
+    const gcp = descriptor("gcp", gcpChain.root.pem, { imageDigests: [IMAGE] });
+    const { dir } = await buildResult(tmp, gcp, gcpChain);
+    const s = await verifyResult(dir, { descriptor: gcp });
+    expect(s.hardware).to.include({ hwmodel: "GCP_INTEL_TDX", dbgstat: "disabled-since-boot", project: "proj-1234" });
+    expect(s.verdict).to.include("Confidential Space on GCP_INTEL_TDX");
+    await rejects(verifyResult(dir, { descriptor: gcp, currentDate: new Date(Date.now() + 2 * 3600_000) }), "expired");
+  });
+
+  it("GIVEN a directory without a token THEN not-found", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    await rm(join(dir, "attestation.jwt"));
+    await rejects(verifyResult(dir, { descriptor: room }), "not-found");
+  });
+});
