@@ -139,7 +139,16 @@ export function descriptorProblems(d: unknown): string[] {
     str(a, "condition", "descriptor.attestation", out);
     str(a, "audience", "descriptor.attestation", out);
     if (!isObject(a.policy)) out.push("descriptor.attestation.policy must be an object");
-    else out.push(...attestationPolicyProblems(a.policy as unknown as AttestationPolicyInput, "descriptor.attestation.policy"));
+    else {
+      out.push(...attestationPolicyProblems(a.policy as unknown as AttestationPolicyInput, "descriptor.attestation.policy"));
+      // A gcp room whose policy is the local variant would accept locally signed tokens: the two must agree.
+      const policyPlatform = a.policy.platform ?? "gcp";
+      if ((d.platform === "gcp" || d.platform === "local") && policyPlatform !== d.platform) {
+        out.push(
+          `descriptor.attestation.policy.platform is ${JSON.stringify(policyPlatform)} but the room's platform is ${JSON.stringify(d.platform)}; they must match`,
+        );
+      }
+    }
     if (a.trustedRoots !== undefined) {
       if (!Array.isArray(a.trustedRoots) || a.trustedRoots.some((r) => typeof r !== "string" || !r.includes("BEGIN CERTIFICATE"))) {
         out.push("descriptor.attestation.trustedRoots must be an array of PEM certificates");

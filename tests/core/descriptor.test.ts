@@ -79,6 +79,8 @@ describe("core/descriptor: loadDescriptor", () => {
     ["local", localDescriptor, "local", DELETE, "descriptor.local is required when platform is local"],
     ["local", localDescriptor, "local.brokerSocket", "", "descriptor.local.brokerSocket must be a non-empty string"],
     ["local", localDescriptor, "local.insecureNoSandbox", "false", "descriptor.local.insecureNoSandbox must be a boolean"],
+    ["local", localDescriptor, "attestation.policy.platform", DELETE, "descriptor.attestation.policy.platform is \"gcp\" but the room's platform is \"local\""],
+    ["gcp", gcpDescriptor, "attestation.policy.platform", "local", "descriptor.attestation.policy.platform is \"local\" but the room's platform is \"gcp\""],
     ["gcp", gcpDescriptor, "gcp", DELETE, "descriptor.gcp is required when platform is gcp"],
     ["gcp", gcpDescriptor, "gcp.poolName", DELETE, "descriptor.gcp.poolName must be a non-empty string"],
     ["gcp", gcpDescriptor, "gcp.workloadServiceAccount", "", "descriptor.gcp.workloadServiceAccount must be a non-empty string"],
