@@ -4,6 +4,11 @@
  */
 import { Command } from "commander";
 import { runCli } from "./cli/common.js";
+import { registerDataCommands } from "./cli/data.js";
+import { registerJobCommands } from "./cli/job.js";
+import { registerLocalCommands } from "./cli/local.js";
+import { registerPolicyCommands } from "./cli/policy.js";
+import { registerVerifyCommands } from "./cli/verify.js";
 
 /** Builds the whole `cleanroom` command tree (also used to generate the README's CLI reference). */
 export function buildProgram(): Command {
@@ -14,6 +19,11 @@ export function buildProgram(): Command {
     )
     .version("0.1.0")
     .showHelpAfterError("(add --help for usage)");
+  registerLocalCommands(program);
+  registerDataCommands(program);
+  registerJobCommands(program);
+  registerPolicyCommands(program);
+  registerVerifyCommands(program);
   return program;
 }
 

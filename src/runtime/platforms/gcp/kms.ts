@@ -5,7 +5,7 @@
 import { CRC32C } from "@google-cloud/storage";
 import type { KeyManagementServiceClient } from "@google-cloud/kms";
 import { CleanRoomError } from "../../../core/errors.js";
-import { type GcpCallContext } from "./errors.js";
+import type { GcpCallContext } from "./errors.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 
 /** Unsigned CRC32C (Castagnoli) of bytes, as KMS carries it. */

@@ -7,7 +7,8 @@
  * job); from an installed package the compiled `dist/` files are copied.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { dirname, join, relative, resolve } from "node:path";
 import { manifestDigest, manifestOf } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
@@ -64,21 +65,31 @@ async function closure(entry: string): Promise<string[]> {
 }
 
 /**
- * Builds the executor into `destDir` (replacing what was there) and returns its digest.
+ * Transpiles (source checkout) or copies (installed package) the import closure of one entry module into `destDir`,
+ * replacing what was there. Returns the path of the built entry.
  *
- * @throws CleanRoomError `io-error` when the sources cannot be read or transpiled
+ * @param entry the entry module relative to `src/`, without extension, e.g. `runtime/executor/main`
  */
-export async function buildExecutor(destDir: string): Promise<ExecutorBuild> {
+export async function buildClosure(destDir: string, entry: string): Promise<string> {
   const root = packageRoot();
   await rm(destDir, { recursive: true, force: true });
   await mkdir(destDir, { recursive: true, mode: 0o755 });
-  const srcEntry = join(root, "src", "runtime", "executor", "main.ts");
-  const distEntry = join(root, "dist", "src", "runtime", "executor", "main.js");
+  const srcEntry = join(root, "src", `${entry}.ts`);
+  const distEntry = join(root, "dist", "src", `${entry}.js`);
   try {
     if (__filename.endsWith(".ts") && existsSync(srcEntry)) {
+      const files = await closure(srcEntry);
+      // Transpiling costs seconds on a busy machine; the same sources always give the same output, so cache by content.
+      const h = createHash("sha256");
+      for (const f of files) h.update(relative(root, f)).update("\0").update(await readFile(f)).update("\0");
+      const cache = join(root, "node_modules", ".cache", "attested-cleanroom", `${entry.replace(/\//g, "_")}-${h.digest("hex").slice(0, 32)}`);
+      if (existsSync(join(cache, "package.json"))) {
+        await cp(cache, destDir, { recursive: true });
+        return join(destDir, "src", `${entry}.js`);
+      }
       // Loaded lazily: typescript is needed only when running from a source checkout.
       const ts = (await import("typescript")).default;
-      for (const f of await closure(srcEntry)) {
+      for (const f of files) {
         const out = ts.transpileModule(await readFile(f, "utf8"), {
           fileName: f,
           compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, sourceMap: false },
@@ -87,6 +98,11 @@ export async function buildExecutor(destDir: string): Promise<ExecutorBuild> {
         await mkdir(dirname(dest), { recursive: true });
         await writeFile(dest, out.outputText, { mode: 0o644 });
       }
+      await writeFile(join(destDir, "package.json"), '{ "type": "commonjs" }\n', { mode: 0o644 });
+      const tmp = `${cache}.${process.pid}.tmp`;
+      await rm(tmp, { recursive: true, force: true });
+      await cp(destDir, tmp, { recursive: true });
+      await rename(tmp, cache).catch(() => rm(tmp, { recursive: true, force: true }));
     } else if (existsSync(distEntry)) {
       for (const f of await closure(distEntry)) {
         const dest = join(destDir, "src", relative(join(root, "dist", "src"), f));
@@ -98,8 +114,18 @@ export async function buildExecutor(destDir: string): Promise<ExecutorBuild> {
     }
     await writeFile(join(destDir, "package.json"), '{ "type": "commonjs" }\n', { mode: 0o644 });
   } catch (err) {
-    throw new CleanRoomError("io-error", `Cannot build the local executor: ${messageOf(err)}`, { cause: err });
+    throw new CleanRoomError("io-error", `Cannot build ${entry} into ${destDir}: ${messageOf(err)}`, { cause: err });
   }
+  return join(destDir, "src", `${entry}.js`);
+}
+
+/**
+ * Builds the executor into `destDir` and returns its digest.
+ *
+ * @throws CleanRoomError `io-error` when the sources cannot be read or transpiled
+ */
+export async function buildExecutor(destDir: string): Promise<ExecutorBuild> {
+  const entry = await buildClosure(destDir, "runtime/executor/main");
   const digest = manifestDigest(await manifestOf(destDir));
-  return { dir: destDir, entry: join(destDir, "src", "runtime", "executor", "main.js"), digest, nodeModules: join(root, "node_modules") };
+  return { dir: destDir, entry, digest, nodeModules: join(packageRoot(), "node_modules") };
 }

@@ -35,6 +35,8 @@ export interface RoomLayout {
   readonly stateDir: string;
   /** The executor build (transpiled JS) that jobs run, and whose digest the tokens carry. */
   readonly executorDir: string;
+  /** The room services' build (broker, launcher, attestation service). */
+  readonly servicesDir: string;
 }
 
 /** Computes the layout of a room directory (nothing is created). */
@@ -65,6 +67,7 @@ export function roomLayout(dir: string): RoomLayout {
     jobSocketsDir: join(run, "jobs"),
     stateDir: join(d, "state"),
     executorDir: join(d, "executor"),
+    servicesDir: join(d, "services"),
   };
 }
 

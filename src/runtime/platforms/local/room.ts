@@ -11,7 +11,7 @@ import { canonicalJson } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { type ResolvedSpec, resolveSpec } from "../../../core/spec.js";
 import { ensureBrokerKeys } from "./broker.js";
-import { buildExecutor, packageRoot } from "./executor-build.js";
+import { buildClosure, buildExecutor } from "./executor-build.js";
 import { socketInUse, unixRequest } from "./http.js";
 import type { LauncherConfig } from "./launcher.js";
 import { type RoomLayout, fileUri, roomLayout } from "./layout.js";
@@ -141,16 +141,6 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
   };
 }
 
-function daemonCommand(): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
-  if (__filename.endsWith(".ts")) {
-    // From a source checkout: run the daemon through ts-node (no build step needed).
-    const root = packageRoot();
-    const register = require.resolve("ts-node/register/transpile-only", { paths: [root] });
-    return { command: process.execPath, args: ["-r", register, join(__dirname, "daemon.ts")], env: { ...process.env, TS_NODE_PROJECT: join(root, "tsconfig.json") } };
-  }
-  return { command: process.execPath, args: [join(__dirname, "daemon.js")], env: { ...process.env } };
-}
-
 /**
  * Starts a local room in `dir`: validates the spec, creates the chain, broker keys and buckets, builds the executor,
  * writes `<dir>/descriptor.json` and starts the services in the background. Idempotent: the same spec on a running room
@@ -220,9 +210,15 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
     await rm(layout.pidFile, { force: true });
 
     progress("Starting the attestation service, key broker and launcher");
-    const { command, args, env } = daemonCommand();
+    // The services run from a transpiled build too: no ts-node start-up, and what runs is what is on disk.
+    const daemon = await buildClosure(layout.servicesDir, "runtime/platforms/local/daemon");
     const logFd = openSync(layout.logFile, "a", 0o600);
-    const child = spawn(command, [...args, layout.dir], { detached: true, stdio: ["ignore", logFd, logFd], cwd: layout.dir, env });
+    const child = spawn(process.execPath, [daemon, layout.dir], {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+      cwd: layout.dir,
+      env: { ...process.env, NODE_PATH: build.nodeModules },
+    });
     closeSync(logFd);
     child.unref();
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);

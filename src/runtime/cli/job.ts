@@ -1,0 +1,128 @@
+/** `cleanroom job pack|submit|status|wait|fetch|release`: the consumer's job lifecycle. */
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import type { JobManifest } from "../../core/digest.js";
+import { jobDigest } from "../../core/digest.js";
+import { CleanRoomError, messageOf } from "../../core/errors.js";
+import { fetchResult, jobStatus, releaseResult, submitJob, waitForJob } from "../jobs/client.js";
+import { packJob } from "../jobs/pack.js";
+import type { JobStatus, PackedJob } from "../platforms/platform.js";
+import { output, progress } from "./common.js";
+
+function roomOf(o: { room?: string }): string {
+  const r = o.room ?? process.env.CLEANROOM_ROOM_DESCRIPTOR;
+  if (!r) throw new CleanRoomError("invalid-argument", "Which room? Pass --room <descriptor.json> (e.g. ./room/descriptor.json) or set CLEANROOM_ROOM_DESCRIPTOR");
+  return r;
+}
+
+/** Loads a job packed by `cleanroom job pack` (a directory with bundle.tar and job.json). */
+export async function loadPackedJob(dir: string): Promise<PackedJob> {
+  let manifest: JobManifest;
+  try {
+    manifest = JSON.parse(await readFile(join(dir, "job.json"), "utf8")) as JobManifest;
+  } catch (err) {
+    throw new CleanRoomError("not-found", `${dir} is not a packed job (no readable job.json): run \`cleanroom job pack\` first (${messageOf(err)})`);
+  }
+  return { bundlePath: resolve(dir, "bundle.tar"), manifest, jobDigest: jobDigest(manifest) };
+}
+
+function describe(s: JobStatus): string {
+  return `${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`;
+}
+
+const ROOM_OPT = ["--room <descriptor.json>", "the room descriptor (<dir>/descriptor.json locally, `pulumi stack output descriptor` on GCP)"] as const;
+
+/** Registers the `job` command group. */
+export function registerJobCommands(program: Command): void {
+  const job = program
+    .command("job")
+    .description("Pack, submit, wait for, fetch and release stage-2 jobs")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cleanroom job pack jobs/regression --entrypoint main.py --input insurer/claims --out ./packed
+  $ cleanroom job submit ./packed --room ./room/descriptor.json --wait
+  $ cleanroom job fetch <jobId> --room ./room/descriptor.json --out ./result
+  $ cleanroom verify ./result --room ./room/descriptor.json`,
+    );
+
+  job
+    .command("pack <dir>")
+    .description("Pack a job directory into a deterministic bundle and print its digest (what providers approve)")
+    .requiredOption("--entrypoint <file>", "main.py, main.js or a notebook .ipynb")
+    .requiredOption("--input <provider/dataset...>", "datasets the job reads (repeatable)")
+    .option("--out <dir>", "where to write bundle.tar and job.json", "./packed-job")
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExample:\n  $ cleanroom job pack jobs/regression --entrypoint main.py --input insurer/claims --out ./packed")
+    .action(async (dir: string, o: { entrypoint: string; input: string[]; out: string; json?: boolean }) => {
+      const p = await packJob(dir, { entrypoint: o.entrypoint, inputs: o.input, outDir: o.out });
+      output(o.json, { jobDigest: p.jobDigest, bundlePath: p.bundlePath, entrypoint: p.manifest.entrypoint, inputs: p.manifest.inputs, files: p.manifest.files.length }, () => {
+        process.stdout.write(`Job digest: ${p.jobDigest}\nBundle:     ${p.bundlePath} (${p.manifest.files.length} files)\n`);
+        process.stdout.write(`Providers approve it by adding the digest to approvedJobs in the spec.\n`);
+      });
+    });
+
+  job
+    .command("submit <packedDir>")
+    .description("Submit a packed job to the room")
+    .requiredOption(...ROOM_OPT)
+    .option("--wait", "wait until the job finishes")
+    .option("--timeout <seconds>", "with --wait: give up after this long", "600")
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExample:\n  $ cleanroom job submit ./packed --room ./room/descriptor.json --wait")
+    .action(async (packedDir: string, o: { room?: string; wait?: boolean; timeout: string; json?: boolean }) => {
+      const room = roomOf(o);
+      const sub = await submitJob(room, await loadPackedJob(packedDir));
+      progress(`Submitted ${sub.jobId} (${sub.jobDigest})`);
+      const st = o.wait ? await waitForJob(room, sub.jobId, { timeoutMs: Number(o.timeout) * 1000, onProgress: (s) => progress(`  ${s.state}`) }) : undefined;
+      output(o.json, { ...sub, ...(st ? { status: st } : {}) }, () => process.stdout.write(st ? `${describe(st)}\n` : `${sub.jobId}\n`));
+      if (st && st.state !== "succeeded") process.exitCode = 1;
+    });
+
+  job
+    .command("status <jobId>")
+    .description("Show a job's state")
+    .requiredOption(...ROOM_OPT)
+    .option("--json", "print the result as JSON")
+    .action(async (jobId: string, o: { room?: string; json?: boolean }) => {
+      const s = await jobStatus(roomOf(o), jobId);
+      output(o.json, s, () => process.stdout.write(`${describe(s)}\n`));
+    });
+
+  job
+    .command("wait <jobId>")
+    .description("Wait until a job succeeds, fails or is lost (progress on stderr)")
+    .requiredOption(...ROOM_OPT)
+    .option("--timeout <seconds>", "give up after this long", "600")
+    .option("--json", "print the result as JSON")
+    .action(async (jobId: string, o: { room?: string; timeout: string; json?: boolean }) => {
+      const s = await waitForJob(roomOf(o), jobId, { timeoutMs: Number(o.timeout) * 1000, onProgress: (x) => progress(`${jobId}: ${x.state}`) });
+      output(o.json, s, () => process.stdout.write(`${describe(s)}\n`));
+      if (s.state !== "succeeded") process.exitCode = 1;
+    });
+
+  job
+    .command("fetch <jobId>")
+    .description("Copy a job's result (outputs/, receipt.json, attestation.jwt) into a new directory")
+    .requiredOption(...ROOM_OPT)
+    .requiredOption("--out <dir>", "destination directory (must be new or empty)")
+    .option("--from <where>", "results (after release) or quarantine")
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExample:\n  $ cleanroom job fetch job-abc --room ./room/descriptor.json --out ./result && cleanroom verify ./result --room ./room/descriptor.json")
+    .action(async (jobId: string, o: { room?: string; out: string; from?: string; json?: boolean }) => {
+      const dir = await fetchResult(roomOf(o), jobId, o.out, o.from ? { from: o.from } : {});
+      output(o.json, { jobId, dir }, () => process.stdout.write(`Fetched ${jobId} into ${dir}; verify it with \`cleanroom verify ${dir}\`\n`));
+    });
+
+  job
+    .command("release <jobId>")
+    .description("Provider side: release a job's result from quarantine to the results location")
+    .requiredOption(...ROOM_OPT)
+    .option("--json", "print the result as JSON")
+    .action(async (jobId: string, o: { room?: string; json?: boolean }) => {
+      await releaseResult(roomOf(o), jobId);
+      output(o.json, { jobId, released: true }, () => process.stdout.write(`Released ${jobId}.\n`));
+    });
+}

@@ -1,0 +1,76 @@
+/** `cleanroom local up|down|status`: the embedded local backend. */
+import type { Command } from "commander";
+import { localDown, localStatus, localUp } from "../platforms/local/room.js";
+import { output, progress } from "./common.js";
+
+/** Registers the `local` command group. */
+export function registerLocalCommands(program: Command): void {
+  const local = program
+    .command("local")
+    .description("Run a clean room on this machine: local attestation service, key broker, directory buckets, bubblewrap sandbox")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cleanroom local up --spec examples/quickstart/spec.json --dir ./room
+  $ cleanroom local status --dir ./room
+  $ cleanroom local down --dir ./room`,
+    );
+
+  local
+    .command("up")
+    .description("Start a local room in the background and write <dir>/descriptor.json (idempotent)")
+    .requiredOption("--spec <spec.json>", "the clean room spec (providers, datasets, approvedJobs, output policy)")
+    .requiredOption("--dir <dir>", "the room's directory (buckets, keys, sockets, logs)")
+    .option("--name <name>", "room name (token audience, receipts)", undefined)
+    .option("--insecure-no-sandbox", "run jobs WITHOUT bubblewrap (throwaway data only; every receipt says sandbox \"none\")")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `
+Running \`up\` again with the same spec reports that the room is already running. To apply a changed spec
+(e.g. a newly approved job digest), run \`cleanroom local down --dir <dir>\` and \`up\` again: provisioned data,
+keys and results are kept.
+
+Examples:
+  $ cleanroom local up --spec spec.json --dir ./room
+  $ cleanroom local up --spec spec.json --dir ./room --json | jq -r .descriptorPath`,
+    )
+    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; json?: boolean }) => {
+      const r = await localUp({ spec: o.spec, dir: o.dir, ...(o.name ? { name: o.name } : {}), insecureNoSandbox: o.insecureNoSandbox === true, onProgress: progress });
+      output(o.json, { alreadyRunning: r.alreadyRunning, pid: r.pid, descriptorPath: r.descriptorPath, room: r.descriptor.name, executorDigest: r.descriptor.executor.imageDigest }, () => {
+        if (r.alreadyRunning) process.stdout.write(`Room ${r.descriptor.name} is already running (pid ${r.pid}) with this spec.\n`);
+        else process.stdout.write(`Room ${r.descriptor.name} is running (pid ${r.pid}).\n`);
+        process.stdout.write(`Descriptor: ${r.descriptorPath}\nExecutor:   ${r.descriptor.executor.imageDigest}\n`);
+        if (r.descriptor.local?.insecureNoSandbox) process.stdout.write("WARNING: jobs run WITHOUT a sandbox (--insecure-no-sandbox).\n");
+      });
+    });
+
+  local
+    .command("down")
+    .description("Stop the local room's services (data, keys and results stay in the directory)")
+    .requiredOption("--dir <dir>", "the room's directory")
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExample:\n  $ cleanroom local down --dir ./room")
+    .action(async (o: { dir: string; json?: boolean }) => {
+      const stopped = await localDown(o.dir);
+      output(o.json, { stopped }, () => process.stdout.write(stopped ? "Room stopped.\n" : "The room was not running.\n"));
+    });
+
+  local
+    .command("status")
+    .description("Show whether the local room is running and what it runs")
+    .requiredOption("--dir <dir>", "the room's directory")
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExample:\n  $ cleanroom local status --dir ./room --json")
+    .action(async (o: { dir: string; json?: boolean }) => {
+      const s = await localStatus(o.dir);
+      output(o.json, s, () => {
+        if (!s.running) process.stdout.write(`Not running: ${s.detail ?? ""}\n`);
+        else
+          process.stdout.write(
+            `Room ${s.room} is running (pid ${s.pid}), ${s.runningJobs} job(s) running.\nExecutor: ${s.executorDigest}\nSandbox:  ${s.insecureNoSandbox ? "NONE (--insecure-no-sandbox)" : "bubblewrap"}\n`,
+          );
+      });
+    });
+}

@@ -1,0 +1,4 @@
+/** Consumer side: pack, submit, wait for, fetch and release jobs. */
+export * from "./client.js";
+export { commandFor, entrypointFile, normalizeEntrypoint } from "./entrypoint.js";
+export { IGNORED_NAMES, type PackOptions, packJob, parseInput, sortInputs } from "./pack.js";

@@ -1,0 +1,100 @@
+/**
+ * Provider side on GCP: encrypt a CSV with a fresh data key (streamed, "acr-envelope-v1"), wrap the key with the
+ * provider's Cloud KMS key, and upload `data.enc`, `key.wrapped` and `manifest.json` under `<dataUri>/<dataset>`.
+ *
+ * The ciphertext is written to a private temporary file first (0600 in a 0700 directory): the upload can then be
+ * retried and its size is known, and the plaintext never touches the network.
+ */
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { KeyManagementServiceClient } from "@google-cloud/kms";
+import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../core/descriptor.js";
+import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import type { ProvisionOptions, ProvisionResult } from "../platform.js";
+import { ENVELOPE_FORMAT, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import { kmsWrap } from "./kms.js";
+import type { RetryPolicy } from "./retry.js";
+import type { GcsStore } from "./storage.js";
+import { joinUri } from "./uri.js";
+
+/** Reads the first line of a CSV (at most 64 KiB) without reading the rest. */
+async function csvHeader(path: string): Promise<string[]> {
+  let buf = "";
+  try {
+    for await (const c of createReadStream(path, { encoding: "utf8", highWaterMark: 4096 })) {
+      buf += c as string;
+      if (buf.includes("\n") || buf.length > 65536) break;
+    }
+  } catch (err) {
+    throw new CleanRoomError("io-error", `Cannot read the CSV ${path}: ${messageOf(err)}`, { cause: err });
+  }
+  const line = buf.split("\n")[0] ?? "";
+  return line.replace(/\r$/, "").split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
+}
+
+/** Provisions one dataset of a GCP room. See the module comment. */
+export async function provisionDataset(
+  descriptor: CleanRoomDescriptor,
+  store: GcsStore,
+  kms: KeyManagementServiceClient,
+  retry: RetryPolicy,
+  providerName: string,
+  datasetName: string,
+  csvPath: string,
+  options: ProvisionOptions = {},
+): Promise<ProvisionResult> {
+  const provider = findProvider(descriptor, providerName);
+  const dataset = findDataset(descriptor, providerName, datasetName);
+  const columns = dataset.schema?.columns.map((c) => c.name);
+  if (columns) {
+    const header = await csvHeader(csvPath);
+    const missing = columns.filter((c) => !header.includes(c));
+    if (missing.length > 0) {
+      throw new CleanRoomError("invalid-argument", `The CSV ${csvPath} lacks the schema's column(s) ${missing.join(", ")} (its header: ${header.join(", ")})`);
+    }
+  }
+  const base = joinUri(provider.dataUri, datasetName);
+  const role = `roles/storage.objectCreator and roles/storage.objectViewer on ${provider.dataUri} (provider.grantProvision)`;
+  if (!options.overwrite && (await store.exists(`${base}/manifest.json`, role))) {
+    throw new CleanRoomError("already-exists", `${providerName}/${datasetName} is already provisioned at ${base}; pass overwrite (--overwrite) to replace it`);
+  }
+  const tmp = await mkdtemp(join(tmpdir(), "cleanroom-provision-"));
+  const key = generateDataKey();
+  try {
+    options.onProgress?.(`Encrypting ${csvPath} for ${providerName}/${datasetName}`);
+    const enc = await encryptFile(csvPath, join(tmp, "data.enc"), key);
+    options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
+    const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
+      action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
+      role: `roles/cloudkms.cryptoKeyEncrypter on ${provider.keyName} (provider.grantProvision)`,
+      api: "cloudkms.googleapis.com",
+      ...(provider.project ? { project: provider.project } : {}),
+    });
+    const createOnly = !options.overwrite;
+    options.onProgress?.(`Uploading ${base}/data.enc`);
+    await store.putFile(`${base}/data.enc`, join(tmp, "data.enc"), {
+      role,
+      createOnly,
+      contentType: "application/octet-stream",
+      onProgress: (n) => options.onProgress?.(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
+    });
+    await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
+    const manifest = {
+      format: ENVELOPE_FORMAT,
+      provider: providerName,
+      dataset: datasetName,
+      bytes: enc.bytes,
+      sha256: enc.sha256,
+      ciphertextSha256: enc.ciphertextSha256,
+      createdAt: new Date().toISOString(),
+    };
+    // The manifest goes last: its presence means the dataset is complete.
+    await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { role, createOnly, contentType: "application/json" });
+    return { provider: providerName, dataset: datasetName, uri: base, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256 };
+  } finally {
+    key.fill(0);
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * `RoomClient` for a room deployed on Google Cloud: providers provision data with Cloud KMS; consumers submit jobs
+ * as Confidential Space VMs, wait for their receipts and fetch results; providers release results.
+ *
+ * Layout (docs/contracts): `<jobs>/<jobId>/{bundle.tar,job.json,submission.json[,abandoned.json]}`,
+ * `<quarantine|results>/<jobId>/{outputs/**,receipt.json,attestation.jwt}`; `receipt.json` is the commit marker.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { type CleanRoomDescriptor, type DescriptorGcp, findDataset } from "../../../core/descriptor.js";
+import { canonicalJson, jobDigest } from "../../../core/digest.js";
+import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import { JOB_DIGEST_ENV } from "../../../core/attestation.js";
+import { JOB_URI_ENV, OUTPUT_URI_ENV, ROOM_ENV } from "../../../core/executor-env.js";
+import { JOB_ID_PATTERN } from "../../../core/patterns.js";
+import { RESULT_FILES, type Receipt, parseReceipt } from "../../../core/receipt.js";
+import {
+  FINAL_JOB_STATES,
+  type FetchOptions,
+  type JobStatus,
+  type PackedJob,
+  type ProvisionOptions,
+  type ProvisionResult,
+  type RoomClient,
+  type WaitOptions,
+} from "../platform.js";
+import { checkAttestedRoom, inlineRoom } from "./attested-room.js";
+import { type GcpClients, createGcpClients } from "./clients.js";
+import { LABELS, createJobVm, deleteJobVm, jobVmStatus } from "./compute.js";
+import { endpointOverrideFromEnv } from "./endpoints.js";
+import { provisionDataset } from "./provision.js";
+import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
+import { GcsStore } from "./storage.js";
+import { joinUri } from "./uri.js";
+import { decodeJwtPayload } from "./teeserver.js";
+
+/** Options of the GCP room client. */
+export interface GcpRoomClientOptions {
+  /** Retry policy of every API call. @default DEFAULT_RETRY */
+  readonly retry?: RetryPolicy;
+  /** How often `wait` polls. @default 15000 */
+  readonly pollIntervalMs?: number;
+  /** Longest poll interval after backoff. @default 60000 */
+  readonly maxPollIntervalMs?: number;
+  /** A VM that has not reached RUNNING after this long is deleted and the job marked failed. @default 900000 (15 min) */
+  readonly bootTimeoutMs?: number;
+  /** Progress lines for people (uploads, VM creation). */
+  readonly onProgress?: (message: string) => void;
+  /** Pre-built clients (tests). @default - from the environment */
+  readonly clients?: GcpClients;
+}
+
+/** What `submit` records next to the bundle, so any machine can follow the job. */
+interface Submission {
+  readonly jobId: string;
+  readonly jobDigest: string;
+  readonly project: string;
+  readonly zone: string;
+  readonly instance: string;
+  readonly submittedAt: string;
+}
+
+function checkJobId(jobId: string): void {
+  if (!JOB_ID_PATTERN.test(jobId)) throw new CleanRoomError("invalid-argument", `Job id ${JSON.stringify(jobId)} is malformed`);
+}
+
+/** The VM name of a job: a valid Compute Engine name (`[a-z]([-a-z0-9]{0,61}[a-z0-9])?`). */
+export function vmNameFor(jobId: string): string {
+  const name = `cr-${jobId}`.slice(0, 63).replace(/-+$/, "");
+  return name;
+}
+
+/** A label value: lowercase letters, digits, `_` and `-`, at most 63 characters. */
+export function labelValue(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9_-]/g, "-").slice(0, 63);
+}
+
+/** The GCP room client. */
+export class GcpRoomClient implements RoomClient {
+  private readonly gcp: DescriptorGcp;
+  private readonly clients: GcpClients;
+  private readonly store: GcsStore;
+  private readonly retry: RetryPolicy;
+
+  constructor(
+    readonly descriptor: CleanRoomDescriptor,
+    private readonly options: GcpRoomClientOptions = {},
+  ) {
+    if (descriptor.platform !== "gcp" || !descriptor.gcp) {
+      throw new CleanRoomError("invalid-descriptor", `GcpRoomClient needs a GCP room descriptor (got platform ${descriptor.platform})`);
+    }
+    this.gcp = descriptor.gcp;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.clients = options.clients ?? createGcpClients(endpointOverrideFromEnv(), { projectId: descriptor.gcp.project });
+    this.store = new GcsStore(this.clients.storage, this.retry, descriptor.gcp.project);
+  }
+
+  private progress(message: string): void {
+    this.options.onProgress?.(message);
+  }
+
+  async provision(provider: string, dataset: string, csvPath: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
+    return provisionDataset(this.descriptor, this.store, this.clients.kms(), this.retry, provider, dataset, csvPath, options);
+  }
+
+  async submit(job: PackedJob): Promise<{ jobId: string; jobDigest: string }> {
+    const digest = jobDigest(job.manifest);
+    if (digest !== job.jobDigest) {
+      throw new CleanRoomError("digest-mismatch", `The packed job's digest ${job.jobDigest} does not match its manifest (${digest}); pack it again`);
+    }
+    for (const i of job.manifest.inputs) findDataset(this.descriptor, i.provider, i.dataset);
+    if (!this.descriptor.executor.imageReference) {
+      throw new CleanRoomError("invalid-descriptor", "descriptor.executor.imageReference is missing: export the descriptor of a deployed GCP room");
+    }
+    const jobId = `job-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    const jobUri = joinUri(this.descriptor.storage.jobs, jobId);
+    const outputUri = joinUri(this.descriptor.storage.quarantine, jobId);
+    const role = `roles/storage.objectCreator on ${this.descriptor.storage.jobs} (room.grantSubmit)`;
+    this.progress(`Uploading the job bundle to ${jobUri}/bundle.tar`);
+    await this.store.putFile(`${jobUri}/bundle.tar`, job.bundlePath, {
+      role,
+      contentType: "application/x-tar",
+      onProgress: (n) => this.progress(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
+    });
+    await this.store.putBuffer(`${jobUri}/job.json`, Buffer.from(`${canonicalJson(job.manifest)}\n`), { role, contentType: "application/json" });
+    const instance = vmNameFor(jobId);
+    const submission: Submission = { jobId, jobDigest: job.jobDigest, project: this.gcp.project, zone: this.gcp.zone, instance, submittedAt: new Date().toISOString() };
+    await this.store.putBuffer(`${jobUri}/submission.json`, Buffer.from(`${JSON.stringify(submission, null, 2)}\n`), { role, contentType: "application/json" });
+    this.progress(`Creating the Confidential Space VM ${instance} in ${this.gcp.zone}`);
+    try {
+      await createJobVm(
+        this.clients.instances(),
+        this.clients.zoneOperations(),
+        {
+          project: this.gcp.project,
+          zone: this.gcp.zone,
+          instanceTemplate: this.gcp.instanceTemplate,
+          name: instance,
+          imageReference: this.descriptor.executor.imageReference,
+          env: { [JOB_DIGEST_ENV]: job.jobDigest, [JOB_URI_ENV]: jobUri, [OUTPUT_URI_ENV]: outputUri, [ROOM_ENV]: inlineRoom(this.descriptor) },
+          labels: { [LABELS.job]: labelValue(jobId), [LABELS.room]: labelValue(this.descriptor.name) },
+          requestId: randomUUID(),
+        },
+        this.retry,
+      );
+    } catch (err) {
+      await this.abandon(jobId, `the VM could not be created: ${messageOf(err)}`).catch(() => undefined);
+      throw err;
+    }
+    return { jobId, jobDigest: job.jobDigest };
+  }
+
+  private async submission(jobId: string): Promise<Submission> {
+    checkJobId(jobId);
+    const uri = joinUri(this.descriptor.storage.jobs, jobId, "submission.json");
+    try {
+      return JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as Submission;
+    } catch (err) {
+      if (err instanceof CleanRoomError && err.code === "not-found") {
+        throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name} (no ${uri})`);
+      }
+      throw err;
+    }
+  }
+
+  /** Records that a job will never produce a receipt (create-only: the first reason wins). */
+  private async abandon(jobId: string, reason: string): Promise<void> {
+    const uri = joinUri(this.descriptor.storage.jobs, jobId, "abandoned.json");
+    await this.store
+      .putBuffer(uri, Buffer.from(`${JSON.stringify({ jobId, reason, at: new Date().toISOString() }, null, 2)}\n`), {
+        role: `roles/storage.objectCreator on ${this.descriptor.storage.jobs}`,
+        contentType: "application/json",
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof CleanRoomError && /412|precondition/i.test(err.message))) throw err;
+      });
+  }
+
+  private async readReceipt(prefix: string, jobId: string): Promise<Receipt | undefined> {
+    const uri = joinUri(prefix, jobId, RESULT_FILES.receipt);
+    try {
+      return parseReceipt((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${prefix}`, 4 * 1024 * 1024)).toString("utf8"));
+    } catch (err) {
+      if (err instanceof CleanRoomError && err.code === "not-found") return undefined;
+      // A consumer of a room with requireRelease may not read quarantine at all: that is not an error of the job.
+      if (err instanceof CleanRoomError && err.code === "denied" && prefix === this.descriptor.storage.quarantine) return undefined;
+      throw err;
+    }
+  }
+
+  private async abandoned(jobId: string): Promise<string | undefined> {
+    const uri = joinUri(this.descriptor.storage.jobs, jobId, "abandoned.json");
+    try {
+      const v = JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as { reason?: unknown };
+      return typeof v.reason === "string" ? v.reason : "abandoned";
+    } catch (err) {
+      if (err instanceof CleanRoomError && err.code === "not-found") return undefined;
+      throw err;
+    }
+  }
+
+  async status(jobId: string): Promise<JobStatus> {
+    const sub = await this.submission(jobId);
+    const released = await this.readReceipt(this.descriptor.storage.results, jobId);
+    const receipt = released ?? (await this.readReceipt(this.descriptor.storage.quarantine, jobId));
+    const base = { jobId, jobDigest: sub.jobDigest, released: released !== undefined };
+    if (receipt) {
+      return { ...base, state: receipt.status, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
+    }
+    const reason = await this.abandoned(jobId);
+    if (reason) return { ...base, state: "failed", detail: reason, errorCode: "abandoned" };
+    const vm = await jobVmStatus(this.clients.instances(), sub.project, sub.zone, sub.instance, this.retry);
+    if (vm === undefined) return { ...base, state: "lost", detail: `The VM ${sub.instance} no longer exists and no receipt was written` };
+    if (vm === "PROVISIONING" || vm === "STAGING" || vm === "PENDING") return { ...base, state: "queued", detail: `VM ${sub.instance} is ${vm}` };
+    if (vm === "RUNNING" || vm === "STOPPING" || vm === "REPAIRING") return { ...base, state: "running", detail: `VM ${sub.instance} is ${vm}` };
+    // TERMINATED / STOPPED / SUSPENDED without a receipt: the workload ended without committing a result.
+    return {
+      ...base,
+      state: "lost",
+      detail:
+        `The VM ${sub.instance} powered off (${vm}) without writing a receipt: the launcher refused the image or its metadata ` +
+        "(launch policy: tee-env-* names must match the image's allow_env_override label), the image could not be pulled, " +
+        "or the executor could not reach storage/KMS. Inspect `gcloud compute instances get-serial-port-output " +
+        `${sub.instance} --zone ${sub.zone} --project ${sub.project}\` and resubmit.`,
+    };
+  }
+
+  private async deleteVm(sub: Submission): Promise<void> {
+    this.progress(`Deleting the job VM ${sub.instance}`);
+    await deleteJobVm(this.clients.instances(), this.clients.zoneOperations(), sub.project, sub.zone, sub.instance, this.retry);
+  }
+
+  async wait(jobId: string, options: WaitOptions = {}): Promise<JobStatus> {
+    const timeoutMs = options.timeoutMs ?? 600_000;
+    const bootTimeoutMs = this.options.bootTimeoutMs ?? 900_000;
+    const sub = await this.submission(jobId);
+    const started = Date.now();
+    const submittedAt = Date.parse(sub.submittedAt) || started;
+    let interval = this.options.pollIntervalMs ?? 15_000;
+    const maxInterval = this.options.maxPollIntervalMs ?? 60_000;
+    let last = "";
+    for (;;) {
+      const s = await this.status(jobId);
+      if (s.state !== last) {
+        last = s.state;
+        options.onProgress?.(s);
+      }
+      if (FINAL_JOB_STATES.includes(s.state)) {
+        // The VM is single-use: once the job is over (or lost) it only costs money.
+        await this.deleteVm(sub);
+        return s;
+      }
+      if (s.state === "queued" && Date.now() - submittedAt > bootTimeoutMs) {
+        await this.deleteVm(sub);
+        const reason = `the VM did not boot within ${Math.round(bootTimeoutMs / 1000)} s (capacity or quota in ${sub.zone}); it was deleted: resubmit, or deploy the room in another zone`;
+        await this.abandon(jobId, reason);
+        const failed: JobStatus = { jobId, jobDigest: sub.jobDigest, released: false, state: "failed", detail: reason, errorCode: "abandoned" };
+        options.onProgress?.(failed);
+        return failed;
+      }
+      if (Date.now() - started > timeoutMs) {
+        await this.deleteVm(sub);
+        await this.abandon(jobId, `no result within the ${Math.round(timeoutMs / 1000)} s wait timeout; the VM was deleted`);
+        throw new CleanRoomError(
+          "timeout",
+          `Job ${jobId} was still ${s.state} after ${Math.round(timeoutMs / 1000)} s: its VM ${sub.instance} was deleted and the job marked failed. Resubmit with a longer --timeout.`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(interval, Math.max(0, timeoutMs - (Date.now() - started)) + 1)));
+      interval = Math.min(maxInterval, Math.round(interval * 1.5));
+    }
+  }
+
+  private async download(prefix: string, jobId: string, destDir: string): Promise<void> {
+    const root = joinUri(prefix, jobId);
+    const role = `roles/storage.objectViewer on ${prefix}`;
+    const names = await this.store.list(root, role);
+    if (!names.includes(RESULT_FILES.receipt)) {
+      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${prefix} yet (check \`cleanroom job status ${jobId}\`)`);
+    }
+    for (const name of names) {
+      // Only the result layout is fetched, and no name may leave destDir.
+      const ok = name === RESULT_FILES.receipt || name === RESULT_FILES.token || (name.startsWith(`${RESULT_FILES.outputs}/`) && !name.split("/").some((s) => s === ".." || s === ""));
+      if (!ok) throw new CleanRoomError("invalid-manifest", `Unexpected object ${root}/${name} in a job result; refusing to fetch it`);
+      const dest = join(destDir, ...name.split("/"));
+      await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+      await pipeline(await this.store.open(`${root}/${name}`, role), createWriteStream(dest, { mode: 0o600, flags: "wx" }));
+    }
+  }
+
+  async fetch(jobId: string, destDir: string, options: FetchOptions = {}): Promise<string> {
+    checkJobId(jobId);
+    let from = options.from;
+    if (from === undefined) {
+      const released = await this.readReceipt(this.descriptor.storage.results, jobId);
+      if (!released && this.descriptor.output.requireRelease) {
+        throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId}\``);
+      }
+      from = released ? "results" : "quarantine";
+    }
+    if (from !== "results" && from !== "quarantine") throw new CleanRoomError("invalid-argument", `from must be "results" or "quarantine" (got ${from})`);
+    const entries = await readdir(destDir).catch(() => []);
+    if (entries.length > 0) throw new CleanRoomError("already-exists", `${destDir} is not empty; fetch into a new directory`);
+    await mkdir(destDir, { recursive: true, mode: 0o700 });
+    try {
+      await this.download(from === "results" ? this.descriptor.storage.results : this.descriptor.storage.quarantine, jobId, destDir);
+    } catch (err) {
+      await rm(destDir, { recursive: true, force: true });
+      throw err;
+    }
+    return destDir;
+  }
+
+  /**
+   * Provider side: verifies the quarantined result (token, receipt, outputs, and that the executor ran with this
+   * room's descriptor), then copies it to the results bucket, `receipt.json` last.
+   */
+  async release(jobId: string): Promise<void> {
+    checkJobId(jobId);
+    if (await this.readReceipt(this.descriptor.storage.results, jobId)) return;
+    const tmp = await mkdtemp(join(tmpdir(), "cleanroom-release-"));
+    try {
+      const dir = join(tmp, "result");
+      await this.download(this.descriptor.storage.quarantine, jobId, dir);
+      // Lazy: verification pulls in jose and the CEL engine, which plain submit/wait never need.
+      const { verifyResult } = require("../../verify/result.js") as typeof import("../../verify/result.js");
+      await verifyResult(dir, { descriptor: this.descriptor });
+      const { readFile } = await import("node:fs/promises");
+      const token = (await readFile(join(dir, RESULT_FILES.token), "utf8")).trim();
+      const claims = decodeJwtPayload(token) as { submods?: { container?: { env_override?: unknown } } };
+      checkAttestedRoom(claims.submods?.container?.env_override, this.descriptor);
+      const src = joinUri(this.descriptor.storage.quarantine, jobId);
+      const dst = joinUri(this.descriptor.storage.results, jobId);
+      const names = (await this.store.list(src, `roles/storage.objectViewer on ${this.descriptor.storage.quarantine}`)).filter((n) => n !== RESULT_FILES.receipt);
+      const role = `roles/storage.objectViewer on ${this.descriptor.storage.quarantine} and roles/storage.objectCreator on ${this.descriptor.storage.results} (provider.grantRelease)`;
+      for (const n of [...names, RESULT_FILES.receipt]) {
+        this.progress(`Releasing ${n}`);
+        await this.store.copy(`${src}/${n}`, `${dst}/${n}`, role).catch((err: unknown) => {
+          // A retried copy whose first attempt landed: the object is already there.
+          if (!(err instanceof CleanRoomError && /HTTP 412/.test(err.message))) throw err;
+        });
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Creates the GCP room client (used by `platforms/index.ts`). */
+export function createGcpRoomClient(descriptor: CleanRoomDescriptor, options?: GcpRoomClientOptions): RoomClient {
+  return new GcpRoomClient(descriptor, options);
+}
