@@ -51,7 +51,7 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
   private readonly tokenFile: string;
 
   constructor(
-    private readonly descriptor: CleanRoomDescriptor,
+    readonly descriptor: CleanRoomDescriptor,
     private readonly env: ExecutorEnv,
     options: GcpExecutorOptions = {},
   ) {
