@@ -16,6 +16,12 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 
+/**
+ * What the engine sends for a string it does not know yet (preview): the sentinel of @pulumi/pulumi's RPC layer,
+ * which @pulumi/policy's proxy turns into `UnknownValueError` on read.
+ */
+export const UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
 /** Thrown by `notApplicable`; the runners catch it. */
 export class NotApplicable extends Error {
   constructor(readonly reason?: string) {

@@ -34,7 +34,7 @@ import {
   projectIamMember,
   projectIamPolicy,
 } from "./fixtures/happy.js";
-import { createResourceValidationArgs, resourceViolations, runResourcePolicy } from "./helpers.js";
+import { UNKNOWN_STRING, createResourceValidationArgs, resourceViolations, runResourcePolicy } from "./helpers.js";
 
 const DIGEST = `sha256:${"c".repeat(64)}`;
 
@@ -239,7 +239,8 @@ describe("policy pack: cleanroom-guardrails (unit)", () => {
     it("GIVEN a hand-written bucket named like data WHEN it has no CMEK THEN it fires, unless the name pattern is turned off", async () => {
       const named = broken(broken(dataBucket(), "labels", undefined), "encryption", undefined);
       expectOne(await run(broken(named, "name", "acme-stage-2")), /name 'acme-stage-2'/);
-      expectOne(await run({ ...broken(named, "name", "x"), name: "raw-data" }), /resource name 'raw-data'/);
+      expectOne(await run({ ...broken(named, "name", undefined), name: "raw-data" }), /auto-generated name \(from 'raw-data'\)/);
+      expect(await run({ ...broken(named, "name", "room-hub"), name: "data_clean_room_hub" })).to.deep.equal([]);
       expect(await run(broken(named, "name", "room-metadata"))).to.deep.equal([]);
       expect(await run(broken(named, "name", "acme-stage-2"), { dataNamePattern: "" })).to.deep.equal([]);
     });
@@ -313,6 +314,27 @@ describe("policy pack: cleanroom-guardrails (unit)", () => {
     it("GIVEN basic auth or a client certificate WHEN validated THEN it fires", async () => {
       expectOne(await run(broken(cluster(), "masterAuth.username", "admin")), /basic auth/);
       expectOne(await run(broken(cluster(), "masterAuth.clientCertificateConfig.issueClientCertificate", true)), /client certificate/);
+    });
+  });
+
+  describe("preview: values unknown until deployment", () => {
+    it("GIVEN a data bucket whose CMEK key id is unknown WHEN validated THEN silent (the key will be set)", async () => {
+      expect(await resourceViolations(storageBucketHardened, broken(dataBucket(), "encryption.defaultKmsKeyName", UNKNOWN_STRING))).to.deep.equal([]);
+    });
+
+    it("GIVEN a template whose tee-image-reference is unknown WHEN it has a public IP THEN it is still recognised and fires", async () => {
+      let t = broken(csInstanceTemplate(), "metadata.tee-image-reference", UNKNOWN_STRING);
+      t = broken(broken(t, "disks.0.sourceImage", "my-project/custom"), "networkInterfaces.0.accessConfigs", [{}]);
+      expectOne(await resourceViolations(confidentialSpaceVmHardened, t), /public IP/);
+    });
+
+    it("GIVEN project-wide objectAdmin to an unknown member WHEN validated THEN it fires (fail closed)", async () => {
+      const r = broken(broken(projectIamMember(), "role", "roles/storage.objectAdmin"), "member", UNKNOWN_STRING);
+      expectOne(await resourceViolations(projectIamLeastPrivilege, r), /not known until deployment/);
+    });
+
+    it("GIVEN a decrypter whose member is unknown WHEN validated THEN silent (rule 7 follows it through dependencies)", async () => {
+      expect(await resourceViolations(kmsDecrypterScoped, broken(decrypterMember(), "member", UNKNOWN_STRING))).to.deep.equal([]);
     });
   });
 });

@@ -8,14 +8,14 @@ import { BucketIAMBinding } from "@pulumi/gcp/storage/bucketIAMBinding";
 import { BucketIAMMember } from "@pulumi/gcp/storage/bucketIAMMember";
 import { BucketIAMPolicy } from "@pulumi/gcp/storage/bucketIAMPolicy";
 import { grantsOf, isPublicMember } from "../lib/iam.js";
-import { UNKNOWN, asString, isSetOrUnknown, readProp, show } from "../lib/values.js";
+import { UNKNOWN, isSetOrUnknown, readProp, show } from "../lib/values.js";
 
 /** The label our components put on buckets to say what they hold; `data` marks a provider's data bucket. */
 export const ROLE_LABEL = "cleanroom-role";
 /** Label values that mark a data bucket. */
 export const DATA_ROLE_VALUES: readonly string[] = ["data"];
 /**
- * Bucket names (or Pulumi resource names) that mark a data bucket in a hand-written program: a `data`, `stage2` /
+ * Bucket names (the Pulumi resource name when the bucket is auto-named) that mark a data bucket in a hand-written program: a `data`, `stage2` /
  * `stage-2` or `raw` word between separators (so `metadata` does not match).
  */
 export const DATA_BUCKET_NAME_PATTERN = "(^|[-_.])(data|stage-?2|raw)([-_.]|$)";
@@ -26,7 +26,7 @@ export interface BucketConfig {
   readonly dataLabel?: string;
   /** Values of that label that mark a data bucket. @default ["data"] */
   readonly dataLabelValues?: string[];
-  /** Regular expression on the bucket name / resource name that marks a data bucket; "" turns it off. @default DATA_BUCKET_NAME_PATTERN */
+  /** Regular expression on the bucket name (the resource name when auto-named) that marks a data bucket; "" turns it off. @default DATA_BUCKET_NAME_PATTERN */
   readonly dataNamePattern?: string;
 }
 
@@ -43,10 +43,13 @@ export function dataBucketReason(
   const pattern = config.dataNamePattern ?? DATA_BUCKET_NAME_PATTERN;
   if (pattern === "") return undefined;
   const re = new RegExp(pattern, "i");
-  const bucketName = asString(readProp(props, "name"));
-  if (bucketName !== undefined && re.test(bucketName)) return `its name '${bucketName}' marks it as a data bucket`;
-  if (re.test(resourceName)) return `its resource name '${resourceName}' marks it as a data bucket`;
-  return undefined;
+  // The physical name decides; an auto-named bucket is named after its resource name (plus a random suffix).
+  const bucketName = readProp(props, "name");
+  if (bucketName === UNKNOWN) return undefined;
+  if (typeof bucketName === "string") {
+    return re.test(bucketName) ? `its name '${bucketName}' marks it as a data bucket` : undefined;
+  }
+  return re.test(resourceName) ? `its auto-generated name (from '${resourceName}') marks it as a data bucket` : undefined;
 }
 
 /**

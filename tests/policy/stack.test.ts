@@ -1,0 +1,121 @@
+/**
+ * Rule 7 (provider-keys-attestation-gated) over hand-built stacks, and the whole pack over the ManaTEE fixture.
+ */
+import { expect } from "chai";
+import { allPolicies } from "../../policy-packs/cleanroom-guardrails/policies/index.js";
+import { providerKeysAttestationGated } from "../../policy-packs/cleanroom-guardrails/policies/providerKeys.js";
+import {
+  POOL_NAME,
+  T,
+  WORKLOAD_SA,
+  broken,
+  decrypterMember,
+  happyStack,
+  pool,
+  poolProvider,
+} from "./fixtures/happy.js";
+import { MANATEE_EXPECTED, MANATEE_KEY_FINDINGS, manateeResources } from "./fixtures/manatee.js";
+import { type PlannedResource, UNKNOWN_STRING, createStackValidationArgs, runPack, runStackPolicy, urnOf } from "./helpers.js";
+
+const run = (resources: PlannedResource[]) =>
+  runStackPolicy(providerKeysAttestationGated, createStackValidationArgs(resources));
+
+const NO_DIGEST = "assertion.swname == 'CONFIDENTIAL_SPACE' && assertion.dbgstat == 'disabled-since-boot'";
+
+/** The happy stack with one resource replaced (matched by name). */
+function replace(stack: PlannedResource[], r: PlannedResource): PlannedResource[] {
+  return stack.map((x) => (x.name === r.name ? r : x));
+}
+
+describe("policy pack: cleanroom-guardrails (stack rule and ManaTEE fixture)", () => {
+  describe("rule 7: provider-keys-attestation-gated", () => {
+    it("GIVEN a pool with a strict provider and a job-scoped decrypter WHEN validated THEN silent", async () => {
+      expect(await run(happyStack())).to.deep.equal([]);
+    });
+
+    it("GIVEN the pool's provider pins no digest WHEN validated THEN it fires on the decrypter binding", async () => {
+      const stack = replace(happyStack(), broken(poolProvider(), "attributeCondition", NO_DIGEST));
+      const v = await run(stack);
+      expect(v).to.have.length(1);
+      expect(v[0]!.urn).to.equal(urnOf(T.cryptoKeyIamMember, decrypterMember().name));
+      expect(v[0]!.message).to.match(/pool 'room-pool'/).and.match(/image_digest/);
+    });
+
+    it("GIVEN the decrypter names a pool that is not in the stack WHEN validated THEN it fires", async () => {
+      const stack = happyStack().filter((r) => r.type !== T.pool);
+      const v = await run(stack);
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/not declared in this stack/);
+    });
+
+    it("GIVEN the pool has no provider WHEN validated THEN it fires", async () => {
+      const v = await run(happyStack().filter((r) => r.type !== T.poolProvider));
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/no provider/);
+    });
+
+    it("GIVEN the pool also trusts a non-attestation issuer WHEN validated THEN it fires", async () => {
+      const github = { ...broken(poolProvider(), "oidc.issuerUri", "https://token.actions.githubusercontent.com"), name: "github" };
+      const v = await run([...happyStack(), github]);
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/also trusts provider 'github'/);
+    });
+
+    it("GIVEN a decrypter to a service account the whole pool may impersonate WHEN the provider is weak THEN it fires; strict THEN silent", async () => {
+      const viaSa = [
+        broken(decrypterMember(), "member", `serviceAccount:${WORKLOAD_SA}`),
+        {
+          type: T.serviceAccountIamMember,
+          name: "pool-impersonates-data-sa",
+          props: {
+            serviceAccountId: `projects/room-project/serviceAccounts/${WORKLOAD_SA}`,
+            role: "roles/iam.workloadIdentityUser",
+            member: `principalSet://iam.googleapis.com/${POOL_NAME}/*`,
+          },
+        },
+      ];
+      expect(await run([pool(), poolProvider(), ...viaSa])).to.deep.equal([]);
+      const v = await run([pool(), broken(poolProvider(), "attributeCondition", NO_DIGEST), ...viaSa]);
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/by impersonating serviceAccount:room-workload@/);
+    });
+
+    it("GIVEN an unknown member (preview) computed from the pool WHEN the provider is weak THEN it fires through propertyDependencies", async () => {
+      // At preview the member is unknown; the engine still knows it was computed from the pool.
+      const unknownMember = broken(decrypterMember(), "member", UNKNOWN_STRING);
+      const weakProvider = broken(poolProvider(), "attributeCondition", NO_DIGEST);
+      const withDependency = replace(replace(happyStack(), { ...unknownMember, propertyDependencies: { member: [pool().name] } }), weakProvider);
+      const v = await run(withDependency);
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/pool 'room-pool'/);
+      // No dependency, no known value: nothing links the grant to a pool.
+      expect(await run(replace(replace(happyStack(), unknownMember), weakProvider))).to.deep.equal([]);
+    });
+
+    it("GIVEN a role that cannot decrypt WHEN the pool's provider is weak THEN silent", async () => {
+      const stack = replace(
+        replace(happyStack(), broken(decrypterMember(), "role", "roles/cloudkms.publicKeyViewer")),
+        broken(poolProvider(), "attributeCondition", NO_DIGEST),
+      );
+      expect(await run(stack)).to.deep.equal([]);
+    });
+  });
+
+  describe("ManaTEE's published configuration as raw @pulumi/gcp resources", () => {
+    it("GIVEN the fixture WHEN the whole pack runs THEN exactly the expected resources are flagged", async () => {
+      const violations = await runPack(allPolicies, manateeResources());
+      const got = violations.map((v) => [v.policy, v.resource]);
+      expect(got, violations.map((v) => `${v.policy} ${v.resource}: ${v.message}`).join("\n")).to.deep.equal(
+        MANATEE_EXPECTED.map((e) => [...e]),
+      );
+    });
+
+    it("GIVEN the fixture WHEN the whole pack runs THEN the three ManaTEE gaps are named: objectAdmin, public IP, no digest", async () => {
+      const violations = await runPack(allPolicies, manateeResources());
+      const about = (resource: string) => violations.filter((v) => v.resource === resource).map((v) => v.message);
+      expect(about(MANATEE_KEY_FINDINGS.teeObjectAdmin).join()).to.match(/project-wide roles\/storage\.objectAdmin to serviceAccount:dcr-dev-cvm-sa@/);
+      expect(about(MANATEE_KEY_FINDINGS.publicIpVm).join()).to.match(/public IP/);
+      expect(about(MANATEE_KEY_FINDINGS.conditionWithoutDigest).join()).to.match(/does not pin `assertion\.submods\.container\.image_digest`/);
+    });
+  });
+});
