@@ -1,0 +1,98 @@
+/** `cleanroom verify`, run in-process through commander: exit code, human summary, JSON, error with what to do. */
+import { expect } from "chai";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
+import { registerVerifyCommands } from "../../src/runtime/cli/verify.js";
+import { buildResult, descriptor } from "./fixtures.js";
+import { IMAGE, testChains, type Chain } from "./pki.js";
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `cleanroom verify …` in this process, capturing its output and exit code. */
+async function cleanroom(args: string[]): Promise<Run> {
+  const program = new Command("cleanroom").exitOverride();
+  registerVerifyCommands(program);
+  let stdout = "";
+  let stderr = "";
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  const saved = process.exitCode;
+  process.exitCode = undefined;
+  process.stdout.write = ((c: string | Uint8Array) => {
+    stdout += String(c);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => {
+    stderr += String(c);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await program.parseAsync(["node", "cleanroom", ...args]);
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  const code = typeof process.exitCode === "number" ? process.exitCode : 0;
+  process.exitCode = saved;
+  return { code, stdout, stderr };
+}
+
+describe("verify/cli", function () {
+  this.timeout(30_000);
+  let tmp: string;
+  let chain: Chain;
+  let room: CleanRoomDescriptor;
+  let roomPath: string;
+  let rootPath: string;
+
+  before(async () => {
+    ({ local: chain } = await testChains());
+    tmp = await mkdtemp(join(tmpdir(), "verify-cli-"));
+    room = descriptor("local", undefined, { imageDigests: [IMAGE], platform: "local" });
+    roomPath = join(tmp, "room.json");
+    rootPath = join(tmp, "root.pem");
+    await writeFile(roomPath, JSON.stringify(room));
+    await writeFile(rootPath, chain.root.pem);
+  });
+  after(async () => tmp && rm(tmp, { recursive: true, force: true }));
+
+  it("GIVEN a good result and --trusted-root THEN exit 0 and a summary naming job, image, inputs and outputs", async () => {
+    const { dir } = await buildResult(tmp, room, chain);
+    const r = await cleanroom(["verify", dir, "--room", roomPath, "--trusted-root", rootPath]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/^VERIFIED: /);
+    expect(r.stdout).to.include(IMAGE).and.include("acme/claims").and.include("report.csv").and.include("Hardware:");
+  });
+
+  it("GIVEN --json THEN the summary is JSON with verified true", async () => {
+    const { dir } = await buildResult(tmp, room, chain);
+    const r = await cleanroom(["verify", dir, "--room", roomPath, "--trusted-root", rootPath, "--json"]);
+    expect(r.code).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.include({ verified: true, status: "succeeded" });
+  });
+
+  it("GIVEN a changed output THEN exit 1, NOT VERIFIED with the code, the file and what to do", async () => {
+    const { dir } = await buildResult(tmp, room, chain);
+    await writeFile(join(dir, "outputs", "report.csv"), "tampered\n");
+    const r = await cleanroom(["verify", dir, "--room", roomPath, "--trusted-root", rootPath]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.include("NOT VERIFIED [digest-mismatch]").and.include("outputs/report.csv").and.include("What to do:");
+    const j = await cleanroom(["verify", dir, "--room", roomPath, "--trusted-root", rootPath, "--json"]);
+    expect(j.code).to.equal(1);
+    expect(JSON.parse(j.stdout).error.code).to.equal("digest-mismatch");
+  });
+
+  it("GIVEN no root for a local room THEN exit 1 telling to pass --trusted-root", async () => {
+    const { dir } = await buildResult(tmp, room, chain);
+    const r = await cleanroom(["verify", dir, "--room", roomPath]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.include("[invalid-argument]").and.include("--trusted-root");
+  });
+});
