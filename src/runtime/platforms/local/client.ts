@@ -191,6 +191,9 @@ export class LocalRoomClient implements RoomClient {
     const src = join(this.layout.quarantineDir, jobId);
     const r = await readReceiptStatus(src);
     if (!r) throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in quarantine`);
+    if (r.status !== "succeeded") {
+      throw new CleanRoomError("output-policy", `Job ${jobId} failed (${r.errorCode ?? "unknown"}): a failed job has no outputs to release; its receipt stays readable in quarantine`);
+    }
     const dest = join(this.layout.resultsDir, jobId);
     if (existsSync(dest)) return;
     const staging = join(this.layout.resultsDir, `.staging-${jobId}-${randomBytes(4).toString("hex")}`);

@@ -99,7 +99,8 @@ export function executorSandboxArgs(o: ExecutorSandboxOptions): string[] {
   for (const d of o.writable) args.push("--bind", d, d);
   args.push("--ro-bind", o.launcherSocket, o.launcherSocketInside);
   args.push("--ro-bind", o.brokerSocket, o.brokerSocket);
-  args.push("--chdir", "/tmp", "--clearenv");
+  // The sandbox root is a tmpfs bwrap creates: make it read-only so only /tmp and the binds above are writable.
+  args.push("--remount-ro", "/", "--chdir", "/tmp", "--clearenv");
   for (const [k, v] of Object.entries(o.env)) args.push("--setenv", k, v);
   return args;
 }
@@ -124,7 +125,8 @@ export function jobSandboxArgs(o: JobSandboxOptions): string[] {
   // No /proc: the job must not read the executor's memory or environment through /proc/<pid>.
   args.push("--dev", "/dev", "--tmpfs", "/tmp");
   args.push("--ro-bind", o.workDir, JOB_PATHS.work, "--ro-bind", o.inputsDir, JOB_PATHS.inputs, "--bind", o.outputDir, JOB_PATHS.output);
-  args.push("--chdir", JOB_PATHS.work, "--clearenv");
+  // Read-only root: a write anywhere but the output dir (or scratch /tmp, discarded) fails instead of vanishing silently.
+  args.push("--remount-ro", "/", "--chdir", JOB_PATHS.work, "--clearenv");
   for (const [k, v] of Object.entries(o.env)) args.push("--setenv", k, v);
   return args;
 }
