@@ -7,3 +7,8 @@
  */
 export * from "./core/index.js";
 export * from "./runtime/verify/index.js";
+export * from "./runtime/dp/index.js";
+// Components load @pulumi/* (about as much code again as the rest of the package), so their values live at the
+// `attested-cleanroom/components` subpath; the types are re-exported here so Pulumi's component analyzer (which
+// starts from this file) finds them, at no runtime cost.
+export type * from "./components/index.js";

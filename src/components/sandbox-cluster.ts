@@ -134,6 +134,15 @@ export class SandboxCluster extends pulumi.ComponentResource {
       k8sOpts,
     );
 
+    const clientSecret = s.github?.clientSecret ?? s.google?.clientSecret;
+    const oauthSecret =
+      clientSecret === undefined
+        ? undefined
+        : new k8s.core.v1.Secret(
+            `${name}-oauth`,
+            { metadata: { name: "oauth-client", namespace: ns.metadata.name }, stringData: { "client-secret": pulumi.secret(clientSecret) } },
+            k8sOpts,
+          );
     const release = new k8s.helm.v3.Release(
       `${name}-jupyterhub`,
       {
@@ -144,7 +153,7 @@ export class SandboxCluster extends pulumi.ComponentResource {
         repositoryOpts: { repo: JUPYTERHUB_CHART.repo },
         namespace: ns.metadata.name,
         atomic: true,
-        values: jupyterhubValues(s, ksa.metadata.name, args.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess),
+        values: jupyterhubValues(s, ksa.metadata.name, args.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess, oauthSecret?.metadata.name),
       },
       k8sOpts,
     );
@@ -171,9 +180,21 @@ export class SandboxCluster extends pulumi.ComponentResource {
 }
 
 /** Helm values of the JupyterHub chart. Exported for tests. */
-export function jupyterhubValues(s: SandboxOptions, ksaName: pulumi.Input<string>, googleApisAccess: string): Record<string, unknown> {
+export function jupyterhubValues(
+  s: SandboxOptions,
+  ksaName: pulumi.Input<string>,
+  googleApisAccess: string,
+  oauthSecretName?: pulumi.Input<string>,
+): Record<string, unknown> {
   return {
-    hub: { config: authenticatorConfig(s) },
+    hub: {
+      config: authenticatorConfig(s),
+      // The OAuth client secret reaches the hub from a Kubernetes Secret (OAuthenticator reads OAUTH_CLIENT_SECRET),
+      // so the Helm values stay reviewable in the plan and never hold the secret.
+      ...(oauthSecretName === undefined
+        ? {}
+        : { extraEnv: { OAUTH_CLIENT_SECRET: { valueFrom: { secretKeyRef: { name: oauthSecretName, key: "client-secret" } } } } }),
+    },
     // Not exposed: a LoadBalancer would give the hub a public IP.
     proxy: { service: { type: "ClusterIP" }, chp: { networkPolicy: { enabled: true } } },
     singleuser: {
@@ -200,7 +221,6 @@ function authenticatorConfig(s: SandboxOptions): Record<string, unknown> {
       JupyterHub: { authenticator_class: "github" },
       GitHubOAuthenticator: {
         client_id: s.github.clientId,
-        client_secret: pulumi.secret(s.github.clientSecret),
         oauth_callback_url: s.github.callbackUrl ?? DEFAULT_CALLBACK,
         allowed_organizations: s.github.allowedOrganizations ?? [],
         allowed_users: s.github.allowedUsers ?? [],
@@ -213,7 +233,6 @@ function authenticatorConfig(s: SandboxOptions): Record<string, unknown> {
       JupyterHub: { authenticator_class: "google" },
       GoogleOAuthenticator: {
         client_id: s.google.clientId,
-        client_secret: pulumi.secret(s.google.clientSecret),
         oauth_callback_url: s.google.callbackUrl ?? DEFAULT_CALLBACK,
         hosted_domain: s.google.hostedDomains ?? [],
         allowed_users: s.google.allowedUsers ?? [],

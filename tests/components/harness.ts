@@ -222,8 +222,13 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
     );
     const monitor = pulumi.runtime.getMonitor();
     if (!isMockMonitor(monitor)) throw new Error("setMocks did not install the mock monitor");
-    const result = await program();
-    const outputs = await resolveOutputs(result);
+    let outputs: unknown;
+    let failure: unknown;
+    try {
+      outputs = await resolveOutputs(await program());
+    } catch (err) {
+      failure = err;
+    }
     const wait = waitForRpcs();
     let last = -1;
     while (last !== recorded.length) {
@@ -231,8 +236,9 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
       await wait();
       await new Promise((r) => setImmediate(r));
     }
-    if (errors.length > 0) {
-      const first = errors[0];
+    // The mock's own error (e.g. an unknown invoke) says more than the engine's wrapped copy of it.
+    if (errors.length > 0 || failure !== undefined) {
+      const first = errors[0] ?? failure;
       throw first instanceof Error ? first : new Error(String(first));
     }
     const byKey = new Map<string, (typeof recorded)[number]>();

@@ -1,0 +1,319 @@
+import { expect } from "chai";
+import { DataCleanRoom, type DataCleanRoomArgs, PROJECT_LEVEL_WORKLOAD_ROLES, ROLES } from "../../src/components/index.js";
+import { evaluateAttestationCondition, imageDigestPrincipalSet, jobDigestPrincipalSet } from "../../src/core/attestation.js";
+import { type CleanRoomDescriptor, loadDescriptor } from "../../src/core/descriptor.js";
+import {
+  FIXTURE_DOCKERFILE,
+  HOSPITAL_JOB,
+  HOSPITAL_PROJECT,
+  IMAGE_DIGEST,
+  INSURER_JOB,
+  JOINT_JOB,
+  JUPYTER_SA,
+  POOL_NAME,
+  PREFIX,
+  PROJECT,
+  REGION,
+  WORKLOAD_SA,
+  debugClaims,
+  goodClaims,
+  twoProviderArgs,
+} from "./fixtures.js";
+import { type MockRun, type RecordedResource, ofType, runProgramUnderMocks } from "./harness.js";
+
+const BUCKET = "gcp:storage/bucket:Bucket";
+const BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember";
+const KEY = "gcp:kms/cryptoKey:CryptoKey";
+const KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember";
+const PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember";
+const POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider";
+const TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate";
+
+async function runRoom(args: DataCleanRoomArgs): Promise<MockRun & { room: { descriptor: CleanRoomDescriptor } }> {
+  const run = await runProgramUnderMocks(() => ({ descriptor: new DataCleanRoom("research", args).descriptor }));
+  return { ...run, room: run.outputs as { descriptor: CleanRoomDescriptor } };
+}
+
+function one(resources: readonly RecordedResource[], type: string, name: string): RecordedResource {
+  const r = resources.find((x) => x.type === type && x.name === name);
+  if (!r) throw new Error(`no ${type} named ${name}; have ${ofType(resources, type).map((x) => x.name).join(", ")}`);
+  return r;
+}
+
+/** Every value anywhere inside a resource's inputs, with its key. */
+function* walk(value: unknown, key = ""): Generator<[string, unknown]> {
+  yield [key, value];
+  if (Array.isArray(value)) for (const v of value) yield* walk(v, key);
+  else if (value !== null && typeof value === "object") for (const [k, v] of Object.entries(value)) yield* walk(v, k);
+}
+
+describe("components: a two-provider DataCleanRoom under mocks", function () {
+  this.timeout(60_000);
+  let run: MockRun & { room: { descriptor: CleanRoomDescriptor } };
+  let resources: RecordedResource[];
+
+  before(async () => {
+    run = await runRoom(twoProviderArgs());
+    resources = run.resources;
+  });
+
+  it("GIVEN the room WHEN planned THEN every child is parented under the DataCleanRoom", () => {
+    const children = resources.filter((r) => !(r.type === "cleanroom:index:DataCleanRoom" && r.name === "research"));
+    expect(children.length).to.be.greaterThan(50);
+    // Mock URNs carry the immediate parent's type: every resource hangs under one of the room's components.
+    for (const r of children) expect(r.urn, r.urn).to.match(/::cleanroom:index:[A-Za-z]+\$/);
+    const direct = children.filter((r) => r.urn.includes("::cleanroom:index:DataCleanRoom$")).map((r) => r.type);
+    expect(direct).to.include.members(["cleanroom:index:CleanRoomNetwork", "cleanroom:index:ConfidentialWorkloadPool", "cleanroom:index:SandboxCluster"]);
+    for (const r of children) expect(r.name, r.urn).to.match(/^research-/);
+  });
+
+  it("GIVEN the room WHEN planned THEN no resource has a public IP or an access config", () => {
+    for (const r of resources) {
+      expect(r.type, r.urn).not.to.match(/compute\/(address|globalAddress|forwardingRule)/);
+      for (const [k] of walk(r.inputs)) expect(k, r.urn).not.to.match(/^(accessConfigs|ipv6AccessConfigs|natIp)$/);
+    }
+    const template = ofType(resources, TEMPLATE)[0]!;
+    expect(template.inputs.networkInterfaces).to.deep.equal([
+      { subnetwork: `projects/${PROJECT}/regions/${REGION}/subnetworks/${PREFIX}-tee` },
+    ]);
+    const cluster = one(resources, "gcp:container/cluster:Cluster", "research-sandbox-gke");
+    expect(cluster.inputs.privateClusterConfig).to.deep.include({ enablePrivateNodes: true });
+    const release = one(resources, "kubernetes:helm.sh/v3:Release", "research-sandbox-jupyterhub");
+    const values = release.inputs.values as { proxy: { service: { type: string } }; hub: { config: Record<string, Record<string, unknown>> } };
+    expect(values.proxy.service.type).to.equal("ClusterIP");
+    // The OAuth secret is not in the (reviewable) Helm values; it comes from a Kubernetes Secret.
+    expect(JSON.stringify(values)).not.to.include("not-a-real-secret");
+    expect(values.hub.config.JupyterHub).to.deep.equal({ authenticator_class: "github" });
+  });
+
+  it("GIVEN the TEE subnet WHEN planned THEN egress is denied except HTTPS to the Google APIs VIP, and only the sandbox subnet has NAT", () => {
+    const deny = one(resources, "gcp:compute/firewall:Firewall", "research-network-tee-deny-egress");
+    const allow = one(resources, "gcp:compute/firewall:Firewall", "research-network-tee-allow-google-apis");
+    expect(deny.inputs).to.deep.include({ direction: "EGRESS", destinationRanges: ["0.0.0.0/0"], denies: [{ protocol: "all" }] });
+    expect(allow.inputs).to.deep.include({ destinationRanges: ["199.36.153.4/30"], allows: [{ protocol: "tcp", ports: ["443"] }] });
+    expect(allow.inputs.priority as number).to.be.lessThan(deny.inputs.priority as number);
+    const template = ofType(resources, TEMPLATE)[0]!;
+    expect(template.inputs.tags).to.deep.equal(deny.inputs.targetTags);
+    const nat = ofType(resources, "gcp:compute/routerNat:RouterNat")[0]!;
+    expect(nat.inputs.subnetworks).to.deep.equal([
+      { name: `projects/${PROJECT}/regions/${REGION}/subnetworks/${PREFIX}-sandbox`, sourceIpRangesToNats: ["ALL_IP_RANGES"] },
+    ]);
+  });
+
+  it("GIVEN the pool provider condition WHEN evaluated on token claims THEN it pins the image digest, the account and rejects debug images", () => {
+    const provider = ofType(resources, POOL_PROVIDER)[0]!;
+    const condition = provider.inputs.attributeCondition as string;
+    expect(evaluateAttestationCondition(condition, goodClaims()).allowed).to.equal(true);
+    const otherImage = goodClaims();
+    (otherImage.submods as { container: { image_digest: string } }).container.image_digest = `sha256:${"0".repeat(64)}`;
+    expect(evaluateAttestationCondition(condition, otherImage).allowed).to.equal(false);
+    const debug = evaluateAttestationCondition(condition, debugClaims());
+    expect(debug.allowed).to.equal(false);
+    expect(debug.reason).to.match(/dbgstat/);
+    const otherAccount = { ...goodClaims(), google_service_accounts: ["someone@evil-project.iam.gserviceaccount.com"] };
+    expect(evaluateAttestationCondition(condition, otherAccount).allowed).to.equal(false);
+    expect(provider.inputs.oidc).to.deep.equal({
+      issuerUri: "https://confidentialcomputing.googleapis.com/",
+      allowedAudiences: ["https://sts.googleapis.com"],
+    });
+    expect((provider.inputs.attributeMapping as Record<string, string>)["attribute.job_digest"]).to.equal(
+      "assertion.submods.container.env_override.CLEANROOM_JOB_DIGEST",
+    );
+  });
+
+  it("GIVEN each provider key WHEN planned THEN its decrypter members are exactly its approved jobs' principalSets, never the pool", () => {
+    const expected: Record<string, string[]> = {
+      hospital: [JOINT_JOB, HOSPITAL_JOB].map((d) => jobDigestPrincipalSet(POOL_NAME, d)),
+      insurer: [JOINT_JOB, INSURER_JOB].map((d) => jobDigestPrincipalSet(POOL_NAME, d)),
+    };
+    for (const [provider, members] of Object.entries(expected)) {
+      const key = one(resources, KEY, `research-${provider}-key`);
+      const keyId = `${one(resources, "gcp:kms/keyRing:KeyRing", `research-${provider}-keyring`).id}/cryptoKeys/data`;
+      expect(key.id).to.equal(keyId);
+      const decrypters = ofType(resources, KEY_MEMBER).filter((m) => m.inputs.cryptoKeyId === keyId && m.inputs.role === ROLES.decrypter);
+      expect(decrypters.map((m) => m.inputs.member).sort()).to.deep.equal([...members].sort());
+      const bucket = one(resources, BUCKET, `research-${provider}-data`).inputs.name;
+      const readers = ofType(resources, BUCKET_MEMBER).filter((m) => m.inputs.bucket === bucket);
+      expect(readers.map((m) => m.inputs.member).sort()).to.deep.equal([...members].sort());
+    }
+    for (const r of resources) for (const [, v] of walk(r.inputs)) expect(String(v), r.urn).not.to.match(/workloadIdentityPools\/[^/]+\/\*$/);
+  });
+
+  it("GIVEN the hospital's own project WHEN planned THEN its key and bucket live there and the APIs are enabled there", () => {
+    expect(one(resources, BUCKET, "research-hospital-data").inputs.project).to.equal(HOSPITAL_PROJECT);
+    expect(one(resources, "gcp:kms/keyRing:KeyRing", "research-hospital-keyring").inputs.project).to.equal(HOSPITAL_PROJECT);
+    expect(one(resources, "gcp:projects/service:Service", `research-api-${HOSPITAL_PROJECT}-cloudkms`).inputs.project).to.equal(HOSPITAL_PROJECT);
+  });
+
+  it("GIVEN the room without grants WHEN planned THEN the only project-level roles are workloadUser for the workload account", () => {
+    const projectMembers = ofType(resources, PROJECT_MEMBER);
+    expect(projectMembers.map((m) => [m.inputs.role, m.inputs.member])).to.deep.equal([[ROLES.workloadUser, `serviceAccount:${WORKLOAD_SA}`]]);
+    for (const m of projectMembers) expect(PROJECT_LEVEL_WORKLOAD_ROLES).to.include(m.inputs.role);
+    const pull = ofType(resources, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember");
+    expect(pull.map((m) => [m.inputs.repository, m.inputs.role])).to.deep.equal([["cleanroom", ROLES.artifactReader]]);
+  });
+
+  it("GIVEN every bucket WHEN planned THEN it has UBLA, enforced public access prevention, versioning and a CMEK key", () => {
+    const buckets = ofType(resources, BUCKET);
+    expect(buckets).to.have.length(6);
+    for (const b of buckets) {
+      expect(b.inputs, b.name).to.deep.include({ uniformBucketLevelAccess: true, publicAccessPrevention: "enforced", versioning: { enabled: true } });
+      expect((b.inputs.encryption as { defaultKmsKeyName: string }).defaultKmsKeyName, b.name).to.match(/\/cryptoKeys\//);
+    }
+    for (const role of ["quarantine", "results"]) {
+      expect(one(resources, BUCKET, `research-storage-${role}`).inputs.retentionPolicy).to.deep.equal({ retentionPeriod: String(30 * 86400), isLocked: false });
+    }
+    const agentBindings = ofType(resources, KEY_MEMBER).filter((m) => m.inputs.role === ROLES.encrypterDecrypter);
+    expect(agentBindings.map((m) => m.inputs.member)).to.have.length(3);
+    for (const m of agentBindings) expect(m.inputs.member).to.match(/^serviceAccount:service-\d{12}@gs-project-accounts\.iam\.gserviceaccount\.com$/);
+  });
+
+  it("GIVEN every key WHEN planned THEN it rotates at most every 90 days", () => {
+    for (const k of ofType(resources, KEY)) expect(k.inputs.rotationPeriod).to.equal(`${90 * 86400}s`);
+  });
+
+  it("GIVEN the Jupyter service account WHEN planned THEN it can read only the stage-1 bucket and no key", () => {
+    const member = `serviceAccount:${JUPYTER_SA}`;
+    const stage1 = one(resources, BUCKET, "research-storage-stage1").inputs.name;
+    const grants = ofType(resources, BUCKET_MEMBER).filter((m) => m.inputs.member === member);
+    expect(grants.map((m) => [m.inputs.bucket, m.inputs.role])).to.deep.equal([[stage1, ROLES.objectViewer]]);
+    expect(ofType(resources, KEY_MEMBER).filter((m) => m.inputs.member === member)).to.deep.equal([]);
+    expect(ofType(resources, PROJECT_MEMBER).filter((m) => m.inputs.member === member)).to.deep.equal([]);
+    const wi = one(resources, "gcp:serviceaccount/iAMMember:IAMMember", "research-sandbox-jupyter-wi");
+    expect(wi.inputs.member).to.equal(`serviceAccount:${PROJECT}.svc.id.goog[jupyterhub/jupyter-user]`);
+  });
+
+  it("GIVEN the instance template WHEN planned THEN it is a hardened production Confidential Space VM", () => {
+    const t = ofType(resources, TEMPLATE)[0]!.inputs;
+    expect((t.disks as Array<{ sourceImage: string }>)[0]!.sourceImage).to.equal(
+      "projects/confidential-space-images/global/images/family/confidential-space",
+    );
+    expect(t.confidentialInstanceConfig).to.deep.equal({ confidentialInstanceType: "TDX" });
+    expect(t.shieldedInstanceConfig).to.deep.equal({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
+    expect(t.scheduling).to.deep.include({ onHostMaintenance: "TERMINATE", provisioningModel: "STANDARD" });
+    expect(t.machineType).to.equal("c3-standard-4");
+    expect(t.metadata).to.deep.equal({
+      "tee-image-reference": `${REGION}-docker.pkg.dev/${PROJECT}/cleanroom/executor@${IMAGE_DIGEST}`,
+      "tee-restart-policy": "Never",
+    });
+    expect(t.serviceAccount).to.deep.equal({ email: WORKLOAD_SA, scopes: ["https://www.googleapis.com/auth/cloud-platform"] });
+  });
+
+  it("GIVEN the room's buckets WHEN planned THEN only attested runs of the executor image read bundles and write quarantine", () => {
+    const image = imageDigestPrincipalSet(POOL_NAME, IMAGE_DIGEST);
+    const quarantine = one(resources, BUCKET, "research-storage-quarantine").inputs.name;
+    const writers = ofType(resources, BUCKET_MEMBER).filter((m) => m.inputs.bucket === quarantine && m.inputs.role === ROLES.objectCreator);
+    expect(writers.map((m) => m.inputs.member)).to.deep.equal([image]);
+  });
+
+  it("GIVEN the descriptor output WHEN loaded by the runtime's loadDescriptor THEN it is accepted and names the deployed resources", () => {
+    const d = loadDescriptor(JSON.parse(JSON.stringify(run.room.descriptor)));
+    expect(d.platform).to.equal("gcp");
+    expect(d.executor.imageDigest).to.equal(IMAGE_DIGEST);
+    expect(d.gcp).to.deep.include({ project: PROJECT, region: REGION, zone: `${REGION}-b`, poolName: POOL_NAME, workloadServiceAccount: WORKLOAD_SA });
+    expect(d.gcp!.poolProviderName).to.equal(`${POOL_NAME}/providers/attestation-verifier`);
+    expect(d.providers.map((p) => [p.name, p.project])).to.deep.equal([
+      ["hospital", HOSPITAL_PROJECT],
+      ["insurer", PROJECT],
+    ]);
+    expect(d.providers[0]!.keyName).to.match(new RegExp(`^projects/${HOSPITAL_PROJECT}/locations/${REGION}/keyRings/research-hospital/cryptoKeys/data$`));
+    expect(d.storage.quarantine).to.match(/^gs:\/\/research-quarantine-[0-9a-f]{6}$/);
+    expect(d.attestation.condition).to.equal(ofType(resources, POOL_PROVIDER)[0]!.inputs.attributeCondition);
+  });
+});
+
+describe("components: DataCleanRoom variants under mocks", function () {
+  this.timeout(60_000);
+
+  it("GIVEN allowDebug WHEN planned THEN the debug family is used and the condition admits debug tokens", async () => {
+    const args: DataCleanRoomArgs = {
+      ...twoProviderArgs(),
+      attestation: { allowDebug: true },
+      confidentialVm: { debugLogRedirect: true },
+      sandbox: { enabled: false },
+    };
+    const { resources } = await runRoom(args);
+    const condition = ofType(resources, POOL_PROVIDER)[0]!.inputs.attributeCondition as string;
+    expect(evaluateAttestationCondition(condition, debugClaims()).allowed).to.equal(true);
+    const t = ofType(resources, TEMPLATE)[0]!.inputs;
+    expect((t.disks as Array<{ sourceImage: string }>)[0]!.sourceImage).to.match(/family\/confidential-space-debug$/);
+    expect((t.metadata as Record<string, string>)["tee-container-log-redirect"]).to.equal("true");
+    expect(ofType(resources, PROJECT_MEMBER).map((m) => m.inputs.role).sort()).to.deep.equal([ROLES.workloadUser, ROLES.logWriter]);
+    expect(ofType(resources, "gcp:container/cluster:Cluster")).to.deep.equal([]);
+  });
+
+  it("GIVEN codePolicy any-job WHEN planned THEN keys open for the executor image's principalSet, still not the pool", async () => {
+    const { resources } = await runRoom({ ...twoProviderArgs(), codePolicy: "any-job", sandbox: { enabled: false } });
+    const decrypters = ofType(resources, KEY_MEMBER).filter((m) => m.inputs.role === ROLES.decrypter);
+    expect(decrypters.map((m) => m.inputs.member)).to.deep.equal([
+      imageDigestPrincipalSet(POOL_NAME, IMAGE_DIGEST),
+      imageDigestPrincipalSet(POOL_NAME, IMAGE_DIGEST),
+    ]);
+  });
+
+  it("GIVEN a build context WHEN planned THEN the image is built into an immutable-tag repository and its digest is pinned", async () => {
+    const args: DataCleanRoomArgs = {
+      ...twoProviderArgs(),
+      executor: { context: __dirname, dockerfile: FIXTURE_DOCKERFILE, tag: "v2" },
+      sandbox: { enabled: false },
+    };
+    const { resources, room } = await runRoom(args);
+    const repo = one(resources, "gcp:artifactregistry/repository:Repository", "research-executor-repo");
+    expect(repo.inputs).to.deep.include({ format: "DOCKER", repositoryId: "research-executor", dockerConfig: { immutableTags: true } });
+    const image = one(resources, "docker:index/image:Image", "research-executor-image");
+    expect(image.inputs.imageName).to.equal(`${REGION}-docker.pkg.dev/${PROJECT}/research-executor/executor:v2`);
+    expect(image.inputs.build).to.deep.include({ dockerfile: FIXTURE_DOCKERFILE, platform: "linux/amd64" });
+    const digest = room.descriptor.executor.imageDigest;
+    expect(digest).to.match(/^sha256:[0-9a-f]{64}$/);
+    expect(ofType(resources, POOL_PROVIDER)[0]!.inputs.attributeCondition).to.include(`image_digest == '${digest}'`);
+    const pull = ofType(resources, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")[0]!;
+    expect(pull.inputs).to.deep.include({ project: PROJECT, location: REGION, repository: "research-executor", role: ROLES.artifactReader });
+  });
+
+  it("GIVEN grants WHEN made THEN each adds bucket and key roles as *IAMMember resources and nothing unconditioned project-wide", async () => {
+    const run = await runProgramUnderMocks(() => {
+      const room = new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: { enabled: false } });
+      const submit = room.grantSubmit("user:analyst@acme.example");
+      const explore = room.grantExplore("user:analyst@acme.example");
+      const provision = room.provider("hospital").grantProvision("group:stewards@hospital.example");
+      const release = room.provider("hospital").grantRelease("group:stewards@hospital.example");
+      expect(() => room.grantSubmit("allUsers")).to.throw(/allUsers and allAuthenticatedUsers are never allowed/);
+      return {
+        counts: [submit.bucketMembers.length, submit.computeMembers.length, explore.bucketMembers.length],
+        provision: [provision.bucketMembers.length, provision.keyMembers.length],
+        release: [release.bucketMembers.length, release.keyMembers.length],
+      };
+    });
+    expect(run.outputs).to.deep.equal({ counts: [4, 4, 1], provision: [3, 1], release: [2, 0] });
+    const analyst = run.resources.filter((r) => r.inputs.member === "user:analyst@acme.example");
+    const projectLevel = analyst.filter((r) => r.type === PROJECT_MEMBER);
+    expect(projectLevel).to.have.length(1);
+    const condition = projectLevel[0]!.inputs.condition as { expression: string };
+    expect(condition.expression).to.equal(
+      `resource.name.startsWith("projects/${PROJECT}/zones/${REGION}-b/instances/${PREFIX}-job-") || ` +
+        `resource.name.startsWith("projects/${PROJECT}/zones/${REGION}-b/disks/${PREFIX}-job-")`,
+    );
+    const steward = run.resources.filter((r) => r.inputs.member === "group:stewards@hospital.example");
+    const keyRoles = steward.filter((r) => r.type === KEY_MEMBER).map((r) => r.inputs.role);
+    // Provisioning staff wrap data keys but can never unwrap them.
+    expect(keyRoles).to.deep.equal([ROLES.encrypter]);
+    const stage1 = steward.find((r) => r.type === BUCKET_MEMBER && r.inputs.role === ROLES.objectCreator && r.inputs.condition !== undefined);
+    expect((stage1!.inputs.condition as { expression: string }).expression).to.match(/objects\/hospital\/"\)$/);
+  });
+
+  it("GIVEN the GPU settings WHEN planned THEN the template uses the preview family, flex-start and the GPU driver", async () => {
+    const { resources } = await runRoom({
+      ...twoProviderArgs(),
+      confidentialVm: { gpu: true, provisioningModel: "FLEX_START", maxRunDurationHours: 12, bootDiskSizeGb: 100 },
+      sandbox: { enabled: false },
+    });
+    const t = ofType(resources, TEMPLATE)[0]!.inputs;
+    expect((t.disks as Array<{ sourceImage: string; diskSizeGb: number }>)[0]).to.deep.include({
+      sourceImage: "projects/confidential-space-images/global/images/family/confidential-space-preview-cgpu",
+      diskSizeGb: 100,
+    });
+    expect(t.machineType).to.equal("a3-highgpu-1g");
+    expect(t.scheduling).to.deep.include({ provisioningModel: "FLEX_START", instanceTerminationAction: "DELETE", maxRunDuration: { seconds: 43200 } });
+    expect((t.metadata as Record<string, string>)["tee-install-gpu-driver"]).to.equal("true");
+  });
+});
