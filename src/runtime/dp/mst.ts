@@ -1,0 +1,251 @@
+/**
+ * MST (McKenna, Miklau & Sheldon 2021): differentially private synthetic data from a private maximum-spanning-tree
+ * graphical model.
+ *
+ * 1. noisy 1-way marginals of every column (discrete Gaussian, ρ/3);
+ * 2. compression of rare codes (post-processing);
+ * 3. a spanning tree of column pairs picked by d−1 exponential-mechanism draws (ρ/3);
+ * 4. noisy 2-way marginals of the tree's edges (discrete Gaussian, ρ/3);
+ * 5. exact tree estimation (mirror descent + belief propagation) and randomized-rounding generation.
+ *
+ * Neighbouring datasets differ by adding or removing one record: every marginal has L2 sensitivity 1 and every
+ * selection score L1 sensitivity 1.
+ */
+import { CleanRoomError } from "../../core/errors.js";
+import { cdpRho, exponentialMechanismRho } from "./accounting.js";
+import { type Compression, compressCodes, compressColumn, decompressCodes } from "./compress.js";
+import type { Domain } from "./domain.js";
+import { exponentialMechanism } from "./exponential.js";
+import { histogram1, histogram2, projectToSimplex } from "./marginals.js";
+import { type SecureRng, rngFromEnvironment } from "./rng.js";
+import { roundedCounts, sampleTreeModel } from "./sample.js";
+import { discreteGaussianVector, type Rational, rationalAtLeast, rationalAtMost, rationalValue } from "./samplers.js";
+import type { EncodedTable } from "./table.js";
+import { estimateTotal, estimateTree, singleColumnModel, type TreeModel, type TwoWayMeasurement } from "./tree-model.js";
+
+/** The noise scales and the privacy cost of one MST run, fixed before the data is read. */
+export interface MstPlan {
+  readonly epsilon: number;
+  readonly delta: number;
+  /** ρ allowed by (ε, δ) via `cdpRho`. */
+  readonly rho: number;
+  /** Exact variance of the discrete Gaussian on each 1-way cell (rounded up). */
+  readonly oneWayVariance: Rational;
+  /** Exact variance of the discrete Gaussian on each 2-way cell (rounded up); undefined for one column. */
+  readonly twoWayVariance?: Rational;
+  /** ε of each of the d−1 exponential-mechanism draws (rounded down). */
+  readonly selectionEpsilon: number;
+  /** ρ actually spent per round, from the exact rounded parameters (never above the plan). */
+  readonly rhoSpent: { readonly oneWay: number; readonly selection: number; readonly twoWay: number; readonly total: number };
+}
+
+/**
+ * Fixes MST's noise scales for a table of `columns` columns at (ε, δ): σ² = 3/(2ρ); the d 1-way cells get σ²·d,
+ * the d−1 2-way tables σ²·(d−1), and each selection draw ε_EM = √(8(ρ/3)/(d−1)).
+ */
+export function planMst(columns: number, epsilon: number, delta: number): MstPlan {
+  if (!(columns >= 1)) throw new CleanRoomError("invalid-argument", "MST needs at least one column");
+  if (!(epsilon > 0) || !Number.isFinite(epsilon)) throw new CleanRoomError("invalid-argument", `epsilon must be > 0 (got ${epsilon})`);
+  if (!(delta > 0 && delta < 1)) throw new CleanRoomError("invalid-argument", `delta must be in (0, 1) (got ${delta})`);
+  const rho = cdpRho(epsilon, delta);
+  const d = columns;
+  if (d === 1) {
+    const v1 = rationalAtLeast(1 / (2 * rho));
+    const oneWay = 1 / (2 * rationalValue(v1));
+    return { epsilon, delta, rho, oneWayVariance: v1, selectionEpsilon: 0, rhoSpent: { oneWay, selection: 0, twoWay: 0, total: oneWay } };
+  }
+  const v1 = rationalAtLeast((3 * d) / (2 * rho));
+  const v2 = rationalAtLeast((3 * (d - 1)) / (2 * rho));
+  const em = rationalValue(rationalAtMost(Math.sqrt((8 * (rho / 3)) / (d - 1))));
+  const oneWay = d / (2 * rationalValue(v1));
+  const twoWay = (d - 1) / (2 * rationalValue(v2));
+  const selection = (d - 1) * exponentialMechanismRho(em);
+  return {
+    epsilon,
+    delta,
+    rho,
+    oneWayVariance: v1,
+    twoWayVariance: v2,
+    selectionEpsilon: em,
+    rhoSpent: { oneWay, selection, twoWay, total: oneWay + selection + twoWay },
+  };
+}
+
+/** Draws the round-1 noise for every column: call it before reading the data. */
+export function drawOneWayNoise(plan: MstPlan, sizes: readonly number[], rng: SecureRng): Float64Array[] {
+  return sizes.map((k) => discreteGaussianVector(rng, plan.oneWayVariance, k));
+}
+
+/** Options of `mst`. */
+export interface MstOptions {
+  /** Total ε of the release. */
+  readonly epsilon: number;
+  /** δ of the release. @default 1e-9 */
+  readonly delta?: number;
+  /** Number of synthetic rows. @default - the noisy estimate of the number of records */
+  readonly rows?: number;
+  /** Mirror-descent iterations of the estimator. @default 1000 */
+  readonly iterations?: number;
+  /** Random generator. @default - `rngFromEnvironment()` (the OS CSPRNG) */
+  readonly rng?: SecureRng;
+  /** Round-1 noise already drawn with `drawOneWayNoise` (so it exists before the data was read). */
+  readonly oneWayNoise?: readonly Float64Array[];
+}
+
+/** What an MST run produced. */
+export interface MstResult {
+  /** Synthetic rows as original domain codes (decode with the domain). */
+  readonly table: EncodedTable;
+  readonly plan: MstPlan;
+  /** The selected tree, as pairs of column names. */
+  readonly tree: readonly (readonly [string, string])[];
+  /** Domain size of each column after compression. */
+  readonly compressedSizes: readonly number[];
+  /** The fitted model (on compressed domains). */
+  readonly model: TreeModel;
+  /** Milliseconds per phase. */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+function pairsOf(d: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let a = 0; a < d; a++) for (let b = a + 1; b < d; b++) out.push([a, b]);
+  return out;
+}
+
+class UnionFind {
+  private readonly parent: Int32Array;
+  constructor(n: number) {
+    this.parent = Int32Array.from({ length: n }, (_, i) => i);
+  }
+  find(x: number): number {
+    let r = x;
+    while (this.parent[r] !== r) r = this.parent[r];
+    while (this.parent[x] !== r) {
+      const next = this.parent[x];
+      this.parent[x] = r;
+      x = next;
+    }
+    return r;
+  }
+  union(a: number, b: number): void {
+    this.parent[this.find(a)] = this.find(b);
+  }
+}
+
+/**
+ * Runs MST on an encoded table and returns synthetic rows (codes of the same domain).
+ *
+ * The caller is responsible for the privacy ledger; `plan.rhoSpent.total` is what this release costs.
+ */
+export function mst(table: EncodedTable, domain: Domain, options: MstOptions): MstResult {
+  const rng = options.rng ?? rngFromEnvironment();
+  const sizes = domain.columns.map((c) => c.size);
+  const d = sizes.length;
+  const plan = planMst(d, options.epsilon, options.delta ?? 1e-9);
+  const timings: Record<string, number> = {};
+  let t0 = performance.now();
+  const lap = (name: string) => {
+    const t = performance.now();
+    timings[name] = (timings[name] ?? 0) + (t - t0);
+    t0 = t;
+  };
+  if (table.columns.length !== d) throw new CleanRoomError("invalid-argument", "the table's columns do not match the domain");
+
+  // Round 1 noise exists before any histogram is computed (timing of the rejection samplers is data-independent).
+  const noise1 = options.oneWayNoise ?? drawOneWayNoise(plan, sizes, rng);
+  const v1 = rationalValue(plan.oneWayVariance);
+  lap("noise");
+  const y1 = table.columns.map((col, i) => {
+    const h = histogram1(col, sizes[i]);
+    const n = noise1[i];
+    if (n.length !== h.length) throw new CleanRoomError("invalid-argument", "pre-drawn noise does not match the domain");
+    for (let x = 0; x < h.length; x++) h[x] += n[x];
+    return h;
+  });
+  lap("measure-1way");
+
+  if (d === 1) {
+    const m = { y: y1[0], variance: new Float64Array(sizes[0]).fill(v1) };
+    const total = estimateTotal([m], []);
+    const probs = projectToSimplex(m.y, m.variance, total).map((v) => v / total);
+    const model = singleColumnModel(sizes[0], probs, total);
+    const rows = options.rows ?? Math.round(total);
+    const col = roundedCounts(probs, rows, rng);
+    const out = new Int32Array(rows);
+    let pos = 0;
+    for (let v = 0; v < col.length; v++) for (let j = 0; j < col[v]; j++) out[pos++] = v;
+    rng.shuffle(out);
+    lap("generate");
+    return { table: { rows, columns: [out] }, plan, tree: [], compressedSizes: sizes, model, timings };
+  }
+
+  const comp: Compression[] = y1.map((y) => compressColumn(y, v1));
+  const kc = comp.map((c) => c.size);
+  const X = table.columns.map((col, i) => compressCodes(col, comp[i]));
+  lap("compress");
+
+  // Selection: score each pair by how badly the (public) independent model from round 1 explains it.
+  const oneWay = comp.map((c) => c.measurement);
+  const N1 = estimateTotal(oneWay, []);
+  const p = oneWay.map((m) => projectToSimplex(m.y, m.variance, N1).map((v) => v / N1));
+  const pairs = pairsOf(d);
+  const scores = pairs.map(([a, b]) => {
+    const h = histogram2(X[a], X[b], kc[a], kc[b]);
+    let l1 = 0;
+    for (let i = 0; i < kc[a]; i++) for (let j = 0; j < kc[b]; j++) l1 += Math.abs(h[i * kc[b] + j] - N1 * p[a][i] * p[b][j]);
+    return l1;
+  });
+  lap("score");
+
+  // Round-3 noise pool, drawn before the selection result is known: enough iid draws for the d−1 largest tables.
+  const v2r = plan.twoWayVariance as Rational;
+  const largest = pairs
+    .map(([a, b]) => kc[a] * kc[b])
+    .sort((x, y) => y - x)
+    .slice(0, d - 1)
+    .reduce((s, v) => s + v, 0);
+  const noise2 = discreteGaussianVector(rng, v2r, largest);
+  lap("noise");
+
+  const uf = new UnionFind(d);
+  const edges: [number, number][] = [];
+  for (let t = 0; t < d - 1; t++) {
+    const cand: number[] = [];
+    pairs.forEach(([a, b], i) => {
+      if (uf.find(a) !== uf.find(b)) cand.push(i);
+    });
+    const pick = cand[exponentialMechanism(rng, cand.map((i) => scores[i]), plan.selectionEpsilon, 1)];
+    const [a, b] = pairs[pick];
+    edges.push([a, b]);
+    uf.union(a, b);
+  }
+  lap("select");
+
+  const v2 = rationalValue(v2r);
+  let offset = 0;
+  const twoWay: TwoWayMeasurement[] = edges.map(([a, b]) => {
+    const h = histogram2(X[a], X[b], kc[a], kc[b]);
+    for (let x = 0; x < h.length; x++) h[x] += noise2[offset + x];
+    offset += h.length;
+    return { a, b, y: h, variance: v2 };
+  });
+  lap("measure-2way");
+
+  const model = estimateTree(kc, oneWay, twoWay, { iterations: options.iterations });
+  lap("estimate");
+
+  const rows = options.rows ?? Math.max(0, Math.round(model.total));
+  const synth = sampleTreeModel(model, rows, rng);
+  const columns = synth.columns.map((col, i) => decompressCodes(col, comp[i], rng));
+  lap("generate");
+
+  return {
+    table: { rows, columns },
+    plan,
+    tree: edges.map(([a, b]) => [domain.columns[a].name, domain.columns[b].name] as const),
+    compressedSizes: kc,
+    model,
+    timings,
+  };
+}

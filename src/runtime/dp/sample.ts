@@ -1,0 +1,108 @@
+/**
+ * Generating rows from a fitted model by randomized rounding (Private-PGM's `synthetic_data(method="round")`):
+ * each column's counts are the expected counts rounded so that they sum exactly, with the fractional remainders
+ * handed out at random, instead of iid draws. This removes the multinomial noise of iid sampling.
+ * Pure post-processing of the model; it never reads the data.
+ */
+import type { SecureRng } from "./rng.js";
+import type { EncodedTable } from "./table.js";
+import type { TreeModel } from "./tree-model.js";
+
+/**
+ * Integer counts summing to `total` with expectation `total·p` (p normalised): floors plus `total − Σ floors`
+ * extra units given to distinct cells chosen with probability ∝ their fractional parts.
+ */
+export function roundedCounts(probs: ArrayLike<number>, total: number, rng: SecureRng): Int32Array {
+  const k = probs.length;
+  const counts = new Int32Array(k);
+  if (total <= 0 || k === 0) return counts;
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += Math.max(0, probs[i]);
+  const frac = new Float64Array(k);
+  let assigned = 0;
+  for (let i = 0; i < k; i++) {
+    const x = sum > 0 ? (total * Math.max(0, probs[i])) / sum : total / k;
+    const f = Math.floor(x);
+    counts[i] = f;
+    frac[i] = x - f;
+    assigned += f;
+  }
+  let extra = total - assigned;
+  let weight = 0;
+  for (let i = 0; i < k; i++) weight += frac[i];
+  while (extra > 0) {
+    let pick = -1;
+    if (weight > 1e-9) {
+      let r = rng.uniform01() * weight;
+      for (let i = 0; i < k; i++) {
+        if (frac[i] <= 0) continue;
+        r -= frac[i];
+        if (r < 0) {
+          pick = i;
+          break;
+        }
+      }
+    }
+    if (pick < 0) {
+      // Floating-point leftovers: fall back to any cell with probability mass (or any cell at all).
+      const candidates: number[] = [];
+      for (let i = 0; i < k; i++) if (frac[i] > 0 || (sum > 0 ? probs[i] > 0 : true)) candidates.push(i);
+      pick = candidates.length > 0 ? candidates[rng.uniformInt(candidates.length)] : rng.uniformInt(k);
+    }
+    counts[pick]++;
+    weight -= frac[pick];
+    frac[pick] = 0;
+    extra--;
+  }
+  return counts;
+}
+
+/** A column of `n` codes with exactly `counts[v]` copies of each code v, in random order. */
+function shuffledColumn(counts: Int32Array, n: number, rng: SecureRng): Int32Array {
+  const out = new Int32Array(n);
+  let pos = 0;
+  for (let v = 0; v < counts.length; v++) for (let j = 0; j < counts[v]; j++) out[pos++] = v;
+  return rng.shuffle(out);
+}
+
+/**
+ * Draws `rows` records from a tree model: the root column by randomized rounding, then each column in breadth-first
+ * order, conditionally on its parent's value, by randomized rounding within each group of rows.
+ */
+export function sampleTreeModel(model: TreeModel, rows: number, rng: SecureRng): EncodedTable {
+  const d = model.sizes.length;
+  const columns: Int32Array[] = new Array(d);
+  const root = model.order[0];
+  columns[root] = shuffledColumn(roundedCounts(model.nodes[root], rows, rng), rows, rng);
+  for (let q = 1; q < d; q++) {
+    const c = model.order[q];
+    const p = model.parent[c];
+    const kp = model.sizes[p];
+    const kc = model.sizes[c];
+    const joint = model.edges[c] as Float64Array;
+    const parentCol = columns[p];
+    // Group row indices by parent value (counting sort).
+    const start = new Int32Array(kp + 1);
+    for (let r = 0; r < rows; r++) start[parentCol[r] + 1]++;
+    for (let v = 0; v < kp; v++) start[v + 1] += start[v];
+    const fill = start.slice(0, kp);
+    const byParent = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) byParent[fill[parentCol[r]]++] = r;
+    const col = new Int32Array(rows);
+    const cond = new Float64Array(kc);
+    for (let v = 0; v < kp; v++) {
+      const n = start[v + 1] - start[v];
+      if (n === 0) continue;
+      let mass = 0;
+      for (let x = 0; x < kc; x++) {
+        cond[x] = joint[v * kc + x];
+        mass += cond[x];
+      }
+      const probs = mass > 1e-300 ? cond : model.nodes[c];
+      const values = shuffledColumn(roundedCounts(probs, n, rng), n, rng);
+      for (let j = 0; j < n; j++) col[byParent[start[v] + j]] = values[j];
+    }
+    columns[c] = col;
+  }
+  return { rows, columns };
+}

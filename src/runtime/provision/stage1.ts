@@ -1,0 +1,117 @@
+/**
+ * Stage-1 artefacts of a dataset: DP synthetic data (`mst`) or DP aggregates (`aggregates`), each accounted in the
+ * dataset's privacy ledger.
+ *
+ * Layout (contracts): `<stage1>/<provider>/<dataset>/synthetic.csv` or `aggregates.json`, plus `ledger.json`.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, loadDescriptor } from "../../core/descriptor.js";
+import { CleanRoomError } from "../../core/errors.js";
+import { LEDGER_FILE } from "../dp/ledger.js";
+import { aggregateCsv, type ReleaseReport, synthesizeCsv } from "../dp/release.js";
+import type { SecureRng } from "../dp/rng.js";
+
+/** File names of the stage-1 artefacts inside `<stage1>/<provider>/<dataset>/`. */
+export const STAGE1_FILES = { synthetic: "synthetic.csv", aggregates: "aggregates.json", ledger: LEDGER_FILE } as const;
+
+/** Options of `produceStage1Artefact`. */
+export interface Stage1Options {
+  /** The raw CSV (header row first). It is only read, never copied. */
+  readonly csvPath: string;
+  /** The dataset as deployed (method, budget, public schema). */
+  readonly dataset: DescriptorDataset;
+  /** The dataset's stage-1 directory; its `ledger.json` (if any) must be the current one. */
+  readonly outDir: string;
+  /** ε of this release. @default - the dataset's whole budget (`dataset.epsilon`) */
+  readonly epsilon?: number;
+  /** δ of this release. @default - `dataset.delta` */
+  readonly delta?: number;
+  /** Synthetic rows (mst only). @default - the noisy estimate of the number of records */
+  readonly rows?: number;
+  /** @default - `rngFromEnvironment()` */
+  readonly rng?: SecureRng;
+  /** Progress messages (for the CLI). */
+  readonly onProgress?: (message: string) => void;
+}
+
+/** What `produceStage1Artefact` did. */
+export interface Stage1Result {
+  /** `mst`, `aggregates` or `none`. */
+  readonly method: string;
+  /** The artefact written, absent for `none`. */
+  readonly artefactPath?: string;
+  /** The ledger updated, absent for `none`. */
+  readonly ledgerPath?: string;
+  /** Details of the release (ε, ρ, digest, ledger entry, timings). */
+  readonly report?: ReleaseReport;
+}
+
+/**
+ * Produces a dataset's stage-1 artefact in `outDir` and appends its ledger entry (refused with `budget-exceeded`
+ * when the dataset's budget cannot take it).
+ *
+ * @example
+ * await produceStage1Artefact({ csvPath: "insurance.csv", dataset: findDataset(room, "insurer", "claims"), outDir });
+ */
+export async function produceStage1Artefact(options: Stage1Options): Promise<Stage1Result> {
+  const ds = options.dataset;
+  if (ds.stage1Method === "none") return { method: "none" };
+  if (ds.stage1Method !== "mst" && ds.stage1Method !== "aggregates") {
+    throw new CleanRoomError("invalid-argument", `Dataset "${ds.name}" has stage1Method "${ds.stage1Method}"; expected mst, aggregates or none`);
+  }
+  if (ds.schema === undefined) {
+    throw new CleanRoomError(
+      "invalid-argument",
+      `Dataset "${ds.name}" uses stage1Method "${ds.stage1Method}" but has no public schema: DP domains must come from a schema, never from the data`,
+    );
+  }
+  await mkdir(options.outDir, { recursive: true, mode: 0o700 });
+  const ledger = { path: join(options.outDir, STAGE1_FILES.ledger), dataset: ds.name, budget: { epsilon: ds.epsilon, delta: ds.delta } };
+  const common = {
+    input: options.csvPath,
+    schema: ds.schema,
+    epsilon: options.epsilon ?? ds.epsilon,
+    delta: options.delta ?? ds.delta,
+    ledger,
+    rng: options.rng,
+  };
+  options.onProgress?.(`stage 1: ${ds.stage1Method} of ${ds.name} at ε=${common.epsilon}, δ=${common.delta}`);
+  const output = join(options.outDir, ds.stage1Method === "mst" ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates);
+  const report =
+    ds.stage1Method === "mst" ? await synthesizeCsv({ ...common, output, rows: options.rows }) : await aggregateCsv({ ...common, output });
+  options.onProgress?.(`stage 1: wrote ${output} (${report.digest}); ledger ${ledger.path}`);
+  return { method: ds.stage1Method, artefactPath: output, ledgerPath: ledger.path, report };
+}
+
+/** The stage-1 directory of a dataset in a room whose stage-1 storage is a local directory (`file:///…`). */
+export function localStage1Dir(descriptor: CleanRoomDescriptor, provider: string, dataset: string): string {
+  const uri = descriptor.storage.stage1;
+  if (!uri.startsWith("file://")) {
+    throw new CleanRoomError(
+      "invalid-argument",
+      `The room's stage-1 storage is ${uri}: produce the artefact into a staging directory with produceStage1Artefact({ outDir }) ` +
+        `(after downloading the current ${LEDGER_FILE}) and upload the directory to ${uri}/${provider}/${dataset}/`,
+    );
+  }
+  return join(fileURLToPath(uri), provider, dataset);
+}
+
+/**
+ * The hook `cleanroom data provision` calls: finds the dataset in the room and writes its stage-1 artefact and ledger
+ * entry to `<stage1>/<provider>/<dataset>/` (local rooms), or to `options.outDir` when given (e.g. a staging
+ * directory the GCP runtime uploads).
+ */
+export async function produceStage1(
+  descriptor: CleanRoomDescriptor | string,
+  provider: string,
+  dataset: string,
+  csvPath: string,
+  options: { outDir?: string; epsilon?: number; delta?: number; rows?: number; onProgress?: (m: string) => void } = {},
+): Promise<Stage1Result> {
+  const room = typeof descriptor === "string" ? loadDescriptor(descriptor) : descriptor;
+  const ds = findDataset(room, provider, dataset);
+  const outDir = options.outDir ?? (ds.stage1Method === "none" ? "" : localStage1Dir(room, provider, dataset));
+  return produceStage1Artefact({ csvPath, dataset: ds, outDir, epsilon: options.epsilon, delta: options.delta, rows: options.rows, onProgress: options.onProgress });
+}
