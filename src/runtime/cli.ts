@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { runCli } from "./cli/common.js";
 import { registerDataCommands } from "./cli/data.js";
+import { registerDpCommands } from "./cli/dp.js";
 import { registerJobCommands } from "./cli/job.js";
 import { registerLocalCommands } from "./cli/local.js";
 import { registerPolicyCommands } from "./cli/policy.js";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(add --help for usage)");
   registerLocalCommands(program);
   registerDataCommands(program);
+  registerDpCommands(program);
   registerJobCommands(program);
   registerPolicyCommands(program);
   registerVerifyCommands(program);
