@@ -12,3 +12,8 @@ export * from "./runtime/dp/index.js";
 // `attested-cleanroom/components` subpath; the types are re-exported here so Pulumi's component analyzer (which
 // starts from this file) finds them, at no runtime cost.
 export type * from "./components/index.js";
+// Jobs (pack/submit/wait/fetch/release), the platform interface and the local backend.
+export * from "./runtime/jobs/index.js";
+export * from "./runtime/platforms/platform.js";
+export { executorPlatformFor, roomClientFor } from "./runtime/platforms/index.js";
+export { type LocalStatus, type LocalUpOptions, type LocalUpResult, localDown, localStatus, localUp } from "./runtime/platforms/local/room.js";
