@@ -47,7 +47,7 @@ async function stage1(descriptorPath: string, csv: string): Promise<void> {
       return;
     }
     const rows = readFileSync(synthetic, "utf8").trim().split("\n");
-    say(`DP synthetic data (MST, ε from the spec) in ${synthetic}: ${rows.length - 1} rows. First five:`);
+    say(`DP synthetic data (MST, ε = ${descriptor.providers[0]?.datasets[0]?.epsilon} from the spec) in ${synthetic}: ${rows.length - 1} rows. First five:`);
     for (const r of rows.slice(0, 6)) say(`  ${r}`);
     const header = rows[0]!.split(",");
     const iSmoker = header.indexOf("smoker");
@@ -56,7 +56,11 @@ async function stage1(descriptorPath: string, csv: string): Promise<void> {
       const by: Record<string, number[]> = {};
       for (const r of rows.slice(1)) {
         const c = r.split(",");
-        (by[c[iSmoker]!] ??= []).push(Number(c[iCharges]));
+        const charge = Number(c[iCharges]);
+        if (c[iCharges] === "" || !Number.isFinite(charge)) continue;
+        const group = by[c[iSmoker]!] ?? [];
+        group.push(charge);
+        by[c[iSmoker]!] = group;
       }
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
       say(`Exploring it: mean charges of smokers ${mean(by.yes ?? [0]).toFixed(0)} vs non-smokers ${mean(by.no ?? [0]).toFixed(0)} (synthetic, DP).`);

@@ -28,7 +28,7 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
   private digest?: string;
 
   constructor(
-    private readonly descriptor: CleanRoomDescriptor,
+    descriptor: CleanRoomDescriptor,
     private readonly outputUri: string,
     env: NodeJS.ProcessEnv = process.env,
   ) {
