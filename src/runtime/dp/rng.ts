@@ -92,7 +92,15 @@ export class SecureRng {
         if (u < limit) return u % m;
       }
     }
-    return Number(this.uniformBig(BigInt(m)));
+    // 2^32 < m <= 2^53: draw exactly ⌈log2 m⌉ bits from two words and reject values ≥ m.
+    let bits = 33;
+    while (2 ** bits < m) bits++; // exact: Math.log2 can round 2^k + 1 down to k
+    const hiBits = bits - 32;
+    const hiMask = 2 ** hiBits - 1;
+    for (;;) {
+      const v = (this.uint32() & hiMask) * TWO_32 + this.uint32();
+      if (v < m) return v;
+    }
   }
 
   /** A uniform BigInt in `[0, m)` for `m >= 1`: draw ⌈log2 m⌉ bits, reject values ≥ m. */
