@@ -20,7 +20,7 @@ import { externalAccountConfig } from "./credentials.js";
 import { type GcpEndpointOverride, endpointOverrideFromEnv } from "./endpoints.js";
 import { kmsUnwrap } from "./kms.js";
 import { GcsResultWriter } from "./result-writer.js";
-import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
+import { DEFAULT_RETRY, type RetryPolicy, retryFromEnv } from "./retry.js";
 import { GcsStore } from "./storage.js";
 import { ATTESTATION_TOKEN_FILE, TEESERVER_SOCKET, decodeJwtPayload, requestCustomToken } from "./teeserver.js";
 
@@ -142,6 +142,7 @@ export function createGcpExecutorPlatform(descriptor: CleanRoomDescriptor, env: 
     ...(process.env[TEESERVER_SOCKET_ENV] ? { teeserverSocket: process.env[TEESERVER_SOCKET_ENV] } : {}),
     ...(process.env[TOKEN_FILE_ENV] ? { tokenFile: process.env[TOKEN_FILE_ENV] } : {}),
     ...(endpointOverrideFromEnv() ? { override: endpointOverrideFromEnv() } : {}),
+    retry: retryFromEnv(),
     ...options,
   });
 }

@@ -47,3 +47,13 @@ export async function withRetry<T>(ctx: GcpCallContext, policy: RetryPolicy, fn:
     }
   }
 }
+
+/** Environment variable that shortens the first retry delay (tests; the launcher cannot set it in a VM). */
+export const RETRY_BASE_ENV = "CLEANROOM_GCP_RETRY_BASE_MS";
+
+/** `DEFAULT_RETRY`, with the base delay from `CLEANROOM_GCP_RETRY_BASE_MS` when set. */
+export function retryFromEnv(env: NodeJS.ProcessEnv = process.env): RetryPolicy {
+  const base = Number(env[RETRY_BASE_ENV]);
+  if (!Number.isFinite(base) || base <= 0) return DEFAULT_RETRY;
+  return { ...DEFAULT_RETRY, baseDelayMs: base, maxDelayMs: Math.max(base, Math.min(DEFAULT_RETRY.maxDelayMs, base * 16)) };
+}

@@ -33,7 +33,7 @@ import { type GcpClients, createGcpClients } from "./clients.js";
 import { LABELS, createJobVm, deleteJobVm, jobVmStatus } from "./compute.js";
 import { endpointOverrideFromEnv } from "./endpoints.js";
 import { provisionDataset } from "./provision.js";
-import { DEFAULT_RETRY, type RetryPolicy } from "./retry.js";
+import { DEFAULT_RETRY, type RetryPolicy, retryFromEnv } from "./retry.js";
 import { GcsStore } from "./storage.js";
 import { joinUri } from "./uri.js";
 import { decodeJwtPayload } from "./teeserver.js";
@@ -124,6 +124,7 @@ export class GcpRoomClient implements RoomClient {
     await this.store.putFile(`${jobUri}/bundle.tar`, job.bundlePath, {
       role,
       contentType: "application/x-tar",
+      resumable: true,
       onProgress: (n) => this.progress(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
     });
     await this.store.putBuffer(`${jobUri}/job.json`, Buffer.from(`${canonicalJson(job.manifest)}\n`), { role, contentType: "application/json" });
@@ -351,6 +352,14 @@ export class GcpRoomClient implements RoomClient {
 }
 
 /** Creates the GCP room client (used by `platforms/index.ts`). */
-export function createGcpRoomClient(descriptor: CleanRoomDescriptor, options?: GcpRoomClientOptions): RoomClient {
-  return new GcpRoomClient(descriptor, options);
+export function createGcpRoomClient(descriptor: CleanRoomDescriptor, options: GcpRoomClientOptions = {}): RoomClient {
+  const poll = Number(process.env[POLL_INTERVAL_ENV]);
+  return new GcpRoomClient(descriptor, {
+    retry: retryFromEnv(),
+    ...(Number.isFinite(poll) && poll > 0 ? { pollIntervalMs: poll, maxPollIntervalMs: Math.max(poll, 4 * poll) } : {}),
+    ...options,
+  });
 }
+
+/** Environment variable: first poll interval of `wait`, in ms. @default 15000 */
+export const POLL_INTERVAL_ENV = "CLEANROOM_GCP_POLL_INTERVAL_MS";

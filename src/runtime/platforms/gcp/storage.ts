@@ -24,6 +24,8 @@ export interface UploadOptions {
   readonly contentType?: string;
   /** Called with the bytes sent so far (resumable uploads). */
   readonly onProgress?: (bytes: number) => void;
+  /** Use a resumable session whatever the size. @default - resumable above 5 MiB */
+  readonly resumable?: boolean;
 }
 
 /** Cloud Storage as the runtime uses it. */
@@ -67,7 +69,7 @@ export class GcsStore {
     await withRetry(this.ctx(`write ${uri}`, options.role), this.retry, async () => {
       const precondition = options.createOnly === false ? {} : { preconditionOpts: { ifGenerationMatch: 0 } };
       const metadata = options.contentType ? { metadata: { contentType: options.contentType } } : {};
-      if (size !== undefined && size <= MULTIPART_LIMIT) {
+      if (options.resumable !== true && size !== undefined && size <= MULTIPART_LIMIT) {
         const out = file.createWriteStream({ resumable: false, validation: "crc32c", ...precondition, ...metadata });
         await pipeline(open(), out);
         options.onProgress?.(size);
