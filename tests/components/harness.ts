@@ -201,6 +201,7 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
   // @pulumi/pulumi captures `new Error().stack` for every internal promise, and ts-node source-maps each one: with
   // full stacks that is most of a mocked run's CPU time. One frame keeps the runs fast; messages stay complete.
   const stackTraceLimit = Error.stackTraceLimit;
+  const previousConfig = pulumi.runtime.allConfig();
   Error.stackTraceLimit = 1;
   try {
     pulumi.runtime.setAllConfig(options.config ?? {});
@@ -265,6 +266,7 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
     return { resources, outputs };
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
+    pulumi.runtime.setAllConfig(previousConfig);
     process.off("unhandledRejection", onRejection);
     running = false;
   }
