@@ -124,7 +124,7 @@ export class FakeVm {
   running?: Promise<void>;
 
   constructor(
-    private readonly fake: GcpFake,
+    fake: GcpFake,
     private readonly tee: FakeTeeServer,
     private readonly opts: { dockerfile: string; imageDigest: string; serviceAccount: string; project: string },
   ) {

@@ -140,7 +140,7 @@ export class GcpFake {
     return this.requests.filter((r) => path.test(r.path) && (!method || r.method === method));
   }
 
-  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): undefined {
     res.writeHead(status, { "content-type": "application/json; charset=UTF-8", ...headers });
     res.end(JSON.stringify(body));
   }
@@ -195,7 +195,7 @@ export class GcpFake {
   }
 
   // ---- STS ---------------------------------------------------------------------------------------------------------
-  private sts(res: ServerResponse, form: Record<string, string>): void {
+  private sts(res: ServerResponse, form: Record<string, string>): undefined {
     if (form.grant_type !== "urn:ietf:params:oauth:grant-type:token-exchange" || !form.subject_token || !form.audience?.startsWith("//iam.googleapis.com/")) {
       return this.json(res, 400, { error: "invalid_request", error_description: "fake STS: malformed token exchange" });
     }
@@ -215,7 +215,7 @@ export class GcpFake {
     return createHash("sha256").update(`fake-kms:${keyName}`).digest();
   }
 
-  private kms(req: IncomingMessage, res: ServerResponse, keyName: string, verb: string, body: Record<string, string>): void {
+  private kms(req: IncomingMessage, res: ServerResponse, keyName: string, verb: string, body: Record<string, string>): undefined {
     if (verb === "encrypt") {
       const plaintext = Buffer.from(body.plaintext ?? "", "base64");
       if (body.plaintextCrc32c !== undefined && Number(body.plaintextCrc32c) !== crc32cU32(plaintext)) {
@@ -266,7 +266,7 @@ export class GcpFake {
     return true;
   }
 
-  private upload(req: IncomingMessage, res: ServerResponse, path: string, query: Record<string, string>, body: Buffer): void {
+  private upload(req: IncomingMessage, res: ServerResponse, path: string, query: Record<string, string>, body: Buffer): undefined {
     const session = /^\/upload\/session\/([a-z0-9]+)$/.exec(path);
     if (session && req.method === "PUT") return this.sessionPut(req, res, session[1]!, body);
     const m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(path);
@@ -301,7 +301,7 @@ export class GcpFake {
     this.json(res, 400, googleError(400, `fake: uploadType ${query.uploadType} unsupported`, "INVALID_ARGUMENT"));
   }
 
-  private sessionPut(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): void {
+  private sessionPut(req: IncomingMessage, res: ServerResponse, id: string, body: Buffer): undefined {
     const s = this.sessions.get(id);
     if (!s) return this.json(res, 404, googleError(404, "No such upload session", "NOT_FOUND"));
     const range = String(req.headers["content-range"] ?? "");
@@ -328,7 +328,7 @@ export class GcpFake {
     this.json(res, 200, this.objectJson(s.bucket, s.name, this.bucket(s.bucket).get(s.name)!));
   }
 
-  private storage(req: IncomingMessage, res: ServerResponse, p: string, query: Record<string, string>): void {
+  private storage(req: IncomingMessage, res: ServerResponse, p: string, query: Record<string, string>): undefined {
     const rewrite = /^\/b\/([^/]+)\/o\/([^/]+)\/(?:rewriteTo|copyTo)\/b\/([^/]+)\/o\/([^/]+)$/.exec(p);
     if (rewrite && req.method === "POST") {
       const [sb, sn, db, dn] = [rewrite[1]!, decodeURIComponent(rewrite[2]!), rewrite[3]!, decodeURIComponent(rewrite[4]!)];
@@ -394,7 +394,7 @@ export class GcpFake {
     return op;
   }
 
-  private compute(req: IncomingMessage, res: ServerResponse, path: string, query: Record<string, string>, json: unknown): void {
+  private compute(req: IncomingMessage, res: ServerResponse, path: string, query: Record<string, string>, json: unknown): undefined {
     const wait = /^\/compute\/v1\/projects\/([^/]+)\/zones\/([^/]+)\/operations\/([^/]+)(\/wait)?$/.exec(path);
     if (wait) {
       const op = this.ops.get(wait[3]!);
