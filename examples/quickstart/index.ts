@@ -28,7 +28,7 @@ const room = new DataCleanRoom("quickstart", {
   namePrefix: config.get("namePrefix") ?? "quickstart",
   executor: executorImage
     ? { imageReference: executorImage }
-    : { context: repoRoot, dockerfile: config.get("executorDockerfile") ?? path.join(repoRoot, "src/runtime/executor/Dockerfile") },
+    : { context: repoRoot, dockerfile: config.get("executorDockerfile") ?? path.join(repoRoot, "executor", "Dockerfile") },
   sandbox: {
     authorizedNetworks: [config.require("adminCidr")],
     github: {

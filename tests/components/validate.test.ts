@@ -15,7 +15,7 @@ import {
 import { CleanRoomError } from "../../src/core/errors.js";
 import { EXECUTOR_ENV_OVERRIDES } from "../../src/core/executor-env.js";
 import { FIXTURE_DOCKERFILE, JOINT_JOB, twoProviderArgs } from "./fixtures.js";
-import { runProgramUnderMocks } from "./harness.js";
+import { REPO_ROOT, runProgramUnderMocks } from "./harness.js";
 
 function withArgs(mutate: (a: Record<string, unknown>) => void): DataCleanRoomArgs {
   const a = structuredClone(twoProviderArgs()) as unknown as Record<string, unknown>;
@@ -113,6 +113,8 @@ describe("components: argument validation (pure)", () => {
     expect(bad.join("\n")).to.match(/allow_cmd_override/);
     expect(bad).to.have.length(3);
     expect(dockerfileLabelProblems("/nonexistent/Dockerfile").join()).to.match(/does not exist/);
+    // The real executor image (GCP runtime) carries exactly the labels the components demand.
+    expect(dockerfileLabelProblems(path.join(REPO_ROOT, "executor", "Dockerfile"))).to.deep.equal([]);
   });
 });
 
