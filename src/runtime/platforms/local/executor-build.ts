@@ -7,7 +7,7 @@
  * job); from an installed package the compiled `dist/` files are copied.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { cp, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { dirname, join, relative, resolve } from "node:path";
 import { manifestDigest, manifestOf } from "../../../core/digest.js";
@@ -103,6 +103,13 @@ export async function buildClosure(destDir: string, entry: string): Promise<stri
       await rm(tmp, { recursive: true, force: true });
       await cp(destDir, tmp, { recursive: true });
       await rename(tmp, cache).catch(() => rm(tmp, { recursive: true, force: true }));
+      // Bounded: older builds of the same entry are dropped, so edits do not grow the cache forever.
+      const prefix = `${entry.replace(/\//g, "_")}-`;
+      for (const name of await readdir(dirname(cache)).catch(() => [] as string[])) {
+        if (name.startsWith(prefix) && join(dirname(cache), name) !== cache && !name.endsWith(".tmp")) {
+          await rm(join(dirname(cache), name), { recursive: true, force: true }).catch(() => undefined);
+        }
+      }
     } else if (existsSync(distEntry)) {
       for (const f of await closure(distEntry)) {
         const dest = join(destDir, "src", relative(join(root, "dist", "src"), f));
