@@ -2,7 +2,7 @@
  * PKI tokens: the `x5c` chain [leaf, intermediate, root] checked against pinned roots, and a bounded cache of chains
  * already verified.
  */
-import { createHash, type KeyObject, X509Certificate } from "node:crypto";
+import { type KeyObject, X509Certificate } from "node:crypto";
 import { messageOf, throwIfProblems } from "../../core/errors.js";
 import { AttestationError } from "./errors.js";
 
@@ -31,6 +31,12 @@ export interface VerifiedChain {
   /** Subjects of leaf, intermediate, root. */
   readonly subjects: readonly [string, string, string];
   readonly windows: readonly Window[];
+}
+
+interface HeaderEntry {
+  readonly header: Readonly<Record<string, unknown>>;
+  readonly chain?: VerifiedChain;
+  readonly cachedUntil: number;
 }
 
 interface Entry {
@@ -88,6 +94,8 @@ export class TrustStore {
   private readonly maxEntries: number;
   private readonly now: () => number;
   private readonly cache = new Map<string, Entry>();
+  private readonly headers = new Map<string, HeaderEntry>();
+  private last: { readonly segment: string; readonly entry: HeaderEntry } | undefined;
   private hits = 0;
   private misses = 0;
 
@@ -127,9 +135,56 @@ export class TrustStore {
     return { hits: this.hits, misses: this.misses };
   }
 
-  /** Forgets every cached chain (the roots stay). */
+  /** Forgets every cached chain and header (the roots stay). */
   clear(): void {
     this.cache.clear();
+    this.headers.clear();
+    this.last = undefined;
+  }
+
+  /**
+   * Resolves a token's protected header segment to its parsed header and verified chain, reusing both for an
+   * identical segment (a PKI header is about 14 KB of base64url, and consecutive tokens of one VM carry the same one).
+   *
+   * `parse` runs only on a miss; `check` (header rules that depend on the caller's options, e.g. the allowed `alg`)
+   * runs on every call, before the chain is used; certificate validity is checked at `at` on every call.
+   *
+   * @returns the header, and the chain when the header has `x5c`
+   */
+  resolveHeader(
+    segment: string,
+    at: Date,
+    parse: (segment: string) => Readonly<Record<string, unknown>>,
+    check: (header: Readonly<Record<string, unknown>>) => void,
+  ): { readonly header: Readonly<Record<string, unknown>>; readonly chain?: VerifiedChain } {
+    const now = this.now();
+    // Most recent segment first: `===` on an identical 14 KB string is a memcmp, cheaper than hashing it for the Map.
+    const last = this.last;
+    const hit = last !== undefined && last.segment === segment ? last.entry : this.headers.get(segment);
+    if (hit && hit.cachedUntil > now) {
+      this.last = { segment, entry: hit };
+      check(hit.header);
+      if (hit.chain) {
+        this.hits++;
+        checkWindows(hit.chain.windows, at);
+        return hit;
+      }
+      return { header: hit.header };
+    }
+    if (hit) this.headers.delete(segment);
+    const header = Object.freeze(parse(segment));
+    check(header);
+    let chain: VerifiedChain | undefined;
+    if (header.x5c !== undefined) {
+      chain = this.verifyChain(header.x5c, at);
+    }
+    if (this.maxEntries > 0 && this.ttlMs > 0) {
+      evictOldest(this.headers, this.maxEntries);
+      const entry = { header, cachedUntil: now + this.ttlMs, ...(chain ? { chain } : {}) };
+      this.headers.set(segment, entry);
+      this.last = { segment, entry };
+    }
+    return chain ? { header, chain } : { header };
   }
 
   /**
@@ -146,7 +201,8 @@ export class TrustStore {
         { claim: "x5c" },
       );
     }
-    const key = createHash("sha256").update(x5c.join(".")).digest("hex");
+    // The joined DER itself is the key (about 10 KB; at most maxEntries of them): no hash to compute per call.
+    const key = x5c.join(".");
     const now = this.now();
     const hit = this.cache.get(key);
     let chain: VerifiedChain;
@@ -158,12 +214,7 @@ export class TrustStore {
       if (hit) this.cache.delete(key);
       chain = this.verifyFresh(x5c as string[]);
       if (this.maxEntries > 0 && this.ttlMs > 0) {
-        // Bounded: the oldest insertion goes first, so a flood of distinct chains cannot grow memory.
-        while (this.cache.size >= this.maxEntries) {
-          const oldest = this.cache.keys().next().value;
-          if (oldest === undefined) break;
-          this.cache.delete(oldest);
-        }
+        evictOldest(this.cache, this.maxEntries);
         this.cache.set(key, { chain, cachedUntil: now + this.ttlMs });
       }
     }
@@ -219,6 +270,15 @@ export class TrustStore {
       subjects: [windows[0]!.subject, windows[1]!.subject, windows[2]!.subject],
       windows,
     };
+  }
+}
+
+/** Bounded caches: the oldest insertion goes first, so a flood of distinct chains cannot grow memory. */
+function evictOldest<V>(map: Map<string, V>, max: number): void {
+  while (map.size >= max) {
+    const oldest = map.keys().next().value;
+    if (oldest === undefined) break;
+    map.delete(oldest);
   }
 }
 

@@ -64,17 +64,38 @@ const GCE: Record<string, [Check, string]> = {
   instance_id: [str, "a string"],
 };
 
-function checkFields(o: Record<string, unknown>, spec: Record<string, [Check, string]>, path: string, out: string[]): void {
-  for (const [key, [check, what]] of Object.entries(spec)) {
+type Spec = readonly (readonly [string, Check, string])[];
+const entries = (spec: Record<string, [Check, string]>): Spec => Object.entries(spec).map(([k, [c, w]]) => [k, c, w] as const);
+const TOP_SPEC = entries(TOP);
+const CONTAINER_SPEC = entries(CONTAINER);
+const GCE_SPEC = entries(GCE);
+
+function checkFields(o: Record<string, unknown>, spec: Spec, path: string, out: string[]): void {
+  for (const [key, check, what] of spec) {
     if (o[key] !== undefined && !check(o[key])) out.push(`${path}${key} must be ${what} (got ${JSON.stringify(o[key])})`);
   }
 }
 
 /** Lists every claim whose type is not what Confidential Space documents. Pure; never throws. */
 export function claimProblems(payload: unknown): string[] {
-  if (!isObject(payload)) return ["the payload must be a JSON object"];
   const out: string[] = [];
-  checkFields(payload, TOP, "", out);
+  collectProblems(payload, out);
+  return out;
+}
+
+/** Type guard: the payload's claims have the documented types. */
+export function isAttestationClaims(payload: unknown): payload is AttestationClaims {
+  return collectProblems(payload, []);
+}
+
+/** Appends every problem to `out`; true (narrowing the payload) when there are none. */
+function collectProblems(payload: unknown, out: string[]): payload is AttestationClaims {
+  if (!isObject(payload)) {
+    out.push("the payload must be a JSON object");
+    return false;
+  }
+  const before = out.length;
+  checkFields(payload, TOP_SPEC, "", out);
   const submods = payload.submods;
   if (isObject(submods)) {
     const cs = submods.confidential_space;
@@ -87,20 +108,15 @@ export function claimProblems(payload: unknown): string[] {
     const container = submods.container;
     if (container !== undefined) {
       if (!isObject(container)) out.push("submods.container must be an object");
-      else checkFields(container, CONTAINER, "submods.container.", out);
+      else checkFields(container, CONTAINER_SPEC, "submods.container.", out);
     }
     const gce = submods.gce;
     if (gce !== undefined) {
       if (!isObject(gce)) out.push("submods.gce must be an object");
-      else checkFields(gce, GCE, "submods.gce.", out);
+      else checkFields(gce, GCE_SPEC, "submods.gce.", out);
     }
   }
-  return out;
-}
-
-/** Type guard: the payload's claims have the documented types. */
-export function isAttestationClaims(payload: unknown): payload is AttestationClaims {
-  return claimProblems(payload).length === 0;
+  return out.length === before;
 }
 
 /**
@@ -109,14 +125,12 @@ export function isAttestationClaims(payload: unknown): payload is AttestationCla
  * @throws AttestationError `malformed` listing every claim of the wrong type
  */
 export function toAttestationClaims(payload: unknown): AttestationClaims {
-  const problems = claimProblems(payload);
-  if (problems.length > 0 || !isAttestationClaims(payload)) {
-    throw new AttestationError("malformed", `The token's claims have the wrong types: ${problems.join("; ")}`, {
-      problems,
-      claim: problems[0]?.split(" ")[0],
-    });
-  }
-  return payload;
+  const problems: string[] = [];
+  if (collectProblems(payload, problems)) return payload;
+  throw new AttestationError("malformed", `The token's claims have the wrong types: ${problems.join("; ")}`, {
+    problems,
+    claim: problems[0]?.split(" ")[0],
+  });
 }
 
 /** The nonces of a token: `eat_nonce` is a string for one nonce and an array for several (pitfall P7). */

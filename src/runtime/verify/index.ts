@@ -6,3 +6,4 @@ export * from "./jwks.js";
 export * from "./roots.js";
 export * from "./token.js";
 export * from "./result.js";
+export * from "./registered.js";

@@ -2,8 +2,8 @@
  * `verifyAttestation`: checks a Confidential Space (or local) attestation token end to end — header, algorithm,
  * certificate chain or JWKS key, signature, registered claims, nonce, then the room's attestation policy.
  */
-import { decodeJwt, decodeProtectedHeader, type JWTPayload, type JWTVerifyGetKey, jwtVerify, type ProtectedHeaderParameters } from "jose";
-import type { KeyObject } from "node:crypto";
+import { decodeJwt, type JWTPayload, jwtVerify, type ProtectedHeaderParameters } from "jose";
+import { createVerify, type KeyObject } from "node:crypto";
 import {
   type AttestationClaims,
   type AttestationPolicyInput,
@@ -14,9 +14,10 @@ import {
   LOCAL_ISSUER,
 } from "../../core/attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "../../core/errors.js";
-import { storeFor, TrustStore } from "./chain.js";
+import { storeFor, TrustStore, type VerifiedChain } from "./chain.js";
 import { toAttestationClaims, tokenNonces } from "./claims.js";
 import { AttestationError } from "./errors.js";
+import { checkRegisteredClaims } from "./registered.js";
 import { type JwksInput, jwksProblems, keyResolver, RemoteJwks } from "./jwks.js";
 import { CONFIDENTIAL_SPACE_ROOT_PEM } from "./roots.js";
 
@@ -25,8 +26,9 @@ export const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
 export const MAX_CLOCK_TOLERANCE_SEC = 300;
 /** Tokens longer than this are rejected before parsing (a real PKI token is about 11 KB). */
 const MAX_TOKEN_LENGTH = 64 * 1024;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 // The signature part may be empty here so that `alg: none` is reported as an algorithm failure, not a parse error.
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const BASE64URL_OR_EMPTY = /^[A-Za-z0-9_-]*$/;
 /** Header parameters that would let the token choose its own key; the key must come from the verifier's trust. */
 const KEY_CARRYING_HEADERS = ["jwk", "jku", "x5u"] as const;
 
@@ -92,20 +94,49 @@ export function allowedAlgorithm(issuer: string): "RS256" | "ES256" {
   return issuer === LOCAL_ISSUER ? "ES256" : "RS256";
 }
 
-function decodeHeader(token: string): ProtectedHeaderParameters {
+/** Splits a compact JWS after checking its shape. */
+function splitToken(token: string): [string, string, string] {
   if (typeof token !== "string" || token.length === 0) throw new AttestationError("malformed", "The token is empty: pass the compact JWT (three base64url parts separated by dots)");
   if (token.length > MAX_TOKEN_LENGTH) throw new AttestationError("malformed", `The token is ${token.length} characters; at most ${MAX_TOKEN_LENGTH} are accepted`);
-  if (!COMPACT_JWS.test(token)) {
+  const parts = token.split(".");
+  // The header's alphabet is checked when it is parsed (once per distinct header with a TrustStore); the payload's is
+  // covered by the signature, which is over its exact characters.
+  if (parts.length !== 3 || parts[1]!.length === 0 || !BASE64URL_OR_EMPTY.test(parts[2]!)) {
     throw new AttestationError("malformed", "The token is not a compact signed JWT (header.payload.signature, base64url); check it was not truncated or wrapped");
   }
+  return parts as [string, string, string];
+}
+
+/** Parses the payload segment into a JSON object (its signature is already verified). */
+function parsePayloadSegment(segment: string): Record<string, unknown> {
+  let value: unknown;
   try {
-    return decodeProtectedHeader(token);
+    value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+  } catch (err) {
+    throw new AttestationError("malformed", `The token payload is not readable JSON: ${messageOf(err)}`, { cause: err });
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new AttestationError("malformed", "The token payload is not a JSON object");
+  return value as Record<string, unknown>;
+}
+
+/** Parses a protected header segment into a JSON object. */
+function parseHeaderSegment(segment: string): Record<string, unknown> {
+  if (!BASE64URL.test(segment)) throw new AttestationError("malformed", "The token header is not base64url");
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
   } catch (err) {
     throw new AttestationError("malformed", `The token header is not readable JSON: ${messageOf(err)}`, { cause: err });
   }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new AttestationError("malformed", "The token header is not a JSON object");
+  return value as Record<string, unknown>;
 }
 
-function checkHeader(header: ProtectedHeaderParameters, alg: string): void {
+function decodeHeader(token: string): ProtectedHeaderParameters {
+  return parseHeaderSegment(splitToken(token)[0]) as ProtectedHeaderParameters;
+}
+
+function checkHeader(header: Readonly<Record<string, unknown>>, alg: string): void {
   // `crit` asks the verifier to understand extensions it does not implement; RFC 7515 says reject, and Google never sets it.
   if (header.crit !== undefined) {
     throw new AttestationError("malformed", `The token header has crit ${JSON.stringify(header.crit)}; no critical extensions are accepted`, { claim: "crit" });
@@ -203,7 +234,7 @@ function mapJoseError(err: unknown, token: string, ctx: { issuer: string; audien
 
 function decodeProtectedHeaderSafe(token: string): ProtectedHeaderParameters {
   try {
-    return decodeProtectedHeader(token);
+    return decodeHeader(token);
   } catch {
     return {};
   }
@@ -260,47 +291,62 @@ export async function verifyAttestation(token: string, options: VerifyOptions): 
   const at = options.currentDate ?? new Date();
   const alg = allowedAlgorithm(issuer);
 
-  const header = decodeHeader(token);
-  checkHeader(header, alg);
+  const [h, p, sig] = splitToken(token);
+  let header: Readonly<Record<string, unknown>>;
+  let chain: VerifiedChain | undefined;
+  if (options.trustStore) {
+    ({ header, chain } = options.trustStore.resolveHeader(h, at, parseHeaderSegment, (hdr) => checkHeader(hdr, alg)));
+  } else {
+    header = parseHeaderSegment(h);
+    checkHeader(header, alg);
+    if (header.x5c !== undefined) chain = storeFor(rootsFor(options, issuer)).verifyChain(header.x5c, at);
+  }
 
-  let key: KeyObject | JWTVerifyGetKey;
-  const remote = options.jwks instanceof URL || options.jwks instanceof RemoteJwks;
-  if (header.x5c !== undefined) {
-    const store = options.trustStore ?? storeFor(rootsFor(options, issuer));
-    const chain = store.verifyChain(header.x5c, at);
+  const claimOptions = {
+    issuer,
+    audience: options.audience,
+    clockTolerance: tol,
+    currentDate: at,
+    requiredClaims: ["iss", "aud", "exp", "iat"],
+  };
+  const rules = { issuer, audience: options.audience, at, toleranceSec: tol };
+  const ctx = { issuer, audience: options.audience, at, tol, remote: options.jwks instanceof URL || options.jwks instanceof RemoteJwks };
+  let payload: JWTPayload;
+  if (chain) {
     checkKeyType(chain.leafKey, alg);
-    key = chain.leafKey;
+    // node:crypto checks the signature synchronously: the same RSASSA-PKCS1-v1_5 / ECDSA primitive jose reaches through
+    // WebCrypto, without its per-call cost on a 14 KB header (bench/verify.bench.ts). The key and algorithm were pinned
+    // above (chain to a trusted root, one alg per issuer, key type matching alg).
+    // Streamed into the hash as strings: no 16 KB copy of the signing input per call.
+    const verifier = createVerify("sha256");
+    verifier.update(h, "latin1");
+    verifier.update(".", "latin1");
+    verifier.update(p, "latin1");
+    const signature = Buffer.from(sig, "base64url");
+    const valid =
+      alg === "ES256"
+        ? signature.length === 64 && verifier.verify({ key: chain.leafKey, dsaEncoding: "ieee-p1363" }, signature)
+        : verifier.verify(chain.leafKey, signature);
+    if (!valid) {
+      throw new AttestationError("signature", "The token's signature does not verify with the leaf certificate's key: it was altered or signed by someone else", {
+        claim: "signature",
+      });
+    }
+    payload = parsePayloadSegment(p);
+    checkRegisteredClaims(payload, rules);
   } else if (options.jwks !== undefined) {
-    key = keyResolver(options.jwks);
+    try {
+      payload = (await jwtVerify(token, keyResolver(options.jwks), { ...claimOptions, algorithms: [alg] })).payload;
+    } catch (err) {
+      throw mapJoseError(err, token, ctx);
+    }
+    checkRegisteredClaims(payload, rules);
   } else {
     throw new AttestationError(
       "chain",
       "x5c: the token carries no certificate chain (it is an OIDC token); pass jwks to verify OIDC tokens, or request a PKI token",
       { claim: "x5c" },
     );
-  }
-
-  let payload: JWTPayload;
-  try {
-    const verifyOpts = {
-      issuer,
-      audience: options.audience,
-      algorithms: [alg],
-      clockTolerance: tol,
-      currentDate: at,
-      requiredClaims: ["iss", "aud", "exp", "iat"],
-    };
-    // Two calls rather than a union argument: jose's overloads type a KeyObject and a resolver separately.
-    payload = typeof key === "function" ? (await jwtVerify(token, key, verifyOpts)).payload : (await jwtVerify(token, key, verifyOpts)).payload;
-  } catch (err) {
-    throw mapJoseError(err, token, { issuer, audience: options.audience, at, tol, remote });
-  }
-
-  // jose checks iat's type only; a token "issued" in the future is as suspect as one not yet valid.
-  if (typeof payload.iat === "number" && payload.iat > at.getTime() / 1000 + tol) {
-    throw new AttestationError("not-yet-valid", `iat: the token claims to be issued at ${iso(payload.iat)}, after the verification time ${at.toISOString()} (tolerance ${tol} s)`, {
-      claim: "iat",
-    });
   }
 
   const claims = toAttestationClaims(payload);
