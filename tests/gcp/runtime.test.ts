@@ -18,6 +18,9 @@ import { createDecryptStream } from "../../src/runtime/provision/envelope.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
 import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
 import { testChains } from "../verify/pki.js";
+import { buildProgram } from "../../src/runtime/cli.js";
+import { runCli } from "../../src/runtime/cli/common.js";
+import { POLL_INTERVAL_ENV } from "../../src/runtime/platforms/gcp/index.js";
 import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
 import { GcpFake, googleError } from "./fakes/gcp-fake.js";
 
@@ -74,7 +77,8 @@ describe("gcp/runtime: RoomClient and executor against loopback Google APIs", fu
     fake = await new GcpFake().start();
     tee = await new FakeTeeServer(chains.good).start();
     vm = new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
-    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV]) saved[k] = process.env[k];
+    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV]) saved[k] = process.env[k];
+    process.env[POLL_INTERVAL_ENV] = "20";
     process.env[GCP_API_ENDPOINT_ENV] = fake.url;
     process.env[TEESERVER_SOCKET_ENV] = tee.socket;
     process.env[TOKEN_FILE_ENV] = tee.tokenFile;
@@ -280,4 +284,55 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     expect(st.detail).to.match(/without writing a receipt.*get-serial-port-output/s);
     expect(fake.sent(/\/instances\/cr-/, "DELETE")).to.have.length(1);
   });
+
+  it("GIVEN room.json of a GCP room WHEN `cleanroom job submit --wait`, `job fetch`, `verify` run THEN the result verifies", async () => {
+    const roomPath = join(dir, "room.json");
+    writeFileSync(roomPath, JSON.stringify({ ...descriptor, output: { ...descriptor.output, requireRelease: false } }, null, 2));
+    const sub = await cli(["job", "submit", join(dir, "packed"), "--room", roomPath, "--wait", "--timeout", "20", "--json"]);
+    await vm.running;
+    expect(sub.code, sub.stderr).to.equal(0);
+    const { jobId, status } = JSON.parse(sub.stdout) as { jobId: string; status: { state: string } };
+    expect(status.state).to.equal("succeeded");
+    const out = join(dir, "cli-result");
+    const fetched = await cli(["job", "fetch", jobId, "--room", roomPath, "--out", out]);
+    expect(fetched.code, fetched.stderr).to.equal(0);
+    const verified = await cli(["verify", out, "--room", roomPath, "--json"]);
+    expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
+    expect(verified.stdout).to.include(job.jobDigest);
+  });
+
+  it("GIVEN the CLI and a persistent 403 THEN it exits 1 with the GCP cause and the fix", async () => {
+    const roomPath = join(dir, "room.json");
+    fake.failNext(/^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/, 403, googleError(403, "caller does not have storage.objects.create access", "PERMISSION_DENIED", "forbidden"), 10);
+    const r = await cli(["job", "submit", join(dir, "packed"), "--room", roomPath]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/error \[denied\].*storage\.objects\.create.*roles\/storage\.objectCreator/s);
+  });
 });
+
+/** Runs `cleanroom …` in this process through the real program, capturing output and exit code. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  const saved = process.exitCode;
+  process.exitCode = undefined;
+  process.stdout.write = ((c: string | Uint8Array) => {
+    stdout += String(c);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => {
+    stderr += String(c);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await runCli(buildProgram().exitOverride(), ["node", "cleanroom", ...args]);
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  const code = typeof process.exitCode === "number" ? process.exitCode : 0;
+  process.exitCode = saved;
+  return { code, stdout, stderr };
+}
