@@ -43,7 +43,7 @@ export interface DataCleanRoomArgs {
   readonly executor: ExecutorImageOptions;
   /** The Confidential Space VMs. @default - TDX, c3-standard-4, 30 GB, standard provisioning */
   readonly confidentialVm?: ConfidentialVmOptions;
-  /** The stage-1 JupyterHub sandbox. Required: configure it, or set `enabled: false`. */
+  /** The stage-1 JupyterHub sandbox. Required: configure an authenticator and `authorizedNetworks`, or set `enabled: false`. @default - none: leaving it out is an error, so no room gets an open notebook server by accident */
   readonly sandbox?: SandboxOptions;
   /** Retention and destroy behaviour of the buckets. @default - 30-day retention on quarantine and results */
   readonly storage?: StorageOptions;

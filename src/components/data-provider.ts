@@ -119,6 +119,7 @@ export class DataProvider extends pulumi.ComponentResource {
         project: args.project,
         location: args.region,
         name: bucketName(prefix, `${args.providerName}-data`, args.project),
+        role: "data",
         kmsKeyName: key.id,
         forceDestroy: args.forceDestroy,
       }),

@@ -33,6 +33,12 @@ export const GOOGLE_APIS_VIP: Readonly<Record<string, string>> = {
   private: "199.36.153.8/30",
 };
 
+/** Label of a VM template that boots a debug image on purpose (the policy pack's rule 1 reads it). */
+export const ALLOW_DEBUG_LABEL = "cleanroom-allow-debug";
+
+/** Label that says what a bucket holds (`data`, `jobs`, `quarantine`, `results`, `stage1`); the policy pack's rule 4 reads it. */
+export const BUCKET_ROLE_LABEL = "cleanroom-role";
+
 /** Network tag of every Confidential Space VM; the egress firewall targets it. */
 export const TEE_NETWORK_TAG = "cleanroom-tee";
 

@@ -9,9 +9,11 @@ import { throwIfProblems } from "../core/errors.js";
 
 /** A bucket-level role, optionally limited to an object prefix (an IAM condition on the object name). */
 export interface BucketGrant {
+  /** Bucket name. */
   readonly bucket: pulumi.Input<string>;
+  /** The role, e.g. `roles/storage.objectViewer`. */
   readonly role: string;
-  /** Only objects under this prefix (e.g. `acme/`). */
+  /** Only objects under this prefix (e.g. `acme/`). @default - the whole bucket */
   readonly objectPrefix?: string;
 }
 
@@ -19,18 +21,23 @@ export interface BucketGrant {
 export interface KeyGrant {
   /** CryptoKey id `projects/…/cryptoKeys/…`. */
   readonly key: pulumi.Input<string>;
+  /** The role, e.g. `roles/cloudkms.cryptoKeyEncrypter`. */
   readonly role: string;
 }
 
 /** What one grant adds. */
 export interface GrantSpec {
+  /** Bucket-level roles. @default [] */
   readonly buckets?: readonly BucketGrant[];
+  /** Key-level roles. @default [] */
   readonly keys?: readonly KeyGrant[];
 }
 
 /** What a grant created, so callers can depend on it or export it. */
 export interface GrantResult {
+  /** One `BucketIAMMember` per bucket role, in the order of the grant spec. */
   readonly bucketMembers: gcp.storage.BucketIAMMember[];
+  /** One `CryptoKeyIAMMember` per key role, in the order of the grant spec. */
   readonly keyMembers: gcp.kms.CryptoKeyIAMMember[];
 }
 

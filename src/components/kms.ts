@@ -3,21 +3,27 @@
  */
 import * as gcp from "@pulumi/gcp";
 import type * as pulumi from "@pulumi/pulumi";
-import { COMPONENT_DEFAULTS, ROLES } from "./defaults.js";
+import { BUCKET_ROLE_LABEL, COMPONENT_DEFAULTS, ROLES } from "./defaults.js";
 
 /** What `createCmekKey` needs. */
 export interface CmekKeyArgs {
+  /** Project of the key ring. */
   readonly project: string;
+  /** KMS location; must be the location of the buckets the key encrypts. */
   readonly location: string;
+  /** Key ring name (key rings can never be deleted: keep it stable). */
   readonly keyRingName: string;
+  /** Key name within the ring. */
   readonly keyName: string;
-  /** Rotation period in days (at most 90). */
+  /** Rotation period in days (at most 90). @default 90 */
   readonly rotationDays?: number;
 }
 
 /** The key and what lets Cloud Storage use it. */
 export interface CmekKey {
+  /** The key ring. */
   readonly keyRing: gcp.kms.KeyRing;
+  /** The (protected) symmetric key. */
   readonly key: gcp.kms.CryptoKey;
   /** `roles/cloudkms.cryptoKeyEncrypterDecrypter` for the project's Cloud Storage service agent: buckets depend on it. */
   readonly storageAgentBinding: gcp.kms.CryptoKeyIAMMember;
@@ -59,6 +65,8 @@ export function secureBucketArgs(args: {
   project: string;
   location: string;
   name: string;
+  /** What the bucket holds (`data` for a provider's data bucket), as the `cleanroom-role` label. */
+  role: string;
   kmsKeyName: pulumi.Input<string>;
   forceDestroy?: boolean;
   retentionDays?: number;
@@ -68,6 +76,8 @@ export function secureBucketArgs(args: {
     project: args.project,
     location: args.location,
     name: args.name,
+    // Says what the bucket holds, so a reviewer (and the policy pack's CMEK rule for data buckets) need not guess from the name.
+    labels: { [BUCKET_ROLE_LABEL]: args.role },
     // Object ACLs are a second, easily forgotten access path: only bucket IAM decides who reads.
     uniformBucketLevelAccess: true,
     // No IAM mistake (allUsers, allAuthenticatedUsers) can ever make room data public.

@@ -29,9 +29,13 @@ export function registryHost(region: string): string {
 
 /** The parts of an Artifact Registry image reference `<loc>-docker.pkg.dev/<project>/<repo>/<image>@sha256:<hex>`. */
 export interface ArtifactRegistryRef {
+  /** Repository location, e.g. `europe-west4`. */
   readonly location: string;
+  /** Project of the repository. */
   readonly project: string;
+  /** Repository id. */
   readonly repository: string;
+  /** `sha256:<64 hex>` manifest digest. */
   readonly digest: string;
 }
 

@@ -81,6 +81,7 @@ export class ResultStore extends pulumi.ComponentResource {
           project: args.project,
           location: args.region,
           name: bucketName(prefix, role, args.project),
+          role,
           kmsKeyName: key.id,
           forceDestroy: args.storage?.forceDestroy,
           // Receipts and outputs are the audit trail: nobody may delete or rewrite them during retention.

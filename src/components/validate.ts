@@ -117,7 +117,11 @@ export function dockerfileLabelProblems(dockerfile: string, p = "executor.docker
     out.push(`${p} must set LABEL "${ALLOW_ENV_OVERRIDE_LABEL}"="${want}" exactly (got ${JSON.stringify(got)}): the launcher refuses any other tee-env-*`);
   }
   const redirect = labels[LOG_REDIRECT_LABEL];
-  if (redirect !== undefined && redirect !== LOG_REDIRECT_POLICY) {
+  // Required even though it is the launcher's default: the image itself must say that logs never leave a production VM,
+  // so a launcher (or a reviewer) that assumes another default cannot be wrong about it.
+  if (redirect === undefined) {
+    out.push(`${p} must set LABEL "${LOG_REDIRECT_LABEL}"="${LOG_REDIRECT_POLICY}" so production VMs never export logs`);
+  } else if (redirect !== LOG_REDIRECT_POLICY) {
     out.push(`${p} sets "${LOG_REDIRECT_LABEL}"="${redirect}": it must be "${LOG_REDIRECT_POLICY}" so production VMs never export logs`);
   }
   for (const k of Object.keys(labels)) {

@@ -13,7 +13,7 @@ import {
 } from "../core/attestation.js";
 import { throwIfProblems } from "../core/errors.js";
 import type { AttestationSpec } from "../core/spec.js";
-import { COMPONENT_DEFAULTS, CS_IMAGE_FAMILIES, CS_IMAGE_PROJECT, ROLES, TEE_NETWORK_TAG, TEE_TYPES } from "./defaults.js";
+import { ALLOW_DEBUG_LABEL, COMPONENT_DEFAULTS, CS_IMAGE_FAMILIES, CS_IMAGE_PROJECT, ROLES, TEE_NETWORK_TAG, TEE_TYPES } from "./defaults.js";
 import type { ConfidentialVmOptions } from "./options.js";
 import { confidentialVmProblems, locationProblems, namingProblems } from "./validate.js";
 
@@ -242,7 +242,9 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
         networkInterfaces: [{ subnetwork: args.subnetwork }],
         tags: [TEE_NETWORK_TAG],
         metadata,
-        labels: { "cleanroom-room": prefix, "cleanroom-role": "executor" },
+        // The policy pack's confidential-space-vm-hardened rule refuses a debug image unless the resource says so: a
+        // debug room declares itself, so a reviewer sees it in the plan and nobody boots one by accident.
+        labels: { "cleanroom-room": prefix, "cleanroom-role": "executor", ...(allowDebug ? { [ALLOW_DEBUG_LABEL]: "true" } : {}) },
       },
       { parent: this },
     );
