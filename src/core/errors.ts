@@ -24,6 +24,7 @@ export type CleanRoomErrorCode =
   | "job-failed"
   | "timeout"
   | "sandbox-unavailable"
+  | "runtime-missing"
   | "budget-exceeded"
   | "gcp-error"
   | (string & {});

@@ -22,7 +22,7 @@ import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
 import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
-import { commandFor, entrypointFile } from "../jobs/entrypoint.js";
+import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
 import { sortInputs } from "../jobs/pack.js";
 import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
@@ -35,6 +35,9 @@ export interface ExecutorOutcome {
   /** Whether the result (with token) was committed to quarantine. */
   readonly committed: boolean;
 }
+
+/** The job's whole environment besides PATH and the platform's input/output variables. */
+const JOB_ENV = { HOME: "/tmp", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1", PYTHONUNBUFFERED: "1" } as const;
 
 function lastSegment(uri: string): string {
   return uri.replace(/\/+$/, "").split("/").pop() ?? "";
@@ -186,6 +189,15 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     const file = entrypointFile(job.entrypoint);
     if (!files.some((f) => f.path === file)) throw new CleanRoomError("invalid-manifest", `The entrypoint file ${file} is not in the bundle`);
     await chmod(jobDir, 0o555);
+    const plan = { workDir: jobDir, inputsDir, outputDir, env: JOB_ENV };
+
+    // The entrypoint's runtime, probed in the job's own sandbox before any key is requested: a missing interpreter
+    // is a clear error here instead of an opaque exit 127 after the data was decrypted.
+    const probe = runtimeProbe(job.entrypoint);
+    const probeCmd = platform.jobCommand({ ...plan, argv: [...probe.argv] });
+    if ((await runProcess(probeCmd.command, probeCmd.args, probeCmd.cwd, probeCmd.env)) !== 0) {
+      throw new CleanRoomError("runtime-missing", `This job's entrypoint needs ${probe.needs}, which the executor's environment does not have: ${probe.fix}`);
+    }
 
     // 2. Inputs: each key through the platform's attested release.
     inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir);
@@ -193,13 +205,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     for (const p of await readdir(inputsDir)) await chmod(join(inputsDir, p), 0o555);
 
     // 3. The job, with a clean environment: nothing of the executor's (sockets, URIs) leaks into it.
-    const cmd = platform.jobCommand({
-      argv: commandFor(job.entrypoint),
-      workDir: jobDir,
-      inputsDir,
-      outputDir,
-      env: { HOME: "/tmp", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1", PYTHONUNBUFFERED: "1" },
-    });
+    const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
     exitCode = await runProcess(cmd.command, cmd.args, cmd.cwd, cmd.env);
     if (exitCode !== 0) {
       throw new CleanRoomError("job-failed", `The job exited with code ${exitCode} (its output is not kept; reproduce with the stage-1 data)`);

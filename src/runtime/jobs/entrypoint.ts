@@ -56,3 +56,33 @@ export function commandFor(argv: readonly string[]): string[] {
   if (argv[0] === "jupyter") return ["sh", "-c", NOTEBOOK_SCRIPT, file];
   return [...argv];
 }
+
+/** How the executor checks, inside the job's own sandbox, that an entrypoint's runtime exists before any key is released. */
+export interface RuntimeProbe {
+  /** A command that exits 0 exactly when the runtime is usable. */
+  readonly argv: readonly string[];
+  /** What the entrypoint needs, for the error message. */
+  readonly needs: string;
+  /** How to get it, for the error message. */
+  readonly fix: string;
+}
+
+/** The runtime probe of an entrypoint (`python3`, `node`, or `jupyter nbconvert` for notebooks). */
+export function runtimeProbe(argv: readonly string[]): RuntimeProbe {
+  const file = entrypointFile(argv);
+  if (argv[0] === "jupyter") {
+    return {
+      argv: ["sh", "-c", "jupyter nbconvert --version >/dev/null 2>&1"],
+      needs: "`jupyter nbconvert` (nbconvert, nbclient and a Python kernel)",
+      fix:
+        "install them where the executor runs (Debian: `apt-get install jupyter-nbconvert python3-ipykernel`; pip: `pip install nbconvert ipykernel`; " +
+        `the GCP executor image has them), or export the notebook as a script (\`jupyter nbconvert --to script ${file}\`) and pack that`,
+    };
+  }
+  const interpreter = argv[0] as "python3" | "node";
+  return {
+    argv: ["sh", "-c", 'command -v "$0" >/dev/null', interpreter],
+    needs: `\`${interpreter}\``,
+    fix: `install ${interpreter === "python3" ? "Python 3" : "Node.js"} on the machine that runs the room (the GCP executor image has it)`,
+  };
+}

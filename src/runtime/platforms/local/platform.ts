@@ -2,7 +2,6 @@
  * `ExecutorPlatform` of the local backend: runs inside the launcher's bubblewrap sandbox and talks to the job's
  * attestation socket and the room's key broker.
  */
-import { spawnSync } from "node:child_process";
 import type { Readable } from "node:stream";
 import { decodeJwt } from "jose";
 import type { CleanRoomDescriptor, DescriptorProvider } from "../../../core/descriptor.js";
@@ -122,10 +121,4 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
       env: { ...plan.env, PATH: this.runtimes.path, [ENV_INPUTS]: plan.inputsDir, [ENV_OUTPUT]: plan.outputDir },
     };
   }
-}
-
-/** Whether a command exists on the job's PATH (used for clear "not installed" errors). */
-export function commandExists(command: string, path: string): boolean {
-  const r = spawnSync("sh", ["-c", `command -v "$0"`, command], { env: { PATH: path }, encoding: "utf8" });
-  return r.status === 0 && r.stdout.trim() !== "";
 }
