@@ -7,16 +7,15 @@
  *    bubblewrap sandbox, released, fetched and verified offline against the room's attestation root;
  * 4. a job nobody approved is denied the data key, and leaves a verifiable failure receipt and no outputs.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadDescriptor } from "../../src/core/descriptor.js";
 import { messageOf } from "../../src/core/errors.js";
-import { loadStage1 } from "../../src/runtime/cli/data.js";
 import { fetchResult, openRoom, releaseResult, submitJob, waitForJob } from "../../src/runtime/jobs/client.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
-import { uriToPath } from "../../src/runtime/platforms/local/layout.js";
+import { produceStage1 } from "../../src/runtime/provision/stage1.js";
 import { localDown, localUp } from "../../src/runtime/platforms/local/room.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
 
@@ -32,43 +31,29 @@ function say(text: string): void {
 }
 
 async function stage1(descriptorPath: string, csv: string): Promise<void> {
-  const fn = loadStage1();
-  if (!fn) {
-    say("Stage-1 data is not available in this build (runtime/provision/stage1 is missing): skipping exploration.");
-    return;
+  const descriptor = loadDescriptor(descriptorPath);
+  // Exactly what `cleanroom data provision` does after encrypting: the dataset's stage1Method (mst) with its ε.
+  const result = await produceStage1(descriptor, "insurer", "claims", csv);
+  if (result.method !== "mst" || result.artefactPath === undefined) throw new Error(`stage 1 produced ${result.method}, expected MST synthetic data`);
+  const rows = readFileSync(result.artefactPath, "utf8").trim().split("\n");
+  say(`DP synthetic data (MST, ε = ${descriptor.providers[0]?.datasets[0]?.epsilon} from the spec) in ${result.artefactPath}: ${rows.length - 1} rows. First five:`);
+  for (const r of rows.slice(0, 6)) say(`  ${r}`);
+  say("(An empty cell is the schema's \"unknown\" value: DP noise gives it some mass, so nobody learns whether the real data has gaps.)");
+  const header = rows[0]!.split(",");
+  const iSmoker = header.indexOf("smoker");
+  const iCharges = header.indexOf("charges");
+  const by: Record<string, number[]> = {};
+  for (const r of rows.slice(1)) {
+    const c = r.split(",");
+    const charge = Number(c[iCharges]);
+    if (c[iCharges] === "" || !Number.isFinite(charge)) continue;
+    const group = by[c[iSmoker]!] ?? [];
+    group.push(charge);
+    by[c[iSmoker]!] = group;
   }
-  try {
-    const descriptor = loadDescriptor(descriptorPath);
-    await fn(descriptor, "insurer", "claims", csv, {});
-    const dir = join(uriToPath(descriptor.storage.stage1), "insurer", "claims");
-    const synthetic = join(dir, "synthetic.csv");
-    if (!existsSync(synthetic)) {
-      say(`The stage-1 step ran but left no synthetic.csv in ${dir}.`);
-      return;
-    }
-    const rows = readFileSync(synthetic, "utf8").trim().split("\n");
-    say(`DP synthetic data (MST, ε = ${descriptor.providers[0]?.datasets[0]?.epsilon} from the spec) in ${synthetic}: ${rows.length - 1} rows. First five:`);
-    for (const r of rows.slice(0, 6)) say(`  ${r}`);
-    const header = rows[0]!.split(",");
-    const iSmoker = header.indexOf("smoker");
-    const iCharges = header.indexOf("charges");
-    if (iSmoker >= 0 && iCharges >= 0) {
-      const by: Record<string, number[]> = {};
-      for (const r of rows.slice(1)) {
-        const c = r.split(",");
-        const charge = Number(c[iCharges]);
-        if (c[iCharges] === "" || !Number.isFinite(charge)) continue;
-        const group = by[c[iSmoker]!] ?? [];
-        group.push(charge);
-        by[c[iSmoker]!] = group;
-      }
-      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      say(`Exploring it: mean charges of smokers ${mean(by.yes ?? [0]).toFixed(0)} vs non-smokers ${mean(by.no ?? [0]).toFixed(0)} (synthetic, DP).`);
-      say("Good enough to write the analysis; the exact numbers come from stage 2.");
-    }
-  } catch (err) {
-    say(`Stage-1 data could not be produced: ${messageOf(err)}`);
-  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  say(`Exploring it: mean charges of smokers ${mean(by.yes ?? [0]).toFixed(0)} vs non-smokers ${mean(by.no ?? [0]).toFixed(0)} (synthetic, DP).`);
+  say("Good enough to write the analysis; the exact numbers come from stage 2.");
 }
 
 async function main(): Promise<void> {

@@ -1,22 +1,9 @@
 /** `cleanroom data provision`: a provider encrypts and stores a dataset (and produces its stage-1 artefact). */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { loadDescriptor } from "../../core/descriptor.js";
 import { roomClientFor } from "../platforms/index.js";
+import { produceStage1, type Stage1Result } from "../provision/stage1.js";
 import { output, progress } from "./common.js";
-
-/** A stage-1 hook, when `runtime/provision/stage1.ts` (the DP issue) is present. */
-type Stage1Fn = (descriptor: unknown, provider: string, dataset: string, csvPath: string, options?: Record<string, unknown>) => Promise<unknown>;
-
-/** Loads the stage-1 producer if this build has one (it is optional for `data provision`). */
-export function loadStage1(): Stage1Fn | undefined {
-  const candidates = [join(__dirname, "..", "provision", "stage1.ts"), join(__dirname, "..", "provision", "stage1.js")];
-  if (!candidates.some((c) => existsSync(c))) return undefined;
-  const mod = require(["..", "provision", "stage1.js"].join("/")) as Record<string, unknown>;
-  const fn = mod.produceStage1 ?? mod.provisionStage1 ?? mod.runStage1;
-  return typeof fn === "function" ? (fn as Stage1Fn) : undefined;
-}
 
 /** Registers the `data` command group. */
 export function registerDataCommands(program: Command): void {
@@ -44,15 +31,8 @@ Example:
       const descriptor = loadDescriptor(o.room);
       const client = await roomClientFor(descriptor);
       const r = await client.provision(o.provider, o.dataset, o.csv, { overwrite: o.overwrite === true, onProgress: progress });
-      let stage1: unknown;
-      let stage1Note: string | undefined;
-      if (o.stage1 !== false) {
-        const fn = loadStage1();
-        if (fn) stage1 = await fn(descriptor, o.provider, o.dataset, o.csv, { onProgress: progress });
-        else stage1Note = "stage-1 artefact not produced: this build has no runtime/provision/stage1";
-      }
-      if (stage1Note) progress(stage1Note);
-      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}), ...(stage1Note ? { stage1Note } : {}) }, () => {
+      const stage1: Stage1Result | undefined = o.stage1 === false ? undefined : await produceStage1(descriptor, o.provider, o.dataset, o.csv, { onProgress: progress });
+      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}) }, () => {
         process.stdout.write(`Provisioned ${r.provider}/${r.dataset}: ${r.bytes} bytes, sha256 ${r.sha256}\nStored at ${r.uri}\n`);
       });
     });
