@@ -10,6 +10,10 @@
  *
  * Neighbouring datasets differ by adding or removing one record: every marginal has L2 sensitivity 1 and every
  * selection score L1 sensitivity 1.
+ *
+ * Order of randomness: every discrete Gaussian of rounds 1 and 3 is drawn before any histogram (`drawMstNoise`); the
+ * exponential mechanism's proposals are the only DP randomness drawn after the data is read, because its acceptance
+ * probabilities are the scores themselves. Its loop runs an expected ≤ (number of candidates) proposals per draw.
  */
 import { CleanRoomError } from "../../core/errors.js";
 import { cdpRho, exponentialMechanismRho } from "./accounting.js";
@@ -71,9 +75,37 @@ export function planMst(columns: number, epsilon: number, delta: number): MstPla
   };
 }
 
-/** Draws the round-1 noise for every column: call it before reading the data. */
-export function drawOneWayNoise(plan: MstPlan, sizes: readonly number[], rng: SecureRng): Float64Array[] {
-  return sizes.map((k) => discreteGaussianVector(rng, plan.oneWayVariance, k));
+/** All of MST's measurement noise, drawn before the data is read. */
+export interface MstNoise {
+  /** One vector per column, one value per code (round 1). */
+  readonly oneWay: readonly Float64Array[];
+  /**
+   * A pool of iid round-3 draws, as many as the d−1 largest 2-way tables of the *uncompressed* domain hold (an upper
+   * bound: compression only shrinks tables). The selected tables take consecutive slices; since every draw is iid
+   * the noise of each cell has the planned distribution whichever tree is selected.
+   */
+  readonly twoWay: Float64Array;
+}
+
+/** Number of round-3 draws MST may need for these domain sizes: the cells of the d−1 largest 2-way tables. */
+export function twoWayNoiseCount(sizes: readonly number[]): number {
+  const products: number[] = [];
+  for (let a = 0; a < sizes.length; a++) for (let b = a + 1; b < sizes.length; b++) products.push(sizes[a] * sizes[b]);
+  return products
+    .sort((x, y) => y - x)
+    .slice(0, Math.max(0, sizes.length - 1))
+    .reduce((s, v) => s + v, 0);
+}
+
+/**
+ * Draws every discrete Gaussian MST will add (rounds 1 and 3): call it before reading the data. The rejection
+ * samplers' running time depends on the values drawn (Jin et al. 2022), so drawing them while no data is loaded
+ * keeps that time independent of the data. Only the exponential mechanism's draws (round 2) must wait for the scores.
+ */
+export function drawMstNoise(plan: MstPlan, sizes: readonly number[], rng: SecureRng): MstNoise {
+  const oneWay = sizes.map((k) => discreteGaussianVector(rng, plan.oneWayVariance, k));
+  const twoWay = plan.twoWayVariance ? discreteGaussianVector(rng, plan.twoWayVariance, twoWayNoiseCount(sizes)) : new Float64Array(0);
+  return { oneWay, twoWay };
 }
 
 /** Options of `mst`. */
@@ -88,8 +120,8 @@ export interface MstOptions {
   readonly iterations?: number;
   /** Random generator. @default - `rngFromEnvironment()` (the OS CSPRNG) */
   readonly rng?: SecureRng;
-  /** Round-1 noise already drawn with `drawOneWayNoise` (so it exists before the data was read). */
-  readonly oneWayNoise?: readonly Float64Array[];
+  /** The measurement noise, drawn with `drawMstNoise` before the data was read. @default - drawn on entry, before any histogram */
+  readonly noise?: MstNoise;
 }
 
 /** What an MST run produced. */
@@ -152,8 +184,9 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
   };
   if (table.columns.length !== d) throw new CleanRoomError("invalid-argument", "the table's columns do not match the domain");
 
-  // Round 1 noise exists before any histogram is computed (timing of the rejection samplers is data-independent).
-  const noise1 = options.oneWayNoise ?? drawOneWayNoise(plan, sizes, rng);
+  // All Gaussian noise exists before any histogram is computed (the rejection samplers' timing is data-independent).
+  const noise = options.noise ?? drawMstNoise(plan, sizes, rng);
+  const noise1 = noise.oneWay;
   const v1 = rationalValue(plan.oneWayVariance);
   lap("noise");
   const y1 = table.columns.map((col, i) => {
@@ -198,15 +231,9 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
   });
   lap("score");
 
-  // Round-3 noise pool, drawn before the selection result is known: enough iid draws for the d−1 largest tables.
   const v2r = plan.twoWayVariance as Rational;
-  const largest = pairs
-    .map(([a, b]) => kc[a] * kc[b])
-    .sort((x, y) => y - x)
-    .slice(0, d - 1)
-    .reduce((s, v) => s + v, 0);
-  const noise2 = discreteGaussianVector(rng, v2r, largest);
-  lap("noise");
+  const noise2 = noise.twoWay;
+  if (noise2.length < twoWayNoiseCount(kc)) throw new CleanRoomError("invalid-argument", "pre-drawn 2-way noise is too short for the domain");
 
   const uf = new UnionFind(d);
   const edges: [number, number][] = [];

@@ -14,7 +14,7 @@ import { ClampedSum, drawNoise, meanOf, type NoiseDraw, releaseSum } from "./agg
 import { buildDomain, type Domain } from "./domain.js";
 import { drawIndependentNoise, planIndependent, productOfMarginals } from "./independent.js";
 import { assertWithinBudget, type LedgerBudget, type LedgerEntry, readLedger, recordRelease } from "./ledger.js";
-import { drawOneWayNoise, mst, planMst } from "./mst.js";
+import { drawMstNoise, mst, planMst } from "./mst.js";
 import { type SecureRng, rngFromEnvironment } from "./rng.js";
 import { readEncodedCsv, scanCsv, writeDecodedCsv } from "./table.js";
 
@@ -167,11 +167,11 @@ export async function synthesizeCsv(opts: SynthesizeOptions): Promise<ReleaseRep
   if (method === "mst") {
     const plan = planMst(sizes.length, opts.epsilon, delta);
     await precheckLedger(opts, plan.rhoSpent.total);
-    const noise = drawOneWayNoise(plan, sizes, rng);
+    const noise = drawMstNoise(plan, sizes, rng);
     const t1 = performance.now();
     const table = await readEncodedCsv(opts.input, domain);
     const t2 = performance.now();
-    const res = mst(table, domain, { epsilon: opts.epsilon, delta, rows: opts.rows, iterations: opts.iterations, rng, oneWayNoise: noise });
+    const res = mst(table, domain, { epsilon: opts.epsilon, delta, rows: opts.rows, iterations: opts.iterations, rng, noise });
     const t3 = performance.now();
     const { digest, entry } = await withArtefact(opts, "mst", plan.rhoSpent.total, rng.deterministic, (p) => writeDecodedCsv(p, domain, res.table, rng));
     const t4 = performance.now();
