@@ -138,6 +138,16 @@ function dpSchemaProblems(schema: DatasetSchema, path: string): string[] {
   return out;
 }
 
+/** Prefixes a problem about `columns[i]` with that column's name, so the message says which column to fix. */
+function namingColumn(schema: unknown, problem: string): string {
+  const m = /\.columns\[(\d+)\]/.exec(problem);
+  const columns = (schema as { columns?: unknown } | null)?.columns;
+  if (!m || !Array.isArray(columns)) return problem;
+  const name = (columns[Number(m[1])] as { name?: unknown } | null)?.name;
+  if (typeof name !== "string" || name === "" || problem.includes(`"${name}"`)) return problem;
+  return `column "${name}": ${problem}`;
+}
+
 /**
  * Validates a public schema and builds its domain.
  *
@@ -146,7 +156,7 @@ function dpSchemaProblems(schema: DatasetSchema, path: string): string[] {
 export function buildDomain(schema: unknown, what = "schema"): Domain {
   const problems = schemaProblems(schema, what);
   if (problems.length === 0) problems.push(...dpSchemaProblems(schema as DatasetSchema, what));
-  throwIfProblems("invalid-argument", `public ${what}`, problems);
+  throwIfProblems("invalid-argument", `public ${what}`, problems.map((p) => namingColumn(schema, p)));
   const s = schema as DatasetSchema;
   return { columns: s.columns.map((c) => (c.type === "categorical" ? categoricalDomain(c) : numericDomain(c))) };
 }
