@@ -1,10 +1,27 @@
 // The randomness rules: OS CSPRNG by default, seeded stream only in tests, never Math.random.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { buildProgram } from "../../src/runtime/cli.js";
-import { rngFromEnvironment, SecureRng, TEST_MODE_ENV, TEST_SEED_ENV, testRng } from "../../src/runtime/dp/rng.js";
+import { rngFromEnvironment, runningAsCli, SecureRng, TEST_MODE_ENV, TEST_SEED_ENV, testRng } from "../../src/runtime/dp/rng.js";
+import { INSURANCE_CSV, INSURANCE_SCHEMA } from "./utility.js";
+
+const REPO = join(__dirname, "..", "..");
+
+/** Runs the real `cleanroom` command (src/runtime/cli.ts under ts-node) in a child process with exactly `env`. */
+function runCleanroom(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["-r", "ts-node/register/transpile-only", join(REPO, "src", "runtime", "cli.ts"), ...args],
+      { cwd: REPO, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -33,7 +50,7 @@ async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Pr
 describe("dp randomness", () => {
   it("GIVEN the DP sources WHEN searched THEN no code calls Math.random (V8's xorshift128+ is predictable)", () => {
     const root = join(__dirname, "..", "..", "src");
-    const files = [...filesUnder(join(root, "runtime", "dp")), join(root, "runtime", "provision", "stage1.ts")];
+    const files = [...filesUnder(join(root, "runtime", "dp")), join(root, "runtime", "provision", "stage1.ts"), join(root, "runtime", "cli", "dp.ts")];
     expect(files.length).to.be.greaterThan(5);
     const offenders = files.filter((f) => /Math\s*\.\s*random\s*\(/.test(readFileSync(f, "utf8")));
     expect(offenders).to.deep.equal([]);
@@ -79,5 +96,35 @@ describe("dp randomness", () => {
       expect(err).to.be.instanceOf(CleanRoomError);
       expect((err as CleanRoomError).message).to.match(/CLEANROOM_TEST_DP_SEED/);
     });
+  });
+
+  it("GIVEN main modules WHEN asking whether this is the cleanroom command THEN only runtime/cli.{ts,js} counts", () => {
+    expect(runningAsCli("/repo/src/runtime/cli.ts")).to.equal(true);
+    expect(runningAsCli("/usr/lib/node_modules/attested-cleanroom/dist/src/runtime/cli.js")).to.equal(true);
+    expect(runningAsCli("/repo/node_modules/mocha/bin/mocha.js")).to.equal(false);
+    expect(runningAsCli(undefined)).to.equal(false);
+    // In-process, even a test-mode environment cannot seed when the main module is the command.
+    expect(() => rngFromEnvironment({ [TEST_MODE_ENV]: "1", [TEST_SEED_ENV]: "s" }, "/repo/src/runtime/cli.ts")).to.throw(CleanRoomError, /never uses seeded/);
+  });
+
+  it("GIVEN the real cleanroom process WHEN only the seed is set, or the seed with CLEANROOM_TEST=1, THEN it refuses and writes nothing", async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), "acr-dp-seed-"));
+    try {
+      const args = (out: string) => ["dp", "synthesize", "--input", INSURANCE_CSV, "--schema", INSURANCE_SCHEMA, "--epsilon", "2", "--out", join(dir, out)];
+      const [seedOnly, both] = await Promise.all([
+        runCleanroom(args("a.csv"), { [TEST_SEED_ENV]: "1234" }),
+        runCleanroom(args("b.csv"), { [TEST_SEED_ENV]: "1234", [TEST_MODE_ENV]: "1" }),
+      ]);
+      for (const r of [seedOnly, both]) {
+        expect(r.code, r.stderr).to.not.equal(0);
+        expect(r.stderr).to.match(/CLEANROOM_TEST_DP_SEED/);
+      }
+      expect(both.stderr).to.match(/never uses seeded/);
+      expect(readdirSync(dir)).to.deep.equal([]);
+      expect(existsSync(join(dir, "a.csv")) || existsSync(join(dir, "b.csv"))).to.equal(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

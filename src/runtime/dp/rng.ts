@@ -2,7 +2,8 @@
  * The only source of randomness of the DP code: a cryptographically secure generator with exact integer draws.
  *
  * Production draws come from the operating system (`node:crypto` `randomFillSync`). A deterministic stream exists
- * for tests only and can be switched on only through `CLEANROOM_TEST_DP_SEED` while `CLEANROOM_TEST=1`.
+ * for tests only and can be switched on only through `CLEANROOM_TEST_DP_SEED` while `CLEANROOM_TEST=1`, and never in a
+ * process started as the `cleanroom` command.
  */
 import { createCipheriv, createHash, randomFillSync } from "node:crypto";
 import { CleanRoomError } from "../../core/errors.js";
@@ -137,7 +138,24 @@ export class SecureRng {
   }
 }
 
-function assertTestMode(env: NodeJS.ProcessEnv = process.env): void {
+/** Main-module paths of the `cleanroom` command (`src/runtime/cli.ts` under ts-node, `dist/src/runtime/cli.js` installed). */
+const CLI_MAIN = /[\\/]runtime[\\/]cli\.[cm]?[jt]s$/;
+
+/** `true` when this process was started as the `cleanroom` command rather than loaded by a test runner or a program. */
+export function runningAsCli(mainFile: string | undefined = require.main?.filename): boolean {
+  return mainFile !== undefined && CLI_MAIN.test(mainFile);
+}
+
+function assertTestMode(env: NodeJS.ProcessEnv = process.env, mainFile: string | undefined = require.main?.filename): void {
+  if (runningAsCli(mainFile)) {
+    // CLEANROOM_TEST=1 is a shell-wide switch that can leak into a provider's session from a CI job; the command
+    // itself therefore refuses any seed, so a released artefact can never carry noise that the seed's holder can subtract.
+    throw new CleanRoomError(
+      "invalid-argument",
+      `${TEST_SEED_ENV} is set, and the cleanroom command never uses seeded (predictable) DP noise, even with ${TEST_MODE_ENV}=1: ` +
+        `seeded streams exist only for the test suite, in-process. Unset ${TEST_SEED_ENV} to use the operating system's random generator.`,
+    );
+  }
   if (env[TEST_MODE_ENV] !== "1") {
     // Stops a deployment from releasing "DP" data whose noise anyone holding the seed can subtract.
     throw new CleanRoomError(
@@ -149,15 +167,16 @@ function assertTestMode(env: NodeJS.ProcessEnv = process.env): void {
 }
 
 /**
- * The generator every DP entry point uses by default: the OS CSPRNG, or — only when `CLEANROOM_TEST=1` — the
- * deterministic test stream named by `CLEANROOM_TEST_DP_SEED`.
+ * The generator every DP entry point uses by default: the OS CSPRNG, or — only in-process under a test runner with
+ * `CLEANROOM_TEST=1` — the deterministic test stream named by `CLEANROOM_TEST_DP_SEED`.
  *
- * @throws CleanRoomError `invalid-argument` when a test seed is set outside tests
+ * @param mainFile the process's main module (defaults to `require.main`); the `cleanroom` command never seeds
+ * @throws CleanRoomError `invalid-argument` when a test seed is set outside tests, or at all in the `cleanroom` command
  */
-export function rngFromEnvironment(env: NodeJS.ProcessEnv = process.env): SecureRng {
+export function rngFromEnvironment(env: NodeJS.ProcessEnv = process.env, mainFile: string | undefined = require.main?.filename): SecureRng {
   const seed = env[TEST_SEED_ENV];
   if (seed === undefined || seed === "") return SecureRng.system();
-  assertTestMode(env);
+  assertTestMode(env, mainFile);
   return SecureRng.seededForTests(seed);
 }
 
