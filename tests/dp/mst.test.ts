@@ -105,10 +105,16 @@ describe("dp MST on insurance.csv (public schema)", function () {
     expect(copied.get("bmi")).to.be.greaterThan(1000);
   });
 
-  it("GIVEN ε=2 THEN the average total-variation distance over all 21 2-way marginals is ≤ 0.13", () => {
+  it("GIVEN ε=2 and three independent noise streams THEN the average total-variation distance over all 21 2-way marginals is ≤ 0.13 for each", () => {
     const domain = buildDomain(schema);
-    const tv = averageTwoWayTv(domain, encodeRecords(domain, real.header, real.rows), encodeRecords(domain, synth.header, synth.rows));
-    expect(tv).to.be.below(0.13);
+    const realTable = encodeRecords(domain, real.header, real.rows);
+    const tvs = [averageTwoWayTv(domain, realTable, encodeRecords(domain, synth.header, synth.rows))];
+    for (const seed of ["tv-1", "tv-2"]) {
+      const res = mst(realTable, domain, { epsilon: 2, delta: 1e-9, rng: testRng(seed) });
+      tvs.push(averageTwoWayTv(domain, realTable, res.table));
+    }
+    // Over 10 seeds by hand: 0.080–0.097 (mean 0.089), so 0.13 is not a lucky-seed threshold.
+    for (const tv of tvs) expect(tv, tvs.map((x) => x.toFixed(3)).join(", ")).to.be.at.most(0.13);
     // And MST keeps the structure: far better than shuffling each column independently of the others.
     const rng = testRng("shuffle");
     const shuffled = { header: real.header, rows: real.rows.map((r) => [...r]) };
@@ -118,21 +124,27 @@ describe("dp MST on insurance.csv (public schema)", function () {
         r[c] = col[i];
       });
     }
-    const tvIndependent = averageTwoWayTv(domain, encodeRecords(domain, real.header, real.rows), encodeRecords(domain, shuffled.header, shuffled.rows));
-    expect(tv).to.be.below(tvIndependent);
+    const tvIndependent = averageTwoWayTv(domain, realTable, encodeRecords(domain, shuffled.header, shuffled.rows));
+    for (const tv of tvs) expect(tv).to.be.below(tvIndependent);
   });
 
   for (const [eps, minR2] of [
     [2, 0.35],
     [4, 0.55],
   ] as const) {
-    it(`GIVEN a 70/30 split WHEN a random forest is trained on MST(ε=${eps}) of the 70% THEN R² on the real 30% is ≥ ${minR2}`, () => {
-      const { train, test } = split(real, testRng("split"));
+    it(`GIVEN three 70/30 splits WHEN a random forest is trained on MST(ε=${eps}) of each 70% only THEN R² on the real 30% is ≥ ${minR2} for each`, () => {
       const domain = buildDomain(schema);
-      const rng = testRng(`tstr-${eps}`);
-      const res = mst(encodeRecords(domain, train.header, train.rows), domain, { epsilon: eps, delta: 1e-9, rng });
-      const synthTrain = { header: domain.columns.map((c) => c.name), rows: decodeRows(domain, res.table, rng) };
-      expect(tstrR2(synthTrain, test)).to.be.at.least(minR2);
+      const r2s: number[] = [];
+      for (const seed of [0, 1, 2]) {
+        const { train, test } = split(real, testRng(`split-${seed}`));
+        const rng = testRng(`tstr-${eps}-${seed}`);
+        // The synthesizer sees the training rows only; the test rows are never measured.
+        const res = mst(encodeRecords(domain, train.header, train.rows), domain, { epsilon: eps, delta: 1e-9, rng });
+        const synthTrain = { header: domain.columns.map((c) => c.name), rows: decodeRows(domain, res.table, rng) };
+        expect([...copiedValues(real, synthTrain, numeric).values()].reduce((a, b) => a + b, 0)).to.equal(0);
+        r2s.push(tstrR2(synthTrain, test));
+      }
+      for (const r2 of r2s) expect(r2, r2s.map((x) => x.toFixed(3)).join(", ")).to.be.at.least(minR2);
     });
   }
 
@@ -176,7 +188,7 @@ describe("dp public schema and preprocessing", () => {
     }
     expect(err).to.be.instanceOf(CleanRoomError);
     const m = (err as CleanRoomError).message;
-    expect(m).to.match(/columns\[0\]\.min \(64\) must be less than max/);
+    expect(m).to.match(/column "age": schema\.columns\[0\]\.min \(64\) must be less than max/);
     expect(m).to.match(/"smoker" may take/);
     expect(() => buildDomain({ columns: [bad.columns[2]] })).to.throw(/bins \(10\) of "kids" exceeds the 4 integers/);
   });
