@@ -5,7 +5,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { throwIfProblems } from "../core/errors.js";
+import { CleanRoomError, throwIfProblems } from "../core/errors.js";
 import { COMPONENT_DEFAULTS, GOOGLE_APIS_VIP, JUPYTERHUB_CHART, ROLES } from "./defaults.js";
 import type { SandboxOptions } from "./options.js";
 import { locationProblems, namingProblems, sandboxProblems } from "./validate.js";
@@ -239,8 +239,14 @@ function authenticatorConfig(s: SandboxOptions): Record<string, unknown> {
       },
     };
   }
-  // Only reachable with `insecureDummyAuthenticator: true` (validated): any name logs in.
-  return { JupyterHub: { authenticator_class: "dummy" }, Authenticator: { allow_all: true } };
+  // Any name logs in: only ever when the caller named the insecure option, never as a fallback.
+  if (s.insecureDummyAuthenticator === true) {
+    return { JupyterHub: { authenticator_class: "dummy" }, Authenticator: { allow_all: true } };
+  }
+  throw new CleanRoomError(
+    "invalid-argument",
+    "the sandbox needs an authenticator: github, google, or (demos only) insecureDummyAuthenticator: true",
+  );
 }
 
 function kubeconfigFor(clusterName: string, endpoint: string, caCert: string): string {

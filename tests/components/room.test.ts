@@ -1,6 +1,13 @@
+import type * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { DataCleanRoom, type DataCleanRoomArgs, PROJECT_LEVEL_WORKLOAD_ROLES, ROLES } from "../../src/components/index.js";
-import { evaluateAttestationCondition, imageDigestPrincipalSet, jobDigestPrincipalSet } from "../../src/core/attestation.js";
+import {
+  attributeMapping,
+  buildAttestationCondition,
+  evaluateAttestationCondition,
+  imageDigestPrincipalSet,
+  jobDigestPrincipalSet,
+} from "../../src/core/attestation.js";
 import { type CleanRoomDescriptor, loadDescriptor } from "../../src/core/descriptor.js";
 import {
   FIXTURE_DOCKERFILE,
@@ -19,7 +26,7 @@ import {
   goodClaims,
   twoProviderArgs,
 } from "./fixtures.js";
-import { type MockRun, type RecordedResource, ofType, runProgramUnderMocks } from "./harness.js";
+import { type MockRun, type RecordedResource, ofType, projectNumberOf, runProgramUnderMocks } from "./harness.js";
 
 const BUCKET = "gcp:storage/bucket:Bucket";
 const BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember";
@@ -38,6 +45,43 @@ function one(resources: readonly RecordedResource[], type: string, name: string)
   const r = resources.find((x) => x.type === type && x.name === name);
   if (!r) throw new Error(`no ${type} named ${name}; have ${ofType(resources, type).map((x) => x.name).join(", ")}`);
   return r;
+}
+
+/** Roles that let a member decrypt with a Cloud KMS key (directly, or as a basic role that includes it). */
+const DECRYPT_ROLES = new Set([
+  ROLES.decrypter,
+  ROLES.encrypterDecrypter,
+  "roles/cloudkms.cryptoKeyDecrypterViaDelegation",
+  "roles/owner",
+  "roles/editor",
+]);
+
+/**
+ * Every (role, member) pair an IAM resource grants, whatever its flavour (`*IAMMember`, `*IAMBinding`, `*IAMPolicy`),
+ * so a change of flavour in the components cannot slip past the assertions below.
+ */
+function iamGrants(r: RecordedResource): Array<{ role: string; member: string }> {
+  const cls = r.type.slice(r.type.lastIndexOf(":") + 1).toLowerCase();
+  const i = r.inputs as { role?: string; member?: string; members?: string[]; policyData?: string };
+  if (cls.endsWith("iammember")) return [{ role: i.role!, member: i.member! }];
+  if (cls.endsWith("iambinding")) return (i.members ?? []).map((member) => ({ role: i.role!, member }));
+  if (cls.endsWith("iampolicy")) {
+    const policy = JSON.parse(i.policyData ?? "{}") as { bindings?: Array<{ role: string; members: string[] }> };
+    return (policy.bindings ?? []).flatMap((b) => b.members.map((member) => ({ role: b.role, member })));
+  }
+  return [];
+}
+
+/** IAM resources of every flavour. */
+function iamResources(resources: readonly RecordedResource[]): RecordedResource[] {
+  return resources.filter((r) => /iam(member|binding|policy)$/i.test(r.type.slice(r.type.lastIndexOf(":") + 1)));
+}
+
+/** Project-, folder- and organization-level IAM resources: the grants that reach everything in a project. */
+function projectLevelGrants(resources: readonly RecordedResource[]): Array<[string, string]> {
+  return iamResources(resources)
+    .filter((r) => /^gcp:(projects|organizations|folder)\//.test(r.type))
+    .flatMap((r) => iamGrants(r).map((g): [string, string] => [g.role, g.member]));
 }
 
 /** Every value anywhere inside a resource's inputs, with its key. */
@@ -103,6 +147,10 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
   it("GIVEN the pool provider condition WHEN evaluated on token claims THEN it pins the image digest, the account and rejects debug images", () => {
     const provider = ofType(resources, POOL_PROVIDER)[0]!;
     const condition = provider.inputs.attributeCondition as string;
+    // Written once: exactly core's text for the policy the descriptor records, and core's attribute mapping.
+    expect(condition).to.equal(buildAttestationCondition(run.room.descriptor.attestation.policy));
+    expect(provider.inputs.attributeMapping).to.deep.equal(attributeMapping());
+    expect(condition).to.include(`assertion.submods.container.image_digest == '${IMAGE_DIGEST}'`);
     expect(evaluateAttestationCondition(condition, goodClaims()).allowed).to.equal(true);
     const otherImage = goodClaims();
     (otherImage.submods as { container: { image_digest: string } }).container.image_digest = `sha256:${"0".repeat(64)}`;
@@ -122,19 +170,33 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
   });
 
   it("GIVEN each provider key WHEN planned THEN its decrypter members are exactly its approved jobs' principalSets, never the pool", () => {
-    const expected: Record<string, string[]> = {
-      hospital: [JOINT_JOB, HOSPITAL_JOB].map((d) => jobDigestPrincipalSet(POOL_NAME, d)),
-      insurer: [JOINT_JOB, INSURER_JOB].map((d) => jobDigestPrincipalSet(POOL_NAME, d)),
+    const expected: Record<string, { project: string; jobs: string[] }> = {
+      hospital: { project: HOSPITAL_PROJECT, jobs: [JOINT_JOB, HOSPITAL_JOB] },
+      insurer: { project: PROJECT, jobs: [JOINT_JOB, INSURER_JOB] },
     };
-    for (const [provider, members] of Object.entries(expected)) {
-      const key = one(resources, KEY, `research-${provider}-key`);
-      const keyId = `${one(resources, "gcp:kms/keyRing:KeyRing", `research-${provider}-keyring`).id}/cryptoKeys/data`;
-      expect(key.id).to.equal(keyId);
-      const decrypters = ofType(resources, KEY_MEMBER).filter((m) => m.inputs.cryptoKeyId === keyId && m.inputs.role === ROLES.decrypter);
-      expect(decrypters.map((m) => m.inputs.member).sort()).to.deep.equal([...members].sort());
+    for (const [provider, { project, jobs }] of Object.entries(expected)) {
+      const ringId = one(resources, "gcp:kms/keyRing:KeyRing", `research-${provider}-keyring`).id;
+      const keyId = `${ringId}/cryptoKeys/data`;
+      expect(one(resources, KEY, `research-${provider}-key`).id).to.equal(keyId);
+      // Every grant on the key or its ring, in any IAM flavour, with any role that can decrypt.
+      const onKey = iamResources(resources).filter(
+        (r) => r.type.startsWith("gcp:kms/") && (r.inputs.cryptoKeyId === keyId || r.inputs.keyRingId === ringId),
+      );
+      const decrypters = onKey.flatMap(iamGrants).filter((g) => DECRYPT_ROLES.has(g.role));
+      const storageAgent = `serviceAccount:service-${projectNumberOf(project)}@gs-project-accounts.iam.gserviceaccount.com`;
+      // Set equality (as sorted lists, so a duplicate binding fails too): the approved jobs, plus the Cloud Storage
+      // service agent of the key's project, which CMEK needs and which only acts for callers the bucket admits.
+      expect(decrypters.map((g) => `${g.role} ${g.member}`).sort(), provider).to.deep.equal(
+        [...jobs.map((d) => `${ROLES.decrypter} ${jobDigestPrincipalSet(POOL_NAME, d)}`), `${ROLES.encrypterDecrypter} ${storageAgent}`].sort(),
+      );
+      // The same principalSets, and nobody else, may read the provider's bucket.
       const bucket = one(resources, BUCKET, `research-${provider}-data`).inputs.name;
-      const readers = ofType(resources, BUCKET_MEMBER).filter((m) => m.inputs.bucket === bucket);
-      expect(readers.map((m) => m.inputs.member).sort()).to.deep.equal([...members].sort());
+      const readers = iamResources(resources)
+        .filter((r) => r.type.startsWith("gcp:storage/") && r.inputs.bucket === bucket)
+        .flatMap(iamGrants);
+      expect(readers.map((g) => `${g.role} ${g.member}`).sort(), provider).to.deep.equal(
+        jobs.map((d) => `${ROLES.objectViewer} ${jobDigestPrincipalSet(POOL_NAME, d)}`).sort(),
+      );
     }
     for (const r of resources) for (const [, v] of walk(r.inputs)) expect(String(v), r.urn).not.to.match(/workloadIdentityPools\/[^/]+\/\*$/);
   });
@@ -146,9 +208,9 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
   });
 
   it("GIVEN the room without grants WHEN planned THEN the only project-level roles are workloadUser for the workload account", () => {
-    const projectMembers = ofType(resources, PROJECT_MEMBER);
-    expect(projectMembers.map((m) => [m.inputs.role, m.inputs.member])).to.deep.equal([[ROLES.workloadUser, `serviceAccount:${WORKLOAD_SA}`]]);
-    for (const m of projectMembers) expect(PROJECT_LEVEL_WORKLOAD_ROLES).to.include(m.inputs.role);
+    // Any flavour, in any of the room's projects (the hospital's too), at project, folder or organization level.
+    expect(projectLevelGrants(resources)).to.deep.equal([[ROLES.workloadUser, `serviceAccount:${WORKLOAD_SA}`]]);
+    for (const [role] of projectLevelGrants(resources)) expect(PROJECT_LEVEL_WORKLOAD_ROLES).to.include(role);
     const pull = ofType(resources, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember");
     expect(pull.map((m) => [m.inputs.repository, m.inputs.role])).to.deep.equal([["cleanroom", ROLES.artifactReader]]);
   });
@@ -180,7 +242,19 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
     expect(ofType(resources, KEY_MEMBER).filter((m) => m.inputs.member === member)).to.deep.equal([]);
     expect(ofType(resources, PROJECT_MEMBER).filter((m) => m.inputs.member === member)).to.deep.equal([]);
     const wi = one(resources, "gcp:serviceaccount/iAMMember:IAMMember", "research-sandbox-jupyter-wi");
-    expect(wi.inputs.member).to.equal(`serviceAccount:${PROJECT}.svc.id.goog[jupyterhub/jupyter-user]`);
+    const ksa = `serviceAccount:${PROJECT}.svc.id.goog[jupyterhub/jupyter-user]`;
+    expect(wi.inputs).to.deep.include({ member: ksa, role: ROLES.workloadIdentityUser, serviceAccountId: `projects/${PROJECT}/serviceAccounts/${JUPYTER_SA}` });
+    // Nothing else names the account or the pods' identity: no grant on a provider bucket or key, no impersonation
+    // of the workload account, no other service-account binding.
+    const mentions = resources
+      .filter((r) => [...walk(r.inputs)].some(([, v]) => typeof v === "string" && (v.includes(JUPYTER_SA) || v.includes(ksa))))
+      .map((r) => `${r.type} ${r.name}`)
+      .sort();
+    expect(mentions).to.deep.equal([
+      "gcp:serviceaccount/iAMMember:IAMMember research-sandbox-jupyter-wi",
+      "gcp:storage/bucketIAMMember:BucketIAMMember research-sandbox-jupyter-stage1",
+      "kubernetes:core/v1:ServiceAccount research-sandbox-ksa",
+    ]);
   });
 
   it("GIVEN the instance template WHEN planned THEN it is a hardened production Confidential Space VM", () => {
@@ -270,21 +344,36 @@ describe("components: DataCleanRoom variants under mocks", function () {
     expect(pull.inputs).to.deep.include({ project: PROJECT, location: REGION, repository: "research-executor", role: ROLES.artifactReader });
   });
 
-  it("GIVEN grants WHEN made THEN each adds bucket and key roles as *IAMMember resources and nothing unconditioned project-wide", async () => {
+  it("GIVEN grants WHEN made THEN each adds bucket and key roles as *IAMMember resources and returns exactly what it created", async () => {
+    const roomArgs: DataCleanRoomArgs = { ...twoProviderArgs(), sandbox: { enabled: false } };
+    const baseline = new Set((await runRoom(roomArgs)).resources.map((r) => r.urn));
     const run = await runProgramUnderMocks(() => {
-      const room = new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: { enabled: false } });
+      const room = new DataCleanRoom("research", roomArgs);
       const submit = room.grantSubmit("user:analyst@acme.example");
       const explore = room.grantExplore("user:analyst@acme.example");
       const provision = room.provider("hospital").grantProvision("group:stewards@hospital.example");
       const release = room.provider("hospital").grantRelease("group:stewards@hospital.example");
       expect(() => room.grantSubmit("allUsers")).to.throw(/allUsers and allAuthenticatedUsers are never allowed/);
+      expect(() => room.provider("nobody")).to.throw(/no provider "nobody".*hospital, insurer/);
+      const urns = (rs: pulumi.Resource[]) => rs.map((r) => r.urn);
       return {
-        counts: [submit.bucketMembers.length, submit.computeMembers.length, explore.bucketMembers.length],
-        provision: [provision.bucketMembers.length, provision.keyMembers.length],
-        release: [release.bucketMembers.length, release.keyMembers.length],
+        submit: urns([...submit.bucketMembers, ...submit.keyMembers, ...submit.computeMembers]),
+        explore: urns([...explore.bucketMembers, ...explore.keyMembers]),
+        provision: urns([...provision.bucketMembers, ...provision.keyMembers]),
+        release: urns([...release.bucketMembers, ...release.keyMembers]),
+        counts: [submit.bucketMembers.length, submit.keyMembers.length, submit.computeMembers.length, explore.bucketMembers.length],
+        provisionCounts: [provision.bucketMembers.length, provision.keyMembers.length],
+        releaseCounts: [release.bucketMembers.length, release.keyMembers.length],
       };
     });
-    expect(run.outputs).to.deep.equal({ counts: [4, 4, 1], provision: [3, 1], release: [2, 0] });
+    const out = run.outputs as Record<"submit" | "explore" | "provision" | "release", string[]> & Record<string, number[]>;
+    expect([out.counts, out.provisionCounts, out.releaseCounts]).to.deep.equal([[4, 0, 4, 1], [3, 1], [2, 0]]);
+    // What the grants returned is exactly what they added to the plan: nothing hidden, nothing missing.
+    const added = run.resources.filter((r) => !baseline.has(r.urn));
+    expect(added.map((r) => r.urn).sort()).to.deep.equal([...out.submit, ...out.explore, ...out.provision, ...out.release].sort());
+    // Non-authoritative bindings only: a grant never removes anyone else's access.
+    for (const r of added) expect(r.type, r.name).to.match(/IamMember$|IAMMember$/i);
+
     const analyst = run.resources.filter((r) => r.inputs.member === "user:analyst@acme.example");
     const projectLevel = analyst.filter((r) => r.type === PROJECT_MEMBER);
     expect(projectLevel).to.have.length(1);
@@ -293,12 +382,29 @@ describe("components: DataCleanRoom variants under mocks", function () {
       `resource.name.startsWith("projects/${PROJECT}/zones/${REGION}-b/instances/${PREFIX}-job-") || ` +
         `resource.name.startsWith("projects/${PROJECT}/zones/${REGION}-b/disks/${PREFIX}-job-")`,
     );
+    // The analyst never reaches a provider's key or data bucket.
+    const providerBuckets = ["hospital", "insurer"].map((p) => one(run.resources, BUCKET, `research-${p}-data`).inputs.name);
+    expect(analyst.filter((r) => r.type === KEY_MEMBER)).to.deep.equal([]);
+    expect(analyst.filter((r) => providerBuckets.includes(r.inputs.bucket as string))).to.deep.equal([]);
     const steward = run.resources.filter((r) => r.inputs.member === "group:stewards@hospital.example");
     const keyRoles = steward.filter((r) => r.type === KEY_MEMBER).map((r) => r.inputs.role);
     // Provisioning staff wrap data keys but can never unwrap them.
     expect(keyRoles).to.deep.equal([ROLES.encrypter]);
     const stage1 = steward.find((r) => r.type === BUCKET_MEMBER && r.inputs.role === ROLES.objectCreator && r.inputs.condition !== undefined);
     expect((stage1!.inputs.condition as { expression: string }).expression).to.match(/objects\/hospital\/"\)$/);
+
+    // Even with every grant made, only attested executor runs can write the quarantine bucket, and results are
+    // read by the consumer (released there by the steward).
+    const bucketGrants = (role: string) =>
+      iamResources(run.resources)
+        .filter((r) => r.type.startsWith("gcp:storage/") && r.inputs.bucket === one(run.resources, BUCKET, `research-storage-${role}`).inputs.name)
+        .flatMap(iamGrants);
+    const quarantineWriters = bucketGrants("quarantine").filter((g) => g.role !== ROLES.objectViewer);
+    expect(quarantineWriters).to.deep.equal([{ role: ROLES.objectCreator, member: imageDigestPrincipalSet(POOL_NAME, IMAGE_DIGEST) }]);
+    expect(bucketGrants("results").map((g) => `${g.role} ${g.member}`).sort()).to.deep.equal([
+      `${ROLES.objectCreator} group:stewards@hospital.example`,
+      `${ROLES.objectViewer} user:analyst@acme.example`,
+    ]);
   });
 
   it("GIVEN the GPU settings WHEN planned THEN the template uses the preview family, flex-start and the GPU driver", async () => {
@@ -315,5 +421,77 @@ describe("components: DataCleanRoom variants under mocks", function () {
     expect(t.machineType).to.equal("a3-highgpu-1g");
     expect(t.scheduling).to.deep.include({ provisioningModel: "FLEX_START", instanceTerminationAction: "DELETE", maxRunDuration: { seconds: 43200 } });
     expect((t.metadata as Record<string, string>)["tee-install-gpu-driver"]).to.equal("true");
+  });
+});
+
+describe("components: VM shapes, protection and the sandbox's login", function () {
+  this.timeout(60_000);
+
+  it("GIVEN teeType SEV and a custom machine type and disk WHEN planned THEN the template and the condition follow, still TERMINATE", async () => {
+    const { resources } = await runRoom({
+      ...twoProviderArgs(),
+      confidentialVm: { teeType: "SEV", machineType: "n2d-standard-8", bootDiskSizeGb: 64 },
+      sandbox: { enabled: false },
+    });
+    const t = ofType(resources, TEMPLATE)[0]!.inputs;
+    expect(t.confidentialInstanceConfig).to.deep.equal({ confidentialInstanceType: "SEV" });
+    expect(t.machineType).to.equal("n2d-standard-8");
+    expect((t.disks as Array<{ diskSizeGb: number; sourceImage: string }>)[0]).to.deep.include({
+      diskSizeGb: 64,
+      sourceImage: "projects/confidential-space-images/global/images/family/confidential-space",
+    });
+    expect(t.scheduling).to.deep.include({ onHostMaintenance: "TERMINATE", provisioningModel: "STANDARD" });
+    expect(t.networkInterfaces).to.deep.equal([{ subnetwork: `projects/${PROJECT}/regions/${REGION}/subnetworks/${PREFIX}-tee` }]);
+    const condition = ofType(resources, POOL_PROVIDER)[0]!.inputs.attributeCondition as string;
+    // A token from TDX hardware does not open a room that launches SEV VMs, and the reverse.
+    expect(evaluateAttestationCondition(condition, { ...goodClaims(), hwmodel: "GCP_AMD_SEV" }).allowed).to.equal(true);
+    expect(evaluateAttestationCondition(condition, goodClaims()).allowed).to.equal(false);
+  });
+
+  it("GIVEN the SEV default machine type WHEN planned THEN it is an N2D", async () => {
+    const { resources } = await runRoom({ ...twoProviderArgs(), confidentialVm: { teeType: "SEV" }, sandbox: { enabled: false } });
+    expect(ofType(resources, TEMPLATE)[0]!.inputs.machineType).to.equal("n2d-standard-2");
+  });
+
+  it("GIVEN a spot H100 WHEN planned THEN the template is preemptible, deleted on termination, with the GPU driver and no debug label", async () => {
+    const { resources } = await runRoom({ ...twoProviderArgs(), confidentialVm: { gpu: true }, sandbox: { enabled: false } });
+    const t = ofType(resources, TEMPLATE)[0]!.inputs;
+    expect(t.scheduling).to.deep.equal({
+      onHostMaintenance: "TERMINATE",
+      automaticRestart: false,
+      provisioningModel: "SPOT",
+      instanceTerminationAction: "DELETE",
+      preemptible: true,
+    });
+    expect(t.confidentialInstanceConfig).to.deep.equal({ confidentialInstanceType: "TDX" });
+    expect((t.metadata as Record<string, string>)["tee-install-gpu-driver"]).to.equal("true");
+    expect((t.disks as Array<{ sourceImage: string }>)[0]!.sourceImage).to.match(/family\/confidential-space-preview-cgpu$/);
+    expect(t.labels).to.deep.equal({ "cleanroom-room": PREFIX, "cleanroom-role": "executor" });
+  });
+
+  it("GIVEN a GPU room with allowDebug WHEN planned THEN the debug preview family is used and the template says so in a label", async () => {
+    const { resources } = await runRoom({
+      ...twoProviderArgs(),
+      attestation: { allowDebug: true },
+      confidentialVm: { gpu: true },
+      sandbox: { enabled: false },
+    });
+    const t = ofType(resources, TEMPLATE)[0]!.inputs;
+    expect((t.disks as Array<{ sourceImage: string }>)[0]!.sourceImage).to.match(/family\/confidential-space-debug-preview-cgpu$/);
+    expect(t.labels).to.deep.include({ "cleanroom-allow-debug": "true" });
+    // Without debug log redirect the account gets no logWriter.
+    expect(projectLevelGrants(resources).map(([role]) => role)).to.deep.equal([ROLES.workloadUser]);
+  });
+
+  it("GIVEN the room WHEN constructed THEN every KMS key is protected and the buckets are not", async () => {
+    const run = await runProgramUnderMocks(() => {
+      const room = new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: { enabled: false } });
+      const flag = (r: pulumi.Resource) => (r as unknown as { __protect?: unknown }).__protect;
+      return {
+        keys: [...room.providers.values()].map((p) => flag(p.key)).concat(flag(room.storage.key)),
+        buckets: [...room.providers.values()].map((p) => flag(p.bucket) === true),
+      };
+    });
+    expect(run.outputs).to.deep.equal({ keys: [true, true, true], buckets: [false, false] });
   });
 });
