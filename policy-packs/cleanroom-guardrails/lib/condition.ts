@@ -27,6 +27,7 @@ export type ConditionProblemCode =
   | "missing"
   | "not-cel"
   | "too-complex"
+  | "always-true"
   | "swname-only"
   | "no-production-check"
   | "no-image-digest";
@@ -93,6 +94,15 @@ export function conditionProblems(condition: string | undefined): ConditionProbl
   const single = alternatives.length === 1;
   for (const branch of alternatives) {
     const where = single ? "the condition" : `the \`||\` alternative \`${text(branch)}\``;
+    if (branch.every(isTrueConstant)) {
+      problems.push({
+        code: "always-true",
+        message:
+          `admits every token: ${where} is the constant \`true\`, so nothing about the image or the VM is checked. ` +
+          `Remove it; ${FIX_ALL}.`,
+      });
+      continue;
+    }
     if (branch.every(isSwnameOrTrue)) {
       problems.push({
         code: "swname-only",
@@ -211,11 +221,14 @@ function isImageDigestPin(expr: CelExpr): boolean {
   return elements.length > 0 && elements.every((e) => DIGEST_PATTERN.test(stringConst(e) ?? ""));
 }
 
+function isTrueConstant(expr: CelExpr): boolean {
+  if (expr.exprKind.case !== "constExpr") return false;
+  const k = expr.exprKind.value.constantKind;
+  return k.case === "boolValue" && k.value;
+}
+
 function isSwnameOrTrue(expr: CelExpr): boolean {
-  if (expr.exprKind.case === "constExpr") {
-    const k = expr.exprKind.value.constantKind;
-    return k.case === "boolValue" && k.value;
-  }
+  if (isTrueConstant(expr)) return true;
   for (const fn of ["_==_", "@in", "_!=_"]) {
     const args = callOf(expr, fn);
     if (args?.length === 2 && args.some((a) => pathOf(a) === SWNAME_PATH)) return true;
