@@ -1,7 +1,7 @@
 /**
  * Regenerates tests/golden/*.json: the sanitized plan of every example under mocks.
  *
- *   node -r ts-node/register/transpile-only scripts/update-golden.ts
+ *   npm run golden     (= node -r ts-node/register/transpile-only scripts/update-golden.ts)
  *
  * Review the diff: it is exactly how the examples' cloud resources changed.
  */

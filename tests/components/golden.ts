@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { EXAMPLES, REPO_ROOT, type RecordedResource, runExampleUnderMocks } from "./harness.js";
 
 /** The command that regenerates the golden files. */
-export const UPDATE_GOLDEN_COMMAND = "node -r ts-node/register/transpile-only scripts/update-golden.ts";
+export const UPDATE_GOLDEN_COMMAND = "npm run golden";
 
 const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
 

@@ -1,7 +1,9 @@
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental";
 import { expect } from "chai";
 import { DataCleanRoom } from "../../src/components/index.js";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
+import { REPO_ROOT } from "./harness.js";
 
 /**
  * The package as the analyzer sees it: entry `src/index.ts` (which re-exports the component types), but a tsconfig
@@ -20,6 +22,11 @@ interface Schema {
 }
 
 describe("components: Pulumi schema analyzer over the package", function () {
+  it("GIVEN the repository root WHEN read THEN PulumiPlugin.yaml declares a nodejs source-based component package", () => {
+    const plugin = readFileSync(path.join(REPO_ROOT, "PulumiPlugin.yaml"), "utf8");
+    expect(plugin).to.match(/^runtime:\s*nodejs\s*$/m);
+  });
+
   // The analyzer type-checks the package's sources (~7 s on an idle 2-core machine).
   this.timeout(120_000);
 

@@ -1,9 +1,15 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as gcp from "@pulumi/gcp";
 import { expect } from "chai";
 import {
   DataCleanRoom,
   type DataCleanRoomArgs,
+  DataProvider,
+  type DataProviderArgs,
+  dataProviderProblems,
+  workloadPoolProblems,
   cidrRange,
   confidentialVmProblems,
   dataCleanRoomProblems,
@@ -113,6 +119,17 @@ describe("components: argument validation (pure)", () => {
     expect(bad.join("\n")).to.match(/allow_cmd_override/);
     expect(bad).to.have.length(3);
     expect(dockerfileLabelProblems("/nonexistent/Dockerfile").join()).to.match(/does not exist/);
+    // The log_redirect label must be there, not merely left to the launcher's default.
+    const dir = mkdtempSync(path.join(tmpdir(), "cleanroom-dockerfile-"));
+    const noRedirect = path.join(dir, "Dockerfile");
+    writeFileSync(noRedirect, `FROM scratch\nLABEL "tee.launch_policy.allow_env_override"="${EXECUTOR_ENV_OVERRIDES.join(",")}"\n`);
+    try {
+      expect(dockerfileLabelProblems(noRedirect)).to.deep.equal([
+        'executor.dockerfile must set LABEL "tee.launch_policy.log_redirect"="debugonly" so production VMs never export logs',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     // The real executor image (GCP runtime) carries exactly the labels the components demand.
     expect(dockerfileLabelProblems(path.join(REPO_ROOT, "executor", "Dockerfile"))).to.deep.equal([]);
   });
@@ -152,5 +169,73 @@ describe("components: invalid args fail before any resource is registered", () =
       err = e;
     }
     expect(String(err)).to.match(/unexpected invoke gcp:compute\/getZones/);
+  });
+});
+
+describe("components: the sub-components validate their own arguments", () => {
+  const provider = (): DataProviderArgs => ({
+    providerName: "hospital",
+    project: "hospital-data",
+    region: "europe-west4",
+    namePrefix: "research",
+    poolName: "projects/1/locations/global/workloadIdentityPools/research-pool",
+    approvedJobs: [JOINT_JOB],
+  });
+
+  it("GIVEN DataProvider args WHEN each is broken THEN every problem is listed, and rotation beyond 90 days is refused", () => {
+    expect(dataProviderProblems("research-hospital", provider())).to.deep.equal([]);
+    const problems = dataProviderProblems("research-hospital", {
+      ...provider(),
+      providerName: "Hospital!",
+      approvedJobs: [JOINT_JOB, JOINT_JOB, "sha256:abc"],
+      keyRotationDays: 91,
+      codePolicy: "any-job",
+    });
+    expect(problems).to.have.length(5);
+    expect(problems.join("\n"))
+      .to.match(/providerName must be/)
+      .and.match(/approvedJobs\[2\] must be sha256/)
+      .and.match(/lists a digest twice/)
+      .and.match(/keyRotationDays must be an integer from 1 to 90 \(got 91\)/)
+      .and.match(/imageDigest is required under codePolicy "any-job"/);
+  });
+
+  it("GIVEN a DataProvider constructed directly with bad args WHEN run THEN it throws before registering anything", async () => {
+    let caught: unknown;
+    const run = await runProgramUnderMocks(() => {
+      try {
+        new DataProvider("research-hospital", { ...provider(), approvedJobs: ["sha256:nothex"], keyRotationDays: 365 });
+      } catch (err) {
+        caught = err;
+      }
+    });
+    expect(run.resources).to.deep.equal([]);
+    expect((caught as CleanRoomError).problems).to.have.length(2);
+  });
+
+  it("GIVEN ConfidentialWorkloadPool args WHEN broken THEN every problem is listed (digest, zone, debug-only option, STABLE with debug)", () => {
+    const problems = workloadPoolProblems("research-pool", {
+      project: "acme-room",
+      region: "europe-west4",
+      zone: "us-central1-a",
+      imageDigest: "sha256:ABC",
+      imageReference: "x",
+      subnetwork: "s",
+      confidentialVm: { debugLogRedirect: true },
+      attestation: { requireStable: true, allowDebug: false },
+    });
+    expect(problems.join("\n")).to.match(/zone "us-central1-a" is not in region europe-west4/).and.match(/imageDigest must be sha256/).and.match(
+      /debugLogRedirect needs attestation\.allowDebug/,
+    );
+    expect(problems).to.have.length(3);
+    const debugStable = workloadPoolProblems("research-pool", {
+      project: "acme-room",
+      region: "europe-west4",
+      imageDigest: `sha256:${"e".repeat(64)}`,
+      imageReference: "x",
+      subnetwork: "s",
+      attestation: { allowDebug: true, requireStable: true },
+    });
+    expect(debugStable.join()).to.match(/allowDebug cannot be combined with requireStable/);
   });
 });
