@@ -107,29 +107,27 @@ function splitToken(token: string): [string, string, string] {
   return parts as [string, string, string];
 }
 
-/** Parses the payload segment into a JSON object (its signature is already verified). */
-function parsePayloadSegment(segment: string): Record<string, unknown> {
+/** Parses one base64url JWS segment into a JSON object; `part` names it in errors. */
+function parseJsonSegment(segment: string, part: "header" | "payload"): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
   } catch (err) {
-    throw new AttestationError("malformed", `The token payload is not readable JSON: ${messageOf(err)}`, { cause: err });
+    throw new AttestationError("malformed", `The token ${part} is not readable JSON: ${messageOf(err)}`, { cause: err });
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new AttestationError("malformed", "The token payload is not a JSON object");
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new AttestationError("malformed", `The token ${part} is not a JSON object`);
   return value as Record<string, unknown>;
 }
 
-/** Parses a protected header segment into a JSON object. */
+/** Parses the payload segment (its signature is already verified, and covers its exact characters). */
+function parsePayloadSegment(segment: string): Record<string, unknown> {
+  return parseJsonSegment(segment, "payload");
+}
+
+/** Parses a protected header segment, whose alphabet no signature has covered yet. */
 function parseHeaderSegment(segment: string): Record<string, unknown> {
   if (!BASE64URL.test(segment)) throw new AttestationError("malformed", "The token header is not base64url");
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
-  } catch (err) {
-    throw new AttestationError("malformed", `The token header is not readable JSON: ${messageOf(err)}`, { cause: err });
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new AttestationError("malformed", "The token header is not a JSON object");
-  return value as Record<string, unknown>;
+  return parseJsonSegment(segment, "header");
 }
 
 function decodeHeader(token: string): ProtectedHeaderParameters {
