@@ -99,6 +99,13 @@ export interface SandboxOptions {
   readonly google?: GoogleAuthOptions;
   /** Anyone who can reach the hub logs in with any name and no password. Demos only. @default false */
   readonly insecureDummyAuthenticator?: boolean;
+  /**
+   * Give the GKE control plane only a private endpoint (no public IP at all). Then `pulumi up` (which installs the
+   * JupyterHub chart) and `kubectl` must run from inside the VPC or over a VPN/interconnect. When false, the public
+   * endpoint answers only `authorizedNetworks` (and no other Google Cloud customer's address).
+   * @default false
+   */
+  readonly privateEndpoint?: boolean;
   /** Run the sandbox nodes as Confidential GKE nodes. @default false */
   readonly confidentialNodes?: boolean;
   /** Kubernetes namespace of JupyterHub. @default "jupyterhub" */

@@ -80,8 +80,9 @@ export class SandboxCluster extends pulumi.ComponentResource {
         ipAllocationPolicy: { clusterSecondaryRangeName: "pods", servicesSecondaryRangeName: "services" },
         // Pods get Google credentials only through Workload Identity, never the node's account.
         workloadIdentityConfig: { workloadPool: `${project}.svc.id.goog` },
-        // Nodes have no external IPs.
-        privateClusterConfig: { enablePrivateNodes: true, enablePrivateEndpoint: false },
+        // Nodes have no external IPs. The control plane keeps a public endpoint (limited to `authorizedNetworks`)
+        // unless `privateEndpoint`, so `pulumi up` can install the chart from outside the VPC.
+        privateClusterConfig: { enablePrivateNodes: true, enablePrivateEndpoint: s.privateEndpoint === true },
         // The control plane answers only the listed networks (where `pulumi up` and admins run).
         masterAuthorizedNetworksConfig: {
           cidrBlocks: (s.authorizedNetworks ?? []).map((cidrBlock, i) => ({ cidrBlock, displayName: `admin-${i}` })),
@@ -116,9 +117,10 @@ export class SandboxCluster extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    const endpoint = s.privateEndpoint === true ? cluster.privateClusterConfig.apply((c) => c?.privateEndpoint ?? "") : cluster.endpoint;
     const kubeconfig = pulumi
-      .all([cluster.name, cluster.endpoint, cluster.masterAuth])
-      .apply(([clusterName, endpoint, auth]) => kubeconfigFor(clusterName, endpoint, auth.clusterCaCertificate ?? ""));
+      .all([cluster.name, endpoint, cluster.masterAuth])
+      .apply(([clusterName, host, auth]) => kubeconfigFor(clusterName, host, auth.clusterCaCertificate ?? ""));
     const k8sProvider = new k8s.Provider(`${name}-k8s`, { kubeconfig, enableServerSideApply: true }, { parent: this });
     const k8sOpts = { parent: this, provider: k8sProvider };
     const ns = new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name: namespace } }, k8sOpts);

@@ -209,10 +209,11 @@ export function sandboxProblems(input: SandboxOptions | undefined, p = "sandbox"
   if (input === undefined) return [`${p} is required: configure an authenticator and authorizedNetworks, or set ${p}.enabled to false`];
   if (!isObject(input)) return [`${p} must be an object`];
   const o = input as SandboxOptions & Record<string, unknown>;
-  unknownKeys(o, ["enabled", "authorizedNetworks", "chartVersion", "github", "google", "insecureDummyAuthenticator", "confidentialNodes", "namespace"], p, out);
+  unknownKeys(o, ["enabled", "authorizedNetworks", "chartVersion", "github", "google", "insecureDummyAuthenticator", "confidentialNodes", "privateEndpoint", "namespace"], p, out);
   optBool(o, "enabled", p, out);
   optBool(o, "insecureDummyAuthenticator", p, out);
   optBool(o, "confidentialNodes", p, out);
+  optBool(o, "privateEndpoint", p, out);
   if (o.enabled === false) return out;
   if (!Array.isArray(o.authorizedNetworks) || o.authorizedNetworks.length === 0) {
     out.push(`${p}.authorizedNetworks must list the CIDRs allowed to reach the GKE control plane (e.g. your office or CI egress /32)`);

@@ -109,7 +109,9 @@ export function mockState(type: string, name: string, inputs: Record<string, unk
       id = `projects/${project}/locations/${str(inputs.location, "r")}/clusters/${str(inputs.name, name)}`;
       Object.assign(state, {
         name: str(inputs.name, name),
-        endpoint: "10.0.0.2",
+        endpoint: "34.0.0.2",
+        // GKE gives every private cluster an internal control-plane address as well.
+        privateClusterConfig: { ...(inputs.privateClusterConfig as Record<string, unknown> | undefined), privateEndpoint: "10.0.0.2" },
         masterAuth: { clusterCaCertificate: Buffer.from("mock-ca").toString("base64") },
       });
       break;

@@ -89,6 +89,26 @@ describe("components: the JupyterHub sandbox's login", function () {
     ]);
   });
 
+  it("GIVEN privateEndpoint WHEN planned THEN the control plane has no public endpoint and the chart is installed through the private one", async () => {
+    const kubeconfigOf = (resources: RecordedResource[]) =>
+      JSON.parse(resources.find((r) => r.type === "pulumi:providers:kubernetes")!.inputs.kubeconfig as string) as {
+        clusters: Array<{ cluster: { server: string } }>;
+      };
+    const privateRun = await runProgramUnderMocks(() => {
+      new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: { ...GITHUB, privateEndpoint: true } });
+    });
+    const cluster = privateRun.resources.find((r) => r.type === "gcp:container/cluster:Cluster")!;
+    expect(cluster.inputs.privateClusterConfig).to.deep.equal({ enablePrivateNodes: true, enablePrivateEndpoint: true });
+    expect(kubeconfigOf(privateRun.resources).clusters[0]!.cluster.server).to.equal("https://10.0.0.2");
+    // The default keeps the (authorized-networks-only) public endpoint so `pulumi up` works from outside the VPC.
+    const defaultRun = await runProgramUnderMocks(() => {
+      new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: GITHUB });
+    });
+    const defaultCluster = defaultRun.resources.find((r) => r.type === "gcp:container/cluster:Cluster")!;
+    expect(defaultCluster.inputs.privateClusterConfig).to.deep.equal({ enablePrivateNodes: true, enablePrivateEndpoint: false });
+    expect(kubeconfigOf(defaultRun.resources).clusters[0]!.cluster.server).to.equal("https://34.0.0.2");
+  });
+
   it("GIVEN a GitHub sandbox WHEN planned THEN the chart is pinned, the hub is not exposed, users' egress is limited and network policy is on", async () => {
     const run = await runProgramUnderMocks(() => {
       new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: GITHUB });
