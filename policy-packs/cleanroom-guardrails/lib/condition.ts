@@ -1,8 +1,8 @@
 /**
  * Static review of a Workload Identity Pool provider's `attributeCondition` for Confidential Space.
  *
- * The condition is parsed with the same CEL parser the runtime evaluates it with (core's `parseCondition`, built on
- * `@bufbuild/cel`), then put in disjunctive normal form over its top-level `&&` / `||`: every alternative ("branch")
+ * The condition is parsed with the same CEL parser the runtime evaluates it with (`@bufbuild/cel`'s `parse`, which
+ * core's `parseCondition` wraps), then put in disjunctive normal form over its top-level `&&` / `||`: every alternative ("branch")
  * that can make the condition true is a list of clauses that must all hold. A branch is acceptable only when it
  * contains, as one of its own clauses:
  *
@@ -16,11 +16,16 @@
  * branch contains a clause, the condition implies that clause. Anything else (negations, ternaries, macros) is
  * treated as an opaque clause that proves nothing, so a clever condition fails closed.
  */
-import { CONFIDENTIAL_SPACE_ISSUER, parseCondition } from "../../../src/core/attestation.js";
-import { DIGEST_PATTERN } from "../../../src/core/patterns.js";
-import { unparse } from "@bufbuild/cel";
+import { parse, unparse } from "@bufbuild/cel";
 
-type CelExpr = ReturnType<typeof parseCondition>["expr"];
+type CelExpr = ReturnType<typeof parse>["expr"];
+
+// The pack is self-contained (`pulumi policy publish` uploads only this directory), so it does not import the
+// library's core; tests/policy/self-contained.test.ts checks that these equal core's values.
+/** `iss` of Confidential Space attestation tokens (core's `CONFIDENTIAL_SPACE_ISSUER`). */
+export const CONFIDENTIAL_SPACE_ISSUER = "https://confidentialcomputing.googleapis.com";
+/** An image manifest digest (core's `DIGEST_PATTERN`). */
+export const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
 /** What is wrong with a condition. */
 export type ConditionProblemCode =
@@ -74,7 +79,8 @@ export function conditionProblems(condition: string | undefined): ConditionProbl
   }
   let expr: CelExpr;
   try {
-    expr = parseCondition(condition).expr;
+    // The parser the runtime evaluates conditions with (core's `parseCondition` wraps this same call).
+    expr = parse(condition).expr;
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     return [{ code: "not-cel", message: `has an attributeCondition that is not valid CEL (${why}); fix the syntax.` }];
