@@ -138,6 +138,16 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
     expect(allow.inputs.priority as number).to.be.lessThan(deny.inputs.priority as number);
     const template = ofType(resources, TEMPLATE)[0]!;
     expect(template.inputs.tags).to.deep.equal(deny.inputs.targetTags);
+    const tee = one(resources, "gcp:compute/subnetwork:Subnetwork", "research-network-tee");
+    expect(tee.inputs).to.deep.include({ privateIpGoogleAccess: true, ipCidrRange: "10.10.0.0/24" });
+    // googleapis.com resolves to the restricted VIP inside the VPC, so API calls never need a public route.
+    const apisA = one(resources, "gcp:dns/recordSet:RecordSet", "research-network-dns-googleapis-a");
+    expect(apisA.inputs).to.deep.include({ name: "restricted.googleapis.com.", type: "A", rrdatas: ["199.36.153.4", "199.36.153.5", "199.36.153.6", "199.36.153.7"] });
+    expect(one(resources, "gcp:dns/managedZone:ManagedZone", "research-network-dns-googleapis").inputs).to.deep.include({ dnsName: "googleapis.com.", visibility: "private" });
+    const ingress = one(resources, "gcp:compute/firewall:Firewall", "research-network-tee-deny-ingress");
+    expect(ingress.inputs).to.deep.include({ direction: "INGRESS", sourceRanges: ["0.0.0.0/0"], denies: [{ protocol: "all" }], targetTags: deny.inputs.targetTags });
+    // The only NAT in the room serves the sandbox subnet; the TEE subnet has no path to the internet.
+    expect(ofType(resources, "gcp:compute/routerNat:RouterNat")).to.have.length(1);
     const nat = ofType(resources, "gcp:compute/routerNat:RouterNat")[0]!;
     expect(nat.inputs.subnetworks).to.deep.equal([
       { name: `projects/${PROJECT}/regions/${REGION}/subnetworks/${PREFIX}-sandbox`, sourceIpRangesToNats: ["ALL_IP_RANGES"] },
