@@ -8,6 +8,7 @@ import { cdpRho } from "./accounting.js";
 import type { Domain } from "./domain.js";
 import { histogram1, projectToSimplex } from "./marginals.js";
 import { type SecureRng, rngFromEnvironment } from "./rng.js";
+import { withoutInsignificantUnknown } from "./compress.js";
 import { roundedCounts } from "./sample.js";
 import { discreteGaussianVector, type Rational, rationalAtLeast, rationalValue } from "./samplers.js";
 import type { EncodedTable } from "./table.js";
@@ -72,8 +73,10 @@ export function productOfMarginals(
   const t2 = performance.now();
   const total = estimateTotal(meas, []);
   const rows = options.rows ?? Math.max(0, Math.round(total));
-  const columns = meas.map((m) => {
-    const counts = roundedCounts(projectToSimplex(m.y, m.variance, total), rows, rng);
+  const columns = meas.map((m, i) => {
+    const probs = projectToSimplex(m.y, m.variance, total).map((x) => x / total);
+    withoutInsignificantUnknown(probs, m.y, v, domain.columns[i].unknownCode);
+    const counts = roundedCounts(probs, rows, rng);
     const out = new Int32Array(rows);
     let pos = 0;
     for (let c = 0; c < counts.length; c++) for (let j = 0; j < counts[c]; j++) out[pos++] = c;

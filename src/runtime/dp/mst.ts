@@ -17,7 +17,7 @@
  */
 import { CleanRoomError } from "../../core/errors.js";
 import { cdpRho, exponentialMechanismRho } from "./accounting.js";
-import { type Compression, compressCodes, compressColumn, decompressCodes } from "./compress.js";
+import { type Compression, compressCodes, compressColumn, decompressCodes, withoutInsignificantUnknown } from "./compress.js";
 import type { Domain } from "./domain.js";
 import { exponentialMechanism } from "./exponential.js";
 import { histogram1, histogram2, projectToSimplex } from "./marginals.js";
@@ -202,6 +202,7 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
     const m = { y: y1[0], variance: new Float64Array(sizes[0]).fill(v1) };
     const total = estimateTotal([m], []);
     const probs = projectToSimplex(m.y, m.variance, total).map((v) => v / total);
+    withoutInsignificantUnknown(probs, m.y, v1, domain.columns[0].unknownCode);
     const model = singleColumnModel(sizes[0], probs, total);
     const rows = options.rows ?? Math.round(total);
     const col = roundedCounts(probs, rows, rng);
@@ -213,7 +214,7 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
     return { table: { rows, columns: [out] }, plan, tree: [], compressedSizes: sizes, model, timings };
   }
 
-  const comp: Compression[] = y1.map((y) => compressColumn(y, v1));
+  const comp: Compression[] = y1.map((y, i) => compressColumn(y, v1, domain.columns[i].unknownCode));
   const kc = comp.map((c) => c.size);
   const X = table.columns.map((col, i) => compressCodes(col, comp[i]));
   lap("compress");
@@ -263,7 +264,9 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
   lap("estimate");
 
   const rows = options.rows ?? Math.max(0, Math.round(model.total));
-  const synth = sampleTreeModel(model, rows, rng);
+  // An "other" code that stands only for the unknown code (noisy count below 3·sd) is not generated.
+  const excluded = comp.map((c) => (c.otherIsOnlyUnknown ? c.kept.length : undefined));
+  const synth = sampleTreeModel(model, rows, rng, excluded);
   const columns = synth.columns.map((col, i) => decompressCodes(col, comp[i], rng));
   lap("generate");
 

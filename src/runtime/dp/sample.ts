@@ -65,15 +65,38 @@ function shuffledColumn(counts: Int32Array, n: number, rng: SecureRng): Int32Arr
   return rng.shuffle(out);
 }
 
+/** `probs` with `code` set to 0 (a copy; `probs` itself when there is nothing to remove). */
+function zeroed(probs: ArrayLike<number>, code: number | undefined): ArrayLike<number> {
+  if (code === undefined || code < 0 || code >= probs.length || !(probs[code] > 0)) return probs;
+  const out = Float64Array.from(probs);
+  out[code] = 0;
+  return out;
+}
+
+function massOf(probs: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < probs.length; i++) m += Math.max(0, probs[i]);
+  return m;
+}
+
+/** `probs` without `code`, unless that would leave no mass at all. */
+function without(probs: ArrayLike<number>, code: number | undefined): ArrayLike<number> {
+  const z = zeroed(probs, code);
+  return massOf(z) > 1e-300 ? z : probs;
+}
+
 /**
  * Draws `rows` records from a tree model: the root column by randomized rounding, then each column in breadth-first
  * order, conditionally on its parent's value, by randomized rounding within each group of rows.
+ *
+ * @param excluded per column, a code that is never generated (its mass goes to the column's other codes, in
+ *   proportion, within each conditional); used for an "other" code that stands only for the unknown code
  */
-export function sampleTreeModel(model: TreeModel, rows: number, rng: SecureRng): EncodedTable {
+export function sampleTreeModel(model: TreeModel, rows: number, rng: SecureRng, excluded: readonly (number | undefined)[] = []): EncodedTable {
   const d = model.sizes.length;
   const columns: Int32Array[] = new Array(d);
   const root = model.order[0];
-  columns[root] = shuffledColumn(roundedCounts(model.nodes[root], rows, rng), rows, rng);
+  columns[root] = shuffledColumn(roundedCounts(without(model.nodes[root], excluded[root]), rows, rng), rows, rng);
   for (let q = 1; q < d; q++) {
     const c = model.order[q];
     const p = model.parent[c];
@@ -98,7 +121,9 @@ export function sampleTreeModel(model: TreeModel, rows: number, rng: SecureRng):
         cond[x] = joint[v * kc + x];
         mass += cond[x];
       }
-      const probs = mass > 1e-300 ? cond : model.nodes[c];
+      // A parent value whose conditional is (numerically) empty, or only the excluded code, falls back to the marginal.
+      const conditional = zeroed(cond, excluded[c]);
+      const probs = mass > 1e-300 && massOf(conditional) > 1e-300 ? conditional : without(model.nodes[c], excluded[c]);
       const values = shuffledColumn(roundedCounts(probs, n, rng), n, rng);
       for (let j = 0; j < n; j++) col[byParent[start[v] + j]] = values[j];
     }
