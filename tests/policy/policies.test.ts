@@ -103,6 +103,13 @@ describe("policy pack: cleanroom-guardrails (unit)", () => {
       expectOne(await run(broken(csInstanceTemplate(), "scheduling", undefined)), /onHostMaintenance/);
     });
 
+    it("GIVEN a regional instance template WHEN it breaks the rule THEN it is checked like a global one", async () => {
+      const regional = { ...csInstanceTemplate(), type: "gcp:compute/regionInstanceTemplate:RegionInstanceTemplate", name: "tee-regional" };
+      expect(await run(regional)).to.deep.equal([]);
+      expectOne(await run(broken(regional, "networkInterfaces.0.accessConfigs", [{}])), /regional instance template/, /public IP/);
+      expectOne(await run(broken(regional, "disks.0.sourceImage", CS_DEBUG_IMAGE)), /debug image/);
+    });
+
     it("GIVEN SEV on N2D with MIGRATE WHEN validated THEN silent; WHEN it carries a GPU THEN it fires", async () => {
       let sev = broken(csInstance(), "confidentialInstanceConfig.confidentialInstanceType", "SEV");
       sev = broken(broken(sev, "machineType", "n2d-standard-2"), "scheduling.onHostMaintenance", "MIGRATE");
@@ -202,6 +209,12 @@ describe("policy pack: cleanroom-guardrails (unit)", () => {
       expectOne(await resourceViolations(kmsDecrypterScoped, policy), /whole pool/);
       const ring = { ...broken(decrypterMember(), "member", wholePool), type: T.keyRingIamMember };
       expectOne(await resourceViolations(kmsDecrypterScoped, ring), /key ring/, /whole pool/);
+      const ringBinding = { ...broken(decrypterBinding(), "members.0", wholePool), type: "gcp:kms/keyRingIAMBinding:KeyRingIAMBinding" };
+      expectOne(await resourceViolations(kmsDecrypterScoped, ringBinding), /key ring IAM binding/, /whole pool/);
+      const ringPolicy = { ...policy, type: "gcp:kms/keyRingIAMPolicy:KeyRingIAMPolicy" };
+      expectOne(await resourceViolations(kmsDecrypterScoped, ringPolicy), /key ring IAM policy/, /whole pool/);
+      // A role that includes decrypt counts as decrypt.
+      expectOne(await resourceViolations(kmsDecrypterScoped, broken(broken(decrypterMember(), "member", wholePool), "role", "roles/cloudkms.cryptoKeyEncrypterDecrypter")), /whole pool/);
     });
 
     it("GIVEN allUsers or allAuthenticatedUsers as decrypter WHEN validated THEN it fires", async () => {

@@ -9,7 +9,9 @@ import {
   T,
   WORKLOAD_SA,
   broken,
+  decrypterBinding,
   decrypterMember,
+  decrypterPolicy,
   happyStack,
   pool,
   poolProvider,
@@ -90,6 +92,17 @@ describe("policy pack: cleanroom-guardrails (stack rule and ManaTEE fixture)", (
       expect(v[0]!.message).to.match(/pool 'room-pool'/);
       // No dependency, no known value: nothing links the grant to a pool.
       expect(await run(replace(replace(happyStack(), unknownMember), weakProvider))).to.deep.equal([]);
+    });
+
+    it("GIVEN the decrypter as a Binding or a Policy WHEN the pool's provider is weak THEN it fires for that flavour too", async () => {
+      const weak = broken(poolProvider(), "attributeCondition", NO_DIGEST);
+      for (const grant of [decrypterBinding(), decrypterPolicy()]) {
+        const stack = [pool(), weak, grant];
+        const v = await run(stack);
+        expect(v, grant.type).to.have.length(1);
+        expect(v[0]!.urn).to.equal(urnOf(grant.type, grant.name));
+        expect(await run([pool(), poolProvider(), grant])).to.deep.equal([]);
+      }
     });
 
     it("GIVEN a role that cannot decrypt WHEN the pool's provider is weak THEN silent", async () => {
