@@ -1,0 +1,259 @@
+/**
+ * The docs must not drift from the code: every `cleanroom`, `pulumi` and `npm` command in a ```bash block of
+ * README.md, examples/<name>/README.md and docs/operations.md is checked against what it names.
+ *
+ * - Every `cleanroom` line is parsed against the real commander tree (`buildProgram()`), without running it.
+ * - A block preceded by `<!-- doctest: local -->` runs for real: all such blocks of one file, in order, as one bash
+ *   session in a scratch copy of the file's directory (tests/docs/session.ts).
+ * - A block preceded by `<!-- doctest: gcp -->` runs the same way against the loopback Google APIs, with `pulumi`
+ *   deploying the example under mocks (tests/docs/gcp-world.ts).
+ * - `<!-- doctest: parse-only: <reason> -->` keeps a block to the static checks; any other block that contains a
+ *   `cleanroom` line fails.
+ * - `npm run X` must name a script of the nearest package.json; `pulumi config set K` must be read by the program and
+ *   change its plan; `pulumi stack output X` must be an export; `--policy-pack P` must exist.
+ */
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { expect } from "chai";
+import { Command } from "commander";
+import { localDown, localStatus } from "../../src/runtime/platforms/local/room.js";
+import { REPO_ROOT } from "../components/harness.js";
+import { checkCleanroomArgs } from "./cli-check.js";
+import { GcpWorld } from "./gcp-world.js";
+import { type BashBlock, type Invocation, bashBlocks, invocations, simpleCommands } from "./markdown.js";
+import { type DocumentedSetting, type PulumiProgram, exportsOf, parsePulumi, pulumiProgramOf, settingProblems } from "./pulumi-check.js";
+import { leftoverRooms, runSession, scratchCopy } from "./session.js";
+
+/** Every example program (a directory of examples/ with an index.ts) must have a README. */
+const EXAMPLE_READMES = readdirSync(join(REPO_ROOT, "examples"), { withFileTypes: true })
+  .filter((e) => e.isDirectory() && existsSync(join(REPO_ROOT, "examples", e.name, "index.ts")))
+  .map((e) => `examples/${e.name}/README.md`);
+const DOC_FILES = ["README.md", ...EXAMPLE_READMES, "docs/operations.md"].filter((f) => existsSync(join(REPO_ROOT, f)));
+
+function blocksOf(file: string): BashBlock[] {
+  return bashBlocks(file, readFileSync(join(REPO_ROOT, file), "utf8"));
+}
+
+function at(i: Invocation): string {
+  return `${i.file}:${i.line}`;
+}
+
+/** The repo directory an invocation runs in (the markdown file's directory, moved by the block's `cd`). */
+function dirOf(i: Invocation): string {
+  return resolve(REPO_ROOT, dirname(i.file), i.cd);
+}
+
+/** Walks up from `dir` to the first directory holding `name` (as npm and pulumi do). */
+function findUp(dir: string, name: string): string | undefined {
+  for (let d = dir; d.startsWith(REPO_ROOT); d = dirname(d)) {
+    if (existsSync(join(d, name))) return d;
+    if (d === REPO_ROOT) break;
+  }
+  return undefined;
+}
+
+/** Problems of one `npm` invocation. */
+function npmProblems(i: Invocation): string[] {
+  const [verb, script] = i.args;
+  const name = verb === "run" || verb === "run-script" ? script : ["test", "t", "start", "stop", "restart"].includes(verb ?? "") ? (verb === "t" ? "test" : verb) : undefined;
+  if (name === undefined) return verb === "run" ? [`${at(i)}: \`npm run\` without a script name`] : [];
+  const pkgDir = findUp(dirOf(i), "package.json");
+  if (!pkgDir) return [`${at(i)}: no package.json above ${dirOf(i)}`];
+  const scripts = (JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { scripts?: Record<string, string> }).scripts ?? {};
+  if (!(name in scripts)) return [`${at(i)}: \`npm ${i.args.join(" ")}\` — ${join(pkgDir, "package.json").slice(REPO_ROOT.length + 1)} has no script "${name}" (it has ${Object.keys(scripts).join(", ") || "none"})`];
+  return [];
+}
+
+/** Static problems of a file's `pulumi` invocations (config keys, outputs, policy packs). */
+async function pulumiProblems(all: readonly Invocation[]): Promise<string[]> {
+  const problems: string[] = [];
+  const settings = new Map<string, { program: PulumiProgram; list: DocumentedSetting[] }>();
+  const exportsCache = new Map<string, string[]>();
+  for (const i of all) {
+    const dir = findUp(dirOf(i), "Pulumi.yaml");
+    const program = dir ? pulumiProgramOf(dir) : undefined;
+    if (!program) {
+      problems.push(`${at(i)}: \`pulumi ${i.args.join(" ")}\` — no example's Pulumi.yaml at or above ${dirOf(i)}`);
+      continue;
+    }
+    const cmd = parsePulumi(i.args);
+    if (cmd.kind === "config-set") {
+      if (!cmd.key) problems.push(`${at(i)}: \`pulumi config set\` without a key`);
+      const entry = settings.get(program.example) ?? { program, list: [] };
+      entry.list.push({ where: at(i), key: cmd.key, value: cmd.value });
+      settings.set(program.example, entry);
+    } else if (cmd.kind === "stack-output" && cmd.name !== undefined) {
+      const names = exportsCache.get(program.example) ?? (await exportsOf(program));
+      exportsCache.set(program.example, names);
+      if (!names.includes(cmd.name)) problems.push(`${at(i)}: \`pulumi stack output ${cmd.name}\` — examples/${program.example} exports only ${names.join(", ")}`);
+    } else if (cmd.kind === "deploy") {
+      for (const p of cmd.policyPacks) if (!existsSync(resolve(dirOf(i), p))) problems.push(`${at(i)}: --policy-pack ${p} does not exist (from ${dirOf(i)})`);
+    }
+  }
+  for (const { program, list } of settings.values()) {
+    // The same key set twice (e.g. approving a second digest) is one setting: the last value wins, as in Pulumi.
+    const byKey = new Map(list.map((s) => [s.key, s]));
+    problems.push(...(await settingProblems(program, [...byKey.values()])));
+  }
+  return problems;
+}
+
+async function stopLeftovers(root: string): Promise<string[]> {
+  const running: string[] = [];
+  for (const d of leftoverRooms(root)) {
+    if ((await localStatus(d)).running) {
+      running.push(d);
+      await localDown(d);
+    }
+  }
+  return running;
+}
+
+function sessionMessage(file: string, r: { code: number | null; stdout: string; stderr: string; failedAt?: string }): string {
+  return `${r.failedAt ?? file}: the session exited ${r.code}\n--- stdout (tail) ---\n${r.stdout.slice(-2000)}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`;
+}
+
+describe("docs: the commands shown in the READMEs match the code", function () {
+  this.timeout(180_000);
+
+  it("GIVEN the example READMEs WHEN scanned THEN each exists and shows documented commands (a deleted or emptied README fails)", () => {
+    for (const f of EXAMPLE_READMES) {
+      expect(DOC_FILES, `${f} is missing`).to.include(f);
+      const n = blocksOf(f).flatMap(invocations).length;
+      expect(n, `${f} shows no cleanroom/pulumi/npm command`).to.be.greaterThan(0);
+    }
+  });
+
+  for (const file of DOC_FILES) {
+    describe(file, () => {
+      const blocks = blocksOf(file);
+      const all = blocks.flatMap(invocations);
+
+      it("GIVEN its bash blocks WHEN scanned THEN every block with a `cleanroom` line carries a doctest marker", () => {
+        const problems: string[] = [];
+        for (const b of blocks) {
+          if (b.badMarker) problems.push(`${b.file}:${b.line - 1}: unknown marker ${b.badMarker} (use local, gcp or parse-only: <reason>)`);
+          if (b.mode === "none" && invocations(b).some((i) => i.tool === "cleanroom")) {
+            problems.push(`${b.file}:${b.line - 1}: a block with cleanroom commands needs <!-- doctest: local -->, <!-- doctest: gcp --> or <!-- doctest: parse-only: <reason> -->`);
+          }
+        }
+        expect(problems, problems.join("\n")).to.deep.equal([]);
+      });
+
+      it("GIVEN every `cleanroom` line WHEN parsed against buildProgram() THEN the subcommand, its options and required arguments exist", () => {
+        const problems = all.filter((i) => i.tool === "cleanroom").flatMap((i) => checkCleanroomArgs(i.args).problems.map((p) => `${at(i)}: ${p}\n    ${i.text}`));
+        expect(problems, problems.join("\n")).to.deep.equal([]);
+      });
+
+      it("GIVEN every `npm` line WHEN checked THEN each script it runs is defined in the nearest package.json", () => {
+        const problems = all.filter((i) => i.tool === "npm").flatMap(npmProblems);
+        expect(problems, problems.join("\n")).to.deep.equal([]);
+      });
+
+      it("GIVEN every `pulumi` line WHEN the example runs under mocks THEN config keys are read and change the plan, outputs are exports, policy packs exist", async () => {
+        const problems = await pulumiProblems(all.filter((i) => i.tool === "pulumi"));
+        expect(problems, problems.join("\n")).to.deep.equal([]);
+      });
+
+      const local = blocks.filter((b) => b.mode === "local");
+      if (local.length > 0) {
+        it(`GIVEN its ${local.length} \`doctest: local\` block(s) WHEN run for real in one bash session THEN every command succeeds and no room is left running`, async () => {
+          const { root, cwd } = scratchCopy(file);
+          try {
+            const r = await runSession(local, cwd, { timeoutMs: 120_000 });
+            expect(r.code, sessionMessage(file, r)).to.equal(0);
+            expect(await stopLeftovers(root), "rooms left running by the session").to.deep.equal([]);
+          } finally {
+            await stopLeftovers(root);
+            rmSync(root, { recursive: true, force: true });
+          }
+        });
+      }
+
+      const gcp = blocks.filter((b) => b.mode === "gcp");
+      if (gcp.length > 0) {
+        it(`GIVEN its ${gcp.length} \`doctest: gcp\` block(s) WHEN run against the loopback Google APIs THEN every command succeeds`, async () => {
+          const { root, cwd } = scratchCopy(file);
+          const world = await new GcpWorld().start(root);
+          try {
+            const r = await runSession(gcp, cwd, { env: world.sessionEnv(), pulumiUrl: world.controlUrl, timeoutMs: 150_000 });
+            expect(r.code, sessionMessage(file, r)).to.equal(0);
+            expect(world.vmErrors.map(String), "executor runs in the fake VM failed").to.deep.equal([]);
+            const cleanroom = gcp.flatMap(invocations).filter((i) => i.tool === "cleanroom");
+            expect(cleanroom.length, "a gcp session that runs no cleanroom command exercises nothing").to.be.greaterThan(0);
+            // The commands really reached the loopback APIs: a submitted job created a VM, a provisioned dataset hit KMS.
+            if (cleanroom.some((i) => i.args[0] === "job" && i.args[1] === "submit")) expect(world.fake.sent(/\/instances$/, "POST").length, "no VM was created").to.be.greaterThan(0);
+            if (cleanroom.some((i) => i.args[0] === "data")) expect(world.fake.sent(/:encrypt$/, "POST").length, "no data key was wrapped").to.be.greaterThan(0);
+          } finally {
+            await world.stop();
+            rmSync(root, { recursive: true, force: true });
+          }
+        });
+      }
+    });
+  }
+});
+
+describe("docs checker: proven to catch drift", function () {
+  this.timeout(60_000);
+
+  const md = (marker: string, body: string) => `# t\n\n${marker}\n\`\`\`bash\n${body}\n\`\`\`\n`;
+
+  it("GIVEN a cleanroom line with an unknown option WHEN checked THEN it fails naming the option and the command", () => {
+    const [inv] = invocations(bashBlocks("fake.md", md("<!-- doctest: local -->", "cleanroom job submit ./packed --room room.json --wiat"))[0]!);
+    const r = checkCleanroomArgs(inv!.args);
+    expect(r.path).to.equal("cleanroom job submit");
+    expect(r.problems.join("\n")).to.match(/unknown option --wiat for `cleanroom job submit`/);
+  });
+
+  it("GIVEN an unknown subcommand, a missing required option and a missing argument WHEN checked THEN each is reported", () => {
+    expect(checkCleanroomArgs(["job", "sbmit", "./packed"]).problems.join()).to.match(/unknown command `cleanroom job sbmit`/);
+    expect(checkCleanroomArgs(["data", "provision", "--room", "r.json", "--provider", "insurer", "--dataset", "claims"]).problems.join()).to.match(/requires --csv <file>/);
+    expect(checkCleanroomArgs(["job", "wait", "--room", "r.json"]).problems.join()).to.match(/needs <jobId>/);
+    expect(checkCleanroomArgs(["verify", "./result", "--room"]).problems.join()).to.match(/--room of `cleanroom verify` needs a value/);
+  });
+
+  it("GIVEN a correct line WHEN checked THEN no problem (the checker accepts what the CLI accepts)", () => {
+    const args = simpleCommands(`JOB=$(cleanroom job submit ./packed --room room.json --json | node -pe 'x') && cleanroom job wait "$JOB" --room room.json 2>&1`);
+    expect(args).to.deep.equal([["cleanroom", "job", "submit", "./packed", "--room", "room.json", "--json"], ["node", "-pe", "x"], ["cleanroom", "job", "wait", "<$JOB>", "--room", "room.json"]]);
+    for (const [, ...a] of args.filter((w) => w[0] === "cleanroom")) expect(checkCleanroomArgs(a).problems).to.deep.equal([]);
+    // --no-stage1 and repeatable variadic --input are real options.
+    expect(checkCleanroomArgs(["data", "provision", "--room", "r", "--provider", "p", "--dataset", "d", "--csv", "c", "--no-stage1"]).problems).to.deep.equal([]);
+    expect(checkCleanroomArgs(["job", "pack", "jobs/x", "--entrypoint", "main.py", "--input", "a/b", "c/d", "--out", "o"]).problems).to.deep.equal([]);
+  });
+
+  it("GIVEN a program tree WHEN an option is removed from the code THEN a line using it stops parsing (the check reads the tree, not a list)", () => {
+    const program = new Command("cleanroom");
+    program.command("job").command("submit <dir>").requiredOption("--room <r>");
+    expect(checkCleanroomArgs(["job", "submit", "d", "--room", "r"], program).problems).to.deep.equal([]);
+    expect(checkCleanroomArgs(["job", "submit", "d", "--room", "r", "--wait"], program).problems.join()).to.match(/unknown option --wait/);
+  });
+
+  it("GIVEN an unmarked block and a misspelt marker WHEN scanned THEN the block is unmarked and the marker is reported", () => {
+    const [b1] = bashBlocks("fake.md", md("", "cleanroom local up --spec spec.json --dir ./room"));
+    expect(b1!.mode).to.equal("none");
+    const [b2] = bashBlocks("fake.md", md("<!-- doctest: lcoal -->", "cleanroom local up --spec spec.json --dir ./room"));
+    expect(b2!.mode).to.equal("none");
+    expect(b2!.badMarker).to.equal("<!-- doctest: lcoal -->");
+    const [b3] = bashBlocks("fake.md", md("<!-- doctest: parse-only: needs a deployed stack -->", "cleanroom verify r --room room.json"));
+    expect(b3).to.include({ mode: "parse-only", reason: "needs a deployed stack" });
+  });
+
+  it("GIVEN a `pulumi config set` of a key the program never reads WHEN checked THEN it fails naming the key", async () => {
+    const program = pulumiProgramOf(join(REPO_ROOT, "examples", "gpu"))!;
+    const problems = await settingProblems(program, [
+      { where: "fake.md:3", key: "approvedJobs", value: "<$DIGESTS>" },
+      { where: "fake.md:4", key: "machineType", value: "a3-highgpu-8g" },
+    ]);
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/fake\.md:4: .*never reads cleanroom-gpu:machineType/);
+  });
+
+  it("GIVEN a failing command in a local session WHEN run THEN the failure names its markdown line", async () => {
+    const blocks = bashBlocks("fake.md", md("<!-- doctest: local -->", "echo ok\ncleanroom local status --dir ./no-room --jsn\necho unreachable"));
+    const r = await runSession(blocks, REPO_ROOT, { timeoutMs: 30_000 });
+    expect(r.code).to.not.equal(0);
+    expect(r.failedAt).to.equal("fake.md:6");
+    expect(r.stdout).to.not.include("unreachable");
+  });
+});

@@ -1,0 +1,189 @@
+/**
+ * The loopback "Google Cloud" a `<!-- doctest: gcp -->` session runs against: the fakes of tests/gcp/fakes (Cloud
+ * Storage, Compute Engine, Cloud KMS, STS, the Confidential Space launcher and a VM that runs the real executor), and
+ * a stand-in for the `pulumi` CLI that deploys the documented program under the component harness's mocks:
+ *
+ * - `pulumi config set [--secret] K V` stores K for the program of the current directory (its Pulumi.yaml);
+ * - `pulumi up` runs the program under mocks with exactly that config (a missing setting fails like it would for
+ *   real), then applies what the plan says to the fakes: KMS decrypt is allowed for exactly the job digests of the
+ *   plan's `roles/cloudkms.cryptoKeyDecrypter` bindings, and the fake VM attests as the plan's workload (executor
+ *   digest, service account, project);
+ * - `pulumi preview --policy-pack <policy-packs/cleanroom-guardrails>` runs the real pack over the mocked plan;
+ * - `pulumi stack output NAME [--json]` prints the program's export. The descriptor gets one change: it trusts the
+ *   fake launcher's throwaway root instead of Google's (the only root the loopback attester can sign under).
+ */
+import { type Server, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, relative, resolve } from "node:path";
+import { allPolicies } from "../../policy-packs/cleanroom-guardrails/policies/index.js";
+import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
+import { GCP_API_ENDPOINT_ENV, POLL_INTERVAL_ENV, RETRY_BASE_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV } from "../../src/runtime/platforms/gcp/index.js";
+import type { MockRun } from "../components/harness.js";
+import { REPO_ROOT } from "../components/harness.js";
+import { FakeTeeServer, FakeVm } from "../gcp/fakes/confidential-space.js";
+import { GcpFake } from "../gcp/fakes/gcp-fake.js";
+import { runPack } from "../policy/helpers.js";
+import { testChains } from "../verify/pki.js";
+import { type PulumiProgram, fullKey, parsePulumi, pulumiProgramOf, runWithConfig } from "./pulumi-check.js";
+
+const DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter";
+const KMS_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember";
+const GUARDRAILS = join(REPO_ROOT, "policy-packs", "cleanroom-guardrails");
+
+interface Reply {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** One loopback world per session. */
+export class GcpWorld {
+  readonly fake = new GcpFake();
+  private tee?: FakeTeeServer;
+  private root = "";
+  private control?: Server;
+  private scratch = "";
+  private readonly config = new Map<string, Record<string, string>>();
+  private readonly deployed = new Map<string, MockRun>();
+  private readonly savedEnv: Record<string, string | undefined> = {};
+  /** Errors of executor runs in the fake VM (a test asserts there are none). */
+  readonly vmErrors: unknown[] = [];
+  /** Every emulated `pulumi` call, for the test's own assertions. */
+  readonly calls: string[][] = [];
+  controlUrl = "";
+
+  /** Starts the fakes and the `pulumi` control endpoint; `scratch` is the session's copy of the repo layout. */
+  async start(scratch: string): Promise<this> {
+    this.scratch = scratch;
+    const chains = await testChains();
+    this.root = chains.good.root.pem;
+    await this.fake.start();
+    this.tee = await new FakeTeeServer(chains.good).start();
+    // The executor runs in this process (the fake VM): point it at the fakes, as tests/gcp/runtime.test.ts does.
+    const env: Record<string, string> = {
+      [GCP_API_ENDPOINT_ENV]: this.fake.url,
+      [TEESERVER_SOCKET_ENV]: this.tee.socket,
+      [TOKEN_FILE_ENV]: this.tee.tokenFile,
+      [RETRY_BASE_ENV]: "5",
+      [POLL_INTERVAL_ENV]: "20",
+    };
+    for (const [k, v] of Object.entries(env)) {
+      this.savedEnv[k] = process.env[k];
+      process.env[k] = v;
+    }
+    this.control = createServer((req, res) => {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (c: string) => {
+        body += c;
+      });
+      req.on("end", () => {
+        const { args, cwd } = JSON.parse(body) as { args: string[]; cwd: string };
+        this.calls.push(args);
+        this.pulumi(args, cwd).then(
+          (r) => res.end(JSON.stringify(r)),
+          (err: unknown) => res.end(JSON.stringify({ stdout: "", stderr: `doctest pulumi: ${String(err)}\n`, code: 99 })),
+        );
+      });
+    });
+    await new Promise<void>((r) => this.control!.listen(0, "127.0.0.1", r));
+    this.controlUrl = `http://127.0.0.1:${(this.control.address() as AddressInfo).port}/`;
+    return this;
+  }
+
+  /** Environment of the session's `cleanroom` processes: every Google API call goes to the fakes. */
+  sessionEnv(): Record<string, string> {
+    return { [GCP_API_ENDPOINT_ENV]: this.fake.url, [RETRY_BASE_ENV]: "5", [POLL_INTERVAL_ENV]: "20" };
+  }
+
+  async stop(): Promise<void> {
+    for (const [k, v] of Object.entries(this.savedEnv)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await new Promise<void>((r) => this.control?.close(() => r()) ?? r());
+    await this.fake.stop();
+    await this.tee?.stop();
+  }
+
+  private programAt(cwd: string): PulumiProgram | undefined {
+    // The session runs in a scratch copy: map its directory back to the repository's.
+    return pulumiProgramOf(resolve(REPO_ROOT, relative(this.scratch, cwd)));
+  }
+
+  private async pulumi(args: string[], cwd: string): Promise<Reply> {
+    const ok = (stdout: string): Reply => ({ stdout, stderr: "", code: 0 });
+    const fail = (stderr: string): Reply => ({ stdout: "", stderr: `error: ${stderr}\n`, code: 1 });
+    const program = this.programAt(cwd);
+    if (!program) return fail(`no Pulumi.yaml of an example in ${cwd}`);
+    const config = this.config.get(program.example) ?? {};
+    this.config.set(program.example, config);
+    const cmd = parsePulumi(args);
+    switch (cmd.kind) {
+      case "config-set":
+        if (cmd.value === undefined) return fail("the doctest stand-in does not prompt: give the value on the command line");
+        config[fullKey(program, cmd.key)] = cmd.value;
+        return ok("");
+      case "deploy": {
+        const r = await runWithConfig(program, { ...config });
+        if (!r.run) return fail(r.error?.message ?? "the program failed");
+        if (cmd.verb === "preview") {
+          const lines: string[] = [];
+          for (const pack of cmd.policyPacks) {
+            if (resolve(REPO_ROOT, relative(this.scratch, resolve(cwd, pack))) !== GUARDRAILS) return fail(`unknown policy pack ${pack}`);
+            const planned = r.run.resources.map((x) => ({ type: x.type, name: x.name, urn: x.urn, props: x.inputs }));
+            const violations = await runPack(allPolicies, planned);
+            if (violations.length > 0) return fail(`policy violations:\n${violations.map((v) => `  ${v.policy} ${v.resource}: ${v.message}`).join("\n")}`);
+            lines.push(`Policy pack cleanroom-guardrails: ${allPolicies.length} policies, 0 violations`);
+          }
+          return ok(`Previewed ${r.run.resources.length} resources (mocked)\n${lines.join("\n")}\n`);
+        }
+        this.deployed.set(program.example, r.run);
+        this.apply(r.run);
+        return ok(`Updated ${r.run.resources.length} resources (mocked)\n`);
+      }
+      case "stack-output": {
+        const run = this.deployed.get(program.example);
+        if (!run) return fail("no deployment yet: run `pulumi up` first");
+        const outputs = run.outputs as Record<string, unknown>;
+        if (!cmd.name || !(cmd.name in outputs)) return fail(`the stack has no output ${cmd.name ?? "(none given)"}; it has ${Object.keys(outputs).join(", ")}`);
+        let value = outputs[cmd.name];
+        if (cmd.name === "descriptor") value = this.loopbackDescriptor(value as CleanRoomDescriptor);
+        return ok(`${typeof value === "string" && !cmd.json ? value : JSON.stringify(value, null, 2)}\n`);
+      }
+      case "other":
+        if (cmd.verb === "stack init" || cmd.verb === "stack select") return ok("");
+        return fail(`\`pulumi ${args.join(" ")}\` is not emulated by the doctest stand-in`);
+    }
+  }
+
+  /** What `pulumi up` would change in Google Cloud, applied to the fakes. */
+  private apply(run: MockRun): void {
+    this.fake.kmsApprovals.clear();
+    for (const r of run.resources) {
+      if (r.type !== KMS_MEMBER || r.inputs.role !== DECRYPTER) continue;
+      const digest = /\/attribute\.job_digest\/(sha256:[0-9a-f]{64})$/.exec(String(r.inputs.member))?.[1];
+      if (!digest) continue;
+      const key = String(r.inputs.cryptoKeyId);
+      const set = this.fake.kmsApprovals.get(key) ?? new Set<string>();
+      set.add(digest);
+      this.fake.kmsApprovals.set(key, set);
+    }
+    const d = (run.outputs as { descriptor: CleanRoomDescriptor }).descriptor;
+    const vm = new FakeVm(this.fake, this.tee!, {
+      dockerfile: join(REPO_ROOT, "executor", "Dockerfile"),
+      imageDigest: d.executor.imageDigest,
+      serviceAccount: d.gcp!.workloadServiceAccount,
+      project: d.gcp!.project,
+    });
+    const boot = this.fake.onInsert!;
+    this.fake.onInsert = (instance) => {
+      boot(instance);
+      vm.running?.catch((err: unknown) => this.vmErrors.push(err));
+    };
+  }
+
+  private loopbackDescriptor(d: CleanRoomDescriptor): CleanRoomDescriptor {
+    return { ...d, attestation: { ...d.attestation, trustedRoots: [this.root] } };
+  }
+}
