@@ -1,4 +1,5 @@
 // The privacy ledger, DP aggregates, the stage-1 producer and the `cleanroom dp` CLI, on real files in a temp dir.
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -160,8 +161,17 @@ describe("dp privacy ledger, aggregates and stage 1", function () {
       delete process.env[TEST_SEED_ENV];
     }
     expect(readdirSync(join(stage1, "insurer", "claims")).sort()).to.deep.equal(["aggregates.json", "ledger.json"]);
+    // The ledger entry names the artefact by digest, with the mechanism and the ρ actually spent.
+    const ledger = (await readLedger(join(stage1, "insurer", "claims", "ledger.json"))) as LedgerFile;
+    const bytes = readFileSync(join(stage1, "insurer", "claims", "aggregates.json"));
+    expect(ledger.dataset).to.equal("claims");
+    expect(ledger.entries).to.have.length(1);
+    expect(ledger.entries[0]).to.include({ mechanism: "aggregates", epsilon: 1, delta: 1e-9, artefactName: "aggregates.json" });
+    expect(ledger.entries[0].artefact).to.equal(`sha256:${createHash("sha256").update(bytes).digest("hex")}`);
+    expect(ledger.entries[0].rho).to.be.at.most(cdpRho(1, 1e-9));
+    expect(Date.parse(ledger.entries[0].time)).to.be.closeTo(Date.now(), 60_000);
     const gs = { ...descriptor, storage: { stage1: "gs://bucket-x" } } as CleanRoomDescriptor;
-    expect((await rejection(produceStage1(gs, "insurer", "claims", INSURANCE_CSV))).message).to.match(/staging directory/);
+    expect((await rejection(produceStage1(gs, "insurer", "claims", INSURANCE_CSV))).message).to.match(/only to a local \(file:\/\/\) stage-1 directory.*--no-stage1/);
   });
 
   it("GIVEN the CLI WHEN synthesizing, aggregating and showing the ledger THEN each prints JSON and the ledger refuses overspending", async () => {

@@ -89,10 +89,14 @@ export async function produceStage1Artefact(options: Stage1Options): Promise<Sta
 export function localStage1Dir(descriptor: CleanRoomDescriptor, provider: string, dataset: string): string {
   const uri = descriptor.storage.stage1;
   if (!uri.startsWith("file://")) {
+    // A provider may only create objects under <provider>/ in a GCS stage-1 bucket (no read, no overwrite), so the
+    // ledger of record cannot live there: refuse rather than start a fresh, unaccounted budget.
     throw new CleanRoomError(
       "invalid-argument",
-      `The room's stage-1 storage is ${uri}: produce the artefact into a staging directory with produceStage1Artefact({ outDir }) ` +
-        `(after downloading the current ${LEDGER_FILE}) and upload the directory to ${uri}/${provider}/${dataset}/`,
+      `The room's stage-1 storage is ${uri}; this build writes stage-1 artefacts and their ledger only to a local (file://) stage-1 directory. ` +
+        `Keep the dataset's ${LEDGER_FILE} on your machine and run \`cleanroom dp synthesize\` (or \`aggregate\`) with \`--ledger <dir>/${LEDGER_FILE} --budget-epsilon <ε>\` ` +
+        `(or produceStage1Artefact({ outDir: <dir> })), then upload the artefact and ${LEDGER_FILE} to ${uri}/${provider}/${dataset}/. ` +
+        `To skip stage 1 here, pass --no-stage1 to \`cleanroom data provision\`.`,
     );
   }
   return join(fileURLToPath(uri), provider, dataset);
