@@ -3,8 +3,10 @@
  */
 import { expect } from "chai";
 import { allPolicies } from "../../policy-packs/cleanroom-guardrails/policies/index.js";
+import { mappingProblem } from "../../policy-packs/cleanroom-guardrails/lib/condition.js";
 import { providerKeysAttestationGated } from "../../policy-packs/cleanroom-guardrails/policies/providerKeys.js";
 import {
+  JOB_DIGEST,
   POOL_NAME,
   T,
   WORKLOAD_SA,
@@ -103,6 +105,37 @@ describe("policy pack: cleanroom-guardrails (stack rule and ManaTEE fixture)", (
         expect(v[0]!.urn).to.equal(urnOf(grant.type, grant.name));
         expect(await run([pool(), poolProvider(), grant])).to.deep.equal([]);
       }
+    });
+
+    it("GIVEN the pool maps attribute.job_digest from a constant WHEN a job-scoped decrypter uses it THEN it fires: every admitted job gets that digest", async () => {
+      const approved = JOB_DIGEST;
+      for (const mapping of [`'${approved}'`, `'sha256:' + '${"b".repeat(64)}'`, `true ? '${approved}' : assertion.submods.container.env_override.CLEANROOM_JOB_DIGEST`]) {
+        // `broken` splits paths on dots, and the mapping's keys contain dots: set the key by hand.
+        const props = structuredClone(poolProvider().props) as { attributeMapping: Record<string, string> };
+        props.attributeMapping["attribute.job_digest"] = mapping;
+        const provider = { ...poolProvider(), props };
+        const v = await run(replace(happyStack(), provider));
+        expect(v, mapping).to.have.length(1);
+        expect(v[0]!.urn).to.equal(urnOf(T.cryptoKeyIamMember, decrypterMember().name));
+        expect(v[0]!.message).to.match(/maps attribute\.job_digest from/).and.match(/not a claim of the attestation token/);
+      }
+    });
+
+    it("GIVEN the pool maps the attribute from the token (a path, or literals + paths) WHEN validated THEN silent; the subject selector is checked the same way", async () => {
+      expect(mappingProblem("assertion.submods.container.env_override.CLEANROOM_JOB_DIGEST")).to.equal(undefined);
+      expect(mappingProblem("assertion['submods'].container.image_digest")).to.equal(undefined);
+      expect(mappingProblem('"gcpcs::"+assertion.submods.container.image_digest+"::"+assertion.submods.gce.project_number')).to.equal(undefined);
+      expect(mappingProblem("'gcpcs::' + 'fixed'")).to.match(/not a claim/);
+      expect(mappingProblem("attribute.x")).to.match(/not a claim/);
+      expect(mappingProblem("assertion.sub ==")).to.match(/not valid CEL/);
+      // A subject-scoped decrypter, with the pool's subject mapped from a constant.
+      const subjectMember = broken(decrypterMember(), "member", `principal://iam.googleapis.com/${POOL_NAME}/subject/gcpcs::fixed`);
+      const props = structuredClone(poolProvider().props) as { attributeMapping: Record<string, string> };
+      props.attributeMapping["google.subject"] = "'gcpcs::fixed'";
+      const v = await run(replace(replace(happyStack(), subjectMember), { ...poolProvider(), props }));
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/maps google\.subject from/);
+      expect(await run(replace(happyStack(), subjectMember))).to.deep.equal([]);
     });
 
     it("GIVEN a role that cannot decrypt WHEN the pool's provider is weak THEN silent", async () => {

@@ -257,3 +257,39 @@ function text(branch: readonly CelExpr[]): string {
 function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
+
+/**
+ * Why an attribute-mapping expression does not take its value from the attestation token, or undefined when it
+ * does. Accepted: a path rooted at `assertion` (`assertion.submods.container.image_digest`,
+ * `assertion['sub']`), or a `+` concatenation of such paths and string literals with at least one path (the
+ * `"gcpcs::"+assertion…` subject form). Anything else — a constant, a ternary, a function — is refused: the value
+ * would not be the claim the grant relies on.
+ */
+export function mappingProblem(expression: string | undefined): string | undefined {
+  if (expression === undefined || expression.trim() === "") return "an empty expression";
+  let expr: CelExpr;
+  try {
+    expr = parse(expression).expr;
+  } catch {
+    return `\`${expression}\`, which is not valid CEL`;
+  }
+  let paths = 0;
+  const ok = (e: CelExpr): boolean => {
+    const args = callOf(e, "_+_");
+    if (args !== undefined) return args.every(ok);
+    if (stringConst(e) !== undefined) return true;
+    const p = pathOf(e);
+    if (p !== undefined && (p === "assertion" || p.startsWith("assertion."))) {
+      paths++;
+      return true;
+    }
+    return false;
+  };
+  if (!ok(expr) || paths === 0) {
+    return (
+      `\`${expression}\`, which is not a claim of the attestation token: every workload the pool admits gets that ` +
+      "value. Map it from the token (attributeMapping() from attested-cleanroom does)"
+    );
+  }
+  return undefined;
+}

@@ -3,7 +3,7 @@
  * providers all pass rule 2.
  */
 import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
-import { conditionProblems, isConfidentialSpaceIssuer } from "../lib/condition.js";
+import { conditionProblems, isConfidentialSpaceIssuer, mappingProblem } from "../lib/condition.js";
 import { DECRYPT_ROLES, type IamGrant, grantsOf, iamFlavour, parsePoolPrincipal } from "../lib/iam.js";
 import { UNKNOWN, asString, readProp } from "../lib/values.js";
 
@@ -18,10 +18,26 @@ const IMPERSONATION_ROLES: ReadonlySet<string> = new Set([
   "roles/iam.serviceAccountTokenCreator",
 ]);
 
-/** A pool a grant reaches, and how. */
+/** A pool a grant reaches, how, and through which mapped attribute (when the member selects by one). */
 interface PoolReach {
   readonly poolId: string;
   readonly via: string;
+  readonly attribute?: string;
+}
+
+/** The pool and mapped attribute a known member selects: `…/attribute.job_digest/<v>` → `attribute.job_digest`. */
+interface PoolSelection {
+  readonly poolId: string;
+  readonly attribute?: string;
+}
+
+/** Which attribute of the pool's mapping a member's selector reads (`subject/…` → `google.subject`). */
+function selectedAttribute(selector: string): string | undefined {
+  const slash = selector.indexOf("/");
+  const head = slash === -1 ? selector : selector.slice(0, slash);
+  if (head === "subject") return "google.subject";
+  if (head === "group") return "google.groups";
+  return head.startsWith("attribute.") ? head : undefined;
 }
 
 function isKmsIam(r: PolicyResource): boolean {
@@ -50,15 +66,18 @@ function grantsSafely(r: PolicyResource): IamGrant[] {
 }
 
 /** Pools whose identities a member of `r` names: parsed from the member, or (at preview) from its dependencies. */
-function poolsOfMember(r: PolicyResource, member: string | typeof UNKNOWN): string[] {
+function poolsOfMember(r: PolicyResource, member: string | typeof UNKNOWN): PoolSelection[] {
   if (member !== UNKNOWN) {
     const p = parsePoolPrincipal(member);
-    return p?.poolType === "workload" ? [p.poolId] : [];
+    if (p?.poolType !== "workload") return [];
+    const attribute = selectedAttribute(p.selector);
+    return [attribute === undefined ? { poolId: p.poolId } : { poolId: p.poolId, attribute }];
   }
   return dependenciesOf(r, ["member", "members", "policyData"])
     .filter((d) => d.type === POOL_TYPE)
     .map(poolIdOf)
-    .filter((id): id is string => id !== undefined);
+    .filter((id): id is string => id !== undefined)
+    .map((poolId) => ({ poolId }));
 }
 
 /** The service account a member names: its email, or (at preview) the Account resource it was computed from. */
@@ -95,9 +114,9 @@ function accountAliases(resources: readonly PolicyResource[]): Map<string, strin
 }
 
 /** Which pools can impersonate each service account (keyed by email and by Account URN). */
-function impersonatingPools(resources: readonly PolicyResource[]): Map<string, string[]> {
+function impersonatingPools(resources: readonly PolicyResource[]): Map<string, PoolSelection[]> {
   const aliases = accountAliases(resources);
-  const byAccount = new Map<string, string[]>();
+  const byAccount = new Map<string, PoolSelection[]>();
   for (const r of resources.filter(isServiceAccountIam)) {
     const pools = grantsSafely(r)
       .filter((g) => g.role !== UNKNOWN && IMPERSONATION_ROLES.has(g.role))
@@ -108,6 +127,22 @@ function impersonatingPools(resources: readonly PolicyResource[]): Map<string, s
     }
   }
   return byAccount;
+}
+
+/**
+ * Why the attribute a grant selects by does not identify attested workloads: a pool provider that maps it from a
+ * constant (or anything but claims of the token) gives every admitted workload the value the grant names — a
+ * `job_digest` mapped from `'sha256:<approved job>'` opens the key for every job the executor is told to run.
+ */
+function mappingProblems(poolId: string, attribute: string, resources: readonly PolicyResource[]): string[] {
+  const problems: string[] = [];
+  for (const p of resources.filter((r) => r.type === POOL_PROVIDER_TYPE && poolIdOf(r) === poolId)) {
+    const expression = readProp(readProp(p.props, "attributeMapping"), attribute);
+    if (expression === UNKNOWN || expression === undefined) continue;
+    const why = mappingProblem(asString(expression));
+    if (why !== undefined) problems.push(`pool '${poolId}' provider '${p.name}' maps ${attribute} from ${why}`);
+  }
+  return problems;
 }
 
 /** Why a pool cannot be trusted with a provider's key; empty when every provider of the pool passes rule 2. */
@@ -154,14 +189,15 @@ function validateProviderKeys(args: StackValidationArgs, report: ReportViolation
   for (const r of resources.filter(isKmsIam)) {
     for (const grant of grantsSafely(r)) {
       if (grant.role === UNKNOWN || !DECRYPT_ROLES.has(grant.role)) continue;
-      const reach: PoolReach[] = poolsOfMember(r, grant.member).map((poolId) => ({ poolId, via: "directly" }));
+      const reach: PoolReach[] = poolsOfMember(r, grant.member).map((sel) => ({ ...sel, via: "directly" }));
       for (const key of accountKeysOfMember(r, grant.member)) {
-        for (const poolId of impersonation.get(key) ?? []) {
-          reach.push({ poolId, via: `by impersonating ${grant.member === UNKNOWN ? "a service account" : grant.member}` });
+        for (const sel of impersonation.get(key) ?? []) {
+          reach.push({ ...sel, via: `by impersonating ${grant.member === UNKNOWN ? "a service account" : grant.member}` });
         }
       }
-      for (const { poolId, via } of reach) {
-        for (const problem of verdict(poolId)) {
+      for (const { poolId, via, attribute } of reach) {
+        const problems = [...verdict(poolId), ...(attribute === undefined ? [] : mappingProblems(poolId, attribute, resources))];
+        for (const problem of problems) {
           report(
             `KMS grant '${r.name}' (${grant.role}) lets workloads of pool '${poolId}' decrypt ${via}, but ${problem}.`,
             r.urn,
@@ -175,7 +211,9 @@ function validateProviderKeys(args: StackValidationArgs, report: ReportViolation
 /**
  * Every Cloud KMS decrypt grant that reaches workload identity pool identities — directly (`principal(Set)://…`) or
  * through a service account those identities can impersonate — reaches only pools declared in the stack whose
- * providers all trust Confidential Space with a condition that passes `attestation-condition-strict`.
+ * providers all trust Confidential Space with a condition that passes `attestation-condition-strict`; and when the
+ * member selects by a mapped attribute (`attribute.job_digest/<digest>`, `subject/…`), every provider of the pool
+ * maps that attribute from claims of the token, not from a constant.
  */
 export const providerKeysAttestationGated: StackValidationPolicy = {
   name: "provider-keys-attestation-gated",
