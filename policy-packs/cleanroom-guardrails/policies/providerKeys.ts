@@ -186,6 +186,17 @@ function validateProviderKeys(args: StackValidationArgs, report: ReportViolation
     }
     return v;
   };
+  // Cached like the pool verdicts: the rule stays linear in the number of grants.
+  const mappingVerdicts = new Map<string, string[]>();
+  const mappingVerdict = (poolId: string, attribute: string): string[] => {
+    const key = `${poolId}\u0000${attribute}`;
+    let v = mappingVerdicts.get(key);
+    if (v === undefined) {
+      v = mappingProblems(poolId, attribute, resources);
+      mappingVerdicts.set(key, v);
+    }
+    return v;
+  };
   for (const r of resources.filter(isKmsIam)) {
     for (const grant of grantsSafely(r)) {
       if (grant.role === UNKNOWN || !DECRYPT_ROLES.has(grant.role)) continue;
@@ -196,7 +207,7 @@ function validateProviderKeys(args: StackValidationArgs, report: ReportViolation
         }
       }
       for (const { poolId, via, attribute } of reach) {
-        const problems = [...verdict(poolId), ...(attribute === undefined ? [] : mappingProblems(poolId, attribute, resources))];
+        const problems = [...verdict(poolId), ...(attribute === undefined ? [] : mappingVerdict(poolId, attribute))];
         for (const problem of problems) {
           report(
             `KMS grant '${r.name}' (${grant.role}) lets workloads of pool '${poolId}' decrypt ${via}, but ${problem}.`,
