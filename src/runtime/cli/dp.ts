@@ -55,12 +55,12 @@ function ledgerTarget(o: CommonFlags): LedgerTarget | undefined {
   return { path: o.ledger, dataset: o.dataset ?? "dataset", budget: be === undefined ? undefined : { epsilon: be, delta: bd } };
 }
 
-function summary(r: ReleaseReport): void {
+function summary(r: ReleaseReport, rowsRequested = false): void {
   const lines = [
     `Wrote ${r.output} (${r.method}, ε=${r.epsilon}, δ=${r.delta}, ρ=${r.rho.toPrecision(4)})`,
     `  digest ${r.digest}`,
   ];
-  if (r.rows !== undefined) lines.push(`  ${r.rows} synthetic rows (a noisy estimate, not the real count)`);
+  if (r.rows !== undefined) lines.push(`  ${r.rows} synthetic rows${rowsRequested ? " (as requested)" : " (a noisy estimate, not the real count)"}`);
   if (r.tree) lines.push(`  tree: ${r.tree.map(([a, b]) => `${a}–${b}`).join(", ")}`);
   if (r.ledgerEntry) lines.push(`  recorded in the ledger at ${r.ledgerEntry.time}`);
   if (r.testSeeded) lines.push("  WARNING: seeded test noise: this output is NOT differentially private");
@@ -71,7 +71,8 @@ const COMMON_HELP = `
 Privacy: neighbouring datasets differ by one record (added or removed). ε and δ are converted to ρ-zCDP
 (cdp_rho, Canonne–Kamath–Steinke 2020); all noise is exact discrete Gaussian noise from the OS CSPRNG.
 Domains come only from the public schema (categories, numeric min/max/bins): values outside are clamped,
-unknown categories and blanks go to an explicit "(unknown)" cell that is written back as an empty cell.
+unknown categories and blanks go to an explicit "(unknown)" code. That code is always measured; synthetic
+rows carry it (as an empty cell) only when its noisy count passes 3 noise sd. See docs/stage1-dp.md.
 
 With --ledger, the release is refused (error budget-exceeded) if it would take the dataset past its budget;
 --budget-epsilon/--budget-delta set the budget of a new ledger.`;
@@ -126,7 +127,7 @@ Examples:
         rng,
       });
       if (!o.json) progress(`phases (ms): ${Object.entries(r.timings).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}`);
-      output(o.json, r, () => summary(r));
+      output(o.json, r, () => summary(r, o.rows !== undefined));
     });
 
   withCommon(dp.command("aggregate").description("Write DP aggregates of a CSV as JSON: count, histograms, clamped sums and means"))
