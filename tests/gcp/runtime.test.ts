@@ -3,6 +3,7 @@
  * launcher, with the real Google client libraries on the wire. The fake VM runs the real executor through
  * `executorPlatformFor` (the same code path as the local backend) and the result is checked with `verifyResult`.
  */
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,13 +21,15 @@ import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js
 import { testChains } from "../verify/pki.js";
 import { buildProgram } from "../../src/runtime/cli.js";
 import { runCli } from "../../src/runtime/cli/common.js";
-import { POLL_INTERVAL_ENV } from "../../src/runtime/platforms/gcp/index.js";
+import { POLL_INTERVAL_ENV, TEST_TOKEN_ENV } from "../../src/runtime/platforms/gcp/index.js";
 import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
 import { GcpFake, googleError } from "./fakes/gcp-fake.js";
 
 const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
 const FAST = { attempts: 4, permissionAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
 const KEY = "projects/hospital-a-prod/locations/europe-west4/keyRings/demo/cryptoKeys/hospital-a";
+/** grantSubmit lets consumers create only instances named `<namePrefix>-job-*` (an IAM condition the fake enforces). */
+const VM_PREFIX = "demo-job-";
 
 /** Decrypts data the way the executor does: fake KMS master key → data key → envelope. */
 async function decryptWithFake(fake: GcpFake, wrapped: Buffer, data: Buffer): Promise<string> {
@@ -77,7 +80,7 @@ describe("gcp/runtime: RoomClient and executor against loopback Google APIs", fu
     fake = await new GcpFake().start();
     tee = await new FakeTeeServer(chains.good).start();
     vm = new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
-    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV]) saved[k] = process.env[k];
+    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV, TEST_TOKEN_ENV]) saved[k] = process.env[k];
     process.env[POLL_INTERVAL_ENV] = "20";
     process.env[GCP_API_ENDPOINT_ENV] = fake.url;
     process.env[TEESERVER_SOCKET_ENV] = tee.socket;
@@ -99,6 +102,8 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const base = gcpDescriptor();
     descriptor = {
       ...base,
+      // Named as the component names it (namePrefix "<prefix>-job-" plus a generated suffix).
+      gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
       attestation: { ...base.attestation, trustedRoots: [chains.good.root.pem] },
       output: { maxBytes: 1024 * 1024, requireRelease: true },
       providers: base.providers.map((p) => ({ ...p, approvedJobs: [job.jobDigest] })),
@@ -122,6 +127,8 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     vm.behaviour = {};
     fake.insertOperationError = undefined;
     fake.kmsApprovals.set(KEY, new Set([job.jobDigest]));
+    fake.instanceNamePrefix = VM_PREFIX;
+    delete process.env[TEST_TOKEN_ENV];
   });
 
   it("GIVEN a provider's CSV WHEN provisioned (overwrite) THEN data.enc, key.wrapped (Cloud KMS, CRC32C-checked) and manifest.json are uploaded", async () => {
@@ -144,7 +151,8 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
   });
 
   it("GIVEN an approved job WHEN submitted, waited, fetched, released THEN the VM request is exact and the result verifies", async () => {
-    const c = client();
+    const progress: string[] = [];
+    const c = client({ onProgress: (m) => progress.push(m) });
     const { jobId } = await c.submit(job);
     // What the client actually sent to instances.insert.
     const [insert] = fake.sent(/\/compute\/v1\/projects\/my-proj\/zones\/europe-west4-a\/instances$/, "POST");
@@ -161,7 +169,14 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     expect(meta["tee-env-CLEANROOM_JOB_URI"]).to.equal(`gs://demo-jobs-1a2b/${jobId}`);
     expect(meta["tee-env-CLEANROOM_OUTPUT_URI"]).to.equal(`gs://demo-quarantine-1a2b/${jobId}`);
     expect(JSON.parse(meta["tee-env-CLEANROOM_ROOM"]!)).to.deep.equal(JSON.parse(JSON.stringify(descriptor)));
-    expect(body.labels["cleanroom-job"]).to.equal(jobId);
+    expect(body.labels).to.deep.equal({ "cleanroom-job": jobId, "cleanroom-room": "demo" });
+    expect(body.name.startsWith(VM_PREFIX), body.name).to.equal(true);
+    // Every upload declared the MD5 of its bytes (GCS refuses a mismatch) and the bundle reported progress.
+    for (const n of ["bundle.tar", "job.json", "submission.json"]) {
+      const o = fake.bucket("demo-jobs-1a2b").get(`${jobId}/${n}`)!;
+      expect(o.declared?.md5Hash, n).to.equal(createHash("md5").update(o.data).digest("base64"));
+    }
+    expect(progress.some((l) => /MiB sent/.test(l)), progress.join("\n")).to.equal(true);
     // The bundle went up through a resumable session, validated by CRC32C.
     expect(fake.sent(/^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/).some((r) => r.query.uploadType === "resumable" && r.query.name === `${jobId}/bundle.tar`)).to.equal(true);
 
@@ -178,6 +193,10 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const decrypt = fake.sent(/:decrypt$/, "POST");
     expect(decrypt).to.have.length(1);
     expect(String(decrypt[0]!.headers.authorization)).to.match(/^Bearer sts-\d+$/);
+    // Storage reads of the executor (bundle, wrapped key, ciphertext) carry the federated token too, never the consumer's.
+    const reads = fake.requests.filter((r) => r.method === "GET" && /^\/storage\/v1\/b\/(demo-jobs-1a2b|demo-hospital-a-data)\/o\//.test(r.path) && r.query.alt === "media");
+    expect(reads.map((r) => decodeURIComponent(r.path.split("/o/")[1]!)).sort()).to.include.members([`${jobId}/bundle.tar`, "patients/data.enc", "patients/key.wrapped"]);
+    for (const r of reads.filter((x) => !x.path.includes("submission.json"))) expect(String(r.headers.authorization), r.path).to.match(/^Bearer sts-\d+$/);
     expect(tee.requests.at(-1)).to.have.keys(["audience", "nonces", "token_type"]);
     // Writes went only under this job's quarantine prefix, create-only.
     const writes = fake.requests.filter((r) => r.path.startsWith("/upload/storage/v1/b/demo-quarantine-1a2b/"));
@@ -212,7 +231,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
   it("GIVEN a 403 on the first upload (IAM still propagating) and 503/429 from Compute THEN submit retries and succeeds", async () => {
     fake.failNext(/^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/, 403, googleError(403, "caller does not have storage.objects.create access", "PERMISSION_DENIED", "forbidden"));
     fake.failNext(/\/instances$/, 503, googleError(503, "Backend Error", "UNAVAILABLE", "backendError"), 2, "POST");
-    fake.failNext(/\/instances\/cr-/, 429, googleError(429, "Rate Limit Exceeded", "RESOURCE_EXHAUSTED", "rateLimitExceeded"), 1, "GET");
+    fake.failNext(/\/instances\/demo-job-/, 429, googleError(429, "Rate Limit Exceeded", "RESOURCE_EXHAUSTED", "rateLimitExceeded"), 1, "GET");
     vm.behaviour = { neverBoots: true };
     const c = client({ bootTimeoutMs: 60_000 });
     const { jobId } = await c.submit(job);
@@ -261,7 +280,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const st = await c.wait(jobId, { timeoutMs: 10_000 });
     expect(st.state).to.equal("failed");
     expect(st.detail).to.match(/did not boot/);
-    expect(fake.sent(/\/instances\/cr-/, "DELETE")).to.have.length(1);
+    expect(fake.sent(/\/instances\/demo-job-/, "DELETE")).to.have.length(1);
     expect([...fake.instances.keys()].some((n) => n.includes(jobId))).to.equal(false);
     expect((await c.status(jobId)).state).to.equal("failed");
   });
@@ -271,7 +290,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const c = client({ bootTimeoutMs: 60_000 });
     const { jobId } = await c.submit(job);
     await expectError(c.wait(jobId, { timeoutMs: 100 }), "timeout");
-    expect(fake.sent(/\/instances\/cr-/, "DELETE")).to.have.length(1);
+    expect(fake.sent(/\/instances\/demo-job-/, "DELETE")).to.have.length(1);
     expect((await c.status(jobId)).state).to.equal("failed");
   });
 
@@ -282,7 +301,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const st = await c.wait(jobId, { timeoutMs: 10_000 });
     expect(st.state).to.equal("lost");
     expect(st.detail).to.match(/without writing a receipt.*get-serial-port-output/s);
-    expect(fake.sent(/\/instances\/cr-/, "DELETE")).to.have.length(1);
+    expect(fake.sent(/\/instances\/demo-job-/, "DELETE")).to.have.length(1);
   });
 
   it("GIVEN room.json of a GCP room WHEN `cleanroom job submit --wait`, `job fetch`, `verify` run THEN the result verifies", async () => {

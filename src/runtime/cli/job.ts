@@ -31,6 +31,12 @@ function describe(s: JobStatus): string {
   return `${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`;
 }
 
+/**
+ * States after which `--wait`/`wait` exit 0: success, and GCP's `awaiting-release` (the VM finished, and a consumer of
+ * a room with output.requireRelease cannot see the outcome before a provider releases it).
+ */
+const WAIT_OK: readonly string[] = ["succeeded", "awaiting-release"];
+
 const ROOM_OPT = ["--room <descriptor.json>", "the room descriptor (<dir>/descriptor.json locally, `pulumi stack output descriptor` on GCP)"] as const;
 
 /** Registers the `job` command group. */
@@ -78,7 +84,7 @@ Examples:
       progress(`Submitted ${sub.jobId} (${sub.jobDigest})`);
       const st = o.wait ? await waitForJob(room, sub.jobId, { timeoutMs: Number(o.timeout) * 1000, onProgress: (s) => progress(`  ${s.state}`) }) : undefined;
       output(o.json, { ...sub, ...(st ? { status: st } : {}) }, () => process.stdout.write(st ? `${describe(st)}\n` : `${sub.jobId}\n`));
-      if (st && st.state !== "succeeded") process.exitCode = 1;
+      if (st && !WAIT_OK.includes(st.state)) process.exitCode = 1;
     });
 
   job
@@ -100,7 +106,7 @@ Examples:
     .action(async (jobId: string, o: { room?: string; timeout: string; json?: boolean }) => {
       const s = await waitForJob(roomOf(o), jobId, { timeoutMs: Number(o.timeout) * 1000, onProgress: (x) => progress(`${jobId}: ${x.state}`) });
       output(o.json, s, () => process.stdout.write(`${describe(s)}\n`));
-      if (s.state !== "succeeded") process.exitCode = 1;
+      if (!WAIT_OK.includes(s.state)) process.exitCode = 1;
     });
 
   job

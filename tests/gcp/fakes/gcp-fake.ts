@@ -29,6 +29,8 @@ export interface StoredObject {
   data: Buffer;
   generation: number;
   contentType: string;
+  /** The `md5Hash` / `crc32c` the uploader declared in the object metadata (GCS verified them). */
+  declared?: { md5Hash?: string; crc32c?: string };
 }
 
 export interface FakeInstance {
@@ -84,8 +86,21 @@ export class GcpFake {
   onInsert?: (vm: FakeInstance) => void;
   /** When set, a finished insert operation carries this error (e.g. QUOTA_EXCEEDED). */
   insertOperationError?: { code: string; message: string; httpStatus: number };
+  /**
+   * When set, instances.insert is denied (403) for any name without this prefix — the IAM condition `grantSubmit`
+   * puts on the consumer's roles/compute.instanceAdmin.v1 (`resource.name.startsWith(".../instances/<prefix>-job-")`).
+   */
+  instanceNamePrefix?: string;
+  /** Storage IAM: bearer tokens that may not read a bucket (objects.get / list / rewrite source). */
+  readonly readDenied: { bucket: string; token: string }[] = [];
+  private corruptUploads: { name: RegExp; times: number }[] = [];
+  private wrongCrcUploads: { name: RegExp; times: number }[] = [];
+  private corruptDownloads: { name: RegExp; times: number }[] = [];
   private failures: Failure[] = [];
-  private sessions = new Map<string, { bucket: string; name: string; ifGenerationMatch?: string; contentType: string; data: Buffer[] }>();
+  private sessions = new Map<
+    string,
+    { bucket: string; name: string; declared: { md5Hash?: string; crc32c?: string }; ifGenerationMatch?: string; contentType: string; data: Buffer[] }
+  >();
   private ops = new Map<string, Record<string, unknown>>();
   private n = 0;
   private server?: Server;
@@ -116,6 +131,36 @@ export class GcpFake {
   /** Drops every pending injected failure. */
   clearFailures(): void {
     this.failures = [];
+    this.corruptUploads = [];
+    this.wrongCrcUploads = [];
+    this.corruptDownloads = [];
+    this.readDenied.length = 0;
+  }
+
+  /** The next `times` uploads of a matching object arrive with one byte flipped (corruption in transit). */
+  corruptNextUpload(name: RegExp, times = 1): void {
+    this.corruptUploads.push({ name, times });
+  }
+
+  /** The next `times` uploads of a matching object are stored intact but answered with a wrong `crc32c`. */
+  wrongCrcNextUpload(name: RegExp, times = 1): void {
+    this.wrongCrcUploads.push({ name, times });
+  }
+
+  /** The next `times` media downloads of a matching object have one byte flipped (headers carry the true hashes). */
+  corruptNextDownload(name: RegExp, times = 1): void {
+    this.corruptDownloads.push({ name, times });
+  }
+
+  private take(list: { name: RegExp; times: number }[], name: string): boolean {
+    const hit = list.find((x) => x.times > 0 && x.name.test(name));
+    if (hit) hit.times--;
+    return hit !== undefined;
+  }
+
+  private readAllowed(req: IncomingMessage, bucket: string): boolean {
+    const token = String(req.headers.authorization ?? "").replace(/^Bearer /, "");
+    return !this.readDenied.some((d) => d.bucket === bucket && d.token === token);
   }
 
   bucket(name: string): Map<string, StoredObject> {
@@ -266,6 +311,31 @@ export class GcpFake {
     return true;
   }
 
+  /**
+   * Stores an uploaded object as GCS does: bytes possibly corrupted on the way (test injection), then refused with
+   * 400 when the metadata declared an `md5Hash` or `crc32c` that the received bytes do not have.
+   */
+  private finishUpload(res: ServerResponse, bucket: string, name: string, received: Buffer, contentType: string, declared: { md5Hash?: string; crc32c?: string }): undefined {
+    let data = received;
+    if (this.take(this.corruptUploads, name) && data.length > 0) {
+      data = Buffer.from(data);
+      data[data.length >> 1] = (data[data.length >> 1] as number) ^ 0x01;
+    }
+    const md5 = createHash("md5").update(data).digest("base64");
+    if (declared.md5Hash !== undefined && declared.md5Hash !== md5) {
+      return this.json(res, 400, googleError(400, `Provided MD5 hash "${declared.md5Hash}" doesn't match calculated MD5 hash "${md5}".`, "INVALID_ARGUMENT", "invalid"));
+    }
+    if (declared.crc32c !== undefined && declared.crc32c !== crc32cB64(data)) {
+      return this.json(res, 400, googleError(400, `Provided CRC32C "${declared.crc32c}" doesn't match calculated CRC32C "${crc32cB64(data)}".`, "INVALID_ARGUMENT", "invalid"));
+    }
+    this.putObject(bucket, name, data, contentType);
+    const stored = this.bucket(bucket).get(name)!;
+    stored.declared = { ...(declared.md5Hash ? { md5Hash: declared.md5Hash } : {}), ...(declared.crc32c ? { crc32c: declared.crc32c } : {}) };
+    const resource = this.objectJson(bucket, name, stored);
+    if (this.take(this.wrongCrcUploads, name)) resource.crc32c = crc32cB64(Buffer.concat([data, Buffer.from("x")]));
+    return this.json(res, 200, resource);
+  }
+
   private upload(req: IncomingMessage, res: ServerResponse, path: string, query: Record<string, string>, body: Buffer): undefined {
     const session = /^\/upload\/session\/([a-z0-9]+)$/.exec(path);
     if (session && req.method === "PUT") return this.sessionPut(req, res, session[1]!, body);
@@ -273,13 +343,14 @@ export class GcpFake {
     if (!m || req.method !== "POST") return this.json(res, 404, googleError(404, "fake: bad upload path", "NOT_FOUND"));
     const bucket = m[1]!;
     if (query.uploadType === "resumable") {
-      const meta = (body.length ? JSON.parse(body.toString("utf8")) : {}) as { name?: string; contentType?: string };
+      const meta = (body.length ? JSON.parse(body.toString("utf8")) : {}) as { name?: string; contentType?: string; md5Hash?: string; crc32c?: string };
       const name = query.name ?? meta.name ?? "";
       if (!this.precondition(res, bucket, name, query.ifGenerationMatch)) return;
       const id = randomBytes(6).toString("hex");
       this.sessions.set(id, {
         bucket,
         name,
+        declared: { ...(meta.md5Hash ? { md5Hash: meta.md5Hash } : {}), ...(meta.crc32c ? { crc32c: meta.crc32c } : {}) },
         ...(query.ifGenerationMatch !== undefined ? { ifGenerationMatch: query.ifGenerationMatch } : {}),
         contentType: String(req.headers["x-upload-content-type"] ?? meta.contentType ?? "application/octet-stream"),
         data: [],
@@ -291,12 +362,11 @@ export class GcpFake {
       const boundary = /boundary=([^;]+)/.exec(String(req.headers["content-type"]))?.[1]?.replace(/"/g, "");
       if (!boundary) return this.json(res, 400, googleError(400, "fake: no multipart boundary", "INVALID_ARGUMENT"));
       const parts = splitMultipart(body, boundary);
-      const meta = JSON.parse(parts[0]?.body.toString("utf8") ?? "{}") as { name?: string; contentType?: string };
+      const meta = JSON.parse(parts[0]?.body.toString("utf8") ?? "{}") as { name?: string; contentType?: string; md5Hash?: string; crc32c?: string };
       const name = query.name ?? meta.name ?? "";
       if (!this.precondition(res, bucket, name, query.ifGenerationMatch)) return;
       const data = parts[1]?.body ?? Buffer.alloc(0);
-      this.putObject(bucket, name, data, meta.contentType ?? parts[1]?.contentType ?? "application/octet-stream");
-      return this.json(res, 200, this.objectJson(bucket, name, this.bucket(bucket).get(name)!));
+      return this.finishUpload(res, bucket, name, data, meta.contentType ?? parts[1]?.contentType ?? "application/octet-stream", meta);
     }
     this.json(res, 400, googleError(400, `fake: uploadType ${query.uploadType} unsupported`, "INVALID_ARGUMENT"));
   }
@@ -324,14 +394,14 @@ export class GcpFake {
     }
     if (!this.precondition(res, s.bucket, s.name, s.ifGenerationMatch)) return;
     this.sessions.delete(id);
-    this.putObject(s.bucket, s.name, Buffer.concat(s.data), s.contentType);
-    this.json(res, 200, this.objectJson(s.bucket, s.name, this.bucket(s.bucket).get(s.name)!));
+    return this.finishUpload(res, s.bucket, s.name, Buffer.concat(s.data), s.contentType, s.declared);
   }
 
   private storage(req: IncomingMessage, res: ServerResponse, p: string, query: Record<string, string>): undefined {
     const rewrite = /^\/b\/([^/]+)\/o\/([^/]+)\/(?:rewriteTo|copyTo)\/b\/([^/]+)\/o\/([^/]+)$/.exec(p);
     if (rewrite && req.method === "POST") {
       const [sb, sn, db, dn] = [rewrite[1]!, decodeURIComponent(rewrite[2]!), rewrite[3]!, decodeURIComponent(rewrite[4]!)];
+      if (!this.readAllowed(req, sb)) return this.json(res, 403, googleError(403, `caller does not have storage.objects.get access to the Google Cloud Storage object.`, "PERMISSION_DENIED", "forbidden"));
       const src = this.buckets.get(sb)?.get(sn);
       if (!src) return this.json(res, 404, googleError(404, "No such object", "NOT_FOUND", "notFound"));
       if (!this.precondition(res, db, dn, query.ifGenerationMatch)) return;
@@ -342,6 +412,7 @@ export class GcpFake {
     }
     const list = /^\/b\/([^/]+)\/o$/.exec(p);
     if (list && req.method === "GET") {
+      if (!this.readAllowed(req, list[1]!)) return this.json(res, 403, googleError(403, `caller does not have storage.objects.list access to the Google Cloud Storage bucket.`, "PERMISSION_DENIED", "forbidden"));
       const prefix = query.prefix ?? "";
       const items = [...(this.buckets.get(list[1]!) ?? new Map<string, StoredObject>()).entries()]
         .filter(([n]) => n.startsWith(prefix))
@@ -353,6 +424,9 @@ export class GcpFake {
     if (obj) {
       const bucket = obj[1]!;
       const name = decodeURIComponent(obj[2]!);
+      if (req.method === "GET" && !this.readAllowed(req, bucket)) {
+        return this.json(res, 403, googleError(403, `caller does not have storage.objects.get access to the Google Cloud Storage object.`, "PERMISSION_DENIED", "forbidden"));
+      }
       const o = this.buckets.get(bucket)?.get(name);
       if (!o) return this.json(res, 404, googleError(404, `No such object: ${bucket}/${name}`, "NOT_FOUND", "notFound"));
       if (req.method === "DELETE") {
@@ -368,7 +442,12 @@ export class GcpFake {
           "x-goog-stored-content-encoding": "identity",
           "x-goog-generation": String(o.generation),
         });
-        return void res.end(o.data);
+        let bytes = o.data;
+        if (this.take(this.corruptDownloads, name) && bytes.length > 0) {
+          bytes = Buffer.from(bytes);
+          bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0x01;
+        }
+        return void res.end(bytes);
       }
       return this.json(res, 200, this.objectJson(bucket, name, o));
     }
@@ -407,6 +486,13 @@ export class GcpFake {
     if (req.method === "POST" && !name) {
       const body = (json ?? {}) as { name?: string; metadata?: { items?: { key: string; value: string }[] }; labels?: Record<string, string> };
       const target = `https://www.googleapis.com/compute/v1/projects/${project}/zones/${zone}/instances/${body.name}`;
+      if (this.instanceNamePrefix !== undefined && !(body.name ?? "").startsWith(this.instanceNamePrefix)) {
+        return this.json(
+          res,
+          403,
+          googleError(403, `Required 'compute.instances.create' permission for 'projects/${project}/zones/${zone}/instances/${body.name}'`, "PERMISSION_DENIED", "forbidden"),
+        );
+      }
       if (this.insertOperationError) return this.json(res, 200, this.operation(project, zone, target, "insert", this.insertOperationError));
       if (this.instances.has(body.name ?? "")) {
         return this.json(res, 409, googleError(409, `The resource '${target}' already exists`, "ALREADY_EXISTS", "alreadyExists"));

@@ -2,7 +2,7 @@
  * The room descriptor reaches the executor inline, as `tee-env-CLEANROOM_ROOM` (canonical JSON). The launcher copies
  * every allowed override into the attestation token (`submods.container.env_override`), so the exact descriptor an
  * executor used is signed by the hardware-rooted token. Whoever releases or verifies a result compares the
- * security-relevant fields of that attested descriptor with their own (see docs/gcp.md "How the executor gets the
+ * security-relevant fields of that attested descriptor with their own (see docs/gcp-runtime.md "How the executor gets the
  * descriptor").
  */
 import { type CleanRoomDescriptor, loadDescriptor } from "../../../core/descriptor.js";

@@ -13,6 +13,9 @@ import type { KeyManagementServiceClient } from "@google-cloud/kms";
 import { type AuthClient, OAuth2Client } from "google-auth-library";
 import type { GcpEndpointOverride } from "./endpoints.js";
 
+/** Test only (with an endpoint override): the bearer token the consumer-side clients send. */
+export const TEST_TOKEN_ENV = "CLEANROOM_GCP_TEST_TOKEN";
+
 /** The clients a room client or an executor uses. */
 export interface GcpClients {
   readonly storage: Storage;
@@ -33,10 +36,13 @@ export interface GcpAuth {
 /** Creates the clients; compute and KMS are loaded lazily (compute's protos take ~1 s to load). */
 export function createGcpClients(override: GcpEndpointOverride | undefined, auth: GcpAuth = {}): GcpClients {
   let authClient = auth.authClient;
-  if (override && !authClient) {
-    // Tests: a fixed token that never refreshes, so nothing looks for credentials or a metadata server.
+  // Tests: a fixed token that never refreshes, so nothing looks for credentials or a metadata server.
+  // CLEANROOM_GCP_TEST_TOKEN lets a test act as different principals (consumer, provider); it only ever reaches the
+  // loopback server the override names.
+  const testToken = override && !authClient ? process.env[TEST_TOKEN_ENV] || "cleanroom-test-token" : undefined;
+  if (testToken) {
     const c = new OAuth2Client();
-    c.setCredentials({ access_token: "cleanroom-test-token" });
+    c.setCredentials({ access_token: testToken });
     authClient = c;
   }
   const storageOptions: StorageOptions = {
@@ -49,6 +55,13 @@ export function createGcpClients(override: GcpEndpointOverride | undefined, auth
       : {}),
   };
   const storage = new Storage(storageOptions);
+  if (testToken && !auth.storageCredentials) {
+    // Storage skips auth for a custom endpoint; send the test principal's bearer anyway, as ADC would to Google, so
+    // the fake's bucket IAM can tell a consumer from a provider.
+    type Interceptor = (typeof storage.interceptors)[number];
+    const request = (o: { headers?: object }) => Object.assign(o, { headers: { ...o.headers, authorization: `Bearer ${testToken}` } });
+    storage.interceptors.push({ request } as unknown as Interceptor);
+  }
   const gaxOptions = {
     fallback: true as const,
     ...(auth.projectId ? { projectId: auth.projectId } : {}),

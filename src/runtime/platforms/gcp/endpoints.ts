@@ -3,7 +3,7 @@
  *
  * In production every client uses Google's default endpoints and the caller's Application Default Credentials.
  * Tests point every API at one loopback fake server with `CLEANROOM_GCP_API_ENDPOINT=http://127.0.0.1:<port>`
- * (see docs/gcp.md). That override is refused for anything but a loopback address — credentials and data must never
+ * (see docs/gcp-runtime.md). That override is refused for anything but a loopback address — credentials and data must never
  * be sent to an arbitrary host because of an environment variable — and it prints a loud warning every time it is used.
  * It cannot reach a Confidential Space workload: the launcher only passes the variables of the image's
  * `allow_env_override` label, and this one is not among them.

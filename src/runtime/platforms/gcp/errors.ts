@@ -25,7 +25,19 @@ export interface GcpErrorInfo {
 }
 
 /** What an error means for the caller. */
-export type GcpErrorKind = "permission" | "api-disabled" | "quota" | "rate-limit" | "unavailable" | "not-found" | "conflict" | "unauthenticated" | "precondition" | "other";
+export type GcpErrorKind =
+  | "permission"
+  | "api-disabled"
+  | "quota"
+  | "capacity"
+  | "rate-limit"
+  | "unavailable"
+  | "corrupt"
+  | "not-found"
+  | "conflict"
+  | "unauthenticated"
+  | "precondition"
+  | "other";
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object";
@@ -76,6 +88,7 @@ export function inspectGcpError(err: unknown): GcpErrorInfo {
     if (typeof err.code === "number") status = err.code;
     else if (typeof err.code === "string" && /^\d{3}$/.test(err.code)) status = Number(err.code);
     else if (typeof err.code === "string" && /^E[A-Z]+$/.test(err.code)) netCode = err.code;
+    else if (typeof err.code === "string" && /^[A-Z][A-Z_]+$/.test(err.code)) reasons.push(err.code);
     if (typeof err.status === "number") status ??= err.status;
     const response = isObject(err.response) ? err.response : undefined;
     if (response && typeof response.status === "number") status ??= response.status;
@@ -110,9 +123,13 @@ export function classifyGcpError(info: GcpErrorInfo): GcpErrorKind {
   if (r.has("SERVICE_DISABLED") || r.has("accessNotConfigured") || /has not been used in project|it is disabled|API has not been used/i.test(m)) {
     return "api-disabled";
   }
-  if (info.quota !== undefined || r.has("QUOTA_EXCEEDED") || r.has("quotaExceeded") || r.has("RESOURCE_EXHAUSTED") && /quota/i.test(m) || r.has("ZONE_RESOURCE_POOL_EXHAUSTED")) {
+  // A zone out of capacity for the machine type is not a quota of the project: raising a quota does not help.
+  if (r.has("ZONE_RESOURCE_POOL_EXHAUSTED") || r.has("ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS") || /does not have enough resources available/i.test(m)) return "capacity";
+  if (info.quota !== undefined || r.has("QUOTA_EXCEEDED") || r.has("quotaExceeded") || (r.has("RESOURCE_EXHAUSTED") && /quota/i.test(m))) {
     return "quota";
   }
+  // Integrity checks: storage's client-side CRC32C/MD5 comparison, or GCS refusing declared hashes that do not match.
+  if (r.has("FILE_NO_UPLOAD") || r.has("CONTENT_DOWNLOAD_MISMATCH") || /did not match|doesn't match calculated|checksum.*(mismatch|did not match)/i.test(m)) return "corrupt";
   if (info.status === 429 || r.has("rateLimitExceeded") || r.has("userRateLimitExceeded") || r.has("RATE_LIMIT_EXCEEDED")) return "rate-limit";
   if (info.status === 401 || r.has("UNAUTHENTICATED")) return "unauthenticated";
   if (info.status === 403 || r.has("forbidden") || r.has("PERMISSION_DENIED")) return "permission";
@@ -137,7 +154,14 @@ export interface GcpCallContext {
 }
 
 /** Stable codes of GCP failures (on top of `not-found`, `denied`, `timeout`). */
-export const GCP_ERROR_CODES = { apiDisabled: "gcp-api-disabled", quota: "gcp-quota", unauthenticated: "gcp-unauthenticated", other: "gcp-error" } as const;
+export const GCP_ERROR_CODES = {
+  apiDisabled: "gcp-api-disabled",
+  quota: "gcp-quota",
+  capacity: "gcp-capacity",
+  unauthenticated: "gcp-unauthenticated",
+  corrupt: "gcp-corrupt",
+  other: "gcp-error",
+} as const;
 
 /** Builds the `CleanRoomError` for a failed Google API call: the GCP cause, then what to do. */
 export function gcpError(err: unknown, ctx: GcpCallContext): CleanRoomError {
@@ -161,6 +185,24 @@ export function gcpError(err: unknown, ctx: GcpCallContext): CleanRoomError {
         `${cause}. ${info.quota ? `Quota ${info.quota}` : "A quota"} is exhausted${ctx.project ? ` in project ${ctx.project}` : ""}: request more at https://console.cloud.google.com/iam-admin/quotas${ctx.project ? `?project=${ctx.project}` : ""}${info.quota ? ` (filter on ${info.quota})` : ""}, delete finished job VMs (\`gcloud compute instances list --filter=labels.cleanroom-job:*${projectFlag}\`), or deploy the room with a smaller machine type or in another zone.`,
         { cause: err },
       );
+    case "capacity":
+      return new CleanRoomError(
+        GCP_ERROR_CODES.capacity,
+        `${cause}. The zone has no capacity for this Confidential VM machine type right now (a stock-out, not your quota): retry in a few minutes, or deploy the room in another zone (\`zone\` of the DataCleanRoom) or with another machine type.`,
+        { cause: err },
+      );
+    case "corrupt":
+      return new CleanRoomError(
+        GCP_ERROR_CODES.corrupt,
+        `${cause}. The CRC32C/MD5 check failed: the bytes were corrupted in transit (the upload was refused or removed; nothing partial is kept). Retry the command; if it keeps failing, check the network path (proxies rewriting bodies).`,
+        { cause: err },
+      );
+    case "precondition":
+      return new CleanRoomError(
+        "already-exists",
+        `${cause}. The object already exists and is never overwritten (create-only writes, ifGenerationMatch=0): each job and dataset writes its objects once.`,
+        { cause: err },
+      );
     case "unauthenticated":
       return new CleanRoomError(
         GCP_ERROR_CODES.unauthenticated,
@@ -170,13 +212,13 @@ export function gcpError(err: unknown, ctx: GcpCallContext): CleanRoomError {
     case "permission":
       return new CleanRoomError(
         "denied",
-        `${cause}. The caller lacks the permission${ctx.role ? `: it needs ${ctx.role}` : ""} (grant it with the room's grant* methods, see docs/gcp.md "Roles"). A role granted in the last few minutes may still be propagating: retry shortly.`,
+        `${cause}. The caller lacks the permission${ctx.role ? `: it needs ${ctx.role}` : ""} (grant it with the room's grant* methods, see docs/gcp-runtime.md "Roles"). A role granted in the last few minutes may still be propagating: retry shortly.`,
         { cause: err },
       );
     case "not-found":
       return new CleanRoomError("not-found", `${cause}. Check the room descriptor is the deployed one (\`pulumi stack output descriptor --json > room.json\`).`, { cause: err });
     default:
-      return new CleanRoomError(GCP_ERROR_CODES.other, `${cause}. ${kind === "unavailable" || kind === "rate-limit" ? "Google Cloud is unavailable or throttling; retry later." : "See docs/gcp.md \"Errors\"."}`, {
+      return new CleanRoomError(GCP_ERROR_CODES.other, `${cause}. ${kind === "unavailable" || kind === "rate-limit" ? "Google Cloud is unavailable or throttling; retry later." : "See docs/gcp-runtime.md \"Errors\"."}`, {
         cause: err,
       });
   }

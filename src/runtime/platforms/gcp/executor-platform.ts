@@ -22,6 +22,7 @@ import { kmsUnwrap } from "./kms.js";
 import { GcsResultWriter } from "./result-writer.js";
 import { DEFAULT_RETRY, type RetryPolicy, retryFromEnv } from "./retry.js";
 import { GcsStore } from "./storage.js";
+import { joinUri } from "./uri.js";
 import { ATTESTATION_TOKEN_FILE, TEESERVER_SOCKET, decodeJwtPayload, requestCustomToken } from "./teeserver.js";
 
 /** Test-only environment variables for the launcher paths (the launcher cannot set them: not in allow_env_override). */
@@ -77,6 +78,16 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
     // Only this job's result: a confused executor cannot write into another job's quarantine entry.
     if (outputUri !== this.env.outputUri) {
       throw new CleanRoomError("invalid-argument", `This executor may only write its own result (${this.env.outputUri}), not ${outputUri}`);
+    }
+    // CLEANROOM_OUTPUT_URI is operator-set metadata: it must name this job's entry in the room's quarantine bucket,
+    // or an operator could send an approved job's outputs to a bucket of their own, past the release review.
+    const jobId = this.env.jobUri.replace(/\/+$/, "").split("/").pop() ?? "";
+    const expected = joinUri(this.descriptor.storage.quarantine, jobId);
+    if (outputUri !== expected || this.env.jobUri !== joinUri(this.descriptor.storage.jobs, jobId)) {
+      throw new CleanRoomError(
+        "invalid-argument",
+        `The job's output URI ${outputUri} is not its quarantine entry ${expected} (job URI ${this.env.jobUri}, jobs bucket ${this.descriptor.storage.jobs}); refusing to write the result anywhere else`,
+      );
     }
     return new GcsResultWriter(this.store, outputUri);
   }

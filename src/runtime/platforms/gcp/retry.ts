@@ -3,7 +3,7 @@
  *
  * The client libraries' own retries are switched off (storage) or do not work over REST (compute and kms with gax 5
  * never retry a REST error), so this is the one retry policy of the GCP runtime: 429, 5xx and connection resets are
- * retried; a 403 PERMISSION_DENIED is retried a few times too, because an IAM binding made by `pulumi up` minutes ago
+ * retried, and so is a CRC32C/MD5 mismatch (corruption in transit); a 403 PERMISSION_DENIED is retried a few times too, because an IAM binding made by `pulumi up` minutes ago
  * may still be propagating; API-disabled, quota and not-found errors fail at once (waiting does not fix them).
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -41,7 +41,7 @@ export async function withRetry<T>(ctx: GcpCallContext, policy: RetryPolicy, fn:
       return await fn();
     } catch (err) {
       const kind = classifyGcpError(inspectGcpError(err));
-      const limit = kind === "permission" ? policy.permissionAttempts : kind === "rate-limit" || kind === "unavailable" ? policy.attempts : 1;
+      const limit = kind === "permission" ? policy.permissionAttempts : kind === "rate-limit" || kind === "unavailable" || kind === "corrupt" ? policy.attempts : 1;
       if (n >= limit) throw gcpError(err, ctx);
       await sleep(backoffDelay(policy, n));
     }

@@ -68,9 +68,34 @@ function checkJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) throw new CleanRoomError("invalid-argument", `Job id ${JSON.stringify(jobId)} is malformed`);
 }
 
-/** The VM name of a job: a valid Compute Engine name (`[a-z]([-a-z0-9]{0,61}[a-z0-9])?`). */
-export function vmNameFor(jobId: string): string {
-  const name = `cr-${jobId}`.slice(0, 63).replace(/-+$/, "");
+/**
+ * The name prefix of a room's job VMs: `<namePrefix>-job-`. The component names the instance template with that
+ * prefix (`namePrefix: "<prefix>-job-"` plus a generated suffix) and `grantSubmit` lets a consumer create only
+ * instances whose name starts with it, so the VM must be named the same way or `instances.insert` is denied. The
+ * prefix is read from the template's name; a template named otherwise falls back to `<descriptor.name>-job-`.
+ */
+export function vmNamePrefix(descriptor: CleanRoomDescriptor): string {
+  const template = descriptor.gcp?.instanceTemplate.split("/").pop() ?? "";
+  const at = template.lastIndexOf("-job-");
+  const prefix = at > 0 ? template.slice(0, at + "-job-".length) : `${labelValue(descriptor.name)}-job-`;
+  if (!/^[a-z][-a-z0-9]*-job-$/.test(prefix)) {
+    throw new CleanRoomError("invalid-descriptor", `Cannot derive a Compute Engine VM name prefix from the room (got ${JSON.stringify(prefix)}); re-export the descriptor of a deployed room`);
+  }
+  return prefix;
+}
+
+/**
+ * The VM name of a job: `<prefix><jobId without "job-">`, e.g. `demo-job-mf3k2l-1a2b3c4d`, a valid Compute Engine
+ * name (`[a-z]([-a-z0-9]{0,61}[a-z0-9])?`).
+ *
+ * @throws CleanRoomError `invalid-descriptor` when the room's prefix leaves no room for the job id (63 characters)
+ */
+export function vmNameFor(descriptor: CleanRoomDescriptor, jobId: string): string {
+  const name = `${vmNamePrefix(descriptor)}${jobId.replace(/^job-/, "")}`;
+  // Truncating would make two jobs share a VM name (and a requestId-less insert fail with 409).
+  if (name.length > 63 || !/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
+    throw new CleanRoomError("invalid-descriptor", `The job VM name ${name} is not a valid Compute Engine name (at most 63 characters): deploy the room with a shorter namePrefix`);
+  }
   return name;
 }
 
@@ -117,6 +142,7 @@ export class GcpRoomClient implements RoomClient {
       throw new CleanRoomError("invalid-descriptor", "descriptor.executor.imageReference is missing: export the descriptor of a deployed GCP room");
     }
     const jobId = `job-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+    const instance = vmNameFor(this.descriptor, jobId);
     const jobUri = joinUri(this.descriptor.storage.jobs, jobId);
     const outputUri = joinUri(this.descriptor.storage.quarantine, jobId);
     const role = `roles/storage.objectCreator on ${this.descriptor.storage.jobs} (room.grantSubmit)`;
@@ -128,7 +154,6 @@ export class GcpRoomClient implements RoomClient {
       onProgress: (n) => this.progress(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
     });
     await this.store.putBuffer(`${jobUri}/job.json`, Buffer.from(`${canonicalJson(job.manifest)}\n`), { role, contentType: "application/json" });
-    const instance = vmNameFor(jobId);
     const submission: Submission = { jobId, jobDigest: job.jobDigest, project: this.gcp.project, zone: this.gcp.zone, instance, submittedAt: new Date().toISOString() };
     await this.store.putBuffer(`${jobUri}/submission.json`, Buffer.from(`${JSON.stringify(submission, null, 2)}\n`), { role, contentType: "application/json" });
     this.progress(`Creating the Confidential Space VM ${instance} in ${this.gcp.zone}`);
@@ -177,18 +202,25 @@ export class GcpRoomClient implements RoomClient {
         contentType: "application/json",
       })
       .catch((err: unknown) => {
-        if (!(err instanceof CleanRoomError && /412|precondition/i.test(err.message))) throw err;
+        if (!(err instanceof CleanRoomError && err.code === "already-exists")) throw err;
       });
   }
 
   private async readReceipt(prefix: string, jobId: string): Promise<Receipt | undefined> {
+    const r = await this.tryReadReceipt(prefix, jobId);
+    return r === "unreadable" ? undefined : r;
+  }
+
+  /** The receipt under `prefix`, `undefined` when there is none, `"unreadable"` when the caller may not read quarantine. */
+  private async tryReadReceipt(prefix: string, jobId: string): Promise<Receipt | undefined | "unreadable"> {
     const uri = joinUri(prefix, jobId, RESULT_FILES.receipt);
     try {
       return parseReceipt((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${prefix}`, 4 * 1024 * 1024)).toString("utf8"));
     } catch (err) {
       if (err instanceof CleanRoomError && err.code === "not-found") return undefined;
-      // A consumer of a room with requireRelease may not read quarantine at all: that is not an error of the job.
-      if (err instanceof CleanRoomError && err.code === "denied" && prefix === this.descriptor.storage.quarantine) return undefined;
+      // A consumer of a room with requireRelease may not read quarantine at all (grantSubmit leaves it out): that is
+      // not an error of the job, only something this caller cannot see.
+      if (err instanceof CleanRoomError && err.code === "denied" && prefix === this.descriptor.storage.quarantine) return "unreadable";
       throw err;
     }
   }
@@ -207,7 +239,8 @@ export class GcpRoomClient implements RoomClient {
   async status(jobId: string): Promise<JobStatus> {
     const sub = await this.submission(jobId);
     const released = await this.readReceipt(this.descriptor.storage.results, jobId);
-    const receipt = released ?? (await this.readReceipt(this.descriptor.storage.quarantine, jobId));
+    const quarantined = released ? undefined : await this.tryReadReceipt(this.descriptor.storage.quarantine, jobId);
+    const receipt = released ?? (quarantined === "unreadable" ? undefined : quarantined);
     const base = { jobId, jobDigest: sub.jobDigest, released: released !== undefined };
     if (receipt) {
       return { ...base, state: receipt.status, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
@@ -215,6 +248,16 @@ export class GcpRoomClient implements RoomClient {
     const reason = await this.abandoned(jobId);
     if (reason) return { ...base, state: "failed", detail: reason, errorCode: "abandoned" };
     const vm = await jobVmStatus(this.clients.instances(), sub.project, sub.zone, sub.instance, this.retry);
+    const over = vm === undefined || !["PROVISIONING", "STAGING", "PENDING", "RUNNING", "STOPPING", "REPAIRING"].includes(vm);
+    if (over && quarantined === "unreadable") {
+      return {
+        ...base,
+        state: AWAITING_RELEASE,
+        detail:
+          `The VM ${sub.instance} has finished (${vm ?? "deleted"}). This room requires a provider's release (output.requireRelease) and you may not ` +
+          `read quarantine, so the outcome shows once a provider reviews it: ask them to run \`cleanroom job release ${jobId} --room room.json\`, then \`cleanroom job fetch\`.`,
+      };
+    }
     if (vm === undefined) return { ...base, state: "lost", detail: `The VM ${sub.instance} no longer exists and no receipt was written` };
     if (vm === "PROVISIONING" || vm === "STAGING" || vm === "PENDING") return { ...base, state: "queued", detail: `VM ${sub.instance} is ${vm}` };
     if (vm === "RUNNING" || vm === "STOPPING" || vm === "REPAIRING") return { ...base, state: "running", detail: `VM ${sub.instance} is ${vm}` };
@@ -250,7 +293,7 @@ export class GcpRoomClient implements RoomClient {
         last = s.state;
         options.onProgress?.(s);
       }
-      if (FINAL_JOB_STATES.includes(s.state)) {
+      if (FINAL_JOB_STATES.includes(s.state) || s.state === AWAITING_RELEASE) {
         // The VM is single-use: once the job is over (or lost) it only costs money.
         await this.deleteVm(sub);
         return s;
@@ -342,7 +385,7 @@ export class GcpRoomClient implements RoomClient {
         this.progress(`Releasing ${n}`);
         await this.store.copy(`${src}/${n}`, `${dst}/${n}`, role).catch((err: unknown) => {
           // A retried copy whose first attempt landed: the object is already there.
-          if (!(err instanceof CleanRoomError && /HTTP 412/.test(err.message))) throw err;
+          if (!(err instanceof CleanRoomError && err.code === "already-exists")) throw err;
         });
       }
     } finally {
@@ -360,6 +403,12 @@ export function createGcpRoomClient(descriptor: CleanRoomDescriptor, options: Gc
     ...options,
   });
 }
+
+/**
+ * GCP-only job state: the VM has finished but the caller may not read quarantine (a consumer of a room with
+ * `output.requireRelease`), so whether it succeeded is known only after a provider's release. Final for `wait`.
+ */
+export const AWAITING_RELEASE = "awaiting-release";
 
 /** Environment variable: first poll interval of `wait`, in ms. @default 15000 */
 export const POLL_INTERVAL_ENV = "CLEANROOM_GCP_POLL_INTERVAL_MS";

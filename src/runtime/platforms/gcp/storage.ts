@@ -1,7 +1,10 @@
 /**
- * Cloud Storage operations of the runtime: create-only uploads with CRC32C validation, validated downloads, lists,
- * server-side copies — each with the runtime's retry policy and an error that names the missing role.
+ * Cloud Storage operations of the runtime: create-only uploads checked twice (the object metadata declares the MD5 of
+ * the bytes, so GCS refuses an object whose bytes differ; the client compares its own CRC32C of what it sent with the
+ * CRC32C GCS computed), CRC32C-validated downloads, lists, server-side copies — each with the runtime's retry policy
+ * and an error that names the missing role.
  */
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { PassThrough, type Readable } from "node:stream";
@@ -26,6 +29,13 @@ export interface UploadOptions {
   readonly onProgress?: (bytes: number) => void;
   /** Use a resumable session whatever the size. @default - resumable above 5 MiB */
   readonly resumable?: boolean;
+}
+
+/** Base64 MD5 of a file, streamed (GCS's `md5Hash` encoding). */
+export async function md5OfFile(path: string): Promise<string> {
+  const h = createHash("md5");
+  for await (const c of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(c as Buffer);
+  return h.digest("base64");
 }
 
 /** Cloud Storage as the runtime uses it. */
@@ -54,6 +64,8 @@ export class GcsStore {
         resumable: false,
         // The client hashes what it sent and compares with the server's crc32c: a corrupted upload is an error.
         validation: "crc32c",
+        // ... and GCS refuses bytes whose MD5 differs from the one declared here.
+        metadata: { md5Hash: createHash("md5").update(data).digest("base64"), ...(options.contentType ? { contentType: options.contentType } : {}) },
         ...(options.contentType ? { contentType: options.contentType } : {}),
         ...(options.createOnly === false ? {} : { preconditionOpts: { ifGenerationMatch: 0 } }),
       }),
@@ -63,12 +75,15 @@ export class GcsStore {
   /**
    * Uploads a stream; `open` is called again for each attempt. Large objects go through a resumable session
    * (created explicitly so that it is authenticated even against a test endpoint).
+   *
+   * @param md5Hash base64 MD5 of the bytes `open` yields; declared in the object metadata so GCS verifies it
    */
-  async putStream(uri: string, open: () => Readable, size: number | undefined, options: UploadOptions): Promise<void> {
+  async putStream(uri: string, open: () => Readable, size: number | undefined, md5Hash: string | undefined, options: UploadOptions): Promise<void> {
     const file = this.file(uri);
     await withRetry(this.ctx(`write ${uri}`, options.role), this.retry, async () => {
       const precondition = options.createOnly === false ? {} : { preconditionOpts: { ifGenerationMatch: 0 } };
-      const metadata = options.contentType ? { metadata: { contentType: options.contentType } } : {};
+      const fields = { ...(options.contentType ? { contentType: options.contentType } : {}), ...(md5Hash ? { md5Hash } : {}) };
+      const metadata = Object.keys(fields).length > 0 ? { metadata: fields } : {};
       if (options.resumable !== true && size !== undefined && size <= MULTIPART_LIMIT) {
         const out = file.createWriteStream({ resumable: false, validation: "crc32c", ...precondition, ...metadata });
         await pipeline(open(), out);
@@ -82,10 +97,11 @@ export class GcsStore {
     });
   }
 
-  /** Uploads a local file (resumable above 5 MiB), with progress. */
+  /** Uploads a local file (resumable above 5 MiB, or always with `resumable: true`), with progress and both checks. */
   async putFile(uri: string, path: string, options: UploadOptions): Promise<void> {
     const { size } = await stat(path);
-    await this.putStream(uri, () => createReadStream(path, { highWaterMark: 1024 * 1024 }), size, options);
+    const md5 = await md5OfFile(path);
+    await this.putStream(uri, () => createReadStream(path, { highWaterMark: 1024 * 1024 }), size, md5, options);
   }
 
   /**
