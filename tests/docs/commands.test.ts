@@ -38,9 +38,13 @@ function at(i: Invocation): string {
   return `${i.file}:${i.line}`;
 }
 
-/** The repo directory an invocation runs in (the markdown file's directory, moved by the block's `cd`). */
+/**
+ * The repo directory an invocation runs in: the markdown file's directory (the repository root for docs/*.md, whose
+ * commands are written for it), moved by the block's `cd`.
+ */
 function dirOf(i: Invocation): string {
-  return resolve(REPO_ROOT, dirname(i.file), i.cd);
+  const base = dirname(i.file) === "docs" ? "." : dirname(i.file);
+  return resolve(REPO_ROOT, base, i.cd);
 }
 
 /** Walks up from `dir` to the first directory holding `name` (as npm and pulumi do). */
@@ -247,6 +251,22 @@ describe("docs checker: proven to catch drift", function () {
     ]);
     expect(problems).to.have.length(1);
     expect(problems[0]).to.match(/fake\.md:4: .*never reads cleanroom-gpu:machineType/);
+  });
+
+  it("GIVEN a gcp session that forgets required config WHEN `pulumi up` runs under mocks THEN it fails like Pulumi would, at that line", async () => {
+    const blocks = bashBlocks("examples/gpu/README.md", md("<!-- doctest: gcp -->", "pulumi config set gcp:project ml-cleanroom\npulumi config set gcp:region us-central1\npulumi up --yes\necho unreachable"));
+    const { root, cwd } = scratchCopy("examples/gpu/README.md");
+    const world = await new GcpWorld().start(root);
+    try {
+      const r = await runSession(blocks, cwd, { env: world.sessionEnv(), pulumiUrl: world.controlUrl, timeoutMs: 30_000 });
+      expect(r.code).to.not.equal(0);
+      expect(r.failedAt).to.equal("examples/gpu/README.md:7");
+      expect(r.stderr).to.match(/Missing required configuration variable 'cleanroom-gpu:approvedJobs'/);
+      expect(world.calls.map((c) => c.join(" "))).to.deep.equal(["config set gcp:project ml-cleanroom", "config set gcp:region us-central1", "up --yes"]);
+    } finally {
+      await world.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it("GIVEN a failing command in a local session WHEN run THEN the failure names its markdown line", async () => {
