@@ -13,7 +13,17 @@ import { CleanRoomError } from "../../src/core/errors.js";
 import { EXECUTOR_ENV_OVERRIDES } from "../../src/core/executor-env.js";
 import { parseReceipt } from "../../src/core/receipt.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
-import { GCP_API_ENDPOINT_ENV, GcpRoomClient, RETRY_BASE_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV } from "../../src/runtime/platforms/gcp/index.js";
+import {
+  GCP_API_ENDPOINT_ENV,
+  GcpRoomClient,
+  RETRY_BASE_ENV,
+  TEESERVER_SOCKET_ENV,
+  TOKEN_FILE_ENV,
+  createGcpClients,
+  createGcpExecutorPlatform,
+  parseEndpointOverride,
+} from "../../src/runtime/platforms/gcp/index.js";
+import { GcsStore } from "../../src/runtime/platforms/gcp/storage.js";
 import type { PackedJob } from "../../src/runtime/platforms/platform.js";
 import { createDecryptStream } from "../../src/runtime/provision/envelope.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
@@ -22,7 +32,7 @@ import { testChains } from "../verify/pki.js";
 import { buildProgram } from "../../src/runtime/cli.js";
 import { runCli } from "../../src/runtime/cli/common.js";
 import { POLL_INTERVAL_ENV, TEST_TOKEN_ENV } from "../../src/runtime/platforms/gcp/index.js";
-import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
+import { FakeTeeServer, FakeVm, vmClaims } from "./fakes/confidential-space.js";
 import { GcpFake, googleError } from "./fakes/gcp-fake.js";
 
 const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
@@ -326,6 +336,229 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const r = await cli(["job", "submit", join(dir, "packed"), "--room", roomPath]);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.match(/error \[denied\].*storage\.objects\.create.*roles\/storage\.objectCreator/s);
+  });
+
+  it("GIVEN a requireRelease room.json WHEN the provider runs `data provision` and `job release`, the consumer `job submit`, `job wait`, `job fetch`, `verify` THEN each step works as its principal", async () => {
+    const roomPath = join(dir, "room-release.json");
+    writeFileSync(roomPath, JSON.stringify(descriptor, null, 2));
+    // The consumer holds grantSubmit only: no read access to quarantine in a requireRelease room.
+    fake.readDenied.push({ bucket: "demo-quarantine-1a2b", token: "consumer-token" });
+
+    // Provider: encrypt, wrap with Cloud KMS, upload (CLI, provider's principal).
+    process.env[TEST_TOKEN_ENV] = "provider-token";
+    const prov = await cli(["data", "provision", "--room", roomPath, "--provider", "hospital-a", "--dataset", "patients", "--csv", join(dir, "patients.csv"), "--overwrite", "--json"]);
+    expect(prov.code, prov.stderr + prov.stdout).to.equal(0);
+    const provOut = JSON.parse(prov.stdout) as { uri: string; sha256: string; stage1Note?: string };
+    expect(provOut.uri).to.equal("gs://demo-hospital-a-data/patients");
+    expect(provOut.stage1Note).to.match(/stage-1 artefact not produced for a GCP room/);
+    const [encrypt] = fake.sent(/:encrypt$/, "POST");
+    expect(encrypt!.path).to.equal(`/v1/${KEY}:encrypt`);
+    expect(String(encrypt!.headers.authorization)).to.equal("Bearer provider-token");
+    const data = fake.bucket("demo-hospital-a-data");
+    for (const n of ["patients/data.enc", "patients/key.wrapped", "patients/manifest.json"]) {
+      expect(data.get(n)?.declared?.md5Hash, n).to.equal(createHash("md5").update(data.get(n)!.data).digest("base64"));
+    }
+    expect(JSON.parse(data.get("patients/manifest.json")!.data.toString("utf8"))).to.include({ format: "acr-envelope-v1", sha256: provOut.sha256 });
+    expect(await decryptWithFake(fake, data.get("patients/key.wrapped")!.data, data.get("patients/data.enc")!.data)).to.equal(readFileSync(join(dir, "patients.csv"), "utf8"));
+
+    // Consumer: submit without waiting, then wait.
+    process.env[TEST_TOKEN_ENV] = "consumer-token";
+    const sub = await cli(["job", "submit", join(dir, "packed"), "--room", roomPath, "--json"]);
+    expect(sub.code, sub.stderr).to.equal(0);
+    const { jobId } = JSON.parse(sub.stdout) as { jobId: string };
+    const waited = await cli(["job", "wait", jobId, "--room", roomPath, "--timeout", "20", "--json"]);
+    await vm.running;
+    expect(waited.code, waited.stderr).to.equal(0);
+    const st = JSON.parse(waited.stdout) as { state: string; detail: string };
+    expect(st.state, st.detail).to.equal("awaiting-release");
+    expect(st.detail).to.match(new RegExp(`cleanroom job release ${jobId}`));
+    expect([...fake.instances.keys()].some((n) => n.endsWith(jobId.replace(/^job-/, ""))), "the finished VM is deleted").to.equal(false);
+    const early = await cli(["job", "fetch", jobId, "--room", roomPath, "--out", join(dir, "cli-early")]);
+    expect(early.code).to.equal(1);
+    expect(early.stderr).to.match(/awaits release by a provider/);
+
+    // Provider: release (verifies token, receipt and attested descriptor, then copies quarantine → results).
+    process.env[TEST_TOKEN_ENV] = "provider-token";
+    const rel = await cli(["job", "release", jobId, "--room", roomPath, "--json"]);
+    expect(rel.code, rel.stderr + rel.stdout).to.equal(0);
+    const copies = fake.sent(/\/rewriteTo\/b\/demo-results-1a2b\/o\//, "POST").map((r) => decodeURIComponent(r.path.split("/o/").pop()!));
+    expect(copies.at(-1), "receipt.json is copied last").to.equal(`${jobId}/receipt.json`);
+    expect(copies).to.include.members([`${jobId}/attestation.jwt`, `${jobId}/outputs/summary.json`]);
+
+    // Consumer: now the released result is fetched from results and verifies.
+    process.env[TEST_TOKEN_ENV] = "consumer-token";
+    const status = await cli(["job", "status", jobId, "--room", roomPath, "--json"]);
+    expect(JSON.parse(status.stdout)).to.include({ state: "succeeded", released: true });
+    const out = join(dir, "cli-released");
+    const fetched = await cli(["job", "fetch", jobId, "--room", roomPath, "--out", out]);
+    expect(fetched.code, fetched.stderr).to.equal(0);
+    const verified = await cli(["verify", out, "--room", roomPath, "--json"]);
+    expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
+    expect(JSON.parse(readFileSync(join(out, "outputs", "summary.json"), "utf8"))).to.deep.equal({ rows: 3 });
+  });
+
+  it("GIVEN Cloud Storage API disabled (accessNotConfigured) WHEN the CLI submits THEN it says which API to enable, without retrying", async () => {
+    const roomPath = join(dir, "room.json");
+    writeFileSync(roomPath, JSON.stringify(descriptor, null, 2));
+    fake.failNext(
+      /^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/,
+      403,
+      googleError(403, "Cloud Storage JSON API has not been used in project 123456789012 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/storage-api.googleapis.com/overview?project=123456789012 then retry.", "PERMISSION_DENIED", "accessNotConfigured"),
+      1,
+    );
+    const r = await cli(["job", "submit", join(dir, "packed"), "--room", roomPath]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/error \[gcp-api-disabled\].*has not been used in project.*gcloud services enable storage-api\.googleapis\.com --project my-proj/s);
+    expect(fake.sent(/^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/), "not retried").to.have.length(1);
+  });
+
+  it("GIVEN Cloud KMS API disabled (SERVICE_DISABLED) WHEN the CLI provisions THEN it names cloudkms.googleapis.com and the command", async () => {
+    const roomPath = join(dir, "room.json");
+    writeFileSync(roomPath, JSON.stringify(descriptor, null, 2));
+    fake.failNext(
+      /:encrypt$/,
+      403,
+      googleError(403, "Cloud Key Management Service (KMS) API has not been used in project hospital-a-prod before or it is disabled.", "PERMISSION_DENIED", undefined, {
+        details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "SERVICE_DISABLED", domain: "googleapis.com", metadata: { service: "cloudkms.googleapis.com", consumer: "projects/hospital-a-prod" } }],
+      }),
+      1,
+    );
+    const r = await cli(["data", "provision", "--room", roomPath, "--provider", "hospital-a", "--dataset", "patients", "--csv", join(dir, "patients.csv"), "--overwrite", "--no-stage1"]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/error \[gcp-api-disabled\].*gcloud services enable cloudkms\.googleapis\.com --project hospital-a-prod/s);
+    expect(fake.sent(/:encrypt$/), "not retried").to.have.length(1);
+  });
+
+  it("GIVEN insert fails with HTTP 403 quotaExceeded (thrown, not in the operation) THEN gcp-quota names the quota, no retry", async () => {
+    fake.failNext(/\/instances$/, 403, googleError(403, "Quota 'CPUS' exceeded.  Limit: 24.0 in region europe-west4.", "PERMISSION_DENIED", "quotaExceeded"), 1, "POST");
+    const err = await expectError(client().submit(job), "gcp-quota");
+    expect(err.message).to.match(/Quota CPUS is exhausted in project my-proj.*iam-admin\/quotas\?project=my-proj.*labels\.cleanroom-job/s);
+    expect(fake.sent(/\/instances$/, "POST")).to.have.length(1);
+  });
+
+  it("GIVEN the zone is out of capacity (ZONE_RESOURCE_POOL_EXHAUSTED) THEN gcp-capacity says it is a stock-out and to try another zone, and the job is failed", async () => {
+    fake.insertOperationError = {
+      code: "ZONE_RESOURCE_POOL_EXHAUSTED",
+      message: "The zone 'projects/my-proj/zones/europe-west4-a' does not have enough resources available to fulfill the request.  Try a different zone, or try again later.",
+      httpStatus: 503,
+    };
+    const c = client();
+    const err = await expectError(c.submit(job), "gcp-capacity");
+    expect(err.message).to.match(/no capacity.*not your quota.*another zone/s);
+    const abandoned = [...fake.bucket("demo-jobs-1a2b").entries()].filter(([k]) => k.endsWith("/abandoned.json"));
+    const last = abandoned.sort(([, a], [, b]) => a.generation - b.generation).at(-1)!;
+    expect(JSON.parse(last[1].data.toString("utf8")).reason).to.match(/ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources/);
+  });
+
+  it("GIVEN an upload corrupted in transit THEN GCS refuses the declared MD5, the upload is retried and the stored bytes are intact", async () => {
+    fake.corruptNextUpload(/\/bundle\.tar$/);
+    fake.wrongCrcNextUpload(/\/job\.json$/);
+    vm.behaviour = { neverBoots: true };
+    const { jobId } = await client().submit(job);
+    const bundle = fake.bucket("demo-jobs-1a2b").get(`${jobId}/bundle.tar`)!;
+    expect(bundle.data.equals(readFileSync(job.bundlePath)), "bundle intact").to.equal(true);
+    expect(fake.sent(/^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/).filter((r) => r.query.name === `${jobId}/bundle.tar`), "bundle: 2 sessions").to.have.length(2);
+    // GCS refused the bundle on the declared MD5 (nothing was stored, so the client had nothing to delete).
+    expect(fake.sent(new RegExp(`^/storage/v1/b/demo-jobs-1a2b/o/${jobId}%2Fbundle\\.tar$`), "DELETE")).to.have.length(0);
+    // The client's own CRC32C check caught the wrong crc32c reply: it deleted the object and uploaded it again.
+    expect(fake.sent(new RegExp(`^/storage/v1/b/demo-jobs-1a2b/o/${jobId}%2Fjob\\.json$`), "DELETE")).to.have.length(1);
+    expect(fake.sent(/^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/).filter((r) => r.query.name === `${jobId}/job.json`)).to.have.length(2);
+  });
+
+  it("GIVEN every upload attempt corrupted THEN gcp-corrupt says the data was corrupted in transit", async () => {
+    fake.corruptNextUpload(/\/bundle\.tar$/, 100);
+    const err = await expectError(client().submit(job), "gcp-corrupt");
+    expect(err.message).to.match(/doesn't match calculated MD5.*corrupted in transit/s);
+    expect(fake.sent(/^\/upload\/storage\/v1\/b\/demo-jobs-1a2b\/o$/).filter((r) => /bundle\.tar$/.test(r.query.name ?? ""))).to.have.length(FAST.attempts);
+  });
+
+  it("GIVEN a download corrupted in transit THEN the CRC32C check fails the read (gcp-corrupt)", async () => {
+    const store = new GcsStore(createGcpClients(parseEndpointOverride(fake.url)).storage, FAST);
+    fake.putObject("demo-jobs-1a2b", "probe/blob", Buffer.alloc(4096, 7));
+    fake.corruptNextDownload(/^probe\/blob$/);
+    await expectError(store.readBuffer("gs://demo-jobs-1a2b/probe/blob", "roles/storage.objectViewer"), "gcp-corrupt");
+    expect((await store.readBuffer("gs://demo-jobs-1a2b/probe/blob", "roles/storage.objectViewer")).equals(Buffer.alloc(4096, 7))).to.equal(true);
+  });
+
+  describe("the executor's quarantine writer", () => {
+    const jobId = "job-writer-test-1";
+    const env = { jobDigest: `sha256:${"1".repeat(64)}`, jobUri: `gs://demo-jobs-1a2b/${jobId}`, outputUri: `gs://demo-quarantine-1a2b/${jobId}`, room: "{}" };
+
+    beforeEach(() => {
+      // The launcher's token for a VM of this job (the executor's STS subject token).
+      tee.claims = vmClaims({ name: `demo-job-writer`, zone: "europe-west4-a", project: "my-proj", status: "RUNNING", metadata: {}, labels: {}, sourceInstanceTemplate: "", body: {} }, {
+        imageDigest: EXECUTOR_DIGEST,
+        serviceAccount: WORKLOAD_SA,
+        project: "my-proj",
+      });
+      tee.writeDefaultToken();
+    });
+
+    it("GIVEN another job's URI, or an output URI outside the room's quarantine bucket THEN openResult refuses before writing anything", async () => {
+      const p = createGcpExecutorPlatform(descriptor, env);
+      await expectError(p.openResult(`gs://demo-quarantine-1a2b/job-someone-else`), "invalid-argument");
+      // An operator-set CLEANROOM_OUTPUT_URI that points at their own bucket (same job id).
+      const evil = createGcpExecutorPlatform(descriptor, { ...env, outputUri: `gs://attacker-bucket/${jobId}` });
+      const err = await expectError(evil.openResult(`gs://attacker-bucket/${jobId}`), "invalid-argument");
+      expect(err.message).to.match(/not its quarantine entry gs:\/\/demo-quarantine-1a2b\/job-writer-test-1/);
+      const moved = createGcpExecutorPlatform(descriptor, { ...env, jobUri: `gs://attacker-bucket/${jobId}` });
+      await expectError(moved.openResult(env.outputUri), "invalid-argument");
+      expect(fake.requests.filter((r) => r.method !== "GET" && r.path !== "/v1/token")).to.have.length(0);
+    });
+
+    it("GIVEN a path leaving the result THEN write refuses; GIVEN a commit THEN every object is create-only under the job's prefix, receipt last, with the federated token", async () => {
+      const w = await createGcpExecutorPlatform(descriptor, env).openResult(env.outputUri);
+      for (const bad of ["../job-other/receipt.json", "/etc/passwd", "outputs/../../x", "outputs//x", ""]) {
+        await expectError(w.write(bad, Buffer.from("x")), "invalid-argument");
+      }
+      await w.write("outputs/a.json", Buffer.from("{}"));
+      await w.write("attestation.jwt", Buffer.from("t"));
+      await w.write("receipt.json", Buffer.from("{}"));
+      await w.commit();
+      const uploads = fake.requests.filter((r) => r.path.startsWith("/upload/storage/v1/b/"));
+      expect(uploads.map((u) => `${u.path.split("/")[5]}/${u.query.name}`)).to.deep.equal([
+        `demo-quarantine-1a2b/${jobId}/outputs/a.json`,
+        `demo-quarantine-1a2b/${jobId}/attestation.jwt`,
+        `demo-quarantine-1a2b/${jobId}/receipt.json`,
+      ]);
+      for (const u of uploads) {
+        expect(u.query.ifGenerationMatch, u.query.name).to.equal("0");
+        expect(String(u.headers.authorization)).to.match(/^Bearer sts-\d+$/);
+      }
+    });
+
+    it("GIVEN an object already at the job's quarantine entry THEN commit fails with already-exists and does not overwrite it", async () => {
+      const env2 = { ...env, jobUri: "gs://demo-jobs-1a2b/job-writer-test-2", outputUri: "gs://demo-quarantine-1a2b/job-writer-test-2" };
+      fake.putObject("demo-quarantine-1a2b", "job-writer-test-2/receipt.json", Buffer.from("planted"));
+      const w = await createGcpExecutorPlatform(descriptor, env2).openResult(env2.outputUri);
+      await w.write("receipt.json", Buffer.from("{}"));
+      await expectError(w.commit(), "already-exists");
+      expect(fake.getObject("demo-quarantine-1a2b", "job-writer-test-2/receipt.json")!.toString()).to.equal("planted");
+    });
+  });
+
+  it("GIVEN the image's entrypoint (executor/main.ts) in its own process with only the tee-env-* variables THEN it runs the shared executor and commits a verifiable result", async () => {
+    vm.behaviour = { asProcess: true };
+    const c = client({ pollIntervalMs: 100, maxPollIntervalMs: 200 });
+    const { jobId } = await c.submit(job);
+    const st = await c.wait(jobId, { timeoutMs: 30_000 });
+    await vm.running;
+    expect(vm.exitCodes.at(-1)).to.equal(0);
+    expect(st.state, st.detail).to.equal("succeeded");
+    const out = await c.fetch(jobId, join(dir, "entrypoint-result"), { from: "quarantine" });
+    const receipt = parseReceipt(readFileSync(join(out, "receipt.json"), "utf8"));
+    expect(receipt).to.include({ platform: "gcp", sandbox: "confidential-space", jobDigest: job.jobDigest });
+    await verifyResult(out, { descriptor });
+  });
+
+  it("GIVEN a KMS 503 during the executor's unwrap THEN it is retried and the job succeeds", async () => {
+    fake.failNext(/:decrypt$/, 503, googleError(503, "The service is currently unavailable.", "UNAVAILABLE"), 1, "POST");
+    const c = client();
+    const { jobId } = await c.submit(job);
+    const st = await c.wait(jobId, { timeoutMs: 20_000 });
+    await vm.running;
+    expect(st.state, st.detail).to.equal("succeeded");
+    expect(fake.sent(/:decrypt$/, "POST")).to.have.length(2);
   });
 });
 

@@ -5,6 +5,7 @@
  * `tee-env-*` name must be in the Dockerfile's `allow_env_override` label, exactly as the real launcher does),
  * writes the launcher's attestation token file, runs the real executor through `executorPlatformFor`, and powers off.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type Server, createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -113,6 +114,12 @@ export interface FakeVmBehaviour {
   readonly neverBoots?: boolean;
   /** Boot, then power off without running the executor (e.g. the image could not be pulled). */
   readonly powerOffWithoutReceipt?: boolean;
+  /**
+   * Run the image's entrypoint program (`src/runtime/executor/main.ts`, what the Dockerfile's ENTRYPOINT runs compiled)
+   * in a child process whose environment is only the `tee-env-*` variables plus the test redirections, instead of
+   * calling `runExecutor` in this process. `exitCodes` records its exit code.
+   */
+  readonly asProcess?: boolean;
 }
 
 /** Wires a fake Compute API to the fake TEE server and the real executor. */
@@ -122,6 +129,8 @@ export class FakeVm {
   readonly launchFailures: string[] = [];
   /** The last executor run's promise (tests await it). */
   running?: Promise<void>;
+  /** Exit codes of the executor processes (`asProcess`). */
+  readonly exitCodes: number[] = [];
 
   constructor(
     fake: GcpFake,
@@ -152,6 +161,14 @@ export class FakeVm {
     this.tee.writeDefaultToken();
     const envVars: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(vm.metadata)) if (k.startsWith("tee-env-")) envVars[k.slice("tee-env-".length)] = v;
+    if (this.behaviour.asProcess) {
+      try {
+        this.exitCodes.push(await runEntrypoint(envVars));
+      } finally {
+        vm.status = "TERMINATED";
+      }
+      return;
+    }
     try {
       // What executor/main.ts does inside the container: env, inline descriptor, platform by descriptor.platform.
       const env = readExecutorEnv(envVars);
@@ -162,4 +179,26 @@ export class FakeVm {
       vm.status = "TERMINATED";
     }
   }
+}
+
+/** Test-only variables a child executor needs to reach the fakes (the launcher could never set them: not allowed). */
+const REDIRECTS = ["CLEANROOM_GCP_API_ENDPOINT", "CLEANROOM_GCP_TEESERVER_SOCKET", "CLEANROOM_GCP_TOKEN_FILE", "CLEANROOM_GCP_RETRY_BASE_MS"];
+
+/** Runs `src/runtime/executor/main.ts` as the container would, with `env` as its whole configuration. */
+function runEntrypoint(env: NodeJS.ProcessEnv): Promise<number> {
+  const main = join(__dirname, "..", "..", "..", "src", "runtime", "executor", "main.ts");
+  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmpdir(), ...env };
+  for (const k of REDIRECTS) if (process.env[k] !== undefined) childEnv[k] = process.env[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", main], { env: childEnv, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      if (code !== 0) process.stderr.write(`fake VM: executor exited ${code}: ${stderr}\n`);
+      resolve(code ?? 1);
+    });
+  });
 }
