@@ -170,8 +170,9 @@ describe("dp privacy ledger, aggregates and stage 1", function () {
     expect(ledger.entries[0].artefact).to.equal(`sha256:${createHash("sha256").update(bytes).digest("hex")}`);
     expect(ledger.entries[0].rho).to.be.at.most(cdpRho(1, 1e-9));
     expect(Date.parse(ledger.entries[0].time)).to.be.closeTo(Date.now(), 60_000);
-    const gs = { ...descriptor, storage: { stage1: "gs://bucket-x" } } as CleanRoomDescriptor;
-    expect((await rejection(produceStage1(gs, "insurer", "claims", INSURANCE_CSV))).message).to.match(/only to a local \(file:\/\/\) stage-1 directory.*--no-stage1/);
+    // A stage-1 URI that is neither file:// nor gs:// (gs:// is uploaded, see stage1-gcp.test.ts) is refused with what to do.
+    const other = { ...descriptor, storage: { stage1: "s3://bucket-x" } } as CleanRoomDescriptor;
+    expect((await rejection(produceStage1(other, "insurer", "claims", INSURANCE_CSV))).message).to.match(/not a local \(file:\/\/\) directory.*--ledger/);
   });
 
   it("GIVEN the CLI WHEN synthesizing, aggregating and showing the ledger THEN each prints JSON and the ledger refuses overspending", async () => {

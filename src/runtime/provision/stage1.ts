@@ -3,8 +3,14 @@
  * dataset's privacy ledger.
  *
  * Layout (contracts): `<stage1>/<provider>/<dataset>/synthetic.csv` or `aggregates.json`, plus `ledger.json`.
+ *
+ * On a local room the stage-1 storage is a directory and the ledger there is the ledger of record. On a GCP room the
+ * provider may only *create* objects under `<provider>/` of the stage-1 bucket (no read, no overwrite): the release is
+ * made in a private staging directory, then `ledger.json` is uploaded create-only, then the artefact. An existing
+ * `ledger.json` therefore refuses any further release of the dataset through `data provision`.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, loadDescriptor } from "../../core/descriptor.js";
@@ -12,6 +18,10 @@ import { CleanRoomError } from "../../core/errors.js";
 import { LEDGER_FILE } from "../dp/ledger.js";
 import { aggregateCsv, type ReleaseReport, synthesizeCsv } from "../dp/release.js";
 import type { SecureRng } from "../dp/rng.js";
+import { createGcpClients } from "../platforms/gcp/clients.js";
+import { endpointOverrideFromEnv } from "../platforms/gcp/endpoints.js";
+import { retryFromEnv } from "../platforms/gcp/retry.js";
+import { GcsStore } from "../platforms/gcp/storage.js";
 
 /** File names of the stage-1 artefacts inside `<stage1>/<provider>/<dataset>/`. */
 export const STAGE1_FILES = { synthetic: "synthetic.csv", aggregates: "aggregates.json", ledger: LEDGER_FILE } as const;
@@ -89,33 +99,87 @@ export async function produceStage1Artefact(options: Stage1Options): Promise<Sta
 export function localStage1Dir(descriptor: CleanRoomDescriptor, provider: string, dataset: string): string {
   const uri = descriptor.storage.stage1;
   if (!uri.startsWith("file://")) {
-    // A provider may only create objects under <provider>/ in a GCS stage-1 bucket (no read, no overwrite), so the
-    // ledger of record cannot live there: refuse rather than start a fresh, unaccounted budget.
     throw new CleanRoomError(
       "invalid-argument",
-      `The room's stage-1 storage is ${uri}; this build writes stage-1 artefacts and their ledger only to a local (file://) stage-1 directory. ` +
-        `Keep the dataset's ${LEDGER_FILE} on your machine and run \`cleanroom dp synthesize\` (or \`aggregate\`) with \`--ledger <dir>/${LEDGER_FILE} --budget-epsilon <ε>\` ` +
-        `(or produceStage1Artefact({ outDir: <dir> })), then upload the artefact and ${LEDGER_FILE} to ${uri}/${provider}/${dataset}/. ` +
-        `To skip stage 1 here, pass --no-stage1 to \`cleanroom data provision\`.`,
+      `The room's stage-1 storage is ${uri}, not a local (file://) directory. \`cleanroom data provision\` uploads to gs:// stage-1 buckets itself; ` +
+        `for anything else, keep the dataset's ${LEDGER_FILE} on your machine, run \`cleanroom dp synthesize\` (or \`aggregate\`) with ` +
+        `\`--ledger <dir>/${LEDGER_FILE} --budget-epsilon <ε>\`, and copy the artefact and ${LEDGER_FILE} to ${uri}/${provider}/${dataset}/.`,
     );
   }
   return join(fileURLToPath(uri), provider, dataset);
 }
 
+/** Role a provider needs to write stage-1 artefacts, named in upload errors. */
+const STAGE1_WRITE_ROLE = "roles/storage.objectCreator on <provider>/ of the room's stage-1 bucket (DataProvider.grantProvision)";
+
+/**
+ * Makes the release in a private staging directory and uploads it to `<stage1>/<provider>/<dataset>/`: `ledger.json`
+ * first (create-only: it exists only if an earlier release of this dataset was recorded), then the artefact.
+ */
+async function produceStage1ToGcs(
+  room: CleanRoomDescriptor,
+  ds: DescriptorDataset,
+  provider: string,
+  csvPath: string,
+  options: { epsilon?: number; delta?: number; rows?: number; rng?: SecureRng; onProgress?: (m: string) => void },
+): Promise<Stage1Result> {
+  const prefix = `${room.storage.stage1.replace(/\/+$/, "")}/${provider}/${ds.name}`;
+  const staging = await mkdtemp(join(tmpdir(), "acr-stage1-"));
+  try {
+    const local = await produceStage1Artefact({ csvPath, dataset: ds, outDir: staging, ...options });
+    if (!local.artefactPath || !local.ledgerPath) return local;
+    const store = new GcsStore(createGcpClients(endpointOverrideFromEnv(), { projectId: room.gcp?.project }).storage, retryFromEnv(), room.gcp?.project);
+    const ledgerUri = `${prefix}/${LEDGER_FILE}`;
+    const artefactName = ds.stage1Method === "mst" ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates;
+    const artefactUri = `${prefix}/${artefactName}`;
+    try {
+      await store.putFile(ledgerUri, local.ledgerPath, { role: STAGE1_WRITE_ROLE, contentType: "application/json" });
+    } catch (err) {
+      if (err instanceof CleanRoomError && err.code === "already-exists") {
+        throw new CleanRoomError(
+          "budget-exceeded",
+          `${ledgerUri} already exists: a stage-1 release of ${provider}/${ds.name} has been recorded, and a provisioner can neither read nor ` +
+            `replace it, so this release cannot be accounted. Nothing was uploaded. Reuse the existing artefact (provision with --no-stage1), ` +
+            `or have the room's owner archive ${prefix}/ if the dataset's budget really is to be renewed.`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    // The ledger is in place before the artefact: a failure from here on over-counts, never under-counts.
+    await store.putFile(artefactUri, local.artefactPath, {
+      role: STAGE1_WRITE_ROLE,
+      contentType: ds.stage1Method === "mst" ? "text/csv" : "application/json",
+    });
+    options.onProgress?.(`stage 1: uploaded ${artefactUri} and ${ledgerUri}`);
+    return { method: local.method, artefactPath: artefactUri, ledgerPath: ledgerUri, report: local.report };
+  } finally {
+    // The staged copy is the provider's own data product; nothing of it stays behind on this machine.
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
 /**
  * The hook `cleanroom data provision` calls: finds the dataset in the room and writes its stage-1 artefact and ledger
- * entry to `<stage1>/<provider>/<dataset>/` (local rooms), or to `options.outDir` when given (e.g. a staging
- * directory the GCP runtime uploads).
+ * entry to `<stage1>/<provider>/<dataset>/`.
+ *
+ * - local rooms (`file://` stage-1 storage): into that directory, whose `ledger.json` is the ledger of record;
+ * - GCP rooms (`gs://`): staged in a temporary directory and uploaded create-only (see the file comment);
+ * - with `options.outDir`: into that directory instead, for any room (e.g. a provider-kept ledger directory).
  */
 export async function produceStage1(
   descriptor: CleanRoomDescriptor | string,
   provider: string,
   dataset: string,
   csvPath: string,
-  options: { outDir?: string; epsilon?: number; delta?: number; rows?: number; onProgress?: (m: string) => void } = {},
+  options: { outDir?: string; epsilon?: number; delta?: number; rows?: number; rng?: SecureRng; onProgress?: (m: string) => void } = {},
 ): Promise<Stage1Result> {
   const room = typeof descriptor === "string" ? loadDescriptor(descriptor) : descriptor;
   const ds = findDataset(room, provider, dataset);
+  const release = { epsilon: options.epsilon, delta: options.delta, rows: options.rows, rng: options.rng, onProgress: options.onProgress };
+  if (options.outDir === undefined && ds.stage1Method !== "none" && room.storage.stage1.startsWith("gs://")) {
+    return produceStage1ToGcs(room, ds, provider, csvPath, release);
+  }
   const outDir = options.outDir ?? (ds.stage1Method === "none" ? "" : localStage1Dir(room, provider, dataset));
-  return produceStage1Artefact({ csvPath, dataset: ds, outDir, epsilon: options.epsilon, delta: options.delta, rows: options.rows, onProgress: options.onProgress });
+  return produceStage1Artefact({ csvPath, dataset: ds, outDir, ...release });
 }
