@@ -7,7 +7,7 @@ import { expect } from "chai";
 import * as domainModule from "../../src/runtime/dp/domain.js";
 import * as exponentialModule from "../../src/runtime/dp/exponential.js";
 import * as marginalsModule from "../../src/runtime/dp/marginals.js";
-import { mst } from "../../src/runtime/dp/mst.js";
+import { drawMstNoise, mst, planMst } from "../../src/runtime/dp/mst.js";
 import { aggregateCsv, synthesizeCsv } from "../../src/runtime/dp/release.js";
 import { testRng } from "../../src/runtime/dp/rng.js";
 import * as samplersModule from "../../src/runtime/dp/samplers.js";
@@ -83,6 +83,15 @@ describe("dp order: noise before data", () => {
     expectNoiseBefore(log, "data");
     // One call for each column's 1-way vector plus one pooled 2-way draw; nothing is drawn after the data.
     expect(log.filter((e) => e === "noise")).to.have.length(domain.columns.length + 1);
+  });
+
+  it("GIVEN noise drawn for another ε WHEN passed to mst() THEN it is refused instead of silently under-noising", () => {
+    const domain = domainModule.buildDomain(schema);
+    const real = readCsv(INSURANCE_CSV);
+    const table = tableModule.encodeRecords(domain, real.header, real.rows);
+    const sizes = domain.columns.map((c) => c.size);
+    const noise = drawMstNoise(planMst(sizes.length, 8, 1e-9), sizes, testRng("other-plan"));
+    expect(() => mst(table, domain, { epsilon: 2, noise, rng: testRng("other-plan-2") })).to.throw(/another plan/);
   });
 
   it("GIVEN product-of-marginals and aggregates releases THEN their noise is drawn before the CSV is opened", async () => {

@@ -85,6 +85,8 @@ export interface MstNoise {
    * the noise of each cell has the planned distribution whichever tree is selected.
    */
   readonly twoWay: Float64Array;
+  /** The plan's variances the noise was drawn with (checked by `mst`, so noise of another ε cannot be slipped in). */
+  readonly variances: { readonly oneWay: Rational; readonly twoWay?: Rational };
 }
 
 /** Number of round-3 draws MST may need for these domain sizes: the cells of the d−1 largest 2-way tables. */
@@ -105,7 +107,11 @@ export function twoWayNoiseCount(sizes: readonly number[]): number {
 export function drawMstNoise(plan: MstPlan, sizes: readonly number[], rng: SecureRng): MstNoise {
   const oneWay = sizes.map((k) => discreteGaussianVector(rng, plan.oneWayVariance, k));
   const twoWay = plan.twoWayVariance ? discreteGaussianVector(rng, plan.twoWayVariance, twoWayNoiseCount(sizes)) : new Float64Array(0);
-  return { oneWay, twoWay };
+  return { oneWay, twoWay, variances: { oneWay: plan.oneWayVariance, twoWay: plan.twoWayVariance } };
+}
+
+function sameRational(a: Rational | undefined, b: Rational | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.n * b.d === b.n * a.d;
 }
 
 /** Options of `mst`. */
@@ -186,6 +192,9 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
 
   // All Gaussian noise exists before any histogram is computed (the rejection samplers' timing is data-independent).
   const noise = options.noise ?? drawMstNoise(plan, sizes, rng);
+  if (!sameRational(noise.variances.oneWay, plan.oneWayVariance) || !sameRational(noise.variances.twoWay, plan.twoWayVariance)) {
+    throw new CleanRoomError("invalid-argument", "pre-drawn noise was drawn for another plan (other ε, δ or number of columns)");
+  }
   const noise1 = noise.oneWay;
   const v1 = rationalValue(plan.oneWayVariance);
   lap("noise");
