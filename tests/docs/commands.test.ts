@@ -20,6 +20,7 @@ import { localDown, localStatus } from "../../src/runtime/platforms/local/room.j
 import { REPO_ROOT } from "../components/harness.js";
 import { checkCleanroomArgs } from "./cli-check.js";
 import { GcpWorld } from "./gcp-world.js";
+import { cliInProcess } from "./in-process-cli.js";
 import { type BashBlock, type Invocation, bashBlocks, invocations, simpleCommands } from "./markdown.js";
 import { type DocumentedSetting, type PulumiProgram, exportsOf, parsePulumi, pulumiProgramOf, settingProblems } from "./pulumi-check.js";
 import { leftoverRooms, runSession, scratchCopy } from "./session.js";
@@ -180,7 +181,7 @@ describe("docs: the commands shown in the READMEs match the code", function () {
           const { root, cwd } = scratchCopy(file);
           const world = await new GcpWorld().start(root);
           try {
-            const r = await runSession(gcp, cwd, { env: world.sessionEnv(), pulumiUrl: world.controlUrl, timeoutMs: 150_000 });
+            const r = await runSession(gcp, cwd, { controlUrl: world.controlUrl, timeoutMs: 150_000 });
             expect(r.code, sessionMessage(file, r)).to.equal(0);
             expect(world.vmErrors.map(String), "executor runs in the fake VM failed").to.deep.equal([]);
             const cleanroom = gcp.flatMap(invocations).filter((i) => i.tool === "cleanroom");
@@ -258,7 +259,7 @@ describe("docs checker: proven to catch drift", function () {
     const { root, cwd } = scratchCopy("examples/gpu/README.md");
     const world = await new GcpWorld().start(root);
     try {
-      const r = await runSession(blocks, cwd, { env: world.sessionEnv(), pulumiUrl: world.controlUrl, timeoutMs: 30_000 });
+      const r = await runSession(blocks, cwd, { controlUrl: world.controlUrl, timeoutMs: 30_000 });
       expect(r.code).to.not.equal(0);
       expect(r.failedAt).to.equal("examples/gpu/README.md:7");
       expect(r.stderr).to.match(/Missing required configuration variable 'cleanroom-gpu:approvedJobs'/);
@@ -267,6 +268,16 @@ describe("docs checker: proven to catch drift", function () {
       await world.stop();
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it("GIVEN the in-process CLI of gcp sessions WHEN a subcommand gets an unknown option or --help THEN exit codes, not process.exit", async () => {
+    const bad = await cliInProcess(["job", "submit", "./packed", "--room", "room.json", "--wiat"], REPO_ROOT);
+    expect(bad.code).to.equal(1);
+    expect(bad.stderr).to.match(/unknown option '--wiat'/);
+    const help = await cliInProcess(["job", "wait", "--help"], REPO_ROOT);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.match(/Usage: cleanroom job wait/);
+    expect(process.cwd()).to.equal(REPO_ROOT);
   });
 
   it("GIVEN a failing command in a local session WHEN run THEN the failure names its markdown line", async () => {

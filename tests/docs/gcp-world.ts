@@ -1,7 +1,9 @@
 /**
  * The loopback "Google Cloud" a `<!-- doctest: gcp -->` session runs against: the fakes of tests/gcp/fakes (Cloud
- * Storage, Compute Engine, Cloud KMS, STS, the Confidential Space launcher and a VM that runs the real executor), and
- * a stand-in for the `pulumi` CLI that deploys the documented program under the component harness's mocks:
+ * Storage, Compute Engine, Cloud KMS, STS, the Confidential Space launcher and a VM that runs the real executor).
+ * The session's `cleanroom` commands run in this process through the real program (`cliInProcess`, like
+ * tests/gcp/runtime.test.ts), with every Google API pointed at the fakes; its `pulumi` commands go to a stand-in that
+ * deploys the documented program under the component harness's mocks:
  *
  * - `pulumi config set [--secret] K V` stores K for the program of the current directory (its Pulumi.yaml);
  * - `pulumi up` runs the program under mocks with exactly that config (a missing setting fails like it would for
@@ -24,6 +26,7 @@ import { FakeTeeServer, FakeVm } from "../gcp/fakes/confidential-space.js";
 import { GcpFake } from "../gcp/fakes/gcp-fake.js";
 import { runPack } from "../policy/helpers.js";
 import { testChains } from "../verify/pki.js";
+import { cliInProcess } from "./in-process-cli.js";
 import { type PulumiProgram, fullKey, parsePulumi, pulumiProgramOf, runWithConfig } from "./pulumi-check.js";
 
 const DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter";
@@ -48,7 +51,7 @@ export class GcpWorld {
   private readonly savedEnv: Record<string, string | undefined> = {};
   /** Errors of executor runs in the fake VM (a test asserts there are none). */
   readonly vmErrors: unknown[] = [];
-  /** Every emulated `pulumi` call, for the test's own assertions. */
+  /** Every `pulumi` call of the session (args), for the test's own assertions. */
   readonly calls: string[][] = [];
   controlUrl = "";
 
@@ -59,7 +62,7 @@ export class GcpWorld {
     this.root = chains.good.root.pem;
     await this.fake.start();
     this.tee = await new FakeTeeServer(chains.good).start();
-    // The executor runs in this process (the fake VM): point it at the fakes, as tests/gcp/runtime.test.ts does.
+    // The CLI and the executor (the fake VM) run in this process: point them at the fakes, as tests/gcp/runtime.test.ts does.
     const env: Record<string, string> = {
       [GCP_API_ENDPOINT_ENV]: this.fake.url,
       [TEESERVER_SOCKET_ENV]: this.tee.socket,
@@ -78,22 +81,17 @@ export class GcpWorld {
         body += c;
       });
       req.on("end", () => {
-        const { args, cwd } = JSON.parse(body) as { args: string[]; cwd: string };
-        this.calls.push(args);
-        this.pulumi(args, cwd).then(
+        const { tool, args, cwd } = JSON.parse(body) as { tool: string; args: string[]; cwd: string };
+        if (tool === "pulumi") this.calls.push(args);
+        (tool === "cleanroom" ? cliInProcess(args, cwd) : this.pulumi(args, cwd)).then(
           (r) => res.end(JSON.stringify(r)),
-          (err: unknown) => res.end(JSON.stringify({ stdout: "", stderr: `doctest pulumi: ${String(err)}\n`, code: 99 })),
+          (err: unknown) => res.end(JSON.stringify({ stdout: "", stderr: `doctest ${tool}: ${String(err)}\n`, code: 99 })),
         );
       });
     });
     await new Promise<void>((r) => this.control!.listen(0, "127.0.0.1", r));
     this.controlUrl = `http://127.0.0.1:${(this.control.address() as AddressInfo).port}/`;
     return this;
-  }
-
-  /** Environment of the session's `cleanroom` processes: every Google API call goes to the fakes. */
-  sessionEnv(): Record<string, string> {
-    return { [GCP_API_ENDPOINT_ENV]: this.fake.url, [RETRY_BASE_ENV]: "5", [POLL_INTERVAL_ENV]: "20" };
   }
 
   async stop(): Promise<void> {

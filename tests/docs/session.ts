@@ -44,8 +44,17 @@ export function scratchCopy(file: string): { root: string; cwd: string } {
   return { root, cwd: join(root, dir) };
 }
 
-/** The bash prelude: strict mode, the `cleanroom`/`npm`/`pulumi` functions, the EXIT trap. */
-export function prelude(opts: { pulumiUrl?: string }): string {
+/** A bash function body that forwards `<tool> "$@"` to the session's control endpoint (tests/docs/gcp-world.ts). */
+function forward(tool: string): string {
+  return `  node -e 'fetch(process.env.DOCTEST_CONTROL_URL,{method:"POST",body:JSON.stringify({tool:process.argv[1],args:process.argv.slice(2),cwd:process.cwd()})}).then(async(r)=>{const b=await r.json();process.stdout.write(b.stdout);process.stderr.write(b.stderr);process.exit(b.code)},(e)=>{console.error(String(e));process.exit(98)})' -- ${tool} "$@"`;
+}
+
+/**
+ * The bash prelude: strict mode, the `cleanroom`/`npm`/`pulumi` functions, the EXIT trap. With `controlUrl` (a gcp
+ * session) `cleanroom` and `pulumi` are forwarded to the test process, where the loopback fakes and the fake VM run.
+ */
+export function prelude(opts: { controlUrl?: string }): string {
+  const cleanroom = opts.controlUrl ? forward("cleanroom") : `  node -r ${JSON.stringify(TS_NODE)} ${JSON.stringify(CLI)} "$@"`;
   return `set -euo pipefail
 export TS_NODE_PROJECT=${JSON.stringify(join(REPO_ROOT, "tsconfig.json"))}
 __doctest_rooms=()
@@ -58,7 +67,7 @@ cleanroom() {
       prev="$a"
     done
   fi
-  node -r ${JSON.stringify(TS_NODE)} ${JSON.stringify(CLI)} "$@"
+${cleanroom}
 }
 __doctest_down() {
   local d
@@ -72,17 +81,13 @@ npm() {
   echo "doctest: \\\`npm $*\\\` is not run in a doctest (only npm run ${RUNNABLE_NPM.join("|")})" >&2; return 97
 }
 pulumi() {
-${
-  opts.pulumiUrl
-    ? `  node -e 'fetch(process.env.DOCTEST_PULUMI_URL,{method:"POST",body:JSON.stringify({args:process.argv.slice(1),cwd:process.cwd()})}).then(async(r)=>{const b=await r.json();process.stdout.write(b.stdout);process.stderr.write(b.stderr);process.exit(b.code)},(e)=>{console.error(String(e));process.exit(98)})' -- "$@"`
-    : `  echo "doctest: pulumi is only emulated in <!-- doctest: gcp --> blocks" >&2; return 97`
-}
+${opts.controlUrl ? forward("pulumi") : `  echo "doctest: pulumi is only emulated in <!-- doctest: gcp --> blocks" >&2; return 97`}
 }
 `;
 }
 
 /** Builds the session script and the map from script line to markdown line. */
-export function sessionScript(blocks: readonly BashBlock[], opts: { pulumiUrl?: string }): { script: string; lineMap: Map<number, string> } {
+export function sessionScript(blocks: readonly BashBlock[], opts: { controlUrl?: string }): { script: string; lineMap: Map<number, string> } {
   const head = prelude(opts);
   const lines = head.split("\n");
   lines.pop();
@@ -101,7 +106,7 @@ export function sessionScript(blocks: readonly BashBlock[], opts: { pulumiUrl?: 
 export async function runSession(
   blocks: readonly BashBlock[],
   cwd: string,
-  opts: { env?: Record<string, string>; pulumiUrl?: string; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string>; controlUrl?: string; timeoutMs?: number } = {},
 ): Promise<SessionResult> {
   const { script, lineMap } = sessionScript(blocks, opts);
   // -E: the ERR trap also fires inside the `cleanroom` function; BASH_LINENO then holds the block line that called it.
@@ -112,7 +117,7 @@ export async function runSession(
   const shifted = new Map([...lineMap].map(([k, v]) => [k + 1, v]));
   const child = spawn("bash", ["-c", withTrap, "doctest"], {
     cwd,
-    env: { ...process.env, ...(opts.env ?? {}), ...(opts.pulumiUrl ? { DOCTEST_PULUMI_URL: opts.pulumiUrl } : {}) },
+    env: { ...process.env, ...(opts.env ?? {}), ...(opts.controlUrl ? { DOCTEST_CONTROL_URL: opts.controlUrl } : {}) },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
