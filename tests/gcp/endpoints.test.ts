@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
-import { classifyGcpError, gcpError, inspectGcpError, parseEndpointOverride } from "../../src/runtime/platforms/gcp/index.js";
+import { classifyGcpError, gcpError, inspectGcpError, parseEndpointOverride, vmNameFor, vmNamePrefix } from "../../src/runtime/platforms/gcp/index.js";
+import { gcpDescriptor } from "../core/fixtures.js";
 
 describe("gcp/endpoints and errors", () => {
   it("GIVEN a loopback URL THEN it is accepted as a test endpoint", () => {
@@ -25,5 +26,27 @@ describe("gcp/endpoints and errors", () => {
     const e = gcpError(Object.assign(new Error("Request had invalid authentication credentials."), { code: 401 }), { action: "list" });
     expect(e.code).to.equal("gcp-unauthenticated");
     expect(e.message).to.match(/gcloud auth application-default login/);
+  });
+});
+
+describe("gcp/job VM names", () => {
+  const room = (template: string, name = "demo") => {
+    const d = gcpDescriptor();
+    return { ...d, name, gcp: { ...d.gcp!, instanceTemplate: template } };
+  };
+
+  it("GIVEN the component's template name <prefix>-job-<suffix> THEN VMs are named <prefix>-job-<id> (what grantSubmit's IAM condition allows)", () => {
+    const d = room("projects/p/global/instanceTemplates/acme-room-job-20261201061500123400000001", "other-name");
+    expect(vmNamePrefix(d)).to.equal("acme-room-job-");
+    expect(vmNameFor(d, "job-mf3k2l9a-1a2b3c4d")).to.equal("acme-room-job-mf3k2l9a-1a2b3c4d");
+  });
+
+  it("GIVEN a template named otherwise THEN the prefix falls back to <descriptor.name>-job-", () => {
+    expect(vmNameFor(room("projects/p/global/instanceTemplates/custom", "demo"), "job-a-b")).to.equal("demo-job-a-b");
+  });
+
+  it("GIVEN a prefix too long for a 63-character name THEN invalid-descriptor instead of a truncated (colliding) name", () => {
+    const d = room(`projects/p/global/instanceTemplates/${"a".repeat(45)}-job-1`);
+    expect(() => vmNameFor(d, "job-mf3k2l9a-1a2b3c4d")).to.throw(CleanRoomError, /shorter namePrefix/);
   });
 });
