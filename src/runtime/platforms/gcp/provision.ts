@@ -56,7 +56,10 @@ export async function provisionDataset(
     }
   }
   const base = joinUri(provider.dataUri, datasetName);
-  const role = `roles/storage.objectCreator and roles/storage.objectViewer on ${provider.dataUri} (provider.grantProvision)`;
+  // Replacing an object needs storage.objects.delete, which grantProvision (create-only) deliberately leaves out.
+  const role = options.overwrite
+    ? `roles/storage.objectUser on ${provider.dataUri} (--overwrite replaces objects, which needs storage.objects.delete; provider.grantProvision is create-only)`
+    : `roles/storage.objectCreator and roles/storage.objectViewer on ${provider.dataUri} (provider.grantProvision)`;
   if (!options.overwrite && (await store.exists(`${base}/manifest.json`, role))) {
     throw new CleanRoomError("already-exists", `${providerName}/${datasetName} is already provisioned at ${base}; pass overwrite (--overwrite) to replace it`);
   }
