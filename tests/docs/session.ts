@@ -30,13 +30,14 @@ const RUNNABLE_NPM = ["demo", "build", "docs:cli", "golden"];
 
 /**
  * Copies what a markdown file's commands refer to into a scratch directory: the file's own directory (an example),
- * or, for the repository's README, `examples/` (so `examples/quickstart/spec.json` resolves). Returns the copy of
- * the file's directory (`cwd`) and the scratch directory that stands for the repository root (`root`).
+ * or, for the repository's README and docs/*.md (whose commands run from the repository root), `examples/` (so
+ * `examples/quickstart/spec.json` resolves). Returns the directory the session starts in (`cwd`) and the scratch
+ * directory that stands for the repository root (`root`).
  */
 export function scratchCopy(file: string): { root: string; cwd: string } {
   const root = mkdtempSync(join(tmpdir(), "acr-doctest-"));
   const dir = dirname(file);
-  if (dir === ".") {
+  if (dir === "." || dir === "docs") {
     cpSync(join(REPO_ROOT, "examples"), join(root, "examples"), { recursive: true });
     return { root, cwd: root };
   }
