@@ -87,6 +87,8 @@ async function pulumiProblems(all: readonly Invocation[]): Promise<string[]> {
       const entry = settings.get(program.example) ?? { program, list: [] };
       entry.list.push({ where: at(i), key: cmd.key, value: cmd.value });
       settings.set(program.example, entry);
+    } else if (cmd.kind === "config-rm") {
+      if (!cmd.key) problems.push(`${at(i)}: \`pulumi config rm\` without a key`);
     } else if (cmd.kind === "stack-output" && cmd.name !== undefined) {
       const names = exportsCache.get(program.example) ?? (await exportsOf(program));
       exportsCache.set(program.example, names);

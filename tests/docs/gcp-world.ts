@@ -5,7 +5,8 @@
  * tests/gcp/runtime.test.ts), with every Google API pointed at the fakes; its `pulumi` commands go to a stand-in that
  * deploys the documented program under the component harness's mocks:
  *
- * - `pulumi config set [--secret] K V` stores K for the program of the current directory (its Pulumi.yaml);
+ * - `pulumi config set [--secret] K V` / `pulumi config rm K` change the config of the program of the current
+ *   directory (its Pulumi.yaml);
  * - `pulumi up` runs the program under mocks with exactly that config (a missing setting fails like it would for
  *   real), then applies what the plan says to the fakes: KMS decrypt is allowed for exactly the job digests of the
  *   plan's `roles/cloudkms.cryptoKeyDecrypter` bindings, and the fake VM attests as the plan's workload (executor
@@ -121,6 +122,9 @@ export class GcpWorld {
       case "config-set":
         if (cmd.value === undefined) return fail("the doctest stand-in does not prompt: give the value on the command line");
         config[fullKey(program, cmd.key)] = cmd.value;
+        return ok("");
+      case "config-rm":
+        delete config[fullKey(program, cmd.key)];
         return ok("");
       case "deploy": {
         const r = await runWithConfig(program, { ...config });

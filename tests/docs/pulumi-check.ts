@@ -34,6 +34,7 @@ export function pulumiProgramOf(dir: string): PulumiProgram | undefined {
 /** A parsed `pulumi` word list (the words after `pulumi`). */
 export type PulumiCommand =
   | { readonly kind: "config-set"; readonly key: string; readonly value: string | undefined; readonly secret: boolean }
+  | { readonly kind: "config-rm"; readonly key: string }
   | { readonly kind: "stack-output"; readonly name: string | undefined; readonly json: boolean }
   | { readonly kind: "deploy"; readonly verb: string; readonly policyPacks: string[] }
   | { readonly kind: "other"; readonly verb: string };
@@ -67,6 +68,7 @@ export function parsePulumi(args: readonly string[]): PulumiCommand {
   if (words[0] === "config" && words[1] === "set") {
     return { kind: "config-set", key: words[2] ?? "", value: words[3], secret: flags.has("--secret") };
   }
+  if (words[0] === "config" && words[1] === "rm") return { kind: "config-rm", key: words[2] ?? "" };
   if (words[0] === "stack" && words[1] === "output") return { kind: "stack-output", name: words[2], json: flags.has("--json") };
   if (words[0] === "up" || words[0] === "preview") return { kind: "deploy", verb: words[0], policyPacks: flags.get("--policy-pack") ?? [] };
   return { kind: "other", verb: words.slice(0, 2).join(" ") };
