@@ -1,8 +1,12 @@
 /**
  * Runs the doctest blocks of one markdown file as one bash session, the way a reader pastes them into one terminal:
- * in a scratch copy of the file's directory, `set -euo pipefail`, `cleanroom` being this checkout's CLI (through
- * ts-node), every local room the session starts stopped by an EXIT trap, and a failure mapped back to the markdown
- * line that failed.
+ * in a scratch copy of the file's directory, `set -euo pipefail`, every local room the session starts stopped by an
+ * EXIT trap, and a failure mapped back to the markdown line that failed.
+ *
+ * `cleanroom` is this checkout's CLI: a `node -r ts-node/register/transpile-only src/runtime/cli.ts` process per
+ * command in a local session; in a gcp session it (and `pulumi`) is forwarded to the test process, where the
+ * loopback Google APIs and the fake Confidential Space VM live (tests/docs/gcp-world.ts). `npm` runs only the
+ * harmless scripts; `pulumi` outside a gcp session fails.
  */
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync } from "node:fs";
