@@ -551,6 +551,30 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     await verifyResult(out, { descriptor });
   });
 
+  for (const field of ["verifiedPlaintextCrc32c", "ciphertextCrc32c"] as const) {
+    it(`GIVEN a KMS encrypt response with a bad ${field} THEN the wrap is retried; GIVEN it on every attempt THEN gcp-corrupt`, async () => {
+      fake.kmsTamperNext = field;
+      await client().provision("hospital-a", "patients", join(dir, "patients.csv"), { overwrite: true });
+      expect(fake.sent(/:encrypt$/, "POST")).to.have.length(2);
+      fake.requests.length = 0;
+      fake.kmsTamperNext = field;
+      fake.kmsTamperTimes = 100;
+      const err = await expectError(client().provision("hospital-a", "patients", join(dir, "patients.csv"), { overwrite: true }), "gcp-corrupt");
+      expect(err.message).to.match(/Cloud KMS encrypt (request|response) failed its CRC32C integrity check/);
+      expect(fake.sent(/:encrypt$/, "POST")).to.have.length(FAST.attempts);
+    });
+  }
+
+  it("GIVEN a KMS decrypt response whose plaintextCrc32c does not match THEN the executor retries the unwrap and the job succeeds", async () => {
+    fake.kmsTamperNext = "plaintextCrc32c";
+    const c = client();
+    const { jobId } = await c.submit(job);
+    const st = await c.wait(jobId, { timeoutMs: 20_000 });
+    await vm.running;
+    expect(st.state, st.detail).to.equal("succeeded");
+    expect(fake.sent(/:decrypt$/, "POST")).to.have.length(2);
+  });
+
   it("GIVEN a KMS 503 during the executor's unwrap THEN it is retried and the job succeeds", async () => {
     fake.failNext(/:decrypt$/, 503, googleError(503, "The service is currently unavailable.", "UNAVAILABLE"), 1, "POST");
     const c = client();

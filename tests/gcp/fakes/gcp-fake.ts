@@ -93,6 +93,10 @@ export class GcpFake {
   instanceNamePrefix?: string;
   /** Storage IAM: bearer tokens that may not read a bucket (objects.get / list / rewrite source). */
   readonly readDenied: { bucket: string; token: string }[] = [];
+  /** The next KMS response has this CRC32C field wrong (`plaintextCrc32c`, `ciphertextCrc32c`) or false (`verifiedPlaintextCrc32c`). */
+  kmsTamperNext?: "plaintextCrc32c" | "ciphertextCrc32c" | "verifiedPlaintextCrc32c";
+  /** How many responses `kmsTamperNext` applies to. */
+  kmsTamperTimes = 1;
   private corruptUploads: { name: RegExp; times: number }[] = [];
   private wrongCrcUploads: { name: RegExp; times: number }[] = [];
   private corruptDownloads: { name: RegExp; times: number }[] = [];
@@ -135,6 +139,8 @@ export class GcpFake {
     this.wrongCrcUploads = [];
     this.corruptDownloads = [];
     this.readDenied.length = 0;
+    this.kmsTamperNext = undefined;
+    this.kmsTamperTimes = 1;
   }
 
   /** The next `times` uploads of a matching object arrive with one byte flipped (corruption in transit). */
@@ -269,11 +275,13 @@ export class GcpFake {
       const iv = randomBytes(12);
       const c = createCipheriv("aes-256-gcm", this.masterKey(keyName), iv);
       const ct = Buffer.concat([iv, c.update(plaintext), c.final(), c.getAuthTag()]);
+      const tamper = this.kmsTamperNext;
+      if (--this.kmsTamperTimes <= 0) this.kmsTamperNext = undefined;
       return this.json(res, 200, {
         name: `${keyName}/cryptoKeyVersions/1`,
         ciphertext: ct.toString("base64"),
-        ciphertextCrc32c: String(crc32cU32(ct)),
-        verifiedPlaintextCrc32c: body.plaintextCrc32c !== undefined,
+        ciphertextCrc32c: String(tamper === "ciphertextCrc32c" ? crc32cU32(ct) ^ 1 : crc32cU32(ct)),
+        verifiedPlaintextCrc32c: tamper === "verifiedPlaintextCrc32c" ? false : body.plaintextCrc32c !== undefined,
         protectionLevel: 1,
       });
     }
@@ -296,7 +304,9 @@ export class GcpFake {
       const d = createDecipheriv("aes-256-gcm", this.masterKey(keyName), ct.subarray(0, 12));
       d.setAuthTag(ct.subarray(ct.length - 16));
       const pt = Buffer.concat([d.update(ct.subarray(12, ct.length - 16)), d.final()]);
-      this.json(res, 200, { plaintext: pt.toString("base64"), plaintextCrc32c: String(crc32cU32(pt)), usedPrimary: true, protectionLevel: 1 });
+      const tamper = this.kmsTamperNext === "plaintextCrc32c";
+      if (tamper && --this.kmsTamperTimes <= 0) this.kmsTamperNext = undefined;
+      this.json(res, 200, { plaintext: pt.toString("base64"), plaintextCrc32c: String(tamper ? crc32cU32(pt) ^ 1 : crc32cU32(pt)), usedPrimary: true, protectionLevel: 1 });
     } catch {
       this.json(res, 400, googleError(400, "Decryption failed: the ciphertext is invalid.", "INVALID_ARGUMENT"));
     }

@@ -88,7 +88,7 @@ export function inspectGcpError(err: unknown): GcpErrorInfo {
     if (typeof err.code === "number") status = err.code;
     else if (typeof err.code === "string" && /^\d{3}$/.test(err.code)) status = Number(err.code);
     else if (typeof err.code === "string" && /^E[A-Z]+$/.test(err.code)) netCode = err.code;
-    else if (typeof err.code === "string" && /^[A-Z][A-Z_]+$/.test(err.code)) reasons.push(err.code);
+    else if (typeof err.code === "string" && /^[A-Z][A-Z0-9_]+$/.test(err.code)) reasons.push(err.code);
     if (typeof err.status === "number") status ??= err.status;
     const response = isObject(err.response) ? err.response : undefined;
     if (response && typeof response.status === "number") status ??= response.status;
@@ -129,7 +129,7 @@ export function classifyGcpError(info: GcpErrorInfo): GcpErrorKind {
     return "quota";
   }
   // Integrity checks: storage's client-side CRC32C/MD5 comparison, or GCS refusing declared hashes that do not match.
-  if (r.has("FILE_NO_UPLOAD") || r.has("CONTENT_DOWNLOAD_MISMATCH") || /did not match|doesn't match calculated|checksum.*(mismatch|did not match)/i.test(m)) return "corrupt";
+  if (r.has("FILE_NO_UPLOAD") || r.has("CONTENT_DOWNLOAD_MISMATCH") || r.has("CRC32C_MISMATCH") || /did not match|doesn't match calculated|checksum.*(mismatch|did not match)/i.test(m)) return "corrupt";
   if (info.status === 429 || r.has("rateLimitExceeded") || r.has("userRateLimitExceeded") || r.has("RATE_LIMIT_EXCEEDED")) return "rate-limit";
   if (info.status === 401 || r.has("UNAUTHENTICATED")) return "unauthenticated";
   if (info.status === 403 || r.has("forbidden") || r.has("PERMISSION_DENIED")) return "permission";

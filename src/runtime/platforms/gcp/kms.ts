@@ -4,7 +4,6 @@
  */
 import { CRC32C } from "@google-cloud/storage";
 import type { KeyManagementServiceClient } from "@google-cloud/kms";
-import { CleanRoomError } from "../../../core/errors.js";
 import type { GcpCallContext } from "./errors.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 
@@ -30,8 +29,9 @@ function crcValue(v: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-function corrupted(what: string): CleanRoomError {
-  return new CleanRoomError("gcp-error", `Cloud KMS ${what} failed its CRC32C integrity check (data corrupted in transit); retry the command`);
+/** Thrown inside the retried call, so a corrupted exchange is retried and finally reported as `gcp-corrupt`. */
+function corrupted(what: string): Error {
+  return Object.assign(new Error(`Cloud KMS ${what} failed its CRC32C integrity check`), { code: "CRC32C_MISMATCH" });
 }
 
 /**
@@ -41,20 +41,24 @@ function corrupted(what: string): CleanRoomError {
  */
 export async function kmsWrap(kms: KeyManagementServiceClient, keyName: string, plaintext: Buffer, retry: RetryPolicy, ctx: GcpCallContext): Promise<Buffer> {
   const plaintextCrc32c = crc32c(plaintext);
-  const [resp] = await withRetry(ctx, retry, () => kms.encrypt({ name: keyName, plaintext, plaintextCrc32c: { value: plaintextCrc32c } }));
-  const ciphertext = asBuffer(resp.ciphertext);
-  if (resp.verifiedPlaintextCrc32c !== true) throw corrupted("encrypt request");
-  const got = crcValue(resp.ciphertextCrc32c);
-  if (ciphertext.length === 0 || got === undefined || got !== crc32c(ciphertext)) throw corrupted("encrypt response");
-  return ciphertext;
+  return withRetry(ctx, retry, async () => {
+    const [resp] = await kms.encrypt({ name: keyName, plaintext, plaintextCrc32c: { value: plaintextCrc32c } });
+    const ciphertext = asBuffer(resp.ciphertext);
+    if (resp.verifiedPlaintextCrc32c !== true) throw corrupted("encrypt request");
+    const got = crcValue(resp.ciphertextCrc32c);
+    if (ciphertext.length === 0 || got === undefined || got !== crc32c(ciphertext)) throw corrupted("encrypt response");
+    return ciphertext;
+  });
 }
 
 /** Decrypts (unwraps) a data key with a Cloud KMS CryptoKey. */
 export async function kmsUnwrap(kms: KeyManagementServiceClient, keyName: string, ciphertext: Buffer, retry: RetryPolicy, ctx: GcpCallContext): Promise<Buffer> {
   const ciphertextCrc32c = crc32c(ciphertext);
-  const [resp] = await withRetry(ctx, retry, () => kms.decrypt({ name: keyName, ciphertext, ciphertextCrc32c: { value: ciphertextCrc32c } }));
-  const plaintext = asBuffer(resp.plaintext);
-  const got = crcValue(resp.plaintextCrc32c);
-  if (got === undefined || got !== crc32c(plaintext)) throw corrupted("decrypt response");
-  return plaintext;
+  return withRetry(ctx, retry, async () => {
+    const [resp] = await kms.decrypt({ name: keyName, ciphertext, ciphertextCrc32c: { value: ciphertextCrc32c } });
+    const plaintext = asBuffer(resp.plaintext);
+    const got = crcValue(resp.plaintextCrc32c);
+    if (got === undefined || got !== crc32c(plaintext)) throw corrupted("decrypt response");
+    return plaintext;
+  });
 }
