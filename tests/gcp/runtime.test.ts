@@ -348,9 +348,19 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     process.env[TEST_TOKEN_ENV] = "provider-token";
     const prov = await cli(["data", "provision", "--room", roomPath, "--provider", "hospital-a", "--dataset", "patients", "--csv", join(dir, "patients.csv"), "--overwrite", "--json"]);
     expect(prov.code, prov.stderr + prov.stdout).to.equal(0);
-    const provOut = JSON.parse(prov.stdout) as { uri: string; sha256: string; stage1Note?: string };
+    const provOut = JSON.parse(prov.stdout) as { uri: string; sha256: string; stage1?: { method: string; artefactPath: string; ledgerPath: string } };
     expect(provOut.uri).to.equal("gs://demo-hospital-a-data/patients");
-    expect(provOut.stage1Note).to.match(/stage-1 artefact not produced for a GCP room/);
+    // Stage 1 (MST for this dataset) went to the stage-1 bucket: ledger.json first, then the artefact, create-only.
+    expect(provOut.stage1).to.include({
+      method: "mst",
+      artefactPath: "gs://demo-stage1-1a2b/hospital-a/patients/synthetic.csv",
+      ledgerPath: "gs://demo-stage1-1a2b/hospital-a/patients/ledger.json",
+    });
+    const stage1Uploads = fake.sent(/^\/upload\/storage\/v1\/b\/demo-stage1-1a2b\/o$/).map((r) => [r.query.name, r.query.ifGenerationMatch]);
+    expect(stage1Uploads).to.deep.equal([
+      ["hospital-a/patients/ledger.json", "0"],
+      ["hospital-a/patients/synthetic.csv", "0"],
+    ]);
     const [encrypt] = fake.sent(/:encrypt$/, "POST");
     expect(encrypt!.path).to.equal(`/v1/${KEY}:encrypt`);
     expect(String(encrypt!.headers.authorization)).to.equal("Bearer provider-token");

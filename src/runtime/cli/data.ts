@@ -31,15 +31,9 @@ Example:
       const descriptor = loadDescriptor(o.room);
       const client = await roomClientFor(descriptor);
       const r = await client.provision(o.provider, o.dataset, o.csv, { overwrite: o.overwrite === true, onProgress: progress });
-      // GCP: this command does not write the stage-1 bucket and its ledger yet (docs/gcp-runtime.md "Limits"); say how to.
-      const gcpStage1 = o.stage1 !== false && descriptor.platform === "gcp";
-      const stage1Note = gcpStage1
-        ? `stage-1 artefact not produced for a GCP room: run \`cleanroom dp synthesize|aggregate ${o.csv} --ledger <ledger.json> …\` and upload the artefact and ledger to ${descriptor.storage.stage1}/${o.provider}/${o.dataset}/ (or pass --no-stage1)`
-        : undefined;
-      if (stage1Note) progress(stage1Note);
-      const stage1: Stage1Result | undefined =
-        o.stage1 === false || gcpStage1 ? undefined : await produceStage1(descriptor, o.provider, o.dataset, o.csv, { onProgress: progress });
-      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}), ...(stage1Note ? { stage1Note } : {}) }, () => {
+      // On GCP, produceStage1 stages the release locally and uploads ledger.json, then the artefact, create-only.
+      const stage1: Stage1Result | undefined = o.stage1 === false ? undefined : await produceStage1(descriptor, o.provider, o.dataset, o.csv, { onProgress: progress });
+      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}) }, () => {
         process.stdout.write(`Provisioned ${r.provider}/${r.dataset}: ${r.bytes} bytes, sha256 ${r.sha256}\nStored at ${r.uri}\n`);
       });
     });
