@@ -20,7 +20,7 @@ import { localDown, localStatus } from "../../src/runtime/platforms/local/room.j
 import { REPO_ROOT } from "../components/harness.js";
 import { checkCleanroomArgs } from "./cli-check.js";
 import { GcpWorld } from "./gcp-world.js";
-import { cliInProcess } from "./in-process-cli.js";
+import { cliInProcess } from "../cli-harness.js";
 import { type BashBlock, type Invocation, bashBlocks, invocations, simpleCommands } from "./markdown.js";
 import { type DocumentedSetting, type PulumiProgram, exportsOf, parsePulumi, pulumiProgramOf, settingProblems } from "./pulumi-check.js";
 import { leftoverRooms, runSession, scratchCopy } from "./session.js";

@@ -27,7 +27,7 @@ import { FakeTeeServer, FakeVm } from "../gcp/fakes/confidential-space.js";
 import { GcpFake } from "../gcp/fakes/gcp-fake.js";
 import { runPack } from "../policy/helpers.js";
 import { testChains } from "../verify/pki.js";
-import { cliInProcess } from "./in-process-cli.js";
+import { cliInProcess } from "../cli-harness.js";
 import { type PulumiProgram, fullKey, parsePulumi, pulumiProgramOf, runWithConfig } from "./pulumi-check.js";
 
 const DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter";

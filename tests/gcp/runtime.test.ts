@@ -28,9 +28,8 @@ import type { PackedJob } from "../../src/runtime/platforms/platform.js";
 import { createDecryptStream } from "../../src/runtime/provision/envelope.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
 import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
+import { cliInProcess as cli } from "../cli-harness.js";
 import { testChains } from "../verify/pki.js";
-import { buildProgram } from "../../src/runtime/cli.js";
-import { runCli } from "../../src/runtime/cli/common.js";
 import { POLL_INTERVAL_ENV, TEST_TOKEN_ENV } from "../../src/runtime/platforms/gcp/index.js";
 import { FakeTeeServer, FakeVm, vmClaims } from "./fakes/confidential-space.js";
 import { GcpFake, googleError } from "./fakes/gcp-fake.js";
@@ -595,30 +594,3 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     expect(fake.sent(/:decrypt$/, "POST")).to.have.length(2);
   });
 });
-
-/** Runs `cleanroom …` in this process through the real program, capturing output and exit code. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  process.stdout.write = ((c: string | Uint8Array) => {
-    stdout += String(c);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => {
-    stderr += String(c);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    await runCli(buildProgram().exitOverride(), ["node", "cleanroom", ...args]);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-  const code = typeof process.exitCode === "number" ? process.exitCode : 0;
-  process.exitCode = saved;
-  return { code, stdout, stderr };
-}

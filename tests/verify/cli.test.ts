@@ -3,46 +3,13 @@ import { expect } from "chai";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command } from "commander";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
-import { registerVerifyCommands } from "../../src/runtime/cli/verify.js";
+import { cliInProcess } from "../cli-harness.js";
 import { buildResult, descriptor } from "./fixtures.js";
 import { IMAGE, testChains, type Chain } from "./pki.js";
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `cleanroom verify …` in this process, capturing its output and exit code. */
-async function cleanroom(args: string[]): Promise<Run> {
-  const program = new Command("cleanroom").exitOverride();
-  registerVerifyCommands(program);
-  let stdout = "";
-  let stderr = "";
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  process.stdout.write = ((c: string | Uint8Array) => {
-    stdout += String(c);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => {
-    stderr += String(c);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    await program.parseAsync(["node", "cleanroom", ...args]);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-  const code = typeof process.exitCode === "number" ? process.exitCode : 0;
-  process.exitCode = saved;
-  return { code, stdout, stderr };
-}
+/** Runs `cleanroom …` in this process through the whole real program. */
+const cleanroom = (args: string[]) => cliInProcess(args);
 
 describe("verify/cli", function () {
   this.timeout(30_000);

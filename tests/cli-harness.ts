@@ -1,14 +1,14 @@
 /**
- * Runs `cleanroom …` inside this process through the real program (`buildProgram()` + `runCli`), as
- * tests/gcp/runtime.test.ts does, in a given working directory, capturing stdout, stderr and the exit code.
+ * Runs `cleanroom …` inside this process through the real program (`buildProgram()` + `runCli`), in a given working
+ * directory, capturing stdout, stderr and the exit code. Shared by every test that drives the CLI in-process.
  *
  * Commander's own exits (usage errors, `--help`) are turned into exit codes on EVERY command of the tree: an
  * override on the root alone is not inherited by subcommands built before it, and their `process.exit` would end
  * the test run.
  */
 import type { Command, CommanderError } from "commander";
-import { buildProgram } from "../../src/runtime/cli.js";
-import { runCli } from "../../src/runtime/cli/common.js";
+import { buildProgram } from "../src/runtime/cli.js";
+import { runCli } from "../src/runtime/cli/common.js";
 
 function overrideExits(cmd: Command, onExit: (e: CommanderError) => never): void {
   cmd.exitOverride(onExit);
@@ -18,7 +18,7 @@ function overrideExits(cmd: Command, onExit: (e: CommanderError) => never): void
 let busy = false;
 
 /** Runs one command; calls must not overlap (stdout, stderr and the cwd are process-wide). */
-export async function cliInProcess(args: readonly string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function cliInProcess(args: readonly string[], cwd: string = process.cwd()): Promise<{ code: number; stdout: string; stderr: string }> {
   if (busy) throw new Error("cliInProcess is not re-entrant");
   busy = true;
   let stdout = "";
