@@ -150,7 +150,14 @@ export function descriptorProblems(d: unknown): string[] {
       }
     }
     if (a.trustedRoots !== undefined) {
-      if (!Array.isArray(a.trustedRoots) || a.trustedRoots.some((r) => typeof r !== "string" || !r.includes("BEGIN CERTIFICATE"))) {
+      if (d.platform === "gcp") {
+        // Whoever hands out a descriptor must not be able to replace Google's root: a root of their own would let them
+        // sign "Confidential Space" tokens for results that never ran in one.
+        out.push(
+          "descriptor.attestation.trustedRoots is only for local rooms: a GCP room's tokens chain to Google's pinned root; " +
+            "remove it, and if Google rotated its root pass the new one to the verifier (--trusted-root, trustedRoots)",
+        );
+      } else if (!Array.isArray(a.trustedRoots) || a.trustedRoots.some((r) => typeof r !== "string" || !r.includes("BEGIN CERTIFICATE"))) {
         out.push("descriptor.attestation.trustedRoots must be an array of PEM certificates");
       }
     }

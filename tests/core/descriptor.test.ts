@@ -107,6 +107,16 @@ describe("core/descriptor: loadDescriptor", () => {
     expect(err.problems[0]).to.include("descriptor.attestation.condition does not match its policy");
   });
 
+  it("GIVEN a GCP descriptor carrying trustedRoots THEN rejected (Google's pinned root cannot be replaced); a local one keeps its root", () => {
+    const local = localDescriptor();
+    const roots = local.attestation.trustedRoots;
+    expect(roots, "the local fixture carries its root").to.have.length.greaterThan(0);
+    const err = loadError(withField(gcpDescriptor(), "attestation.trustedRoots", roots));
+    expect(err.problems).to.have.length(1);
+    expect(err.problems[0]).to.match(/^descriptor\.attestation\.trustedRoots is only for local rooms.*--trusted-root/);
+    expect(loadDescriptor(local).attestation.trustedRoots).to.deep.equal(roots);
+  });
+
   it("GIVEN a policy edited without its condition THEN rejected too", () => {
     const err = loadError(withField(localDescriptor(), "attestation.policy.imageDigests", [OTHER_DIGEST]));
     expect(err.problems[0]).to.include("does not match its policy");

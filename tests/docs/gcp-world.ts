@@ -12,9 +12,13 @@
  *   plan's `roles/cloudkms.cryptoKeyDecrypter` bindings, and the fake VM attests as the plan's workload (executor
  *   digest, service account, project);
  * - `pulumi preview --policy-pack <policy-packs/cleanroom-guardrails>` runs the real pack over the mocked plan;
- * - `pulumi stack output NAME [--json]` prints the program's export. The descriptor gets one change: it trusts the
- *   fake launcher's throwaway root instead of Google's (the only root the loopback attester can sign under).
+ * - `pulumi stack output NAME [--json]` prints the program's export, unchanged.
+ *
+ * The loopback attester cannot sign under Google's root, so `cleanroom verify` and `cleanroom job release` get
+ * `--trusted-root <its throwaway root>` appended: the option a verifier uses after Google rotates its root. A GCP
+ * descriptor cannot carry a root (the loader refuses it), so the documented commands still check everything else.
  */
+import { writeFile } from "node:fs/promises";
 import { type Server, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, relative, resolve } from "node:path";
@@ -44,7 +48,8 @@ interface Reply {
 export class GcpWorld {
   readonly fake = new GcpFake();
   private tee?: FakeTeeServer;
-  private root = "";
+  /** The fake attester's root, as a PEM file in the scratch directory. */
+  private rootFile = "";
   private control?: Server;
   private scratch = "";
   private readonly config = new Map<string, Record<string, string>>();
@@ -60,7 +65,8 @@ export class GcpWorld {
   async start(scratch: string): Promise<this> {
     this.scratch = scratch;
     const chains = await testChains();
-    this.root = chains.good.root.pem;
+    this.rootFile = join(scratch, ".doctest-attester-root.pem");
+    await writeFile(this.rootFile, chains.good.root.pem);
     await this.fake.start();
     this.tee = await new FakeTeeServer(chains.good).start();
     // The CLI and the executor (the fake VM) run in this process: point them at the fakes, as tests/gcp/runtime.test.ts does.
@@ -84,7 +90,7 @@ export class GcpWorld {
       req.on("end", () => {
         const { tool, args, cwd } = JSON.parse(body) as { tool: string; args: string[]; cwd: string };
         if (tool === "pulumi") this.calls.push(args);
-        (tool === "cleanroom" ? cliInProcess(args, cwd) : this.pulumi(args, cwd)).then(
+        (tool === "cleanroom" ? cliInProcess(this.withAttesterRoot(args), cwd) : this.pulumi(args, cwd)).then(
           (r) => res.end(JSON.stringify(r)),
           (err: unknown) => res.end(JSON.stringify({ stdout: "", stderr: `doctest ${tool}: ${String(err)}\n`, code: 99 })),
         );
@@ -149,8 +155,7 @@ export class GcpWorld {
         if (!run) return fail("no deployment yet: run `pulumi up` first");
         const outputs = run.outputs as Record<string, unknown>;
         if (!cmd.name || !(cmd.name in outputs)) return fail(`the stack has no output ${cmd.name ?? "(none given)"}; it has ${Object.keys(outputs).join(", ")}`);
-        let value = outputs[cmd.name];
-        if (cmd.name === "descriptor") value = this.loopbackDescriptor(value as CleanRoomDescriptor);
+        const value = outputs[cmd.name];
         return ok(`${typeof value === "string" && !cmd.json ? value : JSON.stringify(value, null, 2)}\n`);
       }
       case "other":
@@ -185,7 +190,9 @@ export class GcpWorld {
     };
   }
 
-  private loopbackDescriptor(d: CleanRoomDescriptor): CleanRoomDescriptor {
-    return { ...d, attestation: { ...d.attestation, trustedRoots: [this.root] } };
+  /** `verify` and `job release` check tokens: point them at the fake attester's root (see the header). */
+  private withAttesterRoot(args: readonly string[]): string[] {
+    const checksTokens = args[0] === "verify" || (args[0] === "job" && args[1] === "release");
+    return checksTokens && !args.includes("--help") ? [...args, "--trusted-root", this.rootFile] : [...args];
   }
 }

@@ -66,11 +66,21 @@ describe("gcp/runtime: RoomClient and executor against loopback Google APIs", fu
   let vm: FakeVm;
   let dir: string;
   let descriptor: CleanRoomDescriptor;
+  /** The fake attester's root (what Google's pinned root is on real GCP). */
+  let root: string;
   let job: PackedJob;
   const saved: Record<string, string | undefined> = {};
 
+  /** The fake attester's root as a PEM file, for `--trusted-root`. */
+  function rootPath(): string {
+    const p = join(dir, "fake-attester-root.pem");
+    writeFileSync(p, root);
+    return p;
+  }
+
   function client(extra: Partial<ConstructorParameters<typeof GcpRoomClient>[1]> = {}): GcpRoomClient {
-    return new GcpRoomClient(descriptor, { retry: FAST, pollIntervalMs: 20, maxPollIntervalMs: 50, ...extra });
+    // The fake attester's root stands in for Google's pinned one, passed the way a verifier passes a rotated root.
+    return new GcpRoomClient(descriptor, { retry: FAST, pollIntervalMs: 20, maxPollIntervalMs: 50, trustedRoots: [root], ...extra });
   }
 
   async function expectError(p: Promise<unknown>, code: string): Promise<CleanRoomError> {
@@ -86,6 +96,7 @@ describe("gcp/runtime: RoomClient and executor against loopback Google APIs", fu
 
   before(async () => {
     const chains = await testChains();
+    root = chains.good.root.pem;
     fake = await new GcpFake().start();
     tee = await new FakeTeeServer(chains.good).start();
     vm = new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
@@ -113,7 +124,6 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
       ...base,
       // Named as the component names it (namePrefix "<prefix>-job-" plus a generated suffix).
       gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
-      attestation: { ...base.attestation, trustedRoots: [chains.good.root.pem] },
       output: { maxBytes: 1024 * 1024, requireRelease: true },
       providers: base.providers.map((p) => ({ ...p, approvedJobs: [job.jobDigest] })),
     };
@@ -219,7 +229,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     expect(JSON.parse(readFileSync(join(out, "outputs", "summary.json"), "utf8"))).to.deep.equal({ rows: 3 });
     const receipt = parseReceipt(readFileSync(join(out, "receipt.json"), "utf8"));
     expect(receipt).to.include({ platform: "gcp", sandbox: "confidential-space", status: "succeeded", jobDigest: job.jobDigest, executorImageDigest: EXECUTOR_DIGEST });
-    const summary = await verifyResult(out, { descriptor });
+    const summary = await verifyResult(out, { descriptor, trustedRoots: [root] });
     expect(summary).to.be.an("object");
     expect((await c.status(jobId)).released).to.equal(true);
   });
@@ -324,7 +334,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const out = join(dir, "cli-result");
     const fetched = await cli(["job", "fetch", jobId, "--room", roomPath, "--out", out]);
     expect(fetched.code, fetched.stderr).to.equal(0);
-    const verified = await cli(["verify", out, "--room", roomPath, "--json"]);
+    const verified = await cli(["verify", out, "--room", roomPath, "--trusted-root", rootPath(), "--json"]);
     expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
     expect(verified.stdout).to.include(job.jobDigest);
   });
@@ -388,7 +398,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
 
     // Provider: release (verifies token, receipt and attested descriptor, then copies quarantine → results).
     process.env[TEST_TOKEN_ENV] = "provider-token";
-    const rel = await cli(["job", "release", jobId, "--room", roomPath, "--json"]);
+    const rel = await cli(["job", "release", jobId, "--room", roomPath, "--trusted-root", rootPath(), "--json"]);
     expect(rel.code, rel.stderr + rel.stdout).to.equal(0);
     const copies = fake.sent(/\/rewriteTo\/b\/demo-results-1a2b\/o\//, "POST").map((r) => decodeURIComponent(r.path.split("/o/").pop()!));
     expect(copies.at(-1), "receipt.json is copied last").to.equal(`${jobId}/receipt.json`);
@@ -401,7 +411,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const out = join(dir, "cli-released");
     const fetched = await cli(["job", "fetch", jobId, "--room", roomPath, "--out", out]);
     expect(fetched.code, fetched.stderr).to.equal(0);
-    const verified = await cli(["verify", out, "--room", roomPath, "--json"]);
+    const verified = await cli(["verify", out, "--room", roomPath, "--trusted-root", rootPath(), "--json"]);
     expect(verified.code, verified.stdout + verified.stderr).to.equal(0);
     expect(JSON.parse(readFileSync(join(out, "outputs", "summary.json"), "utf8"))).to.deep.equal({ rows: 3 });
   });
@@ -557,7 +567,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const out = await c.fetch(jobId, join(dir, "entrypoint-result"), { from: "quarantine" });
     const receipt = parseReceipt(readFileSync(join(out, "receipt.json"), "utf8"));
     expect(receipt).to.include({ platform: "gcp", sandbox: "confidential-space", jobDigest: job.jobDigest });
-    await verifyResult(out, { descriptor });
+    await verifyResult(out, { descriptor, trustedRoots: [root] });
   });
 
   for (const field of ["verifiedPlaintextCrc32c", "ciphertextCrc32c"] as const) {

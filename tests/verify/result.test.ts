@@ -144,12 +144,28 @@ describe("verify/verifyResult", function () {
   });
 
   it("GIVEN a GCP result (production claims, RS256) THEN verified; a demand for a fresh token two hours on THEN expired", async () => {
-    const gcp = descriptor("gcp", gcpChain.root.pem, { imageDigests: [IMAGE] });
+    const gcp = descriptor("gcp", undefined, { imageDigests: [IMAGE] });
     const { dir } = await buildResult(tmp, gcp, gcpChain);
-    const s = await verifyResult(dir, { descriptor: gcp });
+    // The throwaway chain stands in for Google's, passed as a verifier passes a rotated root.
+    const roots = [gcpChain.root.pem];
+    const s = await verifyResult(dir, { descriptor: gcp, trustedRoots: roots });
     expect(s.hardware).to.include({ hwmodel: "GCP_INTEL_TDX", dbgstat: "disabled-since-boot", project: "proj-1234" });
     expect(s.verdict).to.include("Confidential Space on GCP_INTEL_TDX");
-    await rejects(verifyResult(dir, { descriptor: gcp, currentDate: new Date(Date.now() + 2 * 3600_000) }), "expired");
+    await rejects(verifyResult(dir, { descriptor: gcp, trustedRoots: roots, currentDate: new Date(Date.now() + 2 * 3600_000) }), "expired");
+  });
+
+  it("GIVEN a GCP result signed under someone's own root WHEN only Google's pinned root is trusted THEN untrusted-root", async () => {
+    const gcp = descriptor("gcp", undefined, { imageDigests: [IMAGE] });
+    const { dir } = await buildResult(tmp, gcp, gcpChain);
+    const err = await rejects(verifyResult(dir, { descriptor: gcp }), "untrusted-root");
+    expect(err.message).to.match(/pinned Confidential Space root/);
+  });
+
+  it("GIVEN a GCP descriptor that carries that root itself THEN invalid-descriptor: a descriptor cannot replace Google's root", async () => {
+    const forged = descriptor("gcp", gcpChain.root.pem, { imageDigests: [IMAGE] });
+    const { dir } = await buildResult(tmp, descriptor("gcp", undefined, { imageDigests: [IMAGE] }), gcpChain);
+    const err = await rejects(verifyResult(dir, { descriptor: forged }), "invalid-descriptor");
+    expect(err.message).to.match(/trustedRoots is only for local rooms/);
   });
 
   it("GIVEN a directory without a token THEN not-found", async () => {

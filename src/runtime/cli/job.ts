@@ -9,6 +9,7 @@ import { fetchResult, jobStatus, releaseResult, submitJob, waitForJob } from "..
 import { packJob } from "../jobs/pack.js";
 import type { JobStatus, PackedJob } from "../platforms/platform.js";
 import { output, progress } from "./common.js";
+import { readPemCertificates } from "./verify.js";
 
 function roomOf(o: { room?: string }): string {
   const r = o.room ?? process.env.CLEANROOM_ROOM_DESCRIPTOR;
@@ -124,11 +125,18 @@ Examples:
 
   job
     .command("release <jobId>")
-    .description("Provider side: release a job's result from quarantine to the results location")
+    .description("Provider side: verify a job's quarantined result, then release it to the results location")
     .requiredOption(...ROOM_OPT)
+    .option(
+      "--trusted-root <pem>",
+      "a PEM root to verify the result against (repeatable; GCP, after Google rotated its root); default: Google's pinned root",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option("--json", "print the result as JSON")
-    .action(async (jobId: string, o: { room?: string; json?: boolean }) => {
-      await releaseResult(roomOf(o), jobId);
+    .action(async (jobId: string, o: { room?: string; trustedRoot: string[]; json?: boolean }) => {
+      const roots = o.trustedRoot.flatMap((f) => readPemCertificates(f));
+      await releaseResult(roomOf(o), jobId, roots.length > 0 ? { trustedRoots: roots } : {});
       output(o.json, { jobId, released: true }, () => process.stdout.write(`Released ${jobId}.\n`));
     });
 }

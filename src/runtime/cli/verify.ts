@@ -83,7 +83,7 @@ export function registerVerifyCommands(program: Command): void {
     .requiredOption("--room <descriptor.json>", "the room's descriptor (`pulumi stack output descriptor --json > room.json`, or <dir>/descriptor.json)")
     .option(
       "--trusted-root <pem>",
-      "a PEM root certificate to trust (repeatable); default: the descriptor's roots, else Google's pinned Confidential Space root",
+      "a PEM root certificate to trust (repeatable); default: Google's pinned Confidential Space root (gcp), the room's own root (local)",
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )

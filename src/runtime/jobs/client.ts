@@ -2,16 +2,16 @@
  * The consumer's job lifecycle against any room (local or GCP): submit, wait, fetch, release.
  */
 import { type CleanRoomDescriptor, loadDescriptor } from "../../core/descriptor.js";
-import { roomClientFor } from "../platforms/index.js";
+import { type RoomOptions, roomClientFor } from "../platforms/index.js";
 import type { FetchOptions, JobStatus, PackedJob, RoomClient, WaitOptions } from "../platforms/platform.js";
 
 /** A room: its descriptor object, or the path of its JSON file (`<dir>/descriptor.json`, `room.json`). */
 export type RoomRef = CleanRoomDescriptor | string | RoomClient;
 
 /** Opens a room's client from a descriptor (object or path), choosing the platform from `descriptor.platform`. */
-export async function openRoom(room: RoomRef): Promise<RoomClient> {
+export async function openRoom(room: RoomRef, options: RoomOptions = {}): Promise<RoomClient> {
   if (typeof room === "object" && room !== null && "submit" in room) return room;
-  return roomClientFor(loadDescriptor(room));
+  return roomClientFor(loadDescriptor(room), options);
 }
 
 /**
@@ -40,7 +40,7 @@ export async function fetchResult(room: RoomRef, jobId: string, destDir: string,
   return (await openRoom(room)).fetch(jobId, destDir, options);
 }
 
-/** Provider side: releases a job's result from quarantine to the results location. */
-export async function releaseResult(room: RoomRef, jobId: string): Promise<void> {
-  return (await openRoom(room)).release(jobId);
+/** Provider side: verifies a job's quarantined result, then releases it to the results location. */
+export async function releaseResult(room: RoomRef, jobId: string, options: RoomOptions = {}): Promise<void> {
+  return (await openRoom(room, options)).release(jobId);
 }

@@ -13,9 +13,19 @@ import { LocalRoomClient } from "./local/client.js";
 import { LocalExecutorPlatform } from "./local/platform.js";
 import type { ExecutorPlatform, RoomClient } from "./platform.js";
 
+/** How a room client is opened. */
+export interface RoomOptions {
+  /**
+   * PEM roots that a provider's `release` verifies the quarantined result against, e.g. Google's new root after a
+   * rotation. A GCP descriptor never carries roots (see docs/verify.md).
+   * @default - Google's pinned root (gcp); the room's own root from its descriptor (local)
+   */
+  readonly trustedRoots?: readonly string[];
+}
+
 interface GcpModule {
   createGcpExecutorPlatform(descriptor: CleanRoomDescriptor, env: ExecutorEnv): Promise<ExecutorPlatform> | ExecutorPlatform;
-  createGcpRoomClient(descriptor: CleanRoomDescriptor): Promise<RoomClient> | RoomClient;
+  createGcpRoomClient(descriptor: CleanRoomDescriptor, options?: RoomOptions): Promise<RoomClient> | RoomClient;
 }
 
 function loadGcp(): GcpModule {
@@ -42,10 +52,10 @@ export async function executorPlatformFor(descriptor: CleanRoomDescriptor, env: 
 }
 
 /** The room client of a room (used by providers and consumers). */
-export async function roomClientFor(descriptor: CleanRoomDescriptor): Promise<RoomClient> {
+export async function roomClientFor(descriptor: CleanRoomDescriptor, options: RoomOptions = {}): Promise<RoomClient> {
   if (descriptor.platform === "local") {
     return new LocalRoomClient(descriptor);
   }
-  if (descriptor.platform === "gcp") return loadGcp().createGcpRoomClient(descriptor);
+  if (descriptor.platform === "gcp") return loadGcp().createGcpRoomClient(descriptor, options.trustedRoots ? { trustedRoots: options.trustedRoots } : {});
   throw unknownPlatform(descriptor);
 }

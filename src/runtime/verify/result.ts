@@ -23,7 +23,7 @@ const MAX_TOKEN_BYTES = 64 * 1024;
 export interface VerifyResultOptions {
   /** The room: its descriptor, or the path of its JSON file (`room.json`, `<dir>/descriptor.json`). */
   readonly descriptor: CleanRoomDescriptor | string;
-  /** PEM roots for the token's chain. @default - the descriptor's `attestation.trustedRoots`, else Google's pinned root (gcp) */
+  /** PEM roots for the token's chain. @default - Google's pinned root (gcp); the room's own `attestation.trustedRoots` (local) */
   readonly trustedRoots?: readonly string[];
   /** A `TrustStore` to reuse across many results (instead of `trustedRoots`). */
   readonly trustStore?: TrustStore;
@@ -188,7 +188,7 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
 
   const local = descriptor.platform === "local";
   const issuer = local ? LOCAL_ISSUER : CONFIDENTIAL_SPACE_ISSUER;
-  const roots = options.trustStore ? undefined : (options.trustedRoots ?? descriptor.attestation.trustedRoots);
+  const roots = options.trustStore ? undefined : (options.trustedRoots ?? (local ? descriptor.attestation.trustedRoots : undefined));
   if (local && !options.trustStore && roots === undefined) {
     throw new CleanRoomError(
       "invalid-argument",

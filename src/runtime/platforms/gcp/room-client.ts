@@ -52,6 +52,8 @@ export interface GcpRoomClientOptions {
   readonly onProgress?: (message: string) => void;
   /** Pre-built clients (tests). @default - from the environment */
   readonly clients?: GcpClients;
+  /** Roots `release` verifies results against (Google's new root after a rotation). @default - Google's pinned root */
+  readonly trustedRoots?: readonly string[];
 }
 
 /** What `submit` records next to the bundle, so any machine can follow the job. */
@@ -372,7 +374,7 @@ export class GcpRoomClient implements RoomClient {
       await this.download(this.descriptor.storage.quarantine, jobId, dir);
       // Lazy: verification pulls in jose and the CEL engine, which plain submit/wait never need.
       const { verifyResult } = require("../../verify/result.js") as typeof import("../../verify/result.js");
-      await verifyResult(dir, { descriptor: this.descriptor });
+      await verifyResult(dir, { descriptor: this.descriptor, ...(this.options.trustedRoots ? { trustedRoots: this.options.trustedRoots } : {}) });
       const { readFile } = await import("node:fs/promises");
       const token = (await readFile(join(dir, RESULT_FILES.token), "utf8")).trim();
       const claims = decodeJwtPayload(token) as { submods?: { container?: { env_override?: unknown } } };
