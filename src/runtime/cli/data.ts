@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { loadDescriptor } from "../../core/descriptor.js";
 import { roomClientFor } from "../platforms/index.js";
+import { rngFromEnvironment } from "../dp/rng.js";
 import { produceStage1, type Stage1Result } from "../provision/stage1.js";
 import { output, progress } from "./common.js";
 
@@ -29,6 +30,8 @@ Example:
     )
     .action(async (o: { room: string; provider: string; dataset: string; csv: string; overwrite?: boolean; stage1?: boolean; json?: boolean }) => {
       const descriptor = loadDescriptor(o.room);
+      // A refused test seed must stop the command before the ciphertext is stored, not after.
+      if (o.stage1 !== false) rngFromEnvironment();
       const client = await roomClientFor(descriptor);
       const r = await client.provision(o.provider, o.dataset, o.csv, { overwrite: o.overwrite === true, onProgress: progress });
       // On GCP, produceStage1 stages the release locally and uploads ledger.json, then the artefact, create-only.
