@@ -10,7 +10,7 @@ import { type AttestationSpec, type CleanRoomSpec, type OutputSpec, type Provide
 import { DataProvider } from "./data-provider.js";
 import { COMPONENT_DEFAULTS, REQUIRED_APIS, ROLES, SANDBOX_APIS } from "./defaults.js";
 import { type GrantResult, addGrants, memberId, memberProblems } from "./grant.js";
-import { parseArtifactRegistryRef } from "./naming.js";
+import { bucketName, parseArtifactRegistryRef } from "./naming.js";
 import { CleanRoomNetwork } from "./network.js";
 import type { ConfidentialVmOptions, ExecutorImageOptions, NetworkOptions, SandboxOptions, StorageOptions } from "./options.js";
 import { ResultStore } from "./result-store.js";
@@ -143,6 +143,8 @@ export class DataCleanRoom extends pulumi.ComponentResource {
         ...(args.attestation === undefined ? {} : { attestation: args.attestation }),
         ...(args.confidentialVm === undefined ? {} : { confidentialVm: args.confidentialVm }),
         subnetwork: network.teeSubnetId,
+        // The ResultStore below names its quarantine bucket the same way (a pure function: no dependency cycle).
+        outputUriPrefix: `gs://${bucketName(prefix, "quarantine", project)}/`,
       },
       childOpts,
     );

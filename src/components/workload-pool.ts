@@ -41,6 +41,13 @@ export interface ConfidentialWorkloadPoolArgs {
   readonly confidentialVm?: ConfidentialVmOptions;
   /** Subnetwork (self link or id) of the VMs; they get no external IP. */
   readonly subnetwork: pulumi.Input<string>;
+  /**
+   * The quarantine every job must write to (`gs://<bucket>/`), pinned in the condition: a submitter who launches an
+   * approved job with an output location of their own gets no token exchange, hence no keys. `DataCleanRoom` passes its
+   * `ResultStore`'s quarantine.
+   * @default - not pinned
+   */
+  readonly outputUriPrefix?: string;
 }
 
 interface Internals {
@@ -72,6 +79,9 @@ export function workloadPoolProblems(name: string, args: ConfidentialWorkloadPoo
   if (typeof args.imageDigest === "string" && !/^sha256:[0-9a-f]{64}$/.test(args.imageDigest)) {
     out.push(`imageDigest must be sha256:<64 lowercase hex> (got ${JSON.stringify(args.imageDigest)})`);
   }
+  if (args.outputUriPrefix !== undefined) {
+    out.push(...attestationPolicyProblems({ imageDigests: [`sha256:${"0".repeat(64)}`], outputUriPrefix: args.outputUriPrefix }, "args"));
+  }
   if (args.imageDigest === undefined) out.push("imageDigest is required");
   if (args.imageReference === undefined) out.push("imageReference is required");
   if (args.subnetwork === undefined) out.push("subnetwork is required");
@@ -85,6 +95,7 @@ export function poolPolicy(
   imageDigest: string,
   serviceAccount: string,
   project: string,
+  outputUriPrefix?: string,
 ): AttestationPolicyInput {
   const allowDebug = attestation?.allowDebug ?? false;
   const tee = vm?.teeType ?? COMPONENT_DEFAULTS.teeType;
@@ -99,6 +110,8 @@ export function poolPolicy(
     // Pin the hardware the template launches, so a token from weaker hardware is refused.
     hwModels: [...(attestation?.hwModels ?? [TEE_TYPES[tee]!])],
     ...(attestation?.minImageVersion === undefined ? {} : { minImageVersion: attestation.minImageVersion }),
+    // ... and only while it writes into the room's quarantine, where the provider's release review sees it.
+    ...(outputUriPrefix === undefined ? {} : { outputUriPrefix }),
     platform: "gcp",
   };
 }
@@ -172,7 +185,7 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
     );
     const policy = pulumi
       .all([args.imageDigest, serviceAccount.email])
-      .apply(([digest, email]) => poolPolicy(args.attestation, vm, digest, email, project));
+      .apply(([digest, email]) => poolPolicy(args.attestation, vm, digest, email, project, args.outputUriPrefix));
     const condition = policy.apply((p) => {
       try {
         return buildAttestationCondition(p);

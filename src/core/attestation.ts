@@ -23,6 +23,8 @@ export const LOCAL_ISSUER = "https://attestation.cleanroom.local";
 export const LOCAL_HWMODEL = "NONE";
 /** The environment variable through which the job bundle digest reaches the workload (and the token). */
 export const JOB_DIGEST_ENV = "CLEANROOM_JOB_DIGEST";
+/** `<quarantine>/<jobId>`: where the executor writes outputs, receipt and attestation token (also in the token). */
+export const OUTPUT_URI_ENV = "CLEANROOM_OUTPUT_URI";
 /** The Workload Identity Pool provider's attribute condition is limited to 4096 characters by IAM. */
 export const MAX_CONDITION_LENGTH = 4096;
 /** Hardware models a Confidential Space token can carry. */
@@ -46,6 +48,14 @@ export interface AttestationPolicyInput {
   readonly minImageVersion?: number;
   /** Which attester issues the tokens: Google (`gcp`) or this machine's local service (`local`). @default "gcp" */
   readonly platform?: string;
+  /**
+   * Where every job must write its result: the token's `env_override.CLEANROOM_OUTPUT_URI` must start with this
+   * prefix — the room's quarantine, ending in `/` (`gs://<bucket>/`, or `file:///…/` locally). The submitter sets that
+   * variable; without this clause an approved job launched with an output location of the submitter's own would get
+   * the keys and skip the provider's release review.
+   * @default - not checked
+   */
+  readonly outputUriPrefix?: string;
 }
 
 /** `submods.container` of a Confidential Space token. */
@@ -108,6 +118,12 @@ const EMAIL_PATTERN = /^[a-z0-9][a-z0-9._+-]{0,63}@[a-z0-9.-]{1,253}$/;
 const HWMODEL_PATTERN = /^[A-Z0-9_]{1,40}$/;
 
 /**
+ * A bucket or directory prefix that is safe inside a CEL string literal: URL characters only (file URIs are
+ * percent-encoded), so no quote, backslash, space or control character can end the literal.
+ */
+const OUTPUT_PREFIX_PATTERN = /^(gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]\/|file:\/\/\/[A-Za-z0-9._~!$&()*+,;=:@%/-]*\/)$/;
+
+/**
  * Checks an attestation policy. Every value that ends up in CEL text is validated against a strict pattern, so no
  * input can inject CEL.
  *
@@ -144,6 +160,11 @@ export function attestationPolicyProblems(policy: AttestationPolicyInput, path =
   if (policy.allowDebug === true && policy.requireStable === true) {
     problems.push(
       `${path}: allowDebug cannot be combined with requireStable: debug images carry no support attributes; drop requireStable (or allowDebug)`,
+    );
+  }
+  if (policy.outputUriPrefix !== undefined && (typeof policy.outputUriPrefix !== "string" || !OUTPUT_PREFIX_PATTERN.test(policy.outputUriPrefix))) {
+    problems.push(
+      `${path}.outputUriPrefix must be the quarantine's URI ending in "/", gs://<bucket>/ or file:///<dir>/ (got ${JSON.stringify(policy.outputUriPrefix)})`,
     );
   }
   if (policy.minImageVersion !== undefined) {
@@ -230,6 +251,9 @@ export function buildAttestationCondition(policy: AttestationPolicyInput): strin
   }
   if (policy.minImageVersion !== undefined) {
     clauses.push(`int(assertion.swversion[0]) >= ${policy.minImageVersion}`);
+  }
+  if (policy.outputUriPrefix !== undefined) {
+    clauses.push(`assertion.submods.container.env_override.${OUTPUT_URI_ENV}.startsWith(${lit(policy.outputUriPrefix)})`);
   }
   const condition = clauses.join(" && ");
   if (condition.length > MAX_CONDITION_LENGTH) {

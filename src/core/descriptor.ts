@@ -182,6 +182,13 @@ export function descriptorProblems(d: unknown): string[] {
   } else {
     for (const k of ["jobs", "quarantine", "results", "stage1"]) str(d.storage, k, "descriptor.storage", out, URI_PATTERN);
   }
+  // A pinned output location must be this room's quarantine: otherwise keys would open for jobs writing elsewhere.
+  const prefix = isObject(d.attestation) && isObject(d.attestation.policy) ? d.attestation.policy.outputUriPrefix : undefined;
+  if (prefix !== undefined && isObject(d.storage) && typeof d.storage.quarantine === "string" && prefix !== `${d.storage.quarantine.replace(/\/+$/, "")}/`) {
+    out.push(
+      `descriptor.attestation.policy.outputUriPrefix (${JSON.stringify(prefix)}) must be the room's quarantine followed by "/" (${JSON.stringify(`${d.storage.quarantine.replace(/\/+$/, "")}/`)})`,
+    );
+  }
   if (d.platform === "gcp") {
     if (!isObject(d.gcp)) out.push("descriptor.gcp is required when platform is gcp");
     else {

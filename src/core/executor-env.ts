@@ -7,12 +7,12 @@
  * read this one list, so they cannot drift apart. It lives in `core/` because `components/` and `runtime/` may not
  * import each other (DESIGN.md).
  */
-import { JOB_DIGEST_ENV } from "./attestation.js";
+import { JOB_DIGEST_ENV, OUTPUT_URI_ENV } from "./attestation.js";
+
+export { OUTPUT_URI_ENV };
 
 /** `<jobs>/<jobId>`: where the executor reads the job bundle and manifest. */
 export const JOB_URI_ENV = "CLEANROOM_JOB_URI";
-/** `<quarantine>/<jobId>`: where the executor writes outputs, receipt and attestation token. */
-export const OUTPUT_URI_ENV = "CLEANROOM_OUTPUT_URI";
 /** The room descriptor (`gs://…/descriptor.json` on GCP, a path or `file://` URI locally). */
 export const ROOM_ENV = "CLEANROOM_ROOM";
 

@@ -1,6 +1,7 @@
 /** Happy-path arguments for component tests: each test breaks one field. */
 import * as path from "node:path";
 import type { DataCleanRoomArgs } from "../../src/components/index.js";
+import { bucketName } from "../../src/components/naming.js";
 import { projectNumberOf } from "./harness.js";
 
 export const PROJECT = "acme-room";
@@ -53,7 +54,11 @@ export function goodClaims(): Record<string, unknown> {
     google_service_accounts: [WORKLOAD_SA],
     submods: {
       confidential_space: { support_attributes: ["LATEST", "STABLE", "USABLE"] },
-      container: { image_digest: IMAGE_DIGEST, env_override: { CLEANROOM_JOB_DIGEST: JOINT_JOB } },
+      // A job VM writes into the room's quarantine bucket (named by the ResultStore, pinned in the condition).
+      container: {
+        image_digest: IMAGE_DIGEST,
+        env_override: { CLEANROOM_JOB_DIGEST: JOINT_JOB, CLEANROOM_OUTPUT_URI: `gs://${bucketName(PREFIX, "quarantine", PROJECT)}/job-1` },
+      },
       gce: { project_id: PROJECT, project_number: projectNumberOf(PROJECT), zone: `${REGION}-b` },
     },
   };

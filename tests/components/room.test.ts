@@ -170,6 +170,13 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
     expect(debug.reason).to.match(/dbgstat/);
     const otherAccount = { ...goodClaims(), google_service_accounts: ["someone@evil-project.iam.gserviceaccount.com"] };
     expect(evaluateAttestationCondition(condition, otherAccount).allowed).to.equal(false);
+    // A submitter who points the outputs at a bucket of their own (skipping the release review) gets nothing either.
+    const redirected = goodClaims();
+    const container = (redirected.submods as { container: { env_override: Record<string, string> } }).container;
+    container.env_override.CLEANROOM_OUTPUT_URI = "gs://attacker-bucket/job-1";
+    const r = evaluateAttestationCondition(condition, redirected);
+    expect(r.allowed).to.equal(false);
+    expect(r.reason).to.include(`CLEANROOM_OUTPUT_URI.startsWith("${run.room.descriptor.storage.quarantine}/")`);
     expect(provider.inputs.oidc).to.deep.equal({
       issuerUri: "https://confidentialcomputing.googleapis.com/",
       allowedAudiences: ["https://sts.googleapis.com"],

@@ -13,6 +13,7 @@ import {
   jobDigestPrincipalSet,
   LOCAL_SWNAME,
   MAX_CONDITION_LENGTH,
+  OUTPUT_URI_ENV,
 } from "../../src/core/index.js";
 import {
   APPROVED_JOB,
@@ -211,6 +212,36 @@ describe("core/attestation: the condition on real Confidential Space claims", ()
           .with.property("code", "invalid-policy");
       }
     });
+  });
+
+  describe("outputUriPrefix: the quarantine the job must write to", () => {
+    const QUARANTINE = "gs://demo-quarantine-1a2b/";
+    const policy: AttestationPolicyInput = { ...gcpPolicy(), outputUriPrefix: QUARANTINE };
+    const withOutput = (uri: string | typeof DELETE) =>
+      withField(productionTdxClaims(), `submods.container.env_override.${OUTPUT_URI_ENV}`, uri) as AttestationClaims;
+
+    it("GIVEN a VM launched to write into the quarantine THEN allowed", () => {
+      expect(evaluateAttestationCondition(buildAttestationCondition(policy), withOutput(`${QUARANTINE}job-1`)).allowed).to.equal(true);
+    });
+
+    for (const [what, uri] of [
+      ["the submitter's own bucket", "gs://attacker-bucket/job-1"],
+      ["a bucket whose name extends the quarantine's", "gs://demo-quarantine-1a2b-evil/job-1"],
+      ["no output variable at all", DELETE],
+    ] as const) {
+      it(`GIVEN ${what} THEN denied on that clause`, () => {
+        const r = evaluateAttestationCondition(buildAttestationCondition(policy), withOutput(uri));
+        expect(r.allowed).to.equal(false);
+        expect(r.failedClauses).to.have.length(1);
+        expect(r.failedClauses![0]).to.include(`${OUTPUT_URI_ENV}.startsWith("${QUARANTINE}")`);
+      });
+    }
+
+    for (const bad of ["gs://b/' || true || '", "gs://demo-quarantine-1a2b", "https://storage.googleapis.com/b/", "file:///tmp/q\\x/", 42]) {
+      it(`GIVEN outputUriPrefix ${JSON.stringify(bad)} THEN invalid-policy before any CEL is written`, () => {
+        expect(() => buildAttestationCondition({ ...gcpPolicy(), outputUriPrefix: bad as string })).to.throw(CleanRoomError, /outputUriPrefix must be the quarantine's URI/);
+      });
+    }
   });
 
   describe("the 4096-character limit of IAM", () => {

@@ -117,6 +117,19 @@ describe("core/descriptor: loadDescriptor", () => {
     expect(loadDescriptor(local).attestation.trustedRoots).to.deep.equal(roots);
   });
 
+  it("GIVEN a pinned output location that is not the room's quarantine THEN rejected; the quarantine itself is accepted", () => {
+    const d = gcpDescriptor();
+    const pin = (prefix: string) => {
+      const policy = { ...d.attestation.policy, outputUriPrefix: prefix };
+      return { ...d, attestation: { ...d.attestation, policy, condition: buildAttestationCondition(policy) } };
+    };
+    expect(loadDescriptor(pin(`${d.storage.quarantine}/`)).attestation.policy.outputUriPrefix).to.equal(`${d.storage.quarantine}/`);
+    const err = loadError(pin("gs://attacker-bucket/"));
+    expect(err.problems).to.deep.equal([
+      `descriptor.attestation.policy.outputUriPrefix ("gs://attacker-bucket/") must be the room's quarantine followed by "/" ("${d.storage.quarantine}/")`,
+    ]);
+  });
+
   it("GIVEN a policy edited without its condition THEN rejected too", () => {
     const err = loadError(withField(localDescriptor(), "attestation.policy.imageDigests", [OTHER_DIGEST]));
     expect(err.problems[0]).to.include("does not match its policy");

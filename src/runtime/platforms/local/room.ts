@@ -110,7 +110,8 @@ function roomName(dir: string, name?: string): string {
 }
 
 function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean): CleanRoomDescriptor {
-  const policy = { imageDigests: [digest], platform: "local" };
+  // Keys open only for executors writing into this room's quarantine (the same clause the GCP pool enforces).
+  const policy = { imageDigests: [digest], platform: "local", outputUriPrefix: `${fileUri(layout.quarantineDir)}/` };
   return {
     version: DESCRIPTOR_VERSION,
     name,
