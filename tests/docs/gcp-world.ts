@@ -9,8 +9,8 @@
  *   directory (its Pulumi.yaml);
  * - `pulumi up` runs the program under mocks with exactly that config (a missing setting fails like it would for
  *   real), then applies what the plan says to the fakes: KMS decrypt is allowed for exactly the job digests of the
- *   plan's `roles/cloudkms.cryptoKeyDecrypter` bindings, and the fake VM attests as the plan's workload (executor
- *   digest, service account, project);
+ *   plan's `roles/cloudkms.cryptoKeyDecrypter` bindings, STS enforces the plan's pool provider condition, and the
+ *   fake VM attests as the plan's workload (executor digest, service account, project);
  * - `pulumi preview --policy-pack <policy-packs/cleanroom-guardrails>` runs the real pack over the mocked plan;
  * - `pulumi stack output NAME [--json]` prints the program's export, unchanged.
  *
@@ -177,6 +177,10 @@ export class GcpWorld {
       this.fake.kmsApprovals.set(key, set);
     }
     const d = (run.outputs as { descriptor: CleanRoomDescriptor }).descriptor;
+    // STS evaluates the deployed pool provider's condition, exactly the text the plan gives it.
+    const provider = run.resources.find((r) => r.type === "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider");
+    if (typeof provider?.inputs.attributeCondition !== "string") throw new Error("the plan has no pool provider condition");
+    this.fake.attributeCondition = provider.inputs.attributeCondition;
     const vm = new FakeVm(this.fake, this.tee!, {
       dockerfile: join(REPO_ROOT, "executor", "Dockerfile"),
       imageDigest: d.executor.imageDigest,

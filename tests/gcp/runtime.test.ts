@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
+import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { EXECUTOR_ENV_OVERRIDES } from "../../src/core/executor-env.js";
@@ -120,13 +121,18 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     );
     job = await packJob(src, { entrypoint: "main.js", inputs: ["hospital-a/patients"], outDir: join(dir, "packed") });
     const base = gcpDescriptor();
+    // As DataCleanRoom builds it: keys open only for executors writing into the room's quarantine.
+    const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
     descriptor = {
       ...base,
+      attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
       // Named as the component names it (namePrefix "<prefix>-job-" plus a generated suffix).
       gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
       output: { maxBytes: 1024 * 1024, requireRelease: true },
       providers: base.providers.map((p) => ({ ...p, approvedJobs: [job.jobDigest] })),
     };
+    // Google's STS evaluates the pool provider's condition on every exchange; so does the fake.
+    fake.attributeCondition = descriptor.attestation.condition;
     await client().provision("hospital-a", "patients", join(dir, "patients.csv"));
   });
 
@@ -232,6 +238,29 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     const summary = await verifyResult(out, { descriptor, trustedRoots: [root] });
     expect(summary).to.be.an("object");
     expect((await c.status(jobId)).released).to.equal(true);
+  });
+
+  it("GIVEN a submitter who launches an approved job with outputs redirected to their own bucket THEN STS refuses the token: no key, nothing written there", async () => {
+    // Their client sends CLEANROOM_OUTPUT_URI=gs://attacker-bucket/<jobId> and a CLEANROOM_ROOM that agrees with it, so
+    // the executor's own checks pass; only the pool's condition (which pins the real quarantine) stands in the way.
+    const policy = { ...descriptor.attestation.policy, outputUriPrefix: "gs://attacker-bucket/" };
+    const evil: CleanRoomDescriptor = {
+      ...descriptor,
+      storage: { ...descriptor.storage, quarantine: "gs://attacker-bucket" },
+      attestation: { ...descriptor.attestation, policy, condition: buildAttestationCondition(policy) },
+    };
+    const c = new GcpRoomClient(evil, { retry: FAST, pollIntervalMs: 20, maxPollIntervalMs: 50 });
+    const exchangedBefore = fake.stsTokens.size;
+    const { jobId } = await c.submit(job);
+    const [insert] = fake.sent(/\/instances$/, "POST");
+    const meta = Object.fromEntries((insert!.json as { metadata: { items: { key: string; value: string }[] } }).metadata.items.map((i) => [i.key, i.value]));
+    expect(meta["tee-env-CLEANROOM_OUTPUT_URI"]).to.equal(`gs://attacker-bucket/${jobId}`);
+    await vm.running;
+    const sts = fake.sent(/^\/v1\/token$/, "POST");
+    expect(sts.length, "the executor tried the exchange").to.be.greaterThan(0);
+    expect(fake.stsTokens.size, "every exchange was refused").to.equal(exchangedBefore);
+    expect(fake.sent(/:decrypt$/, "POST"), "no decrypt: no federated token").to.have.length(0);
+    expect(fake.requests.filter((r) => r.path.includes("attacker-bucket")), "nothing reached the attacker's bucket").to.have.length(0);
   });
 
   it("GIVEN a job the provider did not approve WHEN it runs THEN KMS refuses and the failure receipt names the provider", async () => {
@@ -505,7 +534,9 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
 
     beforeEach(() => {
       // The launcher's token for a VM of this job (the executor's STS subject token).
-      tee.claims = vmClaims({ name: `demo-job-writer`, zone: "europe-west4-a", project: "my-proj", status: "RUNNING", metadata: {}, labels: {}, sourceInstanceTemplate: "", body: {} }, {
+      // A VM launched for this room's quarantine (the pool condition pins it).
+      const metadata = { "tee-env-CLEANROOM_OUTPUT_URI": `${descriptor.storage.quarantine}/job-writer` };
+      tee.claims = vmClaims({ name: `demo-job-writer`, zone: "europe-west4-a", project: "my-proj", status: "RUNNING", metadata, labels: {}, sourceInstanceTemplate: "", body: {} }, {
         imageDigest: EXECUTOR_DIGEST,
         serviceAccount: WORKLOAD_SA,
         project: "my-proj",

@@ -13,6 +13,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CRC32C } from "@google-cloud/storage";
+import { evaluateAttestationCondition } from "../../../src/core/attestation.js";
 
 export interface RecordedRequest {
   readonly method: string;
@@ -82,6 +83,11 @@ export class GcpFake {
   readonly kmsApprovals = new Map<string, Set<string>>();
   /** STS access token → the subject token's claims. */
   readonly stsTokens = new Map<string, Record<string, unknown>>();
+  /**
+   * The pool provider's `attributeCondition`. When set, STS evaluates it on the subject token's claims, as Google's STS
+   * does (with a CEL engine; here core's evaluator), and refuses the exchange when it does not hold.
+   */
+  attributeCondition?: string;
   /** Called after an instance is inserted (tests simulate the VM boot here). */
   onInsert?: (vm: FakeInstance) => void;
   /** When set, a finished insert operation carries this error (e.g. QUOTA_EXCEEDED). */
@@ -255,6 +261,10 @@ export class GcpFake {
       claims = JSON.parse(Buffer.from(form.subject_token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
     } catch {
       return this.json(res, 400, { error: "invalid_grant", error_description: "The subject token is not a JWT" });
+    }
+    if (this.attributeCondition !== undefined && !evaluateAttestationCondition(this.attributeCondition, claims).allowed) {
+      // Google's exact response (google-auth-library surfaces it as an OAuthError).
+      return this.json(res, 400, { error: "unauthorized_client", error_description: "The given credential is rejected by the attribute condition." });
     }
     const token = `sts-${++this.n}`;
     this.stsTokens.set(token, claims);

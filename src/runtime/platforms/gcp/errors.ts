@@ -27,6 +27,7 @@ export interface GcpErrorInfo {
 /** What an error means for the caller. */
 export type GcpErrorKind =
   | "permission"
+  | "attestation-rejected"
   | "api-disabled"
   | "quota"
   | "capacity"
@@ -130,6 +131,8 @@ export function classifyGcpError(info: GcpErrorInfo): GcpErrorKind {
   }
   // Integrity checks: storage's client-side CRC32C/MD5 comparison, or GCS refusing declared hashes that do not match.
   if (r.has("FILE_NO_UPLOAD") || r.has("CONTENT_DOWNLOAD_MISMATCH") || r.has("CRC32C_MISMATCH") || /did not match|doesn't match calculated|checksum.*(mismatch|did not match)/i.test(m)) return "corrupt";
+  // STS refusing the VM's token under the pool provider's attribute condition: final, not an IAM delay.
+  if (/rejected by the attribute condition/i.test(m)) return "attestation-rejected";
   if (info.status === 429 || r.has("rateLimitExceeded") || r.has("userRateLimitExceeded") || r.has("RATE_LIMIT_EXCEEDED")) return "rate-limit";
   if (info.status === 401 || r.has("UNAUTHENTICATED")) return "unauthenticated";
   if (info.status === 403 || r.has("forbidden") || r.has("PERMISSION_DENIED")) return "permission";
@@ -213,6 +216,15 @@ export function gcpError(err: unknown, ctx: GcpCallContext): CleanRoomError {
       return new CleanRoomError(
         "denied",
         `${cause}. The caller lacks the permission${ctx.role ? `: it needs ${ctx.role}` : ""} (grant it with the room's grant* methods, see docs/gcp-runtime.md "Roles"). A role granted in the last few minutes may still be propagating: retry shortly.`,
+        { cause: err },
+      );
+    case "attestation-rejected":
+      return new CleanRoomError(
+        "denied",
+        `${cause}. Google's STS refused this VM's attestation token: it does not satisfy the room's pool condition (executor image digest, ` +
+          "production image, workload service account, project, hardware, and the room's quarantine as the output location). The VM was not " +
+          "launched as a run of this room: submit with `cleanroom job submit --room <the deployed room.json>`; `cleanroom policy test --claims` " +
+          "names the failing clause.",
         { cause: err },
       );
     case "not-found":
