@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type AttestationPolicyInput, buildAttestationCondition, CONFIDENTIAL_SPACE_ISSUER, LOCAL_ISSUER } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
-import { manifestOf, sha256Hex } from "../../src/core/digest.js";
+import { canonicalJson, manifestOf, sha256Hex } from "../../src/core/digest.js";
 import { nonceForReceipt, policyDigest, type Receipt } from "../../src/core/receipt.js";
 import { type Chain, IMAGE, JOB, pkiToken, productionClaims } from "./pki.js";
 
@@ -50,7 +50,14 @@ export async function buildResult(
   parent: string,
   d: CleanRoomDescriptor,
   chain: Chain,
-  opts: { status?: "succeeded" | "failed"; tokenImage?: string; tokenJob?: string; receiptImage?: string } = {},
+  opts: {
+    status?: "succeeded" | "failed";
+    tokenImage?: string;
+    tokenJob?: string;
+    receiptImage?: string;
+    /** GCP: the `CLEANROOM_ROOM` the token records; null for none. @default - `d` as `job submit` inlines it */
+    tokenRoom?: CleanRoomDescriptor | null;
+  } = {},
 ): Promise<Built> {
   const dir = await mkdtemp(join(parent, "result-"));
   const out = join(dir, "outputs");
@@ -86,7 +93,14 @@ export async function buildResult(
     : { ...base, iss: CONFIDENTIAL_SPACE_ISSUER };
   claims.submods = {
     ...(claims.submods as object),
-    container: { image_digest: opts.tokenImage ?? IMAGE, env_override: { CLEANROOM_JOB_DIGEST: opts.tokenJob ?? JOB } },
+    container: {
+      image_digest: opts.tokenImage ?? IMAGE,
+      env_override: {
+        CLEANROOM_JOB_DIGEST: opts.tokenJob ?? JOB,
+        // Locally the launcher passes the descriptor's path; on GCP the submitter inlines the descriptor itself.
+        ...(local || opts.tokenRoom === null ? {} : { CLEANROOM_ROOM: canonicalJson(opts.tokenRoom ?? d) }),
+      },
+    },
   };
   await writeFile(join(dir, "attestation.jwt"), pkiToken(chain, claims, local ? "ES256" : "RS256"));
   return { dir, receipt };

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { manifestOf } from "../../src/core/digest.js";
 import { CleanRoomError } from "../../src/core/errors.js";
-import { verifyResult } from "../../src/runtime/verify/index.js";
+import { type AttestationError, verifyResult } from "../../src/runtime/verify/index.js";
 import { buildResult, descriptor } from "./fixtures.js";
 import { type Chain, IMAGE, JOB, OTHER_IMAGE, testChains } from "./pki.js";
 
@@ -152,6 +152,25 @@ describe("verify/verifyResult", function () {
     expect(s.hardware).to.include({ hwmodel: "GCP_INTEL_TDX", dbgstat: "disabled-since-boot", project: "proj-1234" });
     expect(s.verdict).to.include("Confidential Space on GCP_INTEL_TDX");
     await rejects(verifyResult(dir, { descriptor: gcp, trustedRoots: roots, currentDate: new Date(Date.now() + 2 * 3600_000) }), "expired");
+  });
+
+  it("GIVEN a GCP run launched with a modified descriptor (larger maxBytes) THEN policy naming the field: it is not a run of this room", async () => {
+    const gcp = descriptor("gcp", undefined, { imageDigests: [IMAGE] });
+    const roots = [gcpChain.root.pem];
+    const looser = { ...gcp, output: { ...gcp.output, maxBytes: gcp.output.maxBytes * 100 } };
+    const { dir } = await buildResult(tmp, gcp, gcpChain, { tokenRoom: looser });
+    const err = await rejects(verifyResult(dir, { descriptor: gcp, trustedRoots: roots }), "policy");
+    expect(err.message).to.match(/ran with a different room descriptor than yours: "output" differs/);
+    expect((err as AttestationError).claim).to.equal("submods.container.env_override.CLEANROOM_ROOM");
+  });
+
+  it("GIVEN a GCP token without CLEANROOM_ROOM, or with one that is not a descriptor THEN policy", async () => {
+    const gcp = descriptor("gcp", undefined, { imageDigests: [IMAGE] });
+    const roots = [gcpChain.root.pem];
+    const none = await buildResult(tmp, gcp, gcpChain, { tokenRoom: null });
+    expect((await rejects(verifyResult(none.dir, { descriptor: gcp, trustedRoots: roots }), "policy")).message).to.match(/does not carry CLEANROOM_ROOM/);
+    const junk = await buildResult(tmp, gcp, gcpChain, { tokenRoom: { ...gcp, version: 99 } as unknown as typeof gcp });
+    expect((await rejects(verifyResult(junk.dir, { descriptor: gcp, trustedRoots: roots }), "policy")).message).to.match(/not a valid room descriptor/);
   });
 
   it("GIVEN a GCP result signed under someone's own root WHEN only Google's pinned root is trusted THEN untrusted-root", async () => {

@@ -7,3 +7,4 @@ export * from "./roots.js";
 export * from "./token.js";
 export * from "./result.js";
 export * from "./registered.js";
+export * from "./attested-room.js";

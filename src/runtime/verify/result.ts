@@ -10,6 +10,7 @@ import { compareManifests, type Manifest, type ManifestDifference, manifestBytes
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { nonceForReceipt, parseReceipt, policyDigest, RESULT_FILES, type Receipt, type ReceiptInput, receiptDigest } from "../../core/receipt.js";
 import type { TrustStore } from "./chain.js";
+import { checkAttestedRoom } from "./attested-room.js";
 import { AttestationError } from "./errors.js";
 import { decodeTokenTimes, verifyAttestation } from "./token.js";
 
@@ -218,6 +219,9 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     );
   }
   crossCheck(receipt, descriptor, claims);
+  // GCP: the submitter inlines the descriptor into the VM's metadata, and the token records it; it must be this room's.
+  // (Locally the launcher, part of the room, passes the descriptor's path.)
+  if (!local) checkAttestedRoom(claims.submods?.container?.env_override, descriptor);
 
   const diffs = compareManifests(receipt.outputs, await outputsManifest(join(resultDir, RESULT_FILES.outputs)));
   if (diffs.length > 0) {

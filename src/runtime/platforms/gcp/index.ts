@@ -9,4 +9,4 @@ export { gcpError, inspectGcpError, classifyGcpError, GCP_ERROR_CODES, type GcpC
 export { DEFAULT_RETRY, RETRY_BASE_ENV, type RetryPolicy, retryFromEnv, withRetry } from "./retry.js";
 export { createGcpClients, type GcpClients, TEST_TOKEN_ENV } from "./clients.js";
 export { jobInstanceResource, IMAGE_REFERENCE_KEY, TEE_ENV_PREFIX, LABELS } from "./compute.js";
-export { checkAttestedRoom, inlineRoom } from "./attested-room.js";
+export { inlineRoom } from "./attested-room.js";

@@ -28,7 +28,7 @@ import {
   type RoomClient,
   type WaitOptions,
 } from "../platform.js";
-import { checkAttestedRoom, inlineRoom } from "./attested-room.js";
+import { inlineRoom } from "./attested-room.js";
 import { type GcpClients, createGcpClients } from "./clients.js";
 import { LABELS, createJobVm, deleteJobVm, jobVmStatus } from "./compute.js";
 import { endpointOverrideFromEnv } from "./endpoints.js";
@@ -36,7 +36,6 @@ import { provisionDataset } from "./provision.js";
 import { DEFAULT_RETRY, type RetryPolicy, retryFromEnv } from "./retry.js";
 import { GcsStore } from "./storage.js";
 import { joinUri } from "./uri.js";
-import { decodeJwtPayload } from "./teeserver.js";
 
 /** Options of the GCP room client. */
 export interface GcpRoomClientOptions {
@@ -362,8 +361,8 @@ export class GcpRoomClient implements RoomClient {
   }
 
   /**
-   * Provider side: verifies the quarantined result (token, receipt, outputs, and that the executor ran with this
-   * room's descriptor), then copies it to the results bucket, `receipt.json` last.
+   * Provider side: verifies the quarantined result with `verifyResult` (token, receipt, outputs, and that the executor
+   * ran with this room's descriptor), then copies it to the results bucket, `receipt.json` last.
    */
   async release(jobId: string): Promise<void> {
     checkJobId(jobId);
@@ -375,10 +374,6 @@ export class GcpRoomClient implements RoomClient {
       // Lazy: verification pulls in jose and the CEL engine, which plain submit/wait never need.
       const { verifyResult } = require("../../verify/result.js") as typeof import("../../verify/result.js");
       await verifyResult(dir, { descriptor: this.descriptor, ...(this.options.trustedRoots ? { trustedRoots: this.options.trustedRoots } : {}) });
-      const { readFile } = await import("node:fs/promises");
-      const token = (await readFile(join(dir, RESULT_FILES.token), "utf8")).trim();
-      const claims = decodeJwtPayload(token) as { submods?: { container?: { env_override?: unknown } } };
-      checkAttestedRoom(claims.submods?.container?.env_override, this.descriptor);
       const src = joinUri(this.descriptor.storage.quarantine, jobId);
       const dst = joinUri(this.descriptor.storage.results, jobId);
       const names = (await this.store.list(src, `roles/storage.objectViewer on ${this.descriptor.storage.quarantine}`)).filter((n) => n !== RESULT_FILES.receipt);
