@@ -19,8 +19,8 @@ import {
   roomAudience,
 } from "../../src/core/index.js";
 
-/** Public Confidential Space test data (see /work/shared/reference/testdata/README.md). */
-export const REFERENCE_TESTDATA = process.env.CLEANROOM_REFERENCE_TESTDATA ?? "/work/shared/reference/testdata";
+/** Public Confidential Space test data: `shared/reference/testdata` beside the checkout (as CI lays it out), overridable. */
+export const REFERENCE_TESTDATA = process.env.CLEANROOM_REFERENCE_TESTDATA ?? join(__dirname, "..", "..", "..", "shared", "reference", "testdata");
 
 /** The executor image digest used by the TDX claims and both descriptors (the §1.5 example's digest). */
 export const EXECUTOR_DIGEST = "sha256:67682bda769fae1ccf5183192b8daf37b64cae99c6c3302650f6f8bf5f0f95df";

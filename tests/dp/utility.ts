@@ -12,7 +12,7 @@ import { histogram2, totalVariation } from "../../src/runtime/dp/marginals.js";
 import type { SecureRng } from "../../src/runtime/dp/rng.js";
 import { type EncodedTable, encodeRecords } from "../../src/runtime/dp/table.js";
 
-/** The shared data directory (`/work/shared` next to the checkout), overridable for CI layouts. */
+/** The shared data directory (`shared/data` beside the checkout, as CI lays it out), overridable. */
 export const SHARED_DATA = process.env.CLEANROOM_SHARED_DATA ?? join(__dirname, "..", "..", "..", "shared", "data");
 export const INSURANCE_CSV = join(SHARED_DATA, "insurance.csv");
 export const MANATEE_CSV = join(SHARED_DATA, "manatee-stage1-insurance.csv");
