@@ -38,7 +38,7 @@ async function stage1(descriptorPath: string, csv: string): Promise<void> {
   const rows = readFileSync(result.artefactPath, "utf8").trim().split("\n");
   say(`DP synthetic data (MST, ε = ${descriptor.providers[0]?.datasets[0]?.epsilon} from the spec) in ${result.artefactPath}: ${rows.length - 1} rows. First five:`);
   for (const r of rows.slice(0, 6)) say(`  ${r}`);
-  say("(An empty cell is the schema's \"unknown\" value: DP noise gives it some mass, so nobody learns whether the real data has gaps.)");
+  say("(Categories and bins come from the public schema; each number is drawn inside its bin, never copied from the real table.)");
   const header = rows[0]!.split(",");
   const iSmoker = header.indexOf("smoker");
   const iCharges = header.indexOf("charges");
