@@ -319,6 +319,22 @@ export const EXAMPLES: Readonly<Record<string, { project: string; config: Record
 };
 
 /** Runs `examples/<name>/index.ts` under mocks with its test configuration (fresh module each time). */
+/**
+ * Runs `construct` under mocks and returns what it threw with the recorded run, for validation tests: a component
+ * given bad args must throw before it registers anything.
+ */
+export async function constructUnderMocks(construct: () => unknown): Promise<{ run: MockRun; error: unknown }> {
+  let error: unknown;
+  const run = await runProgramUnderMocks(() => {
+    try {
+      construct();
+    } catch (err) {
+      error = err;
+    }
+  });
+  return { run, error };
+}
+
 export async function runExampleUnderMocks(name: string): Promise<MockRun> {
   const example = EXAMPLES[name];
   if (!example) throw new Error(`unknown example ${name}; known: ${Object.keys(EXAMPLES).join(", ")}`);

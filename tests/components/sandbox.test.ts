@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { DataCleanRoom, JUPYTERHUB_CHART, SandboxCluster, type SandboxOptions, jupyterhubValues } from "../../src/components/index.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { PROJECT, REGION, twoProviderArgs } from "./fixtures.js";
-import { type RecordedResource, runProgramUnderMocks } from "./harness.js";
+import { constructUnderMocks, type RecordedResource, runProgramUnderMocks } from "./harness.js";
 
 /** Every `key: value` pair anywhere inside a value. */
 function* entries(value: unknown): Generator<[string, unknown]> {
@@ -52,21 +52,16 @@ describe("components: the JupyterHub sandbox's login", function () {
   });
 
   it("GIVEN a sandbox without an authenticator WHEN a SandboxCluster is constructed directly THEN it throws before registering anything", async () => {
-    let caught: unknown;
-    const run = await runProgramUnderMocks(() => {
-      try {
-        new SandboxCluster("research-sandbox", {
-          project: PROJECT,
-          region: REGION,
-          namePrefix: "research",
-          network: "n",
-          subnetwork: "s",
-          stage1Bucket: "b",
-          sandbox: { authorizedNetworks: NETWORKS },
-        });
-      } catch (err) {
-        caught = err;
-      }
+    const { run, error: caught } = await constructUnderMocks(() => {
+      new SandboxCluster("research-sandbox", {
+        project: PROJECT,
+        region: REGION,
+        namePrefix: "research",
+        network: "n",
+        subnetwork: "s",
+        stage1Bucket: "b",
+        sandbox: { authorizedNetworks: NETWORKS },
+      });
     });
     expect(run.resources).to.deep.equal([]);
     expect(caught).to.be.instanceOf(CleanRoomError);
@@ -75,13 +70,8 @@ describe("components: the JupyterHub sandbox's login", function () {
 
   it("GIVEN a room that leaves the sandbox out WHEN constructed THEN it is refused: there is no default login to fall back to", async () => {
     const { sandbox: _omitted, ...args } = twoProviderArgs();
-    let caught: unknown;
-    const run = await runProgramUnderMocks(() => {
-      try {
-        new DataCleanRoom("research", args);
-      } catch (err) {
-        caught = err;
-      }
+    const { run, error: caught } = await constructUnderMocks(() => {
+      new DataCleanRoom("research", args);
     });
     expect(run.resources).to.deep.equal([]);
     expect((caught as CleanRoomError).problems).to.deep.equal([

@@ -21,7 +21,7 @@ import {
 import { CleanRoomError } from "../../src/core/errors.js";
 import { EXECUTOR_ENV_OVERRIDES } from "../../src/core/executor-env.js";
 import { FIXTURE_DOCKERFILE, JOINT_JOB, twoProviderArgs } from "./fixtures.js";
-import { REPO_ROOT, runProgramUnderMocks } from "./harness.js";
+import { constructUnderMocks, REPO_ROOT, runProgramUnderMocks } from "./harness.js";
 
 function withArgs(mutate: (a: Record<string, unknown>) => void): DataCleanRoomArgs {
   const a = structuredClone(twoProviderArgs()) as unknown as Record<string, unknown>;
@@ -144,13 +144,8 @@ describe("components: invalid args fail before any resource is registered", () =
       a.attestation = { allowDebug: true, requireStable: true };
       a.zone = "europe-west1-b";
     });
-    let caught: unknown;
-    const run = await runProgramUnderMocks(() => {
-      try {
-        new DataCleanRoom("research", args);
-      } catch (err) {
-        caught = err;
-      }
+    const { run, error: caught } = await constructUnderMocks(() => {
+      new DataCleanRoom("research", args);
     });
     expect(run.resources).to.deep.equal([]);
     expect(caught).to.be.instanceOf(CleanRoomError);
@@ -201,13 +196,8 @@ describe("components: the sub-components validate their own arguments", () => {
   });
 
   it("GIVEN a DataProvider constructed directly with bad args WHEN run THEN it throws before registering anything", async () => {
-    let caught: unknown;
-    const run = await runProgramUnderMocks(() => {
-      try {
-        new DataProvider("research-hospital", { ...provider(), approvedJobs: ["sha256:nothex"], keyRotationDays: 365 });
-      } catch (err) {
-        caught = err;
-      }
+    const { run, error: caught } = await constructUnderMocks(() => {
+      new DataProvider("research-hospital", { ...provider(), approvedJobs: ["sha256:nothex"], keyRotationDays: 365 });
     });
     expect(run.resources).to.deep.equal([]);
     expect((caught as CleanRoomError).problems).to.have.length(2);
