@@ -25,7 +25,7 @@ import {
   parseEndpointOverride,
 } from "../../src/runtime/platforms/gcp/index.js";
 import { GcsStore } from "../../src/runtime/platforms/gcp/storage.js";
-import type { PackedJob } from "../../src/runtime/platforms/platform.js";
+import type { JobStatus, PackedJob } from "../../src/runtime/platforms/platform.js";
 import { createDecryptStream } from "../../src/runtime/provision/envelope.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
 import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
@@ -71,6 +71,14 @@ describe("gcp/runtime: RoomClient and executor against loopback Google APIs", fu
   let root: string;
   let job: PackedJob;
   const saved: Record<string, string | undefined> = {};
+
+  /** Submits the job with `c`, waits for its final state and for the fake VM to finish. */
+  async function runJob(c: GcpRoomClient): Promise<{ jobId: string; st: JobStatus }> {
+    const { jobId } = await c.submit(job);
+    const st = await c.wait(jobId, { timeoutMs: 20_000 });
+    await vm.running;
+    return { jobId, st };
+  }
 
   /** The fake attester's root as a PEM file, for `--trusted-root`. */
   function rootPath(): string {
@@ -265,10 +273,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
 
   it("GIVEN a job the provider did not approve WHEN it runs THEN KMS refuses and the failure receipt names the provider", async () => {
     fake.kmsApprovals.set(KEY, new Set());
-    const c = client();
-    const { jobId } = await c.submit(job);
-    const st = await c.wait(jobId, { timeoutMs: 20_000 });
-    await vm.running;
+    const { st } = await runJob(client());
     expect(st.state).to.equal("failed");
     expect(st.errorCode).to.equal("denied");
     expect(st.detail).to.match(/hospital-a/);
@@ -617,20 +622,14 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
 
   it("GIVEN a KMS decrypt response whose plaintextCrc32c does not match THEN the executor retries the unwrap and the job succeeds", async () => {
     fake.kmsTamperNext = "plaintextCrc32c";
-    const c = client();
-    const { jobId } = await c.submit(job);
-    const st = await c.wait(jobId, { timeoutMs: 20_000 });
-    await vm.running;
+    const { st } = await runJob(client());
     expect(st.state, st.detail).to.equal("succeeded");
     expect(fake.sent(/:decrypt$/, "POST")).to.have.length(2);
   });
 
   it("GIVEN a KMS 503 during the executor's unwrap THEN it is retried and the job succeeds", async () => {
     fake.failNext(/:decrypt$/, 503, googleError(503, "The service is currently unavailable.", "UNAVAILABLE"), 1, "POST");
-    const c = client();
-    const { jobId } = await c.submit(job);
-    const st = await c.wait(jobId, { timeoutMs: 20_000 });
-    await vm.running;
+    const { st } = await runJob(client());
     expect(st.state, st.detail).to.equal("succeeded");
     expect(fake.sent(/:decrypt$/, "POST")).to.have.length(2);
   });
