@@ -11,6 +11,7 @@ import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { ExecutorEnv } from "../executor/env.js";
 import { LocalRoomClient } from "./local/client.js";
 import { LocalExecutorPlatform } from "./local/platform.js";
+import type { StagedStage1Release } from "./gcp/stage1-upload.js";
 import type { ExecutorPlatform, RoomClient } from "./platform.js";
 
 /** How a room client is opened. */
@@ -23,12 +24,15 @@ export interface RoomOptions {
   readonly trustedRoots?: readonly string[];
 }
 
-interface GcpModule {
+/** What the lazily loaded GCP platform provides (see platforms/gcp/index.ts). */
+export interface GcpModule {
   createGcpExecutorPlatform(descriptor: CleanRoomDescriptor, env: ExecutorEnv): Promise<ExecutorPlatform> | ExecutorPlatform;
   createGcpRoomClient(descriptor: CleanRoomDescriptor, options?: RoomOptions): Promise<RoomClient> | RoomClient;
+  uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string; ledgerUri: string }>;
 }
 
-function loadGcp(): GcpModule {
+/** Loads the GCP platform on first use, so nothing that serves local rooms ever loads the Google Cloud SDKs. */
+export function loadGcp(): GcpModule {
   // A computed path keeps the GCP SDKs out of the local executor build's import closure.
   const path = ["./gcp", "index.js"].join("/");
   try {

@@ -18,10 +18,7 @@ import { CleanRoomError } from "../../core/errors.js";
 import { LEDGER_FILE } from "../dp/ledger.js";
 import { aggregateCsv, type ReleaseReport, synthesizeCsv } from "../dp/release.js";
 import type { SecureRng } from "../dp/rng.js";
-import { createGcpClients } from "../platforms/gcp/clients.js";
-import { endpointOverrideFromEnv } from "../platforms/gcp/endpoints.js";
-import { retryFromEnv } from "../platforms/gcp/retry.js";
-import { GcsStore } from "../platforms/gcp/storage.js";
+import { loadGcp } from "../platforms/index.js";
 
 /** File names of the stage-1 artefacts inside `<stage1>/<provider>/<dataset>/`. */
 export const STAGE1_FILES = { synthetic: "synthetic.csv", aggregates: "aggregates.json", ledger: LEDGER_FILE } as const;
@@ -109,9 +106,6 @@ export function localStage1Dir(descriptor: CleanRoomDescriptor, provider: string
   return join(fileURLToPath(uri), provider, dataset);
 }
 
-/** Role a provider needs to write stage-1 artefacts, named in upload errors. */
-const STAGE1_WRITE_ROLE = "roles/storage.objectCreator on <provider>/ of the room's stage-1 bucket (DataProvider.grantProvision)";
-
 /**
  * Makes the release in a private staging directory and uploads it to `<stage1>/<provider>/<dataset>/`: `ledger.json`
  * first (create-only: it exists only if an earlier release of this dataset was recorded), then the artefact.
@@ -128,28 +122,14 @@ async function produceStage1ToGcs(
   try {
     const local = await produceStage1Artefact({ csvPath, dataset: ds, outDir: staging, ...options });
     if (!local.artefactPath || !local.ledgerPath) return local;
-    const store = new GcsStore(createGcpClients(endpointOverrideFromEnv(), { projectId: room.gcp?.project }).storage, retryFromEnv(), room.gcp?.project);
-    const ledgerUri = `${prefix}/${LEDGER_FILE}`;
     const artefactName = ds.stage1Method === "mst" ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates;
-    const artefactUri = `${prefix}/${artefactName}`;
-    try {
-      await store.putFile(ledgerUri, local.ledgerPath, { role: STAGE1_WRITE_ROLE, contentType: "application/json" });
-    } catch (err) {
-      if (err instanceof CleanRoomError && err.code === "already-exists") {
-        throw new CleanRoomError(
-          "budget-exceeded",
-          `${ledgerUri} already exists: a stage-1 release of ${provider}/${ds.name} has been recorded, and a provisioner can neither read nor ` +
-            `replace it, so this release cannot be accounted. Nothing was uploaded. Reuse the existing artefact (provision with --no-stage1), ` +
-            `or have the room's owner archive ${prefix}/ if the dataset's budget really is to be renewed.`,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-    // The ledger is in place before the artefact: a failure from here on over-counts, never under-counts.
-    await store.putFile(artefactUri, local.artefactPath, {
-      role: STAGE1_WRITE_ROLE,
-      contentType: ds.stage1Method === "mst" ? "text/csv" : "application/json",
+    const contentType = ds.stage1Method === "mst" ? "text/csv" : "application/json";
+    const { artefactUri, ledgerUri } = await loadGcp().uploadStage1Release(room, {
+      prefix,
+      ledgerPath: local.ledgerPath,
+      artefactPath: local.artefactPath,
+      artefactName,
+      contentType,
     });
     options.onProgress?.(`stage 1: uploaded ${artefactUri} and ${ledgerUri}`);
     return { method: local.method, artefactPath: artefactUri, ledgerPath: ledgerUri, report: local.report };
