@@ -16,37 +16,31 @@ async function failure(p: Promise<unknown>): Promise<string> {
   return "(no error)";
 }
 
+/** Runs a one-bucket program with `setMocks` made a no-op (as if a test forgot it) and returns the harness's error. */
+async function failureWithoutSetMocks(): Promise<string> {
+  const runtime = pulumi.runtime as unknown as { setMocks: typeof pulumi.runtime.setMocks };
+  const setMocks = runtime.setMocks;
+  runtime.setMocks = async () => {};
+  try {
+    return await failure(runProgramUnderMocks(() => ({ bucket: new gcp.storage.Bucket("b", { location: "EU" }).id })));
+  } finally {
+    runtime.setMocks = setMocks;
+  }
+}
+
 describe("components: the mock harness fails loudly", function () {
   this.timeout(60_000);
 
   it("GIVEN a program whose mocks were never installed (setMocks forgotten) WHEN run THEN the harness throws", async () => {
-    const runtime = pulumi.runtime as unknown as { setMocks: typeof pulumi.runtime.setMocks };
-    const setMocks = runtime.setMocks;
     // Simulates a fresh process where nobody installed mocks: no monitor, and setMocks does nothing.
     pulumi.runtime.resetOptions("cleanroom-test", "test", -1, "", "", false, "");
-    runtime.setMocks = async () => {};
-    let message: string;
-    try {
-      message = await failure(runProgramUnderMocks(() => ({ bucket: new gcp.storage.Bucket("b", { location: "EU" }).id })));
-    } finally {
-      runtime.setMocks = setMocks;
-    }
-    expect(message).to.match(/setMocks did not install the mock monitor/);
+    expect(await failureWithoutSetMocks()).to.match(/setMocks did not install the mock monitor/);
   });
 
   it("GIVEN mocks from an earlier run still installed WHEN a run's own setMocks is skipped THEN the harness still throws", async () => {
     await runProgramUnderMocks(() => ({}));
-    const runtime = pulumi.runtime as unknown as { setMocks: typeof pulumi.runtime.setMocks };
-    const setMocks = runtime.setMocks;
-    runtime.setMocks = async () => {};
-    let message: string;
-    try {
-      message = await failure(runProgramUnderMocks(() => ({ bucket: new gcp.storage.Bucket("b", { location: "EU" }).id })));
-    } finally {
-      runtime.setMocks = setMocks;
-    }
     // The stale monitor registers the bucket, but this run never recorded it.
-    expect(message).to.match(/was not recorded/);
+    expect(await failureWithoutSetMocks()).to.match(/was not recorded/);
   });
 
   it("GIVEN a program that throws WHEN run THEN the harness rethrows it", async () => {
