@@ -132,8 +132,11 @@ export class LocalRoomClient implements RoomClient {
   async status(jobId: string): Promise<JobStatus> {
     checkJobId(jobId);
     const released = existsSync(join(this.layout.resultsDir, jobId, RESULT_FILES.receipt));
-    const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
+    // The job state first, then the receipt: the launcher writes "exited" only after the receipt is committed, so a
+    // receipt read after an "exited" state always sees it. In the other order a job that committed between the two
+    // reads came out "lost".
     const s = await readJobState(this.layout, jobId);
+    const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
     if (!s && !q) throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name}; list jobs with \`ls ${this.layout.stateDir}/jobs\``);
     const jobDigestValue = s?.jobDigest ?? "";
     if (q) {
@@ -146,7 +149,7 @@ export class LocalRoomClient implements RoomClient {
         ...(q.errorCode ? { errorCode: q.errorCode } : {}),
       };
     }
-    // A state of "exited" without a committed receipt cannot happen; treat anything final without a receipt as lost.
+    // "exited" without a committed receipt cannot happen (see above); treat anything final without a receipt as lost.
     const state = s!.state === "exited" ? "lost" : s!.state;
     return { jobId, jobDigest: jobDigestValue, state, released: false, ...(s!.detail ? { detail: s!.detail } : {}) };
   }
