@@ -23,7 +23,7 @@ import { GcpWorld } from "./gcp-world.js";
 import { cliInProcess } from "../cli-harness.js";
 import { type BashBlock, type Invocation, bashBlocks, invocations, simpleCommands } from "./markdown.js";
 import { type DocumentedSetting, type PulumiProgram, exportsOf, parsePulumi, pulumiProgramOf, settingProblems } from "./pulumi-check.js";
-import { leftoverRooms, runSession, scratchCopy } from "./session.js";
+import { type SessionResult, leftoverRooms, runSession, scratchCopy, slowest } from "./session.js";
 
 /** Every example program (a directory of examples/ with an index.ts) must have a README. */
 const EXAMPLE_READMES = readdirSync(join(REPO_ROOT, "examples"), { withFileTypes: true })
@@ -116,12 +116,30 @@ async function stopLeftovers(root: string): Promise<string[]> {
   return running;
 }
 
-function sessionMessage(file: string, r: { code: number | null; stdout: string; stderr: string; failedAt?: string }): string {
-  return `${r.failedAt ?? file}: the session exited ${r.code}\n--- stdout (tail) ---\n${r.stdout.slice(-2000)}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`;
+function sessionMessage(file: string, r: SessionResult): string {
+  const where = r.killedAt ? `${r.killedAt.at}: the session ran out of time on this line (${(r.killedAt.ms / 1000).toFixed(1)} s): ${r.killedAt.text}` : `${r.failedAt ?? file}: the session exited ${r.code}`;
+  return `${where}\n--- slowest lines ---\n${slowest(r.steps)}\n--- stdout (tail) ---\n${r.stdout.slice(-2000)}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`;
 }
 
+/** Every file under `dir` (relative paths, sorted): what a session must leave as it found it. */
+function filesUnder(dir: string, base = dir, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) filesUnder(p, base, out);
+    else out.push(p.slice(base.length + 1));
+  }
+  return out.sort();
+}
+
+/**
+ * Upper bounds for a whole session: generous (a loaded 2-core machine runs the slowest in ~2 min), only there to end
+ * a hang with a message naming the line. How long each line took is in the failure message, not in an assertion.
+ */
+const LOCAL_SESSION_LIMIT_MS = 300_000;
+const GCP_SESSION_LIMIT_MS = 300_000;
+
 describe("docs: the commands shown in the READMEs match the code", function () {
-  this.timeout(180_000);
+  this.timeout(LOCAL_SESSION_LIMIT_MS + 60_000);
 
   it("GIVEN the example READMEs WHEN scanned THEN each exists and shows documented commands (a deleted or emptied README fails)", () => {
     for (const f of EXAMPLE_READMES) {
@@ -164,12 +182,15 @@ describe("docs: the commands shown in the READMEs match the code", function () {
 
       const local = blocks.filter((b) => b.mode === "local");
       if (local.length > 0) {
-        it(`GIVEN its ${local.length} \`doctest: local\` block(s) WHEN run for real in one bash session THEN every command succeeds and no room is left running`, async () => {
+        it(`GIVEN its ${local.length} \`doctest: local\` block(s) WHEN run for real in one bash session THEN every command succeeds, no room is left running and no file is left behind`, async () => {
           const { root, cwd } = scratchCopy(file);
           try {
-            const r = await runSession(local, cwd, { timeoutMs: 120_000 });
+            const before = filesUnder(root);
+            const r = await runSession(local, cwd, { timeoutMs: LOCAL_SESSION_LIMIT_MS });
             expect(r.code, sessionMessage(file, r)).to.equal(0);
             expect(await stopLeftovers(root), "rooms left running by the session").to.deep.equal([]);
+            // What the blocks create they remove: pasted twice into one terminal, they run the same way twice.
+            expect(filesUnder(root), "files the session left behind").to.deep.equal(before);
           } finally {
             await stopLeftovers(root);
             rmSync(root, { recursive: true, force: true });
@@ -183,7 +204,7 @@ describe("docs: the commands shown in the READMEs match the code", function () {
           const { root, cwd } = scratchCopy(file);
           const world = await new GcpWorld().start(root);
           try {
-            const r = await runSession(gcp, cwd, { controlUrl: world.controlUrl, timeoutMs: 150_000 });
+            const r = await runSession(gcp, cwd, { controlUrl: world.controlUrl, timeoutMs: GCP_SESSION_LIMIT_MS });
             expect(r.code, sessionMessage(file, r)).to.equal(0);
             expect(world.vmErrors.map(String), "executor runs in the fake VM failed").to.deep.equal([]);
             const cleanroom = gcp.flatMap(invocations).filter((i) => i.tool === "cleanroom");
@@ -280,6 +301,24 @@ describe("docs checker: proven to catch drift", function () {
     expect(help.code).to.equal(0);
     expect(help.stdout).to.match(/Usage: cleanroom job wait/);
     expect(process.cwd()).to.equal(REPO_ROOT);
+  });
+
+  it("GIVEN `npx cleanroom …` lines (the README's form) WHEN scanned THEN they are cleanroom lines, checked like the others", () => {
+    const [inv] = invocations(bashBlocks("fake.md", md("<!-- doctest: local -->", "job=$(npx cleanroom job sbmit ./packed --room r.json | node -pe x)"))[0]!);
+    expect(inv).to.include({ tool: "cleanroom" });
+    expect(inv!.args).to.deep.equal(["job", "sbmit", "./packed", "--room", "r.json"]);
+    expect(checkCleanroomArgs(inv!.args).problems.join()).to.match(/unknown command `cleanroom job sbmit`/);
+  });
+
+  it("GIVEN a session that outlives its limit WHEN killed THEN it names the line it was on and times the lines before it", async () => {
+    const blocks = bashBlocks("fake.md", md("<!-- doctest: local -->", "sleep 0.3\nx=$(sleep 30\\\n  && echo late)\necho unreachable"));
+    const r = await runSession(blocks, REPO_ROOT, { timeoutMs: 2_000 });
+    expect(r.code).to.not.equal(0);
+    expect(r.killedAt, r.stderr).to.include({ at: "fake.md:6", text: "x=$(sleep 30 && echo late)" });
+    expect(r.stderr).to.match(/session killed after 2000 ms while running fake\.md:6 \(for \d\.\d s\): x=\$\(sleep 30 && echo late\)/);
+    expect(r.steps[0]).to.include({ at: "fake.md:5", text: "sleep 0.3" });
+    expect(r.steps[0]!.ms).to.be.at.least(250);
+    expect(r.stdout).to.not.include("unreachable");
   });
 
   it("GIVEN a failing command in a local session WHEN run THEN the failure names its markdown line", async () => {

@@ -3,17 +3,21 @@
  * in a scratch copy of the file's directory, `set -euo pipefail`, every local room the session starts stopped by an
  * EXIT trap, and a failure mapped back to the markdown line that failed.
  *
- * `cleanroom` is this checkout's CLI: a `node -r ts-node/register/transpile-only src/runtime/cli.ts` process per
- * command in a local session; in a gcp session it (and `pulumi`) is forwarded to the test process, where the
- * loopback Google APIs and the fake Confidential Space VM live (tests/docs/gcp-world.ts). `npm` runs only the
- * harmless scripts; `pulumi` outside a gcp session fails.
+ * `cleanroom` (and `npx cleanroom`, as the README writes it) is this checkout's CLI: in a local session one process
+ * per command of the package bin, built once per test process (tests/cli-build.ts); in a gcp session it (and
+ * `pulumi`) is forwarded to the test process, where the loopback Google APIs and the fake Confidential Space VM live
+ * (tests/docs/gcp-world.ts). `npm` runs only the harmless scripts; `pulumi` outside a gcp session fails.
+ *
+ * Every top-level line is timed (a DEBUG trap writes `line time` to a trace file): a session that runs out of time
+ * names the line it was on, and every result lists its slowest lines.
  */
 import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { REPO_ROOT } from "../components/harness.js";
-import type { BashBlock } from "./markdown.js";
+import { builtPackage } from "../cli-build.js";
+import { type BashBlock, logicalLines } from "./markdown.js";
 
 /** Result of a session. */
 export interface SessionResult {
@@ -24,10 +28,29 @@ export interface SessionResult {
   readonly failedAt?: string;
   /** The session's scratch directory (the markdown file's directory copy). */
   readonly cwd: string;
+  /** Each top-level line the session reached, with how long it ran, in order. */
+  readonly steps: readonly SessionStep[];
+  /** Set when the session was killed for running out of time: the line it was on. */
+  readonly killedAt?: SessionStep;
 }
 
-const TS_NODE = join(REPO_ROOT, "node_modules", "ts-node", "register", "transpile-only");
-const CLI = join(REPO_ROOT, "src", "runtime", "cli.ts");
+/** One timed line of a session. */
+export interface SessionStep {
+  /** `file:line` of the markdown line. */
+  readonly at: string;
+  /** The (logical) shell line. */
+  readonly text: string;
+  readonly ms: number;
+}
+
+/** The `n` slowest steps, for messages: `12.3 s README.md:140 cleanroom job submit …`. */
+export function slowest(steps: readonly SessionStep[], n = 3): string {
+  return [...steps]
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, n)
+    .map((s) => `${(s.ms / 1000).toFixed(1)} s ${s.at} ${s.text.length > 100 ? `${s.text.slice(0, 100)}…` : s.text}`)
+    .join("\n");
+}
 
 /** npm scripts a doctest may run for real (never `test`/`bench`: the suite would recurse or hog the machine). */
 const RUNNABLE_NPM = ["demo", "build", "docs:cli", "golden"];
@@ -59,9 +82,9 @@ function forward(tool: string): string {
  * session) `cleanroom` and `pulumi` are forwarded to the test process, where the loopback fakes and the fake VM run.
  */
 export function prelude(opts: { controlUrl?: string }): string {
-  const cleanroom = opts.controlUrl ? forward("cleanroom") : `  node -r ${JSON.stringify(TS_NODE)} ${JSON.stringify(CLI)} "$@"`;
+  const bin = opts.controlUrl ? "" : JSON.stringify(join(builtPackage(), "bin", "cleanroom.js"));
+  const cleanroom = opts.controlUrl ? forward("cleanroom") : `  node ${bin} "$@"`;
   return `set -euo pipefail
-export TS_NODE_PROJECT=${JSON.stringify(join(REPO_ROOT, "tsconfig.json"))}
 __doctest_rooms=()
 cleanroom() {
   if [ "\${1:-}" = local ] && [ "\${2:-}" = up ]; then
@@ -77,10 +100,14 @@ ${cleanroom}
 __doctest_down() {
   local d
   for d in "\${__doctest_rooms[@]+"\${__doctest_rooms[@]}"}"; do
-    node -r ${JSON.stringify(TS_NODE)} ${JSON.stringify(CLI)} local down --dir "$d" >/dev/null 2>&1 || true
+    ${opts.controlUrl ? "cleanroom" : `node ${bin}`} local down --dir "$d" >/dev/null 2>&1 || true
   done
 }
 trap __doctest_down EXIT
+npx() {
+  if [ "\${1:-}" = cleanroom ]; then shift; cleanroom "$@"; return; fi
+  echo "doctest: \\\`npx $*\\\` is not run in a doctest (only npx cleanroom)" >&2; return 97
+}
 npm() {
   if [ "\${1:-}" = run ] && [[ " ${RUNNABLE_NPM.join(" ")} " == *" \${2:-} "* ]]; then (cd ${JSON.stringify(REPO_ROOT)} && command npm "$@"); return; fi
   echo "doctest: \\\`npm $*\\\` is not run in a doctest (only npm run ${RUNNABLE_NPM.join("|")})" >&2; return 97
@@ -107,19 +134,59 @@ export function sessionScript(blocks: readonly BashBlock[], opts: { controlUrl?:
   return { script: `${lines.join("\n")}\n`, lineMap };
 }
 
-/** Runs blocks as one bash session in `cwd` with extra environment; kills it after `timeoutMs`. */
+/**
+ * Markdown `file:line` of every physical line → the logical shell line it belongs to (bash reports a command continued
+ * with `\\` at one of its physical lines), for step messages.
+ */
+function logicalOf(blocks: readonly BashBlock[]): Map<string, { at: string; text: string }> {
+  const out = new Map<string, { at: string; text: string }>();
+  for (const b of blocks) {
+    const logical = logicalLines(b.lines);
+    logical.forEach(({ index, text }, k) => {
+      const step = { at: `${b.file}:${b.line + index}`, text: text.trim() };
+      for (let i = index; i < (logical[k + 1]?.index ?? b.lines.length); i++) out.set(`${b.file}:${b.line + i}`, step);
+    });
+  }
+  return out;
+}
+
+/** Turns the DEBUG trap's `scriptLine epochSeconds` records into steps (consecutive records of one line merged). */
+function stepsOf(trace: string, lineMap: Map<number, string>, logical: Map<string, { at: string; text: string }>, endSec: number): { steps: SessionStep[]; last?: SessionStep } {
+  const marks: Array<{ at: string; text: string; t: number }> = [];
+  for (const rec of trace.split("\n")) {
+    const [n, t] = rec.split(" ");
+    const physical = lineMap.get(Number(n));
+    const step = physical === undefined ? undefined : (logical.get(physical) ?? { at: physical, text: "" });
+    if (step === undefined || t === undefined) continue;
+    if (marks.at(-1)?.at !== step.at) marks.push({ ...step, t: Number(t) });
+  }
+  const steps = marks.map((m, i) => ({ at: m.at, text: m.text, ms: Math.round(((marks[i + 1]?.t ?? endSec) - m.t) * 1000) }));
+  return { steps, ...(steps.length > 0 ? { last: steps.at(-1)! } : {}) };
+}
+
+/**
+ * Runs blocks as one bash session in `cwd` with extra environment; kills it after `timeoutMs` (an upper bound for a
+ * session that hangs, not a performance target: the result's `steps` say how long each line took).
+ */
 export async function runSession(
   blocks: readonly BashBlock[],
   cwd: string,
   opts: { env?: Record<string, string>; controlUrl?: string; timeoutMs?: number } = {},
 ): Promise<SessionResult> {
   const { script, lineMap } = sessionScript(blocks, opts);
+  const traceDir = mkdtempSync(join(tmpdir(), "acr-doctest-trace-"));
+  const traceFile = join(traceDir, "trace");
   // -E: the ERR trap also fires inside the `cleanroom` function; BASH_LINENO then holds the block line that called it.
+  // The DEBUG trap (not inherited by functions or $( … ) without -T) records each top-level line as it starts.
   const withTrap = script
     .replace("set -euo pipefail\n", "set -Eeuo pipefail\n")
-    .replace("trap __doctest_down EXIT\n", `trap __doctest_down EXIT\ntrap 'echo "__doctest_failed_line $LINENO \${BASH_LINENO[*]}" >&2' ERR\n`);
-  // The ERR trap adds one line above every block line.
-  const shifted = new Map([...lineMap].map(([k, v]) => [k + 1, v]));
+    .replace(
+      "trap __doctest_down EXIT\n",
+      `trap __doctest_down EXIT\ntrap 'echo "__doctest_failed_line $LINENO \${BASH_LINENO[*]}" >&2' ERR\ntrap 'printf "%s %s\\n" "$LINENO" "$EPOCHREALTIME" >> ${JSON.stringify(traceFile)}' DEBUG\n`,
+    );
+  // The two traps add two lines above every block line.
+  const shifted = new Map([...lineMap].map(([k, v]) => [k + 2, v]));
+  const logical = logicalOf(blocks);
   const child = spawn("bash", ["-c", withTrap, "doctest"], {
     cwd,
     env: { ...process.env, ...(opts.env ?? {}), ...(opts.controlUrl ? { DOCTEST_CONTROL_URL: opts.controlUrl } : {}) },
@@ -134,23 +201,29 @@ export async function runSession(
   child.stderr.setEncoding("utf8").on("data", (c: string) => {
     stderr += c;
   });
+  const readTrace = () => (existsSync(traceFile) ? readFileSync(traceFile, "utf8") : "");
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  let killedAt: SessionStep | undefined;
   const timer = setTimeout(() => {
-    stderr += `\ndoctest: session killed after ${opts.timeoutMs} ms`;
+    killedAt = stepsOf(readTrace(), shifted, logical, Date.now() / 1000).last;
+    stderr += `\ndoctest: session killed after ${timeoutMs} ms${killedAt ? ` while running ${killedAt.at} (for ${(killedAt.ms / 1000).toFixed(1)} s): ${killedAt.text}` : ""}`;
     try {
       process.kill(-child.pid!, "SIGTERM");
     } catch {
       // already gone
     }
-  }, opts.timeoutMs ?? 90_000);
+  }, timeoutMs);
   const code = await new Promise<number | null>((res) => child.on("close", (c) => res(c)));
   clearTimeout(timer);
+  const { steps } = stepsOf(readTrace(), shifted, logical, Date.now() / 1000);
+  rmSync(traceDir, { recursive: true, force: true });
   // The last report is the outermost frame; its first line number that is a block line is the one that failed.
   const reports = [...stderr.matchAll(/__doctest_failed_line ([\d ]+)/g)].map((m) => m[1]!.trim().split(" ").map(Number));
   const failedAt = reports
     .reverse()
     .map((nums) => nums.map((n) => shifted.get(n)).find((x) => x !== undefined))
     .find((x) => x !== undefined);
-  return { code, stdout, stderr, cwd, ...(failedAt ? { failedAt } : {}) };
+  return { code, stdout, stderr, cwd, steps, ...(failedAt ? { failedAt } : {}), ...(killedAt ? { killedAt } : {}) };
 }
 
 /** Directories under `root` that still hold a local room's pid file (a session that did not clean up). */
