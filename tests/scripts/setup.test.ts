@@ -132,3 +132,18 @@ ${opts.fail ? 'echo "E: Unable to locate package bubblewrap" >&2; exit 100' : `p
     expect(readFileSync(join(REPO_ROOT, ".ci", "run"), "utf8")).to.match(/\nbash scripts\/setup\.sh test \|\|/);
   });
 });
+
+describe("scripts/cpu-hog.sh: a loaded machine on demand", function () {
+  this.timeout(30_000);
+
+  it("GIVEN a command WHEN run beside the hog THEN the busy loops run alongside it, its exit status is kept, and the loops are gone after", () => {
+    // The command lists its siblings (the hog script's children): the loops must be among them.
+    const r = spawnSync("bash", [join(REPO_ROOT, "scripts", "cpu-hog.sh"), "bash", "-c", "ps -o pid= --ppid $PPID; exit 3"], { env: { ...process.env, CPU_HOG_PROCS: "2" }, encoding: "utf8" });
+    expect(r.status, r.stderr).to.equal(3);
+    const pids = (/pids ([\d ]+)\)/.exec(r.stderr)?.[1] ?? "").split(" ").map(Number);
+    expect(pids).to.have.length(2);
+    const siblings = r.stdout.trim().split(/\s+/).map(Number);
+    expect(siblings).to.include.members(pids);
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`), `busy loop ${pid} still running`).to.equal(false);
+  });
+});
