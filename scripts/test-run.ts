@@ -11,10 +11,10 @@
  *              printing the test or hook that was running and since when.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type RunningState, STATE_ENV } from "./test-state.js";
+import { type ProcessState, type RunningState, STATE_ENV } from "./test-state.js";
 
 const ROOT = resolve(__dirname, "..");
 const DEFAULT_LIMIT_S = 900;
@@ -36,20 +36,33 @@ export function mochaArgs(config: Config, files: readonly string[], extra: reado
   return [...args, ...extra, ...spec];
 }
 
-/** The message printed when the suite runs out of time. */
-export function timeoutMessage(limitS: number, state: RunningState | undefined, now: number): string {
-  const what = state
-    ? `it was running the ${state.kind} "${state.title}"${state.file ? ` of ${state.file}` : ""}, for ${Math.round((now - state.since) / 1000)} s`
-    : "no test had started yet (loading the test files)";
-  return `test-run: the suite did not finish within ${limitS} s (CLEANROOM_TEST_TIMEOUT): ${what}. Stopping it.`;
+/** The message printed when the suite runs out of time: what each mocha process was running. */
+export function timeoutMessage(limitS: number, running: readonly RunningState[], now: number): string {
+  const what =
+    running.length > 0
+      ? running.map((r) => `the ${r.kind} "${r.title}"${r.file ? ` of ${r.file}` : ""}, for ${Math.round((now - r.since) / 1000)} s`).join("; and ")
+      : "no test or hook was running (loading the test files, or between them)";
+  return `test-run: the suite did not finish within ${limitS} s (CLEANROOM_TEST_TIMEOUT): it was running ${what}. Stopping it.`;
 }
 
-function readState(file: string): RunningState | undefined {
-  try {
-    return JSON.parse(readFileSync(file, "utf8")) as RunningState;
-  } catch {
-    return undefined;
+/** The `n` files that took longest (tests and hooks, summed over every mocha process), as printed at the end. */
+export function slowestFiles(states: readonly ProcessState[], n = 5): string {
+  const total = new Map<string, number>();
+  for (const s of states) for (const [f, ms] of Object.entries(s.files)) total.set(f, (total.get(f) ?? 0) + ms);
+  const rows = [...total].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return rows.map(([f, ms]) => `  ${(ms / 1000).toFixed(1).padStart(6)} s  ${f}`).join("\n");
+}
+
+function readStates(dir: string): ProcessState[] {
+  const out: ProcessState[] = [];
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    try {
+      out.push(JSON.parse(readFileSync(join(dir, f), "utf8")) as ProcessState);
+    } catch {
+      // being rewritten right now: skip it
+    }
   }
+  return out;
 }
 
 function main(argv: readonly string[]): void {
@@ -69,14 +82,13 @@ function main(argv: readonly string[]): void {
   }
   const config = JSON.parse(readFileSync(join(ROOT, ".mocharc.json"), "utf8")) as Config;
   const stateDir = mkdtempSync(join(tmpdir(), "acr-test-run-"));
-  const stateFile = join(stateDir, "running.json");
   const mocha = require.resolve("mocha/bin/mocha.js", { paths: [ROOT] });
   // Its own process group, so that the limit stops mocha and everything it started.
   const child = spawn(process.execPath, [mocha, ...mochaArgs(config, files, extra)], {
     cwd: ROOT,
     stdio: "inherit",
     detached: true,
-    env: { ...process.env, [STATE_ENV]: stateFile },
+    env: { ...process.env, [STATE_ENV]: stateDir },
   });
   const killGroup = (signal: NodeJS.Signals) => {
     try {
@@ -88,13 +100,16 @@ function main(argv: readonly string[]): void {
   let timedOut = false;
   const limit = setTimeout(() => {
     timedOut = true;
-    process.stderr.write(`\n${timeoutMessage(limitS, readState(stateFile), Date.now())}\n`);
+    const running = readStates(stateDir).flatMap((st) => (st.running ? [st.running] : []));
+    process.stderr.write(`\n${timeoutMessage(limitS, running, Date.now())}\n`);
     killGroup("SIGTERM");
     setTimeout(() => killGroup("SIGKILL"), 5_000).unref();
   }, limitS * 1000);
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => killGroup(signal));
   child.on("close", (code, signal) => {
     clearTimeout(limit);
+    const slowest = slowestFiles(readStates(stateDir));
+    if (slowest && !timedOut) process.stdout.write(`  slowest files:\n${slowest}\n`);
     rmSync(stateDir, { recursive: true, force: true });
     process.exit(timedOut ? 124 : (code ?? (signal ? 128 + 15 : 1)));
   });

@@ -13,6 +13,7 @@
  */
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { localDown, localStatus } from "../../src/runtime/platforms/local/room.js";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { REPO_ROOT } from "../components/harness.js";
@@ -72,18 +73,27 @@ export function scratchCopy(file: string): { root: string; cwd: string } {
   return { root, cwd: join(root, dir) };
 }
 
-/** A bash function body that forwards `<tool> "$@"` to the session's control endpoint (tests/docs/gcp-world.ts). */
+/**
+ * A bash function body that forwards `<tool> "$@"` to the test process (tests/docs/gcp-world.ts) over /dev/tcp, in
+ * bash alone: NUL-terminated word count, cwd, tool and args out; `<code> <stdout file> <stderr file>` back.
+ */
 function forward(tool: string): string {
-  return `  node -e 'fetch(process.env.DOCTEST_CONTROL_URL,{method:"POST",body:JSON.stringify({tool:process.argv[1],args:process.argv.slice(2),cwd:process.cwd()})}).then(async(r)=>{const b=await r.json();process.stdout.write(b.stdout);process.stderr.write(b.stderr);process.exit(b.code)},(e)=>{console.error(String(e));process.exit(98)})' -- ${tool} "$@"`;
+  return `  local __fd __code __out __err
+  exec {__fd}<>"/dev/tcp/127.0.0.1/$DOCTEST_CONTROL_PORT"
+  printf '%s\\0' "$(($# + 1))" "$PWD" ${tool} "$@" >&"$__fd"
+  IFS=' ' read -r __code __out __err <&"$__fd" || { exec {__fd}>&-; echo "doctest: no answer from the test process" >&2; return 98; }
+  exec {__fd}>&-
+  cat -- "$__out"; cat -- "$__err" >&2; rm -f -- "$__out" "$__err"
+  return "$__code"`;
 }
 
 /**
- * The bash prelude: strict mode, the `cleanroom`/`npm`/`pulumi` functions, the EXIT trap. With `controlUrl` (a gcp
+ * The bash prelude: strict mode, the `cleanroom`/`npm`/`pulumi` functions, the EXIT trap. With `controlPort` (a gcp
  * session) `cleanroom` and `pulumi` are forwarded to the test process, where the loopback fakes and the fake VM run.
  */
-export function prelude(opts: { controlUrl?: string }): string {
-  const bin = opts.controlUrl ? "" : JSON.stringify(join(builtPackage(), "bin", "cleanroom.js"));
-  const cleanroom = opts.controlUrl ? forward("cleanroom") : `  node ${bin} "$@"`;
+export function prelude(opts: { controlPort?: number }): string {
+  const bin = opts.controlPort ? "" : JSON.stringify(join(builtPackage(), "bin", "cleanroom.js"));
+  const cleanroom = opts.controlPort ? forward("cleanroom") : `  node ${bin} "$@"`;
   return `set -euo pipefail
 __doctest_rooms=()
 cleanroom() {
@@ -100,7 +110,7 @@ ${cleanroom}
 __doctest_down() {
   local d
   for d in "\${__doctest_rooms[@]+"\${__doctest_rooms[@]}"}"; do
-    ${opts.controlUrl ? "cleanroom" : `node ${bin}`} local down --dir "$d" >/dev/null 2>&1 || true
+    ${opts.controlPort ? "cleanroom" : `node ${bin}`} local down --dir "$d" >/dev/null 2>&1 || true
   done
 }
 trap __doctest_down EXIT
@@ -113,13 +123,13 @@ npm() {
   echo "doctest: \\\`npm $*\\\` is not run in a doctest (only npm run ${RUNNABLE_NPM.join("|")})" >&2; return 97
 }
 pulumi() {
-${opts.controlUrl ? forward("pulumi") : `  echo "doctest: pulumi is only emulated in <!-- doctest: gcp --> blocks" >&2; return 97`}
+${opts.controlPort ? forward("pulumi") : `  echo "doctest: pulumi is only emulated in <!-- doctest: gcp --> blocks" >&2; return 97`}
 }
 `;
 }
 
 /** Builds the session script and the map from script line to markdown line. */
-export function sessionScript(blocks: readonly BashBlock[], opts: { controlUrl?: string }): { script: string; lineMap: Map<number, string> } {
+export function sessionScript(blocks: readonly BashBlock[], opts: { controlPort?: number }): { script: string; lineMap: Map<number, string> } {
   const head = prelude(opts);
   const lines = head.split("\n");
   lines.pop();
@@ -171,7 +181,7 @@ function stepsOf(trace: string, lineMap: Map<number, string>, logical: Map<strin
 export async function runSession(
   blocks: readonly BashBlock[],
   cwd: string,
-  opts: { env?: Record<string, string>; controlUrl?: string; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string>; controlPort?: number; timeoutMs?: number } = {},
 ): Promise<SessionResult> {
   const { script, lineMap } = sessionScript(blocks, opts);
   const traceDir = mkdtempSync(join(tmpdir(), "acr-doctest-trace-"));
@@ -189,7 +199,7 @@ export async function runSession(
   const logical = logicalOf(blocks);
   const child = spawn("bash", ["-c", withTrap, "doctest"], {
     cwd,
-    env: { ...process.env, ...(opts.env ?? {}), ...(opts.controlUrl ? { DOCTEST_CONTROL_URL: opts.controlUrl } : {}) },
+    env: { ...process.env, ...(opts.env ?? {}), ...(opts.controlPort ? { DOCTEST_CONTROL_PORT: String(opts.controlPort) } : {}) },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -241,3 +251,38 @@ export function leftoverRooms(root: string): string[] {
   walk(root, 0);
   return out;
 }
+
+/** Stops the local rooms a session left running under `root`; returns their directories. */
+export async function stopLeftovers(root: string): Promise<string[]> {
+  const running: string[] = [];
+  for (const d of leftoverRooms(root)) {
+    if ((await localStatus(d)).running) {
+      running.push(d);
+      await localDown(d);
+    }
+  }
+  return running;
+}
+
+/** A failed session, for an assertion message: where, the slowest lines, the output tails. */
+export function sessionMessage(file: string, r: SessionResult): string {
+  const where = r.killedAt ? `${r.killedAt.at}: the session ran out of time on this line (${(r.killedAt.ms / 1000).toFixed(1)} s): ${r.killedAt.text}` : `${r.failedAt ?? file}: the session exited ${r.code}`;
+  return `${where}\n--- slowest lines ---\n${slowest(r.steps)}\n--- stdout (tail) ---\n${r.stdout.slice(-2000)}\n--- stderr (tail) ---\n${r.stderr.slice(-3000)}`;
+}
+
+/** Every file under `dir` (relative paths, sorted): what a session must leave as it found it. */
+export function filesUnder(dir: string, base = dir, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) filesUnder(p, base, out);
+    else out.push(p.slice(base.length + 1));
+  }
+  return out.sort();
+}
+
+/**
+ * Upper bounds for a whole session: generous (a loaded 2-core machine runs the slowest in ~2 min), only there to end
+ * a hang with a message naming the line. How long each line took is in the failure message, not in an assertion.
+ */
+export const LOCAL_SESSION_LIMIT_MS = 300_000;
+export const GCP_SESSION_LIMIT_MS = 300_000;
