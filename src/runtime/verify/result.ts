@@ -18,7 +18,7 @@ import { decodeTokenTimes, verifyAttestation } from "./token.js";
 /** A receipt and its token are written together: a token issued later than this after `finishedAt` is not this job's. */
 export const MAX_TOKEN_DELAY_SEC = 3600;
 /** Receipts are small JSON; anything larger is not a receipt (and is not read into memory). */
-const MAX_RECEIPT_BYTES = 4 * 1024 * 1024;
+export const MAX_RECEIPT_BYTES = 4 * 1024 * 1024;
 const MAX_TOKEN_BYTES = 64 * 1024;
 
 /** What `verifyResult` checks a result against. */
