@@ -8,6 +8,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { pack as tarPack } from "tar-stream";
@@ -101,7 +102,8 @@ describe("local room: red-team findings (issue 18)", function () {
   before(async () => {
     work = await tempDir("redteam");
     // A room directory beneath a prefix that every sandbox binds read-only (finding 5).
-    dir = await mkdtemp(join(pythonPrefix(), "cleanroom-redteam-"));
+    // (Where that prefix is not writable, e.g. a non-root run against /usr, the room goes to a temp dir instead.)
+    dir = await mkdtemp(join(pythonPrefix(), "cleanroom-redteam-")).catch(() => mkdtemp(join(tmpdir(), "cleanroom-redteam-")));
     await chmod(dir, 0o755);
 
     await pack("approved", `${PRELUDE}
