@@ -135,8 +135,10 @@ export class LocalRoomClient implements RoomClient {
   async status(jobId: string): Promise<JobStatus> {
     checkJobId(jobId);
     const released = existsSync(join(this.layout.resultsDir, jobId, RESULT_FILES.receipt));
-    const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
+    // The state first: the launcher commits the receipt before it records a final state, so a final state read here
+    // always finds the receipt below (read the other way round, a job ending in between looked "lost").
     const s = await readJobState(this.layout, jobId);
+    const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
     if (!s && !q) throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name}; list jobs with \`ls ${this.layout.stateDir}/jobs\``);
     const jobDigestValue = s?.jobDigest ?? "";
     if (q) {
