@@ -353,6 +353,25 @@ export function attributeMapping(): Record<string, string> {
   };
 }
 
+/**
+ * Evaluates an attribute mapping (by default `attributeMapping()`) on claims, as Workload Identity Federation does
+ * after the condition held: each expression with `assertion` bound to the claims. An expression that fails or does not
+ * give a string leaves its attribute out.
+ *
+ * @returns the mapped attributes, e.g. `{ "google.subject": "gcpcs::…", "attribute.job_digest": "sha256:…" }`
+ */
+export function mapAttributes(claims: unknown, mapping: Readonly<Record<string, string>> = attributeMapping()): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (claims === null || typeof claims !== "object" || Array.isArray(claims)) return out;
+  const env = celEnv();
+  const bindings = { assertion: toCel(claims) };
+  for (const [name, expr] of Object.entries(mapping)) {
+    const v = plan(env, parseCondition(expr))(bindings);
+    if (typeof v === "string") out[name] = v;
+  }
+  return out;
+}
+
 /** `principalSet://` member of every workload whose token carries this job digest. */
 export function jobDigestPrincipalSet(poolName: string, jobDigest: string): string {
   return attributePrincipalSet(poolName, "job_digest", jobDigest);
