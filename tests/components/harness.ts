@@ -22,6 +22,8 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
   /** The mock id (undefined for components). */
   readonly id?: string;
+  /** URNs this resource depends on (explicit `dependsOn` and the resources its inputs came from), as the engine sees them. */
+  readonly dependencies: readonly string[];
   /** True for custom resources, false for components and providers' parents. */
   readonly custom: boolean;
 }
@@ -31,6 +33,16 @@ export interface MockRun {
   readonly resources: RecordedResource[];
   /** The program's return value (e.g. its module exports) with every Output resolved. */
   readonly outputs: unknown;
+  /** The order in which registrations and invokes completed (`register <type>::<name>`, `invoke <token>`). */
+  readonly timeline: readonly string[];
+}
+
+/** The parts of a RegisterResourceRequest the harness reads. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
+  getPropertydependenciesMap(): { entries(): Iterable<[string, { getUrnsList(): string[] }]> };
 }
 
 /** Options of a mocked run. */
@@ -41,6 +53,10 @@ export interface MockRunOptions {
   readonly stack?: string;
   /** Configuration as `namespace:key` → value. @default {} */
   readonly config?: Record<string, string>;
+  /** Outputs of other stacks, by stack name, for `pulumi.StackReference`s. @default {} */
+  readonly stacks?: Record<string, Record<string, unknown>>;
+  /** Types whose registration the mock answers this many milliseconds late (to show what waits for them). @default {} */
+  readonly slowTypes?: Record<string, number>;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -121,6 +137,17 @@ export function mockState(type: string, name: string, inputs: Record<string, unk
     case "gcp:compute/router:Router":
       state.name = str(inputs.name, name);
       break;
+    case "random:index/randomId:RandomId": {
+      // Deterministic under mocks (golden plans); random in a real deployment, and kept in the stack's state.
+      const hex = createHash("sha256").update(name).digest("hex").slice(0, 2 * Number(inputs.byteLength ?? 4));
+      Object.assign(state, { hex, b64Std: Buffer.from(hex, "hex").toString("base64"), b64Url: Buffer.from(hex, "hex").toString("base64url"), dec: BigInt(`0x${hex}`).toString() });
+      id = hex;
+      break;
+    }
+    case "gcp:projects/iAMCustomRole:IAMCustomRole":
+      id = `projects/${project}/roles/${str(inputs.roleId, name)}`;
+      state.name = id;
+      break;
     case "docker:index/image:Image": {
       const imageName = str(inputs.imageName, name);
       const repo = imageName.replace(/:[^/:]+$/, "");
@@ -197,6 +224,10 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
   if (running) throw new Error("runProgramUnderMocks is not re-entrant: await the previous run");
   running = true;
   const recorded: Array<{ type: string; name: string; inputs: Record<string, unknown>; id: string | undefined; custom: boolean }> = [];
+  /** `type::name` → dependency URNs, captured from the registration requests themselves. */
+  const dependencies = new Map<string, string[]>();
+  /** Completion order of registrations and invokes (`register <type>::<name>`, `invoke <token>`). */
+  const timeline: string[] = [];
   const errors: unknown[] = [];
   const onRejection = (err: unknown) => errors.push(err);
   process.on("unhandledRejection", onRejection);
@@ -209,14 +240,31 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
     pulumi.runtime.setAllConfig(options.config ?? {});
     await pulumi.runtime.setMocks(
       {
-        newResource(args: pulumi.runtime.MockResourceArgs) {
-          const { id, state } = args.custom ? mockState(args.type, args.name, args.inputs) : { id: undefined, state: args.inputs };
-          recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id, custom: args.custom ?? false });
-          return { id: id ?? "", state };
+        async newResource(args: pulumi.runtime.MockResourceArgs) {
+          let answer: { id: string | undefined; state: Record<string, unknown> };
+          if (args.type === "pulumi:pulumi:StackReference") {
+            const stack = String(args.inputs.name);
+            const outputs = options.stacks?.[stack];
+            if (!outputs) {
+              const err = new Error(`unknown stack reference ${stack}: give its outputs in MockRunOptions.stacks (known: ${Object.keys(options.stacks ?? {}).join(", ") || "none"})`);
+              errors.push(err);
+              throw err;
+            }
+            answer = { id: stack, state: { name: stack, outputs, secretOutputNames: [] } };
+          } else {
+            answer = args.custom ? mockState(args.type, args.name, args.inputs) : { id: undefined, state: args.inputs };
+          }
+          recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id: answer.id, custom: args.custom ?? false });
+          const delay = options.slowTypes?.[args.type];
+          if (delay !== undefined) await new Promise((r) => setTimeout(r, delay));
+          timeline.push(`register ${args.type}::${args.name}`);
+          return { id: answer.id ?? "", state: answer.state };
         },
         call(args: pulumi.runtime.MockCallArgs) {
           try {
-            return mockCall(args.token, args.inputs);
+            const result = mockCall(args.token, args.inputs);
+            timeline.push(`invoke ${args.token}`);
+            return result;
           } catch (err) {
             errors.push(err);
             throw err;
@@ -229,6 +277,15 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
     );
     const monitor = pulumi.runtime.getMonitor();
     if (!isMockMonitor(monitor)) throw new Error("setMocks did not install the mock monitor");
+    // The mocks never see a registration's dependencies: read them from the request the SDK sends.
+    const mm = monitor as unknown as { registerResource: (req: RegisterRequest, cb: unknown) => unknown };
+    const register = mm.registerResource.bind(monitor);
+    mm.registerResource = (req: RegisterRequest, cb: unknown) => {
+      const deps = new Set(req.getDependenciesList());
+      for (const [, v] of req.getPropertydependenciesMap().entries()) for (const u of v.getUrnsList()) deps.add(u);
+      dependencies.set(`${req.getType()}::${req.getName()}`, [...deps].sort());
+      return register(req, cb);
+    };
     let outputs: unknown;
     let failure: unknown;
     try {
@@ -261,11 +318,11 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
       const r = byKey.get(`${type}::${name}`);
       if (!r) throw new Error(`registered resource ${urn} was not recorded`);
       if (r.custom && (r.id === undefined || r.id === "")) throw new Error(`${urn} has no id: were the mocks in effect?`);
-      resources.push({ type, name: name!, urn, inputs: r.inputs, custom: r.custom, ...(r.id === undefined ? {} : { id: r.id }) });
+      resources.push({ type, name: name!, urn, inputs: r.inputs, custom: r.custom, dependencies: dependencies.get(`${type}::${name}`) ?? [], ...(r.id === undefined ? {} : { id: r.id }) });
     }
     if (resources.length !== recorded.length) throw new Error(`recorded ${recorded.length} resources but ${resources.length} registered`);
     resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
-    return { resources, outputs };
+    return { resources, outputs, timeline };
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
     pulumi.runtime.setAllConfig(previousConfig);
