@@ -340,7 +340,10 @@ export function dataCleanRoomProblems(name: string, args: unknown): string[] {
       const names = new Set((Array.isArray(args.providers) ? args.providers : []).map((p) => (isObject(p) ? p.name : undefined)));
       external.forEach((e: unknown, i: number) => {
         const p = `externalProviders[${i}]`;
-        if (!isObject(e)) return void out.push(`${p} must be an object with name and published`);
+        if (!isObject(e)) {
+          out.push(`${p} must be an object with name and published`);
+          return;
+        }
         unknownKeys(e, ["name", "published"], p, out);
         if (typeof e.name !== "string" || !PROVIDER_NAME_PATTERN.test(e.name)) out.push(`${p}.name must be the provider's name (1-24 chars of [a-z0-9-]) (got ${JSON.stringify(e.name)})`);
         else if (names.has(e.name)) out.push(`${p}.name "${e.name}" is a duplicate: provider names must be unique`);

@@ -137,6 +137,8 @@ const MAX_BINS = 1000;
 export interface ValidateSpecOptions {
   /** Top-level keys that belong to the caller (e.g. the component's GCP options) and are not spec typos. */
   readonly extraTopLevelKeys?: readonly string[];
+  /** Accept an empty `providers` list (the caller has providers from elsewhere, e.g. other stacks). @default false */
+  readonly allowNoProviders?: boolean;
 }
 
 const TOP_KEYS = ["providers", "codePolicy", "attestation", "output"];
@@ -172,7 +174,7 @@ export function specProblems(spec: unknown, options: ValidateSpecOptions = {}): 
   if (spec.codePolicy !== undefined && !CODE_POLICIES.includes(spec.codePolicy as never)) {
     out.push(`codePolicy must be one of ${CODE_POLICIES.join(", ")} (got ${JSON.stringify(spec.codePolicy)})`);
   }
-  if (!Array.isArray(spec.providers) || spec.providers.length === 0) {
+  if (!Array.isArray(spec.providers) || (spec.providers.length === 0 && options.allowNoProviders !== true)) {
     out.push("providers must be a non-empty array: a room needs at least one data provider");
   } else {
     const seen = new Set<string>();
