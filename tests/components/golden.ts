@@ -42,7 +42,7 @@ export async function goldenText(example: string): Promise<string> {
 
 /** Path of an example's golden file. */
 export function goldenPath(example: string): string {
-  return path.join(REPO_ROOT, "tests", "golden", `${example}.json`);
+  return path.join(REPO_ROOT, "tests", "golden", `${example.replace(/\//g, "-")}.json`);
 }
 
 /** Reads the committed golden text, or undefined when missing. */

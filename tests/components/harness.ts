@@ -331,8 +331,18 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
   }
 }
 
-/** The examples and the configuration each one is mock-run with. */
-export const EXAMPLES: Readonly<Record<string, { project: string; config: Record<string, string> }>> = {
+/** How an example is mock-run: its Pulumi project, config, and the examples whose outputs its StackReferences read. */
+export interface ExampleRun {
+  readonly project: string;
+  readonly config: Record<string, string>;
+  /** Stack name → the example (deployed first) whose outputs that StackReference reads. @default {} */
+  readonly stacks?: Record<string, string>;
+}
+
+const MULTI_PARTY_EXECUTOR = `sha256:${"c".repeat(64)}`;
+
+/** The examples and the configuration each one is mock-run with (providers' own programs before the room that references them). */
+export const EXAMPLES: Readonly<Record<string, ExampleRun>> = {
   // The quickstart builds the executor from this checkout's executor/Dockerfile, as `pulumi up` from a clone does.
   quickstart: {
     project: "cleanroom-quickstart",
@@ -348,16 +358,37 @@ export const EXAMPLES: Readonly<Record<string, { project: string; config: Record
       "cleanroom-quickstart:provisioner": "user:data-steward@insurer.example",
     },
   },
+  // Each provider deploys its own program in its own project; the room references both.
+  "multi-party/hospital": {
+    project: "cleanroom-hospital",
+    config: {
+      "gcp:project": "hospital-data-eu",
+      "gcp:region": "us-central1",
+      "cleanroom-hospital:roomProject": "consortium-room",
+      "cleanroom-hospital:executorDigest": MULTI_PARTY_EXECUTOR,
+      "cleanroom-hospital:jointJob": `sha256:${"a".repeat(64)}`,
+      "cleanroom-hospital:hospitalOnlyJob": `sha256:${"b".repeat(64)}`,
+    },
+  },
+  "multi-party/insurer": {
+    project: "cleanroom-insurer",
+    config: {
+      "gcp:project": "insurer-data-eu",
+      "gcp:region": "us-central1",
+      "cleanroom-insurer:roomProject": "consortium-room",
+      "cleanroom-insurer:executorDigest": MULTI_PARTY_EXECUTOR,
+      "cleanroom-insurer:jointJob": `sha256:${"a".repeat(64)}`,
+    },
+  },
   "multi-party": {
     project: "cleanroom-multi-party",
+    stacks: { "hospital-org/cleanroom-hospital/prod": "multi-party/hospital", "insurer-org/cleanroom-insurer/prod": "multi-party/insurer" },
     config: {
       "gcp:project": "consortium-room",
       "gcp:region": "us-central1",
-      "cleanroom-multi-party:hospitalProject": "hospital-data-eu",
-      "cleanroom-multi-party:insurerProject": "insurer-data-eu",
-      "cleanroom-multi-party:jointJob": `sha256:${"a".repeat(64)}`,
-      "cleanroom-multi-party:hospitalOnlyJob": `sha256:${"b".repeat(64)}`,
-      "cleanroom-multi-party:executorImage": `us-central1-docker.pkg.dev/consortium-room/cleanroom/executor@sha256:${"c".repeat(64)}`,
+      "cleanroom-multi-party:hospitalStack": "hospital-org/cleanroom-hospital/prod",
+      "cleanroom-multi-party:insurerStack": "insurer-org/cleanroom-insurer/prod",
+      "cleanroom-multi-party:executorImage": `us-central1-docker.pkg.dev/consortium-room/cleanroom/executor@${MULTI_PARTY_EXECUTOR}`,
       "cleanroom-multi-party:adminCidr": "198.51.100.0/28",
       "cleanroom-multi-party:googleClientId": "1234-abc.apps.googleusercontent.com",
       "cleanroom-multi-party:googleClientSecret": "test-secret-not-real",
@@ -375,7 +406,6 @@ export const EXAMPLES: Readonly<Record<string, { project: string; config: Record
   },
 };
 
-/** Runs `examples/<name>/index.ts` under mocks with its test configuration (fresh module each time). */
 /**
  * Runs `construct` under mocks and returns what it threw with the recorded run, for validation tests: a component
  * given bad args must throw before it registers anything.
@@ -392,16 +422,24 @@ export async function constructUnderMocks(construct: () => unknown): Promise<{ r
   return { run, error };
 }
 
-export async function runExampleUnderMocks(name: string): Promise<MockRun> {
+/**
+ * Runs `examples/<name>/index.ts` under mocks with its test configuration (fresh module each time), after the examples
+ * whose stacks it references. `overrides[example]` is merged over that example's configuration (for this run and for
+ * the referenced ones).
+ */
+export async function runExampleUnderMocks(name: string, overrides: Readonly<Record<string, Record<string, string>>> = {}): Promise<MockRun> {
   const example = EXAMPLES[name];
   if (!example) throw new Error(`unknown example ${name}; known: ${Object.keys(EXAMPLES).join(", ")}`);
+  // The stacks it references are deployed first (under mocks too); their exports are what the references read.
+  const stacks: Record<string, Record<string, unknown>> = {};
+  for (const [stack, other] of Object.entries(example.stacks ?? {})) stacks[stack] = (await runExampleUnderMocks(other, overrides)).outputs as Record<string, unknown>;
   const file = require.resolve(path.join(REPO_ROOT, "examples", name, "index.ts"));
   return runProgramUnderMocks(
     () => {
       delete require.cache[file];
       return { ...require(file) };
     },
-    { project: example.project, config: example.config },
+    { project: example.project, config: { ...example.config, ...overrides[name] }, stacks },
   );
 }
 

@@ -104,7 +104,16 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
     // A provider's objects are read as that provider's federated identity (its own pool admitted this VM).
     const provider = this.descriptor.providers.find((p) => uri.startsWith(`${p.dataUri.replace(/\/+$/, "")}/`));
     if (provider) {
-      return this.accessFor(provider).store.open(uri, `roles/storage.objectViewer on ${provider.dataUri} for this job's digest in provider "${provider.name}"'s pool (the provider must approve the job)`);
+      try {
+        return await this.accessFor(provider).store.open(uri, `roles/storage.objectViewer on ${provider.dataUri} for this job's digest in provider "${provider.name}"'s pool (the provider must approve the job)`);
+      } catch (err) {
+        if (err instanceof CleanRoomError && err.code === "denied") {
+          const trust = providerTrust(this.descriptor, provider);
+          const whose = trust.own ? `provider "${provider.name}"'s own condition` : "the room's condition";
+          throw new CleanRoomError("denied", `Provider "${provider.name}" did not admit this run (${whose} rejected its claims, or it has not approved job ${this.env.jobDigest}): ${err.message}`, { cause: err });
+        }
+        throw err;
+      }
     }
     return this.store.open(uri, "roles/storage.objectViewer for the room's workload principals (jobs bucket)");
   }
