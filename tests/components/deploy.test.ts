@@ -7,6 +7,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import * as gcp from "@pulumi/gcp";
 import Ajv from "ajv";
 import { expect } from "chai";
 import {
@@ -19,7 +20,7 @@ import {
   copySources,
   jupyterhubValues,
 } from "../../src/components/index.js";
-import { FIXTURE_DOCKERFILE, PROJECT, REGION, twoProviderArgs } from "./fixtures.js";
+import { FIXTURE_DOCKERFILE, HOSPITAL_PROJECT, PROJECT, REGION, twoProviderArgs } from "./fixtures.js";
 import { type MockRun, type RecordedResource, runProgramUnderMocks } from "./harness.js";
 
 const SCHEMA = path.join(__dirname, "fixtures", "vendor", `jupyterhub-${JUPYTERHUB_CHART.version}.values.schema.json`);
@@ -193,5 +194,31 @@ describe("components: no external IP for job VMs", function () {
     expect(status.resources).to.have.length(2);
     expect(status.restrictedServices).to.include.members(["storage.googleapis.com", "cloudkms.googleapis.com", "sts.googleapis.com"]);
     expect(status.vpcAccessibleServices).to.deep.equal({ enableRestriction: true, allowedServices: ["RESTRICTED-SERVICES"] });
+  });
+});
+
+describe("components: per-project providers and protection are options", function () {
+  this.timeout(60_000);
+
+  it("GIVEN providerGcp for the hospital WHEN planned THEN the hospital's resources use that gcp.Provider and the room's do not", async () => {
+    const r = await runProgramUnderMocks(() => {
+      const hospitalGcp = new gcp.Provider("hospital-gcp", { project: HOSPITAL_PROJECT });
+      return { d: new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: { enabled: false } }, { providerGcp: { hospital: hospitalGcp } }).descriptor };
+    });
+    const ring = (p: string) => one(r.resources, "gcp:kms/keyRing:KeyRing", `research-${p}-keyring`);
+    expect(ring("hospital").provider).to.match(/::pulumi:providers:gcp::hospital-gcp::/);
+    expect(ring("insurer").provider ?? "").to.not.include("hospital-gcp");
+    expect(one(r.resources, "gcp:kms/keyRing:KeyRing", "research-storage-keyring").provider ?? "").to.not.include("hospital-gcp");
+  });
+
+  it("GIVEN the default WHEN planned THEN every KMS key is protected; GIVEN protectKeys false THEN none is", async () => {
+    const keys = async (protectKeys?: boolean) => {
+      const r = await runProgramUnderMocks(() => ({
+        d: new DataCleanRoom("research", { ...twoProviderArgs(), sandbox: { enabled: false }, ...(protectKeys === undefined ? {} : { protectKeys }) }).descriptor,
+      }));
+      return r.resources.filter((x) => x.type === "gcp:kms/cryptoKey:CryptoKey").map((x) => x.protect);
+    };
+    expect(await keys()).to.deep.equal([true, true, true]);
+    expect(await keys(false)).to.deep.equal([false, false, false]);
   });
 });

@@ -24,6 +24,10 @@ export interface RecordedResource {
   readonly id?: string;
   /** URNs this resource depends on (explicit `dependsOn` and the resources its inputs came from), as the engine sees them. */
   readonly dependencies: readonly string[];
+  /** The provider reference it was registered with (`<provider urn>::<id>`), when not the default provider. */
+  readonly provider?: string;
+  /** Whether it was registered with `protect`. */
+  readonly protect: boolean;
   /** True for custom resources, false for components and providers' parents. */
   readonly custom: boolean;
 }
@@ -42,6 +46,8 @@ interface RegisterRequest {
   getType(): string;
   getName(): string;
   getDependenciesList(): string[];
+  getProvider(): string;
+  getProtect(): boolean | undefined;
   getPropertydependenciesMap(): { entries(): Iterable<[string, { getUrnsList(): string[] }]> };
 }
 
@@ -151,7 +157,9 @@ export function mockState(type: string, name: string, inputs: Record<string, unk
     case "docker:index/image:Image": {
       const imageName = str(inputs.imageName, name);
       const repo = imageName.replace(/:[^/:]+$/, "");
-      const digest = `sha256:${createHash("sha256").update(imageName).digest("hex")}`;
+      // From the repository, not the tag: the default tag is the build context's hash, which any edit of the sources
+      // changes, and golden plans must not churn with it.
+      const digest = `sha256:${createHash("sha256").update(repo).digest("hex")}`;
       Object.assign(state, { repoDigest: `${repo}@${digest}`, baseImageName: imageName });
       id = `${repo}@${digest}`;
       break;
@@ -226,6 +234,7 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
   const recorded: Array<{ type: string; name: string; inputs: Record<string, unknown>; id: string | undefined; custom: boolean }> = [];
   /** `type::name` → dependency URNs, captured from the registration requests themselves. */
   const dependencies = new Map<string, string[]>();
+  const registration = new Map<string, { provider: string; protect: boolean }>();
   /** Completion order of registrations and invokes (`register <type>::<name>`, `invoke <token>`). */
   const timeline: string[] = [];
   const errors: unknown[] = [];
@@ -284,6 +293,7 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
       const deps = new Set(req.getDependenciesList());
       for (const [, v] of req.getPropertydependenciesMap().entries()) for (const u of v.getUrnsList()) deps.add(u);
       dependencies.set(`${req.getType()}::${req.getName()}`, [...deps].sort());
+      registration.set(`${req.getType()}::${req.getName()}`, { provider: req.getProvider(), protect: req.getProtect() === true });
       return register(req, cb);
     };
     let outputs: unknown;
@@ -318,7 +328,18 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
       const r = byKey.get(`${type}::${name}`);
       if (!r) throw new Error(`registered resource ${urn} was not recorded`);
       if (r.custom && (r.id === undefined || r.id === "")) throw new Error(`${urn} has no id: were the mocks in effect?`);
-      resources.push({ type, name: name!, urn, inputs: r.inputs, custom: r.custom, dependencies: dependencies.get(`${type}::${name}`) ?? [], ...(r.id === undefined ? {} : { id: r.id }) });
+      const reg = registration.get(`${type}::${name}`);
+      resources.push({
+        type,
+        name: name!,
+        urn,
+        inputs: r.inputs,
+        custom: r.custom,
+        dependencies: dependencies.get(`${type}::${name}`) ?? [],
+        protect: reg?.protect ?? false,
+        ...(reg?.provider ? { provider: reg.provider } : {}),
+        ...(r.id === undefined ? {} : { id: r.id }),
+      });
     }
     if (resources.length !== recorded.length) throw new Error(`recorded ${recorded.length} resources but ${resources.length} registered`);
     resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
