@@ -12,8 +12,8 @@ import { locationProblems, namingProblems, sandboxProblems } from "./validate.js
 
 /** Arguments of a `SandboxCluster`. */
 export interface SandboxClusterArgs {
-  /** Project of the cluster. */
-  readonly project: string;
+  /** Project of the cluster (may be another resource's output). */
+  readonly project: pulumi.Input<string>;
   /** Region of the (regional) Autopilot cluster. */
   readonly region: string;
   /** Prefix of the resource ids. @default - the resource name */
@@ -32,6 +32,7 @@ export interface SandboxClusterArgs {
 
 interface Internals {
   readonly cluster: gcp.container.Cluster;
+  readonly nodeServiceAccount: gcp.serviceaccount.Account;
   readonly serviceAccount: gcp.serviceaccount.Account;
   readonly release: k8s.helm.v3.Release;
 }
@@ -68,6 +69,18 @@ export class SandboxCluster extends pulumi.ComponentResource {
     const namespace = s.namespace ?? COMPONENT_DEFAULTS.jupyterNamespace;
     const ksaName = "jupyter-user";
 
+    // The nodes run as an account of their own with the one role GKE nodes need (logs, metrics, image pulls), not
+    // the Compute Engine default account, which is Editor on the project in many organisations.
+    const nodeServiceAccount = new gcp.serviceaccount.Account(
+      `${name}-nodes`,
+      { project, accountId: `${prefix}-gke-nodes`, displayName: "Clean room stage-1 sandbox GKE nodes" },
+      { parent: this },
+    );
+    const nodeRole = new gcp.projects.IAMMember(
+      `${name}-nodes-role`,
+      { project, role: ROLES.gkeNode, member: nodeServiceAccount.member },
+      { parent: this },
+    );
     const cluster = new gcp.container.Cluster(
       `${name}-gke`,
       {
@@ -79,7 +92,7 @@ export class SandboxCluster extends pulumi.ComponentResource {
         subnetwork: args.subnetwork,
         ipAllocationPolicy: { clusterSecondaryRangeName: "pods", servicesSecondaryRangeName: "services" },
         // Pods get Google credentials only through Workload Identity, never the node's account.
-        workloadIdentityConfig: { workloadPool: `${project}.svc.id.goog` },
+        workloadIdentityConfig: { workloadPool: pulumi.interpolate`${project}.svc.id.goog` },
         // Nodes have no external IPs. The control plane keeps a public endpoint (limited to `authorizedNetworks`)
         // unless `privateEndpoint`, so `pulumi up` can install the chart from outside the VPC.
         privateClusterConfig: { enablePrivateNodes: true, enablePrivateEndpoint: s.privateEndpoint === true },
@@ -89,11 +102,15 @@ export class SandboxCluster extends pulumi.ComponentResource {
           gcpPublicCidrsAccessEnabled: false,
         },
         releaseChannel: { channel: "REGULAR" },
+        // Autopilot nodes take their account from the auto-provisioning defaults.
+        clusterAutoscaling: {
+          autoProvisioningDefaults: { serviceAccount: nodeServiceAccount.email, oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"] },
+        },
         ...(s.confidentialNodes === true ? { confidentialNodes: { enabled: true } } : {}),
         // The cluster holds no data (stage-1 data lives in the bucket): let `pulumi destroy` remove it.
         deletionProtection: false,
       },
-      { parent: this },
+      { parent: this, dependsOn: [nodeRole] },
     );
 
     const serviceAccount = new gcp.serviceaccount.Account(
@@ -107,14 +124,16 @@ export class SandboxCluster extends pulumi.ComponentResource {
       { bucket: args.stage1Bucket, role: ROLES.objectViewer, member: serviceAccount.member },
       { parent: this },
     );
+    // The identity pool `<project>.svc.id.goog` exists only once a cluster with Workload Identity does: binding to it
+    // before the cluster is created fails on a fresh project.
     new gcp.serviceaccount.IAMMember(
       `${name}-jupyter-wi`,
       {
         serviceAccountId: serviceAccount.name,
         role: ROLES.workloadIdentityUser,
-        member: `serviceAccount:${project}.svc.id.goog[${namespace}/${ksaName}]`,
+        member: pulumi.interpolate`serviceAccount:${project}.svc.id.goog[${namespace}/${ksaName}]`,
       },
-      { parent: this },
+      { parent: this, dependsOn: [cluster] },
     );
 
     const endpoint = s.privateEndpoint === true ? cluster.privateClusterConfig.apply((c) => c?.privateEndpoint ?? "") : cluster.endpoint;
@@ -160,7 +179,7 @@ export class SandboxCluster extends pulumi.ComponentResource {
       k8sOpts,
     );
 
-    INTERNALS.set(this, { cluster, serviceAccount, release });
+    INTERNALS.set(this, { cluster, nodeServiceAccount, serviceAccount, release });
     this.clusterName = cluster.name;
     this.userServiceAccountEmail = serviceAccount.email;
     this.namespace = namespace;
@@ -170,6 +189,10 @@ export class SandboxCluster extends pulumi.ComponentResource {
   /** The GKE cluster. */
   get cluster(): gcp.container.Cluster {
     return INTERNALS.get(this)!.cluster;
+  }
+  /** The Google service account the Autopilot nodes run as. */
+  get nodeServiceAccount(): gcp.serviceaccount.Account {
+    return INTERNALS.get(this)!.nodeServiceAccount;
   }
   /** The Google service account of JupyterHub users. */
   get userServiceAccount(): gcp.serviceaccount.Account {
@@ -207,7 +230,8 @@ export function jupyterhubValues(
       networkPolicy: {
         enabled: true,
         // Users cannot send stage-1 data (or anything) to the internet: DNS and Google APIs only.
-        egressAllowRules: { nonPrivateIPs: false, privateIPs: false, cloudMetadataServer: true, dnsPortsKubeDNSIP: true },
+        // cloudMetadataServer: the GKE metadata server hands out the Workload Identity token; DNS only to kube-system.
+        egressAllowRules: { nonPrivateIPs: false, privateIPs: false, cloudMetadataServer: true, dnsPortsKubeSystemNamespace: true },
         egress: [{ to: [{ ipBlock: { cidr: GOOGLE_APIS_VIP[googleApisAccess] } }], ports: [{ port: 443, protocol: "TCP" }] }],
       },
     },

@@ -27,6 +27,15 @@ export interface ReceiptInput {
   readonly bytes: number;
 }
 
+/** A provider policy that admitted the run: the provider's key opened for it. */
+export interface ReceiptAdmission {
+  readonly provider: string;
+  /** `policyDigest()` of the condition that decided (the provider's own, or the room's when it has none). */
+  readonly policyDigest: string;
+  /** Whether that condition was the provider's own (true) or the room operator's (false). */
+  readonly own: boolean;
+}
+
 /** A job receipt. */
 export interface Receipt {
   readonly version: number;
@@ -44,6 +53,8 @@ export interface Receipt {
   /** How the job was isolated: `confidential-space`, `bubblewrap`, or `none` (`--insecure-no-sandbox`). */
   readonly sandbox: string;
   readonly inputs: readonly ReceiptInput[];
+  /** The provider policies that admitted the run, one per provider whose key opened (absent in older receipts). */
+  readonly admittedBy?: readonly ReceiptAdmission[];
   /** Every output file (empty on failure: no partial outputs are ever released). */
   readonly outputs: Manifest;
   /** ISO-8601 UTC. */
@@ -110,6 +121,21 @@ export function receiptProblems(r: unknown): string[] {
         out.push(`receipt.inputs[${i}] must be {provider, dataset, sha256 (64 hex), bytes}`);
       }
     });
+  if (r.admittedBy !== undefined) {
+    if (!Array.isArray(r.admittedBy)) out.push("receipt.admittedBy must be an array");
+    else {
+      const seen = new Set<string>();
+      r.admittedBy.forEach((x: unknown, i: number) => {
+        if (!isObject(x) || typeof x.provider !== "string" || x.provider.length === 0 || typeof x.policyDigest !== "string" || !DIGEST_PATTERN.test(x.policyDigest) || typeof x.own !== "boolean") {
+          out.push(`receipt.admittedBy[${i}] must be {provider, policyDigest (sha256:<64 hex>), own (boolean)}`);
+        } else if (seen.has(x.provider)) {
+          out.push(`receipt.admittedBy[${i}].provider ${JSON.stringify(x.provider)} is listed twice`);
+        } else {
+          seen.add(x.provider);
+        }
+      });
+    }
+  }
   if (!Array.isArray(r.outputs)) out.push("receipt.outputs must be an array");
   else {
     const seen = new Set<string>();

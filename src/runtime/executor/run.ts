@@ -16,11 +16,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, findDataset, findProvider } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, findDataset, findProvider, providerTrust } from "../../core/descriptor.js";
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
-import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
+import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
 import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
 import { sortInputs } from "../jobs/pack.js";
@@ -103,6 +103,7 @@ async function decryptInputs(
   descriptor: CleanRoomDescriptor,
   inputs: readonly JobInput[],
   inputsDir: string,
+  admitted: ReceiptAdmission[],
 ): Promise<ReceiptInput[]> {
   const out: ReceiptInput[] = [];
   for (const input of inputs) {
@@ -116,6 +117,11 @@ async function decryptInputs(
       throw err;
     });
     const key = await platform.unwrapDataKey(provider, input.dataset, wrapped);
+    // The key opened: the policy that decided (the provider's own, or the room's) admitted this run.
+    if (!admitted.some((a) => a.provider === provider.name)) {
+      const trust = providerTrust(descriptor, provider);
+      admitted.push({ provider: provider.name, policyDigest: policyDigest(trust.condition), own: trust.own });
+    }
     const dir = join(inputsDir, input.provider);
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const dest = join(dir, `${input.dataset}.csv`);
@@ -157,6 +163,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   const work = await mkdtemp(join(tmpdir(), "cleanroom-exec-"));
   await chmod(work, 0o700);
   let inputs: ReceiptInput[] = [];
+  const admittedBy: ReceiptAdmission[] = [];
   let exitCode: number | undefined;
   let outputs: Manifest = [];
   let failure: CleanRoomError | undefined;
@@ -200,7 +207,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     }
 
     // 2. Inputs: each key through the platform's attested release.
-    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir);
+    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir, admittedBy);
     await chmod(inputsDir, 0o555);
     for (const p of await readdir(inputsDir)) await chmod(join(inputsDir, p), 0o555);
 
@@ -234,6 +241,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     platform: platform.name,
     sandbox: platform.sandbox,
     inputs,
+    admittedBy,
     outputs,
     startedAt,
     finishedAt: new Date().toISOString(),
