@@ -78,13 +78,18 @@ export function groupingSets(d: number): number[][] {
   return sets;
 }
 
+/** `<code expression> AS c0, …` for every column. */
+export function codeColumns(domain: Domain, q: SqlDialect): string {
+  return domain.columns.map((_, i) => `${codeExpression(domain, i, q)} AS c${i}`).join(", ");
+}
+
 /**
  * The counting query over `from` (a table reference or a table function such as `read_parquet('…')`).
  * Output columns: `c0 … c{d−1}` (a code, or NULL where the row's grouping set leaves the column out) and `n`.
  */
 export function countingQuery(domain: Domain, from: string, q: SqlDialect): string {
   const d = domain.columns.length;
-  const inner = domain.columns.map((_, i) => `${codeExpression(domain, i, q)} AS c${i}`).join(", ");
+  const inner = codeColumns(domain, q);
   const outer = domain.columns.map((_, i) => `c${i}`).join(", ");
   const sets = groupingSets(d)
     .map((s) => `(${s.map((i) => `c${i}`).join(", ")})`)

@@ -13,11 +13,12 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, findProvider, loadDescriptor } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, loadDescriptor } from "../../core/descriptor.js";
 import { CleanRoomError } from "../../core/errors.js";
 import { PrivacyLedger } from "../dp/ledger.js";
 import { defaultLedgerKeyPath, loadOrCreateLedgerKey, providerSigner } from "../dp/ledger-keys.js";
-import { DirectoryLedgerStore, type LedgerStore, openLedgerStore } from "../dp/ledger-store.js";
+import { DirectoryLedgerStore, type LedgerStore } from "../dp/ledger-store.js";
+import { roomLedgerStore } from "../dp/room-ledger.js";
 import { aggregateCsv, type ReleaseReport, synthesizeCsv } from "../dp/release.js";
 import type { SecureRng } from "../dp/rng.js";
 import { loadGcp } from "../platforms/index.js";
@@ -28,16 +29,7 @@ export const STAGE1_FILES = { synthetic: "synthetic.csv", aggregates: "aggregate
 /** Stage-1 methods that produce synthetic data. */
 const SYNTHETIC_METHODS = ["mst", "aim"];
 
-/** Where a dataset's ledger lives in a room: `<dataUri>/.dp-ledger/<dataset>` (a name no dataset can take). */
-export function ledgerUri(room: CleanRoomDescriptor, provider: string, dataset: string): string {
-  return `${findProvider(room, provider).dataUri.replace(/\/+$/, "")}/.dp-ledger/${dataset}`;
-}
-
-/** Opens a dataset's ledger store in a room (a directory for local rooms, the provider's bucket on GCP). */
-export function roomLedgerStore(room: CleanRoomDescriptor, provider: string, dataset: string): LedgerStore {
-  const uri = ledgerUri(room, provider, dataset);
-  return openLedgerStore(uri, uri.startsWith("gs://") ? (u, p) => loadGcp().gcsLedgerStore(u, p) : undefined, room.gcp?.project);
-}
+export { ledgerUri, roomLedgerStore } from "../dp/room-ledger.js";
 
 /** Options common to stage-1 releases. */
 export interface Stage1ReleaseOptions {
