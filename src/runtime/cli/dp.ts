@@ -82,7 +82,7 @@ async function ledgerTarget(o: LedgerFlags): Promise<LedgerTarget | undefined> {
   if (key.created) progress(`created your ledger key ${key.path} (keep it: it signs every spend of your datasets)`);
   return {
     store: await ledgerStoreAt(o.ledger),
-    dataset: o.dataset ?? "dataset",
+    ...(o.dataset !== undefined ? { dataset: o.dataset } : {}),
     ...(be === undefined ? {} : { budget: { epsilon: be, delta: bd ?? 1e-9 } }),
     forceBudgetChange: o.forceBudgetChange === true,
     signer: providerSigner(key.key),

@@ -231,8 +231,8 @@ export interface SpendRequest {
 /** What opening (or creating) a ledger for a release needs. */
 export interface LedgerTarget {
   readonly store: LedgerStore;
-  /** The dataset's name (recorded in a new ledger; must match an existing one). */
-  readonly dataset: string;
+  /** The dataset's name (recorded in a new ledger; must match an existing one). @default - an existing ledger's own */
+  readonly dataset?: string;
   /**
    * The budget the caller expects. A new ledger is created with it; an existing ledger with a different budget is
    * refused (`budget-mismatch`) unless `forceBudgetChange` is set, which records the change.
@@ -253,7 +253,6 @@ function sameBudget(a: LedgerBudget, b: LedgerBudget): boolean {
 export class PrivacyLedger {
   private constructor(
     readonly store: LedgerStore,
-    readonly dataset: string,
     private readonly signer: LedgerSigner,
   ) {}
 
@@ -265,14 +264,14 @@ export class PrivacyLedger {
    */
   static async open(target: LedgerTarget): Promise<PrivacyLedger> {
     const wanted = target.budget === undefined ? undefined : recordedBudget(target.budget);
-    const ledger = new PrivacyLedger(target.store, target.dataset, target.signer);
+    const ledger = new PrivacyLedger(target.store, target.signer);
     for (let race = 0; race < MAX_RACES; race++) {
       const stored = await target.store.list();
       if (stored.length === 0) {
-        if (!wanted) {
+        if (!wanted || target.dataset === undefined) {
           throw new CleanRoomError(
             "not-found",
-            `There is no privacy ledger at ${target.store.location} yet: give the dataset's total budget (--budget-epsilon, --budget-delta) to create it`,
+            `There is no privacy ledger at ${target.store.location} yet: give the dataset's name and total budget (--dataset, --budget-epsilon, --budget-delta) to create it`,
           );
         }
         if (target.signer.role !== "provider" || !("publicKey" in target.signer)) {
@@ -292,7 +291,7 @@ export class PrivacyLedger {
         continue; // someone else created it: read theirs
       }
       const state = summarize(target.store.location, stored);
-      if (state.dataset !== target.dataset) {
+      if (target.dataset !== undefined && state.dataset !== target.dataset) {
         throw new CleanRoomError("invalid-argument", `The privacy ledger ${target.store.location} is dataset "${state.dataset}"'s, not "${target.dataset}"'s`);
       }
       if (!wanted || sameBudget(wanted, state.budget)) return ledger;
