@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { type CleanRoomDescriptor, loadDescriptor } from "../../src/core/descriptor.js";
-import { CleanRoomError } from "../../src/core/errors.js";
+import type { CleanRoomError } from "../../src/core/errors.js";
 import { parseReceipt } from "../../src/core/receipt.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import { cdpRho } from "../../src/runtime/dp/accounting.js";
