@@ -200,7 +200,7 @@ describe("dp privacy ledger, aggregates and stage 1", function () {
     try {
       const ledger = join(dir, "ledger");
       const synth = JSON.parse(
-        await cli(["dp", "synthesize", "--input", INSURANCE_CSV, "--schema", INSURANCE_SCHEMA, "--epsilon", "2", "--out", join(dir, "s.csv"), "--ledger", ledger, "--budget-epsilon", "2.5", "--json"]),
+        await cli(["dp", "synthesize", "--input", INSURANCE_CSV, "--schema", INSURANCE_SCHEMA, "--epsilon", "2", "--out", join(dir, "s.csv"), "--ledger", ledger, "--dataset", "claims", "--budget-epsilon", "2.5", "--json"]),
       );
       expect(synth).to.include({ method: "mst", epsilon: 2, source: "csv" });
       expect(readCsv(join(dir, "s.csv")).rows.length).to.equal(synth.rows);
