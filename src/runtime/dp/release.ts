@@ -135,8 +135,11 @@ const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 export async function writeArtefact(output: string, write: (tmpPath: string) => Promise<void>): Promise<string> {
   const dir = dirname(output);
   await import("node:fs/promises").then((f) => f.mkdir(dir, { recursive: true }));
-  const privateDir = mkdtempSync(join(dir, ".cleanroom-release-"));
-  const cleanup = () => rmSync(privateDir, { recursive: true, force: true });
+  let privateDir: string | undefined;
+  const cleanup = () => {
+    if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+  };
+  // The handlers exist before the directory does: a signal in between cannot leave it behind.
   const handlers = SIGNALS.map((sig) => {
     const h = () => {
       cleanup();
@@ -147,6 +150,7 @@ export async function writeArtefact(output: string, write: (tmpPath: string) => 
     process.once(sig, h);
     return [sig, h] as const;
   });
+  privateDir = mkdtempSync(join(dir, ".cleanroom-release-"));
   try {
     await chmod(privateDir, 0o700);
     const tmpPath = join(privateDir, basename(output));
