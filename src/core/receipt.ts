@@ -36,6 +36,20 @@ export interface ReceiptAdmission {
   readonly own: boolean;
 }
 
+/** One stage-2 DP spend a job made through the executor's noise protocol (its ledger entry, bound to the job). */
+export interface ReceiptDpSpend {
+  readonly provider: string;
+  readonly dataset: string;
+  /** The entry's number and `sha256:` digest in the dataset's privacy ledger. */
+  readonly seq: number;
+  readonly entry: string;
+  /** zCDP cost. */
+  readonly rho: number;
+  /** Noise values drawn, and the L2 sensitivity they were drawn for. */
+  readonly count: number;
+  readonly sensitivity: number;
+}
+
 /** A job receipt. */
 export interface Receipt {
   readonly version: number;
@@ -68,6 +82,8 @@ export interface Receipt {
   readonly error?: string;
   /** Stable code of the failure (e.g. `denied`, `output-policy`, `digest-mismatch`). */
   readonly errorCode?: string;
+  /** Stage-2 DP spends from the datasets' privacy ledgers (also present on failure: a spend is never undone). */
+  readonly dp?: readonly ReceiptDpSpend[];
 }
 
 /** The nonce of a receipt's attestation token: lowercase hex sha256 of its canonical JSON (64 bytes, within 10–74). */
@@ -151,6 +167,15 @@ export function receiptProblems(r: unknown): string[] {
         seen.add(x.path);
       }
     });
+  }
+  if (r.dp !== undefined) {
+    if (!Array.isArray(r.dp)) out.push("receipt.dp must be an array");
+    else
+      r.dp.forEach((x: unknown, i: number) => {
+        if (!isObject(x) || typeof x.provider !== "string" || typeof x.dataset !== "string" || !Number.isSafeInteger(x.seq) || typeof x.entry !== "string" || !DIGEST_PATTERN.test(x.entry) || typeof x.rho !== "number") {
+          out.push(`receipt.dp[${i}] must be {provider, dataset, seq, entry (sha256:<64 hex>), rho, count, sensitivity}`);
+        }
+      });
   }
   if (r.status === "succeeded" && r.error !== undefined) out.push("receipt.error must be absent when status is succeeded");
   if (r.status === "failed" && Array.isArray(r.outputs) && r.outputs.length > 0) {

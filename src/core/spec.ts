@@ -39,9 +39,9 @@ export interface DatasetSpec {
   readonly name: string;
   /** The public schema (domains, bounds, bins). Required for `mst` and `aggregates` stage-1 data. @default - none */
   readonly schema?: DatasetSchema;
-  /** How stage-1 (exploration) data is produced: `"mst"`, `"aggregates"` or `"none"`. @default "mst" when a schema is given, otherwise "none" */
+  /** How stage-1 (exploration) data is produced: `"mst"`, `"aim"`, `"aggregates"` or `"none"`. @default "mst" when a schema is given, otherwise "none" */
   readonly stage1Method?: string;
-  /** Total ε privacy budget for all stage-1 releases of this dataset (the ledger refuses more). @default 1 */
+  /** Total ε privacy budget of this dataset: stage-1 releases, DP queries and stage-2 DP releases (the ledger refuses more). @default 1 */
   readonly epsilon?: number;
   /** δ of the stage-1 budget; must be well below 1/rows. @default 1e-9 */
   readonly delta?: number;
@@ -127,7 +127,7 @@ export const SPEC_DEFAULTS = {
 
 /** Allowed values of the string enumerations. */
 export const CODE_POLICIES = ["approved-jobs", "any-job"] as const;
-export const STAGE1_METHODS = ["mst", "aggregates", "none"] as const;
+export const STAGE1_METHODS = ["mst", "aim", "aggregates", "none"] as const;
 export const COLUMN_TYPES = ["categorical", "numeric"] as const;
 
 const MAX_EPSILON = 20;
@@ -248,7 +248,7 @@ function datasetProblems(d: unknown, path: string, out: string[]): void {
   if (d.stage1Method !== undefined && !STAGE1_METHODS.includes(d.stage1Method as never)) {
     out.push(`${path}.stage1Method must be one of ${STAGE1_METHODS.join(", ")} (got ${JSON.stringify(d.stage1Method)})`);
   }
-  if ((d.stage1Method === "mst" || d.stage1Method === "aggregates") && d.schema === undefined) {
+  if ((d.stage1Method === "mst" || d.stage1Method === "aim" || d.stage1Method === "aggregates") && d.schema === undefined) {
     out.push(`${path}.schema is required when stage1Method is "${d.stage1Method}": DP domains must come from a public schema`);
   }
   if (d.epsilon !== undefined && (!isFiniteNumber(d.epsilon) || d.epsilon <= 0 || d.epsilon > MAX_EPSILON)) {

@@ -27,6 +27,7 @@ import { sortInputs } from "../jobs/pack.js";
 import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
 import type { ExecutorEnv } from "./env.js";
+import { DpNoiseServer } from "./dp-noise.js";
 import { checkOutputs } from "./output-policy.js";
 
 /** The outcome of one executor run. */
@@ -169,6 +170,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   let failure: CleanRoomError | undefined;
   let imageDigest = `sha256:${"0".repeat(64)}`;
   let writer: ResultWriter | undefined;
+  let dp: DpNoiseServer | undefined;
   try {
     if (!JOB_ID_PATTERN.test(jobId) || lastSegment(env.outputUri) !== jobId) {
       throw new CleanRoomError("invalid-argument", `CLEANROOM_JOB_URI and CLEANROOM_OUTPUT_URI must end with the same job id (got ${env.jobUri}, ${env.outputUri})`);
@@ -213,7 +215,9 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
 
     // 3. The job, with a clean environment: nothing of the executor's (sockets, URIs) leaks into it.
     const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
-    exitCode = await runProcess(cmd.command, cmd.args, cmd.cwd, cmd.env);
+    // Stage-2 DP releases: the job may ask for noise, spent from the ledger first (dp-noise.ts).
+    dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n) });
+    exitCode = await runProcess(cmd.command, cmd.args, cmd.cwd, cmd.env).finally(() => dp?.stop());
     if (exitCode !== 0) {
       throw new CleanRoomError("job-failed", `The job exited with code ${exitCode} (its output is not kept; reproduce with the stage-1 data)`);
     }
@@ -248,6 +252,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     status: failure ? "failed" : "succeeded",
     ...(exitCode !== undefined ? { exitCode } : {}),
     ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+    ...(dp && dp.spends.length > 0 ? { dp: dp.spends } : {}),
   };
   try {
     writer ??= await platform.openResult(env.outputUri);

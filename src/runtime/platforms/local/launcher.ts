@@ -72,6 +72,11 @@ async function writeJobState(layout: RoomLayout, s: JobStateFile): Promise<void>
   await rename(tmp, p);
 }
 
+/** Each provider's `.dp-ledger` directory that exists (bound writable into the executor's sandbox). */
+function ledgerDirs(layout: RoomLayout, descriptor: CleanRoomDescriptor): string[] {
+  return descriptor.providers.map((p) => join(layout.providersDir, p.name, ".dp-ledger")).filter((d) => existsSync(d));
+}
+
 /** Starts and tracks executors. */
 export class Launcher {
   private readonly running = new Map<string, ChildProcess>();
@@ -147,7 +152,8 @@ export class Launcher {
       const args = executorSandboxArgs({
         runtimes: this.config.runtimes,
         readOnly: [this.config.executor.dir, this.config.executor.nodeModules, jobDir, this.layout.providersDir, this.layout.descriptor],
-        writable: [this.layout.quarantineDir],
+        // The providers' DP ledgers: a stage-2 DP release appends its (attested) spend there.
+        writable: [this.layout.quarantineDir, ...ledgerDirs(this.layout, this.descriptor)],
         launcherSocket: hostSocket,
         launcherSocketInside: CONTAINER_LAUNCHER_SOCKET,
         brokerSocket: this.layout.brokerSocket,
