@@ -35,6 +35,7 @@ pre { background: var(--panel); padding: 10px; border-radius: 6px; overflow-x: a
 .badge.pass, .badge.succeeded, .badge.released { background: var(--ok-bg); color: var(--ok); }
 .badge.fail, .badge.failed, .badge.lost { background: var(--bad-bg); color: var(--bad); }
 .badge.running, .badge.queued, .badge.not-reached, .badge.not-applicable, .badge.awaiting-release, .badge.pending { background: var(--warn-bg); color: var(--warn); }
+.notice, td, dd, p, li, summary { overflow-wrap: anywhere; }
 .notice { padding: 10px 14px; border-radius: 6px; margin: 12px 0; border: 1px solid var(--line); }
 .notice.ok { background: var(--ok-bg); color: var(--ok); }
 .notice.error { background: var(--bad-bg); color: var(--bad); }

@@ -4,11 +4,11 @@
  * absolute paths, no `..`, no links), so an upload can never write outside its directory. The caller removes the
  * directory when done, whatever happened.
  */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, mkdirSync } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { Busboy } from "@fastify/busboy";
@@ -95,18 +95,20 @@ export async function receiveUpload(req: IncomingMessage, dir: string, checkCsrf
       }
       const dest = join(dir, "files", ...rel.split("/"));
       let bytes = 0;
-      stream.on("data", (c: Buffer) => {
-        bytes += c.length;
-        total += c.length;
-        if (total > limits.maxBytes) stream.destroy(tooBig(limits));
+      // Counted inside the pipeline: a "data" listener added before the pipe would lose the chunks it saw.
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          bytes += chunk.length;
+          total += chunk.length;
+          cb(total > limits.maxBytes ? tooBig(limits) : null, chunk);
+        },
       });
+      mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
       writes.push(
-        (async () => {
-          await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
-          await pipeline(stream, createWriteStream(dest, { flags: "wx", mode: 0o600 }));
+        pipeline(stream, counter, createWriteStream(dest, { flags: "wx", mode: 0o600 })).then(() => {
           if (stream.truncated) throw tooBig(limits);
           files.push({ field, path: rel, bytes });
-        })(),
+        }),
       );
     });
     bb.on("filesLimit", () => fail(tooBig(limits)));

@@ -45,6 +45,7 @@ export function page(ctx: PageContext, current: string, title: string, body: Saf
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${ctx.room} · Clean room</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ctx.base}assets/console.css">
 <script src="${ctx.base}assets/console.js" defer></script>
 </head>
