@@ -179,6 +179,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
         ),
       );
     }
+    const descriptor = this.buildDescriptor(name, { project, region, zone, spec, image, pool, store, providers });
     const sandbox = sandboxEnabled
       ? new SandboxCluster(
           `${name}-sandbox`,
@@ -191,12 +192,13 @@ export class DataCleanRoom extends pulumi.ComponentResource {
             stage1Bucket: store.stage1Bucket.name,
             sandbox: args.sandbox!,
             googleApisAccess: args.network?.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess,
+            // The console in each user's server reads the room (only with the console image).
+            ...(args.sandbox?.singleUserImage ? { roomDescriptor: descriptor.apply((d) => JSON.stringify(d)) } : {}),
           },
           childOpts,
         )
       : undefined;
 
-    const descriptor = this.buildDescriptor(name, { project, region, zone, spec, image, pool, store, providers });
     INTERNALS.set(this, {
       name,
       prefix,
