@@ -19,15 +19,17 @@ export interface ConsoleRoom {
   down(): Promise<void>;
 }
 
-/** Starts the room. `requireRelease` as in the quickstart spec. */
-export async function startRoom(prefix: string): Promise<ConsoleRoom> {
+/** Starts the room (the quickstart spec: outputs need a provider's release). `provision: false` skips the data. */
+export async function startRoom(prefix: string, options: { provision?: boolean } = {}): Promise<ConsoleRoom> {
   const work = await tempDir(prefix);
   const dir = join(work, "room");
   const spec = JSON.parse(await readFile(join(QUICKSTART, "spec.json"), "utf8")) as unknown;
   const r = await localUp({ spec, dir });
   const csv = join(QUICKSTART, "data", "insurance.csv");
-  await (await openRoom(r.descriptorPath)).provision("insurer", "claims", csv);
-  await produceStage1(loadDescriptor(r.descriptorPath), "insurer", "claims", csv);
+  if (options.provision !== false) {
+    await (await openRoom(r.descriptorPath)).provision("insurer", "claims", csv);
+    await produceStage1(loadDescriptor(r.descriptorPath), "insurer", "claims", csv);
+  }
   const workspace = join(work, "workspace");
   await mkdir(workspace);
   await cp(join(QUICKSTART, "jobs"), workspace, { recursive: true });

@@ -44,13 +44,18 @@ async function readTar(path: string, onFile: (name: string, data: Buffer) => voi
   const ex = tarExtract();
   const done = new Promise<void>((resolveP, reject) => {
     ex.on("entry", (header, stream, next) => {
-      if (header.type !== "file") {
+      // A bad entry rejects at once; the rest of the tar is drained so the file is closed.
+      const drain = () => {
+        stream.on("end", () => next());
         stream.resume();
+      };
+      if (header.type !== "file") {
+        drain();
         reject(new CleanRoomError("invalid-argument", `The bundle holds ${header.name}, which is not a regular file`));
         return;
       }
       if ((header.size ?? 0) > maxFileBytes) {
-        stream.resume();
+        drain();
         reject(new CleanRoomError("invalid-argument", `${header.name} is ${header.size} bytes; at most ${maxFileBytes} are accepted here`));
         return;
       }
@@ -65,7 +70,11 @@ async function readTar(path: string, onFile: (name: string, data: Buffer) => voi
     ex.on("finish", resolveP);
     ex.on("error", reject);
   });
-  await Promise.all([pipeline(createReadStream(path), ex), done]);
+  const piped = pipeline(createReadStream(path), ex);
+  await Promise.all([piped, done]).catch(async (err: unknown) => {
+    await piped.catch(() => undefined);
+    throw err;
+  });
 }
 
 /** Checks a bundle against its manifest: the same files, sizes and sha256. Returns the files' contents. */

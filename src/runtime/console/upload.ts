@@ -130,30 +130,32 @@ async function extractTar(source: Readable, dest: string, limits: UploadLimits):
   const ex = tarExtract();
   let total = 0;
   let count = 0;
+  // The first problem stops extraction (every later entry is drained unread) and is thrown once the tar is consumed.
+  let failure: unknown;
   ex.on("entry", (header, stream, next) => {
-    const done = (err?: unknown) => (err ? ex.destroy(err as Error) : next());
-    if (header.type === "directory") {
+    const skip = (err?: unknown) => {
+      if (err !== undefined && failure === undefined) failure = err;
+      stream.on("end", () => next());
       stream.resume();
-      stream.on("end", () => done());
-      return;
-    }
+    };
+    if (failure !== undefined || header.type === "directory") return skip();
     const rel = safeRelativePath(header.name);
-    if (header.type !== "file" || !rel) {
-      stream.resume();
-      return done(new CleanRoomError("invalid-argument", `The archive holds ${JSON.stringify(header.name)}, which is not a regular file inside the archive`));
-    }
+    if (header.type !== "file" || !rel) return skip(new CleanRoomError("invalid-argument", `The archive holds ${JSON.stringify(header.name)}, which is not a regular file inside the archive`));
     count += 1;
     total += header.size ?? 0;
-    if (count > limits.maxFiles || total > limits.maxBytes) {
-      stream.resume();
-      return done(tooBig(limits));
-    }
+    if (count > limits.maxFiles || total > limits.maxBytes) return skip(tooBig(limits));
     const out = join(dest, ...rel.split("/"));
-    mkdir(dirname(out), { recursive: true, mode: 0o700 })
-      .then(() => pipeline(stream, createWriteStream(out, { flags: "wx", mode: 0o600 })))
-      .then(() => done(), done);
+    mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
+    pipeline(stream, createWriteStream(out, { flags: "wx", mode: 0o600 })).then(
+      () => next(),
+      (err: unknown) => {
+        failure ??= err;
+        next();
+      },
+    );
   });
   await pipeline(source, ex);
+  if (failure !== undefined) throw failure;
 }
 
 async function extractZip(path: string, dest: string, limits: UploadLimits): Promise<void> {
