@@ -8,6 +8,7 @@
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { ROOM_ENV } from "../../core/executor-env.js";
 import type { CleanRoomDescriptor } from "../../core/descriptor.js";
+import { VERIFY_HINTS } from "../cli/verify.js";
 import { AttestationError } from "../verify/errors.js";
 import { type ResultSummary, verifyResult } from "../verify/result.js";
 
@@ -35,6 +36,8 @@ export interface VerificationReport {
   /** The error code when a check failed (`nonce`, `digest-mismatch`, …). */
   readonly errorCode?: string;
   readonly errorMessage?: string;
+  /** What to do about the failure (the hint `cleanroom verify` prints). */
+  readonly hint?: string;
 }
 
 interface CheckDef {
@@ -159,7 +162,8 @@ export async function verificationReport(dir: string, descriptor: CleanRoomDescr
       return { ...base, state: "not-reached" };
     });
     if (failing < 0) checks.push({ id: "other", title: "Verification could not complete", why: "An unexpected error stopped it.", state: "fail", detail: message });
-    return { verified: false, checks, errorCode: code, errorMessage: message };
+    const hint = VERIFY_HINTS[code];
+    return { verified: false, checks, errorCode: code, errorMessage: message, ...(hint ? { hint } : {}) };
   }
 }
 

@@ -40,6 +40,7 @@ export function reportSection(report: VerificationReport, d: CleanRoomDescriptor
   if (!report.verified) {
     return html`<section aria-labelledby="vr-h" class="report"><h2 id="vr-h">Verification report</h2>
 <div class="notice error" role="alert" id="verdict">NOT VERIFIED: do not trust these files. ${report.errorMessage ?? ""}</div>
+${report.hint ? html`<p id="hint"><strong>What to do:</strong> ${report.hint}</p>` : html``}
 ${checksTable(report)}</section>`;
   }
   const s = report.summary!;
