@@ -299,6 +299,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
         ),
       );
     }
+    const descriptor = this.buildDescriptor(name, { project, region, zone, spec, image, pool, store, providers, external });
     const sandbox = sandboxEnabled
       ? new SandboxCluster(
           `${name}-sandbox`,
@@ -311,6 +312,8 @@ export class DataCleanRoom extends pulumi.ComponentResource {
             stage1Bucket: store.stage1Bucket.name,
             sandbox: args.sandbox!,
             googleApisAccess: args.network?.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess,
+            // The console in each user's server reads the room (only with the console image).
+            ...(args.sandbox?.singleUserImage ? { roomDescriptor: descriptor.apply((d) => JSON.stringify(d)) } : {}),
           },
           childOpts,
         )
@@ -321,7 +324,6 @@ export class DataCleanRoom extends pulumi.ComponentResource {
     }
     const jobRoles = this.jobRoles(name, prefix, project, childOpts);
 
-    const descriptor = this.buildDescriptor(name, { project, region, zone, spec, image, pool, store, providers, external });
     INTERNALS.set(this, {
       name,
       prefix,

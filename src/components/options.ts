@@ -114,6 +114,14 @@ export interface SandboxOptions {
   readonly confidentialNodes?: boolean;
   /** Kubernetes namespace of JupyterHub. @default "jupyterhub" */
   readonly namespace?: string;
+  /**
+   * The single-user image with the `cleanroom` CLI and the room console (built from `sandbox/Dockerfile`), pinned as
+   * `<repository>:<tag>@sha256:<digest>`. Each user's JupyterLab then has a "Clean room" launcher tile (the console,
+   * through jupyter-server-proxy, with their home as its workspace) and the room's descriptor at
+   * `/etc/cleanroom/room.json`. The console acts with the sandbox's credentials (stage-1 data only).
+   * @default - the chart's sample image: JupyterLab without the CLI or the console
+   */
+  readonly singleUserImage?: string;
 }
 
 /**

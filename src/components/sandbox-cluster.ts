@@ -28,6 +28,8 @@ export interface SandboxClusterArgs {
   readonly sandbox: SandboxOptions;
   /** How the cluster reaches Google APIs (`"restricted"` or `"private"`), for the user pods' egress policy. @default "restricted" */
   readonly googleApisAccess?: string;
+  /** The room's descriptor (JSON), mounted in users' servers for the console when `sandbox.singleUserImage` is set. @default - none */
+  readonly roomDescriptor?: pulumi.Input<string>;
 }
 
 interface Internals {
@@ -174,7 +176,7 @@ export class SandboxCluster extends pulumi.ComponentResource {
         repositoryOpts: { repo: JUPYTERHUB_CHART.repo },
         namespace: ns.metadata.name,
         atomic: true,
-        values: jupyterhubValues(s, ksa.metadata.name, args.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess, oauthSecret?.metadata.name),
+        values: jupyterhubValues(s, ksa.metadata.name, args.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess, oauthSecret?.metadata.name, args.roomDescriptor),
       },
       k8sOpts,
     );
@@ -210,6 +212,7 @@ export function jupyterhubValues(
   ksaName: pulumi.Input<string>,
   googleApisAccess: string,
   oauthSecretName?: pulumi.Input<string>,
+  roomDescriptor?: pulumi.Input<string>,
 ): Record<string, unknown> {
   return {
     hub: {
@@ -234,10 +237,30 @@ export function jupyterhubValues(
         egressAllowRules: { nonPrivateIPs: false, privateIPs: false, cloudMetadataServer: true, dnsPortsKubeSystemNamespace: true },
         egress: [{ to: [{ ipBlock: { cidr: GOOGLE_APIS_VIP[googleApisAccess] } }], ports: [{ port: 443, protocol: "TCP" }] }],
       },
+      ...consoleValues(s.singleUserImage, roomDescriptor),
     },
     // Autopilot does not run the chart's custom scheduler or privileged pre-pullers.
     scheduling: { userScheduler: { enabled: false }, userPlaceholder: { enabled: false } },
     prePuller: { hook: { enabled: false }, continuous: { enabled: false } },
+  };
+}
+
+/** Where the room's descriptor is mounted in users' servers (the console's `--room`, see sandbox/Dockerfile). */
+export const SANDBOX_ROOM_PATH = "/etc/cleanroom/room.json";
+
+/**
+ * The single-user values of the console image (sandbox/Dockerfile): the image pinned by digest (the chart joins
+ * `name:tag`, so the tag carries `<tag>@sha256:<digest>`), JupyterLab as the landing page, and the room's descriptor
+ * mounted read-only where the console's launcher tile reads it.
+ */
+export function consoleValues(image: string | undefined, roomDescriptor?: pulumi.Input<string>): Record<string, unknown> {
+  if (image === undefined) return {};
+  const at = image.lastIndexOf(":", image.indexOf("@"));
+  return {
+    image: { name: image.slice(0, at), tag: image.slice(at + 1) },
+    defaultUrl: "/lab",
+    extraEnv: { CLEANROOM_ROOM_DESCRIPTOR: SANDBOX_ROOM_PATH },
+    ...(roomDescriptor === undefined ? {} : { extraFiles: { "cleanroom-room": { mountPath: SANDBOX_ROOM_PATH, stringData: roomDescriptor, mode: 0o444 } } }),
   };
 }
 

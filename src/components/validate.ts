@@ -214,13 +214,16 @@ function stringList(v: unknown, p: string, out: string[]): void {
   if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x.length === 0)) out.push(`${p} must be an array of non-empty strings`);
 }
 
+/** A single-user image pinned by digest, with a tag for people: `<repository>:<tag>@sha256:<64 hex>`. */
+export const SINGLE_USER_IMAGE = /^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(\/[a-z0-9][a-z0-9._-]*)+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[0-9a-f]{64}$/;
+
 /** Problems of the sandbox options. */
 export function sandboxProblems(input: SandboxOptions | undefined, p = "sandbox"): string[] {
   const out: string[] = [];
   if (input === undefined) return [`${p} is required: configure an authenticator and authorizedNetworks, or set ${p}.enabled to false`];
   if (!isObject(input)) return [`${p} must be an object`];
   const o = input as SandboxOptions & Record<string, unknown>;
-  unknownKeys(o, ["enabled", "authorizedNetworks", "chartVersion", "github", "google", "insecureDummyAuthenticator", "confidentialNodes", "privateEndpoint", "namespace"], p, out);
+  unknownKeys(o, ["enabled", "authorizedNetworks", "chartVersion", "github", "google", "insecureDummyAuthenticator", "confidentialNodes", "privateEndpoint", "namespace", "singleUserImage"], p, out);
   optBool(o, "enabled", p, out);
   optBool(o, "insecureDummyAuthenticator", p, out);
   optBool(o, "confidentialNodes", p, out);
@@ -236,6 +239,9 @@ export function sandboxProblems(input: SandboxOptions | undefined, p = "sandbox"
   }
   if (o.chartVersion !== undefined && (typeof o.chartVersion !== "string" || !/^\d+\.\d+\.\d+$/.test(o.chartVersion))) {
     out.push(`${p}.chartVersion must be an exact version like 4.2.0 (got ${JSON.stringify(o.chartVersion)}): ranges change the sandbox without review`);
+  }
+  if (o.singleUserImage !== undefined && (typeof o.singleUserImage !== "string" || !SINGLE_USER_IMAGE.test(o.singleUserImage))) {
+    out.push(`${p}.singleUserImage must be <repository>:<tag>@sha256:<64 hex> (got ${JSON.stringify(o.singleUserImage)}): a tag alone can be moved to other code`);
   }
   if (o.namespace !== undefined && (typeof o.namespace !== "string" || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(o.namespace))) {
     out.push(`${p}.namespace must be a Kubernetes namespace name`);
