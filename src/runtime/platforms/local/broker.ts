@@ -92,6 +92,10 @@ export interface ReleaseDecision {
  * approved jobs. Pure; exported so `cleanroom policy test` explains decisions the same way.
  */
 export function decideRelease(descriptor: CleanRoomDescriptor, provider: string, claims: AttestationClaims): ReleaseDecision {
+  // Redundant on both current paths, kept as this pure function's contract: the broker only calls it after
+  // verifyAttestation evaluated buildAttestationCondition(attestation.policy), which loadDescriptor requires to equal
+  // attestation.condition; `policy test` evaluates the condition itself first. A caller that passes claims straight
+  // in must still be refused (tests/local/broker-release.test.ts shows both layers).
   const cond = evaluateAttestationCondition(descriptor.attestation.condition, claims);
   if (!cond.allowed) {
     return { allowed: false, reason: `provider "${provider}" refused: the token does not satisfy the room's attestation condition (${cond.reason})` };
