@@ -22,7 +22,7 @@ function isMessageText(node) {
 /** @param {any} path a babel NodePath */
 function messageOfError(path) {
   const parent = path.parentPath;
-  if (!parent || !parent.isNewExpression() || parent.node.callee.type !== "Identifier") return false;
+  if (!parent?.isNewExpression() || parent.node.callee.type !== "Identifier") return false;
   const name = parent.node.callee.name;
   if (!name.endsWith("Error")) return false;
   const index = parent.node.arguments.indexOf(path.node);
