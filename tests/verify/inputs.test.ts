@@ -104,3 +104,62 @@ describe("verify: options and token shape", function () {
     }
   });
 });
+
+describe("verify: TrustStore options", function () {
+  this.timeout(30_000);
+  let good: Chain;
+
+  before(async () => {
+    ({ good } = await testChains());
+  });
+
+  function codeOf(make: () => unknown): string {
+    try {
+      make();
+      return "accepted";
+    } catch (err) {
+      expect(err, String(err)).to.be.instanceOf(CleanRoomError);
+      return (err as CleanRoomError).code;
+    }
+  }
+
+  it("GIVEN the bounds of ttlMs (0 and 86400000) and maxEntries (0 and 10000) THEN accepted", () => {
+    for (const o of [{ ttlMs: 0 }, { ttlMs: 86_400_000 }, { maxEntries: 0 }, { maxEntries: 10_000 }]) {
+      expect(codeOf(() => new TrustStore([good.root.pem], o)), JSON.stringify(o)).to.equal("accepted");
+    }
+  });
+
+  const bad: ReadonlyArray<[string, () => unknown]> = [
+    ["no roots", () => new TrustStore([])],
+    ["roots not an array", () => new TrustStore("pem" as unknown as string[])],
+    ["a root that is not PEM", () => new TrustStore(["not a certificate"])],
+    ["a root that is a number", () => new TrustStore([5 as unknown as string])],
+    ["an unreadable PEM root", () => new TrustStore(["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])],
+    ["a root that is a leaf (not a CA)", () => new TrustStore([good.leaf.pem])],
+    ["ttlMs -1", () => new TrustStore([good.root.pem], { ttlMs: -1 })],
+    ["ttlMs 1.5", () => new TrustStore([good.root.pem], { ttlMs: 1.5 })],
+    ["ttlMs a day and a millisecond", () => new TrustStore([good.root.pem], { ttlMs: 86_400_001 })],
+    ["maxEntries -1", () => new TrustStore([good.root.pem], { maxEntries: -1 })],
+    ["maxEntries 0.5", () => new TrustStore([good.root.pem], { maxEntries: 0.5 })],
+    ["maxEntries 10001", () => new TrustStore([good.root.pem], { maxEntries: 10_001 })],
+  ];
+  for (const [what, make] of bad) {
+    it(`GIVEN ${what} THEN invalid-argument`, () => {
+      expect(codeOf(make)).to.equal("invalid-argument");
+    });
+  }
+
+  it("GIVEN maxEntries 0 THEN nothing is cached; GIVEN the default THEN a verified chain is", () => {
+    const at = new Date(Date.now() + 120_000);
+    const none = new TrustStore([good.root.pem], { maxEntries: 0 });
+    none.verifyChain(good.x5c, at);
+    expect(none.size).to.equal(0);
+    const some = new TrustStore([good.root.pem]);
+    some.verifyChain(good.x5c, at);
+    some.verifyChain(good.x5c, at);
+    expect(some.size).to.equal(1);
+    expect(some.stats).to.deep.equal({ hits: 1, misses: 1 });
+    some.clear();
+    expect(some.size).to.equal(0);
+  });
+});
