@@ -16,8 +16,6 @@ import { type Chain, IMAGE, type Issued, pkiToken, productionClaims, testChains 
 
 const run = promisify(execFile);
 
-// Two minutes ahead: the certificates are issued in before(), after this module loads.
-const NOW = Math.floor(Date.now() / 1000) + 120;
 const AUD = "urn:attested-cleanroom:room:test";
 
 /** openssl `-subj` form of a node subject ("O=Test\nCN=Inter" → "/O=Test/CN=Inter"). */
@@ -111,6 +109,8 @@ describe("verify: chains forged under the real CA's name", function () {
   /** [leaf, forged intermediate, real root]: the intermediate names the root but the forger signed it. */
   let forgedInter: Chain;
   let opts: VerifyOptions;
+  /** Set once the forged certificates exist, so all of them are valid at it. */
+  let NOW: number;
 
   before(async () => {
     ({ good } = await testChains());
@@ -125,6 +125,7 @@ describe("verify: chains forged under the real CA's name", function () {
     await writeFile(join(dir, "forged-inter.pem"), inter.pem);
     const leafUnderForgedInter = await forger.issue("Leaf", { cert: "forged-inter.pem", key: inter.key }, "leaf");
     forgedInter = await forger.chainOf(leafUnderForgedInter, inter.cert, realRoot);
+    NOW = Math.floor(Date.now() / 1000) + 60;
     opts = { audience: AUD, nonce: "n".repeat(64), trustedRoots: [good.root.pem], currentDate: new Date(NOW * 1000), policy: { imageDigests: [IMAGE] } };
   });
   after(async () => dir && rm(dir, { recursive: true, force: true }));

@@ -215,3 +215,8 @@ export function testChains(): Promise<TestChains> {
   })();
   return shared;
 }
+
+// Start making the chains as soon as a test file imports this module. Test files fix their verification time at load
+// (`NOW`, two minutes ahead); on a loaded machine mocha may reach the first before() that asks for the chains more
+// than two minutes later, and a chain issued then is not yet valid at `NOW`. Failures surface where it is awaited.
+testChains().catch(() => undefined);
