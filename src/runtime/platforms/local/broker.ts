@@ -93,7 +93,8 @@ export interface ReleaseDecision {
  * decisions the same way.
  */
 export function decideRelease(descriptor: CleanRoomDescriptor, provider: string, claims: AttestationClaims): ReleaseDecision {
-  // Each provider's own condition decides for its key, as its own pool does on GCP: loosening the room's changes nothing here.
+  // Each provider's own condition decides for its key, as its own pool does on GCP: loosening the room's changes nothing
+  // here. Not redundant with the broker's verifyAttestation, which checks the room's condition: a provider's may be stricter.
   const trust = providerTrust(descriptor, findProvider(descriptor, provider));
   const cond = evaluateAttestationCondition(trust.condition, claims);
   if (!cond.allowed) {
