@@ -15,11 +15,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, findDataset, findProvider } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, findDataset, findProvider, providerTrust } from "../../core/descriptor.js";
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
-import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
+import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
 import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
 import { sortInputs } from "../jobs/pack.js";
@@ -27,6 +27,7 @@ import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
 import type { ExecutorEnv } from "./env.js";
 import { checkApproval } from "./approval.js";
+import { DpNoiseServer } from "./dp-noise.js";
 import { runJobProcess } from "./job-process.js";
 import { checkOutputs } from "./output-policy.js";
 
@@ -104,6 +105,7 @@ async function decryptInputs(
   descriptor: CleanRoomDescriptor,
   inputs: readonly JobInput[],
   inputsDir: string,
+  admitted: ReceiptAdmission[],
 ): Promise<ReceiptInput[]> {
   const out: ReceiptInput[] = [];
   for (const input of inputs) {
@@ -117,6 +119,11 @@ async function decryptInputs(
       throw err;
     });
     const key = await platform.unwrapDataKey(provider, input.dataset, wrapped);
+    // The key opened: the policy that decided (the provider's own, or the room's) admitted this run.
+    if (!admitted.some((a) => a.provider === provider.name)) {
+      const trust = providerTrust(descriptor, provider);
+      admitted.push({ provider: provider.name, policyDigest: policyDigest(trust.condition), own: trust.own });
+    }
     const dir = join(inputsDir, input.provider);
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const dest = join(dir, `${input.dataset}.csv`);
@@ -155,11 +162,13 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   // Traversable, not listable: the job's sandbox (an unprivileged user) is built from the directories below.
   await chmod(work, 0o711);
   let inputs: ReceiptInput[] = [];
+  const admittedBy: ReceiptAdmission[] = [];
   let exitCode: number | undefined;
   let outputs: Manifest = [];
   let failure: CleanRoomError | undefined;
   let imageDigest = `sha256:${"0".repeat(64)}`;
   let writer: ResultWriter | undefined;
+  let dp: DpNoiseServer | undefined;
   try {
     if (!JOB_ID_PATTERN.test(jobId) || lastSegment(env.outputUri) !== jobId) {
       throw new CleanRoomError("invalid-argument", `CLEANROOM_JOB_URI and CLEANROOM_OUTPUT_URI must end with the same job id (got ${env.jobUri}, ${env.outputUri})`);
@@ -201,13 +210,15 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     }
 
     // 2. Inputs: each key through the platform's attested release.
-    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir);
+    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir, admittedBy);
     await chmod(inputsDir, 0o555);
     for (const p of await readdir(inputsDir)) await chmod(join(inputsDir, p), 0o555);
 
     // 3. The job, with a clean environment: nothing of the executor's (sockets, URIs) leaks into it.
     const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
-    const ended = await runJobProcess(cmd, env.jobTimeoutMs !== undefined ? { timeoutMs: env.jobTimeoutMs } : {});
+    // Stage-2 DP releases: the job may ask for noise, spent from the ledger first (dp-noise.ts).
+    dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n) });
+    const ended = await runJobProcess(cmd, env.jobTimeoutMs !== undefined ? { timeoutMs: env.jobTimeoutMs } : {}).finally(() => dp?.stop());
     exitCode = ended.code;
     if (ended.timedOut) {
       throw new CleanRoomError("timeout", `The job ran longer than the room's limit of ${Math.round(env.jobTimeoutMs! / 1000)} s and was stopped; nothing it wrote is released`);
@@ -240,12 +251,14 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     platform: platform.name,
     sandbox: platform.sandbox,
     inputs,
+    admittedBy,
     outputs,
     startedAt,
     finishedAt: new Date().toISOString(),
     status: failure ? "failed" : "succeeded",
     ...(exitCode !== undefined ? { exitCode } : {}),
     ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+    ...(dp && dp.spends.length > 0 ? { dp: dp.spends } : {}),
   };
   try {
     writer ??= await platform.openResult(env.outputUri);

@@ -4,12 +4,21 @@
  */
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type AttestationClaims, CONFIDENTIAL_SPACE_ISSUER, JOB_DIGEST_ENV, LOCAL_ISSUER, OUTPUT_URI_ENV } from "../../core/attestation.js";
-import { type CleanRoomDescriptor, loadDescriptor } from "../../core/descriptor.js";
+import { type AttestationClaims, CONFIDENTIAL_SPACE_ISSUER, JOB_DIGEST_ENV, LOCAL_ISSUER, OUTPUT_URI_ENV, evaluateAttestationCondition } from "../../core/attestation.js";
+import { type CleanRoomDescriptor, loadDescriptor, providerTrust } from "../../core/descriptor.js";
 import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_URI_ENV } from "../../core/executor-env.js";
-import { nonceForReceipt, parseReceipt, policyDigest, RESULT_FILES, type Receipt, type ReceiptInput, receiptDigest } from "../../core/receipt.js";
+import {
+  nonceForReceipt,
+  parseReceipt,
+  policyDigest,
+  RESULT_FILES,
+  type Receipt,
+  type ReceiptAdmission,
+  type ReceiptInput,
+  receiptDigest,
+} from "../../core/receipt.js";
 import type { TrustStore } from "./chain.js";
 import { checkAttestedRoom } from "./attested-room.js";
 import { AttestationError } from "./errors.js";
@@ -104,6 +113,8 @@ export interface ResultSummary {
    * out of date. Empty otherwise.
    */
   readonly approvalWithdrawnBy: readonly string[];
+  /** The provider policies that admitted the run (each checked against the token's claims); empty for older receipts. */
+  readonly admittedBy: readonly ReceiptAdmission[];
   readonly hardware: ResultHardware;
   readonly token: {
     readonly issuer: string;
@@ -179,6 +190,29 @@ function crossCheck(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: A
     const p = descriptor.providers.find((x) => x.name === input.provider);
     if (!p?.datasets.some((d) => d.name === input.dataset)) {
       throw mismatch("receipt.inputs", `a dataset of room ${descriptor.name}`, `${input.provider}/${input.dataset}`, "the receipt names an input this room does not have");
+    }
+    if (receipt.admittedBy !== undefined && !receipt.admittedBy.some((a) => a.provider === input.provider)) {
+      throw mismatch("receipt.admittedBy", `an admission by provider ${input.provider}`, receipt.admittedBy, "the receipt names an input whose provider's policy did not admit the run");
+    }
+  }
+  for (const a of receipt.admittedBy ?? []) {
+    const p = descriptor.providers.find((x) => x.name === a.provider);
+    if (!p) throw mismatch("receipt.admittedBy", `a provider of room ${descriptor.name}`, a.provider, "the receipt names a provider this room does not have");
+    // Each admitting policy is the one the provider publishes now, and the attested claims really satisfy it.
+    const trust = providerTrust(descriptor, p);
+    if (a.policyDigest !== policyDigest(trust.condition) || a.own !== trust.own) {
+      throw mismatch(
+        `receipt.admittedBy[${a.provider}]`,
+        policyDigest(trust.condition),
+        a.policyDigest,
+        `provider ${a.provider}'s attestation policy changed since the job ran, or the descriptor is not this room's`,
+      );
+    }
+    const verdict = evaluateAttestationCondition(trust.condition, claims);
+    if (!verdict.allowed) {
+      throw new AttestationError("policy", `The attested claims do not satisfy provider ${a.provider}'s ${trust.own ? "own " : ""}policy: ${verdict.reason ?? "denied"}`, {
+        claim: `receipt.admittedBy[${a.provider}]`,
+      });
     }
   }
 }
@@ -350,6 +384,7 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     approvedBy: descriptor.providers.filter((p) => p.approvedJobs.includes(receipt.jobDigest)).map((p) => p.name),
     approved: approval.approved,
     approvalWithdrawnBy: approval.withdrawnBy,
+    admittedBy: receipt.admittedBy ?? [],
     hardware,
     token: {
       issuer,

@@ -92,6 +92,11 @@ async function writeJobState(layout: RoomLayout, s: JobStateFile): Promise<void>
   await rename(tmp, p);
 }
 
+/** Each provider's `.dp-ledger` directory that exists (bound writable into the executor's sandbox). */
+function ledgerDirs(layout: RoomLayout, descriptor: CleanRoomDescriptor): string[] {
+  return descriptor.providers.map((p) => join(layout.providersDir, p.name, ".dp-ledger")).filter((d) => existsSync(d));
+}
+
 /** What the executor of one job is given: its sockets, environment and the room's directories. */
 export interface ExecutorSandboxJob {
   readonly jobId: string;
@@ -105,11 +110,12 @@ export interface ExecutorSandboxJob {
  * (encrypted) data; writable only its own staging directory in quarantine; the room's directory hidden when a bound
  * prefix contains it; its two sockets.
  */
-export function executorSandboxFor(layout: RoomLayout, config: LauncherConfig, _descriptor: CleanRoomDescriptor, job: ExecutorSandboxJob): string[] {
+export function executorSandboxFor(layout: RoomLayout, config: LauncherConfig, descriptor: CleanRoomDescriptor, job: ExecutorSandboxJob): string[] {
   return executorSandboxArgs({
     runtimes: config.runtimes,
     readOnly: [config.executor.dir, join(layout.jobsDir, job.jobId), layout.providersDir],
-    writable: [stagingDirOf(layout.quarantineDir, job.jobId)],
+    // The providers' DP ledgers: a stage-2 DP release appends its (attested) spend there.
+    writable: [stagingDirOf(layout.quarantineDir, job.jobId), ...ledgerDirs(layout, descriptor)],
     hide: [layout.dir],
     launcherSocket: job.launcherSocket,
     launcherSocketInside: CONTAINER_LAUNCHER_SOCKET,

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { buildAttestationCondition } from "../../../core/attestation.js";
+import { buildAttestationCondition, providerAttestationPolicy } from "../../../core/attestation.js";
 import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, roomAudience } from "../../../core/descriptor.js";
 import { canonicalJson } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
@@ -128,13 +128,18 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
     executor: { imageDigest: digest },
     attestation: { policy, condition: buildAttestationCondition(policy), audience: roomAudience(name), trustedRoots: [rootPem] },
     output: { ...spec.output },
-    providers: spec.providers.map((p) => ({
-      name: p.name,
-      approvedJobs: [...p.approvedJobs],
-      datasets: p.datasets.map((d) => ({ ...d })),
-      dataUri: fileUri(join(layout.providersDir, p.name)),
-      keyName: `local:${p.name}`,
-    })),
+    providers: spec.providers.map((p) => {
+      // A provider with requirements of its own gets its own condition: the broker checks it for this provider's key.
+      const own = p.attestation === undefined ? undefined : providerAttestationPolicy(policy, p.attestation);
+      return {
+        name: p.name,
+        approvedJobs: [...p.approvedJobs],
+        datasets: p.datasets.map((d) => ({ ...d })),
+        dataUri: fileUri(join(layout.providersDir, p.name)),
+        keyName: `local:${p.name}`,
+        ...(own === undefined ? {} : { attestation: { policy: own, condition: buildAttestationCondition(own) } }),
+      };
+    }),
     storage: {
       jobs: fileUri(layout.jobsDir),
       quarantine: fileUri(layout.quarantineDir),
