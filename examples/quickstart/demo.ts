@@ -5,7 +5,8 @@
  * 2. stage 1: a data scientist explores differentially-private synthetic data (never the raw rows);
  * 3. stage 2: their regression job is packed, approved by the insurer (its digest), run once on the real data inside a
  *    bubblewrap sandbox, released, fetched and verified offline against the room's attestation root;
- * 4. a job nobody approved is denied the data key, and leaves a verifiable failure receipt and no outputs.
+ * 4. a job nobody approved is refused before it runs (no key, none of its code), and leaves a verifiable failure receipt
+ *    and no outputs.
  *
  * With `--keep` (`npm run demo -- --keep`) the room stays up at the end and the room console starts: one page for the
  * data scientist, one for the insurer; the demo prints their URLs and runs until Ctrl-C (the room then stays up).

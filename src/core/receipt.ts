@@ -107,9 +107,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** A POSIX relative path with no empty, `.` or `..` segment, no backslash and no NUL. */
+/**
+ * Control and formatting characters (C0, DEL, C1, bidi and other format controls, line separators): never valid in
+ * an output path, which verifiers print (a crafted name could redraw the terminal or reorder what it shows).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+export const UNPRINTABLE_PATTERN = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/u;
+
+/** A POSIX relative path with no empty, `.` or `..` segment, no backslash and no control or formatting character. */
 function isSafeRelativePath(p: string): boolean {
-  if (p === "" || p.startsWith("/") || p.includes("\\") || p.includes("\0")) return false;
+  if (p === "" || p.startsWith("/") || p.includes("\\") || UNPRINTABLE_PATTERN.test(p)) return false;
   return p.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
 }
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -159,8 +166,9 @@ export function receiptProblems(r: unknown): string[] {
       if (!isObject(x) || typeof x.path !== "string" || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || !Number.isSafeInteger(x.bytes)) {
         out.push(`receipt.outputs[${i}] must be {path, bytes, sha256 (64 hex)}`);
       } else if (!isSafeRelativePath(x.path)) {
-        // A verifier joins these paths to a local directory: `..`, absolute or backslash paths would escape it.
-        out.push(`receipt.outputs[${i}].path must be relative and stay inside the output directory (got ${JSON.stringify(x.path)})`);
+        // A verifier joins these paths to a local directory (`..`, absolute or backslash paths would escape it) and
+        // prints them (a control character could forge what the terminal shows).
+        out.push(`receipt.outputs[${i}].path must be relative, stay inside the output directory and hold no control character (got ${JSON.stringify(x.path)})`);
       } else if (seen.has(x.path)) {
         out.push(`receipt.outputs[${i}].path ${JSON.stringify(x.path)} is listed twice`);
       } else {

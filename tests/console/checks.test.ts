@@ -31,12 +31,13 @@ describe("console: the verification report's checks", () => {
     expect(owners("digest-mismatch")).to.deep.equal(["outputs"]);
   });
 
-  it("GIVEN the checks THEN they follow verifyResult's order: token before receipt binding before outputs", () => {
+  it("GIVEN the checks THEN they follow verifyResult's order: token before receipt binding before outputs before approval", () => {
     const ids = RESULT_CHECKS.map((c) => c.id);
     expect(ids.indexOf("chain")).to.be.lessThan(ids.indexOf("signature"));
     expect(ids.indexOf("signature")).to.be.lessThan(ids.indexOf("nonce"));
     expect(ids.indexOf("nonce")).to.be.lessThan(ids.indexOf("policy"));
     expect(ids.indexOf("binding")).to.be.lessThan(ids.indexOf("outputs"));
-    expect(ids.at(-1)).to.equal("outputs");
+    expect(ids.indexOf("outputs")).to.be.lessThan(ids.indexOf("approved"));
+    expect(ids.at(-1)).to.equal("approved");
   });
 });

@@ -130,6 +130,12 @@ export const RESULT_CHECKS: readonly CheckDef[] = [
     why: "The files you have are exactly the ones the attested job wrote.",
     failsOn: (c) => c === "digest-mismatch",
   },
+  {
+    id: "approved",
+    title: "The code that produced it was approved by the providers of its data",
+    why: "A result that read no input never passed a provider's key release: no provider checked its code.",
+    failsOn: (c) => c === "unapproved",
+  },
 ];
 
 /**

@@ -8,7 +8,6 @@
  * 4. enforce the output policy; write the receipt; request a token whose nonce is `nonceForReceipt(receipt)`;
  * 5. commit outputs + receipt + token to quarantine at once. Any failure commits a failure receipt and no outputs.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
@@ -27,7 +26,9 @@ import { sortInputs } from "../jobs/pack.js";
 import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
 import type { ExecutorEnv } from "./env.js";
+import { checkApproval } from "./approval.js";
 import { DpNoiseServer } from "./dp-noise.js";
+import { runJobProcess } from "./job-process.js";
 import { checkOutputs } from "./output-policy.js";
 
 /** The outcome of one executor run. */
@@ -138,18 +139,14 @@ async function decryptInputs(
   return out;
 }
 
-function runProcess(command: string, args: readonly string[], cwd: string, env: Readonly<Record<string, string>>): Promise<number> {
-  return new Promise((resolveP, reject) => {
-    // The job's stdout/stderr are not kept: they could carry raw rows past the output policy and the release review.
-    const child = spawn(command, [...args], { cwd, env: { ...env }, stdio: "ignore" });
-    child.once("error", (err) => reject(new CleanRoomError("job-failed", `Cannot start the job (${command}): ${messageOf(err)}`, { cause: err })));
-    child.once("exit", (code, signal) => resolveP(code ?? (signal ? 128 : 1)));
-  });
-}
-
 async function writeOutputs(writer: ResultWriter, outputDir: string, outputs: Manifest): Promise<void> {
-  for (const e of outputs) {
-    await writer.write(`${RESULT_FILES.outputs}/${e.path}`, createReadStream(join(outputDir, ...e.path.split("/"))));
+  try {
+    for (const e of outputs) {
+      await writer.write(`${RESULT_FILES.outputs}/${e.path}`, createReadStream(join(outputDir, ...e.path.split("/"))));
+    }
+  } catch (err) {
+    // The error would name an output (chosen by code that read the data): say only what failed.
+    throw new CleanRoomError("io-error", "Copying the job's outputs into the result failed; nothing was released", { cause: err });
   }
 }
 
@@ -162,7 +159,8 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   const startedAt = new Date().toISOString();
   const jobId = lastSegment(env.jobUri);
   const work = await mkdtemp(join(tmpdir(), "cleanroom-exec-"));
-  await chmod(work, 0o700);
+  // Traversable, not listable: the job's sandbox (an unprivileged user) is built from the directories below.
+  await chmod(work, 0o711);
   let inputs: ReceiptInput[] = [];
   const admittedBy: ReceiptAdmission[] = [];
   let exitCode: number | undefined;
@@ -195,6 +193,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
         `The job bundle's digest is ${recomputed} but the launcher started this job as ${env.jobDigest}: the bundle or job.json was changed after submission; refusing to run it`,
       );
     }
+    checkApproval(descriptor, env.jobDigest, sortInputs(job.inputs));
     const file = entrypointFile(job.entrypoint);
     if (!files.some((f) => f.path === file)) throw new CleanRoomError("invalid-manifest", `The entrypoint file ${file} is not in the bundle`);
     await chmod(jobDir, 0o555);
@@ -204,7 +203,9 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     // is a clear error here instead of an opaque exit 127 after the data was decrypted.
     const probe = runtimeProbe(job.entrypoint);
     const probeCmd = platform.jobCommand({ ...plan, argv: [...probe.argv] });
-    if ((await runProcess(probeCmd.command, probeCmd.args, probeCmd.cwd, probeCmd.env)) !== 0) {
+    // The probe is the executor's own command, run before any data is decrypted: its stderr (e.g. a sandbox that cannot
+    // start) goes to the executor's log.
+    if ((await runJobProcess(probeCmd, { onStderr: (c) => process.stderr.write(c) })).code !== 0) {
       throw new CleanRoomError("runtime-missing", `This job's entrypoint needs ${probe.needs}, which the executor's environment does not have: ${probe.fix}`);
     }
 
@@ -217,9 +218,14 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
     // Stage-2 DP releases: the job may ask for noise, spent from the ledger first (dp-noise.ts).
     dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n) });
-    exitCode = await runProcess(cmd.command, cmd.args, cmd.cwd, cmd.env).finally(() => dp?.stop());
+    const ended = await runJobProcess(cmd, env.jobTimeoutMs !== undefined ? { timeoutMs: env.jobTimeoutMs } : {}).finally(() => dp?.stop());
+    exitCode = ended.code;
+    if (ended.timedOut) {
+      throw new CleanRoomError("timeout", `The job ran longer than the room's limit of ${Math.round(env.jobTimeoutMs! / 1000)} s and was stopped; nothing it wrote is released`);
+    }
     if (exitCode !== 0) {
-      throw new CleanRoomError("job-failed", `The job exited with code ${exitCode} (its output is not kept; reproduce with the stage-1 data)`);
+      // The code itself is chosen by code that read the data: it stays in the receipt, for the provider's review.
+      throw new CleanRoomError("job-failed", "The job exited with a non-zero code (its output is not kept; reproduce with the stage-1 data)");
     }
 
     // 4. Output policy, then the outputs go to the (not yet visible) result.

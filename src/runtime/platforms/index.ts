@@ -60,7 +60,7 @@ export async function executorPlatformFor(descriptor: CleanRoomDescriptor, env: 
 /** The room client of a room (used by providers and consumers). */
 export async function roomClientFor(descriptor: CleanRoomDescriptor, options: RoomOptions = {}): Promise<RoomClient> {
   if (descriptor.platform === "local") {
-    return new LocalRoomClient(descriptor);
+    return new LocalRoomClient(descriptor, options.trustedRoots ? { trustedRoots: options.trustedRoots } : {});
   }
   if (descriptor.platform === "gcp") return loadGcp().createGcpRoomClient(descriptor, options.trustedRoots ? { trustedRoots: options.trustedRoots } : {});
   throw unknownPlatform(descriptor);
