@@ -17,3 +17,5 @@ export * from "./runtime/jobs/index.js";
 export * from "./runtime/platforms/platform.js";
 export { executorPlatformFor, roomClientFor } from "./runtime/platforms/index.js";
 export { type LocalStatus, type LocalUpOptions, type LocalUpResult, localDown, localStatus, localUp } from "./runtime/platforms/local/room.js";
+// The room console (`cleanroom console`): a web page per role over the same calls.
+export { type ConsoleOptions, type ReportCheck, RESULT_CHECKS, type RunningConsole, startConsole, type VerificationReport, verificationReport } from "./runtime/console/index.js";

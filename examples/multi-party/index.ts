@@ -1,6 +1,9 @@
 /**
- * Multi-party: a hospital and an insurer, each keeping its key and data bucket in its own project, each approving
- * job digests on its own. The joint job reads both providers' data, so it runs only because BOTH approved it; the
+ * Multi-party: a hospital and an insurer, each deploying its own trust from its own program, in its own project
+ * (`hospital/`, `insurer/`): its Workload Identity pool and attestation condition, its key, its data bucket and the
+ * jobs it approved. This program is the consortium's room: it references each provider only by what the provider's
+ * stack publishes (a StackReference) and needs no IAM in their projects, so whoever runs it cannot loosen a
+ * provider's condition. The joint job reads both providers' data, so it runs only because BOTH approved it; the
  * hospital-only job can never open the insurer's key. Outputs stay in quarantine until a provider releases them.
  *
  * In your own program: `import { DataCleanRoom } from "attested-cleanroom/components";`
@@ -10,54 +13,18 @@ import { DataCleanRoom } from "../../src/components/index.js";
 
 const gcpConfig = new pulumi.Config("gcp");
 const config = new pulumi.Config();
-const jointJob = config.require("jointJob");
-const hospitalOnlyJob = config.require("hospitalOnlyJob");
+
+// Each provider's stack, deployed by that provider (`pulumi stack output provider` there is what we read here).
+const hospital = new pulumi.StackReference(config.require("hospitalStack"));
+const insurer = new pulumi.StackReference(config.require("insurerStack"));
 
 const room = new DataCleanRoom("consortium", {
   project: gcpConfig.require("project"),
   region: gcpConfig.require("region"),
   zone: `${gcpConfig.require("region")}-b`,
-  codePolicy: "approved-jobs",
-  providers: [
-    {
-      name: "hospital",
-      project: config.require("hospitalProject"),
-      datasets: [
-        {
-          name: "admissions",
-          schema: {
-            columns: [
-              { name: "age", type: "numeric", min: 0, max: 100, bins: 10, integer: true },
-              { name: "ward", type: "categorical", categories: ["cardiology", "oncology", "general"] },
-              { name: "days", type: "numeric", min: 0, max: 60, bins: 12, integer: true },
-            ],
-          },
-          stage1Method: "mst",
-          epsilon: 1,
-        },
-        { name: "diagnoses", stage1Method: "none" },
-      ],
-      approvedJobs: [jointJob, hospitalOnlyJob],
-    },
-    {
-      name: "insurer",
-      project: config.require("insurerProject"),
-      datasets: [
-        {
-          name: "claims",
-          schema: {
-            columns: [
-              { name: "region", type: "categorical", categories: ["north", "south"] },
-              { name: "amount", type: "numeric", min: 0, max: 100000, bins: 20 },
-            ],
-          },
-          stage1Method: "aggregates",
-          epsilon: 0.5,
-        },
-      ],
-      // The insurer approves only the joint analysis.
-      approvedJobs: [jointJob],
-    },
+  externalProviders: [
+    { name: "hospital", published: hospital.getOutput("provider") },
+    { name: "insurer", published: insurer.getOutput("provider") },
   ],
   output: { maxBytes: 10 * 1024 * 1024, requireRelease: true },
   executor: { imageReference: config.require("executorImage") },
@@ -72,11 +39,11 @@ const room = new DataCleanRoom("consortium", {
   storage: { retentionDays: 90 },
 });
 
-// Each provider's stewards provision their own data and release outputs; analysts submit and explore.
-room.provider("hospital").grantProvision("group:hospital-data-stewards@consortium.example");
-room.provider("hospital").grantRelease("group:hospital-data-stewards@consortium.example");
-room.provider("insurer").grantProvision("group:insurer-data-stewards@consortium.example");
-room.provider("insurer").grantRelease("group:insurer-data-stewards@consortium.example");
+// Each provider's stewards upload their stage-1 artefacts and release outputs; analysts submit and explore.
+for (const provider of ["hospital", "insurer"]) {
+  room.grantStage1Upload(provider, `group:${provider}-data-stewards@consortium.example`);
+  room.grantRelease(`group:${provider}-data-stewards@consortium.example`);
+}
 room.grantSubmit("group:analysts@consortium.example");
 room.grantExplore("group:analysts@consortium.example");
 

@@ -5,7 +5,11 @@
  * 2. stage 1: a data scientist explores differentially-private synthetic data (never the raw rows);
  * 3. stage 2: their regression job is packed, approved by the insurer (its digest), run once on the real data inside a
  *    bubblewrap sandbox, released, fetched and verified offline against the room's attestation root;
- * 4. a job nobody approved is denied the data key, and leaves a verifiable failure receipt and no outputs.
+ * 4. a job nobody approved is refused before it runs (no key, none of its code), and leaves a verifiable failure receipt
+ *    and no outputs.
+ *
+ * With `--keep` (`npm run demo -- --keep`) the room stays up at the end and the room console starts: one page for the
+ * data scientist, one for the insurer; the demo prints their URLs and runs until Ctrl-C (the room then stays up).
  */
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -18,6 +22,7 @@ import { packJob } from "../../src/runtime/jobs/pack.js";
 import { produceStage1 } from "../../src/runtime/provision/stage1.js";
 import { localDown, localUp } from "../../src/runtime/platforms/local/room.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
+import { startConsole } from "../../src/runtime/console/server.js";
 
 const HERE = __dirname;
 const line = "─".repeat(78);
@@ -56,7 +61,26 @@ async function stage1(descriptorPath: string, csv: string): Promise<void> {
   say("Good enough to write the analysis; the exact numbers come from stage 2.");
 }
 
+/** Keeps the room up and serves the console for both roles until Ctrl-C. */
+async function keepWithConsole(work: string, descriptorPath: string, roomDir: string): Promise<void> {
+  const scientist = await startConsole({ room: descriptorPath, workspace: join(HERE, "jobs"), stateDir: join(work, "console-scientist") });
+  const insurer = await startConsole({ room: descriptorPath, provider: "insurer", stateDir: join(work, "console-insurer") });
+  say("The room stays up. Open the room console (each link works once, in one browser):");
+  say(`  data scientist: ${scientist.url}`);
+  say(`  insurer:        ${insurer.url}`);
+  say("Press Ctrl-C to stop the console; the room keeps running. Stop it with:");
+  say(`  cleanroom local down --dir ${roomDir}`);
+  await new Promise<void>((resolveP) => {
+    const stop = () => resolveP();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await Promise.all([scientist.close(), insurer.close()]);
+}
+
 async function main(): Promise<void> {
+  const keep = process.argv.includes("--keep");
+  let kept = false;
   const work = await mkdtemp(join(tmpdir(), "cleanroom-demo-"));
   const roomDir = join(work, "room");
   const csv = join(HERE, "data", "insurance.csv");
@@ -126,13 +150,22 @@ async function main(): Promise<void> {
     say(`Outputs released: ${badSummary.outputs.length} (none).`);
     if (badSt.state !== "failed" || badSt.errorCode !== "denied") throw new Error("the unapproved job was not denied");
 
+    if (keep) {
+      step("Done: the room console");
+      kept = true;
+      await keepWithConsole(work, r2.descriptorPath, roomDir);
+      return;
+    }
     step("Done: tearing the room down");
     await localDown(roomDir);
     up = false;
     say("The whole two-stage clean room ran on this machine. On GCP the same executor runs in Confidential Space.");
+    say("To see it in a browser, run `npm run demo -- --keep`: the room stays up and the demo prints the room console's URLs.");
   } finally {
-    if (up) await localDown(roomDir).catch(() => undefined);
-    await rm(work, { recursive: true, force: true });
+    if (!kept) {
+      if (up) await localDown(roomDir).catch(() => undefined);
+      await rm(work, { recursive: true, force: true });
+    }
   }
 }
 

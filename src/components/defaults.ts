@@ -39,8 +39,6 @@ export const ALLOW_DEBUG_LABEL = "cleanroom-allow-debug";
 /** Label that says what a bucket holds (`data`, `jobs`, `quarantine`, `results`, `stage1`); the policy pack's rule 4 reads it. */
 export const BUCKET_ROLE_LABEL = "cleanroom-role";
 
-/** Network tag of every Confidential Space VM; the egress firewall targets it. */
-export const TEE_NETWORK_TAG = "cleanroom-tee";
 
 /** The pinned JupyterHub Helm chart (z2jh). A floating version would change the sandbox without review. */
 export const JUPYTERHUB_CHART = { name: "jupyterhub", repo: "https://hub.jupyter.org/helm-chart/", version: "4.2.0" } as const;
@@ -64,7 +62,6 @@ export const COMPONENT_DEFAULTS = {
   googleApisAccess: "restricted",
   jupyterNamespace: "jupyterhub",
   platform: "linux/amd64",
-  imageTag: "v1",
 } as const;
 
 /** IAM roles the components grant, by purpose. */
@@ -81,7 +78,22 @@ export const ROLES = {
   workloadIdentityUser: "roles/iam.workloadIdentityUser",
   instanceAdmin: "roles/compute.instanceAdmin.v1",
   networkUser: "roles/compute.networkUser",
+  /** The least-privileged role of a GKE node's own service account (logs, metrics, image pulls). */
+  gkeNode: "roles/container.defaultNodeServiceAccount",
 } as const;
+
+/**
+ * What a submitter may do on the TEE subnet: attach a VM's interface, and nothing else. Not `roles/compute.networkUser`,
+ * which also carries `compute.subnetworks.useExternalIp`: without it no VM on the subnet can get an external IP, whoever
+ * creates it (job VMs cannot be given a path around the egress firewall's VIP-only rule).
+ */
+export const SUBNET_USE_PERMISSIONS: readonly string[] = ["compute.subnetworks.use"];
+
+/**
+ * What a submitter needs besides the name-conditioned instance role: polling the zone operations of its own inserts and
+ * deletes. Operations carry no data (a type, a status, a target link).
+ */
+export const JOB_OPERATION_PERMISSIONS: readonly string[] = ["compute.zoneOperations.get"];
 
 /** The only project-level roles the room ever grants to its workload service account. */
 export const PROJECT_LEVEL_WORKLOAD_ROLES: readonly string[] = [ROLES.workloadUser, ROLES.logWriter];
@@ -99,6 +111,9 @@ export const REQUIRED_APIS: readonly string[] = [
   "storage.googleapis.com",
   "sts.googleapis.com",
 ];
+
+/** APIs a provider's own project needs: its pool (IAM, STS), its key and its bucket. */
+export const PROVIDER_APIS: readonly string[] = ["cloudkms.googleapis.com", "iam.googleapis.com", "storage.googleapis.com", "sts.googleapis.com"];
 
 /** Extra API of the stage-1 sandbox. */
 export const SANDBOX_APIS: readonly string[] = ["container.googleapis.com"];

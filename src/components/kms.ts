@@ -2,21 +2,29 @@
  * A Cloud KMS key ring and key for CMEK buckets, plus the Cloud Storage service agent's right to use the key.
  */
 import * as gcp from "@pulumi/gcp";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { BUCKET_ROLE_LABEL, COMPONENT_DEFAULTS, ROLES } from "./defaults.js";
 
 /** What `createCmekKey` needs. */
 export interface CmekKeyArgs {
   /** Project of the key ring. */
-  readonly project: string;
+  readonly project: pulumi.Input<string>;
   /** KMS location; must be the location of the buckets the key encrypts. */
   readonly location: string;
-  /** Key ring name (key rings can never be deleted: keep it stable). */
+  /**
+   * Key ring name prefix. Key rings can never be deleted: a random suffix, kept in the stack's state, makes the name
+   * new after `pulumi destroy`, so the next `pulumi up` does not collide with the ring the destroy left behind.
+   */
   readonly keyRingName: string;
   /** Key name within the ring. */
   readonly keyName: string;
   /** Rotation period in days (at most 90). @default 90 */
   readonly rotationDays?: number;
+  /** Protect the key against deletion. @default true */
+  readonly protect?: boolean;
+  /** Resources the key ring and the Cloud Storage agent lookup wait for (e.g. the enabled APIs). @default [] */
+  readonly dependsOn?: pulumi.Resource[];
 }
 
 /** The key and what lets Cloud Storage use it. */
@@ -37,7 +45,14 @@ export interface CmekKey {
  */
 export function createCmekKey(parent: pulumi.Resource, name: string, args: CmekKeyArgs): CmekKey {
   const rotationDays = args.rotationDays ?? COMPONENT_DEFAULTS.keyRotationDays;
-  const keyRing = new gcp.kms.KeyRing(`${name}-keyring`, { project: args.project, location: args.location, name: args.keyRingName }, { parent });
+  const dependsOn = args.dependsOn ?? [];
+  // New only when the stack is recreated: `pulumi up` after `pulumi destroy` gets a ring name GCP has not seen.
+  const suffix = new random.RandomId(`${name}-keyring-suffix`, { byteLength: 3 }, { parent });
+  const keyRing = new gcp.kms.KeyRing(
+    `${name}-keyring`,
+    { project: args.project, location: args.location, name: pulumi.interpolate`${args.keyRingName}-${suffix.hex}` },
+    { parent, dependsOn },
+  );
   const key = new gcp.kms.CryptoKey(
     `${name}-key`,
     {
@@ -49,9 +64,10 @@ export function createCmekKey(parent: pulumi.Resource, name: string, args: CmekK
       versionTemplate: { algorithm: "GOOGLE_SYMMETRIC_ENCRYPTION", protectionLevel: "SOFTWARE" },
     },
     // Stops an accidental `pulumi destroy` (or a rename) from crypto-shredding every provider's data.
-    { parent, protect: true },
+    { parent, protect: args.protect ?? true },
   );
-  const agent = gcp.storage.getProjectServiceAccountOutput({ project: args.project }, { parent });
+  // The agent exists only once the Cloud Storage API is on: the lookup waits for it on a fresh project.
+  const agent = gcp.storage.getProjectServiceAccountOutput({ project: args.project }, { parent, dependsOn });
   const storageAgentBinding = new gcp.kms.CryptoKeyIAMMember(
     `${name}-gcs-agent`,
     { cryptoKeyId: key.id, role: ROLES.encrypterDecrypter, member: agent.emailAddress.apply((e) => `serviceAccount:${e}`) },
@@ -62,9 +78,9 @@ export function createCmekKey(parent: pulumi.Resource, name: string, args: CmekK
 
 /** Secure bucket settings shared by every bucket of a room. */
 export function secureBucketArgs(args: {
-  project: string;
+  project: pulumi.Input<string>;
   location: string;
-  name: string;
+  name: pulumi.Input<string>;
   /** What the bucket holds (`data` for a provider's data bucket), as the `cleanroom-role` label. */
   role: string;
   kmsKeyName: pulumi.Input<string>;

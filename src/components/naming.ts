@@ -17,6 +17,17 @@ export function bucketName(prefix: string, role: string, project: string): strin
   return `${prefix}-${role}-${projectSuffix(project)}`.slice(0, 63);
 }
 
+/**
+ * Default Workload Identity pool id of a provider in its own project: `<prefix>-<provider>`, shortened with a hash
+ * when longer than IAM's 32 characters (two rooms' pools in one provider project must not collide).
+ */
+export function poolIdFor(prefix: string, provider: string): string {
+  const id = `${prefix}-${provider}`;
+  if (id.length <= 32) return id;
+  const h = createHash("sha256").update(id).digest("hex").slice(0, 6);
+  return `${id.slice(0, 25).replace(/-+$/, "")}-${h}`;
+}
+
 /** Short stable id for a digest, used in logical resource names (`sha256:abcd…` → `abcdef012345`). */
 export function digestId(digest: string): string {
   return digest.replace(/^sha256:/, "").slice(0, 12);

@@ -4,14 +4,19 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { throwIfProblems } from "../core/errors.js";
-import { COMPONENT_DEFAULTS, GOOGLE_APIS_VIP, TEE_NETWORK_TAG } from "./defaults.js";
+import { COMPONENT_DEFAULTS, GOOGLE_APIS_VIP } from "./defaults.js";
 import type { NetworkOptions } from "./options.js";
 import { locationProblems, namingProblems, networkOptionProblems } from "./validate.js";
 
 /** Arguments of a `CleanRoomNetwork`. */
 export interface CleanRoomNetworkArgs {
-  /** Project of the network. */
-  readonly project: string;
+  /** Project of the network (may be another resource's output). */
+  readonly project: pulumi.Input<string>;
+  /**
+   * Email of the service account the Confidential Space VMs run as. The TEE firewall rules target this account, not a
+   * network tag: a tag is set by whoever creates the VM and could be left off, the account is pinned by the attestation.
+   */
+  readonly workloadServiceAccount: pulumi.Input<string>;
   /** Region of the subnets. */
   readonly region: string;
   /** Prefix of the network's resource names. @default - the resource name */
@@ -33,8 +38,9 @@ const INTERNALS = new WeakMap<CleanRoomNetwork, Internals>();
  * The room's VPC:
  * - a TEE subnet with Private Google Access and **no** NAT: Confidential Space VMs have no external IP and no path
  *   to the internet;
- * - an egress firewall on the TEE network tag that denies everything except HTTPS to the Google APIs VIP
- *   (restricted.googleapis.com by default), with DNS zones that send `*.googleapis.com` and `*.pkg.dev` there;
+ * - an egress firewall on the workload service account (every VM that runs as it, whatever tags its creator set)
+ *   that denies everything except HTTPS to the Google APIs VIP (restricted.googleapis.com by default), with DNS zones
+ *   that send `*.googleapis.com` and `*.pkg.dev` there;
  * - optionally a sandbox subnet for GKE with Cloud NAT limited to that subnet (image pulls for JupyterHub).
  */
 export class CleanRoomNetwork extends pulumi.ComponentResource {
@@ -44,14 +50,15 @@ export class CleanRoomNetwork extends pulumi.ComponentResource {
   readonly teeSubnetId: pulumi.Output<string>;
   /** Sandbox subnet self link (empty when the sandbox is off). */
   readonly sandboxSubnetId: pulumi.Output<string>;
-  /** Network tag that every Confidential Space VM must carry (the egress firewall targets it). */
-  readonly teeTag: string;
+  /** The workload service account the TEE firewall rules target. */
+  readonly workloadServiceAccount: pulumi.Output<string>;
 
   constructor(name: string, args: CleanRoomNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     throwIfProblems("invalid-argument", `CleanRoomNetwork "${name}" arguments`, [
       ...locationProblems(args?.project, args?.region, undefined),
       ...namingProblems(args?.namePrefix ?? name, undefined, args?.namePrefix === undefined),
       ...networkOptionProblems(args?.network),
+      ...(args?.workloadServiceAccount === undefined ? ["workloadServiceAccount is required: the TEE firewall targets the account the job VMs run as"] : []),
     ]);
     super("cleanroom:index:CleanRoomNetwork", name, {}, opts);
     const prefix = args.namePrefix ?? name;
@@ -86,7 +93,7 @@ export class CleanRoomNetwork extends pulumi.ComponentResource {
         name: `${prefix}-tee-deny-egress`,
         direction: "EGRESS",
         priority: 1000,
-        targetTags: [TEE_NETWORK_TAG],
+        targetServiceAccounts: [args.workloadServiceAccount],
         destinationRanges: ["0.0.0.0/0"],
         denies: [{ protocol: "all" }],
         logConfig: { metadata: "INCLUDE_ALL_METADATA" },
@@ -101,7 +108,7 @@ export class CleanRoomNetwork extends pulumi.ComponentResource {
         name: `${prefix}-tee-allow-google-apis`,
         direction: "EGRESS",
         priority: 900,
-        targetTags: [TEE_NETWORK_TAG],
+        targetServiceAccounts: [args.workloadServiceAccount],
         destinationRanges: [vip],
         allows: [{ protocol: "tcp", ports: ["443"] }],
       },
@@ -116,7 +123,7 @@ export class CleanRoomNetwork extends pulumi.ComponentResource {
         name: `${prefix}-tee-deny-ingress`,
         direction: "INGRESS",
         priority: 1000,
-        targetTags: [TEE_NETWORK_TAG],
+        targetServiceAccounts: [args.workloadServiceAccount],
         sourceRanges: ["0.0.0.0/0"],
         denies: [{ protocol: "all" }],
       },
@@ -202,7 +209,7 @@ export class CleanRoomNetwork extends pulumi.ComponentResource {
     this.networkId = network.id;
     this.teeSubnetId = teeSubnet.id;
     this.sandboxSubnetId = sandboxSubnet ? sandboxSubnet.id : pulumi.output("");
-    this.teeTag = TEE_NETWORK_TAG;
+    this.workloadServiceAccount = pulumi.output(args.workloadServiceAccount);
     this.registerOutputs({ networkId: this.networkId, teeSubnetId: this.teeSubnetId, sandboxSubnetId: this.sandboxSubnetId });
   }
 

@@ -27,13 +27,17 @@ export interface NetworkOptions {
  * `context` (build it here with Docker and push it to a repository this component creates).
  */
 export interface ExecutorImageOptions {
-  /** An existing image pinned by digest: `<registry>/<path>@sha256:<64 hex>`. Mutually exclusive with `context`. @default - build from `context` */
-  readonly imageReference?: string;
+  /** An existing image pinned by digest: `<registry>/<path>@sha256:<64 hex>` (may be another resource's output). Mutually exclusive with `context`. @default - build from `context` */
+  readonly imageReference?: pulumi.Input<string>;
   /** Docker build context (a directory). Mutually exclusive with `imageReference`. @default - none */
   readonly context?: string;
   /** Dockerfile path; it must carry the launch-policy labels (`allow_env_override`, `log_redirect=debugonly`). @default "<context>/Dockerfile" */
   readonly dockerfile?: string;
-  /** Tag pushed next to the digest. Tags are immutable in the repository: change it when the image changes. @default "v1" */
+  /**
+   * Tag pushed next to the digest. Tags are immutable in the repository, so the default changes whenever the build
+   * context does: a changed executor is pushed under a new tag instead of failing on the old one.
+   * @default - "ctx-" and 16 hex characters of the build context's content hash (Dockerfile and every file not in .dockerignore)
+   */
   readonly tag?: string;
   /** Build platform. Confidential Space VMs are x86-64. @default "linux/amd64" */
   readonly platform?: string;
@@ -110,6 +114,32 @@ export interface SandboxOptions {
   readonly confidentialNodes?: boolean;
   /** Kubernetes namespace of JupyterHub. @default "jupyterhub" */
   readonly namespace?: string;
+  /**
+   * The single-user image with the `cleanroom` CLI and the room console (built from `sandbox/Dockerfile`), pinned as
+   * `<repository>:<tag>@sha256:<digest>`. Each user's JupyterLab then has a "Clean room" launcher tile (the console,
+   * through jupyter-server-proxy, with their home as its workspace) and the room's descriptor at
+   * `/etc/cleanroom/room.json`. The console acts with the sandbox's credentials (stage-1 data only).
+   * @default - the chart's sample image: JupyterLab without the CLI or the console
+   */
+  readonly singleUserImage?: string;
+}
+
+/**
+ * A VPC Service Controls perimeter around the room's project and the providers' projects. It adds what the restricted
+ * VIP alone cannot: data in the perimeter's services (Cloud Storage, Cloud KMS, …) cannot be copied to a project
+ * outside it, even by a principal who holds the roles, and requests from outside the perimeter are refused.
+ */
+export interface VpcServiceControlsOptions {
+  /** The organization's access policy, `accessPolicies/<number>` or the number alone. */
+  readonly accessPolicy: string;
+  /** Perimeter name (letters, digits and underscores). @default "<namePrefix>_cleanroom" with hyphens as underscores */
+  readonly perimeterName?: string;
+  /** Put the providers' projects in the perimeter too (each provider must agree: it is their project). @default true */
+  readonly includeProviderProjects?: boolean;
+  /** Extra project numbers to include (e.g. the provider projects of external providers). @default [] */
+  readonly extraProjectNumbers?: string[];
+  /** Run the perimeter in dry-run mode first (violations are logged, not blocked). @default false */
+  readonly dryRun?: boolean;
 }
 
 /** The room's buckets. */

@@ -14,8 +14,8 @@ import { locationProblems, namingProblems, storageProblems } from "./validate.js
 
 /** Arguments of a `ResultStore`. */
 export interface ResultStoreArgs {
-  /** Project of the buckets and the room key. */
-  readonly project: string;
+  /** Project of the buckets and the room key (may be another resource's output). */
+  readonly project: pulumi.Input<string>;
   /** Region of the buckets and the key (CMEK keys must be in the bucket's location). */
   readonly region: string;
   /** Prefix of the bucket and key ring names. @default - the resource name */
@@ -28,6 +28,10 @@ export interface ResultStoreArgs {
   readonly workloadMembers?: pulumi.Input<string>[];
   /** Retention, locking and destroy behaviour. @default - 30-day unlocked retention on quarantine and results, no force destroy */
   readonly storage?: StorageOptions;
+  /** Protect the room key against deletion. @default true */
+  readonly protectKey?: boolean;
+  /** Resources the key ring and buckets wait for (e.g. the room's enabled APIs). @default [] */
+  readonly dependsOn?: pulumi.Resource[];
 }
 
 interface Internals {
@@ -72,6 +76,8 @@ export class ResultStore extends pulumi.ComponentResource {
       location: args.region,
       keyRingName: `${prefix}-room`,
       keyName: "storage",
+      ...(args.protectKey === undefined ? {} : { protect: args.protectKey }),
+      ...(args.dependsOn === undefined ? {} : { dependsOn: args.dependsOn }),
     });
     const retentionDays = args.storage?.retentionDays ?? COMPONENT_DEFAULTS.retentionDays;
     const bucket = (role: string, retained: boolean) =>
@@ -80,7 +86,7 @@ export class ResultStore extends pulumi.ComponentResource {
         secureBucketArgs({
           project: args.project,
           location: args.region,
-          name: bucketName(prefix, role, args.project),
+          name: pulumi.output(args.project).apply((p) => bucketName(prefix, role, p)),
           role,
           kmsKeyName: key.id,
           forceDestroy: args.storage?.forceDestroy,

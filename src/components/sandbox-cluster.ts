@@ -12,8 +12,8 @@ import { locationProblems, namingProblems, sandboxProblems } from "./validate.js
 
 /** Arguments of a `SandboxCluster`. */
 export interface SandboxClusterArgs {
-  /** Project of the cluster. */
-  readonly project: string;
+  /** Project of the cluster (may be another resource's output). */
+  readonly project: pulumi.Input<string>;
   /** Region of the (regional) Autopilot cluster. */
   readonly region: string;
   /** Prefix of the resource ids. @default - the resource name */
@@ -28,10 +28,13 @@ export interface SandboxClusterArgs {
   readonly sandbox: SandboxOptions;
   /** How the cluster reaches Google APIs (`"restricted"` or `"private"`), for the user pods' egress policy. @default "restricted" */
   readonly googleApisAccess?: string;
+  /** The room's descriptor (JSON), mounted in users' servers for the console when `sandbox.singleUserImage` is set. @default - none */
+  readonly roomDescriptor?: pulumi.Input<string>;
 }
 
 interface Internals {
   readonly cluster: gcp.container.Cluster;
+  readonly nodeServiceAccount: gcp.serviceaccount.Account;
   readonly serviceAccount: gcp.serviceaccount.Account;
   readonly release: k8s.helm.v3.Release;
 }
@@ -68,6 +71,18 @@ export class SandboxCluster extends pulumi.ComponentResource {
     const namespace = s.namespace ?? COMPONENT_DEFAULTS.jupyterNamespace;
     const ksaName = "jupyter-user";
 
+    // The nodes run as an account of their own with the one role GKE nodes need (logs, metrics, image pulls), not
+    // the Compute Engine default account, which is Editor on the project in many organisations.
+    const nodeServiceAccount = new gcp.serviceaccount.Account(
+      `${name}-nodes`,
+      { project, accountId: `${prefix}-gke-nodes`, displayName: "Clean room stage-1 sandbox GKE nodes" },
+      { parent: this },
+    );
+    const nodeRole = new gcp.projects.IAMMember(
+      `${name}-nodes-role`,
+      { project, role: ROLES.gkeNode, member: nodeServiceAccount.member },
+      { parent: this },
+    );
     const cluster = new gcp.container.Cluster(
       `${name}-gke`,
       {
@@ -79,7 +94,7 @@ export class SandboxCluster extends pulumi.ComponentResource {
         subnetwork: args.subnetwork,
         ipAllocationPolicy: { clusterSecondaryRangeName: "pods", servicesSecondaryRangeName: "services" },
         // Pods get Google credentials only through Workload Identity, never the node's account.
-        workloadIdentityConfig: { workloadPool: `${project}.svc.id.goog` },
+        workloadIdentityConfig: { workloadPool: pulumi.interpolate`${project}.svc.id.goog` },
         // Nodes have no external IPs. The control plane keeps a public endpoint (limited to `authorizedNetworks`)
         // unless `privateEndpoint`, so `pulumi up` can install the chart from outside the VPC.
         privateClusterConfig: { enablePrivateNodes: true, enablePrivateEndpoint: s.privateEndpoint === true },
@@ -89,11 +104,15 @@ export class SandboxCluster extends pulumi.ComponentResource {
           gcpPublicCidrsAccessEnabled: false,
         },
         releaseChannel: { channel: "REGULAR" },
+        // Autopilot nodes take their account from the auto-provisioning defaults.
+        clusterAutoscaling: {
+          autoProvisioningDefaults: { serviceAccount: nodeServiceAccount.email, oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"] },
+        },
         ...(s.confidentialNodes === true ? { confidentialNodes: { enabled: true } } : {}),
         // The cluster holds no data (stage-1 data lives in the bucket): let `pulumi destroy` remove it.
         deletionProtection: false,
       },
-      { parent: this },
+      { parent: this, dependsOn: [nodeRole] },
     );
 
     const serviceAccount = new gcp.serviceaccount.Account(
@@ -107,14 +126,16 @@ export class SandboxCluster extends pulumi.ComponentResource {
       { bucket: args.stage1Bucket, role: ROLES.objectViewer, member: serviceAccount.member },
       { parent: this },
     );
+    // The identity pool `<project>.svc.id.goog` exists only once a cluster with Workload Identity does: binding to it
+    // before the cluster is created fails on a fresh project.
     new gcp.serviceaccount.IAMMember(
       `${name}-jupyter-wi`,
       {
         serviceAccountId: serviceAccount.name,
         role: ROLES.workloadIdentityUser,
-        member: `serviceAccount:${project}.svc.id.goog[${namespace}/${ksaName}]`,
+        member: pulumi.interpolate`serviceAccount:${project}.svc.id.goog[${namespace}/${ksaName}]`,
       },
-      { parent: this },
+      { parent: this, dependsOn: [cluster] },
     );
 
     const endpoint = s.privateEndpoint === true ? cluster.privateClusterConfig.apply((c) => c?.privateEndpoint ?? "") : cluster.endpoint;
@@ -155,12 +176,12 @@ export class SandboxCluster extends pulumi.ComponentResource {
         repositoryOpts: { repo: JUPYTERHUB_CHART.repo },
         namespace: ns.metadata.name,
         atomic: true,
-        values: jupyterhubValues(s, ksa.metadata.name, args.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess, oauthSecret?.metadata.name),
+        values: jupyterhubValues(s, ksa.metadata.name, args.googleApisAccess ?? COMPONENT_DEFAULTS.googleApisAccess, oauthSecret?.metadata.name, args.roomDescriptor),
       },
       k8sOpts,
     );
 
-    INTERNALS.set(this, { cluster, serviceAccount, release });
+    INTERNALS.set(this, { cluster, nodeServiceAccount, serviceAccount, release });
     this.clusterName = cluster.name;
     this.userServiceAccountEmail = serviceAccount.email;
     this.namespace = namespace;
@@ -170,6 +191,10 @@ export class SandboxCluster extends pulumi.ComponentResource {
   /** The GKE cluster. */
   get cluster(): gcp.container.Cluster {
     return INTERNALS.get(this)!.cluster;
+  }
+  /** The Google service account the Autopilot nodes run as. */
+  get nodeServiceAccount(): gcp.serviceaccount.Account {
+    return INTERNALS.get(this)!.nodeServiceAccount;
   }
   /** The Google service account of JupyterHub users. */
   get userServiceAccount(): gcp.serviceaccount.Account {
@@ -187,6 +212,7 @@ export function jupyterhubValues(
   ksaName: pulumi.Input<string>,
   googleApisAccess: string,
   oauthSecretName?: pulumi.Input<string>,
+  roomDescriptor?: pulumi.Input<string>,
 ): Record<string, unknown> {
   return {
     hub: {
@@ -207,13 +233,34 @@ export function jupyterhubValues(
       networkPolicy: {
         enabled: true,
         // Users cannot send stage-1 data (or anything) to the internet: DNS and Google APIs only.
-        egressAllowRules: { nonPrivateIPs: false, privateIPs: false, cloudMetadataServer: true, dnsPortsKubeDNSIP: true },
+        // cloudMetadataServer: the GKE metadata server hands out the Workload Identity token; DNS only to kube-system.
+        egressAllowRules: { nonPrivateIPs: false, privateIPs: false, cloudMetadataServer: true, dnsPortsKubeSystemNamespace: true },
         egress: [{ to: [{ ipBlock: { cidr: GOOGLE_APIS_VIP[googleApisAccess] } }], ports: [{ port: 443, protocol: "TCP" }] }],
       },
+      ...consoleValues(s.singleUserImage, roomDescriptor),
     },
     // Autopilot does not run the chart's custom scheduler or privileged pre-pullers.
     scheduling: { userScheduler: { enabled: false }, userPlaceholder: { enabled: false } },
     prePuller: { hook: { enabled: false }, continuous: { enabled: false } },
+  };
+}
+
+/** Where the room's descriptor is mounted in users' servers (the console's `--room`, see sandbox/Dockerfile). */
+export const SANDBOX_ROOM_PATH = "/etc/cleanroom/room.json";
+
+/**
+ * The single-user values of the console image (sandbox/Dockerfile): the image pinned by digest (the chart joins
+ * `name:tag`, so the tag carries `<tag>@sha256:<digest>`), JupyterLab as the landing page, and the room's descriptor
+ * mounted read-only where the console's launcher tile reads it.
+ */
+export function consoleValues(image: string | undefined, roomDescriptor?: pulumi.Input<string>): Record<string, unknown> {
+  if (image === undefined) return {};
+  const at = image.lastIndexOf(":", image.indexOf("@"));
+  return {
+    image: { name: image.slice(0, at), tag: image.slice(at + 1) },
+    defaultUrl: "/lab",
+    extraEnv: { CLEANROOM_ROOM_DESCRIPTOR: SANDBOX_ROOM_PATH },
+    ...(roomDescriptor === undefined ? {} : { extraFiles: { "cleanroom-room": { mountPath: SANDBOX_ROOM_PATH, stringData: roomDescriptor, mode: 0o444 } } }),
   };
 }
 

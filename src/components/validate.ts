@@ -3,12 +3,14 @@
  * constructor can report all of them in one `CleanRoomError` before any resource exists.
  */
 import { existsSync, readFileSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { ALLOW_ENV_OVERRIDE_LABEL, EXECUTOR_ENV_OVERRIDES, LOG_REDIRECT_LABEL, LOG_REDIRECT_POLICY } from "../core/executor-env.js";
-import { PROJECT_ID_PATTERN } from "../core/patterns.js";
+import { PROJECT_ID_PATTERN, PROVIDER_NAME_PATTERN } from "../core/patterns.js";
 import { specProblems } from "../core/spec.js";
 import { COMPONENT_DEFAULTS, GOOGLE_APIS_ACCESS, PROVISIONING_MODELS, TEE_TYPES } from "./defaults.js";
 import { NAME_PREFIX_PATTERN, digestOfReference } from "./naming.js";
+import { vpcServiceControlsProblems } from "./vpc-sc.js";
 import type { ConfidentialVmOptions, ExecutorImageOptions, NetworkOptions, SandboxOptions, StorageOptions } from "./options.js";
 
 /** The keys `DataCleanRoomArgs` adds to a `CleanRoomSpec`. */
@@ -24,11 +26,18 @@ export const GCP_ARG_KEYS = [
   "storage",
   "poolId",
   "enableApis",
+  "externalProviders",
+  "vpcServiceControls",
+  "protectKeys",
 ] as const;
 
 const REGION_PATTERN = /^[a-z]+-[a-z]+[0-9]{1,2}$/;
 const CIDR_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const POOL_ID_PATTERN = /^(?!gcp-)[a-z0-9-]{4,32}$/;
+
+function isPromiseLike(v: unknown): boolean {
+  return v !== null && typeof v === "object" && typeof (v as { then?: unknown }).then === "function";
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -138,7 +147,9 @@ export function executorImageProblems(input: ExecutorImageOptions | undefined, p
   const o = input as ExecutorImageOptions & Record<string, unknown>;
   const out: string[] = [];
   unknownKeys(o, ["imageReference", "context", "dockerfile", "tag", "platform"], p, out);
-  for (const k of ["imageReference", "context", "dockerfile", "tag", "platform"]) optString(o, k, p, out);
+  // The image reference may be another resource's output (an image pushed in the same program): checked when known.
+  for (const k of ["context", "dockerfile", "tag", "platform"]) optString(o, k, p, out);
+  if (o.imageReference !== undefined && !pulumi.Output.isInstance(o.imageReference) && !isPromiseLike(o.imageReference)) optString(o, "imageReference", p, out);
   if (o.imageReference !== undefined && o.context !== undefined) {
     out.push(`${p}.imageReference and ${p}.context are mutually exclusive: use an existing image or build one`);
   } else if (o.imageReference === undefined && o.context === undefined) {
@@ -203,13 +214,16 @@ function stringList(v: unknown, p: string, out: string[]): void {
   if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x.length === 0)) out.push(`${p} must be an array of non-empty strings`);
 }
 
+/** A single-user image pinned by digest, with a tag for people: `<repository>:<tag>@sha256:<64 hex>`. */
+export const SINGLE_USER_IMAGE = /^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(\/[a-z0-9][a-z0-9._-]*)+:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}@sha256:[0-9a-f]{64}$/;
+
 /** Problems of the sandbox options. */
 export function sandboxProblems(input: SandboxOptions | undefined, p = "sandbox"): string[] {
   const out: string[] = [];
   if (input === undefined) return [`${p} is required: configure an authenticator and authorizedNetworks, or set ${p}.enabled to false`];
   if (!isObject(input)) return [`${p} must be an object`];
   const o = input as SandboxOptions & Record<string, unknown>;
-  unknownKeys(o, ["enabled", "authorizedNetworks", "chartVersion", "github", "google", "insecureDummyAuthenticator", "confidentialNodes", "privateEndpoint", "namespace"], p, out);
+  unknownKeys(o, ["enabled", "authorizedNetworks", "chartVersion", "github", "google", "insecureDummyAuthenticator", "confidentialNodes", "privateEndpoint", "namespace", "singleUserImage"], p, out);
   optBool(o, "enabled", p, out);
   optBool(o, "insecureDummyAuthenticator", p, out);
   optBool(o, "confidentialNodes", p, out);
@@ -225,6 +239,9 @@ export function sandboxProblems(input: SandboxOptions | undefined, p = "sandbox"
   }
   if (o.chartVersion !== undefined && (typeof o.chartVersion !== "string" || !/^\d+\.\d+\.\d+$/.test(o.chartVersion))) {
     out.push(`${p}.chartVersion must be an exact version like 4.2.0 (got ${JSON.stringify(o.chartVersion)}): ranges change the sandbox without review`);
+  }
+  if (o.singleUserImage !== undefined && (typeof o.singleUserImage !== "string" || !SINGLE_USER_IMAGE.test(o.singleUserImage))) {
+    out.push(`${p}.singleUserImage must be <repository>:<tag>@sha256:<64 hex> (got ${JSON.stringify(o.singleUserImage)}): a tag alone can be moved to other code`);
   }
   if (o.namespace !== undefined && (typeof o.namespace !== "string" || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(o.namespace))) {
     out.push(`${p}.namespace must be a Kubernetes namespace name`);
@@ -283,7 +300,9 @@ export function regionProblems(region: unknown): string[] {
 /** Problems of a GCP project id, region and zone. */
 export function locationProblems(project: unknown, region: unknown, zone: unknown): string[] {
   const out: string[] = [];
-  if (typeof project !== "string" || !PROJECT_ID_PATTERN.test(project)) {
+  // A project may be another resource's output (e.g. a project created in the same program): checked when known.
+  const deferred = pulumi.Output.isInstance(project) || isPromiseLike(project);
+  if (!deferred && (typeof project !== "string" || !PROJECT_ID_PATTERN.test(project))) {
     out.push(`project must be a GCP project id (6-30 chars, [a-z0-9-], starts with a letter) (got ${JSON.stringify(project)})`);
   }
   if (typeof region !== "string" || !REGION_PATTERN.test(region)) {
@@ -318,7 +337,29 @@ export function namingProblems(namePrefix: unknown, poolId: unknown, fromResourc
  */
 export function dataCleanRoomProblems(name: string, args: unknown): string[] {
   if (!isObject(args)) return ["args must be an object: a CleanRoomSpec plus project, region and executor"];
-  const out = specProblems(args, { extraTopLevelKeys: GCP_ARG_KEYS });
+  const external = args.externalProviders;
+  const hasExternal = Array.isArray(external) && external.length > 0;
+  const out = specProblems({ ...args, providers: args.providers ?? (hasExternal ? [] : undefined) }, { extraTopLevelKeys: GCP_ARG_KEYS, allowNoProviders: hasExternal });
+  if (external !== undefined) {
+    if (!Array.isArray(external)) out.push("externalProviders must be an array of { name, published }");
+    else {
+      const names = new Set((Array.isArray(args.providers) ? args.providers : []).map((p) => (isObject(p) ? p.name : undefined)));
+      external.forEach((e: unknown, i: number) => {
+        const p = `externalProviders[${i}]`;
+        if (!isObject(e)) {
+          out.push(`${p} must be an object with name and published`);
+          return;
+        }
+        unknownKeys(e, ["name", "published"], p, out);
+        if (typeof e.name !== "string" || !PROVIDER_NAME_PATTERN.test(e.name)) out.push(`${p}.name must be the provider's name (1-24 chars of [a-z0-9-]) (got ${JSON.stringify(e.name)})`);
+        else if (names.has(e.name)) out.push(`${p}.name "${e.name}" is a duplicate: provider names must be unique`);
+        else names.add(e.name);
+        if (e.published === undefined) out.push(`${p}.published is required: the provider stack's publishedJson output (a StackReference output or its text)`);
+      });
+    }
+  }
+  if (args.protectKeys !== undefined && typeof args.protectKeys !== "boolean") out.push("protectKeys must be a boolean");
+  out.push(...vpcServiceControlsProblems(args.vpcServiceControls));
   out.push(...locationProblems(args.project, args.region, args.zone));
   out.push(...namingProblems(args.namePrefix ?? name, args.poolId, args.namePrefix === undefined));
   const attestation = isObject(args.attestation) ? args.attestation : {};

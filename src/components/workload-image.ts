@@ -7,6 +7,8 @@ import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { throwIfProblems } from "../core/errors.js";
 import { DIGEST_PATTERN } from "../core/patterns.js";
+import * as path from "node:path";
+import { contextTag } from "./build-context.js";
 import { COMPONENT_DEFAULTS } from "./defaults.js";
 import { digestOfReference, parseArtifactRegistryRef, registryHost } from "./naming.js";
 import type { ExecutorImageOptions } from "./options.js";
@@ -14,8 +16,8 @@ import { executorImageProblems, locationProblems, namingProblems } from "./valid
 
 /** Arguments of a `WorkloadImage`. */
 export interface WorkloadImageArgs {
-  /** Project of the Artifact Registry repository. */
-  readonly project: string;
+  /** Project of the Artifact Registry repository (may be another resource's output). */
+  readonly project: pulumi.Input<string>;
   /** Region of the repository. */
   readonly region: string;
   /** Prefix of the repository name. @default - the resource name */
@@ -54,12 +56,20 @@ export class WorkloadImage extends pulumi.ComponentResource {
     const e = args.executor;
 
     if (e.imageReference !== undefined) {
-      const ref = e.imageReference;
-      const ar = parseArtifactRegistryRef(ref);
+      // A pinned reference, possibly another resource's output: checked once known.
+      const ref = pulumi.output(e.imageReference).apply((r) => {
+        if (typeof r !== "string" || digestOfReference(r) === undefined) {
+          throw new pulumi.ResourceError(`executor.imageReference must be pinned by digest: <registry>/<path>@sha256:<64 lowercase hex> (got ${JSON.stringify(r)}); tags move`, this);
+        }
+        return r;
+      });
       INTERNALS.set(this, {});
-      this.digest = pulumi.output(digestOfReference(ref)!);
-      this.imageReference = pulumi.output(ref);
-      this.repositoryId = pulumi.output(ar ? `projects/${ar.project}/locations/${ar.location}/repositories/${ar.repository}` : "");
+      this.digest = ref.apply((r) => digestOfReference(r)!);
+      this.imageReference = ref;
+      this.repositoryId = ref.apply((r) => {
+        const ar = parseArtifactRegistryRef(r);
+        return ar ? `projects/${ar.project}/locations/${ar.location}/repositories/${ar.repository}` : "";
+      });
     } else {
       const repository = new gcp.artifactregistry.Repository(
         `${name}-repo`,
@@ -74,7 +84,10 @@ export class WorkloadImage extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      const imageName = pulumi.interpolate`${registryHost(args.region)}/${args.project}/${repository.repositoryId}/executor:${e.tag ?? COMPONENT_DEFAULTS.imageTag}`;
+      // Tags are immutable in the repository: by default the tag is the build context's content hash, so a changed
+      // executor gets a new tag (and a new digest in every condition) instead of a failed push.
+      const tag = e.tag ?? contextTag(e.context!, e.dockerfile ?? path.join(e.context!, "Dockerfile"));
+      const imageName = pulumi.interpolate`${registryHost(args.region)}/${args.project}/${repository.repositoryId}/executor:${tag}`;
       const image = new docker.Image(
         `${name}-image`,
         {

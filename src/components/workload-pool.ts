@@ -13,14 +13,14 @@ import {
 } from "../core/attestation.js";
 import { throwIfProblems } from "../core/errors.js";
 import type { AttestationSpec } from "../core/spec.js";
-import { ALLOW_DEBUG_LABEL, COMPONENT_DEFAULTS, CS_IMAGE_FAMILIES, CS_IMAGE_PROJECT, ROLES, TEE_NETWORK_TAG, TEE_TYPES } from "./defaults.js";
+import { ALLOW_DEBUG_LABEL, COMPONENT_DEFAULTS, CS_IMAGE_FAMILIES, CS_IMAGE_PROJECT, ROLES, TEE_TYPES } from "./defaults.js";
 import type { ConfidentialVmOptions } from "./options.js";
 import { confidentialVmProblems, locationProblems, namingProblems } from "./validate.js";
 
 /** Arguments of a `ConfidentialWorkloadPool`. */
 export interface ConfidentialWorkloadPoolArgs {
-  /** Project of the pool, service account and instance template. */
-  readonly project: string;
+  /** Project of the pool, service account and instance template (may be another resource's output). */
+  readonly project: pulumi.Input<string>;
   /** Region (for the zone check). */
   readonly region: string;
   /** Zone where job VMs run. @default "<region>-a" */
@@ -42,16 +42,22 @@ export interface ConfidentialWorkloadPoolArgs {
   /** Subnetwork (self link or id) of the VMs; they get no external IP. */
   readonly subnetwork: pulumi.Input<string>;
   /**
+   * Email of an existing workload service account the VMs run as (the room creates it first, so the network's
+   * firewall can target it).
+   * @default - a new account `<namePrefix>-workload`
+   */
+  readonly serviceAccountEmail?: pulumi.Input<string>;
+  /**
    * The quarantine every job must write to (`gs://<bucket>/`), pinned in the condition: a submitter who launches an
    * approved job with an output location of their own gets no token exchange, hence no keys. `DataCleanRoom` passes its
    * `ResultStore`'s quarantine.
    * @default - not pinned
    */
-  readonly outputUriPrefix?: string;
+  readonly outputUriPrefix?: pulumi.Input<string>;
 }
 
 interface Internals {
-  readonly serviceAccount: gcp.serviceaccount.Account;
+  readonly serviceAccount?: gcp.serviceaccount.Account;
   readonly pool: gcp.iam.WorkloadIdentityPool;
   readonly provider: gcp.iam.WorkloadIdentityPoolProvider;
   readonly template: gcp.compute.InstanceTemplate;
@@ -79,7 +85,7 @@ export function workloadPoolProblems(name: string, args: ConfidentialWorkloadPoo
   if (typeof args.imageDigest === "string" && !/^sha256:[0-9a-f]{64}$/.test(args.imageDigest)) {
     out.push(`imageDigest must be sha256:<64 lowercase hex> (got ${JSON.stringify(args.imageDigest)})`);
   }
-  if (args.outputUriPrefix !== undefined) {
+  if (typeof args.outputUriPrefix === "string") {
     out.push(...attestationPolicyProblems({ imageDigests: [`sha256:${"0".repeat(64)}`], outputUriPrefix: args.outputUriPrefix }, "args"));
   }
   if (args.imageDigest === undefined) out.push("imageDigest is required");
@@ -153,22 +159,27 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
     const tee = vm.teeType ?? COMPONENT_DEFAULTS.teeType;
     const logRedirect = allowDebug && vm.debugLogRedirect === true;
 
-    const serviceAccount = new gcp.serviceaccount.Account(
-      `${name}-workload`,
-      { project, accountId: `${prefix}-workload`, displayName: "Clean room workload (Confidential Space VMs)" },
-      { parent: this },
-    );
+    const serviceAccount =
+      args.serviceAccountEmail === undefined
+        ? new gcp.serviceaccount.Account(
+            `${name}-workload`,
+            { project, accountId: `${prefix}-workload`, displayName: "Clean room workload (Confidential Space VMs)" },
+            { parent: this },
+          )
+        : undefined;
+    const email = serviceAccount ? serviceAccount.email : pulumi.output(args.serviceAccountEmail!);
+    const member = pulumi.interpolate`serviceAccount:${email}`;
     // The only project-level roles: generating attestation tokens, and writing logs when debug redirect is on.
-    new gcp.projects.IAMMember(`${name}-workload-user`, { project, role: ROLES.workloadUser, member: serviceAccount.member }, { parent: this });
+    new gcp.projects.IAMMember(`${name}-workload-user`, { project, role: ROLES.workloadUser, member }, { parent: this });
     if (logRedirect) {
-      new gcp.projects.IAMMember(`${name}-log-writer`, { project, role: ROLES.logWriter, member: serviceAccount.member }, { parent: this });
+      new gcp.projects.IAMMember(`${name}-log-writer`, { project, role: ROLES.logWriter, member }, { parent: this });
     }
     if (args.repositoryId !== undefined) {
       const repo = pulumi.output(args.repositoryId).apply(parseRepositoryId);
       // Pull access on this one repository, not the project: the account cannot read other images.
       new gcp.artifactregistry.RepositoryIamMember(
         `${name}-pull`,
-        { project: repo.project, location: repo.location, repository: repo.repository, role: ROLES.artifactReader, member: serviceAccount.member },
+        { project: repo.project, location: repo.location, repository: repo.repository, role: ROLES.artifactReader, member },
         { parent: this },
       );
     }
@@ -184,8 +195,8 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
       { parent: this },
     );
     const policy = pulumi
-      .all([args.imageDigest, serviceAccount.email])
-      .apply(([digest, email]) => poolPolicy(args.attestation, vm, digest, email, project, args.outputUriPrefix));
+      .all([args.imageDigest, email, project, args.outputUriPrefix])
+      .apply(([digest, sa, proj, prefixUri]) => poolPolicy(args.attestation, vm, digest, sa, proj, prefixUri));
     const condition = policy.apply((p) => {
       try {
         return buildAttestationCondition(p);
@@ -250,10 +261,10 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
             : {}),
         },
         ...(provisioningModel === "FLEX_START" ? { reservationAffinity: { type: "NO_RESERVATION" } } : {}),
-        serviceAccount: { email: serviceAccount.email, scopes: ["https://www.googleapis.com/auth/cloud-platform"] },
-        // No accessConfigs: the VM gets no external IP. Egress is limited by the network's firewall to Google APIs.
+        serviceAccount: { email, scopes: ["https://www.googleapis.com/auth/cloud-platform"] },
+        // No accessConfigs: the VM gets no external IP (and submitters cannot add one: they may only use the subnet,
+        // not its external IPs). Egress is limited by the network's firewall, which targets this service account.
         networkInterfaces: [{ subnetwork: args.subnetwork }],
-        tags: [TEE_NETWORK_TAG],
         metadata,
         // The policy pack's confidential-space-vm-hardened rule refuses a debug image unless the resource says so: a
         // debug room declares itself, so a reviewer sees it in the plan and nobody boots one by accident.
@@ -262,11 +273,11 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    INTERNALS.set(this, { serviceAccount, pool, provider, template, policy });
+    INTERNALS.set(this, { ...(serviceAccount ? { serviceAccount } : {}), pool, provider, template, policy });
     this.poolName = pool.name;
     this.poolProviderName = provider.name;
     this.condition = condition;
-    this.serviceAccountEmail = serviceAccount.email;
+    this.serviceAccountEmail = email;
     this.instanceTemplate = template.selfLink;
     this.registerOutputs({
       poolName: this.poolName,
@@ -281,8 +292,8 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
   get policy(): pulumi.Output<AttestationPolicyInput> {
     return INTERNALS.get(this)!.policy;
   }
-  /** The workload service account. */
-  get serviceAccount(): gcp.serviceaccount.Account {
+  /** The workload service account, when this pool created it (not when `serviceAccountEmail` was given). */
+  get serviceAccount(): gcp.serviceaccount.Account | undefined {
     return INTERNALS.get(this)!.serviceAccount;
   }
   /** The Workload Identity Pool. */

@@ -58,6 +58,76 @@ export interface AttestationPolicyInput {
   readonly outputUriPrefix?: string;
 }
 
+/**
+ * What one data provider demands before its own key opens, on top of the room it joins: the provider's **own**
+ * choice, so a room operator who loosens the room's condition (debug images, another executor) changes nothing for
+ * this provider's key. Fields left out take the secure default, never the room's value.
+ */
+export interface ProviderAttestationInput {
+  /** Executor image digests (`sha256:<64 hex>`) the provider reviewed and accepts. @default - the room's executor digest */
+  readonly executorImageDigests?: readonly string[];
+  /** Accept debug Confidential Space images. Never for real data. @default false */
+  readonly allowDebug?: boolean;
+  /** Require the `STABLE` support attribute. @default true (false with `allowDebug`) */
+  readonly requireStable?: boolean;
+  /** Allowed hardware models. @default - the room's hardware models */
+  readonly hwModels?: readonly string[];
+  /** Lowest Confidential Space image version. @default - the room's floor, if any */
+  readonly minImageVersion?: number;
+}
+
+/**
+ * A provider's own attestation policy, built from the room's policy (which executor, which service account and
+ * project, where outputs go, which hardware) and the provider's own requirements.
+ *
+ * With no `own` requirements the room's policy is taken as it is: that is the single-organisation form, in which the
+ * room operator is trusted. With `own`, every security-relevant field the provider leaves out gets the secure default
+ * (production image, `STABLE`), not the room's value, so a debug room cannot make a provider's key accept debug VMs.
+ */
+export function providerAttestationPolicy(room: AttestationPolicyInput, own?: ProviderAttestationInput): AttestationPolicyInput {
+  if (own === undefined) return { ...room };
+  const allowDebug = own.allowDebug ?? false;
+  const hwModels = own.hwModels ?? room.hwModels;
+  const minImageVersion = own.minImageVersion ?? room.minImageVersion;
+  return {
+    imageDigests: [...(own.executorImageDigests ?? room.imageDigests)],
+    ...(room.serviceAccounts === undefined ? {} : { serviceAccounts: [...room.serviceAccounts] }),
+    ...(room.projectIds === undefined ? {} : { projectIds: [...room.projectIds] }),
+    allowDebug,
+    requireStable: allowDebug ? false : (own.requireStable ?? true),
+    ...(hwModels === undefined ? {} : { hwModels: [...hwModels] }),
+    ...(minImageVersion === undefined ? {} : { minImageVersion }),
+    ...(room.platform === undefined ? {} : { platform: room.platform }),
+    ...(room.outputUriPrefix === undefined ? {} : { outputUriPrefix: room.outputUriPrefix }),
+  };
+}
+
+/** Problems of a provider's own attestation requirements (the same rules as a policy's). Pure. */
+export function providerAttestationProblems(own: unknown, path: string): string[] {
+  if (own === undefined) return [];
+  if (own === null || typeof own !== "object" || Array.isArray(own)) return [`${path} must be an object`];
+  const o = own as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of Object.keys(o)) {
+    if (!["executorImageDigests", "allowDebug", "requireStable", "hwModels", "minImageVersion"].includes(k)) {
+      out.push(`${path}.${k} is not a known field (known: executorImageDigests, allowDebug, requireStable, hwModels, minImageVersion)`);
+    }
+  }
+  const digests = o.executorImageDigests;
+  if (digests !== undefined && (!Array.isArray(digests) || digests.length === 0)) {
+    out.push(`${path}.executorImageDigests must list at least one executor image digest (sha256:<64 lowercase hex>)`);
+  }
+  const probe = {
+    imageDigests: Array.isArray(digests) && digests.length > 0 ? digests : [`sha256:${"0".repeat(64)}`],
+    ...(o.allowDebug === undefined ? {} : { allowDebug: o.allowDebug }),
+    ...(o.requireStable === undefined ? {} : { requireStable: o.requireStable }),
+    ...(o.hwModels === undefined ? {} : { hwModels: o.hwModels }),
+    ...(o.minImageVersion === undefined ? {} : { minImageVersion: o.minImageVersion }),
+  } as AttestationPolicyInput;
+  out.push(...attestationPolicyProblems(probe, path).map((p) => p.replace(`${path}.imageDigests`, `${path}.executorImageDigests`)));
+  return out;
+}
+
 /** `submods.container` of a Confidential Space token. */
 export interface ContainerClaims {
   readonly image_reference?: string;
@@ -281,6 +351,25 @@ export function attributeMapping(): Record<string, string> {
     "attribute.image_digest": "assertion.submods.container.image_digest",
     "attribute.job_digest": `assertion.submods.container.env_override.${JOB_DIGEST_ENV}`,
   };
+}
+
+/**
+ * Evaluates an attribute mapping (by default `attributeMapping()`) on claims, as Workload Identity Federation does
+ * after the condition held: each expression with `assertion` bound to the claims. An expression that fails or does not
+ * give a string leaves its attribute out.
+ *
+ * @returns the mapped attributes, e.g. `{ "google.subject": "gcpcs::…", "attribute.job_digest": "sha256:…" }`
+ */
+export function mapAttributes(claims: unknown, mapping: Readonly<Record<string, string>> = attributeMapping()): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (claims === null || typeof claims !== "object" || Array.isArray(claims)) return out;
+  const env = celEnv();
+  const bindings = { assertion: toCel(claims) };
+  for (const [name, expr] of Object.entries(mapping)) {
+    const v = plan(env, parseCondition(expr))(bindings);
+    if (typeof v === "string") out[name] = v;
+  }
+  return out;
 }
 
 /** `principalSet://` member of every workload whose token carries this job digest. */

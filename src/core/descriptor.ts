@@ -26,6 +26,19 @@ export interface DescriptorDataset {
   readonly schema?: DatasetSchema;
 }
 
+/**
+ * A provider's own trust: the policy and CEL condition that decide whether **its** key opens, set by the provider
+ * (its own Workload Identity pool on GCP, in its own project; the broker's check for its key locally).
+ */
+export interface DescriptorProviderAttestation {
+  /** The provider's policy (production image, STABLE, the executor digests it reviewed, hardware, output location). */
+  readonly policy: AttestationPolicyInput;
+  /** `buildAttestationCondition(policy)`: the text the provider's pool provider (or the broker, for its key) enforces. */
+  readonly condition: string;
+  /** GCP: full name of the provider's own pool provider; the executor exchanges its attestation token there for this provider's key. */
+  readonly poolProviderName?: string;
+}
+
 /** A data provider as deployed. */
 export interface DescriptorProvider {
   readonly name: string;
@@ -38,6 +51,31 @@ export interface DescriptorProvider {
   readonly dataUri: string;
   /** The key that wraps the provider's data keys: a Cloud KMS CryptoKey resource name, or `local:<provider>`. */
   readonly keyName: string;
+  /**
+   * The provider's own attestation policy. Absent in a single-organisation room, where the room's condition decides
+   * for every key (the room operator is trusted).
+   */
+  readonly attestation?: DescriptorProviderAttestation;
+}
+
+/** What decides whether a provider's key opens: its own policy, or the room's when it has none. */
+export interface ProviderTrust {
+  readonly policy: AttestationPolicyInput;
+  readonly condition: string;
+  /** GCP: where to exchange the attestation token for this provider's key (the room's pool when the provider has none). */
+  readonly poolProviderName?: string;
+  /** True when the provider set its own policy; false when it relies on the room operator's. */
+  readonly own: boolean;
+}
+
+/** The policy and condition that decide whether `provider`'s key opens in room `d`. */
+export function providerTrust(d: CleanRoomDescriptor, provider: DescriptorProvider): ProviderTrust {
+  const a = provider.attestation;
+  if (a !== undefined) {
+    return { policy: a.policy, condition: a.condition, own: true, ...(a.poolProviderName === undefined ? {} : { poolProviderName: a.poolProviderName }) };
+  }
+  const pool = d.gcp?.poolProviderName;
+  return { policy: d.attestation.policy, condition: d.attestation.condition, own: false, ...(pool === undefined ? {} : { poolProviderName: pool }) };
 }
 
 /** The attestation part of a descriptor. */
@@ -175,6 +213,7 @@ export function descriptorProblems(d: unknown): string[] {
   } else {
     d.providers.forEach((p: unknown, i: number) => {
       providerProblems(p, `descriptor.providers[${i}]`, out);
+      providerAttestationDescriptorProblems(p, d, `descriptor.providers[${i}]`, out);
     });
   }
   if (!isObject(d.storage)) {
@@ -205,6 +244,43 @@ export function descriptorProblems(d: unknown): string[] {
     }
   }
   return out;
+}
+
+/** Full name of a Workload Identity pool provider. */
+const POOL_PROVIDER_PATTERN = /^projects\/[^/\s]+\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/;
+
+function providerAttestationDescriptorProblems(p: unknown, d: Record<string, unknown>, path: string, out: string[]): void {
+  if (!isObject(p) || p.attestation === undefined) return;
+  const a = p.attestation;
+  const ap = `${path}.attestation`;
+  if (!isObject(a)) {
+    out.push(`${ap} must be an object with policy and condition`);
+    return;
+  }
+  str(a, "condition", ap, out);
+  if (!isObject(a.policy)) out.push(`${ap}.policy must be an object`);
+  else {
+    out.push(...attestationPolicyProblems(a.policy as unknown as AttestationPolicyInput, `${ap}.policy`));
+    const platform = a.policy.platform ?? "gcp";
+    if ((d.platform === "gcp" || d.platform === "local") && platform !== d.platform) {
+      out.push(`${ap}.policy.platform is ${JSON.stringify(platform)} but the room's platform is ${JSON.stringify(d.platform)}; they must match`);
+    }
+    // A provider's output clause must name this room's quarantine: any other prefix means its key never opens here.
+    const prefix = a.policy.outputUriPrefix;
+    const quarantine = isObject(d.storage) && typeof d.storage.quarantine === "string" ? `${d.storage.quarantine.replace(/\/+$/, "")}/` : undefined;
+    if (prefix !== undefined && quarantine !== undefined && prefix !== quarantine) {
+      out.push(`${ap}.policy.outputUriPrefix (${JSON.stringify(prefix)}) must be the room's quarantine followed by "/" (${JSON.stringify(quarantine)})`);
+    }
+  }
+  if (d.platform === "gcp") {
+    if (typeof a.poolProviderName !== "string" || !POOL_PROVIDER_PATTERN.test(a.poolProviderName)) {
+      out.push(
+        `${ap}.poolProviderName must be the provider's own pool provider, projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<id> (got ${JSON.stringify(a.poolProviderName)})`,
+      );
+    }
+  } else if (a.poolProviderName !== undefined) {
+    out.push(`${ap}.poolProviderName is only for GCP rooms`);
+  }
 }
 
 function providerProblems(p: unknown, path: string, out: string[]): void {
@@ -277,6 +353,20 @@ export function loadDescriptor(pathOrObject: string | unknown): CleanRoomDescrip
         "descriptor.attestation.condition does not match its policy: it was edited by hand or produced by another version; re-export the descriptor",
       );
     }
+    d.providers.forEach((p, i) => {
+      if (p.attestation === undefined) return;
+      let own: string | undefined;
+      try {
+        own = buildAttestationCondition(p.attestation.policy);
+      } catch (err) {
+        problems.push(`descriptor.providers[${i}].attestation.policy cannot produce a condition: ${messageOf(err)}`);
+      }
+      if (own !== undefined && own !== p.attestation.condition) {
+        problems.push(
+          `descriptor.providers[${i}].attestation.condition does not match its policy: it was edited by hand or produced by another version; take the provider's published outputs again`,
+        );
+      }
+    });
   }
   throwIfProblems("invalid-descriptor", "room descriptor", problems);
   return value as CleanRoomDescriptor;

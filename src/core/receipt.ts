@@ -27,6 +27,29 @@ export interface ReceiptInput {
   readonly bytes: number;
 }
 
+/** A provider policy that admitted the run: the provider's key opened for it. */
+export interface ReceiptAdmission {
+  readonly provider: string;
+  /** `policyDigest()` of the condition that decided (the provider's own, or the room's when it has none). */
+  readonly policyDigest: string;
+  /** Whether that condition was the provider's own (true) or the room operator's (false). */
+  readonly own: boolean;
+}
+
+/** One stage-2 DP spend a job made through the executor's noise protocol (its ledger entry, bound to the job). */
+export interface ReceiptDpSpend {
+  readonly provider: string;
+  readonly dataset: string;
+  /** The entry's number and `sha256:` digest in the dataset's privacy ledger. */
+  readonly seq: number;
+  readonly entry: string;
+  /** zCDP cost. */
+  readonly rho: number;
+  /** Noise values drawn, and the L2 sensitivity they were drawn for. */
+  readonly count: number;
+  readonly sensitivity: number;
+}
+
 /** A job receipt. */
 export interface Receipt {
   readonly version: number;
@@ -44,6 +67,8 @@ export interface Receipt {
   /** How the job was isolated: `confidential-space`, `bubblewrap`, or `none` (`--insecure-no-sandbox`). */
   readonly sandbox: string;
   readonly inputs: readonly ReceiptInput[];
+  /** The provider policies that admitted the run, one per provider whose key opened (absent in older receipts). */
+  readonly admittedBy?: readonly ReceiptAdmission[];
   /** Every output file (empty on failure: no partial outputs are ever released). */
   readonly outputs: Manifest;
   /** ISO-8601 UTC. */
@@ -57,6 +82,8 @@ export interface Receipt {
   readonly error?: string;
   /** Stable code of the failure (e.g. `denied`, `output-policy`, `digest-mismatch`). */
   readonly errorCode?: string;
+  /** Stage-2 DP spends from the datasets' privacy ledgers (also present on failure: a spend is never undone). */
+  readonly dp?: readonly ReceiptDpSpend[];
 }
 
 /** The nonce of a receipt's attestation token: lowercase hex sha256 of its canonical JSON (64 bytes, within 10–74). */
@@ -80,9 +107,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** A POSIX relative path with no empty, `.` or `..` segment, no backslash and no NUL. */
+/**
+ * Control and formatting characters (C0, DEL, C1, bidi and other format controls, line separators): never valid in
+ * an output path, which verifiers print (a crafted name could redraw the terminal or reorder what it shows).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+export const UNPRINTABLE_PATTERN = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/u;
+
+/** A POSIX relative path with no empty, `.` or `..` segment, no backslash and no control or formatting character. */
 function isSafeRelativePath(p: string): boolean {
-  if (p === "" || p.startsWith("/") || p.includes("\\") || p.includes("\0")) return false;
+  if (p === "" || p.startsWith("/") || p.includes("\\") || UNPRINTABLE_PATTERN.test(p)) return false;
   return p.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
 }
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -110,6 +144,21 @@ export function receiptProblems(r: unknown): string[] {
         out.push(`receipt.inputs[${i}] must be {provider, dataset, sha256 (64 hex), bytes}`);
       }
     });
+  if (r.admittedBy !== undefined) {
+    if (!Array.isArray(r.admittedBy)) out.push("receipt.admittedBy must be an array");
+    else {
+      const seen = new Set<string>();
+      r.admittedBy.forEach((x: unknown, i: number) => {
+        if (!isObject(x) || typeof x.provider !== "string" || x.provider.length === 0 || typeof x.policyDigest !== "string" || !DIGEST_PATTERN.test(x.policyDigest) || typeof x.own !== "boolean") {
+          out.push(`receipt.admittedBy[${i}] must be {provider, policyDigest (sha256:<64 hex>), own (boolean)}`);
+        } else if (seen.has(x.provider)) {
+          out.push(`receipt.admittedBy[${i}].provider ${JSON.stringify(x.provider)} is listed twice`);
+        } else {
+          seen.add(x.provider);
+        }
+      });
+    }
+  }
   if (!Array.isArray(r.outputs)) out.push("receipt.outputs must be an array");
   else {
     const seen = new Set<string>();
@@ -117,14 +166,24 @@ export function receiptProblems(r: unknown): string[] {
       if (!isObject(x) || typeof x.path !== "string" || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || !Number.isSafeInteger(x.bytes)) {
         out.push(`receipt.outputs[${i}] must be {path, bytes, sha256 (64 hex)}`);
       } else if (!isSafeRelativePath(x.path)) {
-        // A verifier joins these paths to a local directory: `..`, absolute or backslash paths would escape it.
-        out.push(`receipt.outputs[${i}].path must be relative and stay inside the output directory (got ${JSON.stringify(x.path)})`);
+        // A verifier joins these paths to a local directory (`..`, absolute or backslash paths would escape it) and
+        // prints them (a control character could forge what the terminal shows).
+        out.push(`receipt.outputs[${i}].path must be relative, stay inside the output directory and hold no control character (got ${JSON.stringify(x.path)})`);
       } else if (seen.has(x.path)) {
         out.push(`receipt.outputs[${i}].path ${JSON.stringify(x.path)} is listed twice`);
       } else {
         seen.add(x.path);
       }
     });
+  }
+  if (r.dp !== undefined) {
+    if (!Array.isArray(r.dp)) out.push("receipt.dp must be an array");
+    else
+      r.dp.forEach((x: unknown, i: number) => {
+        if (!isObject(x) || typeof x.provider !== "string" || typeof x.dataset !== "string" || !Number.isSafeInteger(x.seq) || typeof x.entry !== "string" || !DIGEST_PATTERN.test(x.entry) || typeof x.rho !== "number") {
+          out.push(`receipt.dp[${i}] must be {provider, dataset, seq, entry (sha256:<64 hex>), rho, count, sensitivity}`);
+        }
+      });
   }
   if (r.status === "succeeded" && r.error !== undefined) out.push("receipt.error must be absent when status is succeeded");
   if (r.status === "failed" && Array.isArray(r.outputs) && r.outputs.length > 0) {

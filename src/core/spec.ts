@@ -5,7 +5,7 @@
  * Field types stay inferable by Pulumi's component schema analyzer: interfaces, strings, numbers, booleans, arrays
  * and maps only. Enumerations are plain `string`s validated here at run time (union types break the analyzer).
  */
-import { attestationPolicyProblems } from "./attestation.js";
+import { attestationPolicyProblems, providerAttestationProblems } from "./attestation.js";
 import { throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROJECT_ID_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
 
@@ -39,9 +39,9 @@ export interface DatasetSpec {
   readonly name: string;
   /** The public schema (domains, bounds, bins). Required for `mst` and `aggregates` stage-1 data. @default - none */
   readonly schema?: DatasetSchema;
-  /** How stage-1 (exploration) data is produced: `"mst"`, `"aggregates"` or `"none"`. @default "mst" when a schema is given, otherwise "none" */
+  /** How stage-1 (exploration) data is produced: `"mst"`, `"aim"`, `"aggregates"` or `"none"`. @default "mst" when a schema is given, otherwise "none" */
   readonly stage1Method?: string;
-  /** Total ε privacy budget for all stage-1 releases of this dataset (the ledger refuses more). @default 1 */
+  /** Total ε privacy budget of this dataset: stage-1 releases, DP queries and stage-2 DP releases (the ledger refuses more). @default 1 */
   readonly epsilon?: number;
   /** δ of the stage-1 budget; must be well below 1/rows. @default 1e-9 */
   readonly delta?: number;
@@ -57,6 +57,26 @@ export interface ProviderSpec {
   readonly datasets: DatasetSpec[];
   /** Job bundle digests (`sha256:<64 hex>`) this provider allows to decrypt its data. @default [] */
   readonly approvedJobs?: string[];
+  /**
+   * The provider's own attestation requirements for its key: its key then opens only for runs that satisfy them,
+   * whatever the room's `attestation` says. Fields left out take the secure default, not the room's value.
+   * @default - the room's attestation policy decides for this key (single organisation: the operator is trusted)
+   */
+  readonly attestation?: ProviderAttestationSpec;
+}
+
+/** A provider's own attestation requirements (see `ProviderSpec.attestation`). */
+export interface ProviderAttestationSpec {
+  /** Executor image digests (`sha256:<64 hex>`) the provider reviewed and accepts. @default - the room's executor digest */
+  readonly executorImageDigests?: string[];
+  /** Accept debug Confidential Space images for this provider's key. Never for real data. @default false */
+  readonly allowDebug?: boolean;
+  /** Require the `STABLE` support attribute. Cannot be set together with `allowDebug`. @default true */
+  readonly requireStable?: boolean;
+  /** Allowed hardware models, e.g. `["GCP_INTEL_TDX"]`. @default - the room's hardware */
+  readonly hwModels?: string[];
+  /** Lowest Confidential Space image version (`swversion`). @default - the room's floor, if any */
+  readonly minImageVersion?: number;
 }
 
 /** What the attested workload must prove before any key is released. */
@@ -107,7 +127,7 @@ export const SPEC_DEFAULTS = {
 
 /** Allowed values of the string enumerations. */
 export const CODE_POLICIES = ["approved-jobs", "any-job"] as const;
-export const STAGE1_METHODS = ["mst", "aggregates", "none"] as const;
+export const STAGE1_METHODS = ["mst", "aim", "aggregates", "none"] as const;
 export const COLUMN_TYPES = ["categorical", "numeric"] as const;
 
 const MAX_EPSILON = 20;
@@ -117,10 +137,12 @@ const MAX_BINS = 1000;
 export interface ValidateSpecOptions {
   /** Top-level keys that belong to the caller (e.g. the component's GCP options) and are not spec typos. */
   readonly extraTopLevelKeys?: readonly string[];
+  /** Accept an empty `providers` list (the caller has providers from elsewhere, e.g. other stacks). @default false */
+  readonly allowNoProviders?: boolean;
 }
 
 const TOP_KEYS = ["providers", "codePolicy", "attestation", "output"];
-const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs"];
+const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs", "attestation"];
 const DATASET_KEYS = ["name", "schema", "stage1Method", "epsilon", "delta"];
 const COLUMN_KEYS = ["name", "type", "categories", "min", "max", "bins", "integer"];
 const ATTESTATION_KEYS = ["allowDebug", "requireStable", "hwModels", "minImageVersion"];
@@ -152,7 +174,7 @@ export function specProblems(spec: unknown, options: ValidateSpecOptions = {}): 
   if (spec.codePolicy !== undefined && !CODE_POLICIES.includes(spec.codePolicy as never)) {
     out.push(`codePolicy must be one of ${CODE_POLICIES.join(", ")} (got ${JSON.stringify(spec.codePolicy)})`);
   }
-  if (!Array.isArray(spec.providers) || spec.providers.length === 0) {
+  if (!Array.isArray(spec.providers) || (spec.providers.length === 0 && options.allowNoProviders !== true)) {
     out.push("providers must be a non-empty array: a room needs at least one data provider");
   } else {
     const seen = new Set<string>();
@@ -195,6 +217,7 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
       }
     });
   }
+  out.push(...providerAttestationProblems(p.attestation, `${path}.attestation`));
   if (p.approvedJobs !== undefined) {
     if (!Array.isArray(p.approvedJobs)) {
       out.push(`${path}.approvedJobs must be an array of job digests`);
@@ -225,7 +248,7 @@ function datasetProblems(d: unknown, path: string, out: string[]): void {
   if (d.stage1Method !== undefined && !STAGE1_METHODS.includes(d.stage1Method as never)) {
     out.push(`${path}.stage1Method must be one of ${STAGE1_METHODS.join(", ")} (got ${JSON.stringify(d.stage1Method)})`);
   }
-  if ((d.stage1Method === "mst" || d.stage1Method === "aggregates") && d.schema === undefined) {
+  if ((d.stage1Method === "mst" || d.stage1Method === "aim" || d.stage1Method === "aggregates") && d.schema === undefined) {
     out.push(`${path}.schema is required when stage1Method is "${d.stage1Method}": DP domains must come from a public schema`);
   }
   if (d.epsilon !== undefined && (!isFiniteNumber(d.epsilon) || d.epsilon <= 0 || d.epsilon > MAX_EPSILON)) {
@@ -337,6 +360,8 @@ export interface ResolvedSpec {
     readonly name: string;
     readonly project?: string;
     readonly approvedJobs: readonly string[];
+    /** The provider's own attestation requirements, as given (resolved against the room by `providerAttestationPolicy`). */
+    readonly attestation?: ProviderAttestationSpec;
     readonly datasets: ReadonlyArray<{
       readonly name: string;
       readonly schema?: DatasetSchema;
@@ -368,6 +393,7 @@ export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): R
       name: p.name,
       ...(p.project !== undefined ? { project: p.project } : {}),
       approvedJobs: [...(p.approvedJobs ?? [])],
+      ...(p.attestation === undefined ? {} : { attestation: structuredClone(p.attestation) }),
       datasets: p.datasets.map((d) => ({
         name: d.name,
         ...(d.schema !== undefined ? { schema: d.schema } : {}),

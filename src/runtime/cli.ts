@@ -4,6 +4,7 @@
  */
 import { Command } from "commander";
 import { runCli } from "./cli/common.js";
+import { registerConsoleCommands } from "./cli/console.js";
 import { registerDataCommands } from "./cli/data.js";
 import { registerDpCommands } from "./cli/dp.js";
 import { registerJobCommands } from "./cli/job.js";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerJobCommands(program);
   registerPolicyCommands(program);
   registerVerifyCommands(program);
+  registerConsoleCommands(program);
   return program;
 }
 

@@ -13,7 +13,8 @@ const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
 
 /** Sorts keys, masks secrets, drops engine-internal keys and replaces this checkout's path with `<repo>`. */
 export function sanitize(value: unknown): unknown {
-  if (typeof value === "string") return value.split(REPO_ROOT).join("<repo>");
+  // The executor's default tag hashes the build context (this checkout's sources): it changes with every edit.
+  if (typeof value === "string") return value.split(REPO_ROOT).join("<repo>").replace(/:ctx-[0-9a-f]{16}$/, ":ctx-<build context hash>");
   if (Array.isArray(value)) return value.map(sanitize);
   if (value !== null && typeof value === "object") {
     const o = value as Record<string, unknown>;
@@ -42,7 +43,7 @@ export async function goldenText(example: string): Promise<string> {
 
 /** Path of an example's golden file. */
 export function goldenPath(example: string): string {
-  return path.join(REPO_ROOT, "tests", "golden", `${example}.json`);
+  return path.join(REPO_ROOT, "tests", "golden", `${example.replace(/\//g, "-")}.json`);
 }
 
 /** Reads the committed golden text, or undefined when missing. */

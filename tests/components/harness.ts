@@ -22,6 +22,12 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
   /** The mock id (undefined for components). */
   readonly id?: string;
+  /** URNs this resource depends on (explicit `dependsOn` and the resources its inputs came from), as the engine sees them. */
+  readonly dependencies: readonly string[];
+  /** The provider reference it was registered with (`<provider urn>::<id>`), when not the default provider. */
+  readonly provider?: string;
+  /** Whether it was registered with `protect`. */
+  readonly protect: boolean;
   /** True for custom resources, false for components and providers' parents. */
   readonly custom: boolean;
 }
@@ -31,6 +37,18 @@ export interface MockRun {
   readonly resources: RecordedResource[];
   /** The program's return value (e.g. its module exports) with every Output resolved. */
   readonly outputs: unknown;
+  /** The order in which registrations and invokes completed (`register <type>::<name>`, `invoke <token>`). */
+  readonly timeline: readonly string[];
+}
+
+/** The parts of a RegisterResourceRequest the harness reads. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
+  getProvider(): string;
+  getProtect(): boolean | undefined;
+  getPropertydependenciesMap(): { entries(): Iterable<[string, { getUrnsList(): string[] }]> };
 }
 
 /** Options of a mocked run. */
@@ -41,6 +59,10 @@ export interface MockRunOptions {
   readonly stack?: string;
   /** Configuration as `namespace:key` → value. @default {} */
   readonly config?: Record<string, string>;
+  /** Outputs of other stacks, by stack name, for `pulumi.StackReference`s. @default {} */
+  readonly stacks?: Record<string, Record<string, unknown>>;
+  /** Types whose registration the mock answers this many milliseconds late (to show what waits for them). @default {} */
+  readonly slowTypes?: Record<string, number>;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -121,10 +143,23 @@ export function mockState(type: string, name: string, inputs: Record<string, unk
     case "gcp:compute/router:Router":
       state.name = str(inputs.name, name);
       break;
+    case "random:index/randomId:RandomId": {
+      // Deterministic under mocks (golden plans); random in a real deployment, and kept in the stack's state.
+      const hex = createHash("sha256").update(name).digest("hex").slice(0, 2 * Number(inputs.byteLength ?? 4));
+      Object.assign(state, { hex, b64Std: Buffer.from(hex, "hex").toString("base64"), b64Url: Buffer.from(hex, "hex").toString("base64url"), dec: BigInt(`0x${hex}`).toString() });
+      id = hex;
+      break;
+    }
+    case "gcp:projects/iAMCustomRole:IAMCustomRole":
+      id = `projects/${project}/roles/${str(inputs.roleId, name)}`;
+      state.name = id;
+      break;
     case "docker:index/image:Image": {
       const imageName = str(inputs.imageName, name);
       const repo = imageName.replace(/:[^/:]+$/, "");
-      const digest = `sha256:${createHash("sha256").update(imageName).digest("hex")}`;
+      // From the repository, not the tag: the default tag is the build context's hash, which any edit of the sources
+      // changes, and golden plans must not churn with it.
+      const digest = `sha256:${createHash("sha256").update(repo).digest("hex")}`;
       Object.assign(state, { repoDigest: `${repo}@${digest}`, baseImageName: imageName });
       id = `${repo}@${digest}`;
       break;
@@ -197,6 +232,11 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
   if (running) throw new Error("runProgramUnderMocks is not re-entrant: await the previous run");
   running = true;
   const recorded: Array<{ type: string; name: string; inputs: Record<string, unknown>; id: string | undefined; custom: boolean }> = [];
+  /** `type::name` → dependency URNs, captured from the registration requests themselves. */
+  const dependencies = new Map<string, string[]>();
+  const registration = new Map<string, { provider: string; protect: boolean }>();
+  /** Completion order of registrations and invokes (`register <type>::<name>`, `invoke <token>`). */
+  const timeline: string[] = [];
   const errors: unknown[] = [];
   const onRejection = (err: unknown) => errors.push(err);
   process.on("unhandledRejection", onRejection);
@@ -209,14 +249,31 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
     pulumi.runtime.setAllConfig(options.config ?? {});
     await pulumi.runtime.setMocks(
       {
-        newResource(args: pulumi.runtime.MockResourceArgs) {
-          const { id, state } = args.custom ? mockState(args.type, args.name, args.inputs) : { id: undefined, state: args.inputs };
-          recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id, custom: args.custom ?? false });
-          return { id: id ?? "", state };
+        async newResource(args: pulumi.runtime.MockResourceArgs) {
+          let answer: { id: string | undefined; state: Record<string, unknown> };
+          if (args.type === "pulumi:pulumi:StackReference") {
+            const stack = String(args.inputs.name);
+            const outputs = options.stacks?.[stack];
+            if (!outputs) {
+              const err = new Error(`unknown stack reference ${stack}: give its outputs in MockRunOptions.stacks (known: ${Object.keys(options.stacks ?? {}).join(", ") || "none"})`);
+              errors.push(err);
+              throw err;
+            }
+            answer = { id: stack, state: { name: stack, outputs, secretOutputNames: [] } };
+          } else {
+            answer = args.custom ? mockState(args.type, args.name, args.inputs) : { id: undefined, state: args.inputs };
+          }
+          recorded.push({ type: args.type, name: args.name, inputs: args.inputs, id: answer.id, custom: args.custom ?? false });
+          const delay = options.slowTypes?.[args.type];
+          if (delay !== undefined) await new Promise((r) => setTimeout(r, delay));
+          timeline.push(`register ${args.type}::${args.name}`);
+          return { id: answer.id ?? "", state: answer.state };
         },
         call(args: pulumi.runtime.MockCallArgs) {
           try {
-            return mockCall(args.token, args.inputs);
+            const result = mockCall(args.token, args.inputs);
+            timeline.push(`invoke ${args.token}`);
+            return result;
           } catch (err) {
             errors.push(err);
             throw err;
@@ -229,6 +286,16 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
     );
     const monitor = pulumi.runtime.getMonitor();
     if (!isMockMonitor(monitor)) throw new Error("setMocks did not install the mock monitor");
+    // The mocks never see a registration's dependencies: read them from the request the SDK sends.
+    const mm = monitor as unknown as { registerResource: (req: RegisterRequest, cb: unknown) => unknown };
+    const register = mm.registerResource.bind(monitor);
+    mm.registerResource = (req: RegisterRequest, cb: unknown) => {
+      const deps = new Set(req.getDependenciesList());
+      for (const [, v] of req.getPropertydependenciesMap().entries()) for (const u of v.getUrnsList()) deps.add(u);
+      dependencies.set(`${req.getType()}::${req.getName()}`, [...deps].sort());
+      registration.set(`${req.getType()}::${req.getName()}`, { provider: req.getProvider(), protect: req.getProtect() === true });
+      return register(req, cb);
+    };
     let outputs: unknown;
     let failure: unknown;
     try {
@@ -261,11 +328,22 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
       const r = byKey.get(`${type}::${name}`);
       if (!r) throw new Error(`registered resource ${urn} was not recorded`);
       if (r.custom && (r.id === undefined || r.id === "")) throw new Error(`${urn} has no id: were the mocks in effect?`);
-      resources.push({ type, name: name!, urn, inputs: r.inputs, custom: r.custom, ...(r.id === undefined ? {} : { id: r.id }) });
+      const reg = registration.get(`${type}::${name}`);
+      resources.push({
+        type,
+        name: name!,
+        urn,
+        inputs: r.inputs,
+        custom: r.custom,
+        dependencies: dependencies.get(`${type}::${name}`) ?? [],
+        protect: reg?.protect ?? false,
+        ...(reg?.provider ? { provider: reg.provider } : {}),
+        ...(r.id === undefined ? {} : { id: r.id }),
+      });
     }
     if (resources.length !== recorded.length) throw new Error(`recorded ${recorded.length} resources but ${resources.length} registered`);
     resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
-    return { resources, outputs };
+    return { resources, outputs, timeline };
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
     pulumi.runtime.setAllConfig(previousConfig);
@@ -274,8 +352,18 @@ export async function runProgramUnderMocks(program: () => unknown, options: Mock
   }
 }
 
-/** The examples and the configuration each one is mock-run with. */
-export const EXAMPLES: Readonly<Record<string, { project: string; config: Record<string, string> }>> = {
+/** How an example is mock-run: its Pulumi project, config, and the examples whose outputs its StackReferences read. */
+export interface ExampleRun {
+  readonly project: string;
+  readonly config: Record<string, string>;
+  /** Stack name → the example (deployed first) whose outputs that StackReference reads. @default {} */
+  readonly stacks?: Record<string, string>;
+}
+
+const MULTI_PARTY_EXECUTOR = `sha256:${"c".repeat(64)}`;
+
+/** The examples and the configuration each one is mock-run with (providers' own programs before the room that references them). */
+export const EXAMPLES: Readonly<Record<string, ExampleRun>> = {
   // The quickstart builds the executor from this checkout's executor/Dockerfile, as `pulumi up` from a clone does.
   quickstart: {
     project: "cleanroom-quickstart",
@@ -291,16 +379,37 @@ export const EXAMPLES: Readonly<Record<string, { project: string; config: Record
       "cleanroom-quickstart:provisioner": "user:data-steward@insurer.example",
     },
   },
+  // Each provider deploys its own program in its own project; the room references both.
+  "multi-party/hospital": {
+    project: "cleanroom-hospital",
+    config: {
+      "gcp:project": "hospital-data-eu",
+      "gcp:region": "us-central1",
+      "cleanroom-hospital:roomProject": "consortium-room",
+      "cleanroom-hospital:executorDigest": MULTI_PARTY_EXECUTOR,
+      "cleanroom-hospital:jointJob": `sha256:${"a".repeat(64)}`,
+      "cleanroom-hospital:hospitalOnlyJob": `sha256:${"b".repeat(64)}`,
+    },
+  },
+  "multi-party/insurer": {
+    project: "cleanroom-insurer",
+    config: {
+      "gcp:project": "insurer-data-eu",
+      "gcp:region": "us-central1",
+      "cleanroom-insurer:roomProject": "consortium-room",
+      "cleanroom-insurer:executorDigest": MULTI_PARTY_EXECUTOR,
+      "cleanroom-insurer:jointJob": `sha256:${"a".repeat(64)}`,
+    },
+  },
   "multi-party": {
     project: "cleanroom-multi-party",
+    stacks: { "hospital-org/cleanroom-hospital/prod": "multi-party/hospital", "insurer-org/cleanroom-insurer/prod": "multi-party/insurer" },
     config: {
       "gcp:project": "consortium-room",
       "gcp:region": "us-central1",
-      "cleanroom-multi-party:hospitalProject": "hospital-data-eu",
-      "cleanroom-multi-party:insurerProject": "insurer-data-eu",
-      "cleanroom-multi-party:jointJob": `sha256:${"a".repeat(64)}`,
-      "cleanroom-multi-party:hospitalOnlyJob": `sha256:${"b".repeat(64)}`,
-      "cleanroom-multi-party:executorImage": `us-central1-docker.pkg.dev/consortium-room/cleanroom/executor@sha256:${"c".repeat(64)}`,
+      "cleanroom-multi-party:hospitalStack": "hospital-org/cleanroom-hospital/prod",
+      "cleanroom-multi-party:insurerStack": "insurer-org/cleanroom-insurer/prod",
+      "cleanroom-multi-party:executorImage": `us-central1-docker.pkg.dev/consortium-room/cleanroom/executor@${MULTI_PARTY_EXECUTOR}`,
       "cleanroom-multi-party:adminCidr": "198.51.100.0/28",
       "cleanroom-multi-party:googleClientId": "1234-abc.apps.googleusercontent.com",
       "cleanroom-multi-party:googleClientSecret": "test-secret-not-real",
@@ -318,7 +427,6 @@ export const EXAMPLES: Readonly<Record<string, { project: string; config: Record
   },
 };
 
-/** Runs `examples/<name>/index.ts` under mocks with its test configuration (fresh module each time). */
 /**
  * Runs `construct` under mocks and returns what it threw with the recorded run, for validation tests: a component
  * given bad args must throw before it registers anything.
@@ -335,16 +443,24 @@ export async function constructUnderMocks(construct: () => unknown): Promise<{ r
   return { run, error };
 }
 
-export async function runExampleUnderMocks(name: string): Promise<MockRun> {
+/**
+ * Runs `examples/<name>/index.ts` under mocks with its test configuration (fresh module each time), after the examples
+ * whose stacks it references. `overrides[example]` is merged over that example's configuration (for this run and for
+ * the referenced ones).
+ */
+export async function runExampleUnderMocks(name: string, overrides: Readonly<Record<string, Record<string, string>>> = {}): Promise<MockRun> {
   const example = EXAMPLES[name];
   if (!example) throw new Error(`unknown example ${name}; known: ${Object.keys(EXAMPLES).join(", ")}`);
+  // The stacks it references are deployed first (under mocks too); their exports are what the references read.
+  const stacks: Record<string, Record<string, unknown>> = {};
+  for (const [stack, other] of Object.entries(example.stacks ?? {})) stacks[stack] = (await runExampleUnderMocks(other, overrides)).outputs as Record<string, unknown>;
   const file = require.resolve(path.join(REPO_ROOT, "examples", name, "index.ts"));
   return runProgramUnderMocks(
     () => {
       delete require.cache[file];
       return { ...require(file) };
     },
-    { project: example.project, config: example.config },
+    { project: example.project, config: { ...example.config, ...overrides[name] }, stacks },
   );
 }
 

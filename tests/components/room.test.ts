@@ -36,6 +36,11 @@ const PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember";
 const POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider";
 const TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate";
 
+/** Full name of a one-stack provider's own pool (in its project, named `<prefix>-<provider>`). */
+function providerPoolName(project: string, provider: string): string {
+  return `projects/${projectNumberOf(project)}/locations/global/workloadIdentityPools/${PREFIX}-${provider}`;
+}
+
 async function runRoom(args: DataCleanRoomArgs): Promise<MockRun & { room: { descriptor: CleanRoomDescriptor } }> {
   const run = await runProgramUnderMocks(() => ({ descriptor: new DataCleanRoom("research", args).descriptor }));
   return { ...run, room: run.outputs as { descriptor: CleanRoomDescriptor } };
@@ -136,8 +141,12 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
     expect(deny.inputs).to.deep.include({ direction: "EGRESS", destinationRanges: ["0.0.0.0/0"], denies: [{ protocol: "all" }] });
     expect(allow.inputs).to.deep.include({ destinationRanges: ["199.36.153.4/30"], allows: [{ protocol: "tcp", ports: ["443"] }] });
     expect(allow.inputs.priority as number).to.be.lessThan(deny.inputs.priority as number);
+    // The rules target the account every job VM runs as (pinned by the attestation), not a tag its creator could leave off.
     const template = ofType(resources, TEMPLATE)[0]!;
-    expect(template.inputs.tags).to.deep.equal(deny.inputs.targetTags);
+    expect(template.inputs).to.not.have.property("tags");
+    expect(deny.inputs.targetServiceAccounts).to.deep.equal([WORKLOAD_SA]);
+    expect(allow.inputs.targetServiceAccounts).to.deep.equal([WORKLOAD_SA]);
+    for (const f of ofType(resources, "gcp:compute/firewall:Firewall")) expect(f.inputs, f.name).to.not.have.property("targetTags");
     const tee = one(resources, "gcp:compute/subnetwork:Subnetwork", "research-network-tee");
     expect(tee.inputs).to.deep.include({ privateIpGoogleAccess: true, ipCidrRange: "10.10.0.0/24" });
     // googleapis.com resolves to the restricted VIP inside the VPC, so API calls never need a public route.
@@ -145,7 +154,7 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
     expect(apisA.inputs).to.deep.include({ name: "restricted.googleapis.com.", type: "A", rrdatas: ["199.36.153.4", "199.36.153.5", "199.36.153.6", "199.36.153.7"] });
     expect(one(resources, "gcp:dns/managedZone:ManagedZone", "research-network-dns-googleapis").inputs).to.deep.include({ dnsName: "googleapis.com.", visibility: "private" });
     const ingress = one(resources, "gcp:compute/firewall:Firewall", "research-network-tee-deny-ingress");
-    expect(ingress.inputs).to.deep.include({ direction: "INGRESS", sourceRanges: ["0.0.0.0/0"], denies: [{ protocol: "all" }], targetTags: deny.inputs.targetTags });
+    expect(ingress.inputs).to.deep.include({ direction: "INGRESS", sourceRanges: ["0.0.0.0/0"], denies: [{ protocol: "all" }], targetServiceAccounts: [WORKLOAD_SA] });
     // The only NAT in the room serves the sandbox subnet; the TEE subnet has no path to the internet.
     expect(ofType(resources, "gcp:compute/routerNat:RouterNat")).to.have.length(1);
     const nat = ofType(resources, "gcp:compute/routerNat:RouterNat")[0]!;
@@ -186,12 +195,13 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
     );
   });
 
-  it("GIVEN each provider key WHEN planned THEN its decrypter members are exactly its approved jobs' principalSets, never the pool", () => {
+  it("GIVEN each provider key WHEN planned THEN its decrypter members are exactly its approved jobs' principalSets of its own pool, never the room's pool", () => {
     const expected: Record<string, { project: string; jobs: string[] }> = {
       hospital: { project: HOSPITAL_PROJECT, jobs: [JOINT_JOB, HOSPITAL_JOB] },
       insurer: { project: PROJECT, jobs: [JOINT_JOB, INSURER_JOB] },
     };
     for (const [provider, { project, jobs }] of Object.entries(expected)) {
+      const ownPool = providerPoolName(project, provider);
       const ringId = one(resources, "gcp:kms/keyRing:KeyRing", `research-${provider}-keyring`).id;
       const keyId = `${ringId}/cryptoKeys/data`;
       expect(one(resources, KEY, `research-${provider}-key`).id).to.equal(keyId);
@@ -204,7 +214,7 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
       // Set equality (as sorted lists, so a duplicate binding fails too): the approved jobs, plus the Cloud Storage
       // service agent of the key's project, which CMEK needs and which only acts for callers the bucket admits.
       expect(decrypters.map((g) => `${g.role} ${g.member}`).sort(), provider).to.deep.equal(
-        [...jobs.map((d) => `${ROLES.decrypter} ${jobDigestPrincipalSet(POOL_NAME, d)}`), `${ROLES.encrypterDecrypter} ${storageAgent}`].sort(),
+        [...jobs.map((d) => `${ROLES.decrypter} ${jobDigestPrincipalSet(ownPool, d)}`), `${ROLES.encrypterDecrypter} ${storageAgent}`].sort(),
       );
       // The same principalSets, and nobody else, may read the provider's bucket.
       const bucket = one(resources, BUCKET, `research-${provider}-data`).inputs.name;
@@ -212,8 +222,10 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
         .filter((r) => r.type.startsWith("gcp:storage/") && r.inputs.bucket === bucket)
         .flatMap(iamGrants);
       expect(readers.map((g) => `${g.role} ${g.member}`).sort(), provider).to.deep.equal(
-        jobs.map((d) => `${ROLES.objectViewer} ${jobDigestPrincipalSet(POOL_NAME, d)}`).sort(),
+        jobs.map((d) => `${ROLES.objectViewer} ${jobDigestPrincipalSet(ownPool, d)}`).sort(),
       );
+      // Nothing of the room's pool can reach a provider's key.
+      for (const g of decrypters) expect(g.member, provider).to.not.include(POOL_NAME);
     }
     for (const r of resources) for (const [, v] of walk(r.inputs)) expect(String(v), r.urn).not.to.match(/workloadIdentityPools\/[^/]+\/\*$/);
   });
@@ -221,13 +233,18 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
   it("GIVEN the hospital's own project WHEN planned THEN its key and bucket live there and the APIs are enabled there", () => {
     expect(one(resources, BUCKET, "research-hospital-data").inputs.project).to.equal(HOSPITAL_PROJECT);
     expect(one(resources, "gcp:kms/keyRing:KeyRing", "research-hospital-keyring").inputs.project).to.equal(HOSPITAL_PROJECT);
-    expect(one(resources, "gcp:projects/service:Service", `research-api-${HOSPITAL_PROJECT}-cloudkms`).inputs.project).to.equal(HOSPITAL_PROJECT);
+    expect(one(resources, "gcp:projects/service:Service", "research-hospital-api-cloudkms").inputs.project).to.equal(HOSPITAL_PROJECT);
+    expect(one(resources, "gcp:iam/workloadIdentityPool:WorkloadIdentityPool", "research-hospital-pool").inputs.project).to.equal(HOSPITAL_PROJECT);
   });
 
-  it("GIVEN the room without grants WHEN planned THEN the only project-level roles are workloadUser for the workload account", () => {
+  it("GIVEN the room without grants WHEN planned THEN the only project-level roles are workloadUser for the workload account and the node role for the GKE nodes' own account", () => {
     // Any flavour, in any of the room's projects (the hospital's too), at project, folder or organization level.
-    expect(projectLevelGrants(resources)).to.deep.equal([[ROLES.workloadUser, `serviceAccount:${WORKLOAD_SA}`]]);
-    for (const [role] of projectLevelGrants(resources)) expect(PROJECT_LEVEL_WORKLOAD_ROLES).to.include(role);
+    expect(projectLevelGrants(resources)).to.deep.equal([
+      [ROLES.workloadUser, `serviceAccount:${WORKLOAD_SA}`],
+      [ROLES.gkeNode, `serviceAccount:${PREFIX}-gke-nodes@${PROJECT}.iam.gserviceaccount.com`],
+    ]);
+    const workloadRoles = projectLevelGrants(resources).filter(([, m]) => m === `serviceAccount:${WORKLOAD_SA}`);
+    for (const [role] of workloadRoles) expect(PROJECT_LEVEL_WORKLOAD_ROLES).to.include(role);
     const pull = ofType(resources, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember");
     expect(pull.map((m) => [m.inputs.repository, m.inputs.role])).to.deep.equal([["cleanroom", ROLES.artifactReader]]);
   });
@@ -307,7 +324,9 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
       ["hospital", HOSPITAL_PROJECT],
       ["insurer", PROJECT],
     ]);
-    expect(d.providers[0]!.keyName).to.match(new RegExp(`^projects/${HOSPITAL_PROJECT}/locations/${REGION}/keyRings/research-hospital/cryptoKeys/data$`));
+    expect(d.providers[0]!.keyName).to.match(new RegExp(`^projects/${HOSPITAL_PROJECT}/locations/${REGION}/keyRings/research-hospital-[0-9a-f]{6}/cryptoKeys/data$`));
+    // Each provider judges its key by its own pool's condition; the descriptor says where to exchange.
+    expect(d.providers[0]!.attestation!.poolProviderName).to.equal(`${providerPoolName(HOSPITAL_PROJECT, "hospital")}/providers/attestation-verifier`);
     expect(d.storage.quarantine).to.match(/^gs:\/\/research-quarantine-[0-9a-f]{6}$/);
     expect(d.attestation.condition).to.equal(ofType(resources, POOL_PROVIDER)[0]!.inputs.attributeCondition);
   });
@@ -337,8 +356,8 @@ describe("components: DataCleanRoom variants under mocks", function () {
     const { resources } = await runRoom({ ...twoProviderArgs(), codePolicy: "any-job", sandbox: { enabled: false } });
     const decrypters = ofType(resources, KEY_MEMBER).filter((m) => m.inputs.role === ROLES.decrypter);
     expect(decrypters.map((m) => m.inputs.member)).to.deep.equal([
-      imageDigestPrincipalSet(POOL_NAME, IMAGE_DIGEST),
-      imageDigestPrincipalSet(POOL_NAME, IMAGE_DIGEST),
+      imageDigestPrincipalSet(providerPoolName(HOSPITAL_PROJECT, "hospital"), IMAGE_DIGEST),
+      imageDigestPrincipalSet(providerPoolName(PROJECT, "insurer"), IMAGE_DIGEST),
     ]);
   });
 
@@ -384,7 +403,7 @@ describe("components: DataCleanRoom variants under mocks", function () {
       };
     });
     const out = run.outputs as Record<"submit" | "explore" | "provision" | "release", string[]> & Record<string, number[]>;
-    expect([out.counts, out.provisionCounts, out.releaseCounts]).to.deep.equal([[4, 0, 4, 1], [3, 1], [2, 0]]);
+    expect([out.counts, out.provisionCounts, out.releaseCounts]).to.deep.equal([[4, 0, 5, 1], [3, 1], [2, 0]]);
     // What the grants returned is exactly what they added to the plan: nothing hidden, nothing missing.
     const added = run.resources.filter((r) => !baseline.has(r.urn));
     expect(added.map((r) => r.urn).sort()).to.deep.equal([...out.submit, ...out.explore, ...out.provision, ...out.release].sort());
@@ -393,7 +412,8 @@ describe("components: DataCleanRoom variants under mocks", function () {
 
     const analyst = run.resources.filter((r) => r.inputs.member === "user:analyst@acme.example");
     const projectLevel = analyst.filter((r) => r.type === PROJECT_MEMBER);
-    expect(projectLevel).to.have.length(1);
+    // The name-conditioned instance role, and the custom operations role (zone operations only) the runtime polls with.
+    expect(projectLevel.map((r) => r.inputs.role)).to.deep.equal([ROLES.instanceAdmin, `projects/${PROJECT}/roles/${PREFIX}_job_operations`]);
     const condition = projectLevel[0]!.inputs.condition as { expression: string };
     expect(condition.expression).to.equal(
       `resource.name.startsWith("projects/${PROJECT}/zones/${REGION}-b/instances/${PREFIX}-job-") || ` +

@@ -1,15 +1,14 @@
-import { ComponentProvider } from "@pulumi/pulumi/provider/experimental";
-import { expect } from "chai";
-import { DataCleanRoom } from "../../src/components/index.js";
+/**
+ * Multi-language for real: the plugin entry PulumiPlugin.yaml names is started the way Pulumi's Node.js language host
+ * starts it (`node @pulumi/pulumi/cmd/run-plugin <plugin directory>`, from the git checkout, no build), and asked for
+ * its schema over its own gRPC server (`ResourceProvider.GetSchema`), as `pulumi package add` does.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { expect } from "chai";
 import { REPO_ROOT } from "./harness.js";
-
-/**
- * The package as the analyzer sees it: entry `src/index.ts` (which re-exports the component types), but a tsconfig
- * that roots only that entry instead of every test and example, so the analysis takes seconds, not a minute.
- */
-const SCHEMA_PACKAGE = path.join(__dirname, "fixtures", "schema-package");
 
 interface SchemaProperty {
   readonly type?: string;
@@ -17,29 +16,83 @@ interface SchemaProperty {
   readonly description?: string;
 }
 interface Schema {
-  readonly resources: Record<string, { inputProperties: Record<string, SchemaProperty>; requiredInputs: string[]; properties: Record<string, SchemaProperty> }>;
+  readonly name: string;
+  readonly resources: Record<string, { isComponent?: boolean; inputProperties: Record<string, SchemaProperty>; requiredInputs: string[]; properties: Record<string, SchemaProperty> }>;
   readonly types: Record<string, { properties?: Record<string, SchemaProperty> }>;
 }
 
-describe("components: Pulumi schema analyzer over the package", function () {
-  it("GIVEN the repository root WHEN read THEN PulumiPlugin.yaml declares a nodejs source-based component package", () => {
-    const plugin = readFileSync(path.join(REPO_ROOT, "PulumiPlugin.yaml"), "utf8");
-    expect(plugin).to.match(/^runtime:\s*nodejs\s*$/m);
+/** The plugin directory PulumiPlugin.yaml points the language host at. */
+function pluginDirectory(): string {
+  const yaml = readFileSync(path.join(REPO_ROOT, "PulumiPlugin.yaml"), "utf8");
+  expect(yaml).to.match(/^runtime:\s*nodejs\s*$/m);
+  const main = /^main:\s*(\S+)\s*$/m.exec(yaml)?.[1];
+  return path.join(REPO_ROOT, main ?? ".");
+}
+
+/** Starts the plugin like the language host and resolves with the port it prints. */
+function startPlugin(dir: string): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const runPlugin = path.dirname(require.resolve("@pulumi/pulumi/cmd/run-plugin/index.js"));
+  const child = spawn(process.execPath, [runPlugin, dir], { cwd: dir, env: { ...process.env, PULUMI_NODEJS_TYPESCRIPT: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /^(\d+)\s*$/m.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), stderr: () => err });
+    });
+    child.once("exit", (code) => reject(new Error(`the plugin exited ${code} before listening:\n${out}\n${err}`)));
+  });
+}
+
+describe("components: the real plugin entry serves the package schema", function () {
+  // The analyzer type-checks the package's sources: tens of seconds on a shared 2-core machine.
+  this.timeout(180_000);
+  let schema: Schema;
+
+  before(async () => {
+    const { child, port, stderr } = await startPlugin(pluginDirectory());
+    try {
+      const { ResourceProviderClient } = require("@pulumi/pulumi/proto/provider_grpc_pb") as {
+        ResourceProviderClient: new (addr: string, creds: grpc.ChannelCredentials) => {
+          getSchema(req: unknown, cb: (err: Error | null, res: { getSchema(): string }) => void): void;
+          close(): void;
+        };
+      };
+      const { GetSchemaRequest } = require("@pulumi/pulumi/proto/provider_pb") as { GetSchemaRequest: new () => unknown };
+      const client = new ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+      const text = await new Promise<string>((resolve, reject) =>
+        client.getSchema(new GetSchemaRequest(), (err, res) => (err ? reject(new Error(`${err.message}\n${stderr()}`)) : resolve(res.getSchema()))),
+      );
+      client.close();
+      schema = JSON.parse(text) as Schema;
+    } finally {
+      child.kill();
+    }
   });
 
-  // The analyzer type-checks the package's sources (~7 s on an idle 2-core machine).
-  this.timeout(120_000);
+  it("GIVEN the plugin WHEN asked for its schema THEN the package is `cleanroom`, like the components' type tokens", () => {
+    expect(schema.name).to.equal("cleanroom");
+    expect(Object.keys(schema.resources).sort()).to.deep.equal(["cleanroom:index:DataCleanRoom", "cleanroom:index:DataProvider"]);
+  });
 
-  it("GIVEN the package sources WHEN ComponentProvider infers the schema THEN DataCleanRoom and its inputs are there, documented", async () => {
-    const provider = new ComponentProvider({ components: [DataCleanRoom], name: "cleanroom", dirname: SCHEMA_PACKAGE, version: "0.1.0" });
-    const schema = JSON.parse(await provider.getSchema()) as Schema;
-    const room = schema.resources["cleanroom:index:DataCleanRoom"];
-    expect(room, Object.keys(schema.resources).join(", ")).to.not.equal(undefined);
-    expect(room!.inputProperties).to.include.keys("providers", "codePolicy", "attestation", "output", "project", "region", "zone", "executor", "sandbox", "confidentialVm", "network", "storage");
-    expect(room!.requiredInputs.sort()).to.deep.equal(["executor", "project", "providers", "region"]);
-    expect(room!.inputProperties.codePolicy!.description).to.match(/"approved-jobs"/);
-    expect(room!.properties).to.include.keys("descriptorJson", "imageDigest", "condition");
-    expect(schema.types["cleanroom:index:ProviderSpec"]!.properties).to.include.keys("name", "project", "datasets", "approvedJobs");
-    expect(schema.types["cleanroom:index:SandboxOptions"]!.properties).to.include.keys("github", "google", "insecureDummyAuthenticator");
+  it("GIVEN the schema WHEN read THEN DataCleanRoom's inputs and outputs are there, documented", () => {
+    const room = schema.resources["cleanroom:index:DataCleanRoom"]!;
+    expect(room.inputProperties).to.include.keys("providers", "externalProviders", "codePolicy", "attestation", "output", "project", "region", "zone", "executor", "sandbox", "confidentialVm", "network", "storage", "vpcServiceControls", "protectKeys");
+    expect(room.requiredInputs.sort()).to.deep.equal(["executor", "project", "region"]);
+    expect(room.inputProperties.codePolicy!.description).to.match(/"approved-jobs"/);
+    expect(room.properties).to.include.keys("descriptorJson", "imageDigest", "condition", "workloadServiceAccount", "quarantineUri");
+    expect(schema.types["cleanroom:index:ProviderSpec"]!.properties).to.include.keys("name", "project", "datasets", "approvedJobs", "attestation");
+    expect(schema.types["cleanroom:index:ExternalProviderArgs"]!.properties).to.include.keys("name", "published");
+  });
+
+  it("GIVEN the schema WHEN read THEN DataProvider can be deployed on its own from another language, publishing what the room reads", () => {
+    const provider = schema.resources["cleanroom:index:DataProvider"]!;
+    expect(provider.requiredInputs.sort()).to.deep.equal(["datasets", "project", "providerName", "region", "room"]);
+    expect(provider.properties).to.include.keys("publishedJson", "poolProviderName", "condition", "keyName", "dataUri");
+    expect(schema.types["cleanroom:index:ProviderRoomArgs"]!.properties).to.include.keys("executorImageDigest", "project", "namePrefix");
   });
 });

@@ -173,8 +173,9 @@ describe("components: the sub-components validate their own arguments", () => {
     project: "hospital-data",
     region: "europe-west4",
     namePrefix: "research",
-    poolName: "projects/1/locations/global/workloadIdentityPools/research-pool",
+    datasets: [{ name: "admissions" }],
     approvedJobs: [JOINT_JOB],
+    room: { executorImageDigest: `sha256:${"e".repeat(64)}`, project: "acme-room", namePrefix: "research" },
   });
 
   it("GIVEN DataProvider args WHEN each is broken THEN every problem is listed, and rotation beyond 90 days is refused", () => {
@@ -184,15 +185,27 @@ describe("components: the sub-components validate their own arguments", () => {
       providerName: "Hospital!",
       approvedJobs: [JOINT_JOB, JOINT_JOB, "sha256:abc"],
       keyRotationDays: 91,
-      codePolicy: "any-job",
+      attestation: { allowDebug: true, requireStable: true },
     });
-    expect(problems).to.have.length(5);
+    expect(problems, problems.join("\n")).to.have.length(5);
     expect(problems.join("\n"))
       .to.match(/providerName must be/)
+      .and.match(/approvedJobs\[1\] is listed twice/)
       .and.match(/approvedJobs\[2\] must be sha256/)
-      .and.match(/lists a digest twice/)
       .and.match(/keyRotationDays must be an integer from 1 to 90 \(got 91\)/)
-      .and.match(/imageDigest is required under codePolicy "any-job"/);
+      .and.match(/attestation: allowDebug cannot be combined with requireStable/);
+  });
+
+  it("GIVEN DataProvider args without the room it joins WHEN validated THEN the missing pins are named", () => {
+    const { room: _room, ...rest } = provider();
+    expect(dataProviderProblems("research-hospital", rest as DataProviderArgs)).to.deep.equal([
+      "room is required: the executor digest and quarantine of the room this provider joins",
+    ]);
+    const problems = dataProviderProblems("research-hospital", { ...provider(), room: { executorImageDigest: "latest", project: "acme-room" } });
+    expect(problems).to.deep.equal([
+      'room.executorImageDigest must be sha256:<64 lowercase hex> (got "latest")',
+      "room.namePrefix is required unless room.quarantineUri and room.workloadServiceAccount are both given",
+    ]);
   });
 
   it("GIVEN a DataProvider constructed directly with bad args WHEN run THEN it throws before registering anything", async () => {

@@ -131,6 +131,10 @@ describe("core/receipt: parseReceipt", () => {
     ["outputs[0].path", "model\\..\\x", "receipt.outputs[0].path must be relative"],
     ["outputs[0].path", "", "receipt.outputs[0].path must be relative"],
     ["outputs[0].path", "./report.txt", "receipt.outputs[0].path must be relative"],
+    // A name a verifier prints must not redraw its terminal (issue 18, finding 2).
+    ["outputs[0].path", "\u001b[2J\u001b[Hreport.txt", "hold no control character"],
+    ["outputs[0].path", "two\nlines.txt", "hold no control character"],
+    ["outputs[0].path", "report\u200b.txt", "hold no control character"],
     ["outputs[0].path", "report.txt", "receipt.outputs[1].path \"report.txt\" is listed twice"],
   ];
   for (const [path, value, message] of broken) {

@@ -142,7 +142,7 @@ describe("core/spec: validation", () => {
       }
     });
     it("GIVEN an unknown method THEN rejected listing the allowed ones", () => {
-      expectOneProblem(problemsWith("providers[0].datasets[0].stage1Method", "gan"), "providers[0].datasets[0].stage1Method must be one of mst, aggregates, none");
+      expectOneProblem(problemsWith("providers[0].datasets[0].stage1Method", "gan"), "providers[0].datasets[0].stage1Method must be one of mst, aim, aggregates, none");
     });
     for (const m of ["mst", "aggregates"]) {
       it(`GIVEN stage1Method "${m}" without a schema THEN the missing public schema is reported`, () => {

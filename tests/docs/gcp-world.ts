@@ -7,10 +7,12 @@
  *
  * - `pulumi config set [--secret] K V` / `pulumi config rm K` change the config of the program of the current
  *   directory (its Pulumi.yaml);
+ * - `pulumi stack init NAME` names the stack of the current directory's program; a program's `StackReference` to
+ *   NAME reads what that stack's last `pulumi up` exported (a provider's own program, deployed before the room);
  * - `pulumi up` runs the program under mocks with exactly that config (a missing setting fails like it would for
- *   real), then applies what the plan says to the fakes: KMS decrypt is allowed for exactly the job digests of the
- *   plan's `roles/cloudkms.cryptoKeyDecrypter` bindings, STS enforces the plan's pool provider condition, and the
- *   fake VM attests as the plan's workload (executor digest, service account, project);
+ *   real), then applies what every deployed plan says to the fakes: KMS decrypt is allowed for exactly the members of
+ *   the plans' `roles/cloudkms.cryptoKeyDecrypter` bindings, STS enforces each plan's pool provider condition for its
+ *   own pool provider, and the fake VM attests as the room's workload (executor digest, service account, project);
  * - `pulumi preview --policy-pack <policy-packs/cleanroom-guardrails>` runs the real pack over the mocked plan;
  * - `pulumi stack output NAME [--json]` prints the program's export, unchanged.
  *
@@ -36,6 +38,7 @@ import { type PulumiProgram, fullKey, parsePulumi, pulumiProgramOf, runWithConfi
 
 const DECRYPTER = "roles/cloudkms.cryptoKeyDecrypter";
 const KMS_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember";
+const POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider";
 const GUARDRAILS = join(REPO_ROOT, "policy-packs", "cleanroom-guardrails");
 
 interface Reply {
@@ -54,6 +57,9 @@ export class GcpWorld {
   private scratch = "";
   private readonly config = new Map<string, Record<string, string>>();
   private readonly deployed = new Map<string, MockRun>();
+  /** The stack name of each program (by example), from `pulumi stack init/select`. */
+  private readonly stackNames = new Map<string, string>();
+  private vm?: FakeVm;
   private readonly savedEnv: Record<string, string | undefined> = {};
   /** Errors of executor runs in the fake VM (a test asserts there are none). */
   readonly vmErrors: unknown[] = [];
@@ -147,7 +153,12 @@ export class GcpWorld {
         delete config[fullKey(program, cmd.key)];
         return ok("");
       case "deploy": {
-        const r = await runWithConfig(program, { ...config });
+        const stacks: Record<string, Record<string, unknown>> = {};
+        for (const [example, run] of this.deployed) {
+          const stack = this.stackNames.get(example);
+          if (stack) stacks[stack] = run.outputs as Record<string, unknown>;
+        }
+        const r = await runWithConfig(program, { ...config }, stacks);
         if (!r.run) return fail(r.error?.message ?? "the program failed");
         if (cmd.verb === "preview") {
           const lines: string[] = [];
@@ -161,7 +172,7 @@ export class GcpWorld {
           return ok(`Previewed ${r.run.resources.length} resources (mocked)\n${lines.join("\n")}\n`);
         }
         this.deployed.set(program.example, r.run);
-        this.apply(r.run);
+        this.apply();
         return ok(`Updated ${r.run.resources.length} resources (mocked)\n`);
       }
       case "stack-output": {
@@ -173,34 +184,46 @@ export class GcpWorld {
         return ok(`${typeof value === "string" && !cmd.json ? value : JSON.stringify(value, null, 2)}\n`);
       }
       case "other":
-        if (cmd.verb === "stack init" || cmd.verb === "stack select") return ok("");
+        if (cmd.verb === "stack init" || cmd.verb === "stack select") {
+          const name = args.filter((a) => !a.startsWith("-"))[2];
+          if (name) this.stackNames.set(program.example, name);
+          return ok("");
+        }
         return fail(`\`pulumi ${args.join(" ")}\` is not emulated by the doctest stand-in`);
     }
   }
 
-  /** What `pulumi up` would change in Google Cloud, applied to the fakes. */
-  private apply(run: MockRun): void {
+  /** What every deployed stack would have changed in Google Cloud, applied to the fakes. */
+  private apply(): void {
     this.fake.kmsApprovals.clear();
-    for (const r of run.resources) {
-      if (r.type !== KMS_MEMBER || r.inputs.role !== DECRYPTER) continue;
-      const digest = /\/attribute\.job_digest\/(sha256:[0-9a-f]{64})$/.exec(String(r.inputs.member))?.[1];
-      if (!digest) continue;
-      const key = String(r.inputs.cryptoKeyId);
-      const set = this.fake.kmsApprovals.get(key) ?? new Set<string>();
-      set.add(digest);
-      this.fake.kmsApprovals.set(key, set);
+    this.fake.kmsPrincipals.clear();
+    this.fake.poolConditions.clear();
+    this.fake.attributeCondition = undefined;
+    for (const run of this.deployed.values()) {
+      for (const r of run.resources) {
+        if (r.type === KMS_MEMBER && r.inputs.role === DECRYPTER && String(r.inputs.member).startsWith("principalSet://")) {
+          const key = String(r.inputs.cryptoKeyId);
+          const set = this.fake.kmsPrincipals.get(key) ?? new Set<string>();
+          set.add(String(r.inputs.member));
+          this.fake.kmsPrincipals.set(key, set);
+        }
+        // STS judges each pool provider by exactly the condition text its own plan gives it.
+        if (r.type === POOL_PROVIDER) {
+          if (typeof r.inputs.attributeCondition !== "string" || !r.id) throw new Error(`the plan's pool provider ${r.name} has no condition`);
+          this.fake.poolConditions.set(r.id, r.inputs.attributeCondition);
+        }
+      }
     }
-    const d = (run.outputs as { descriptor: CleanRoomDescriptor }).descriptor;
-    // STS evaluates the deployed pool provider's condition, exactly the text the plan gives it.
-    const provider = run.resources.find((r) => r.type === "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider");
-    if (typeof provider?.inputs.attributeCondition !== "string") throw new Error("the plan has no pool provider condition");
-    this.fake.attributeCondition = provider.inputs.attributeCondition;
-    const vm = new FakeVm(this.fake, this.tee!, {
+    const room = [...this.deployed.values()].find((run) => (run.outputs as { descriptor?: unknown }).descriptor !== undefined);
+    if (!room) return;
+    const d = (room.outputs as { descriptor: CleanRoomDescriptor }).descriptor;
+    this.vm = new FakeVm(this.fake, this.tee!, {
       dockerfile: join(REPO_ROOT, "executor", "Dockerfile"),
       imageDigest: d.executor.imageDigest,
       serviceAccount: d.gcp!.workloadServiceAccount,
       project: d.gcp!.project,
     });
+    const vm = this.vm;
     const boot = this.fake.onInsert!;
     this.fake.onInsert = (instance) => {
       boot(instance);

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { EXAMPLES, type MockRun, REPO_ROOT, runProgramUnderMocks } from "../components/harness.js";
+import { EXAMPLES, type MockRun, REPO_ROOT, runExampleUnderMocks, runProgramUnderMocks } from "../components/harness.js";
 
 /** The Pulumi program a directory deploys (its Pulumi.yaml). */
 export interface PulumiProgram {
@@ -27,7 +27,7 @@ export function pulumiProgramOf(dir: string): PulumiProgram | undefined {
   const main = /^main:\s*(\S+)/m.exec(text)?.[1];
   const programDir = main ? resolve(dir, main.endsWith(".ts") ? dirname(main) : main) : dir;
   const rel = relative(join(REPO_ROOT, "examples"), programDir);
-  if (!project || rel.startsWith("..") || rel.includes("/") || !EXAMPLES[rel]) return undefined;
+  if (!project || rel.startsWith("..") || !EXAMPLES[rel]) return undefined;
   return { example: rel, project, file: join(programDir, "index.ts") };
 }
 
@@ -93,8 +93,22 @@ export function mockValue(program: PulumiProgram, key: string, value: string | u
 
 type ConfigProto = { getImpl: (this: { name: string }, key: string, ...rest: unknown[]) => unknown };
 
+/** The outputs of the stacks an example's StackReferences read, from the harness's runs of the referenced examples. */
+export async function harnessStacks(program: PulumiProgram): Promise<Record<string, Record<string, unknown>>> {
+  const stacks: Record<string, Record<string, unknown>> = {};
+  for (const [stack, other] of Object.entries(EXAMPLES[program.example]?.stacks ?? {})) {
+    stacks[stack] = (await runExampleUnderMocks(other)).outputs as Record<string, unknown>;
+  }
+  return stacks;
+}
+
 /** Runs a program under mocks with `config`, recording every `namespace:key` it reads through `pulumi.Config`. */
-export async function runWithConfig(program: PulumiProgram, config: Record<string, string>): Promise<{ run?: MockRun; error?: Error; reads: Set<string> }> {
+export async function runWithConfig(
+  program: PulumiProgram,
+  config: Record<string, string>,
+  stacks?: Record<string, Record<string, unknown>>,
+): Promise<{ run?: MockRun; error?: Error; reads: Set<string> }> {
+  const referenced = stacks ?? (await harnessStacks(program));
   const proto = pulumi.Config.prototype as unknown as ConfigProto;
   const original = proto.getImpl;
   if (typeof original !== "function") throw new Error("pulumi.Config.prototype.getImpl is gone: update tests/docs/pulumi-check.ts");
@@ -109,7 +123,7 @@ export async function runWithConfig(program: PulumiProgram, config: Record<strin
         delete require.cache[program.file];
         return { ...require(program.file) };
       },
-      { project: program.project, config },
+      { project: program.project, config, stacks: referenced },
     );
     return { run, reads };
   } catch (err) {
@@ -138,7 +152,8 @@ export interface DocumentedSetting {
 export async function settingProblems(program: PulumiProgram, settings: readonly DocumentedSetting[]): Promise<string[]> {
   const base: Record<string, string> = { ...EXAMPLES[program.example]!.config };
   for (const s of settings) base[fullKey(program, s.key)] = mockValue(program, s.key, s.value);
-  const first = await runWithConfig(program, base);
+  const stacks = await harnessStacks(program);
+  const first = await runWithConfig(program, base, stacks);
   if (!first.run) return [`examples/${program.example} fails under mocks with the documented config: ${first.error?.message}`];
   const snapshot = planSnapshot(first.run);
   const problems: string[] = [];
@@ -150,7 +165,7 @@ export async function settingProblems(program: PulumiProgram, settings: readonly
     }
     const without = { ...base };
     delete without[key];
-    const r = await runWithConfig(program, without);
+    const r = await runWithConfig(program, without, stacks);
     if (r.run && planSnapshot(r.run) === snapshot) {
       problems.push(`${s.where}: \`pulumi config set ${s.key}\` — leaving ${key} out changes nothing in examples/${program.example}'s plan`);
     }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import * as domainModule from "../../src/runtime/dp/domain.js";
 import * as exponentialModule from "../../src/runtime/dp/exponential.js";
+import * as sourceModule from "../../src/runtime/dp/marginal-source.js";
 import * as marginalsModule from "../../src/runtime/dp/marginals.js";
 import { drawMstNoise, mst, planMst } from "../../src/runtime/dp/mst.js";
 import { aggregateCsv, synthesizeCsv } from "../../src/runtime/dp/release.js";
@@ -37,7 +38,8 @@ function withRecording<T>(fn: (log: Event[]) => Promise<T>): Promise<{ log: Even
   const restore = [
     record(samplersModule, ["discreteGaussianVector", "discreteLaplaceVector"], "noise", log),
     record(tableModule, ["readEncodedCsv", "scanCsv"], "read", log),
-    record(marginalsModule, ["histogram1", "histogram2"], "data", log),
+    record(marginalsModule, ["histogram1", "histogram2", "compressTable"], "data", log),
+    record(sourceModule, ["tablesOfColumns"], "data", log),
     record(exponentialModule, ["exponentialMechanism"], "select", log),
   ];
   return fn(log)

@@ -393,16 +393,23 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     expect(prov.code, prov.stderr + prov.stdout).to.equal(0);
     const provOut = JSON.parse(prov.stdout) as { uri: string; sha256: string; stage1?: { method: string; artefactPath: string; ledgerPath: string } };
     expect(provOut.uri).to.equal("gs://demo-hospital-a-data/patients");
-    // Stage 1 (MST for this dataset) went to the stage-1 bucket: ledger.json first, then the artefact, create-only.
+    // Stage 1 (MST for this dataset): the spend went create-only into the dataset's ledger in the provider's bucket
+    // before anything was drawn, then the artefact create-only to the stage-1 bucket.
     expect(provOut.stage1).to.include({
       method: "mst",
       artefactPath: "gs://demo-stage1-1a2b/hospital-a/patients/synthetic.csv",
-      ledgerPath: "gs://demo-stage1-1a2b/hospital-a/patients/ledger.json",
+      ledgerPath: "gs://demo-hospital-a-data/.dp-ledger/patients",
     });
     const stage1Uploads = fake.sent(/^\/upload\/storage\/v1\/b\/demo-stage1-1a2b\/o$/).map((r) => [r.query.name, r.query.ifGenerationMatch]);
-    expect(stage1Uploads).to.deep.equal([
-      ["hospital-a/patients/ledger.json", "0"],
-      ["hospital-a/patients/synthetic.csv", "0"],
+    expect(stage1Uploads).to.deep.equal([["hospital-a/patients/synthetic.csv", "0"]]);
+    const ledgerUploads = fake
+      .sent(/^\/upload\/storage\/v1\/b\/demo-hospital-a-data\/o$/)
+      .filter((r) => String(r.query.name).startsWith(".dp-ledger/"))
+      .map((r) => [r.query.name, r.query.ifGenerationMatch]);
+    expect(ledgerUploads).to.deep.equal([
+      [".dp-ledger/patients/00000000.json", "0"],
+      [".dp-ledger/patients/00000001.json", "0"],
+      [".dp-ledger/patients/00000002.json", "0"],
     ]);
     const [encrypt] = fake.sent(/:encrypt$/, "POST");
     expect(encrypt!.path).to.equal(`/v1/${KEY}:encrypt`);

@@ -12,6 +12,7 @@ import {
   FORBIDDEN_PROJECT_ROLES,
   projectIamLeastPrivilege,
 } from "../../policy-packs/cleanroom-guardrails/policies/projectIam.js";
+import { serviceAccountImpersonationScoped } from "../../policy-packs/cleanroom-guardrails/policies/serviceAccountIam.js";
 import { storageBucketHardened, storageBucketIamNotPublic } from "../../policy-packs/cleanroom-guardrails/policies/storage.js";
 import {
   CS_DEBUG_IMAGE,
@@ -291,9 +292,45 @@ describe("policy pack: cleanroom-guardrails (unit)", () => {
       expectOne(await run(policy), /roles\/editor/);
     });
 
+    for (const role of ["roles/cloudkms.cryptoKeyDecrypter", "roles/cloudkms.admin", "roles/cloudkms.cryptoKeyEncrypter"]) {
+      it(`GIVEN project-wide ${role} (any cloudkms.* role) for a room account WHEN validated THEN it fires: it reaches every provider's key`, async () => {
+        expectOne(await run(broken(projectIamMember(), "role", role)), /every Cloud KMS key in the project/);
+      });
+    }
+
+    it("GIVEN the GKE nodes' own role for their account WHEN validated THEN silent (not a data role)", async () => {
+      expect(await run(broken(projectIamMember(), "role", "roles/container.defaultNodeServiceAccount"))).to.deep.equal([]);
+    });
+
     it("GIVEN an exempted member WHEN it holds a forbidden role THEN silent", async () => {
       const r = broken(projectIamMember(), "role", "roles/owner");
       expect(await run(r, { exemptMembers: [r.props["member"]] })).to.deep.equal([]);
+    });
+  });
+
+  describe("rule 9: service-account-impersonation-scoped", () => {
+    const WHOLE_POOL = `principalSet://iam.googleapis.com/${POOL_NAME}/*`;
+    const saMember = (member: string, role = "roles/iam.workloadIdentityUser") => ({
+      type: "gcp:serviceaccount/iAMMember:IAMMember",
+      name: "data-sa-wi",
+      props: { serviceAccountId: "projects/p/serviceAccounts/data@p.iam.gserviceaccount.com", role, member },
+    });
+    const run = (r: { type: string; name: string; props: Record<string, unknown> }) => resourceViolations(serviceAccountImpersonationScoped, r);
+
+    it("GIVEN workloadIdentityUser for one attribute set or a KSA WHEN validated THEN silent", async () => {
+      expect(await run(saMember(`principalSet://iam.googleapis.com/${POOL_NAME}/attribute.job_digest/${DIGEST}`))).to.deep.equal([]);
+      expect(await run(saMember("serviceAccount:acme-room.svc.id.goog[jupyterhub/jupyter-user]"))).to.deep.equal([]);
+    });
+
+    it("GIVEN workloadIdentityUser or serviceAccountTokenCreator for a whole pool WHEN validated THEN it fires (Member, Binding, Policy)", async () => {
+      expectOne(await run(saMember(WHOLE_POOL)), /whole pool/, /attribute\.job_digest/);
+      expectOne(await run(saMember(WHOLE_POOL, "roles/iam.serviceAccountTokenCreator")), /serviceAccountTokenCreator/);
+      expectOne(
+        await run({ type: "gcp:serviceaccount/iAMBinding:IAMBinding", name: "b", props: { serviceAccountId: "x", role: "roles/iam.workloadIdentityUser", members: [WHOLE_POOL] } }),
+        /whole pool/,
+      );
+      const policyData = JSON.stringify({ bindings: [{ role: "roles/iam.workloadIdentityUser", members: [WHOLE_POOL] }] });
+      expectOne(await run({ type: "gcp:serviceaccount/iAMPolicy:IAMPolicy", name: "p", props: { serviceAccountId: "x", policyData } }), /whole pool/);
     });
   });
 

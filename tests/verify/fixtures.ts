@@ -55,8 +55,16 @@ export async function buildResult(
     tokenImage?: string;
     tokenJob?: string;
     receiptImage?: string;
-    /** GCP: the `CLEANROOM_ROOM` the token records; null for none. @default - `d` as `job submit` inlines it */
+    /** The `CLEANROOM_ROOM` the token records; null for none. @default - `d`, inlined as the launcher and `job submit` do */
     tokenRoom?: CleanRoomDescriptor | null;
+    /** The job id the receipt names. @default "job-1", the job the token was issued for */
+    receiptJobId?: string;
+    /** The token's `sub`. @default - the local room's job subject, or a VM's instance URL on GCP */
+    tokenSub?: string;
+    /** The receipt's inputs. @default one input of the fixture's provider */
+    inputs?: Receipt["inputs"];
+    /** The receipt's error text, for a failed result. */
+    error?: string;
   } = {},
 ): Promise<Built> {
   const dir = await mkdtemp(join(parent, "result-"));
@@ -71,34 +79,37 @@ export async function buildResult(
   const receipt: Receipt = {
     version: 1,
     room: d.name,
-    jobId: "job-1",
+    jobId: opts.receiptJobId ?? "job-1",
     jobDigest: JOB,
     executorImageDigest: opts.receiptImage ?? IMAGE,
     policyDigest: policyDigest(d.attestation.condition),
     platform: d.platform,
     sandbox: d.platform === "local" ? "bubblewrap" : "confidential-space",
-    inputs: [{ provider: "acme", dataset: "claims", sha256: sha256Hex("data"), bytes: 4 }],
+    inputs: opts.inputs ?? [{ provider: "acme", dataset: "claims", sha256: sha256Hex("data"), bytes: 4 }],
     outputs: failed ? [] : await manifestOf(out),
     startedAt: new Date((now - 60) * 1000).toISOString(),
     finishedAt: new Date(now * 1000).toISOString(),
     status: failed ? "failed" : "succeeded",
     exitCode: failed ? 3 : 0,
-    ...(failed ? { error: "the job exited with code 3", errorCode: "job-failed" } : {}),
+    ...(failed ? { error: opts.error ?? "the job exited with code 3", errorCode: "job-failed" } : {}),
   };
   await writeFile(join(dir, "receipt.json"), JSON.stringify(receipt, null, 2));
   const local = d.platform === "local";
   const base = productionClaims(now + 1, { aud: AUD, eat_nonce: nonceForReceipt(receipt) });
   const claims: Record<string, unknown> = local
-    ? { ...base, iss: LOCAL_ISSUER, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"] }
+    ? { ...base, iss: LOCAL_ISSUER, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"], sub: `local://${d.name}/jobs/job-1` }
     : { ...base, iss: CONFIDENTIAL_SPACE_ISSUER };
+  if (opts.tokenSub !== undefined) claims.sub = opts.tokenSub;
   claims.submods = {
     ...(claims.submods as object),
     container: {
       image_digest: opts.tokenImage ?? IMAGE,
+      // What the launcher (local) or `job submit` (GCP) sets for the job the token was issued for: job-1.
       env_override: {
         CLEANROOM_JOB_DIGEST: opts.tokenJob ?? JOB,
-        // Locally the launcher passes the descriptor's path; on GCP the submitter inlines the descriptor itself.
-        ...(local || opts.tokenRoom === null ? {} : { CLEANROOM_ROOM: canonicalJson(opts.tokenRoom ?? d) }),
+        CLEANROOM_JOB_URI: `${d.storage.jobs}/job-1`,
+        CLEANROOM_OUTPUT_URI: `${d.storage.quarantine}/job-1`,
+        ...(opts.tokenRoom === null ? {} : { CLEANROOM_ROOM: canonicalJson(opts.tokenRoom ?? d) }),
       },
     },
   };

@@ -227,3 +227,8 @@ export function testChains(): Promise<TestChains> {
   })();
   return shared;
 }
+
+// Start making the chains as soon as a test file imports this module (when mocha loads the files): their certificates
+// are valid from the moment they are issued, and tests date their tokens from load time (token.test.ts: load + 120 s),
+// which a long suite would otherwise outrun before the first test asks for the chains. Failures surface to the callers.
+testChains().catch(() => undefined);

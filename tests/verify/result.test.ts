@@ -187,6 +187,58 @@ describe("verify/verifyResult", function () {
     expect(err.message).to.match(/trustedRoots is only for local rooms/);
   });
 
+  describe("approval (issue 18, finding 1)", () => {
+    it("GIVEN a succeeded result whose digest a provider of its inputs no longer lists THEN verified: its key opened when it ran, and the summary names who withdrew", async () => {
+      const revoked = { ...room, providers: room.providers.map((p) => ({ ...p, approvedJobs: [] })) };
+      const { dir } = await buildResult(tmp, revoked, localChain);
+      const s = await verifyResult(dir, { descriptor: revoked });
+      expect(s.approved).to.equal(true);
+      expect(s.approvedBy).to.deep.equal([]);
+      expect(s.approvalWithdrawnBy).to.deep.equal(["acme"]);
+    });
+
+    it("GIVEN a succeeded result that read no input THEN unapproved, although its digest is approved", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { inputs: [] });
+      const err = await rejects(verifyResult(dir, { descriptor: room }), "unapproved");
+      expect(err.message).to.match(/read no input/);
+    });
+
+    it("GIVEN an unapproved result WHEN the verifier passes allowUnapproved THEN verified, and the summary and verdict say it is unapproved", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { inputs: [] });
+      const s = await verifyResult(dir, { descriptor: room, allowUnapproved: true });
+      expect(s.approved).to.equal(false);
+      expect(s.verdict).to.match(/^VERIFIED, BUT UNAPPROVED/);
+    });
+
+    it("GIVEN a failed result of a job that read nothing THEN verified as a failure: it proves the job was refused and released nothing", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { status: "failed", inputs: [] });
+      const s = await verifyResult(dir, { descriptor: room });
+      expect(s.status).to.equal("failed");
+      expect(s.approved).to.equal(false);
+    });
+  });
+
+  describe("what the token is bound to (issue 18, finding 8)", () => {
+    it("GIVEN a receipt naming another job than the one the token's output URI was issued for THEN policy", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { receiptJobId: "job-2" });
+      const err = await rejects(verifyResult(dir, { descriptor: room }), "policy");
+      expect(err.message).to.include("CLEANROOM_OUTPUT_URI").and.include("job-2");
+    });
+
+    it("GIVEN a local token whose subject is another job THEN policy naming sub", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { tokenSub: `local://${room.name}/jobs/job-9` });
+      const err = await rejects(verifyResult(dir, { descriptor: room }), "policy");
+      expect((err as AttestationError).claim).to.equal("sub");
+    });
+
+    it("GIVEN a local run launched with a modified descriptor (larger maxBytes) THEN policy: the cap is what the token attests", async () => {
+      const looser = { ...room, output: { ...room.output, maxBytes: room.output.maxBytes * 100 } };
+      const { dir } = await buildResult(tmp, room, localChain, { tokenRoom: looser });
+      const err = await rejects(verifyResult(dir, { descriptor: room }), "policy");
+      expect(err.message).to.match(/"output" differs/);
+    });
+  });
+
   it("GIVEN a directory without a token THEN not-found", async () => {
     const { dir } = await buildResult(tmp, room, localChain);
     await rm(join(dir, "attestation.jwt"));

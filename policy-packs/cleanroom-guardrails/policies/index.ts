@@ -9,6 +9,7 @@ import { gkeSandboxHardened } from "./gke.js";
 import { kmsDecrypterScoped, kmsKeyRotation } from "./kms.js";
 import { projectIamLeastPrivilege } from "./projectIam.js";
 import { providerKeysAttestationGated } from "./providerKeys.js";
+import { serviceAccountImpersonationScoped } from "./serviceAccountIam.js";
 import { storageBucketHardened, storageBucketIamNotPublic } from "./storage.js";
 
 export { attestationConditionStrict } from "./attestationCondition.js";
@@ -17,12 +18,13 @@ export { gkeSandboxHardened } from "./gke.js";
 export { kmsDecrypterScoped, kmsKeyRotation } from "./kms.js";
 export { projectIamLeastPrivilege } from "./projectIam.js";
 export { providerKeysAttestationGated } from "./providerKeys.js";
+export { serviceAccountImpersonationScoped } from "./serviceAccountIam.js";
 export { storageBucketHardened, storageBucketIamNotPublic } from "./storage.js";
 
 /** The pack's name, as `pulumi preview --policy-pack` reports it. */
 export const PACK_NAME = "cleanroom-guardrails";
 
-/** All policies, in rule order (1–7). */
+/** All policies, in rule order. */
 export const allPolicies: Policies = [
   confidentialSpaceVmHardened,
   attestationConditionStrict,
@@ -33,4 +35,5 @@ export const allPolicies: Policies = [
   projectIamLeastPrivilege,
   gkeSandboxHardened,
   providerKeysAttestationGated,
+  serviceAccountImpersonationScoped,
 ];

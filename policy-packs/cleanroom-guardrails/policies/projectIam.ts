@@ -1,5 +1,5 @@
 /**
- * Rule 5 — no project-wide storage, pool-admin or basic roles for the room's machine identities.
+ * Rule 5 — no project-wide storage, key, token-minting, pool-admin or basic roles for the room's machine identities.
  */
 import type { ResourceValidationArgs, ResourceValidationPolicy, ReportViolation } from "@pulumi/policy";
 import { validateResourceOfType } from "@pulumi/policy";
@@ -19,7 +19,23 @@ export const FORBIDDEN_PROJECT_ROLES: ReadonlyMap<string, string> = new Map([
   ],
   ["roles/owner", "can do anything in the project, including reading all data and rewriting every guardrail"],
   ["roles/editor", "can read and change nearly everything in the project, all data included"],
+  ["roles/storage.objectViewer", "reads every object in the project, every provider's data and every quarantined result included"],
+  [
+    "roles/iam.serviceAccountTokenCreator",
+    "mints tokens as every service account in the project, so it holds whatever any of them holds",
+  ],
 ]);
+
+/**
+ * Why a project-level role is forbidden for a machine identity, or undefined. Every `roles/cloudkms.*` role is: at
+ * project level it reaches every key in the project, each provider's included (decrypt, or rewrite the key's IAM).
+ */
+export function forbiddenProjectRole(role: string): string | undefined {
+  const why = FORBIDDEN_PROJECT_ROLES.get(role);
+  if (why !== undefined) return why;
+  if (role.startsWith("roles/cloudkms.")) return "applies to every Cloud KMS key in the project, every provider's key included";
+  return undefined;
+}
 
 /** Configuration of `project-iam-least-privilege`. */
 export interface ProjectIamConfig {
@@ -48,7 +64,7 @@ function checkProjectGrants(what: string, args: ResourceValidationArgs, report: 
   }
   for (const { role, member } of grants) {
     if (role === UNKNOWN) continue;
-    const why = FORBIDDEN_PROJECT_ROLES.get(role);
+    const why = forbiddenProjectRole(role);
     if (why === undefined) continue;
     if (member === UNKNOWN) {
       // Fail closed: at preview a new service account's email is unknown, and that is exactly the risky case.
@@ -70,13 +86,14 @@ function checkProjectGrants(what: string, args: ResourceValidationArgs, report: 
 
 /**
  * Project IAM (Member, Binding, Policy) grants none of `roles/storage.admin`, `roles/storage.objectAdmin`,
+ * `roles/storage.objectViewer`, any `roles/cloudkms.*`, `roles/iam.serviceAccountTokenCreator`,
  * `roles/iam.workloadIdentityPoolAdmin`, `roles/owner`, `roles/editor` to a service account or workload identity.
  */
 export const projectIamLeastPrivilege: ResourceValidationPolicy = {
   name: "project-iam-least-privilege",
   description:
-    "No project-level storage.admin, storage.objectAdmin, iam.workloadIdentityPoolAdmin, owner or editor for " +
-    "service accounts or workload identities.",
+    "No project-level storage.admin, storage.objectAdmin, storage.objectViewer, cloudkms.*, iam.serviceAccountTokenCreator, " +
+    "iam.workloadIdentityPoolAdmin, owner or editor for service accounts or workload identities.",
   severity: "critical",
   configSchema: {
     properties: { exemptMembers: { type: "array", items: { type: "string" }, default: [] } },

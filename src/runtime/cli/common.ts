@@ -1,13 +1,14 @@
 /** Shared plumbing of the `cleanroom` command: error reporting, JSON output, progress. */
 import type { Command } from "commander";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
+import { printable, printableJson } from "./escape.js";
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-/** Prints a value as JSON (for `--json`) or calls `human` to print it for people. */
+/** Prints a value as JSON (for `--json`, control characters escaped) or calls `human` to print it for people. */
 export function output(json: boolean | undefined, value: unknown, human: () => void): void {
-  if (json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  if (json) process.stdout.write(`${printableJson(value)}\n`);
   else human();
 }
 
@@ -26,8 +27,8 @@ export async function runCli(program: Command, argv: readonly string[]): Promise
   } catch (err) {
     const json = argv.includes("--json");
     if (err instanceof CleanRoomError) {
-      if (json) process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } }, null, 2)}\n`);
-      else process.stderr.write(`cleanroom: error [${err.code}]: ${err.message}\n`);
+      if (json) process.stdout.write(`${printableJson({ error: { code: err.code, message: err.message } })}\n`);
+      else process.stderr.write(`cleanroom: error [${printable(err.code)}]: ${printable(err.message)}\n`);
     } else {
       process.stderr.write(`cleanroom: internal error: ${messageOf(err)}\n`);
       if (process.env.CLEANROOM_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ""}\n`);

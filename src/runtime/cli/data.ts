@@ -18,6 +18,8 @@ export function registerDataCommands(program: Command): void {
     .requiredOption("--csv <file>", "the raw CSV (header row first)")
     .option("--overwrite", "replace an already provisioned dataset")
     .option("--no-stage1", "skip producing the stage-1 (DP) artefact")
+    .option("--ledger-key <pem>", "your Ed25519 ledger key, signing the stage-1 spend (default $CLEANROOM_LEDGER_KEY or ~/.config/cleanroom/ledger-key.pem)")
+    .option("--force-budget-change", "REPLACE the dataset ledger's stored budget with the spec's when they differ, recording the change")
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -28,14 +30,18 @@ the data key is wrapped by the provider's key (local key broker, or Cloud KMS on
 Example:
   $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset claims --csv insurance.csv`,
     )
-    .action(async (o: { room: string; provider: string; dataset: string; csv: string; overwrite?: boolean; stage1?: boolean; json?: boolean }) => {
+    .action(async (o: { room: string; provider: string; dataset: string; csv: string; overwrite?: boolean; stage1?: boolean; ledgerKey?: string; forceBudgetChange?: boolean; json?: boolean }) => {
       const descriptor = loadDescriptor(o.room);
       // A refused test seed must stop the command before the ciphertext is stored, not after.
       if (o.stage1 !== false) rngFromEnvironment();
       const client = await roomClientFor(descriptor);
       const r = await client.provision(o.provider, o.dataset, o.csv, { overwrite: o.overwrite === true, onProgress: progress });
       // On GCP, produceStage1 stages the release locally and uploads ledger.json, then the artefact, create-only.
-      const stage1: Stage1Result | undefined = o.stage1 === false ? undefined : await produceStage1(descriptor, o.provider, o.dataset, o.csv, { onProgress: progress });
+      const stage1: Stage1Result | undefined = o.stage1 === false ? undefined : await produceStage1(descriptor, o.provider, o.dataset, o.csv, {
+              onProgress: progress,
+              ...(o.ledgerKey ? { ledgerKey: o.ledgerKey } : {}),
+              forceBudgetChange: o.forceBudgetChange === true,
+            });
       output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}) }, () => {
         process.stdout.write(`Provisioned ${r.provider}/${r.dataset}: ${r.bytes} bytes, sha256 ${r.sha256}\nStored at ${r.uri}\n`);
       });

@@ -9,6 +9,7 @@ import { fetchResult, jobStatus, releaseResult, submitJob, waitForJob } from "..
 import { packJob } from "../jobs/pack.js";
 import type { JobStatus, PackedJob } from "../platforms/platform.js";
 import { output, progress } from "./common.js";
+import { printable } from "./escape.js";
 import { readPemCertificates } from "./verify.js";
 
 function roomOf(o: { room?: string }): string {
@@ -28,8 +29,9 @@ export async function loadPackedJob(dir: string): Promise<PackedJob> {
   return { bundlePath: resolve(dir, "bundle.tar"), manifest, jobDigest: jobDigest(manifest) };
 }
 
+/** One line for people; escaped, since a detail may quote what a job or a receipt said. */
 function describe(s: JobStatus): string {
-  return `${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`;
+  return printable(`${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`);
 }
 
 /**
@@ -115,10 +117,20 @@ Examples:
     .description("Copy a job's result (outputs/, receipt.json, attestation.jwt) into a new directory")
     .requiredOption(...ROOM_OPT)
     .requiredOption("--out <dir>", "destination directory (must be new or empty)")
-    .option("--from <where>", "results (after release) or quarantine")
+    .option("--from <where>", "results (after release) or quarantine (the provider's review copy)")
     .option("--json", "print the result as JSON")
-    .addHelpText("after", "\nExample:\n  $ cleanroom job fetch job-abc --room ./room/descriptor.json --out ./result && cleanroom verify ./result --room ./room/descriptor.json")
+    .addHelpText(
+      "after",
+      `
+--from quarantine reads a result no provider has released yet: it is for the providers' review (on GCP only members
+granted grantRelease can read quarantine; locally the room's owner holds every role and quarantine/ is 0700), and
+for reading a failure receipt.
+
+Example:
+  $ cleanroom job fetch job-abc --room ./room/descriptor.json --out ./result && cleanroom verify ./result --room ./room/descriptor.json`,
+    )
     .action(async (jobId: string, o: { room?: string; out: string; from?: string; json?: boolean }) => {
+      if (o.from === "quarantine") progress(`Reading ${jobId}'s unreleased result from quarantine: the providers' review copy, not a released result.`);
       const dir = await fetchResult(roomOf(o), jobId, o.out, o.from ? { from: o.from } : {});
       output(o.json, { jobId, dir }, () => process.stdout.write(`Fetched ${jobId} into ${dir}; verify it with \`cleanroom verify ${dir}\`\n`));
     });

@@ -1,5 +1,6 @@
 /** `cleanroom local up|down|status`: the embedded local backend. */
 import type { Command } from "commander";
+import { CleanRoomError } from "../../core/errors.js";
 import { localDown, localStatus, localUp } from "../platforms/local/room.js";
 import { output, progress } from "./common.js";
 
@@ -24,6 +25,7 @@ Examples:
     .requiredOption("--dir <dir>", "the room's directory (buckets, keys, sockets, logs)")
     .option("--name <name>", "room name (token audience, receipts)", undefined)
     .option("--insecure-no-sandbox", "run jobs WITHOUT bubblewrap (throwaway data only; every receipt says sandbox \"none\")")
+    .option("--job-timeout <seconds>", "stop a job that runs longer; it fails with `timeout` and a receipt", "3600")
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -34,10 +36,20 @@ keys and results are kept.
 
 Examples:
   $ cleanroom local up --spec spec.json --dir ./room
+  $ cleanroom local up --spec spec.json --dir ./room --job-timeout 600
   $ cleanroom local up --spec spec.json --dir ./room --json | jq -r .descriptorPath`,
     )
-    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; json?: boolean }) => {
-      const r = await localUp({ spec: o.spec, dir: o.dir, ...(o.name ? { name: o.name } : {}), insecureNoSandbox: o.insecureNoSandbox === true, onProgress: progress });
+    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; jobTimeout: string; json?: boolean }) => {
+      const seconds = Number(o.jobTimeout);
+      if (!Number.isFinite(seconds) || seconds < 1) throw new CleanRoomError("invalid-argument", `--job-timeout must be a number of seconds, at least 1 (got ${JSON.stringify(o.jobTimeout)})`);
+      const r = await localUp({
+        spec: o.spec,
+        dir: o.dir,
+        ...(o.name ? { name: o.name } : {}),
+        insecureNoSandbox: o.insecureNoSandbox === true,
+        jobTimeoutMs: Math.round(seconds * 1000),
+        onProgress: progress,
+      });
       output(o.json, { alreadyRunning: r.alreadyRunning, pid: r.pid, descriptorPath: r.descriptorPath, room: r.descriptor.name, executorDigest: r.descriptor.executor.imageDigest }, () => {
         if (r.alreadyRunning) process.stdout.write(`Room ${r.descriptor.name} is already running (pid ${r.pid}) with this spec.\n`);
         else process.stdout.write(`Room ${r.descriptor.name} is running (pid ${r.pid}).\n`);

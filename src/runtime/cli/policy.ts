@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { evaluateAttestationCondition } from "../../core/attestation.js";
-import { loadDescriptor } from "../../core/descriptor.js";
+import { findProvider, loadDescriptor, providerTrust } from "../../core/descriptor.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { decideRelease } from "../platforms/local/broker.js";
 import { output } from "./common.js";
@@ -29,7 +29,7 @@ export function registerPolicyCommands(program: Command): void {
     .description("Evaluate the room's attestation condition (the exact CEL text the pool / broker enforce) on token claims")
     .requiredOption("--room <descriptor.json>", "the room descriptor")
     .requiredOption("--claims <json>", "a JSON file (or inline JSON) with the token's claims")
-    .option("--provider <name>", "also check that provider's approved jobs (job digest from env_override.CLEANROOM_JOB_DIGEST)")
+    .option("--provider <name>", "check what decides that provider's key: its own condition (the room's if it has none) and its approved jobs (job digest from env_override.CLEANROOM_JOB_DIGEST)")
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -43,12 +43,14 @@ Examples:
     .action(async (o: { room: string; claims: string; provider?: string; json?: boolean }) => {
       const d = loadDescriptor(o.room);
       const claims = await readClaims(o.claims);
-      const cond = evaluateAttestationCondition(d.attestation.condition, claims);
+      // A provider's key opens on the provider's own condition (its pool, or the broker's check for it), not the room's.
+      const condition = o.provider ? providerTrust(d, findProvider(d, o.provider)).condition : d.attestation.condition;
+      const cond = evaluateAttestationCondition(condition, claims);
       let decision: { allowed: boolean; reason?: string } = cond;
       if (cond.allowed && o.provider) decision = decideRelease(d, o.provider, claims as Parameters<typeof decideRelease>[2]);
-      const result = { allowed: decision.allowed, condition: d.attestation.condition, failedClauses: cond.failedClauses ?? [], ...(decision.reason ? { reason: decision.reason } : {}) };
+      const result = { allowed: decision.allowed, condition, failedClauses: cond.failedClauses ?? [], ...(decision.reason ? { reason: decision.reason } : {}) };
       output(o.json, result, () => {
-        if (result.allowed) process.stdout.write(`ACCEPTED: the claims satisfy room ${d.name}'s condition${o.provider ? ` and provider ${o.provider}'s approvals` : ""}.\n`);
+        if (result.allowed) process.stdout.write(`ACCEPTED: the claims satisfy ${o.provider ? `provider ${o.provider}'s condition and approvals` : `room ${d.name}'s condition`}.\n`);
         else {
           process.stdout.write(`DENIED: ${result.reason ?? "the condition does not hold"}\n`);
           for (const c of result.failedClauses) process.stdout.write(`  failing clause: ${c}\n`);

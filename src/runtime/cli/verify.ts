@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { type ResultSummary, verifyResult } from "../verify/result.js";
 import { EXIT, output } from "./common.js";
+import { printable } from "./escape.js";
 
 /** What to do next, per failure code (shown under the error; the same table is in docs/verify.md). */
 export const VERIFY_HINTS: Readonly<Record<string, string>> = {
@@ -27,6 +28,9 @@ export const VERIFY_HINTS: Readonly<Record<string, string>> = {
   "invalid-descriptor": "The room descriptor is invalid: re-export it (`pulumi stack output descriptor --json > room.json`).",
   "not-found": "The result directory must hold outputs/, receipt.json and attestation.jwt (as `cleanroom job fetch` writes it).",
   "invalid-argument": "Check the command's arguments (cleanroom verify --help).",
+  unapproved:
+    "The result is genuine, but it read no data, so no provider's key release ever checked the code that produced it: it is " +
+    "not a result of this room's review. Pass --allow-unapproved only to inspect it.",
 };
 
 /** Splits a PEM file into its certificates (a file may hold several roots). */
@@ -50,8 +54,12 @@ function parseAt(at: string | undefined): Date | undefined {
   return d;
 }
 
-/** Prints a verified result for people. */
-export function printSummary(s: ResultSummary, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
+/**
+ * Prints a verified result for people. Every line is printed with its control characters escaped: output names,
+ * error texts and claims come from the job, the receipt or the token.
+ */
+export function printSummary(s: ResultSummary, writeLine: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
+  const write = (line: string) => writeLine(printable(line));
   const h = s.hardware;
   write(s.verdict);
   write("");
@@ -59,6 +67,12 @@ export function printSummary(s: ResultSummary, write: (line: string) => void = (
   write(`  Job:             ${s.jobId}  ${s.status}${s.exitCode !== undefined ? ` (exit ${s.exitCode})` : ""}`);
   if (s.status !== "succeeded") write(`  Failure:         ${s.errorCode ?? "error"}${s.error ? `: ${s.error}` : ""}`);
   write(`  Job digest:      ${s.jobDigest}  (approved by: ${s.approvedBy.length > 0 ? s.approvedBy.join(", ") : "no provider of this descriptor"})`);
+  if (!s.approved && s.status === "succeeded") {
+    write("  WARNING:         no provider approved this code (it read no data; --allow-unapproved): do not use these outputs as the room's results");
+  }
+  if (s.approvalWithdrawnBy.length > 0) {
+    write(`  Note:            ${s.approvalWithdrawnBy.join(", ")} approved it when it ran (its key opened) but no longer list it in approvedJobs`);
+  }
   write(`  Executor image:  ${s.executorImageDigest}${s.imageReference ? `  (${s.imageReference})` : ""}`);
   write(
     `  Hardware:        ${h.hwmodel ?? "?"}, ${h.swname ?? "?"} ${(h.swversion ?? []).join(",")}, debug ${h.dbgstat ?? "?"}, secure boot ${String(h.secboot ?? "?")}` +
@@ -89,21 +103,25 @@ export function registerVerifyCommands(program: Command): void {
     )
     .option("--at <time>", 'verify as of this ISO-8601 time, or "now" to demand a still-fresh token (default: when the token was issued)')
     .option("--clock-tolerance <seconds>", "clock skew allowed, 0-300", "30")
+    .option("--allow-unapproved", "accept a result of code no provider approved (to inspect it; the summary says so loudly)")
     .option("--json", "print the summary (or the error) as JSON")
     .addHelpText(
       "after",
       `
 Checks, without calling any service: the token's certificate chain up to the pinned root, its signature, issuer,
 audience and the room's attestation policy (production image, pinned executor digest, ...); that its nonce is the
-digest of receipt.json; that the receipt names the attested image and job; and that every file under outputs/ is
-exactly what the receipt lists. Exit code 0 only when everything holds.
+digest of receipt.json; that the receipt names the attested image and job; that every file under outputs/ is
+exactly what the receipt lists; and that the job read at least one provider's data (its key release approved the
+job; a result of code no provider ever checked needs --allow-unapproved).
+Exit code 0 only when everything holds.
 
 Examples:
   $ cleanroom verify ./result-7f3a --room room.json
   $ cleanroom verify ./result-7f3a --room ./room/descriptor.json --json
-  $ cleanroom verify ./result-7f3a --room room.json --trusted-root confidential_space_root.pem`,
+  $ cleanroom verify ./result-7f3a --room room.json --trusted-root confidential_space_root.pem
+  $ cleanroom verify ./result-7f3a --room room.json --allow-unapproved   # inspect a result of unapproved code`,
     )
-    .action(async (resultDir: string, o: { room: string; trustedRoot: string[]; at?: string; clockTolerance: string; json?: boolean }) => {
+    .action(async (resultDir: string, o: { room: string; trustedRoot: string[]; at?: string; clockTolerance: string; allowUnapproved?: boolean; json?: boolean }) => {
       try {
         const tol = Number(o.clockTolerance);
         const roots = o.trustedRoot.flatMap(readPemCertificates);
@@ -111,6 +129,7 @@ Examples:
         const summary = await verifyResult(resultDir, {
           descriptor: o.room,
           clockToleranceSec: tol,
+          allowUnapproved: o.allowUnapproved === true,
           ...(roots.length > 0 ? { trustedRoots: roots } : {}),
           ...(at ? { currentDate: at } : {}),
         });
@@ -120,8 +139,8 @@ Examples:
         if (!(err instanceof CleanRoomError)) throw err;
         const hint = VERIFY_HINTS[err.code] ?? "";
         output(o.json, { verified: false, error: { code: err.code, message: err.message, problems: err.problems, hint } }, () => {
-          process.stderr.write(`NOT VERIFIED [${err.code}]: ${err.message}\n`);
-          for (const p of err.problems) process.stderr.write(`  - ${p}\n`);
+          process.stderr.write(`NOT VERIFIED [${printable(err.code)}]: ${printable(err.message)}\n`);
+          for (const p of err.problems) process.stderr.write(`  - ${printable(p)}\n`);
           if (hint) process.stderr.write(`What to do: ${hint}\n`);
         });
         process.exitCode = EXIT.failed;

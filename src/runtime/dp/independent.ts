@@ -6,6 +6,7 @@
 import { CleanRoomError } from "../../core/errors.js";
 import { cdpRho } from "./accounting.js";
 import type { Domain } from "./domain.js";
+import type { MarginalTables } from "./marginal-source.js";
 import { histogram1, projectToSimplex } from "./marginals.js";
 import { type SecureRng, rngFromEnvironment } from "./rng.js";
 import { withoutInsignificantUnknown } from "./compress.js";
@@ -41,6 +42,8 @@ export interface IndependentOptions {
   readonly delta?: number;
   /** Number of synthetic rows. @default - the noisy estimate of the number of records */
   readonly rows?: number;
+  /** When `rows` is not given: the number of rows for a noisy estimate of the record count (e.g. a cap). */
+  readonly rowsFor?: (estimate: number) => number;
   /** @default - `rngFromEnvironment()` */
   readonly rng?: SecureRng;
   /** Noise drawn beforehand with `drawIndependentNoise` (before the data was read). */
@@ -52,9 +55,9 @@ export function drawIndependentNoise(plan: IndependentPlan, sizes: readonly numb
   return sizes.map((k) => discreteGaussianVector(rng, plan.variance, k));
 }
 
-/** Runs the product-of-marginals synthesizer on an encoded table. */
+/** Runs the product-of-marginals synthesizer on an encoded table or on count tables from a marginal source. */
 export function productOfMarginals(
-  table: EncodedTable,
+  data: EncodedTable | MarginalTables,
   domain: Domain,
   options: IndependentOptions,
 ): { table: EncodedTable; plan: IndependentPlan; timings: Record<string, number> } {
@@ -65,14 +68,14 @@ export function productOfMarginals(
   const noise = options.noise ?? drawIndependentNoise(plan, sizes, rng);
   const t1 = performance.now();
   const v = rationalValue(plan.variance);
-  const meas = table.columns.map((col, i) => {
-    const h = histogram1(col, sizes[i]);
+  const meas = sizes.map((k, i) => {
+    const h = "columns" in data ? histogram1(data.columns[i], k) : Float64Array.from(data.oneWay(i));
     for (let x = 0; x < h.length; x++) h[x] += noise[i][x];
     return { y: h, variance: new Float64Array(sizes[i]).fill(v) };
   });
   const t2 = performance.now();
   const total = estimateTotal(meas, []);
-  const rows = options.rows ?? Math.max(0, Math.round(total));
+  const rows = options.rows ?? (options.rowsFor ? options.rowsFor(total) : Math.max(0, Math.round(total)));
   const columns = meas.map((m, i) => {
     const probs = projectToSimplex(m.y, m.variance, total).map((x) => x / total);
     withoutInsignificantUnknown(probs, m.y, v, domain.columns[i].unknownCode);

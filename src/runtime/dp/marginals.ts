@@ -72,3 +72,16 @@ export function inverseVarianceMean(estimates: readonly { value: number; varianc
   }
   return den > 0 ? num / den : 0;
 }
+
+/**
+ * Re-expresses a 2-way count table (row-major, `ka × kb`) on compressed domains: cell (x_a, x_b) is added to
+ * (fa[x_a], fb[x_b]). Equal to `histogram2` of the compressed code columns.
+ */
+export function compressTable(h: ArrayLike<number>, ka: number, kb: number, fa: Int32Array, fb: Int32Array, kca: number, kcb: number): Float64Array {
+  const out = new Float64Array(kca * kcb);
+  for (let i = 0; i < ka; i++) {
+    const row = fa[i] * kcb;
+    for (let j = 0; j < kb; j++) out[row + fb[j]] += h[i * kb + j];
+  }
+  return out;
+}

@@ -17,10 +17,11 @@
  */
 import { CleanRoomError } from "../../core/errors.js";
 import { cdpRho, exponentialMechanismRho } from "./accounting.js";
-import { type Compression, compressCodes, compressColumn, decompressCodes, withoutInsignificantUnknown } from "./compress.js";
+import { type Compression, compressColumn, decompressCodes, withoutInsignificantUnknown } from "./compress.js";
 import type { Domain } from "./domain.js";
 import { exponentialMechanism } from "./exponential.js";
-import { histogram1, histogram2, projectToSimplex } from "./marginals.js";
+import { type MarginalTables, tablesOfColumns } from "./marginal-source.js";
+import { compressTable, projectToSimplex } from "./marginals.js";
 import { type SecureRng, rngFromEnvironment } from "./rng.js";
 import { roundedCounts, sampleTreeModel } from "./sample.js";
 import { discreteGaussianVector, type Rational, rationalAtLeast, rationalAtMost, rationalValue } from "./samplers.js";
@@ -122,6 +123,8 @@ export interface MstOptions {
   readonly delta?: number;
   /** Number of synthetic rows. @default - the noisy estimate of the number of records */
   readonly rows?: number;
+  /** When `rows` is not given: the number of rows for a noisy estimate of the record count (e.g. a cap). */
+  readonly rowsFor?: (estimate: number) => number;
   /** Mirror-descent iterations of the estimator. @default 1000 */
   readonly iterations?: number;
   /** Random generator. @default - `rngFromEnvironment()` (the OS CSPRNG) */
@@ -171,12 +174,18 @@ class UnionFind {
   }
 }
 
+/** `true` for an in-memory encoded table (as opposed to count tables from a marginal source). */
+export function isEncodedTable(x: EncodedTable | MarginalTables): x is EncodedTable {
+  return "columns" in x && "rows" in x;
+}
+
 /**
- * Runs MST on an encoded table and returns synthetic rows (codes of the same domain).
+ * Runs MST on the true marginals of a table (from a `MarginalSource`, or an in-memory encoded table) and returns
+ * synthetic rows (codes of the same domain). It never needs the rows themselves: only 1-way and 2-way counts.
  *
  * The caller is responsible for the privacy ledger; `plan.rhoSpent.total` is what this release costs.
  */
-export function mst(table: EncodedTable, domain: Domain, options: MstOptions): MstResult {
+export function mst(data: EncodedTable | MarginalTables, domain: Domain, options: MstOptions): MstResult {
   const rng = options.rng ?? rngFromEnvironment();
   const sizes = domain.columns.map((c) => c.size);
   const d = sizes.length;
@@ -188,7 +197,8 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
     timings[name] = (timings[name] ?? 0) + (t - t0);
     t0 = t;
   };
-  if (table.columns.length !== d) throw new CleanRoomError("invalid-argument", "the table's columns do not match the domain");
+  const width = isEncodedTable(data) ? data.columns.length : data.sizes.length;
+  if (width !== d) throw new CleanRoomError("invalid-argument", "the table's columns do not match the domain");
 
   // All Gaussian noise exists before any histogram is computed (the rejection samplers' timing is data-independent).
   const noise = options.noise ?? drawMstNoise(plan, sizes, rng);
@@ -198,8 +208,9 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
   const noise1 = noise.oneWay;
   const v1 = rationalValue(plan.oneWayVariance);
   lap("noise");
-  const y1 = table.columns.map((col, i) => {
-    const h = histogram1(col, sizes[i]);
+  const tables = isEncodedTable(data) ? tablesOfColumns(data.columns, sizes) : data;
+  const y1 = sizes.map((_, i) => {
+    const h = Float64Array.from(tables.oneWay(i));
     const n = noise1[i];
     if (n.length !== h.length) throw new CleanRoomError("invalid-argument", "pre-drawn noise does not match the domain");
     for (let x = 0; x < h.length; x++) h[x] += n[x];
@@ -213,7 +224,7 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
     const probs = projectToSimplex(m.y, m.variance, total).map((v) => v / total);
     withoutInsignificantUnknown(probs, m.y, v1, domain.columns[0].unknownCode);
     const model = singleColumnModel(sizes[0], probs, total);
-    const rows = options.rows ?? Math.round(total);
+    const rows = options.rows ?? (options.rowsFor ? options.rowsFor(total) : Math.round(total));
     const col = roundedCounts(probs, rows, rng);
     const out = new Int32Array(rows);
     let pos = 0;
@@ -225,7 +236,17 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
 
   const comp: Compression[] = y1.map((y, i) => compressColumn(y, v1, domain.columns[i].unknownCode));
   const kc = comp.map((c) => c.size);
-  const X = table.columns.map((col, i) => compressCodes(col, comp[i]));
+  // True 2-way tables on the compressed domains (what MST's histograms of compressed codes would count).
+  const pairTable = new Map<number, Float64Array>();
+  const compressedPair = (a: number, b: number) => {
+    const key = a * d + b;
+    let t = pairTable.get(key);
+    if (!t) {
+      t = compressTable(tables.twoWay(a, b), sizes[a], sizes[b], comp[a].forward, comp[b].forward, kc[a], kc[b]);
+      pairTable.set(key, t);
+    }
+    return t;
+  };
   lap("compress");
 
   // Selection: score each pair by how badly the (public) independent model from round 1 explains it.
@@ -234,7 +255,7 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
   const p = oneWay.map((m) => projectToSimplex(m.y, m.variance, N1).map((v) => v / N1));
   const pairs = pairsOf(d);
   const scores = pairs.map(([a, b]) => {
-    const h = histogram2(X[a], X[b], kc[a], kc[b]);
+    const h = compressedPair(a, b);
     let l1 = 0;
     for (let i = 0; i < kc[a]; i++) for (let j = 0; j < kc[b]; j++) l1 += Math.abs(h[i * kc[b] + j] - N1 * p[a][i] * p[b][j]);
     return l1;
@@ -262,7 +283,7 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
   const v2 = rationalValue(v2r);
   let offset = 0;
   const twoWay: TwoWayMeasurement[] = edges.map(([a, b]) => {
-    const h = histogram2(X[a], X[b], kc[a], kc[b]);
+    const h = Float64Array.from(compressedPair(a, b));
     for (let x = 0; x < h.length; x++) h[x] += noise2[offset + x];
     offset += h.length;
     return { a, b, y: h, variance: v2 };
@@ -272,7 +293,7 @@ export function mst(table: EncodedTable, domain: Domain, options: MstOptions): M
   const model = estimateTree(kc, oneWay, twoWay, { iterations: options.iterations });
   lap("estimate");
 
-  const rows = options.rows ?? Math.max(0, Math.round(model.total));
+  const rows = options.rows ?? (options.rowsFor ? options.rowsFor(model.total) : Math.max(0, Math.round(model.total)));
   // An "other" code that stands only for the unknown code (noisy count below 3·sd) is not generated.
   const excluded = comp.map((c) => (c.otherIsOnlyUnknown ? c.kept.length : undefined));
   const synth = sampleTreeModel(model, rows, rng, excluded);

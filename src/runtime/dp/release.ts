@@ -1,49 +1,50 @@
 /**
- * File-level DP releases: CSV in, synthetic CSV or aggregates JSON out, optionally under a privacy ledger.
+ * File-level DP releases: CSV (or a DuckDB/BigQuery table) in, synthetic CSV or aggregates JSON out, optionally under
+ * the dataset's privacy ledger.
  *
- * Order of operations (Jin et al. 2022 timing channel): the schema fixes the domain, the plan fixes the noise
- * scales, the noise is drawn, and only then is the CSV read.
+ * Order of operations: the schema fixes the domain, the plan fixes the noise scales, the ledger records the spend (or
+ * refuses it: nothing else happens then), the noise is drawn, and only then is the data read (Jin et al. 2022 timing
+ * channel). The artefact is written in a private temporary directory beside the output and renamed into place; on
+ * SIGINT/SIGTERM/SIGHUP that directory is removed, so an interrupted release leaves no partial artefact (its spend
+ * stays recorded: a crash can only over-count).
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmod, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { CleanRoomError } from "../../core/errors.js";
 import { hashFile } from "../../core/digest.js";
 import { cdpRho } from "./accounting.js";
 import { ClampedSum, drawNoise, meanOf, type NoiseDraw, releaseSum } from "./aggregates.js";
+import { aim, planAim } from "./aim.js";
 import { buildDomain, type Domain } from "./domain.js";
 import { drawIndependentNoise, planIndependent, productOfMarginals } from "./independent.js";
-import { assertWithinBudget, type LedgerBudget, type LedgerEntry, readLedger, recordRelease } from "./ledger.js";
+import { type LedgerTarget, MAX_BUDGET_EPSILON, PrivacyLedger, type SpendEntry } from "./ledger.js";
+import { csvSource, type MarginalSource } from "./marginal-source.js";
 import { drawMstNoise, mst, planMst } from "./mst.js";
 import { type SecureRng, rngFromEnvironment } from "./rng.js";
-import { readEncodedCsv, scanCsv, writeDecodedCsv } from "./table.js";
+import { scanCsv, writeDecodedCsv } from "./table.js";
 
 /** Synthesizers available for a synthetic-data release. */
-export const SYNTHESIZERS = ["mst", "product-of-marginals"] as const;
+export const SYNTHESIZERS = ["mst", "aim", "product-of-marginals"] as const;
 
-/** Where a release is accounted. */
-export interface LedgerTarget {
-  /** Path of `ledger.json`. */
-  readonly path: string;
-  /** Dataset name written into a new ledger. */
-  readonly dataset: string;
-  /** The dataset's total budget. @default - the budget stored in the existing ledger */
-  readonly budget?: LedgerBudget;
-}
+/** Synthetic rows written when `rows` is not given: the noisy record count, capped here (a public constant). */
+export const DEFAULT_MAX_SYNTHETIC_ROWS = 100_000;
+/** The most synthetic rows a release writes even when asked for more. */
+export const MAX_SYNTHETIC_ROWS = 10_000_000;
 
 /** Options common to file-level releases. */
 export interface ReleaseOptions {
-  /** The CSV to release from (with a header row). */
+  /** The CSV to release from (with a header row); also the file the DuckDB source reads. */
   readonly input: string;
   /** The public schema (a `DatasetSchema` object; validated here). */
   readonly schema: unknown;
-  /** Where to write the artefact. */
+  /** Where to write the artefact (a file; its directory is created). */
   readonly output: string;
-  /** ε of this release. */
+  /** ε of this release: > 0 and at most 20, the spec's bound. */
   readonly epsilon: number;
   /** δ of this release. @default 1e-9 */
   readonly delta?: number;
-  /** Account the release in this ledger (refused when over budget). @default - no ledger */
+  /** Record the spend in this dataset's ledger (refused when over budget). @default - no ledger */
   readonly ledger?: LedgerTarget;
   /** @default - `rngFromEnvironment()` */
   readonly rng?: SecureRng;
@@ -51,12 +52,14 @@ export interface ReleaseOptions {
 
 /** Options of `synthesizeCsv`. */
 export interface SynthesizeOptions extends ReleaseOptions {
-  /** `mst` (default) or `product-of-marginals` (better for ε ≤ 1 on small tables). */
+  /** `mst` (default), `aim`, or `product-of-marginals` (better for ε ≤ 1 on small tables). */
   readonly method?: string;
-  /** Number of synthetic rows. @default - the noisy estimate of the number of records */
+  /** Number of synthetic rows (at most 10,000,000). @default - the noisy estimate of the number of records, at most 100,000 */
   readonly rows?: number;
   /** Mirror-descent iterations of MST's estimator. @default 1000 */
   readonly iterations?: number;
+  /** Where the marginals are counted. @default - `csvSource(input)`, this process streaming the CSV */
+  readonly source?: MarginalSource;
 }
 
 /** What a release reports. Nothing in it is computed from the data except through the DP mechanism. */
@@ -71,135 +74,171 @@ export interface ReleaseReport {
   readonly rho: number;
   /** Synthetic rows written (synthesis only; a noisy estimate, not the real count). */
   readonly rows?: number;
-  /** MST's selected tree (pairs of column names). */
+  /** `true` when the noisy row count was above the cap and the cap was written instead. */
+  readonly rowsCapped?: boolean;
+  /** MST's selected tree / AIM's measured pairs (column names). */
   readonly tree?: readonly (readonly [string, string])[];
+  /** Where the marginals were counted (`csv`, `duckdb`, `bigquery`). */
+  readonly source?: string;
   /** Milliseconds per phase. */
   readonly timings: Readonly<Record<string, number>>;
-  /** The ledger entry, when a ledger was used. */
-  readonly ledgerEntry?: LedgerEntry;
+  /** The ledger's spend entry, when a ledger was used. */
+  readonly ledgerEntry?: SpendEntry;
+  /** Digest of the ledger's last entry after this release: keep it to detect truncation (`dp ledger verify --head`). */
+  readonly ledgerHead?: string;
   /** `true` when the seeded test stream was used. */
   readonly testSeeded: boolean;
 }
 
-function checkCommon(o: ReleaseOptions): void {
+/**
+ * Checks what a release is asked for before anything else happens: ε and δ within the spec's bounds, and paths that
+ * are a readable file and a writable file name (not directories).
+ *
+ * @throws CleanRoomError `invalid-argument` with one line naming the fix
+ */
+export function checkRelease(o: ReleaseOptions, inputIsFile = true): void {
   const problems: string[] = [];
-  if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) problems.push(`epsilon must be a positive number (got ${o.epsilon})`);
+  if (!(typeof o.epsilon === "number" && o.epsilon > 0 && o.epsilon <= MAX_BUDGET_EPSILON)) {
+    problems.push(`epsilon must be > 0 and <= ${MAX_BUDGET_EPSILON}, the spec's bound (got ${o.epsilon})`);
+  }
   const delta = o.delta ?? 1e-9;
   if (!(delta > 0 && delta < 1e-3)) problems.push(`delta must be > 0 and < 0.001 (got ${delta}); use about 1/rows²`);
-  if (problems.length) throw new CleanRoomError("invalid-argument", `Invalid DP release options: ${problems.join("; ")}`, { problems });
+  if (inputIsFile) {
+    const st = statOrUndefined(o.input);
+    if (!st) problems.push(`the input ${o.input} does not exist`);
+    else if (!st.isFile()) problems.push(`the input ${o.input} is a ${st.isDirectory() ? "directory" : "special file"}; give the CSV file`);
+  }
+  const out = statOrUndefined(o.output);
+  if (out?.isDirectory()) problems.push(`the output ${o.output} is a directory; give a file name, e.g. ${join(o.output, "synthetic.csv")}`);
+  else if (out && !out.isFile()) problems.push(`the output ${o.output} is not a regular file`);
+  const parent = statOrUndefined(dirname(o.output));
+  if (parent && !parent.isDirectory()) problems.push(`the output's directory ${dirname(o.output)} is a file`);
+  if (problems.length) throw new CleanRoomError("invalid-argument", `Invalid DP release: ${problems.join("; ")}`, { problems });
 }
 
-async function withArtefact(
-  opts: ReleaseOptions,
-  mechanism: string,
-  rho: number,
-  testSeeded: boolean,
-  write: (tmpPath: string) => Promise<void>,
-): Promise<{ digest: string; entry?: LedgerEntry }> {
-  await mkdir(dirname(opts.output), { recursive: true });
-  const tmpPath = `${opts.output}.${randomBytes(6).toString("hex")}.tmp`;
-  const produce = async () => {
-    try {
-      await write(tmpPath);
-      const { sha256 } = await hashFile(tmpPath);
-      return { tmpPath, finalPath: opts.output, digest: `sha256:${sha256}` };
-    } catch (err) {
-      await rm(tmpPath, { force: true });
-      throw err;
-    }
-  };
-  if (!opts.ledger) {
-    const r = await produce();
-    await rename(tmpPath, opts.output);
-    return { digest: r.digest };
+function statOrUndefined(p: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
   }
-  const budget = opts.ledger.budget ?? (await readLedger(opts.ledger.path))?.budget;
-  if (!budget) {
-    throw new CleanRoomError("invalid-argument", `The ledger ${opts.ledger.path} does not exist yet: give the dataset's total budget (epsilon and delta) to create it`);
-  }
-  const { entry, result } = await recordRelease(
-    {
-      ledgerPath: opts.ledger.path,
-      dataset: opts.ledger.dataset,
-      budget,
-      mechanism,
-      rho,
-      epsilon: opts.epsilon,
-      delta: opts.delta ?? 1e-9,
-      testSeeded,
-    },
-    produce,
-  );
-  return { digest: result.digest, entry };
 }
+
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**
- * Refuses early (before drawing noise or reading data) when a ledger cannot take `rho` more.
- * The same check runs again under the ledger's lock when the release is recorded.
+ * Writes an artefact through a private (0700) temporary directory beside `output`, then renames it into place.
+ * While it runs, SIGINT/SIGTERM/SIGHUP remove the directory and end the process with the signal.
+ *
+ * @returns the artefact's digest
  */
-async function precheckLedger(opts: ReleaseOptions, rho: number): Promise<void> {
-  if (!opts.ledger) return;
-  const existing = await readLedger(opts.ledger.path);
-  const budget = opts.ledger.budget ?? existing?.budget;
-  if (budget) assertWithinBudget(existing, budget, rho, opts.ledger.path);
+export async function writeArtefact(output: string, write: (tmpPath: string) => Promise<void>): Promise<string> {
+  const dir = dirname(output);
+  await import("node:fs/promises").then((f) => f.mkdir(dir, { recursive: true }));
+  let privateDir: string | undefined;
+  const cleanup = () => {
+    if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+  };
+  // The handlers exist before the directory does: a signal in between cannot leave it behind.
+  const handlers = SIGNALS.map((sig) => {
+    const h = () => {
+      cleanup();
+      for (const [s, f] of handlers) process.removeListener(s, f);
+      // Re-raise so the exit status says which signal ended the release.
+      process.kill(process.pid, sig);
+    };
+    process.once(sig, h);
+    return [sig, h] as const;
+  });
+  privateDir = mkdtempSync(join(dir, ".cleanroom-release-"));
+  try {
+    await chmod(privateDir, 0o700);
+    const tmpPath = join(privateDir, basename(output));
+    await write(tmpPath);
+    const { sha256 } = await hashFile(tmpPath);
+    await rename(tmpPath, output);
+    return `sha256:${sha256}`;
+  } finally {
+    for (const [s, f] of handlers) process.removeListener(s, f);
+    await rm(privateDir, { recursive: true, force: true });
+  }
+}
+
+/** Opens the ledger (if any) and records the spend; returns undefined without a ledger. */
+async function spendFirst(o: ReleaseOptions, mechanism: string, rho: number, testSeeded: boolean, detail?: Record<string, string | number | boolean>) {
+  if (!o.ledger) return undefined;
+  const ledger = await PrivacyLedger.open(o.ledger);
+  const r = await ledger.spend({ stage: "stage1", mechanism, rho, epsilon: o.epsilon, delta: o.delta ?? 1e-9, ...(detail ? { detail } : {}), ...(testSeeded ? { testSeeded } : {}) });
+  return { ledger, entry: r.entry };
+}
+
+async function recordArtefact(spent: Awaited<ReturnType<typeof spendFirst>>, digest: string, output: string): Promise<string | undefined> {
+  if (!spent) return undefined;
+  await spent.ledger.recordArtefact(spent.entry.seq, digest, basename(output));
+  return (await spent.ledger.state()).head;
+}
+
+/** The number of synthetic rows: `rows` if given (≤ 10M), else the noisy estimate capped at 100,000. */
+function syntheticRows(requested: number | undefined, estimate: number): { rows: number; capped: boolean } {
+  if (requested !== undefined) return { rows: requested, capped: false };
+  const r = Math.max(0, Math.round(estimate));
+  return r > DEFAULT_MAX_SYNTHETIC_ROWS ? { rows: DEFAULT_MAX_SYNTHETIC_ROWS, capped: true } : { rows: r, capped: false };
 }
 
 /**
- * Writes a DP synthetic version of a CSV (MST by default).
+ * Writes a DP synthetic version of a CSV (MST by default), optionally counting its marginals with DuckDB or BigQuery.
  *
  * @example
  * await synthesizeCsv({ input: "insurance.csv", schema, output: "synthetic.csv", epsilon: 4 });
  */
 export async function synthesizeCsv(opts: SynthesizeOptions): Promise<ReleaseReport> {
-  checkCommon(opts);
+  checkRelease(opts, opts.source === undefined || opts.source.kind !== "bigquery");
   const method = opts.method ?? "mst";
   if (!SYNTHESIZERS.includes(method as never)) {
     throw new CleanRoomError("invalid-argument", `Unknown synthesizer "${method}"; use one of ${SYNTHESIZERS.join(", ")}`);
   }
-  if (opts.rows !== undefined && (!Number.isSafeInteger(opts.rows) || opts.rows < 0)) {
-    throw new CleanRoomError("invalid-argument", `rows must be a non-negative integer (got ${opts.rows})`);
+  if (opts.rows !== undefined && (!Number.isSafeInteger(opts.rows) || opts.rows < 0 || opts.rows > MAX_SYNTHETIC_ROWS)) {
+    throw new CleanRoomError("invalid-argument", `rows must be an integer from 0 to ${MAX_SYNTHETIC_ROWS.toLocaleString("en")} (got ${opts.rows})`);
   }
   const domain = buildDomain(opts.schema);
   const rng = opts.rng ?? rngFromEnvironment();
   const delta = opts.delta ?? 1e-9;
   const sizes = domain.columns.map((c) => c.size);
+  const source = opts.source ?? csvSource(opts.input);
   const t0 = performance.now();
-  if (method === "mst") {
-    const plan = planMst(sizes.length, opts.epsilon, delta);
-    await precheckLedger(opts, plan.rhoSpent.total);
-    const noise = drawMstNoise(plan, sizes, rng);
-    const t1 = performance.now();
-    const table = await readEncodedCsv(opts.input, domain);
-    const t2 = performance.now();
-    const res = mst(table, domain, { epsilon: opts.epsilon, delta, rows: opts.rows, iterations: opts.iterations, rng, noise });
-    const t3 = performance.now();
-    const { digest, entry } = await withArtefact(opts, "mst", plan.rhoSpent.total, rng.deterministic, (p) => writeDecodedCsv(p, domain, res.table, rng));
-    const t4 = performance.now();
-    return {
-      method,
-      output: opts.output,
-      digest,
-      epsilon: opts.epsilon,
-      delta,
-      rho: plan.rhoSpent.total,
-      rows: res.table.rows,
-      tree: res.tree,
-      timings: { ...res.timings, noise: (res.timings.noise ?? 0) + (t1 - t0), read: t2 - t1, total: t4 - t0, write: t4 - t3 },
-      ledgerEntry: entry,
-      testSeeded: rng.deterministic,
-    };
-  }
-  const plan = planIndependent(sizes.length, opts.epsilon, delta);
-  await precheckLedger(opts, plan.rhoSpent);
-  const noise = drawIndependentNoise(plan, sizes, rng);
+  const plan =
+    method === "mst"
+      ? { rho: planMst(sizes.length, opts.epsilon, delta).rhoSpent.total }
+      : method === "aim"
+        ? { rho: planAim(sizes.length, opts.epsilon, delta).rhoSpent }
+        : { rho: planIndependent(sizes.length, opts.epsilon, delta).rhoSpent };
+  // The spend is recorded (or refused) before any noise is drawn or any data is read.
+  const spent = await spendFirst(opts, method, plan.rho, rng.deterministic, { source: source.kind });
+  const tSpend = performance.now();
+  let noiseMst: ReturnType<typeof drawMstNoise> | undefined;
+  let noisePom: Float64Array[] | undefined;
+  if (method === "mst") noiseMst = drawMstNoise(planMst(sizes.length, opts.epsilon, delta), sizes, rng);
+  if (method === "product-of-marginals") noisePom = drawIndependentNoise(planIndependent(sizes.length, opts.epsilon, delta), sizes, rng);
   const t1 = performance.now();
-  const table = await readEncodedCsv(opts.input, domain);
+  const tables = await source.measure(domain);
   const t2 = performance.now();
-  const res = productOfMarginals(table, domain, { epsilon: opts.epsilon, delta, rows: opts.rows, rng, noise });
+  const rowsFor = (estimate: number) => syntheticRows(opts.rows, estimate);
+  let rowsInfo = { rows: 0, capped: false };
+  const pick = (estimate: number) => {
+    rowsInfo = rowsFor(estimate);
+    return rowsInfo.rows;
+  };
+  let res: { table: import("./table.js").EncodedTable; tree?: readonly (readonly [string, string])[]; timings: Record<string, number> };
+  if (method === "mst") {
+    res = mst(tables, domain, { epsilon: opts.epsilon, delta, rowsFor: pick, iterations: opts.iterations, rng, noise: noiseMst });
+  } else if (method === "aim") {
+    res = aim(tables, domain, { epsilon: opts.epsilon, delta, rowsFor: pick, iterations: opts.iterations, rng });
+  } else {
+    res = productOfMarginals(tables, domain, { epsilon: opts.epsilon, delta, rowsFor: pick, rng, noise: noisePom });
+  }
   const t3 = performance.now();
-  const { digest, entry } = await withArtefact(opts, "product-of-marginals", plan.rhoSpent, rng.deterministic, (p) =>
-    writeDecodedCsv(p, domain, res.table, rng),
-  );
+  const digest = await writeArtefact(opts.output, (p) => writeDecodedCsv(p, domain, res.table, rng));
+  const ledgerHead = await recordArtefact(spent, digest, opts.output);
   const t4 = performance.now();
   return {
     method,
@@ -207,10 +246,13 @@ export async function synthesizeCsv(opts: SynthesizeOptions): Promise<ReleaseRep
     digest,
     epsilon: opts.epsilon,
     delta,
-    rho: plan.rhoSpent,
+    rho: plan.rho,
     rows: res.table.rows,
-    timings: { ...res.timings, noise: t1 - t0, read: t2 - t1, total: t4 - t0, write: t4 - t3, synthesize: t3 - t2 },
-    ledgerEntry: entry,
+    ...(rowsInfo.capped ? { rowsCapped: true } : {}),
+    ...(res.tree ? { tree: res.tree } : {}),
+    source: source.kind,
+    timings: { ...res.timings, ledger: tSpend - t0, noise: (res.timings.noise ?? 0) + (t1 - tSpend), read: t2 - t1, total: t4 - t0, write: t4 - t3 },
+    ...(spent ? { ledgerEntry: spent.entry, ledgerHead } : {}),
     testSeeded: rng.deterministic,
   };
 }
@@ -317,17 +359,17 @@ export async function computeAggregates(
  * the clamped sum and mean of every numeric column.
  */
 export async function aggregateCsv(opts: ReleaseOptions): Promise<ReleaseReport & { artefact: AggregatesArtefact }> {
-  checkCommon(opts);
+  checkRelease(opts);
   const domain = buildDomain(opts.schema);
   const rng = opts.rng ?? rngFromEnvironment();
   const delta = opts.delta ?? 1e-9;
-  await precheckLedger(opts, cdpRho(opts.epsilon, delta));
   const t0 = performance.now();
+  // Recorded at the (ε, δ) bound: the rounded noise scales can only cost less.
+  const spent = await spendFirst(opts, "aggregates", cdpRho(opts.epsilon, delta), rng.deterministic);
   const { artefact, rho } = await computeAggregates(opts.input, domain, opts.epsilon, delta, rng);
   const t1 = performance.now();
-  const { digest, entry } = await withArtefact(opts, "aggregates", rho, rng.deterministic, (p) =>
-    writeFile(p, `${JSON.stringify(artefact, null, 2)}\n`, { mode: 0o600 }),
-  );
+  const digest = await writeArtefact(opts.output, (p) => writeFile(p, `${JSON.stringify(artefact, null, 2)}\n`, { mode: 0o600 }));
+  const ledgerHead = await recordArtefact(spent, digest, opts.output);
   const t2 = performance.now();
   return {
     method: "aggregates",
@@ -337,7 +379,7 @@ export async function aggregateCsv(opts: ReleaseOptions): Promise<ReleaseReport 
     delta,
     rho,
     timings: { compute: t1 - t0, write: t2 - t1, total: t2 - t0 },
-    ledgerEntry: entry,
+    ...(spent ? { ledgerEntry: spent.entry, ledgerHead } : {}),
     testSeeded: rng.deterministic,
     artefact,
   };

@@ -8,7 +8,6 @@
  * 4. enforce the output policy; write the receipt; request a token whose nonce is `nonceForReceipt(receipt)`;
  * 5. commit outputs + receipt + token to quarantine at once. Any failure commits a failure receipt and no outputs.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
@@ -16,17 +15,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, findDataset, findProvider } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, findDataset, findProvider, providerTrust } from "../../core/descriptor.js";
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
-import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
+import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
 import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
 import { sortInputs } from "../jobs/pack.js";
 import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
 import type { ExecutorEnv } from "./env.js";
+import { checkApproval } from "./approval.js";
+import { DpNoiseServer } from "./dp-noise.js";
+import { runJobProcess } from "./job-process.js";
 import { checkOutputs } from "./output-policy.js";
 
 /** The outcome of one executor run. */
@@ -103,6 +105,7 @@ async function decryptInputs(
   descriptor: CleanRoomDescriptor,
   inputs: readonly JobInput[],
   inputsDir: string,
+  admitted: ReceiptAdmission[],
 ): Promise<ReceiptInput[]> {
   const out: ReceiptInput[] = [];
   for (const input of inputs) {
@@ -116,6 +119,11 @@ async function decryptInputs(
       throw err;
     });
     const key = await platform.unwrapDataKey(provider, input.dataset, wrapped);
+    // The key opened: the policy that decided (the provider's own, or the room's) admitted this run.
+    if (!admitted.some((a) => a.provider === provider.name)) {
+      const trust = providerTrust(descriptor, provider);
+      admitted.push({ provider: provider.name, policyDigest: policyDigest(trust.condition), own: trust.own });
+    }
     const dir = join(inputsDir, input.provider);
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const dest = join(dir, `${input.dataset}.csv`);
@@ -131,18 +139,14 @@ async function decryptInputs(
   return out;
 }
 
-function runProcess(command: string, args: readonly string[], cwd: string, env: Readonly<Record<string, string>>): Promise<number> {
-  return new Promise((resolveP, reject) => {
-    // The job's stdout/stderr are not kept: they could carry raw rows past the output policy and the release review.
-    const child = spawn(command, [...args], { cwd, env: { ...env }, stdio: "ignore" });
-    child.once("error", (err) => reject(new CleanRoomError("job-failed", `Cannot start the job (${command}): ${messageOf(err)}`, { cause: err })));
-    child.once("exit", (code, signal) => resolveP(code ?? (signal ? 128 : 1)));
-  });
-}
-
 async function writeOutputs(writer: ResultWriter, outputDir: string, outputs: Manifest): Promise<void> {
-  for (const e of outputs) {
-    await writer.write(`${RESULT_FILES.outputs}/${e.path}`, createReadStream(join(outputDir, ...e.path.split("/"))));
+  try {
+    for (const e of outputs) {
+      await writer.write(`${RESULT_FILES.outputs}/${e.path}`, createReadStream(join(outputDir, ...e.path.split("/"))));
+    }
+  } catch (err) {
+    // The error would name an output (chosen by code that read the data): say only what failed.
+    throw new CleanRoomError("io-error", "Copying the job's outputs into the result failed; nothing was released", { cause: err });
   }
 }
 
@@ -155,13 +159,16 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   const startedAt = new Date().toISOString();
   const jobId = lastSegment(env.jobUri);
   const work = await mkdtemp(join(tmpdir(), "cleanroom-exec-"));
-  await chmod(work, 0o700);
+  // Traversable, not listable: the job's sandbox (an unprivileged user) is built from the directories below.
+  await chmod(work, 0o711);
   let inputs: ReceiptInput[] = [];
+  const admittedBy: ReceiptAdmission[] = [];
   let exitCode: number | undefined;
   let outputs: Manifest = [];
   let failure: CleanRoomError | undefined;
   let imageDigest = `sha256:${"0".repeat(64)}`;
   let writer: ResultWriter | undefined;
+  let dp: DpNoiseServer | undefined;
   try {
     if (!JOB_ID_PATTERN.test(jobId) || lastSegment(env.outputUri) !== jobId) {
       throw new CleanRoomError("invalid-argument", `CLEANROOM_JOB_URI and CLEANROOM_OUTPUT_URI must end with the same job id (got ${env.jobUri}, ${env.outputUri})`);
@@ -186,6 +193,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
         `The job bundle's digest is ${recomputed} but the launcher started this job as ${env.jobDigest}: the bundle or job.json was changed after submission; refusing to run it`,
       );
     }
+    checkApproval(descriptor, env.jobDigest, sortInputs(job.inputs));
     const file = entrypointFile(job.entrypoint);
     if (!files.some((f) => f.path === file)) throw new CleanRoomError("invalid-manifest", `The entrypoint file ${file} is not in the bundle`);
     await chmod(jobDir, 0o555);
@@ -195,20 +203,29 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     // is a clear error here instead of an opaque exit 127 after the data was decrypted.
     const probe = runtimeProbe(job.entrypoint);
     const probeCmd = platform.jobCommand({ ...plan, argv: [...probe.argv] });
-    if ((await runProcess(probeCmd.command, probeCmd.args, probeCmd.cwd, probeCmd.env)) !== 0) {
+    // The probe is the executor's own command, run before any data is decrypted: its stderr (e.g. a sandbox that cannot
+    // start) goes to the executor's log.
+    if ((await runJobProcess(probeCmd, { onStderr: (c) => process.stderr.write(c) })).code !== 0) {
       throw new CleanRoomError("runtime-missing", `This job's entrypoint needs ${probe.needs}, which the executor's environment does not have: ${probe.fix}`);
     }
 
     // 2. Inputs: each key through the platform's attested release.
-    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir);
+    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir, admittedBy);
     await chmod(inputsDir, 0o555);
     for (const p of await readdir(inputsDir)) await chmod(join(inputsDir, p), 0o555);
 
     // 3. The job, with a clean environment: nothing of the executor's (sockets, URIs) leaks into it.
     const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
-    exitCode = await runProcess(cmd.command, cmd.args, cmd.cwd, cmd.env);
+    // Stage-2 DP releases: the job may ask for noise, spent from the ledger first (dp-noise.ts).
+    dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n) });
+    const ended = await runJobProcess(cmd, env.jobTimeoutMs !== undefined ? { timeoutMs: env.jobTimeoutMs } : {}).finally(() => dp?.stop());
+    exitCode = ended.code;
+    if (ended.timedOut) {
+      throw new CleanRoomError("timeout", `The job ran longer than the room's limit of ${Math.round(env.jobTimeoutMs! / 1000)} s and was stopped; nothing it wrote is released`);
+    }
     if (exitCode !== 0) {
-      throw new CleanRoomError("job-failed", `The job exited with code ${exitCode} (its output is not kept; reproduce with the stage-1 data)`);
+      // The code itself is chosen by code that read the data: it stays in the receipt, for the provider's review.
+      throw new CleanRoomError("job-failed", "The job exited with a non-zero code (its output is not kept; reproduce with the stage-1 data)");
     }
 
     // 4. Output policy, then the outputs go to the (not yet visible) result.
@@ -234,12 +251,14 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     platform: platform.name,
     sandbox: platform.sandbox,
     inputs,
+    admittedBy,
     outputs,
     startedAt,
     finishedAt: new Date().toISOString(),
     status: failure ? "failed" : "succeeded",
     ...(exitCode !== undefined ? { exitCode } : {}),
     ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
+    ...(dp && dp.spends.length > 0 ? { dp: dp.spends } : {}),
   };
   try {
     writer ??= await platform.openResult(env.outputUri);

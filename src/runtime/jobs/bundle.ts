@@ -24,7 +24,9 @@ function checkName(name: string): string {
 }
 
 /**
- * Extracts a bundle stream into `destDir` (which must exist and be empty).
+ * Extracts a bundle stream into `destDir` (which must exist and be empty). Entries are taken one at a time from tar's
+ * async iterator, so a bad entry anywhere (not only the first) rejects this promise: nothing is thrown outside it
+ * (an uncaught error would kill the executor before it could commit a failure receipt).
  *
  * @returns the extracted relative paths
  * @throws CleanRoomError `invalid-manifest` for links, devices, unsafe or duplicate paths, or an oversized bundle
@@ -33,16 +35,17 @@ export async function extractBundle(source: Readable, destDir: string, maxBytes 
   const ex = tarExtract();
   const seen = new Set<string>();
   let total = 0;
-  ex.on("entry", (header, stream, next) => {
-    const fail = (err: unknown) => {
-      stream.resume();
-      ex.destroy(err instanceof Error ? err : new Error(String(err)));
-    };
-    try {
+  let feedError: unknown;
+  // The feed ends with an error when the iteration below stops early (it destroys the extractor): that is expected.
+  const feed = pipeline(source, ex).catch((err: unknown) => {
+    feedError = err;
+  });
+  try {
+    for await (const entry of ex) {
+      const header = entry.header;
       if (header.type === "directory") {
-        stream.resume();
-        stream.on("end", next);
-        return;
+        entry.resume();
+        continue;
       }
       if (header.type !== "file") throw new CleanRoomError("invalid-manifest", `The bundle holds ${header.name}, a ${header.type}; only regular files are allowed`);
       const name = checkName(header.name);
@@ -51,18 +54,18 @@ export async function extractBundle(source: Readable, destDir: string, maxBytes 
       total += header.size ?? 0;
       if (total > maxBytes) throw new CleanRoomError("invalid-manifest", `The bundle is larger than ${maxBytes} bytes`);
       const dest = join(destDir, ...name.split("/"));
-      mkdir(dirname(dest), { recursive: true })
-        .then(() => pipeline(stream, createWriteStream(dest, { mode: (header.mode ?? 0o644) & 0o100 ? 0o755 : 0o644, flags: "wx" })))
-        .then(() => next(), fail);
-    } catch (err) {
-      fail(err);
+      await mkdir(dirname(dest), { recursive: true });
+      await pipeline(entry, createWriteStream(dest, { mode: (header.mode ?? 0o644) & 0o100 ? 0o755 : 0o644, flags: "wx" }));
     }
-  });
-  try {
-    await pipeline(source, ex);
   } catch (err) {
+    source.destroy();
+    await feed;
     if (err instanceof CleanRoomError) throw err;
     throw new CleanRoomError("invalid-manifest", `The job bundle is not a readable tar: ${messageOf(err)}`, { cause: err });
+  }
+  await feed;
+  if (feedError !== undefined) {
+    throw new CleanRoomError("invalid-manifest", `The job bundle is not a readable tar: ${messageOf(feedError)}`, { cause: feedError });
   }
   return [...seen].sort();
 }

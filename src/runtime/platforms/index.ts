@@ -13,6 +13,7 @@ import { LocalRoomClient } from "./local/client.js";
 import { LocalExecutorPlatform } from "./local/platform.js";
 import type { StagedStage1Release } from "./gcp/stage1-upload.js";
 import type { ExecutorPlatform, RoomClient } from "./platform.js";
+import type { LedgerStore } from "../dp/ledger-store.js";
 
 /** How a room client is opened. */
 export interface RoomOptions {
@@ -28,7 +29,8 @@ export interface RoomOptions {
 export interface GcpModule {
   createGcpExecutorPlatform(descriptor: CleanRoomDescriptor, env: ExecutorEnv): Promise<ExecutorPlatform> | ExecutorPlatform;
   createGcpRoomClient(descriptor: CleanRoomDescriptor, options?: RoomOptions): Promise<RoomClient> | RoomClient;
-  uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string; ledgerUri: string }>;
+  uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string }>;
+  gcsLedgerStore(uri: string, projectId?: string): LedgerStore;
 }
 
 /** Loads the GCP platform on first use, so nothing that serves local rooms ever loads the Google Cloud SDKs. */
@@ -58,7 +60,7 @@ export async function executorPlatformFor(descriptor: CleanRoomDescriptor, env: 
 /** The room client of a room (used by providers and consumers). */
 export async function roomClientFor(descriptor: CleanRoomDescriptor, options: RoomOptions = {}): Promise<RoomClient> {
   if (descriptor.platform === "local") {
-    return new LocalRoomClient(descriptor);
+    return new LocalRoomClient(descriptor, options.trustedRoots ? { trustedRoots: options.trustedRoots } : {});
   }
   if (descriptor.platform === "gcp") return loadGcp().createGcpRoomClient(descriptor, options.trustedRoots ? { trustedRoots: options.trustedRoots } : {});
   throw unknownPlatform(descriptor);

@@ -51,6 +51,15 @@ export interface JobProcessCommand {
   readonly cwd: string;
   /** Environment for `spawn`; includes `CLEANROOM_INPUTS` and `CLEANROOM_OUTPUT` as the job sees them. */
   readonly env: Readonly<Record<string, string>>;
+  /** Start the command as this host user and group (the local sandbox runs jobs as an unprivileged user). */
+  readonly uid?: number;
+  readonly gid?: number;
+  /**
+   * The command reports on file descriptor 3 the pid of the first process of the job's own PID namespace
+   * (bubblewrap's `--info-fd 3`: `{"child-pid": N}`). The executor then waits until that process, and so every
+   * process of the job, is gone before it reads the outputs.
+   */
+  readonly sandboxInfoFd?: 3;
 }
 
 /** What the executor needs from the platform it runs on. */

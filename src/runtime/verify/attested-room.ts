@@ -18,7 +18,8 @@ function enforced(d: CleanRoomDescriptor): unknown {
     audience: d.attestation.audience,
     output: d.output,
     storage: d.storage,
-    providers: d.providers.map((p) => ({ name: p.name, dataUri: p.dataUri, keyName: p.keyName })),
+    // Each provider's own trust too: which condition decided its key, and where the executor exchanged its token.
+    providers: d.providers.map((p) => ({ name: p.name, dataUri: p.dataUri, keyName: p.keyName, attestation: p.attestation ?? null })),
     pool: d.gcp?.poolProviderName,
   };
 }

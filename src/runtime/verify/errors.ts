@@ -18,6 +18,8 @@ import { CleanRoomError } from "../../core/errors.js";
  * - `issuer`, `audience`, `nonce`: that claim is not the expected value.
  * - `policy`: the claims do not satisfy the attestation policy (debug image, wrong image digest, …), or a verified
  *   result does not match its receipt.
+ * - `unapproved`: a genuine result of code no provider approved: it read no input, so no provider's key release ever
+ *   checked it.
  */
 export type AttestationErrorCode =
   | "malformed"
@@ -30,7 +32,8 @@ export type AttestationErrorCode =
   | "issuer"
   | "audience"
   | "nonce"
-  | "policy";
+  | "policy"
+  | "unapproved";
 
 /** Every `AttestationErrorCode`, for documentation and exhaustive tests. */
 export const ATTESTATION_ERROR_CODES: readonly AttestationErrorCode[] = [
@@ -45,6 +48,7 @@ export const ATTESTATION_ERROR_CODES: readonly AttestationErrorCode[] = [
   "audience",
   "nonce",
   "policy",
+  "unapproved",
 ];
 
 /** A token or a result failed verification. `code` says which check; `message` names the claim and what was expected. */

@@ -4,11 +4,21 @@
  */
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type AttestationClaims, CONFIDENTIAL_SPACE_ISSUER, JOB_DIGEST_ENV, LOCAL_ISSUER } from "../../core/attestation.js";
-import { type CleanRoomDescriptor, loadDescriptor } from "../../core/descriptor.js";
+import { type AttestationClaims, CONFIDENTIAL_SPACE_ISSUER, JOB_DIGEST_ENV, LOCAL_ISSUER, OUTPUT_URI_ENV, evaluateAttestationCondition } from "../../core/attestation.js";
+import { type CleanRoomDescriptor, loadDescriptor, providerTrust } from "../../core/descriptor.js";
 import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
-import { nonceForReceipt, parseReceipt, policyDigest, RESULT_FILES, type Receipt, type ReceiptInput, receiptDigest } from "../../core/receipt.js";
+import { JOB_URI_ENV } from "../../core/executor-env.js";
+import {
+  nonceForReceipt,
+  parseReceipt,
+  policyDigest,
+  RESULT_FILES,
+  type Receipt,
+  type ReceiptAdmission,
+  type ReceiptInput,
+  receiptDigest,
+} from "../../core/receipt.js";
 import type { TrustStore } from "./chain.js";
 import { checkAttestedRoom } from "./attested-room.js";
 import { AttestationError } from "./errors.js";
@@ -17,7 +27,7 @@ import { decodeTokenTimes, verifyAttestation } from "./token.js";
 /** A receipt and its token are written together: a token issued later than this after `finishedAt` is not this job's. */
 export const MAX_TOKEN_DELAY_SEC = 3600;
 /** Receipts are small JSON; anything larger is not a receipt (and is not read into memory). */
-const MAX_RECEIPT_BYTES = 4 * 1024 * 1024;
+export const MAX_RECEIPT_BYTES = 4 * 1024 * 1024;
 const MAX_TOKEN_BYTES = 64 * 1024;
 
 /** What `verifyResult` checks a result against. */
@@ -37,6 +47,13 @@ export interface VerifyResultOptions {
   readonly currentDate?: Date;
   /** Clock skew allowed, in seconds (max 300). @default 30 */
   readonly clockToleranceSec?: number;
+  /**
+   * Accept a succeeded result that no provider approved: one that read no input, so no provider's key release ever
+   * checked its code. The summary then says `approved: false` and its verdict starts with `VERIFIED, BUT UNAPPROVED`.
+   * Only for inspecting such a result: its outputs are not those of approved code.
+   * @default false - such a result fails with `unapproved`
+   */
+  readonly allowUnapproved?: boolean;
 }
 
 /** The platform a token attests to. */
@@ -83,6 +100,21 @@ export interface ResultSummary {
   readonly finishedAt: string;
   /** Providers of the room whose `approvedJobs` list this job digest. */
   readonly approvedBy: readonly string[];
+  /**
+   * Whether the providers of the job's data approved it when it ran: the receipt lists at least one input, and the
+   * attested executor reads an input only after that provider's key release (Cloud KMS or the local broker, under the
+   * room's code policy) admitted the job. False for a result that read nothing, which no provider ever checked: such a
+   * succeeded result verifies only with `allowUnapproved`.
+   */
+  readonly approved: boolean;
+  /**
+   * Providers of the job's inputs whose `approvedJobs` in the verifier's descriptor do not list its digest (under
+   * `approved-jobs`): they approved it when it ran (their key opened) and have revoked it since, or the descriptor is
+   * out of date. Empty otherwise.
+   */
+  readonly approvalWithdrawnBy: readonly string[];
+  /** The provider policies that admitted the run (each checked against the token's claims); empty for older receipts. */
+  readonly admittedBy: readonly ReceiptAdmission[];
   readonly hardware: ResultHardware;
   readonly token: {
     readonly issuer: string;
@@ -159,6 +191,66 @@ function crossCheck(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: A
     if (!p?.datasets.some((d) => d.name === input.dataset)) {
       throw mismatch("receipt.inputs", `a dataset of room ${descriptor.name}`, `${input.provider}/${input.dataset}`, "the receipt names an input this room does not have");
     }
+    if (receipt.admittedBy !== undefined && !receipt.admittedBy.some((a) => a.provider === input.provider)) {
+      throw mismatch("receipt.admittedBy", `an admission by provider ${input.provider}`, receipt.admittedBy, "the receipt names an input whose provider's policy did not admit the run");
+    }
+  }
+  for (const a of receipt.admittedBy ?? []) {
+    const p = descriptor.providers.find((x) => x.name === a.provider);
+    if (!p) throw mismatch("receipt.admittedBy", `a provider of room ${descriptor.name}`, a.provider, "the receipt names a provider this room does not have");
+    // Each admitting policy is the one the provider publishes now, and the attested claims really satisfy it.
+    const trust = providerTrust(descriptor, p);
+    if (a.policyDigest !== policyDigest(trust.condition) || a.own !== trust.own) {
+      throw mismatch(
+        `receipt.admittedBy[${a.provider}]`,
+        policyDigest(trust.condition),
+        a.policyDigest,
+        `provider ${a.provider}'s attestation policy changed since the job ran, or the descriptor is not this room's`,
+      );
+    }
+    const verdict = evaluateAttestationCondition(trust.condition, claims);
+    if (!verdict.allowed) {
+      throw new AttestationError("policy", `The attested claims do not satisfy provider ${a.provider}'s ${trust.own ? "own " : ""}policy: ${verdict.reason ?? "denied"}`, {
+        claim: `receipt.admittedBy[${a.provider}]`,
+      });
+    }
+  }
+}
+
+/**
+ * Whether a result's job was approved when it ran (it read an input: each input's key release admitted it) and which
+ * providers of its inputs no longer list it in the verifier's descriptor.
+ */
+function approvalOf(receipt: Receipt, descriptor: CleanRoomDescriptor): { readonly approved: boolean; readonly withdrawnBy: readonly string[] } {
+  const providers = [...new Set(receipt.inputs.map((i) => i.provider))];
+  const withdrawnBy =
+    descriptor.codePolicy === "approved-jobs" ? providers.filter((p) => !descriptor.providers.find((x) => x.name === p)?.approvedJobs.includes(receipt.jobDigest)) : [];
+  return { approved: receipt.inputs.length > 0, withdrawnBy };
+}
+
+/** `<prefix>/<jobId>`, as the runtime names a job's objects. */
+function entryUri(prefix: string, jobId: string): string {
+  return `${prefix.replace(/\/+$/, "")}/${jobId}`;
+}
+
+/**
+ * The token was issued for one job: its output location and job location (and, locally, its subject) must name the
+ * receipt's job. Otherwise anything that can ask a job's launcher socket for a token (the job itself on GCP, any
+ * process of the room's owner locally) could attest a receipt for another job.
+ */
+function checkJobBinding(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: AttestationClaims): void {
+  const env = claims.submods?.container?.env_override;
+  const hint = "the attestation token was issued for another job's result: do not trust this receipt";
+  for (const [name, prefix] of [
+    [OUTPUT_URI_ENV, descriptor.storage.quarantine],
+    [JOB_URI_ENV, descriptor.storage.jobs],
+  ] as const) {
+    const expected = entryUri(prefix, receipt.jobId);
+    if (env?.[name] !== expected) throw mismatch(`submods.container.env_override.${name}`, expected, env?.[name], hint);
+  }
+  if (descriptor.platform === "local") {
+    const sub = `local://${descriptor.name}/jobs/${receipt.jobId}`;
+    if (claims.sub !== sub) throw new AttestationError("policy", `sub: expected ${JSON.stringify(sub)}, got ${JSON.stringify(claims.sub)}; ${hint}`, { claim: "sub" });
   }
 }
 
@@ -167,14 +259,16 @@ function crossCheck(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: A
  * attestation policy, nonce = digest of the receipt), the receipt against the token (image digest, job digest) and
  * the room (name, platform, policy digest, inputs), then every output file against the receipt.
  *
- * A receipt with status `failed` verifies too: it proves the job ran and failed; the summary says so.
+ * A receipt with status `failed` verifies too: it proves the job ran and failed; the summary says so. A succeeded result
+ * of code no provider approved (it read no input, so no key release ever checked it) does not, unless
+ * `allowUnapproved`.
  *
  * @example
  * const summary = await verifyResult("./result-7f3a", { descriptor: "room.json" });
  * console.log(summary.verdict);
  *
  * @throws AttestationError when the token or its binding fails (`nonce` when the receipt was edited, `policy` when the
- *   receipt and the token or room disagree, …)
+ *   receipt and the token or room disagree, `unapproved` for a succeeded result of unapproved code, …)
  * @throws CleanRoomError `digest-mismatch` naming every output file that differs (changed, missing, extra);
  *   `invalid-receipt`, `invalid-descriptor`, `not-found`, `io-error` for unreadable input
  */
@@ -219,9 +313,10 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     );
   }
   crossCheck(receipt, descriptor, claims);
-  // GCP: the submitter inlines the descriptor into the VM's metadata, and the token records it; it must be this room's.
-  // (Locally the launcher, part of the room, passes the descriptor's path.)
-  if (!local) checkAttestedRoom(claims.submods?.container?.env_override, descriptor);
+  checkJobBinding(receipt, descriptor, claims);
+  // The descriptor the executor enforced (inlined by the submitter on GCP, by the launcher locally) is in the token: it
+  // must be this room's, so a run with e.g. a larger output cap does not verify as a run of this room.
+  checkAttestedRoom(claims.submods?.container?.env_override, descriptor);
 
   const diffs = compareManifests(receipt.outputs, await outputsManifest(join(resultDir, RESULT_FILES.outputs)));
   if (diffs.length > 0) {
@@ -230,6 +325,17 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
       `The outputs do not match the attested receipt (${diffs.length} file(s)): ${describeDiffs(diffs)}. ` +
         "Fetch the result again; do not trust these files.",
       { problems: diffs.map((d) => `outputs/${d.path}: ${d.kind}`) },
+    );
+  }
+
+  const approval = approvalOf(receipt, descriptor);
+  const unapproved = "it read no input, so no provider's key release ever checked its code";
+  if (!approval.approved && receipt.status === "succeeded" && options.allowUnapproved !== true) {
+    throw new AttestationError(
+      "unapproved",
+      `Job ${receipt.jobDigest} produced this result, but ${unapproved}. It is not the output of code the data's providers approved: do not use it. ` +
+        "(To inspect it anyway, pass allowUnapproved / --allow-unapproved.)",
+      { claim: "receipt.inputs" },
     );
   }
 
@@ -248,9 +354,11 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     ? `on the LOCAL backend (sandbox: ${receipt.sandbox}; no hardware TEE — for development only)`
     : `in Confidential Space on ${hardware.hwmodel ?? "unknown hardware"}`;
   const verdict =
-    receipt.status === "succeeded"
-      ? `VERIFIED: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} with executor ${receipt.executorImageDigest} and produced these ${receipt.outputs.length} output file(s).`
-      : `VERIFIED FAILURE: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} and FAILED (${receipt.errorCode ?? "error"}${receipt.error ? `: ${receipt.error}` : ""}); no outputs were released.`;
+    receipt.status !== "succeeded"
+      ? `VERIFIED FAILURE: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} and FAILED (${receipt.errorCode ?? "error"}${receipt.error ? `: ${receipt.error}` : ""}); no outputs were released.`
+      : approval.approved
+        ? `VERIFIED: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} with executor ${receipt.executorImageDigest} and produced these ${receipt.outputs.length} output file(s).`
+        : `VERIFIED, BUT UNAPPROVED: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} and produced these ${receipt.outputs.length} output file(s), but ${unapproved}: they are not the output of approved code.`;
   const imageReference = claims.submods?.container?.image_reference;
   return {
     verified: true,
@@ -274,6 +382,9 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     startedAt: receipt.startedAt,
     finishedAt: receipt.finishedAt,
     approvedBy: descriptor.providers.filter((p) => p.approvedJobs.includes(receipt.jobDigest)).map((p) => p.name),
+    approved: approval.approved,
+    approvalWithdrawnBy: approval.withdrawnBy,
+    admittedBy: receipt.admittedBy ?? [],
     hardware,
     token: {
       issuer,

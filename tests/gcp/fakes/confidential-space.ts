@@ -26,7 +26,7 @@ export function dockerfileLabel(dockerfile: string, key: string): string | undef
 }
 
 /** Claims the fake attester puts in every token of a VM. */
-export function vmClaims(vm: FakeInstance, opts: { imageDigest: string; serviceAccount: string; project: string }): Record<string, unknown> {
+export function vmClaims(vm: FakeInstance, opts: { imageDigest: string; serviceAccount: string; project: string; debug?: boolean }): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
   const envOverride: Record<string, string> = {};
   for (const [k, v] of Object.entries(vm.metadata)) if (k.startsWith("tee-env-")) envOverride[k.slice("tee-env-".length)] = v;
@@ -40,10 +40,11 @@ export function vmClaims(vm: FakeInstance, opts: { imageDigest: string; serviceA
     hwmodel: "GCP_INTEL_TDX",
     swname: "CONFIDENTIAL_SPACE",
     swversion: ["260100"],
-    dbgstat: "disabled-since-boot",
+    // A debug image says so, and carries no support attributes (D-img).
+    dbgstat: opts.debug ? "enabled" : "disabled-since-boot",
     google_service_accounts: [opts.serviceAccount],
     submods: {
-      confidential_space: { support_attributes: ["LATEST", "STABLE", "USABLE"] },
+      confidential_space: opts.debug ? {} : { support_attributes: ["LATEST", "STABLE", "USABLE"] },
       container: {
         image_reference: vm.metadata["tee-image-reference"],
         image_digest: opts.imageDigest,
@@ -136,7 +137,7 @@ export class FakeVm {
   constructor(
     fake: GcpFake,
     private readonly tee: FakeTeeServer,
-    private readonly opts: { dockerfile: string; imageDigest: string; serviceAccount: string; project: string },
+    private readonly opts: { dockerfile: string; imageDigest: string; serviceAccount: string; project: string; debug?: boolean },
   ) {
     fake.onInsert = (vm) => {
       this.running = this.boot(vm);

@@ -6,14 +6,16 @@
  * `CLEANROOM_GCP_API_ENDPOINT=<fake.url>` points every real client library at it.
  *
  * It records every request (method, path, query, headers, parsed body) so tests can assert on what the client really
- * sent, and it can inject failures (`failNext`). IAM is modelled where the runtime's security depends on it: KMS
- * decrypt is allowed only for an STS token whose subject token carries an approved job digest.
+ * sent, and it can inject failures (`failNext`). IAM is modelled where the runtime's security depends on it: STS
+ * evaluates the condition of the pool provider named by the exchange's audience (each provider's own, with core's CEL
+ * engine) and maps the attributes; KMS decrypt is allowed only for an STS token whose principal sets (its pool, its
+ * mapped job or image digest) are bound to the key.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CRC32C } from "@google-cloud/storage";
-import { evaluateAttestationCondition } from "../../../src/core/attestation.js";
+import { attributePrincipalSet, evaluateAttestationCondition, mapAttributes } from "../../../src/core/attestation.js";
 
 export interface RecordedRequest {
   readonly method: string;
@@ -83,11 +85,25 @@ export class GcpFake {
   readonly kmsApprovals = new Map<string, Set<string>>();
   /** STS access token → the subject token's claims. */
   readonly stsTokens = new Map<string, Record<string, unknown>>();
+  /** STS access token → the full name of the pool whose provider issued it. */
+  readonly stsPools = new Map<string, string>();
   /**
    * The pool provider's `attributeCondition`. When set, STS evaluates it on the subject token's claims, as Google's STS
-   * does (with a CEL engine; here core's evaluator), and refuses the exchange when it does not hold.
+   * does (with a CEL engine; here core's evaluator), and refuses the exchange when it does not hold. Used for any
+   * audience not in `poolConditions`.
    */
   attributeCondition?: string;
+  /**
+   * Pool providers by full name (`projects/<n>/locations/global/workloadIdentityPools/<p>/providers/<id>`) → their own
+   * `attributeCondition`. An exchange whose audience names one is judged by that provider's condition alone; once any is
+   * set, an audience naming no known provider is refused like Google refuses an unknown or deleted one.
+   */
+  readonly poolConditions = new Map<string, string>();
+  /**
+   * IAM on keys by member: keyName → the `principalSet://…` members bound to `roles/cloudkms.cryptoKeyDecrypter`. A key
+   * listed here admits exactly the tokens whose pool and mapped attributes form one of those members.
+   */
+  readonly kmsPrincipals = new Map<string, Set<string>>();
   /** Called after an instance is inserted (tests simulate the VM boot here). */
   onInsert?: (vm: FakeInstance) => void;
   /** When set, a finished insert operation carries this error (e.g. QUOTA_EXCEEDED). */
@@ -262,13 +278,39 @@ export class GcpFake {
     } catch {
       return this.json(res, 400, { error: "invalid_grant", error_description: "The subject token is not a JWT" });
     }
-    if (this.attributeCondition !== undefined && !evaluateAttestationCondition(this.attributeCondition, claims).allowed) {
+    const providerName = form.audience.slice("//iam.googleapis.com/".length);
+    const own = this.poolConditions.get(providerName);
+    if (own === undefined && this.poolConditions.size > 0) {
+      return this.json(res, 400, { error: "invalid_target", error_description: "The target service indicated by the \"audience\" parameters is invalid." });
+    }
+    const condition = own ?? this.attributeCondition;
+    if (condition !== undefined && !evaluateAttestationCondition(condition, claims).allowed) {
       // Google's exact response (google-auth-library surfaces it as an OAuthError).
       return this.json(res, 400, { error: "unauthorized_client", error_description: "The given credential is rejected by the attribute condition." });
     }
     const token = `sts-${++this.n}`;
     this.stsTokens.set(token, claims);
+    this.stsPools.set(token, providerName.replace(/\/providers\/[^/]+$/, ""));
     this.json(res, 200, { access_token: token, issued_token_type: "urn:ietf:params:oauth:token-type:access_token", token_type: "Bearer", expires_in: 3600 });
+  }
+
+  /** The `principalSet://` members a federated token belongs to: its pool, with each mapped digest attribute. */
+  private principalsOf(bearer: string): string[] {
+    const claims = this.stsTokens.get(bearer);
+    const pool = this.stsPools.get(bearer);
+    if (!claims || !pool) return [];
+    const attributes = mapAttributes(claims);
+    const out: string[] = [];
+    for (const name of ["job_digest", "image_digest"]) {
+      const value = attributes[`attribute.${name}`];
+      if (value === undefined) continue;
+      try {
+        out.push(attributePrincipalSet(pool, name, value));
+      } catch {
+        // an attribute value IAM could not name (not a digest): no member
+      }
+    }
+    return out;
   }
 
   // ---- KMS ---------------------------------------------------------------------------------------------------------
@@ -303,7 +345,9 @@ export class GcpFake {
     const bearer = String(req.headers.authorization ?? "").replace(/^Bearer /, "");
     const claims = this.stsTokens.get(bearer) as { submods?: { container?: { env_override?: Record<string, string> } } } | undefined;
     const digest = claims?.submods?.container?.env_override?.CLEANROOM_JOB_DIGEST;
-    if (!digest || !this.kmsApprovals.get(keyName)?.has(digest)) {
+    const members = this.kmsPrincipals.get(keyName);
+    const allowed = members ? this.principalsOf(bearer).some((m) => members.has(m)) : digest !== undefined && this.kmsApprovals.get(keyName)?.has(digest) === true;
+    if (!allowed) {
       return this.json(
         res,
         403,

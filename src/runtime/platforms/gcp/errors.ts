@@ -221,10 +221,11 @@ export function gcpError(err: unknown, ctx: GcpCallContext): CleanRoomError {
     case "attestation-rejected":
       return new CleanRoomError(
         "denied",
-        `${cause}. Google's STS refused this VM's attestation token: it does not satisfy the room's pool condition (executor image digest, ` +
-          "production image, workload service account, project, hardware, and the room's quarantine as the output location). The VM was not " +
-          "launched as a run of this room: submit with `cleanroom job submit --room <the deployed room.json>`; `cleanroom policy test --claims` " +
-          "names the failing clause.",
+        `${cause}. Google's STS refused this VM's attestation token: it does not satisfy the condition of the pool it was exchanged at ` +
+          "(the room's pool for job bundles and quarantine; a provider's own pool for that provider's bucket and key): executor image digest, " +
+          "production image, workload service account, project, hardware, and the room's quarantine as the output location. The VM was not " +
+          "launched as a run that condition admits: submit with `cleanroom job submit --room <the deployed room.json>`; " +
+          "`cleanroom policy test --claims [--provider <name>]` names the failing clause.",
         { cause: err },
       );
     case "not-found":

@@ -1,17 +1,20 @@
 /**
  * `ExecutorPlatform` inside a Confidential Space VM.
  *
- * - Credentials: Workload Identity Federation with the launcher's attestation token (`credentials.ts`); the same
- *   federated identity reads the job bundle and the providers' data and writes to quarantine.
+ * - Credentials: Workload Identity Federation with the launcher's attestation token (`credentials.ts`). The room's
+ *   pool gives the identity that reads the job bundle and writes to quarantine; a provider that owns its trust has a
+ *   pool of its own, and the same attestation token is exchanged there, separately, for that provider's identity,
+ *   which reads its data bucket and unwraps with its key. Each provider's own condition is evaluated by its own STS
+ *   exchange, so a room operator who loosens the room's pool gains nothing on a provider's key.
  * - Keys: each dataset's data key is unwrapped with the provider's Cloud KMS key; the provider's IAM binding admits
- *   only the principal set of the job digests it approved, so a denied unwrap names that provider.
+ *   only the principal set (of its own pool) of the job digests it approved, so a denied unwrap names that provider.
  * - Tokens: custom PKI tokens from the launcher socket, for receipts.
  * - Isolation: the Confidential Space VM and container; the job runs as the executor's non-root user.
  */
 import { readFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { ExternalAccountClient } from "google-auth-library";
-import type { CleanRoomDescriptor, DescriptorProvider } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, type DescriptorProvider, providerTrust } from "../../../core/descriptor.js";
 import { CleanRoomError } from "../../../core/errors.js";
 import { ENV_INPUTS, ENV_OUTPUT, type ExecutorEnv } from "../../executor/env.js";
 import type { ExecutorPlatform, JobProcessCommand, JobProcessPlan, ResultWriter } from "../platform.js";
@@ -50,6 +53,11 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
   private readonly retry: RetryPolicy;
   private readonly socket: string;
   private readonly tokenFile: string;
+  private readonly override?: GcpEndpointOverride;
+  /** Pre-built clients (tests): used for the room and every provider alike. */
+  private readonly fixedClients?: GcpClients;
+  /** One federated identity per provider that owns its trust, from its own pool (built on first use). */
+  private readonly providerAccess = new Map<string, { clients: GcpClients; store: GcsStore }>();
 
   constructor(
     readonly descriptor: CleanRoomDescriptor,
@@ -63,15 +71,51 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
     this.socket = options.teeserverSocket ?? TEESERVER_SOCKET;
     this.tokenFile = options.tokenFile ?? ATTESTATION_TOKEN_FILE;
     const override = options.override;
-    const config = externalAccountConfig(descriptor.gcp.poolProviderName, this.tokenFile, override);
-    const authClient = ExternalAccountClient.fromJSON({ ...config, scopes: ["https://www.googleapis.com/auth/cloud-platform"] } as Parameters<typeof ExternalAccountClient.fromJSON>[0]);
-    if (!authClient) throw new CleanRoomError("invalid-descriptor", "Cannot build the Workload Identity Federation credential from the descriptor's poolProviderName");
-    this.clients = options.clients ?? createGcpClients(override, { storageCredentials: config, authClient, projectId: descriptor.gcp.project });
+    if (override) this.override = override;
+    if (options.clients) this.fixedClients = options.clients;
+    this.clients = options.clients ?? this.federatedClients(descriptor.gcp.poolProviderName, descriptor.gcp.project);
     this.store = new GcsStore(this.clients.storage, this.retry, descriptor.gcp.project);
   }
 
+  /** Clients acting as the federated identity that `poolProviderName` grants to this VM's attestation token. */
+  private federatedClients(poolProviderName: string, project: string): GcpClients {
+    const config = externalAccountConfig(poolProviderName, this.tokenFile, this.override);
+    const authClient = ExternalAccountClient.fromJSON({ ...config, scopes: ["https://www.googleapis.com/auth/cloud-platform"] } as Parameters<typeof ExternalAccountClient.fromJSON>[0]);
+    if (!authClient) throw new CleanRoomError("invalid-descriptor", `Cannot build the Workload Identity Federation credential for ${poolProviderName}`);
+    return createGcpClients(this.override, { storageCredentials: config, authClient, projectId: project });
+  }
+
+  /** The identity to use for a provider's bucket and key: its own pool's, or the room's when it has no pool of its own. */
+  private accessFor(provider: DescriptorProvider): { clients: GcpClients; store: GcsStore } {
+    const trust = providerTrust(this.descriptor, provider);
+    const pool = trust.poolProviderName;
+    if (!trust.own || pool === undefined || pool === this.descriptor.gcp!.poolProviderName) return { clients: this.clients, store: this.store };
+    let access = this.providerAccess.get(provider.name);
+    if (!access) {
+      const project = provider.project ?? this.descriptor.gcp!.project;
+      const clients = this.fixedClients ?? this.federatedClients(pool, project);
+      access = { clients, store: new GcsStore(clients.storage, this.retry, project) };
+      this.providerAccess.set(provider.name, access);
+    }
+    return access;
+  }
+
   async readObject(uri: string): Promise<Readable> {
-    return this.store.open(uri, "roles/storage.objectViewer for the room's workload principals (jobs bucket) or the provider's approval (data bucket)");
+    // A provider's objects are read as that provider's federated identity (its own pool admitted this VM).
+    const provider = this.descriptor.providers.find((p) => uri.startsWith(`${p.dataUri.replace(/\/+$/, "")}/`));
+    if (provider) {
+      try {
+        return await this.accessFor(provider).store.open(uri, `roles/storage.objectViewer on ${provider.dataUri} for this job's digest in provider "${provider.name}"'s pool (the provider must approve the job)`);
+      } catch (err) {
+        if (err instanceof CleanRoomError && err.code === "denied") {
+          const trust = providerTrust(this.descriptor, provider);
+          const whose = trust.own ? `provider "${provider.name}"'s own condition` : "the room's condition";
+          throw new CleanRoomError("denied", `Provider "${provider.name}" did not admit this run (${whose} rejected its claims, or it has not approved job ${this.env.jobDigest}): ${err.message}`, { cause: err });
+        }
+        throw err;
+      }
+    }
+    return this.store.open(uri, "roles/storage.objectViewer for the room's workload principals (jobs bucket)");
   }
 
   async openResult(outputUri: string): Promise<ResultWriter> {
@@ -93,8 +137,10 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
   }
 
   async unwrapDataKey(provider: DescriptorProvider, dataset: string, wrapped: Buffer): Promise<Buffer> {
+    const trust = providerTrust(this.descriptor, provider);
+    const whose = trust.own ? `provider "${provider.name}"'s own condition` : "the room's condition";
     try {
-      return await kmsUnwrap(this.clients.kms(), provider.keyName, wrapped, this.retry, {
+      return await kmsUnwrap(this.accessFor(provider).clients.kms(), provider.keyName, wrapped, this.retry, {
         action: `unwrap the data key of ${provider.name}/${dataset} with ${provider.keyName}`,
         role: `roles/cloudkms.cryptoKeyDecrypter on ${provider.keyName} for this job's digest ${this.env.jobDigest} (provider "${provider.name}" must approve the job: approvedJobs)`,
         api: "cloudkms.googleapis.com",
@@ -104,12 +150,16 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
       if (err instanceof CleanRoomError && err.code === "denied") {
         throw new CleanRoomError(
           "denied",
-          `Provider "${provider.name}" did not release the key of ${dataset}: Cloud KMS refused this workload. Either the provider has not approved job ${this.env.jobDigest}, or the attestation (image, debug mode, service account) does not satisfy the room's condition. ${err.message}`,
+          `Provider "${provider.name}" did not release the key of ${dataset}: Cloud KMS refused this workload. Either the provider has not approved job ${this.env.jobDigest}, or the attestation (image, debug mode, service account) does not satisfy ${whose}. ${err.message}`,
           { cause: err },
         );
       }
       if (err instanceof CleanRoomError && /STS|token exchange|invalid_grant|invalid_target|unauthorized_client/i.test(err.message)) {
-        throw new CleanRoomError("denied", `The Workload Identity pool refused this VM's attestation token (the room's condition rejected its claims): ${err.message}`, { cause: err });
+        throw new CleanRoomError(
+          "denied",
+          `Provider "${provider.name}" did not release the key of ${dataset}: the Workload Identity pool ${trust.poolProviderName ?? ""} refused this VM's attestation token (${whose} rejected its claims): ${err.message}`,
+          { cause: err },
+        );
       }
       throw err;
     }

@@ -11,3 +11,4 @@ export { createGcpClients, type GcpClients, TEST_TOKEN_ENV } from "./clients.js"
 export { jobInstanceResource, IMAGE_REFERENCE_KEY, TEE_ENV_PREFIX, LABELS } from "./compute.js";
 export { inlineRoom } from "./attested-room.js";
 export { type StagedStage1Release, uploadStage1Release } from "./stage1-upload.js";
+export { gcsLedgerStore } from "./ledger-store.js";

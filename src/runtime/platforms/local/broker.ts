@@ -13,7 +13,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { type AttestationClaims, JOB_DIGEST_ENV, LOCAL_ISSUER, evaluateAttestationCondition } from "../../../core/attestation.js";
-import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, findDataset, findProvider, providerTrust } from "../../../core/descriptor.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { verifyAttestation } from "../../verify/token.js";
 import { LOCAL_BROKER_AUDIENCE } from "./attestation-service.js";
@@ -88,13 +88,18 @@ export interface ReleaseDecision {
 }
 
 /**
- * Decides whether a verified token may receive a provider's data key: the room's CEL condition, then the provider's
- * approved jobs. Pure; exported so `cleanroom policy test` explains decisions the same way.
+ * Decides whether a verified token may receive a provider's data key: the provider's own CEL condition (the room's
+ * when the provider set none), then the provider's approved jobs. Pure; exported so `cleanroom policy test` explains
+ * decisions the same way.
  */
 export function decideRelease(descriptor: CleanRoomDescriptor, provider: string, claims: AttestationClaims): ReleaseDecision {
-  const cond = evaluateAttestationCondition(descriptor.attestation.condition, claims);
+  // Each provider's own condition decides for its key, as its own pool does on GCP: loosening the room's changes nothing
+  // here. Not redundant with the broker's verifyAttestation, which checks the room's condition: a provider's may be stricter.
+  const trust = providerTrust(descriptor, findProvider(descriptor, provider));
+  const cond = evaluateAttestationCondition(trust.condition, claims);
   if (!cond.allowed) {
-    return { allowed: false, reason: `provider "${provider}" refused: the token does not satisfy the room's attestation condition (${cond.reason})` };
+    const whose = trust.own ? `its own attestation policy` : `the room's attestation condition`;
+    return { allowed: false, reason: `provider "${provider}" refused: the token does not satisfy ${whose} (${cond.reason})` };
   }
   const digest = claims.submods?.container?.env_override?.[JOB_DIGEST_ENV];
   if (typeof digest !== "string") {

@@ -3,7 +3,7 @@
  * submit jobs to the launcher's control socket and read results from the quarantine/results directories.
  */
 import { randomBytes } from "node:crypto";
-import { constants, existsSync } from "node:fs";
+import { constants, existsSync, readFileSync } from "node:fs";
 import { access, copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../core/descriptor.js";
@@ -44,7 +44,10 @@ async function readReceiptStatus(dir: string): Promise<{ status: string; error?:
 export class LocalRoomClient implements RoomClient {
   private readonly layout: RoomLayout;
 
-  constructor(readonly descriptor: CleanRoomDescriptor) {
+  constructor(
+    readonly descriptor: CleanRoomDescriptor,
+    private readonly options: { readonly trustedRoots?: readonly string[] } = {},
+  ) {
     if (descriptor.platform !== "local" || !descriptor.local) {
       throw new CleanRoomError("invalid-descriptor", `LocalRoomClient needs a local room descriptor (got platform ${descriptor.platform})`);
     }
@@ -151,7 +154,29 @@ export class LocalRoomClient implements RoomClient {
     }
     // "exited" without a committed receipt cannot happen (see above); treat anything final without a receipt as lost.
     const state = s!.state === "exited" ? "lost" : s!.state;
+    if ((state === "queued" || state === "running") && !this.roomRunning()) {
+      // Its executor died with the room: nothing will end it until the room starts again and records the failure.
+      return {
+        jobId,
+        jobDigest: jobDigestValue,
+        state: "lost",
+        released: false,
+        detail: `The room stopped while this job was ${state}. Start it again (\`cleanroom local up --spec <spec> --dir ${this.layout.dir}\`): it then records the job as failed, with a receipt.`,
+      };
+    }
     return { jobId, jobDigest: jobDigestValue, state, released: false, ...(s!.detail ? { detail: s!.detail } : {}) };
+  }
+
+  /** Whether the room's background process is alive (its pid file names a live process). */
+  private roomRunning(): boolean {
+    try {
+      const pid = Number.parseInt(readFileSync(this.layout.pidFile, "utf8"), 10);
+      if (!(pid > 0)) return false;
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "EPERM";
+    }
   }
 
   async wait(jobId: string, options: WaitOptions = {}): Promise<JobStatus> {
@@ -189,6 +214,10 @@ export class LocalRoomClient implements RoomClient {
     return destDir;
   }
 
+  /**
+   * Provider side: verifies the quarantined result with `verifyResult` (token, receipt, outputs, approval: a result no
+   * provider approved is never released), then copies it to `results/`.
+   */
   async release(jobId: string): Promise<void> {
     checkJobId(jobId);
     const src = join(this.layout.quarantineDir, jobId);
@@ -199,6 +228,9 @@ export class LocalRoomClient implements RoomClient {
     }
     const dest = join(this.layout.resultsDir, jobId);
     if (existsSync(dest)) return;
+    // Lazy: verification pulls in jose and the CEL engine, which submit/wait never need.
+    const { verifyResult } = require("../../verify/result.js") as typeof import("../../verify/result.js");
+    await verifyResult(src, { descriptor: this.descriptor, ...(this.options.trustedRoots ? { trustedRoots: this.options.trustedRoots } : {}) });
     const staging = join(this.layout.resultsDir, `.staging-${jobId}-${randomBytes(4).toString("hex")}`);
     await copyTree(src, staging);
     await rename(staging, dest);

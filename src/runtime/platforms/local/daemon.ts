@@ -58,9 +58,13 @@ export async function runDaemon(dir: string): Promise<void> {
     await broker?.close().catch(() => undefined);
     process.exit(1);
   }
+  // Jobs a previous run of the room left unfinished (e.g. it was killed) end now, each with a failure receipt.
+  await launcher.recover().catch((err: unknown) => log(`recovering unfinished jobs failed: ${messageOf(err)}`));
   // The pid file appears only once every socket is up: `local up` waits for it.
   await writeFile(layout.pidFile, `${process.pid}\n`);
   log(`room ${descriptor.name} ready (executor ${config.executor.digest}, sandbox ${config.bwrap ? "bubblewrap" : "NONE (--insecure-no-sandbox)"})`);
+  // Whatever fails around one job must not take the room (and every other job's bookkeeping) down with it.
+  process.on("unhandledRejection", (err) => log(`unexpected error (the room keeps running): ${messageOf(err)}`));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
 }

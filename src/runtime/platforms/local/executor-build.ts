@@ -7,9 +7,10 @@
  * job); from an installed package the compiled `dist/` files are copied.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { cp, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { dirname, join, relative, resolve } from "node:path";
+import { builtinModules } from "node:module";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { manifestDigest, manifestOf } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 
@@ -21,7 +22,10 @@ export interface ExecutorBuild {
   readonly entry: string;
   /** `sha256:` manifest digest of `dir`. */
   readonly digest: string;
-  /** The package's `node_modules` (bound read-only into the sandbox, passed as `NODE_PATH`). */
+  /**
+   * `<dir>/node_modules`: the packages the executor loads, copied in at build time, so the digest covers every file
+   * that runs (a package edited in the checkout's `node_modules` cannot change what a token's digest stands for).
+   */
   readonly nodeModules: string;
 }
 
@@ -126,13 +130,100 @@ export async function buildClosure(destDir: string, entry: string): Promise<stri
   return join(destDir, "src", `${entry}.js`);
 }
 
+/** Files node may load from a package: code, JSON (package.json, data) and native addons. */
+const LOADABLE = /\.(c?js|mjs|json|node|wasm)$/;
+
+const REQUIRE = /require\(\s*["']([^"']+)["']\s*\)/g;
+
+/** `@scope/name` or `name` of a bare specifier (`jose`, `@bufbuild/cel/dist/x`). */
+function packageName(spec: string): string {
+  const parts = spec.split("/");
+  return spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!;
+}
+
 /**
- * Builds the executor into `destDir` and returns its digest.
+ * The packages a built entry loads at run time: the bare `require`s of the compiled JavaScript reachable from it (type-only
+ * imports are gone after compilation, and lazily computed paths such as the GCP platform's are not followed).
+ */
+async function runtimePackages(entryJs: string): Promise<string[]> {
+  const builtins = new Set(builtinModules);
+  const seen = new Set<string>();
+  const packages = new Set<string>();
+  const queue = [entryJs];
+  while (queue.length > 0) {
+    const f = queue.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const m of (await readFile(f, "utf8")).matchAll(REQUIRE)) {
+      const spec = m[1]!;
+      if (spec.startsWith(".")) {
+        const base = resolve(dirname(f), spec);
+        const target = [base, `${base}.js`, join(base, "index.js")].find((c) => existsSync(c) && c.endsWith(".js"));
+        if (target) queue.push(target);
+      } else if (!spec.startsWith("node:") && !builtins.has(spec) && !builtins.has(spec.split("/")[0]!)) {
+        packages.add(packageName(spec));
+      }
+    }
+  }
+  return [...packages].sort();
+}
+
+/** Where node would find package `name` from `fromDir` (walking up `node_modules` directories, not above `root`). */
+function findPackage(name: string, fromDir: string, root: string): string | undefined {
+  for (let d = fromDir; ; d = dirname(d)) {
+    const candidate = join(d, "node_modules", name);
+    if (existsSync(join(candidate, "package.json"))) return candidate;
+    if (d === root || dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * Copies `packages` and everything they depend on from the package root's `node_modules` into `destDir`, keeping npm's
+ * layout (a nested `node_modules/a/node_modules/b` stays nested), without anything the executor does not load.
+ */
+async function vendorPackages(packages: readonly string[], destDir: string): Promise<void> {
+  const root = packageRoot();
+  const queue = packages.map((name) => ({ name, from: root, required: true }));
+  const copied = new Set<string>();
+  while (queue.length > 0) {
+    const { name, from, required } = queue.pop()!;
+    const dir = findPackage(name, from, root);
+    if (!dir) {
+      if (required) throw new Error(`the executor needs the package ${name}, which is not installed (run \`npm ci\`)`);
+      continue;
+    }
+    if (copied.has(dir)) continue;
+    copied.add(dir);
+    await cp(dir, join(destDir, relative(root, dir)), {
+      recursive: true,
+      verbatimSymlinks: true,
+      // Only what node loads (no type declarations, sources or docs), and nested node_modules package by package, as
+      // they are needed.
+      filter: async (src) => {
+        if (src === dir) return true;
+        if (relative(dir, src).split(sep).includes("node_modules")) return false;
+        return (await lstat(src)).isDirectory() || LOADABLE.test(src);
+      },
+    });
+    const pj = JSON.parse(await readFile(join(dir, "package.json"), "utf8")) as Record<string, Record<string, string> | undefined>;
+    for (const dep of Object.keys(pj.dependencies ?? {})) queue.push({ name: dep, from: dir, required: true });
+    for (const dep of [...Object.keys(pj.optionalDependencies ?? {}), ...Object.keys(pj.peerDependencies ?? {})]) queue.push({ name: dep, from: dir, required: false });
+  }
+}
+
+/**
+ * Builds the executor into `destDir` (its code and, in `destDir/node_modules`, the packages it loads) and returns
+ * its digest: the manifest digest of everything under `destDir`.
  *
- * @throws CleanRoomError `io-error` when the sources cannot be read or transpiled
+ * @throws CleanRoomError `io-error` when the sources cannot be read or transpiled, or a package is missing
  */
 export async function buildExecutor(destDir: string): Promise<ExecutorBuild> {
   const entry = await buildClosure(destDir, "runtime/executor/main");
+  try {
+    await vendorPackages(await runtimePackages(entry), destDir);
+  } catch (err) {
+    throw new CleanRoomError("io-error", `Cannot copy the executor's packages into ${destDir}: ${messageOf(err)}`, { cause: err });
+  }
   const digest = manifestDigest(await manifestOf(destDir));
-  return { dir: destDir, entry, digest, nodeModules: join(packageRoot(), "node_modules") };
+  return { dir: destDir, entry, digest, nodeModules: join(destDir, "node_modules") };
 }

@@ -2,6 +2,7 @@
  * `ExecutorPlatform` of the local backend: runs inside the launcher's bubblewrap sandbox and talks to the job's
  * attestation socket and the room's key broker.
  */
+import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
 import { decodeJwt } from "jose";
 import type { CleanRoomDescriptor, DescriptorProvider } from "../../../core/descriptor.js";
@@ -11,8 +12,8 @@ import type { ExecutorPlatform, JobProcessCommand, JobProcessPlan, ResultWriter 
 import { tokenError } from "./attestation-service.js";
 import { unixRequest } from "./http.js";
 import { uriToPath } from "./layout.js";
-import { JOB_PATHS, type RuntimeDirs, findBwrap, jobSandboxArgs } from "./sandbox.js";
-import { LocalResultWriter, readLocalObject } from "./store.js";
+import { JOB_GID, JOB_PATHS, JOB_UID, type RuntimeDirs, findBwrap, jobSandboxArgs, runningAsRoot } from "./sandbox.js";
+import { LocalResultWriter, readLocalObject, sealedResultDir, stagingDirOf } from "./store.js";
 
 /** Local only: JSON `RuntimeDirs` the launcher passes to the executor (binds and PATH of the job sandbox). */
 export const ENV_LOCAL_RUNTIME = "CLEANROOM_LOCAL_RUNTIME";
@@ -24,6 +25,7 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
   private readonly launcherSocket: string;
   private readonly brokerSocket: string;
   private readonly runtimes: RuntimeDirs;
+  private readonly roomDir: string | undefined;
   private digest?: string;
 
   constructor(
@@ -41,6 +43,7 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
       // keep the defaults: a missing runtime shows up as a clear "command not found" failure
     }
     this.runtimes = runtimes;
+    this.roomDir = descriptor.local?.dir;
   }
 
   readObject(uri: string): Promise<Readable> {
@@ -52,7 +55,9 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
     if (outputUri !== this.outputUri) {
       throw new CleanRoomError("invalid-argument", `This executor may only write its own result (${this.outputUri}), not ${outputUri}`);
     }
-    return new LocalResultWriter(uriToPath(outputUri));
+    // The launcher binds only this job's staging directory into the sandbox, and publishes the sealed result itself.
+    const final = uriToPath(outputUri);
+    return new LocalResultWriter(sealedResultDir(dirname(final), basename(final)), stagingDirOf(dirname(final), basename(final)));
   }
 
   private async defaultToken(): Promise<string> {
@@ -110,8 +115,18 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
       const bwrap = findBwrap();
       if (!bwrap) throw new CleanRoomError("sandbox-unavailable", "bubblewrap disappeared from the sandbox; the job cannot be isolated");
       const env = { ...plan.env, PATH: this.runtimes.path, [ENV_INPUTS]: JOB_PATHS.inputs, [ENV_OUTPUT]: JOB_PATHS.output };
-      const args = jobSandboxArgs({ runtimes: this.runtimes, workDir: plan.workDir, inputsDir: plan.inputsDir, outputDir: plan.outputDir, env });
-      return { command: bwrap, args: [...args, "--", cmd, ...rest], cwd: plan.workDir, env: {} };
+      const args = jobSandboxArgs({
+        runtimes: this.runtimes,
+        workDir: plan.workDir,
+        inputsDir: plan.inputsDir,
+        outputDir: plan.outputDir,
+        // The room's own directory may sit beneath a bound prefix (e.g. the Python installation): never in the job's view.
+        hide: this.roomDir ? [this.roomDir] : [],
+        env,
+      });
+      // As root, the sandbox starts as `nobody`: the job's user is unprivileged on the host, not root behind a uid map.
+      const identity = runningAsRoot() ? { uid: JOB_UID, gid: JOB_GID } : {};
+      return { command: bwrap, args: [...args, "--", cmd, ...rest], cwd: "/", env: {}, ...identity, sandboxInfoFd: 3 };
     }
     // --insecure-no-sandbox: the job runs as a plain child process (the receipt says sandbox "none").
     return {

@@ -5,13 +5,13 @@ import { spawn } from "node:child_process";
 import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { buildAttestationCondition } from "../../../core/attestation.js";
+import { buildAttestationCondition, providerAttestationPolicy } from "../../../core/attestation.js";
 import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, roomAudience } from "../../../core/descriptor.js";
 import { canonicalJson } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { type ResolvedSpec, resolveSpec } from "../../../core/spec.js";
 import { ensureBrokerKeys } from "./broker.js";
-import { buildClosure, buildExecutor } from "./executor-build.js";
+import { buildClosure, buildExecutor, packageRoot } from "./executor-build.js";
 import { socketInUse, unixRequest } from "./http.js";
 import type { LauncherConfig } from "./launcher.js";
 import { type RoomLayout, fileUri, roomLayout } from "./layout.js";
@@ -30,6 +30,11 @@ export interface LocalUpOptions {
   readonly insecureNoSandbox?: boolean;
   /** How long to wait for the services. @default 30000 */
   readonly timeoutMs?: number;
+  /**
+   * How long a job's process may run before the executor stops it and the job fails with `timeout` (its receipt says
+   * so). @default 3600000 (one hour)
+   */
+  readonly jobTimeoutMs?: number;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -52,6 +57,9 @@ export interface LocalStatus {
   readonly insecureNoSandbox?: boolean;
   readonly detail?: string;
 }
+
+/** The default job time limit of a local room: one hour. */
+export const DEFAULT_JOB_TIMEOUT_MS = 3_600_000;
 
 function readSpec(spec: string | unknown): unknown {
   if (typeof spec !== "string") return spec;
@@ -120,13 +128,18 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
     executor: { imageDigest: digest },
     attestation: { policy, condition: buildAttestationCondition(policy), audience: roomAudience(name), trustedRoots: [rootPem] },
     output: { ...spec.output },
-    providers: spec.providers.map((p) => ({
-      name: p.name,
-      approvedJobs: [...p.approvedJobs],
-      datasets: p.datasets.map((d) => ({ ...d })),
-      dataUri: fileUri(join(layout.providersDir, p.name)),
-      keyName: `local:${p.name}`,
-    })),
+    providers: spec.providers.map((p) => {
+      // A provider with requirements of its own gets its own condition: the broker checks it for this provider's key.
+      const own = p.attestation === undefined ? undefined : providerAttestationPolicy(policy, p.attestation);
+      return {
+        name: p.name,
+        approvedJobs: [...p.approvedJobs],
+        datasets: p.datasets.map((d) => ({ ...d })),
+        dataUri: fileUri(join(layout.providersDir, p.name)),
+        keyName: `local:${p.name}`,
+        ...(own === undefined ? {} : { attestation: { policy: own, condition: buildAttestationCondition(own) } }),
+      };
+    }),
     storage: {
       jobs: fileUri(layout.jobsDir),
       quarantine: fileUri(layout.quarantineDir),
@@ -156,7 +169,11 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
   const layout = roomLayout(options.dir);
   const name = roomName(options.dir, options.name);
   const insecure = options.insecureNoSandbox === true;
-  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure });
+  const jobTimeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+  if (!Number.isSafeInteger(jobTimeoutMs) || jobTimeoutMs < 1000) {
+    throw new CleanRoomError("invalid-argument", `jobTimeoutMs must be a whole number of milliseconds, at least 1000 (got ${JSON.stringify(options.jobTimeoutMs)})`);
+  }
+  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure, jobTimeoutMs });
 
   const status = await localStatus(layout.dir);
   if (status.running) {
@@ -192,6 +209,8 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
       await mkdir(d, { recursive: true, mode: 0o755 });
     }
     await chmod(layout.runDir, 0o700);
+    // Quarantine holds results no provider has reviewed yet: only the room's owner (every local role) reads it.
+    await chmod(layout.quarantineDir, 0o700);
     for (const p of spec.providers) await mkdir(join(layout.providersDir, p.name), { recursive: true });
     const pki = existsSync(join(layout.pkiDir, "leaf.pk8")) ? await loadLocalPki(layout.pkiDir) : await createLocalPki(layout.pkiDir, name);
     await ensureBrokerKeys(layout.brokerKeysDir, spec.providers.map((p) => p.name));
@@ -202,7 +221,7 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
       runtimes: detectRuntimes(),
       executor: { dir: build.dir, entry: build.entry, digest: build.digest, nodeModules: build.nodeModules },
       nodeExe: process.execPath,
-      maxRuntimeMs: 3_600_000,
+      maxRuntimeMs: jobTimeoutMs,
     };
     const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure);
     await writeFile(layout.descriptor, `${JSON.stringify(descriptor, null, 2)}\n`);
@@ -218,7 +237,7 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
       detached: true,
       stdio: ["ignore", logFd, logFd],
       cwd: layout.dir,
-      env: { ...process.env, NODE_PATH: build.nodeModules },
+      env: { ...process.env, NODE_PATH: join(packageRoot(), "node_modules") },
     });
     closeSync(logFd);
     child.unref();

@@ -3,11 +3,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { cp, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { cp, lstat, mkdir, readdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { basename, dirname, join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import { UNPRINTABLE_PATTERN } from "../../../core/receipt.js";
 import type { ResultWriter } from "../platform.js";
 import { uriToPath } from "./layout.js";
 
@@ -23,25 +24,49 @@ export async function readLocalObject(uri: string): Promise<Readable> {
   return createReadStream(p);
 }
 
-/** Checks a result-relative path: POSIX, relative, no `..`, no empty segments. */
+/** Checks a result-relative path: POSIX, relative, no `..`, no empty segments, no backslash or control character. */
 export function checkRelativePath(rel: string): string {
   const norm = posix.normalize(rel);
-  if (rel.length === 0 || rel.startsWith("/") || norm !== rel || rel.split("/").some((s) => s === ".." || s === "." || s === "")) {
+  if (rel.length === 0 || rel.startsWith("/") || norm !== rel || rel.includes("\\") || UNPRINTABLE_PATTERN.test(rel) || rel.split("/").some((s) => s === ".." || s === "." || s === "")) {
     throw new CleanRoomError("invalid-argument", `Result path ${JSON.stringify(rel)} must be relative, normalized and stay inside the result`);
   }
   return rel;
 }
 
 /**
- * A result assembled in `<quarantine>/.staging-<jobId>-<random>` and renamed to `<quarantine>/<jobId>` on commit:
- * readers never see a partial result, and a crash leaves only a staging directory, which nobody reads.
+ * `<quarantine>/.staging-<jobId>`: everything of a job's result before it is visible. The executor's sandbox can write
+ * only there (not the rest of quarantine), and the launcher removes exactly this directory after the job: job ids
+ * never hold a `/`, so one job's staging can never be mistaken for another's.
+ */
+export function stagingDirOf(quarantineDir: string, jobId: string): string {
+  return join(quarantineDir, `.staging-${jobId}`);
+}
+
+/**
+ * `<quarantine>/.staging-<jobId>/result`: where the executor seals a complete result (one rename); the launcher makes it
+ * visible at `<quarantine>/<jobId>` (one more rename) once the executor has exited.
+ */
+export function sealedResultDir(quarantineDir: string, jobId: string): string {
+  return join(stagingDirOf(quarantineDir, jobId), "result");
+}
+
+/**
+ * A result assembled in a private directory under `stagingParent` and renamed to `finalDir` on commit: readers never
+ * see a partial result, and a crash leaves only a staging directory, which nobody reads.
  */
 export class LocalResultWriter implements ResultWriter {
   private readonly staging: string;
   private done = false;
 
-  constructor(private readonly finalDir: string) {
-    this.staging = join(dirname(finalDir), `.staging-${basename(finalDir)}-${randomBytes(6).toString("hex")}`);
+  /**
+   * @param finalDir where the result becomes visible
+   * @param stagingParent where it is assembled @default `<parent of finalDir>/.staging-<basename of finalDir>`
+   */
+  constructor(
+    private readonly finalDir: string,
+    private readonly stagingParent = join(dirname(finalDir), `.staging-${basename(finalDir)}`),
+  ) {
+    this.staging = join(stagingParent, `tmp-${randomBytes(6).toString("hex")}`);
   }
 
   async write(relativePath: string, from: Readable | Buffer): Promise<void> {
@@ -65,12 +90,18 @@ export class LocalResultWriter implements ResultWriter {
     }
     await rename(this.staging, this.finalDir);
     this.done = true;
+    // Tidy: the staging parent is empty now unless it is the executor's own (bound) staging directory.
+    if (!isUnder(this.finalDir, this.stagingParent)) await rmdir(this.stagingParent).catch(() => undefined);
   }
 
   async abort(): Promise<void> {
     this.done = true;
     await rm(this.staging, { recursive: true, force: true });
   }
+}
+
+function isUnder(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
 }
 
 /** Copies a directory tree (regular files and directories only). */

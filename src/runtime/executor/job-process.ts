@@ -1,0 +1,145 @@
+/**
+ * Running the job's process: started in a process group of its own, stopped at the room's time limit, and not
+ * considered finished until every process it started is gone. A process left behind could otherwise keep writing
+ * outputs after they were checked and hashed, and a committed result would then fail verification.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { CleanRoomError, messageOf } from "../../core/errors.js";
+import type { JobProcessCommand } from "../platforms/platform.js";
+
+/** How long the executor waits for a finished job's processes to disappear before it gives up on the job. */
+export const DRAIN_TIMEOUT_MS = 10_000;
+
+/** How a job process ended. */
+export interface JobProcessExit {
+  /** The exit code (128 + signal number style: 128 when killed by a signal). */
+  readonly code: number;
+  /** True when the executor stopped it at the time limit. */
+  readonly timedOut: boolean;
+}
+
+/** Options of `runJobProcess`. */
+export interface JobProcessOptions {
+  /** Stop the process (and its namespace) after this long. @default - no limit */
+  readonly timeoutMs?: number;
+  /** Where the process's stderr goes: only for the executor's own commands (runtime probes), never for job code. */
+  readonly onStderr?: (chunk: Buffer) => void;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user (the job's); ESRCH: it is gone.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** Reads bubblewrap's `--info-fd` JSON (`{"child-pid": N, …}`) from the child's fd 3, as soon as it is complete. */
+function sandboxPid(child: ChildProcess): Promise<number | undefined> {
+  const stream = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
+  if (!stream) return Promise.resolve(undefined);
+  return new Promise((resolveP) => {
+    let text = "";
+    const done = (pid: number | undefined) => {
+      stream.removeAllListeners("data");
+      resolveP(pid);
+    };
+    stream.on("data", (c: Buffer) => {
+      text += c.toString("utf8");
+      try {
+        const pid = (JSON.parse(text) as { "child-pid"?: unknown })["child-pid"];
+        done(typeof pid === "number" && Number.isSafeInteger(pid) && pid > 1 ? pid : undefined);
+      } catch {
+        // incomplete: wait for more
+      }
+    });
+    stream.on("end", () => done(undefined));
+    stream.on("error", () => done(undefined));
+  });
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (alive(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+/**
+ * Runs a job command to completion: resolves once the process has exited **and** nothing it started is left (its
+ * process group is killed; with `sandboxInfoFd`, the first process of its PID namespace, whose end takes every other
+ * process of the namespace with it, must be gone).
+ *
+ * @throws CleanRoomError `job-failed` when the command cannot be started, `internal` when its processes do not stop
+ */
+export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions = {}): Promise<JobProcessExit> {
+  return new Promise((resolveP, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd.command, [...cmd.args], {
+        cwd: cmd.cwd,
+        env: { ...cmd.env },
+        // The job's stdout/stderr are not kept: they could carry raw rows past the output policy and the release review.
+        stdio: ["ignore", "ignore", options.onStderr ? "pipe" : "ignore", ...(cmd.sandboxInfoFd ? ["pipe" as const] : [])],
+        // A process group of its own, so that whatever the job starts can be killed with it.
+        detached: true,
+        ...(cmd.uid !== undefined ? { uid: cmd.uid } : {}),
+        ...(cmd.gid !== undefined ? { gid: cmd.gid } : {}),
+      });
+    } catch (err) {
+      reject(new CleanRoomError("job-failed", `Cannot start the job (${cmd.command}): ${messageOf(err)}`, { cause: err }));
+      return;
+    }
+    if (options.onStderr) child.stderr?.on("data", options.onStderr);
+    const nsPid = cmd.sandboxInfoFd ? sandboxPid(child) : Promise.resolve(undefined);
+    let timedOut = false;
+    const stop = async () => {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // the group is already empty
+        }
+      }
+      // The PID namespace's first process: killing it kills every process of the namespace.
+      const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+      if (pid !== undefined) killQuietly(pid);
+    };
+    const timer =
+      options.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            void stop();
+          }, options.timeoutMs)
+        : undefined;
+    child.once("error", (err) => {
+      if (timer) clearTimeout(timer);
+      reject(new CleanRoomError("job-failed", `Cannot start the job (${cmd.command}): ${messageOf(err)}`, { cause: err }));
+    });
+    child.once("exit", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      void (async () => {
+        await stop();
+        const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+        if (pid !== undefined && !(await waitGone(pid, DRAIN_TIMEOUT_MS))) {
+          reject(new CleanRoomError("internal", `The job's processes did not stop within ${DRAIN_TIMEOUT_MS} ms after it exited; nothing it wrote is used`));
+          return;
+        }
+        child.stdio[3]?.destroy();
+        resolveP({ code: code ?? (signal ? 128 : 1), timedOut });
+      })();
+    });
+  });
+}

@@ -1,0 +1,123 @@
+// Marginal sources: the DuckDB and BigQuery counting queries must give exactly the in-process reader's tables (before
+// noise), refuse a schema column the data lacks, and send BigQuery nothing but a counting query (checked by the fake).
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { OAuth2Client } from "google-auth-library";
+import { CleanRoomError } from "../../src/core/errors.js";
+import { buildDomain, type Domain } from "../../src/runtime/dp/domain.js";
+import { bigquerySource } from "../../src/runtime/dp/marginal-bigquery.js";
+import { duckdbSource } from "../../src/runtime/dp/marginal-duckdb.js";
+import { csvSource, type MarginalTables } from "../../src/runtime/dp/marginal-source.js";
+import { synthesizeCsv } from "../../src/runtime/dp/release.js";
+import { testRng } from "../../src/runtime/dp/rng.js";
+import { BigqueryFake } from "../gcp/fakes/bigquery-fake.js";
+import { readCsv } from "./utility.js";
+import { WIDE_SCHEMA, writeWideTable } from "./wide-table.js";
+
+function expectSameTables(domain: Domain, a: MarginalTables, b: MarginalTables): void {
+  const d = domain.columns.length;
+  for (let i = 0; i < d; i++) expect(Array.from(a.oneWay(i)), domain.columns[i].name).to.deep.equal(Array.from(b.oneWay(i)));
+  for (let i = 0; i < d; i++) {
+    for (let j = i + 1; j < d; j++) expect(Array.from(a.twoWay(i, j)), `${domain.columns[i].name}×${domain.columns[j].name}`).to.deep.equal(Array.from(b.twoWay(i, j)));
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<CleanRoomError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof CleanRoomError) return e;
+    throw e;
+  }
+  throw new Error("expected a CleanRoomError");
+}
+
+describe("dp marginal sources (in-process, DuckDB, BigQuery)", function () {
+  this.timeout(120_000);
+  const domain = buildDomain(WIDE_SCHEMA);
+  let dir: string;
+  let files: { csv: string; parquet: string };
+  let inProcess: MarginalTables;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "acr-dp-sources-"));
+    files = await writeWideTable(dir, 20_000);
+    inProcess = await csvSource(files.csv).measure(domain);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("GIVEN a 20,000-row, 12-column CSV with blanks, out-of-range values and unlisted categories WHEN DuckDB counts it THEN every 1-way and 2-way table equals the in-process reader's", async () => {
+    // The file really has what the encoding must handle (else equality would prove little).
+    const unknownAge = inProcess.oneWay(0)[domain.columns[0].unknownCode];
+    expect(unknownAge).to.be.greaterThan(100);
+    expect(inProcess.oneWay(6)[domain.columns[6].unknownCode]).to.be.greaterThan(100);
+    expectSameTables(domain, await duckdbSource(files.csv).measure(domain), inProcess);
+  });
+
+  it("GIVEN the same table as Parquet (typed columns) WHEN DuckDB counts it THEN its tables equal the in-process reader's on the CSV", async () => {
+    expectSameTables(domain, await duckdbSource(files.parquet).measure(domain), inProcess);
+  });
+
+  it("GIVEN a schema column the file lacks WHEN counting with DuckDB THEN it is refused naming the column, as the in-process reader does", async () => {
+    const schema = { columns: [...WIDE_SCHEMA.columns.slice(0, 2), { name: "smokes", type: "categorical", categories: ["yes", "no"] }] };
+    const err = await rejection(duckdbSource(files.parquet).measure(buildDomain(schema)));
+    expect(err.code).to.equal("invalid-argument");
+    expect(err.message).to.match(/has no column "smokes" that the public schema declares/);
+  });
+
+  it("GIVEN --source duckdb WHEN synthesizing with MST THEN the release reports the source and writes synthetic rows of the schema", async () => {
+    const out = join(dir, "synthetic.csv");
+    const r = await synthesizeCsv({ input: files.parquet, schema: WIDE_SCHEMA, output: out, epsilon: 2, source: duckdbSource(files.parquet), rng: testRng("duck-mst") });
+    expect(r.source).to.equal("duckdb");
+    expect(r.tree).to.have.length(11);
+    const synth = readCsv(out);
+    expect(synth.header).to.deep.equal(WIDE_SCHEMA.columns.map((c) => c.name));
+    expect(Math.abs(synth.rows.length - 20_000)).to.be.below(2_000);
+  });
+
+  describe("BigQuery at the wire (real @google-cloud/bigquery client, loopback fake)", () => {
+    let fake: BigqueryFake;
+    const table = "acme-prod.claims.wide";
+    const client = () => {
+      const auth = new OAuth2Client();
+      auth.setCredentials({ access_token: "test-token" });
+      return { apiEndpoint: fake.url, authClient: auth };
+    };
+    before(async () => {
+      fake = await new BigqueryFake({ [table]: files.csv }).start();
+    });
+    after(() => fake?.stop());
+
+    it("GIVEN a table in BigQuery WHEN counting its marginals THEN the only query is a GROUP BY count of public codes, and the tables equal the in-process reader's", async () => {
+      const tables = await bigquerySource(table, { clientOptions: client() }).measure(domain);
+      expect(fake.refused).to.deep.equal([]);
+      expect(fake.queries).to.have.length(1);
+      expect(fake.queries[0]).to.match(/^SELECT c0, .* COUNT\(\*\) AS n FROM \(SELECT CASE /);
+      expect(fake.queries[0]).to.not.match(/SELECT \*/);
+      expectSameTables(domain, tables, inProcess);
+    });
+
+    it("GIVEN the fake's check WHEN the same client sends a raw-row SELECT THEN the fake refuses it (the check can fail)", async () => {
+      const { BigQuery } = await import("@google-cloud/bigquery");
+      const bq = new BigQuery({ projectId: "acme-prod", ...client() });
+      for (const sql of [`SELECT * FROM \`${table}\``, `SELECT c0, COUNT(*) AS n FROM (SELECT CASE WHEN \`age\` IS NULL THEN 0 ELSE \`income\` END AS c0 FROM \`${table}\`) GROUP BY GROUPING SETS ((c0))`]) {
+        const err = await bq.query({ query: sql }).then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        expect(err?.message).to.match(/refused a query that is not a counting query/);
+      }
+      expect(fake.refused).to.have.length(2);
+    });
+
+    it("GIVEN a schema column the BigQuery table lacks THEN it is refused from the table's metadata, before any query", async () => {
+      const before = fake.queries.length;
+      const schema = { columns: [{ name: "smokes", type: "categorical", categories: ["yes", "no"] }] };
+      const err = await rejection(bigquerySource(table, { clientOptions: client() }).measure(buildDomain(schema)));
+      expect(err.message).to.match(/has no column "smokes"/);
+      expect(fake.queries.length).to.equal(before);
+      expect(readFileSync(files.csv, "utf8").length).to.be.greaterThan(0);
+    });
+  });
+});

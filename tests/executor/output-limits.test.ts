@@ -1,0 +1,57 @@
+/**
+ * The executor's output policy on a real directory: limits that keep every receipt readable by verifiers, and names
+ * that can neither be mis-recorded nor repeated in an error (issue 18, findings 3 and 7).
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { sha256Hex } from "../../src/core/digest.js";
+import { CleanRoomError } from "../../src/core/errors.js";
+import { type Receipt, parseReceipt } from "../../src/core/receipt.js";
+import { MAX_OUTPUT_ENTRIES, MAX_OUTPUT_PATHS_BYTES, MAX_OUTPUT_PATH_BYTES, checkOutputs } from "../../src/runtime/executor/output-policy.js";
+import { MAX_RECEIPT_BYTES } from "../../src/runtime/verify/result.js";
+
+describe("executor/output-policy", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "output-policy-"));
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it("GIVEN the most and longest outputs the policy allows THEN their receipt is still one a verifier reads", () => {
+    // Worst case: every name as long as allowed, made of `"`, which JSON doubles.
+    const perPath = Math.min(MAX_OUTPUT_PATH_BYTES, Math.floor(MAX_OUTPUT_PATHS_BYTES / MAX_OUTPUT_ENTRIES));
+    const outputs = Array.from({ length: MAX_OUTPUT_ENTRIES }, (_, i) => ({ path: `${i}`.padEnd(perPath, '"'), bytes: Number.MAX_SAFE_INTEGER, sha256: sha256Hex(`${i}`) }));
+    const receipt: Receipt = {
+      version: 1,
+      room: "r".repeat(63),
+      jobId: "job-x",
+      jobDigest: `sha256:${"1".repeat(64)}`,
+      executorImageDigest: `sha256:${"2".repeat(64)}`,
+      policyDigest: `sha256:${"3".repeat(64)}`,
+      platform: "local",
+      sandbox: "bubblewrap",
+      inputs: [],
+      outputs,
+      startedAt: "2026-01-01T00:00:00.000Z",
+      finishedAt: "2026-01-01T00:00:00.000Z",
+      status: "succeeded",
+      exitCode: 0,
+    };
+    const text = `${JSON.stringify(parseReceipt(receipt), null, 2)}\n`;
+    expect(Buffer.byteLength(text)).to.be.below(MAX_RECEIPT_BYTES);
+  });
+
+  it("GIVEN an output whose name is not valid UTF-8 THEN output-policy, and the message does not repeat it", async () => {
+    await writeFile(Buffer.from(`${dir}/secret-\xff-row`, "latin1"), "x");
+    try {
+      await checkOutputs(dir, 1000);
+      expect.fail("should refuse");
+    } catch (err) {
+      expect(err).to.be.instanceOf(CleanRoomError);
+      expect((err as CleanRoomError).code).to.equal("output-policy");
+      expect((err as Error).message).to.match(/not valid UTF-8/).and.not.match(/secret/);
+    }
+  });
+});
