@@ -7,7 +7,7 @@
  *
  * Usage:   node -r ts-node/register/transpile-only scripts/test-run.ts [file ...] [-- mocha options]
  * Example: npm run test:file -- tests/verify/token.test.ts tests/core/spec.test.ts
- * Environment: CLEANROOM_TEST_TIMEOUT  the overall limit in seconds (default 900); the run is stopped after it,
+ * Environment: CLEANROOM_TEST_TIMEOUT  the overall limit in seconds (default 1800); the run is stopped after it,
  *              printing the test or hook that was running and since when.
  */
 import { spawn } from "node:child_process";
@@ -17,7 +17,7 @@ import { join, resolve } from "node:path";
 import { type ProcessState, type RunningState, STATE_ENV } from "./test-state.js";
 
 const ROOT = resolve(__dirname, "..");
-const DEFAULT_LIMIT_S = 900;
+const DEFAULT_LIMIT_S = 1800;
 
 type Config = Record<string, string | number | boolean | readonly string[]>;
 
