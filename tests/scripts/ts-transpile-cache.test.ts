@@ -37,6 +37,15 @@ describe("scripts/ts-transpile-cache.js: ts-node's transpiler, cached by content
     expect(service.options.transpiler).to.equal("./scripts/ts-transpile-cache.js");
   });
 
+  it("GIVEN every tsconfig a Pulumi language host reads (the examples' programs, the plugin) WHEN ts-node is created type-checking, as PULUMI_NODEJS_TRANSPILE_ONLY=false and run-plugin do THEN it starts (ts-node refuses the inherited custom transpiler when type-checking)", () => {
+    const dirs = ["examples/quickstart", "examples/gpu", "examples/multi-party", "examples/multi-party/hospital", "examples/multi-party/insurer", "plugin"];
+    for (const dir of dirs) {
+      expect(existsSync(join(REPO_ROOT, dir, "tsconfig.json")), dir).to.equal(true);
+      const service = createService({ projectSearchDir: join(REPO_ROOT, dir), transpileOnly: false });
+      expect(service.options.transpiler, dir).to.equal(null);
+    }
+  });
+
   it("GIVEN source files of every kind in the repository WHEN compiled cold and then from the cache THEN both equal ts-node's own transpile-only output", () => {
     // ts-node without a transpiler of its own: the repository's compiler options, not its ts-node section.
     const { compilerOptions } = JSON.parse(readFileSync(PROJECT, "utf8")) as { compilerOptions: object };
