@@ -58,8 +58,15 @@ describe("executor/output-policy", () => {
   });
 
   it("GIVEN a process that keeps adding output files while they are checked THEN output-policy: no manifest lists a file the checks did not see", async () => {
-    // A real process outside the checker (as a job's leftover daemon on GCP): it adds files until it is killed.
-    const adder = spawn(process.execPath, ["-e", `const fs = require("fs"); for (let i = 0; i < 5000; i++) fs.writeFileSync(process.argv[1] + "/f" + i, "x");`, dir], { stdio: "ignore" });
+    // A real process outside the checker (as a job's leftover daemon on GCP): it adds a file every millisecond until it
+    // is killed, so it is still adding when the check runs however late a loaded machine schedules it (and stays far
+    // below the entry cap, whose error would be another one).
+    const adder = spawn(
+      process.execPath,
+      ["-e", `const fs = require("fs"); const tick = new Int32Array(new SharedArrayBuffer(4));
+for (let i = 0; i < 9000; i++) { fs.writeFileSync(process.argv[1] + "/f" + i, "x"); Atomics.wait(tick, 0, 0, 1); }`, dir],
+      { stdio: "ignore" },
+    );
     try {
       while ((await readdir(dir)).length < 200) await new Promise((r) => setTimeout(r, 5));
       const err = await checkOutputs(dir, 1_000_000).then(
