@@ -22,6 +22,10 @@ basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
 subjectKeyIdentifier=hash
 authorityKeyIdentifier=keyid
+[noca]
+basicConstraints=critical,CA:FALSE
+subjectKeyIdentifier=hash
+authorityKeyIdentifier=keyid
 `;
 
 /** A key and its certificate. */
@@ -90,8 +94,11 @@ export class TestPki {
     return this.load(name, key);
   }
 
-  /** A certificate for key `keyName` issued by `issuer`, valid from now for `days` (`inter` = CA, `leaf` = end entity). */
-  async issue(cn: string, keyName: string, issuer: Issued, profile: "inter" | "leaf", days: number): Promise<Issued> {
+  /**
+   * A certificate for key `keyName` issued by `issuer`, valid from now for `days` (`inter` = CA, `leaf` = end entity,
+   * `noca` = CA:FALSE without keyUsage, which OpenSSL's issuer check alone lets sign certificates).
+   */
+  async issue(cn: string, keyName: string, issuer: Issued, profile: "inter" | "leaf" | "noca", days: number): Promise<Issued> {
     const name = `c${this.n++}`;
     const key = await this.key(keyName);
     await this.ssl(["req", "-new", "-key", key, "-subj", `/O=Test/CN=${cn}`, "-out", `${name}.csr`]);
