@@ -6,40 +6,22 @@
 import { expect } from "chai";
 import { AttestationError } from "../../src/runtime/verify/errors.js";
 import { claimProblems, isAttestationClaims, toAttestationClaims, tokenNonces } from "../../src/runtime/verify/claims.js";
-
-const IMAGE = `sha256:${"a".repeat(64)}`;
+import { IMAGE, JOB, productionClaims } from "./production-claims.js";
 
 /** Claims of the shape Confidential Space documents (every field this library reads, each of the right type). */
 function claims(): Record<string, unknown> {
-  return {
-    iss: "https://confidentialcomputing.googleapis.com",
-    aud: "urn:attested-cleanroom:room:test",
-    sub: "https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances/vm",
-    iat: 1_700_000_000,
-    nbf: 1_700_000_000,
-    exp: 1_700_003_600,
-    eat_nonce: "n".repeat(64),
-    secboot: true,
-    hwmodel: "GCP_INTEL_TDX",
-    swname: "CONFIDENTIAL_SPACE",
-    swversion: ["250301"],
-    dbgstat: "disabled-since-boot",
-    google_service_accounts: ["wl@proj-1234.iam.gserviceaccount.com"],
-    submods: {
-      confidential_space: { support_attributes: ["LATEST", "STABLE", "USABLE"] },
-      container: {
-        image_reference: `europe-docker.pkg.dev/p/r/executor@${IMAGE}`,
-        image_digest: IMAGE,
-        image_id: IMAGE,
-        restart_policy: "Never",
-        args: ["/executor"],
-        env: { HOSTNAME: "vm" },
-        env_override: { CLEANROOM_JOB_DIGEST: IMAGE },
-        cmd_override: ["run"],
-      },
-      gce: { project_id: "proj-1234", zone: "us-central1-a", project_number: "1234", instance_id: "1", instance_name: "vm" },
-    },
+  const c = productionClaims(1_700_000_000);
+  (c.submods as Record<string, unknown>).container = {
+    image_reference: `europe-docker.pkg.dev/p/r/executor@${IMAGE}`,
+    image_digest: IMAGE,
+    image_id: IMAGE,
+    restart_policy: "Never",
+    args: ["/executor"],
+    env: { HOSTNAME: "vm" },
+    env_override: { CLEANROOM_JOB_DIGEST: JOB },
+    cmd_override: ["run"],
   };
+  return c;
 }
 
 /** `claims()` with one field (a dotted path) replaced. */
