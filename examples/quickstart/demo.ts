@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     say("To see it in a browser, run `npm run demo -- --keep`: the room stays up and the demo prints the room console's URLs.");
   } finally {
     if (!kept) {
-      if (up) await localDown(roomDir).catch(() => undefined);
+      if (up) await localDown(roomDir, { force: true }).catch(() => undefined);
       await rm(work, { recursive: true, force: true });
     }
   }

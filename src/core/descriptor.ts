@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { type DatasetSchema, schemaProblems } from "./spec.js";
+import { type DatasetSchema, SPEC_DEFAULTS, jobTimeoutProblem, schemaProblems } from "./spec.js";
 
 /** The descriptor format version this library reads and writes. */
 export const DESCRIPTOR_VERSION = 1;
@@ -131,11 +131,22 @@ export interface CleanRoomDescriptor {
   readonly executor: { readonly imageDigest: string; readonly imageReference?: string };
   readonly attestation: DescriptorAttestation;
   readonly output: { readonly maxBytes: number; readonly requireRelease: boolean };
+  /**
+   * The limits every job runs under (`jobs.timeoutSeconds` of the spec, or `local up --job-timeout`). The executor
+   * enforces the value of the descriptor the room started it with (attested in its token).
+   * @default - { timeoutSeconds: 21600 } for a descriptor exported before this field existed
+   */
+  readonly jobs?: { readonly timeoutSeconds: number };
   readonly providers: readonly DescriptorProvider[];
   /** Buckets (`gs://…`) or directories (`file:///…`) of the room. */
   readonly storage: { readonly jobs: string; readonly quarantine: string; readonly results: string; readonly stage1: string };
   readonly gcp?: DescriptorGcp;
   readonly local?: DescriptorLocal;
+}
+
+/** The wall-clock limit of a job in room `d`, in seconds (`descriptor.jobs.timeoutSeconds`, 6 hours when absent). */
+export function jobTimeoutSeconds(d: CleanRoomDescriptor): number {
+  return d.jobs?.timeoutSeconds ?? SPEC_DEFAULTS.jobTimeoutSeconds;
 }
 
 /** The default custom-token audience of a room's receipts. */
@@ -207,6 +218,13 @@ export function descriptorProblems(d: unknown): string[] {
       out.push("descriptor.output.maxBytes must be a positive integer");
     }
     if (typeof d.output.requireRelease !== "boolean") out.push("descriptor.output.requireRelease must be a boolean");
+  }
+  if (d.jobs !== undefined) {
+    if (!isObject(d.jobs)) out.push("descriptor.jobs must be an object with timeoutSeconds");
+    else {
+      const p = jobTimeoutProblem(d.jobs.timeoutSeconds, "descriptor.jobs.timeoutSeconds");
+      if (p) out.push(p);
+    }
   }
   if (!Array.isArray(d.providers) || d.providers.length === 0) {
     out.push("descriptor.providers must be a non-empty array");

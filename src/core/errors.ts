@@ -23,6 +23,7 @@ export type CleanRoomErrorCode =
   | "output-policy"
   | "job-failed"
   | "timeout"
+  | "busy"
   | "sandbox-unavailable"
   | "runtime-missing"
   | "budget-exceeded"

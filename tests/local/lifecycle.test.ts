@@ -102,7 +102,7 @@ time.sleep(60)
   });
 
   after(async () => {
-    if (dir) await localDown(dir);
+    if (dir) await localDown(dir, { force: true });
     if (work) await rm(work, { recursive: true, force: true });
   });
 
