@@ -11,13 +11,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, type DescriptorGcp, findDataset } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, type DescriptorGcp, findDataset, jobTimeoutSeconds } from "../../../core/descriptor.js";
 import { canonicalJson, jobDigest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { JOB_DIGEST_ENV } from "../../../core/attestation.js";
 import { JOB_URI_ENV, OUTPUT_URI_ENV, ROOM_ENV } from "../../../core/executor-env.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import { RESULT_FILES, type Receipt, parseReceipt } from "../../../core/receipt.js";
+import { JOB_VM_GRACE_SECONDS } from "../../../core/spec.js";
 import {
   FINAL_JOB_STATES,
   type FetchOptions,
@@ -47,6 +48,12 @@ export interface GcpRoomClientOptions {
   readonly maxPollIntervalMs?: number;
   /** A VM that has not reached RUNNING after this long is deleted and the job marked failed. @default 900000 (15 min) */
   readonly bootTimeoutMs?: number;
+  /**
+   * How long a job's VM may run beyond the room's `jobs.timeoutSeconds` (boot, image pull, decryption, the result's
+   * upload) before `wait` deletes it and records the job as failed `timeout`: the backstop for an executor that
+   * hangs, the same grace the instance template's `maxRunDuration` gives. @default 1800000 (`JOB_VM_GRACE_SECONDS`)
+   */
+  readonly overrunGraceMs?: number;
   /** Progress lines for people (uploads, VM creation). */
   readonly onProgress?: (message: string) => void;
   /** Pre-built clients (tests). @default - from the environment */
@@ -195,10 +202,10 @@ export class GcpRoomClient implements RoomClient {
   }
 
   /** Records that a job will never produce a receipt (create-only: the first reason wins). */
-  private async abandon(jobId: string, reason: string): Promise<void> {
+  private async abandon(jobId: string, reason: string, code = "abandoned"): Promise<void> {
     const uri = joinUri(this.descriptor.storage.jobs, jobId, "abandoned.json");
     await this.store
-      .putBuffer(uri, Buffer.from(`${JSON.stringify({ jobId, reason, at: new Date().toISOString() }, null, 2)}\n`), {
+      .putBuffer(uri, Buffer.from(`${JSON.stringify({ jobId, reason, code, at: new Date().toISOString() }, null, 2)}\n`), {
         role: `roles/storage.objectCreator on ${this.descriptor.storage.jobs}`,
         contentType: "application/json",
       })
@@ -226,11 +233,14 @@ export class GcpRoomClient implements RoomClient {
     }
   }
 
-  private async abandoned(jobId: string): Promise<string | undefined> {
+  private async abandoned(jobId: string): Promise<{ reason: string; code: string } | undefined> {
     const uri = joinUri(this.descriptor.storage.jobs, jobId, "abandoned.json");
     try {
-      const v = JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as { reason?: unknown };
-      return typeof v.reason === "string" ? v.reason : "abandoned";
+      const v = JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as { reason?: unknown; code?: unknown };
+      return {
+        reason: typeof v.reason === "string" ? v.reason : "abandoned",
+        code: typeof v.code === "string" && /^[a-z][a-z-]{0,40}$/.test(v.code) ? v.code : "abandoned",
+      };
     } catch (err) {
       if (err instanceof CleanRoomError && err.code === "not-found") return undefined;
       throw err;
@@ -246,10 +256,19 @@ export class GcpRoomClient implements RoomClient {
     if (receipt) {
       return { ...base, state: receipt.status, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
     }
-    const reason = await this.abandoned(jobId);
-    if (reason) return { ...base, state: "failed", detail: reason, errorCode: "abandoned" };
+    const gone = await this.abandoned(jobId);
+    if (gone) return { ...base, state: "failed", detail: gone.reason, errorCode: gone.code };
     const vm = await jobVmStatus(this.clients.instances(), sub.project, sub.zone, sub.instance, this.retry);
     const over = vm === undefined || !["PROVISIONING", "STAGING", "PENDING", "RUNNING", "STOPPING", "REPAIRING"].includes(vm);
+    if (vm === undefined && quarantined !== "unreadable" && this.overran(sub)) {
+      // Compute Engine deleted it at the template's maxRunDuration: the job outlived the room's limit and the grace.
+      return {
+        ...base,
+        state: "failed",
+        errorCode: "timeout",
+        detail: `The job did not finish within the room's limit of ${jobTimeoutSeconds(this.descriptor)} s (jobs.timeoutSeconds) plus the VM's grace, and its VM ${sub.instance} was deleted without a receipt. Nothing was released.`,
+      };
+    }
     if (over && quarantined === "unreadable") {
       return {
         ...base,
@@ -279,6 +298,17 @@ export class GcpRoomClient implements RoomClient {
     await deleteJobVm(this.clients.instances(), this.clients.zoneOperations(), sub.project, sub.zone, sub.instance, this.retry);
   }
 
+  /** How long after submission a job's VM may exist at most: boot, the room's job limit, and the grace. */
+  private overrunLimitMs(): number {
+    return (this.options.bootTimeoutMs ?? 900_000) + jobTimeoutSeconds(this.descriptor) * 1000 + (this.options.overrunGraceMs ?? JOB_VM_GRACE_SECONDS * 1000);
+  }
+
+  /** Whether a job has outlived the longest its VM may exist. */
+  private overran(sub: Submission): boolean {
+    const submittedAt = Date.parse(sub.submittedAt);
+    return Number.isFinite(submittedAt) && Date.now() - submittedAt > this.overrunLimitMs();
+  }
+
   async wait(jobId: string, options: WaitOptions = {}): Promise<JobStatus> {
     const timeoutMs = options.timeoutMs ?? 600_000;
     const bootTimeoutMs = this.options.bootTimeoutMs ?? 900_000;
@@ -304,6 +334,15 @@ export class GcpRoomClient implements RoomClient {
         const reason = `the VM did not boot within ${Math.round(bootTimeoutMs / 1000)} s (capacity or quota in ${sub.zone}); it was deleted: resubmit, or deploy the room in another zone`;
         await this.abandon(jobId, reason);
         const failed: JobStatus = { jobId, jobDigest: sub.jobDigest, released: false, state: "failed", detail: reason, errorCode: "abandoned" };
+        options.onProgress?.(failed);
+        return failed;
+      }
+      if ((s.state === "running" || s.state === "queued") && this.overran(sub)) {
+        // The executor stops a job at jobs.timeoutSeconds and commits a receipt; a VM still there long after has hung.
+        await this.deleteVm(sub);
+        const reason = `the job ran past the room's limit of ${jobTimeoutSeconds(this.descriptor)} s (jobs.timeoutSeconds) and the VM's grace without a receipt; its VM ${sub.instance} was deleted. Nothing was released`;
+        await this.abandon(jobId, reason, "timeout");
+        const failed: JobStatus = { jobId, jobDigest: sub.jobDigest, released: false, state: "failed", detail: reason, errorCode: "timeout" };
         options.onProgress?.(failed);
         return failed;
       }
