@@ -116,6 +116,37 @@ export interface DescriptorLocal {
   readonly brokerSocket: string;
   /** Whether jobs run without the bubblewrap sandbox (`--insecure-no-sandbox`); every receipt says so. */
   readonly insecureNoSandbox: boolean;
+  /**
+   * The resource limits every job process runs under (rlimits set inside the job's sandbox): what the executor
+   * enforces, from the descriptor the room started it with. @default - none (a room started before they existed)
+   */
+  readonly jobLimits?: LocalJobLimits;
+}
+
+/** Resource limits of a local room's jobs (`cleanroom local up --job-memory/--job-processes/--job-cpu-seconds`). */
+export interface LocalJobLimits {
+  /** Memory a job process may allocate (RLIMIT_DATA), in MiB. */
+  readonly memoryMiB: number;
+  /** Processes and threads the job may have at once (RLIMIT_NPROC, counted in the job's own user namespace). */
+  readonly processes: number;
+  /** CPU time each job process may use (RLIMIT_CPU), in seconds: it is then stopped with SIGXCPU. */
+  readonly cpuSeconds: number;
+}
+
+/** The problems of local job limits (each a positive whole number). Pure. */
+export function localJobLimitsProblems(l: unknown, path: string): string[] {
+  if (!isObject(l)) return [`${path} must be an object with memoryMiB, processes and cpuSeconds`];
+  const out: string[] = [];
+  for (const [k, min, max] of [
+    ["memoryMiB", 16, 16 * 1024 * 1024],
+    ["processes", 8, 1_000_000],
+    ["cpuSeconds", 1, 1_000_000_000],
+  ] as const) {
+    const v = l[k];
+    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) out.push(`${path}.${k} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  }
+  for (const k of Object.keys(l)) if (!["memoryMiB", "processes", "cpuSeconds"].includes(k)) out.push(`${path}.${k} is not a known field`);
+  return out;
 }
 
 /** What a deployed room exports and the runtime reads. */
@@ -259,6 +290,7 @@ export function descriptorProblems(d: unknown): string[] {
     else {
       for (const k of ["dir", "attestationSocket", "brokerSocket"]) str(d.local, k, "descriptor.local", out);
       if (typeof d.local.insecureNoSandbox !== "boolean") out.push("descriptor.local.insecureNoSandbox must be a boolean");
+      if (d.local.jobLimits !== undefined) out.push(...localJobLimitsProblems(d.local.jobLimits, "descriptor.local.jobLimits"));
     }
   }
   return out;

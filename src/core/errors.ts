@@ -24,6 +24,7 @@ export type CleanRoomErrorCode =
   | "job-failed"
   | "timeout"
   | "busy"
+  | "cpu-limit"
   | "sandbox-unavailable"
   | "runtime-missing"
   | "budget-exceeded"

@@ -93,13 +93,30 @@ while True:
   });
 });
 
-describe("local room: `local down` while jobs run (issue 19)", function () {
+describe("local room: memory, process and CPU limits, and `local down` while jobs run (issue 19)", function () {
   this.timeout(180_000);
   let work: string;
   let dir: string;
   let descriptor: CleanRoomDescriptor;
   let client: RoomClient;
   let slow: PackedJob;
+  const jobs: Record<string, PackedJob> = {};
+  const LIMITS = { memoryMiB: 256, processes: 32, cpuSeconds: 1 };
+
+  async function runJob(name: string): Promise<{ jobId: string; status: JobStatus }> {
+    const { jobId } = await client.submit(jobs[name]!);
+    return { jobId, status: await client.wait(jobId, { timeoutMs: 90_000 }) };
+  }
+
+  /** Runs a job that reports what it could do, and returns its released output. */
+  async function report(name: string): Promise<Record<string, unknown>> {
+    const { jobId, status } = await runJob(name);
+    expect(status.state, status.detail).to.equal("succeeded");
+    const out = join(work, `result-${name}`);
+    await client.fetch(jobId, out);
+    await verifyResult(out, { descriptor });
+    return JSON.parse(readFileSync(join(out, "outputs", "report.json"), "utf8")) as Record<string, unknown>;
+  }
 
   before(async () => {
     work = await tempDir("down");
@@ -110,7 +127,47 @@ open(os.path.join(OUT, "partial.txt"), "w").write("half")
 time.sleep(600)
 `);
     slow = await packJob(src, { entrypoint: "main.py", inputs: ["insurer/claims"], outDir: join(work, "packed") });
-    const up = await localUp({ spec: { providers: [{ name: "insurer", datasets: [{ name: "claims" }], approvedJobs: [slow.jobDigest] }] }, dir });
+    const add = async (name: string, source: string) => {
+      const d = await pythonJob(work, name, source);
+      jobs[name] = await packJob(d, { entrypoint: "main.py", inputs: ["insurer/claims"], outDir: join(work, "packed", name) });
+    };
+    await add("memory", `${PRELUDE}
+res = {}
+try:
+    small = bytearray(64 * 1024 * 1024)
+    res["64MiB"] = "allocated"
+except MemoryError:
+    res["64MiB"] = "refused"
+try:
+    big = bytearray(1024 * 1024 * 1024)
+    res["1GiB"] = "allocated"
+except MemoryError:
+    res["1GiB"] = "refused"
+json.dump(res, open(os.path.join(OUT, "report.json"), "w"))
+`);
+    await add("processes", `${PRELUDE}
+import time
+children, error = [], None
+try:
+    for i in range(200):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(5)
+            os._exit(0)
+        children.append(pid)
+except OSError as e:
+    error = e.errno
+for pid in children:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+json.dump({"forked": len(children), "errno": error}, open(os.path.join(OUT, "report.json"), "w"))
+`);
+    await add("cpu", `${PRELUDE}
+while True:
+    pass
+`);
+    const approved = [slow.jobDigest, ...Object.values(jobs).map((j) => j.jobDigest)];
+    const up = await localUp({ spec: { providers: [{ name: "insurer", datasets: [{ name: "claims" }], approvedJobs: approved }] }, dir, jobLimits: LIMITS });
     descriptor = loadDescriptor(up.descriptorPath);
     client = await roomClientFor(descriptor);
     await writeFile(join(work, "claims.csv"), "id,amount\n1,100\n");
@@ -120,6 +177,29 @@ time.sleep(600)
   after(async () => {
     if (dir) await localDown(dir, { force: true }).catch(() => undefined);
     if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it("GIVEN --job-memory/--job-processes/--job-cpu-seconds THEN the descriptor records the limits (what the executor enforces)", () => {
+    expect(descriptor.local?.jobLimits).to.deep.equal(LIMITS);
+  });
+
+  it("GIVEN a memory limit of 256 MiB WHEN a job allocates 1 GiB THEN the allocation fails inside the job (64 MiB still works)", async () => {
+    expect(await report("memory")).to.deep.equal({ "64MiB": "allocated", "1GiB": "refused" });
+  });
+
+  it("GIVEN a limit of 32 processes WHEN a job forks 200 THEN fork fails with EAGAIN before 32", async () => {
+    const r = await report("processes");
+    expect(r.errno).to.equal(11);
+    expect(r.forked).to.be.above(0).and.below(LIMITS.processes);
+  });
+
+  it("GIVEN a CPU limit of 1 s WHEN a job spins THEN it is stopped: failed [cpu-limit] with a verifiable receipt", async () => {
+    const { jobId, status } = await runJob("cpu");
+    expect(status.state, status.detail).to.equal("failed");
+    expect(status.errorCode).to.equal("cpu-limit");
+    const out = join(work, "result-cpu");
+    await client.fetch(jobId, out, { from: "quarantine" });
+    expect((await verifyResult(out, { descriptor })).errorCode).to.equal("cpu-limit");
   });
 
   it("GIVEN a running job WHEN `local down` runs without --force THEN it refuses, names the job and asks for --force; WITH --force the job ends failed [stopped] with a verifiable receipt", async () => {

@@ -11,6 +11,13 @@ export function wholeSeconds(text: string, option: string): number {
   return n;
 }
 
+/** Parses a whole number given on the command line. @throws CleanRoomError `invalid-argument` */
+function wholeNumber(text: string, option: string): number {
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new CleanRoomError("invalid-argument", `${option} must be a whole number (got ${JSON.stringify(text)})`);
+  return n;
+}
+
 /** Registers the `local` command group. */
 export function registerLocalCommands(program: Command): void {
   const local = program
@@ -33,6 +40,9 @@ Examples:
     .option("--name <name>", "room name (token audience, receipts)", undefined)
     .option("--insecure-no-sandbox", "run jobs WITHOUT bubblewrap (throwaway data only; every receipt says sandbox \"none\")")
     .option("--job-timeout <seconds>", "override the spec's jobs.timeoutSeconds (default 6 h): a job that runs longer fails with `timeout` and a receipt")
+    .option("--job-memory <MiB>", "memory each job process may allocate (default: half of this machine's)")
+    .option("--job-processes <n>", "processes and threads a job may have at once (default: 512)")
+    .option("--job-cpu-seconds <s>", "CPU time each job process may use (default: the job time limit times the CPUs)")
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -46,13 +56,19 @@ Examples:
   $ cleanroom local up --spec spec.json --dir ./room --job-timeout 600
   $ cleanroom local up --spec spec.json --dir ./room --json | jq -r .descriptorPath`,
     )
-    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; jobTimeout?: string; json?: boolean }) => {
+    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; jobTimeout?: string; jobMemory?: string; jobProcesses?: string; jobCpuSeconds?: string; json?: boolean }) => {
+      const jobLimits = {
+        ...(o.jobMemory === undefined ? {} : { memoryMiB: wholeNumber(o.jobMemory, "--job-memory") }),
+        ...(o.jobProcesses === undefined ? {} : { processes: wholeNumber(o.jobProcesses, "--job-processes") }),
+        ...(o.jobCpuSeconds === undefined ? {} : { cpuSeconds: wholeNumber(o.jobCpuSeconds, "--job-cpu-seconds") }),
+      };
       const r = await localUp({
         spec: o.spec,
         dir: o.dir,
         ...(o.name ? { name: o.name } : {}),
         insecureNoSandbox: o.insecureNoSandbox === true,
         ...(o.jobTimeout === undefined ? {} : { jobTimeoutSeconds: wholeSeconds(o.jobTimeout, "--job-timeout") }),
+        jobLimits,
         onProgress: progress,
       });
       output(o.json, { alreadyRunning: r.alreadyRunning, pid: r.pid, descriptorPath: r.descriptorPath, room: r.descriptor.name, executorDigest: r.descriptor.executor.imageDigest }, () => {
@@ -99,7 +115,7 @@ Examples:
         if (!s.running) process.stdout.write(`Not running: ${s.detail ?? ""}\n`);
         else
           process.stdout.write(
-            `Room ${s.room} is running (pid ${s.pid}), ${s.runningJobs} job(s) running.\nExecutor: ${s.executorDigest}\nSandbox:  ${s.insecureNoSandbox ? "NONE (--insecure-no-sandbox)" : "bubblewrap"}\n`,
+            `Room ${s.room} is running (pid ${s.pid}), ${s.runningJobs} job(s) running${(s.runningJobIds ?? []).length > 0 ? `: ${(s.runningJobIds ?? []).join(", ")}` : ""}.\nExecutor: ${s.executorDigest}\nSandbox:  ${s.insecureNoSandbox ? "NONE (--insecure-no-sandbox)" : "bubblewrap"}\n`,
           );
       });
     });

@@ -38,6 +38,9 @@ export interface ExecutorOutcome {
   readonly committed: boolean;
 }
 
+/** A job stopped by SIGXCPU (its CPU-time limit) ends with this code (128 + 24, as its sandbox reports it). */
+const EXIT_SIGXCPU = 152;
+
 /** The job's whole environment besides PATH and the platform's input/output variables. */
 const JOB_ENV = { HOME: "/tmp", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1", PYTHONUNBUFFERED: "1" } as const;
 
@@ -228,9 +231,14 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
         `The job ran longer than the room's limit of ${limit} s (jobs.timeoutSeconds) and was stopped; nothing it wrote is released`,
       );
     }
+    const limits = descriptor.local?.jobLimits;
+    if (limits && exitCode === EXIT_SIGXCPU) {
+      throw new CleanRoomError("cpu-limit", `The job used more than the room's ${limits.cpuSeconds} s of CPU time per process (local.jobLimits.cpuSeconds) and was stopped; nothing it wrote is released`);
+    }
     if (exitCode !== 0) {
       // The code itself is chosen by code that read the data: it stays in the receipt, for the provider's review.
-      throw new CleanRoomError("job-failed", "The job exited with a non-zero code (its output is not kept; reproduce with the stage-1 data)");
+      const within = limits ? ` It ran with at most ${limits.memoryMiB} MiB of memory and ${limits.processes} processes (local.jobLimits).` : "";
+      throw new CleanRoomError("job-failed", `The job exited with a non-zero code (its output is not kept; reproduce with the stage-1 data).${within}`);
     }
 
     // 4. Output policy, then the outputs go to the (not yet visible) result.

@@ -6,7 +6,7 @@ import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { buildAttestationCondition, providerAttestationPolicy } from "../../../core/attestation.js";
-import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, roomAudience } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, type LocalJobLimits, localJobLimitsProblems, roomAudience } from "../../../core/descriptor.js";
 import { canonicalJson } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { type ResolvedSpec, jobTimeoutProblem, resolveSpec } from "../../../core/spec.js";
@@ -16,7 +16,8 @@ import { socketInUse, unixRequest } from "./http.js";
 import type { LauncherConfig } from "./launcher.js";
 import { type RoomLayout, fileUri, roomLayout } from "./layout.js";
 import { createLocalPki, loadLocalPki } from "./pki.js";
-import { detectRuntimes, findBwrap } from "./sandbox.js";
+import { cpus, totalmem } from "node:os";
+import { detectRuntimes, findBwrap, findPrlimit } from "./sandbox.js";
 
 /** Options of `localUp`. */
 export interface LocalUpOptions {
@@ -36,6 +37,13 @@ export interface LocalUpOptions {
    * @default - the spec's `jobs.timeoutSeconds` (6 hours when it sets none)
    */
   readonly jobTimeoutSeconds?: number;
+  /**
+   * Resource limits of every job process (set with rlimits inside its sandbox), each overriding its default:
+   * `memoryMiB` half of this machine's memory, `processes` 512, `cpuSeconds` the job time limit times the CPUs (it
+   * then never stops a job before the wall-clock limit unless lowered). Recorded in the descriptor.
+   * @default - the defaults above
+   */
+  readonly jobLimits?: Partial<LocalJobLimits>;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -153,7 +161,27 @@ function roomName(dir: string, name?: string): string {
   return n;
 }
 
-function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean): CleanRoomDescriptor {
+/** Default processes (and threads) of one job. */
+export const DEFAULT_JOB_PROCESSES = 512;
+
+/**
+ * A room's job limits: the defaults (half this machine's memory, 512 processes, the time limit times the CPUs of CPU
+ * time) with the caller's overrides. Pure but for the machine's size.
+ *
+ * @throws CleanRoomError `invalid-argument` naming every bad limit
+ */
+export function resolveJobLimits(overrides: Partial<LocalJobLimits> | undefined, timeoutSeconds: number): LocalJobLimits {
+  const limits: LocalJobLimits = {
+    memoryMiB: overrides?.memoryMiB ?? Math.max(256, Math.floor(totalmem() / (2 * 1024 * 1024))),
+    processes: overrides?.processes ?? DEFAULT_JOB_PROCESSES,
+    cpuSeconds: overrides?.cpuSeconds ?? timeoutSeconds * Math.max(1, cpus().length),
+  };
+  const problems = localJobLimitsProblems(limits, "jobLimits");
+  if (problems.length > 0) throw new CleanRoomError("invalid-argument", `Invalid job limits: ${problems.join("; ")}`, { problems });
+  return limits;
+}
+
+function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean, jobLimits: LocalJobLimits): CleanRoomDescriptor {
   // Keys open only for executors writing into this room's quarantine (the same clause the GCP pool enforces).
   const policy = { imageDigests: [digest], platform: "local", outputUriPrefix: `${fileUri(layout.quarantineDir)}/` };
   return {
@@ -188,6 +216,7 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
       attestationSocket: join(layout.jobSocketsDir, "<jobId>", "teeserver.sock"),
       brokerSocket: layout.brokerSocket,
       insecureNoSandbox: insecure,
+      jobLimits,
     },
   };
 }
@@ -211,7 +240,8 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
   const layout = roomLayout(options.dir);
   const name = roomName(options.dir, options.name);
   const insecure = options.insecureNoSandbox === true;
-  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure, jobTimeoutSeconds: spec.jobs.timeoutSeconds });
+  const jobLimits = resolveJobLimits(options.jobLimits, spec.jobs.timeoutSeconds);
+  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure, jobTimeoutSeconds: spec.jobs.timeoutSeconds, jobLimits });
 
   const status = await statusOf(layout, options.dir);
   if (status.running) {
@@ -229,6 +259,12 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
     throw new CleanRoomError(
       "sandbox-unavailable",
       "bubblewrap (bwrap) is not installed, so jobs cannot be sandboxed (no network, read-only code and inputs). Install it (`apt-get install bubblewrap`), or pass --insecure-no-sandbox for throwaway data only: every receipt will then say sandbox \"none\".",
+    );
+  }
+  if (!insecure && !findPrlimit()) {
+    throw new CleanRoomError(
+      "sandbox-unavailable",
+      "prlimit (util-linux) is not installed, so jobs cannot run under the room's memory, CPU and process limits. Install it (`apt-get install util-linux`).",
     );
   }
   for (const s of [layout.controlSocket, layout.brokerSocket]) {
@@ -260,7 +296,7 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
       executor: { dir: build.dir, entry: build.entry, digest: build.digest, nodeModules: build.nodeModules },
       nodeExe: process.execPath,
     };
-    const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure);
+    const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure, jobLimits);
     await writeFile(layout.descriptor, `${JSON.stringify(descriptor, null, 2)}\n`);
     await writeFile(layout.config, `${JSON.stringify(config, null, 2)}\n`);
     await writeFile(layout.spec, `${fingerprint}\n`);
