@@ -5,6 +5,7 @@
  * Both backends produce the same shape, so the code above the platform interface is identical.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
@@ -377,6 +378,13 @@ export function loadDescriptor(pathOrObject: string | unknown): CleanRoomDescrip
     try {
       text = readFileSync(pathOrObject, "utf8");
     } catch (err) {
+      if ((err as { code?: string }).code === "EISDIR") {
+        throw new CleanRoomError(
+          "invalid-argument",
+          `${pathOrObject} is a directory, not a room descriptor: pass the descriptor file, e.g. --room ${join(pathOrObject, "descriptor.json")}`,
+          { cause: err },
+        );
+      }
       throw new CleanRoomError(
         "io-error",
         `Cannot read the room descriptor ${pathOrObject}: ${messageOf(err)}. Create it with \`pulumi stack output descriptor --json > room.json\` or \`cleanroom local up\`.`,

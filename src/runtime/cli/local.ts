@@ -2,14 +2,7 @@
 import type { Command } from "commander";
 import { CleanRoomError } from "../../core/errors.js";
 import { localDown, localStatus, localUp } from "../platforms/local/room.js";
-import { output, progress } from "./common.js";
-
-/** Parses a whole number of seconds given on the command line. @throws CleanRoomError `invalid-argument` */
-export function wholeSeconds(text: string, option: string): number {
-  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new CleanRoomError("invalid-argument", `${option} must be a whole number of seconds, at least 1 (got ${JSON.stringify(text)})`);
-  return n;
-}
+import { output, progress, wholeSeconds } from "./common.js";
 
 /** Parses a whole number given on the command line. @throws CleanRoomError `invalid-argument` */
 function wholeNumber(text: string, option: string): number {

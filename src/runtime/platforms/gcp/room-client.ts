@@ -28,6 +28,8 @@ import {
   type ProvisionResult,
   type RoomClient,
   type WaitOptions,
+  roomArg,
+  sortJobs,
 } from "../platform.js";
 import { inlineRoom } from "./attested-room.js";
 import { type GcpClients, createGcpClients } from "./clients.js";
@@ -195,7 +197,7 @@ export class GcpRoomClient implements RoomClient {
       return JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as Submission;
     } catch (err) {
       if (err instanceof CleanRoomError && err.code === "not-found") {
-        throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name} (no ${uri})`);
+        throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name} (no ${uri}); list its jobs with \`cleanroom job list ${roomArg(this.descriptor)}\``);
       }
       throw err;
     }
@@ -252,9 +254,9 @@ export class GcpRoomClient implements RoomClient {
     const released = await this.readReceipt(this.descriptor.storage.results, jobId);
     const quarantined = released ? undefined : await this.tryReadReceipt(this.descriptor.storage.quarantine, jobId);
     const receipt = released ?? (quarantined === "unreadable" ? undefined : quarantined);
-    const base = { jobId, jobDigest: sub.jobDigest, released: released !== undefined };
+    const base = { jobId, jobDigest: sub.jobDigest, released: released !== undefined, submittedAt: sub.submittedAt };
     if (receipt) {
-      return { ...base, state: receipt.status, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
+      return { ...base, state: receipt.status, finishedAt: receipt.finishedAt, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
     }
     const gone = await this.abandoned(jobId);
     if (gone) return { ...base, state: "failed", detail: gone.reason, errorCode: gone.code };
@@ -275,7 +277,7 @@ export class GcpRoomClient implements RoomClient {
         state: AWAITING_RELEASE,
         detail:
           `The VM ${sub.instance} has finished (${vm ?? "deleted"}). This room requires a provider's release (output.requireRelease) and you may not ` +
-          `read quarantine, so the outcome shows once a provider reviews it: ask them to run \`cleanroom job release ${jobId} --room room.json\`, then \`cleanroom job fetch\`.`,
+          `read quarantine, so the outcome shows once a provider reviews it: ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\`, then \`cleanroom job fetch ${jobId} ${roomArg(this.descriptor)} --out <dir>\`.`,
       };
     }
     if (vm === undefined) return { ...base, state: "lost", detail: `The VM ${sub.instance} no longer exists and no receipt was written` };
@@ -291,6 +293,15 @@ export class GcpRoomClient implements RoomClient {
         "or the executor could not reach storage/KMS. Inspect `gcloud compute instances get-serial-port-output " +
         `${sub.instance} --zone ${sub.zone} --project ${sub.project}\` and resubmit.`,
     };
+  }
+
+  async list(): Promise<JobStatus[]> {
+    const names = await this.store.list(this.descriptor.storage.jobs, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`);
+    const ids = names.filter((n) => n.endsWith("/submission.json")).map((n) => n.slice(0, -"/submission.json".length)).filter((id) => JOB_ID_PATTERN.test(id));
+    const all: JobStatus[] = [];
+    // One at a time: each status reads a few objects and the VM, and a room may hold many jobs.
+    for (const id of ids) all.push(await this.status(id));
+    return sortJobs(all);
   }
 
   private async deleteVm(sub: Submission): Promise<void> {
@@ -364,7 +375,7 @@ export class GcpRoomClient implements RoomClient {
     const role = `roles/storage.objectViewer on ${prefix}`;
     const names = await this.store.list(root, role);
     if (!names.includes(RESULT_FILES.receipt)) {
-      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${prefix} yet (check \`cleanroom job status ${jobId}\`)`);
+      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${prefix} yet (check \`cleanroom job status ${jobId} ${roomArg(this.descriptor)}\`)`);
     }
     for (const name of names) {
       // Only the result layout is fetched, and no name may leave destDir.
@@ -378,11 +389,13 @@ export class GcpRoomClient implements RoomClient {
 
   async fetch(jobId: string, destDir: string, options: FetchOptions = {}): Promise<string> {
     checkJobId(jobId);
+    // An unknown job is not-found (with where to list the room's jobs), not "awaits release".
+    await this.submission(jobId);
     let from = options.from;
     if (from === undefined) {
       const released = await this.readReceipt(this.descriptor.storage.results, jobId);
       if (!released && this.descriptor.output.requireRelease) {
-        throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId}\``);
+        throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\``);
       }
       from = released ? "results" : "quarantine";
     }

@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { makeDirectory } from "../../directory.js";
 import { basename, join, resolve } from "node:path";
 import { buildAttestationCondition, providerAttestationPolicy } from "../../../core/attestation.js";
 import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, type LocalJobLimits, localJobLimitsProblems, roomAudience } from "../../../core/descriptor.js";
@@ -274,9 +275,9 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
   }
 
   const created = !existsSync(layout.dir);
+  await makeDirectory(layout.dir, "--dir", 0o755);
   try {
     progress(`Preparing room ${name} in ${layout.dir}`);
-    await mkdir(layout.dir, { recursive: true, mode: 0o755 });
     await mkdir(layout.privateDir, { recursive: true, mode: 0o700 });
     await chmod(layout.privateDir, 0o700);
     for (const d of [layout.providersDir, layout.jobsDir, layout.quarantineDir, layout.resultsDir, layout.stage1Dir, layout.jobSocketsDir, join(layout.stateDir, "jobs")]) {
