@@ -266,8 +266,11 @@ describe("core/attestation: the condition on real Confidential Space claims", ()
           return false;
         }
       };
+      // Bounded: with a broken length check every count would "fit" and an open-ended search would never end.
+      const LIMIT = 1000;
       let n = 1;
-      while (fitsWith(n + 1)) n++;
+      while (n < LIMIT && fitsWith(n + 1)) n++;
+      expect(n, `${LIMIT} digests still fit in 4096 characters: the length check does not bite`).to.be.lessThan(LIMIT);
       const fits = buildAttestationCondition({ imageDigests: Array.from({ length: n }, (_, i) => digest(i)) });
       expect(fits.length).to.be.at.most(MAX_CONDITION_LENGTH);
       expect(n).to.be.greaterThan(40); // ~77 characters per digest: dozens of executor versions fit

@@ -20,9 +20,9 @@
  * `--trusted-root <its throwaway root>` appended: the option a verifier uses after Google rotates its root. A GCP
  * descriptor cannot carry a root (the loader refuses it), so the documented commands still check everything else.
  */
-import { writeFile } from "node:fs/promises";
-import { type Server, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type AddressInfo, type Server, createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { allPolicies } from "../../policy-packs/cleanroom-guardrails/policies/index.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
@@ -65,7 +65,10 @@ export class GcpWorld {
   readonly vmErrors: unknown[] = [];
   /** Every `pulumi` call of the session (args), for the test's own assertions. */
   readonly calls: string[][] = [];
-  controlUrl = "";
+  /** The loopback TCP port a gcp session's `cleanroom` and `pulumi` are forwarded to. */
+  controlPort = 0;
+  private outDir = "";
+  private replies = 0;
 
   /** Starts the fakes and the `pulumi` control endpoint; `scratch` is the session's copy of the repo layout. */
   async start(scratch: string): Promise<this> {
@@ -87,23 +90,33 @@ export class GcpWorld {
       this.savedEnv[k] = process.env[k];
       process.env[k] = v;
     }
-    this.control = createServer((req, res) => {
-      let body = "";
-      req.setEncoding("utf8");
-      req.on("data", (c: string) => {
-        body += c;
-      });
-      req.on("end", () => {
-        const { tool, args, cwd } = JSON.parse(body) as { tool: string; args: string[]; cwd: string };
+    // The session's forwarder (session.ts) is bash alone, over /dev/tcp: no process start per command. It sends
+    // NUL-terminated fields — the word count, its cwd, then the tool and its args — and reads back one line
+    // "<exit code> <stdout file> <stderr file>".
+    this.outDir = await mkdtemp(join(tmpdir(), "acr-doctest-out-"));
+    this.control = createServer((socket) => {
+      let buf = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        const fields = buf.toString("utf8").split("\0");
+        const count = Number(fields[0]);
+        if (fields.length < count + 3) return; // not all of it yet (the last element is what follows the last NUL)
+        const [, cwd, tool, ...args] = fields.slice(0, count + 2) as [string, string, string, ...string[]];
         if (tool === "pulumi") this.calls.push(args);
-        (tool === "cleanroom" ? cliInProcess(this.withAttesterRoot(args), cwd) : this.pulumi(args, cwd)).then(
-          (r) => res.end(JSON.stringify(r)),
-          (err: unknown) => res.end(JSON.stringify({ stdout: "", stderr: `doctest ${tool}: ${String(err)}\n`, code: 99 })),
-        );
+        (tool === "cleanroom" ? cliInProcess(this.withAttesterRoot(args), cwd) : this.pulumi(args, cwd))
+          .catch((err: unknown): Reply => ({ stdout: "", stderr: `doctest ${tool}: ${String(err)}\n`, code: 99 }))
+          .then(async (r) => {
+            const n = this.replies++;
+            const out = join(this.outDir, `${n}.out`);
+            const err = join(this.outDir, `${n}.err`);
+            await writeFile(out, r.stdout);
+            await writeFile(err, r.stderr);
+            socket.end(`${r.code} ${out} ${err}\n`);
+          });
       });
     });
     await new Promise<void>((r) => this.control!.listen(0, "127.0.0.1", r));
-    this.controlUrl = `http://127.0.0.1:${(this.control.address() as AddressInfo).port}/`;
+    this.controlPort = (this.control.address() as AddressInfo).port;
     return this;
   }
 
@@ -113,6 +126,7 @@ export class GcpWorld {
       else process.env[k] = v;
     }
     await new Promise<void>((r) => this.control?.close(() => r()) ?? r());
+    if (this.outDir) await rm(this.outDir, { recursive: true, force: true });
     await this.fake.stop();
     await this.tee?.stop();
   }

@@ -1,6 +1,6 @@
 /**
  * Reads the documentation the way a reader pastes it: fenced ```bash blocks, the doctest marker in the HTML comment
- * right above each one, and every `cleanroom` / `pulumi` / `npm` invocation inside (also inside `$( … )`, after
+ * right above each one, and every `cleanroom` (or `npx cleanroom`) / `pulumi` / `npm` invocation inside (also inside `$( … )`, after
  * `|`, `&&`, `;`, `!`, `if`, and after `VAR=value` prefixes), split into words like bash would.
  */
 
@@ -229,7 +229,8 @@ export function invocations(block: BashBlock): Invocation[] {
   let cd = "";
   for (const { index, text } of logicalLines(block.lines)) {
     for (const words of simpleCommands(text)) {
-      const [tool, ...args] = words;
+      // `npx cleanroom …` (how the README runs the package's own bin without a global link) is a cleanroom line.
+      const [tool, ...args] = words[0] === "npx" && words[1] === "cleanroom" ? words.slice(1) : words;
       if (tool === "cd" && args[0] !== undefined && !args[0].includes("<$")) {
         cd = cd === "" ? args[0] : `${cd}/${args[0]}`;
         continue;

@@ -7,16 +7,17 @@ import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { buildProgram } from "../../src/runtime/cli.js";
 import { rngFromEnvironment, runningAsCli, SecureRng, TEST_MODE_ENV, TEST_SEED_ENV, testRng } from "../../src/runtime/dp/rng.js";
+import { builtPackage } from "../cli-build.js";
 import { INSURANCE_CSV, INSURANCE_SCHEMA } from "./utility.js";
 
 const REPO = join(__dirname, "..", "..");
 
-/** Runs the real `cleanroom` command (src/runtime/cli.ts under ts-node) in a child process with exactly `env`. */
+/** Runs the real `cleanroom` command (the package's bin, of this checkout built once) in a child process with exactly `env`. */
 function runCleanroom(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["-r", "ts-node/register/transpile-only", join(REPO, "src", "runtime", "cli.ts"), ...args],
+      [join(builtPackage(), "bin", "cleanroom.js"), ...args],
       { cwd: REPO, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }, timeout: 60_000 },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
@@ -98,9 +99,12 @@ describe("dp randomness", () => {
     });
   });
 
-  it("GIVEN main modules WHEN asking whether this is the cleanroom command THEN only runtime/cli.{ts,js} counts", () => {
+  it("GIVEN main modules WHEN asking whether this is the cleanroom command THEN only runtime/cli.{ts,js} and the package's bin count", () => {
     expect(runningAsCli("/repo/src/runtime/cli.ts")).to.equal(true);
     expect(runningAsCli("/usr/lib/node_modules/attested-cleanroom/dist/src/runtime/cli.js")).to.equal(true);
+    expect(runningAsCli("/usr/lib/node_modules/attested-cleanroom/bin/cleanroom.js")).to.equal(true);
+    expect(runningAsCli("/repo/bin/cleanroom.js")).to.equal(true);
+    expect(runningAsCli("/repo/bin/other.js")).to.equal(false);
     expect(runningAsCli("/repo/node_modules/mocha/bin/mocha.js")).to.equal(false);
     expect(runningAsCli(undefined)).to.equal(false);
     // In-process, even a test-mode environment cannot seed when the main module is the command.

@@ -144,3 +144,10 @@ describe("dp samplers (exact, CSPRNG)", () => {
     expect(() => rng.uniformInt(0)).to.throw(/m >= 1/);
   });
 });
+
+describe("dp test statistics (tests/dp/stats.ts)", () => {
+  it("GIVEN an unbounded support WHEN chiSquare looks for its cells THEN it throws instead of walking forever", () => {
+    expect(() => chiSquare([0, 0], () => 1, Number.NEGATIVE_INFINITY, 0)).to.throw(/finite support/);
+    expect(() => chiSquare([0, 0], () => 1, 0, Number.POSITIVE_INFINITY)).to.throw(/finite support/);
+  });
+});

@@ -14,6 +14,8 @@ export function chiSquareCritical(df: number, z = Z_1E4): number {
  * one lower and one upper tail cell, so the statistic's χ² approximation holds.
  */
 export function chiSquare(samples: ArrayLike<number>, pmf: (y: number) => number, lo: number, hi: number): { stat: number; df: number } {
+  // The cell search below walks from 0 towards lo and hi: they must be finite, or it may never stop.
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new Error(`chiSquare needs a finite support, got [${lo}, ${hi}]`);
   const n = samples.length;
   const observed = new Map<number, number>();
   for (let i = 0; i < n; i++) observed.set(samples[i], (observed.get(samples[i]) ?? 0) + 1);

@@ -1,8 +1,10 @@
 /**
- * The executor's output policy on a real directory: limits that keep every receipt readable by verifiers, and names
- * that can neither be mis-recorded nor repeated in an error (issue 18, findings 3 and 7).
+ * The executor's output policy on a real directory: limits that keep every receipt readable by verifiers, names
+ * that can neither be mis-recorded nor repeated in an error, and a manifest of only what was checked while a process
+ * the job left behind keeps writing (issue 18, findings 3, 6 and 7).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -52,6 +54,30 @@ describe("executor/output-policy", () => {
       expect(err).to.be.instanceOf(CleanRoomError);
       expect((err as CleanRoomError).code).to.equal("output-policy");
       expect((err as Error).message).to.match(/not valid UTF-8/).and.not.match(/secret/);
+    }
+  });
+
+  it("GIVEN a process that keeps adding output files while they are checked THEN output-policy: no manifest lists a file the checks did not see", async () => {
+    // A real process outside the checker (as a job's leftover daemon on GCP): it adds a file every millisecond until it
+    // is killed, so it is still adding when the check runs however late a loaded machine schedules it (and stays far
+    // below the entry cap, whose error would be another one).
+    const adder = spawn(
+      process.execPath,
+      ["-e", `const fs = require("fs"); const tick = new Int32Array(new SharedArrayBuffer(4));
+for (let i = 0; i < 9000; i++) { fs.writeFileSync(process.argv[1] + "/f" + i, "x"); Atomics.wait(tick, 0, 0, 1); }`, dir],
+      { stdio: "ignore" },
+    );
+    try {
+      while ((await readdir(dir)).length < 200) await new Promise((r) => setTimeout(r, 5));
+      const err = await checkOutputs(dir, 1_000_000).then(
+        (m) => expect.fail(`accepted ${m.length} outputs while they changed`),
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(CleanRoomError);
+      expect((err as CleanRoomError).code).to.equal("output-policy");
+      expect((err as Error).message).to.match(/changed after the output policy checked them/);
+    } finally {
+      adder.kill("SIGKILL");
     }
   });
 });

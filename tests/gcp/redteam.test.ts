@@ -169,6 +169,30 @@ while (Date.now() < end && /^0+$/.test(fs.readFileSync(f, "utf8"))) {}\n`);
     expect(s.outputs.map((o) => o.path)).to.deep.equal(["steady.txt"]);
   });
 
+  it("finding 6: GIVEN a job that leaves a process in a session of its own (out of reach of the process-group kill) rewriting its output THEN the committed result verifies, as a success or as an output-policy failure", async () => {
+    // setsid (detached) puts the child outside the job's process group; it rewrites the head of a 16 MiB output for
+    // 4 s, so the file changes between the output policy hashing it and the executor copying it into the result.
+    const job = await pack("escaped", `${PRELUDE}const f = path.join(OUT, "steady.bin");
+fs.writeFileSync(f, Buffer.alloc(16 * 1024 * 1024, 48));
+require("child_process").spawn(process.execPath, ["-e", \`const fs = require("fs"); const fd = fs.openSync(\${JSON.stringify(f)}, "r+");
+const end = Date.now() + 4000; let i = 1;
+while (Date.now() < end) fs.writeSync(fd, String(i++).padStart(64, "0"), 0);\`], { stdio: "ignore", detached: true }).unref();
+const end = Date.now() + 10000;
+const head = Buffer.alloc(64);
+while (Date.now() < end) { const fd = fs.openSync(f, "r"); fs.readSync(fd, head, 0, 64, 0); fs.closeSync(fd); if (!/^0+$/.test(head.toString())) break; }\n`);
+    const d = { ...approving(job.jobDigest), output: { maxBytes: 32 * 1024 * 1024, requireRelease: true } };
+    const { jobId, st, c } = await run(d, job);
+    const out = await c.fetch(jobId, join(dir, "escaped-result"), { from: "quarantine" });
+    const s = await verifyResult(out, { descriptor: d, trustedRoots: [root] });
+    if (st.state === "failed") {
+      expect(st.errorCode, st.detail).to.equal("output-policy");
+      expect(st.detail).to.not.contain("steady.bin");
+      expect(s.outputs).to.deep.equal([]);
+    } else {
+      expect(s.outputs.map((o) => o.path)).to.deep.equal(["steady.bin"]);
+    }
+  });
+
   it("finding 7: GIVEN a bundle whose second tar entry is unsafe THEN the executor commits a verifiable failure receipt (invalid-manifest)", async () => {
     const main = "console.log('never runs');\n";
     const tar = tarPack();

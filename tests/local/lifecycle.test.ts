@@ -2,9 +2,11 @@
  * Integration tests of the local clean room: real processes, real unix sockets, real bubblewrap.
  * One room serves the whole file (starting a room costs a few seconds); each test submits its own jobs.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { kill } from "node:process";
-import { copyFile, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { copyFile, cp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+// The module object itself (not a copy of its bindings): one test interleaves a commit with LocalRoomClient's reads.
+import fsPromises = require("node:fs/promises");
 import { join } from "node:path";
 import { expect } from "chai";
 import { type CleanRoomDescriptor, loadDescriptor } from "../../src/core/descriptor.js";
@@ -13,7 +15,7 @@ import type { CleanRoomError } from "../../src/core/errors.js";
 import { parseReceipt } from "../../src/core/receipt.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import { unixRequest } from "../../src/runtime/platforms/local/http.js";
-import { readJobState } from "../../src/runtime/platforms/local/launcher.js";
+import { jobStatePath, readJobState } from "../../src/runtime/platforms/local/launcher.js";
 import { roomLayout } from "../../src/runtime/platforms/local/layout.js";
 import { localDown, localStatus, localUp } from "../../src/runtime/platforms/local/room.js";
 import type { PackedJob, RoomClient } from "../../src/runtime/platforms/platform.js";
@@ -106,9 +108,20 @@ time.sleep(60)
     if (work) await rm(work, { recursive: true, force: true });
   });
 
+  // A failed test shows what the room saw: its log and the logs of the jobs it ran (otherwise lost with the temp dir).
+  afterEach(function () {
+    if (this.currentTest?.state !== "failed" || !dir) return;
+    const layout = roomLayout(dir);
+    const tail = (f: string, n: number) => (existsSync(f) ? readFileSync(f, "utf8").trimEnd().split("\n").slice(-n).join("\n") : "(none)");
+    const jobLogs = join(layout.stateDir, "jobs");
+    const logs = existsSync(jobLogs) ? readdirSync(jobLogs).filter((f) => f.endsWith(".log")).sort() : [];
+    process.stderr.write(`\n--- room.log (last 40 lines) ---\n${tail(layout.logFile, 40)}\n`);
+    for (const f of logs.slice(-3)) process.stderr.write(`--- state/jobs/${f} (last 20 lines) ---\n${tail(join(jobLogs, f), 20)}\n`);
+  });
+
   it("GIVEN an approved job WHEN it runs THEN the released result verifies and holds exactly its inputs", async () => {
     const r = await run("approved");
-    expect(r.state).to.equal("succeeded");
+    expect(r.state, r.detail).to.equal("succeeded");
     await client.release(r.jobId);
     const out = join(work, "fetched-approved");
     await client.fetch(r.jobId, out);
@@ -118,6 +131,42 @@ time.sleep(60)
     expect(summary.jobDigest).to.equal(jobs.approved!.jobDigest);
     const seen = JSON.parse(await readFile(join(out, "outputs", "seen.json"), "utf8"));
     expect(seen.inputs).to.deep.equal({ "insurer/claims.csv": "id,amount\n1,100\n2,250\n" });
+  });
+
+  it("GIVEN a job that commits its result between the two reads of status() WHEN polled THEN it is never reported lost", async () => {
+    // The race behind an occasional `lost` for a job that succeeded: status() read the receipt (not there yet), the
+    // job committed and the launcher wrote "exited", then status() read "exited" without a receipt. Here the commit
+    // happens exactly after the first of the two reads, whichever it is.
+    const done = await run("approved");
+    expect(done.state, done.detail).to.equal("succeeded");
+    const layout = roomLayout(dir);
+    const jobId = "job-race-1";
+    const stateFile = jobStatePath(layout, jobId);
+    const state = { jobId, jobDigest: jobs.approved!.jobDigest, submittedAt: new Date().toISOString() };
+    await writeFile(stateFile, JSON.stringify({ ...state, state: "running" }));
+    const realReadFile = fsPromises.readFile;
+    let committed = false;
+    const watched = [stateFile, join(quarantine(jobId), "receipt.json")];
+    fsPromises.readFile = (async (...args: Parameters<typeof realReadFile>) => {
+      try {
+        return await realReadFile(...args);
+      } finally {
+        if (!committed && watched.includes(String(args[0]))) {
+          committed = true;
+          await cp(quarantine(done.jobId), quarantine(jobId), { recursive: true });
+          await writeFile(stateFile, JSON.stringify({ ...state, state: "exited", finishedAt: new Date().toISOString() }));
+        }
+      }
+    }) as typeof realReadFile;
+    let s: Awaited<ReturnType<RoomClient["status"]>>;
+    try {
+      s = await client.status(jobId);
+    } finally {
+      fsPromises.readFile = realReadFile;
+    }
+    expect(committed, "the commit was not interleaved").to.equal(true);
+    expect(s.state).to.not.equal("lost");
+    expect((await client.status(jobId)).state).to.equal("succeeded");
   });
 
   it("GIVEN a job not in approvedJobs WHEN it runs THEN no key is released, no outputs, a verifiable failure receipt", async () => {

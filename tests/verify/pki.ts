@@ -182,6 +182,18 @@ export interface TestChains {
 let shared: Promise<TestChains> | undefined;
 
 /**
+ * A test clock (seconds) derived from the chains themselves: one minute after the last certificate became valid, so
+ * inside every certificate's validity (the shortest, `shortInter`, lasts a day) whenever the chains were made. The
+ * chains are made on the first `testChains()` call of the whole run, which can be minutes after a file loads: a clock
+ * taken from load time would come before the certificates exist ("not valid before").
+ */
+export function clockOf(chains: TestChains): number {
+  const all = Object.values(chains).flatMap((c: Chain) => [c.leaf, c.inter, c.root]);
+  const latest = Math.max(...all.map((i) => Date.parse(new X509Certificate(i.pem).validFrom)));
+  return Math.floor(latest / 1000) + 60;
+}
+
+/**
  * Makes the chains once per mocha process (all test files share it; key generation dominates the suite's time) and
  * removes the directory when the process exits.
  */

@@ -3,17 +3,18 @@
  * Chains are generated with openssl in `before()`; tokens are signed with node:crypto, not with jose.
  */
 import { expect } from "chai";
-import { createPublicKey, type KeyObject } from "node:crypto";
+import { createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { LOCAL_ISSUER, type AttestationPolicyInput } from "../../src/core/attestation.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { AttestationError, RemoteJwks, TrustStore, verifyAttestation, type VerifyOptions } from "../../src/runtime/verify/index.js";
-import { type Chain, IMAGE, OTHER_IMAGE, pkiToken, productionClaims, signToken, testChains } from "./pki.js";
+import { type Chain, clockOf, IMAGE, OTHER_IMAGE, pkiToken, productionClaims, signToken, testChains } from "./pki.js";
 
-// Two minutes ahead: the test certificates are issued in before(), after this module loads.
-const NOW = Math.floor(Date.now() / 1000) + 120;
-const AT = new Date(NOW * 1000);
+// The test clock comes from the certificates' own validity (clockOf), set in before(): they are made on the run's first
+// testChains() call, which may be minutes after this file loads.
+let NOW = 0;
+let AT = new Date(0);
 const AUD = "urn:attested-cleanroom:room:test";
 const NONCE = "n".repeat(64);
 const POLICY: AttestationPolicyInput = { imageDigests: [IMAGE] };
@@ -41,8 +42,20 @@ describe("verify/verifyAttestation", function () {
   let opts: VerifyOptions;
 
   before(async () => {
-    ({ good, elsewhere, foreignLeaf, shortInter, local, mixed } = await testChains());
+    const chains = await testChains();
+    ({ good, elsewhere, foreignLeaf, shortInter, local, mixed } = chains);
+    NOW = clockOf(chains);
+    AT = new Date(NOW * 1000);
     opts = { audience: AUD, nonce: NONCE, trustedRoots: [good.root.pem], currentDate: AT, policy: POLICY };
+  });
+
+  it("GIVEN the test clock WHEN the chains were made THEN every test certificate is valid at it (whenever in the run they were made)", () => {
+    for (const c of [good, elsewhere, foreignLeaf, shortInter, local, mixed]) {
+      for (const cert of [c.leaf, c.inter, c.root].map((i) => new X509Certificate(i.pem))) {
+        expect(Date.parse(cert.validFrom), `${cert.subject} not yet valid at the test clock`).to.be.at.most(AT.getTime());
+        expect(Date.parse(cert.validTo), `${cert.subject} expired at the test clock`).to.be.greaterThan(AT.getTime());
+      }
+    }
   });
 
   describe("accepts", () => {

@@ -138,8 +138,11 @@ export class SecureRng {
   }
 }
 
-/** Main-module paths of the `cleanroom` command (`src/runtime/cli.ts` under ts-node, `dist/src/runtime/cli.js` installed). */
-const CLI_MAIN = /[\\/]runtime[\\/]cli\.[cm]?[jt]s$/;
+/**
+ * Main-module paths of the `cleanroom` command: the package's bin (`bin/cleanroom.js`, what `cleanroom` and
+ * `npx cleanroom` start), or `src/runtime/cli.ts` / `dist/src/runtime/cli.js` run directly.
+ */
+const CLI_MAIN = /[\\/](?:runtime[\\/]cli|bin[\\/]cleanroom)\.[cm]?[jt]s$/;
 
 /** `true` when this process was started as the `cleanroom` command rather than loaded by a test runner or a program. */
 export function runningAsCli(mainFile: string | undefined = require.main?.filename): boolean {

@@ -7,7 +7,7 @@
  */
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type Manifest, manifestOf } from "../../core/digest.js";
+import { type Manifest, comparePaths, manifestOf } from "../../core/digest.js";
 import { CleanRoomError } from "../../core/errors.js";
 import { UNPRINTABLE_PATTERN } from "../../core/receipt.js";
 
@@ -28,9 +28,19 @@ function refuse(what: string): CleanRoomError {
 }
 
 /**
+ * The error when outputs change after the policy checked them: a process the job started is still writing.
+ */
+export function changedOutputs(): CleanRoomError {
+  return refuse(
+    "The job's outputs changed after the output policy checked them: a process the job started is still running and writing to them. Nothing was released; make the job wait for every process it starts before it exits",
+  );
+}
+
+/**
  * Checks the output directory: regular files and directories only (a symlink could point at the decrypted inputs, a
  * FIFO could block the executor), printable UTF-8 names without a backslash, at most `MAX_OUTPUT_ENTRIES` entries
- * and `MAX_OUTPUT_PATH_BYTES` per path, total size within `maxBytes`. Returns the output manifest.
+ * and `MAX_OUTPUT_PATH_BYTES` per path, total size within `maxBytes`. Returns the output manifest, of exactly the
+ * files the checks saw (a process the job left behind that adds or grows files meanwhile fails the check).
  *
  * @throws CleanRoomError `output-policy` saying which rule was broken (never by which name)
  */
@@ -38,6 +48,8 @@ export async function checkOutputs(outputDir: string, maxBytes: number): Promise
   let total = 0;
   let entries = 0;
   let pathBytes = 0;
+  /** The regular files the walk checked. */
+  const files: string[] = [];
   async function walk(dir: string, rel: string): Promise<void> {
     for (const raw of await readdir(dir, { encoding: "buffer" })) {
       const name = raw.toString("utf8");
@@ -59,6 +71,7 @@ export async function checkOutputs(outputDir: string, maxBytes: number): Promise
       if (st.isDirectory()) await walk(join(dir, name), r);
       else if (!st.isFile()) throw refuse("An output is not a regular file (a device, FIFO or socket)");
       else {
+        files.push(r);
         total += st.size;
         // Checked before hashing, so an oversized output costs no hashing time.
         if (total > maxBytes) {
@@ -69,7 +82,13 @@ export async function checkOutputs(outputDir: string, maxBytes: number): Promise
   }
   try {
     await walk(outputDir, "");
-    return await manifestOf(outputDir);
+    files.sort(comparePaths);
+    const manifest = await manifestOf(outputDir);
+    // A process the job left behind (possible where the job shares the executor's container, on GCP) can add, remove or
+    // grow files between the walk and the hashing: only what the walk checked may be recorded.
+    const hashed = manifest.reduce((n, e) => n + e.bytes, 0);
+    if (manifest.length !== files.length || manifest.some((e, i) => e.path !== files[i]) || hashed > maxBytes) throw changedOutputs();
+    return manifest;
   } catch (err) {
     if (err instanceof CleanRoomError && err.code === "output-policy") throw err;
     // A file system error names the path it failed on: report only that reading the outputs failed.

@@ -9,8 +9,8 @@
  * 5. commit outputs + receipt + token to quarantine at once. Any failure commits a failure receipt and no outputs.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { createWriteStream, constants as fsConstants } from "node:fs";
+import { type FileHandle, chmod, mkdir, mkdtemp, open, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
@@ -29,7 +29,7 @@ import type { ExecutorEnv } from "./env.js";
 import { checkApproval } from "./approval.js";
 import { DpNoiseServer } from "./dp-noise.js";
 import { runJobProcess } from "./job-process.js";
-import { checkOutputs } from "./output-policy.js";
+import { changedOutputs, checkOutputs } from "./output-policy.js";
 
 /** The outcome of one executor run. */
 export interface ExecutorOutcome {
@@ -142,14 +142,33 @@ async function decryptInputs(
   return out;
 }
 
+/**
+ * Copies the checked outputs into the result, hashing what is copied: a file whose bytes are not the ones the output
+ * policy hashed into the receipt (a process the job left behind is still writing; on GCP the job shares the executor's
+ * container, so one that left the job's process group is out of its reach), or that is no longer a regular file, fails
+ * the job instead of committing a result that would fail verification.
+ */
 async function writeOutputs(writer: ResultWriter, outputDir: string, outputs: Manifest): Promise<void> {
-  try {
-    for (const e of outputs) {
-      await writer.write(`${RESULT_FILES.outputs}/${e.path}`, createReadStream(join(outputDir, ...e.path.split("/"))));
+  for (const e of outputs) {
+    let file: FileHandle;
+    try {
+      // No link is followed, and a FIFO swapped in cannot block the open.
+      file = await open(join(outputDir, ...e.path.split("/")), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    } catch {
+      throw changedOutputs();
     }
-  } catch (err) {
-    // The error would name an output (chosen by code that read the data): say only what failed.
-    throw new CleanRoomError("io-error", "Copying the job's outputs into the result failed; nothing was released", { cause: err });
+    const tap = new HashTap();
+    try {
+      if (!(await file.stat()).isFile()) throw changedOutputs();
+      await Promise.all([pipeline(file.createReadStream({ autoClose: false }), tap), writer.write(`${RESULT_FILES.outputs}/${e.path}`, tap)]);
+    } catch (err) {
+      if (err instanceof CleanRoomError && err.code === "output-policy") throw err;
+      // The error would name an output (chosen by code that read the data): say only what failed.
+      throw new CleanRoomError("io-error", "Copying the job's outputs into the result failed; nothing was released", { cause: err });
+    } finally {
+      await file.close().catch(() => undefined);
+    }
+    if (tap.bytes !== e.bytes || tap.hash.digest("hex") !== e.sha256) throw changedOutputs();
   }
 }
 

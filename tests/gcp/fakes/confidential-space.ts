@@ -14,6 +14,7 @@ import { loadDescriptor } from "../../../src/core/descriptor.js";
 import { readExecutorEnv } from "../../../src/runtime/executor/env.js";
 import { runExecutor } from "../../../src/runtime/executor/run.js";
 import { executorPlatformFor } from "../../../src/runtime/platforms/index.js";
+import { builtPackage } from "../../cli-build.js";
 import { type Chain, pkiToken } from "../../verify/pki.js";
 import type { FakeInstance, GcpFake } from "./gcp-fake.js";
 
@@ -188,13 +189,16 @@ export class FakeVm {
 /** Test-only variables a child executor needs to reach the fakes (the launcher could never set them: not allowed). */
 const REDIRECTS = ["CLEANROOM_GCP_API_ENDPOINT", "CLEANROOM_GCP_TEESERVER_SOCKET", "CLEANROOM_GCP_TOKEN_FILE", "CLEANROOM_GCP_RETRY_BASE_MS"];
 
-/** Runs `src/runtime/executor/main.ts` as the container would, with `env` as its whole configuration. */
+/**
+ * Runs the executor's entrypoint as the container would: compiled (`dist/src/runtime/executor/main.js`, the image's
+ * CMD; here this checkout built once per test run, tests/cli-build.ts), with `env` as its whole configuration.
+ */
 function runEntrypoint(env: NodeJS.ProcessEnv): Promise<number> {
-  const main = join(__dirname, "..", "..", "..", "src", "runtime", "executor", "main.ts");
+  const main = join(builtPackage(), "dist", "src", "runtime", "executor", "main.js");
   const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: tmpdir(), ...env };
   for (const k of REDIRECTS) if (process.env[k] !== undefined) childEnv[k] = process.env[k];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", main], { env: childEnv, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, [main], { env: childEnv, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (c: Buffer) => {
       stderr += c.toString();

@@ -124,8 +124,9 @@ export class LocalRoomClient implements RoomClient {
   async status(jobId: string): Promise<JobStatus> {
     checkJobId(jobId);
     const released = existsSync(join(this.layout.resultsDir, jobId, RESULT_FILES.receipt));
-    // The state first: the launcher commits the receipt before it records a final state, so a final state read here
-    // always finds the receipt below (read the other way round, a job ending in between looked "lost").
+    // The job state first, then the receipt: the launcher writes "exited" only after the receipt is committed, so a
+    // receipt read after an "exited" state always sees it. In the other order a job that committed between the two
+    // reads came out "lost".
     const s = await readJobState(this.layout, jobId);
     const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
     if (!s && !q) throw this.unknownJob(jobId);
@@ -143,7 +144,7 @@ export class LocalRoomClient implements RoomClient {
         ...(q.errorCode ? { errorCode: q.errorCode } : {}),
       };
     }
-    // A state of "exited" without a committed receipt cannot happen; treat anything final without a receipt as lost.
+    // "exited" without a committed receipt cannot happen (see above); treat anything final without a receipt as lost.
     const state = s!.state === "exited" ? "lost" : s!.state;
     if ((state === "queued" || state === "running") && !this.roomRunning()) {
       // Its executor died with the room: nothing will end it until the room starts again and records the failure.
