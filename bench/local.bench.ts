@@ -77,7 +77,7 @@ async function run(): Promise<BenchResult[]> {
       },
     ];
   } finally {
-    await localDown(dir).catch(() => undefined);
+    await localDown(dir, { force: true }).catch(() => undefined);
     await rm(work, { recursive: true, force: true });
   }
 }

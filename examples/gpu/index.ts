@@ -25,6 +25,9 @@ const room = new DataCleanRoom("gpu", {
     maxRunDurationHours: 12,
     bootDiskSizeGb: 100,
   },
+  // A training job may use most of the 12-hour reservation: the executor stops it at 11.5 h, which leaves the VM the
+  // 30 minutes of grace (boot, image pull, the result's upload) before the reservation ends.
+  jobs: { timeoutSeconds: 41_400 },
   // No stage-1 exploration for image data: consumers develop on public samples.
   sandbox: { enabled: false },
 });

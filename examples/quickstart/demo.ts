@@ -138,7 +138,8 @@ async function main(): Promise<void> {
 
     step("A job nobody approved tries to copy the raw rows out");
     const bad = await packJob(join(HERE, "jobs", "unapproved"), { entrypoint: "main.py", inputs: ["insurer/claims"], outDir: join(work, "packed-unapproved") });
-    say(`Job digest: ${bad.jobDigest} (not in approvedJobs)`);
+    // Its digest is printed once, in the refusal below (with the one hint of how to approve it).
+    say(`Packed: ${bad.manifest.files.length} file(s); its digest is not in approvedJobs`);
     const badSub = await submitJob(r2.descriptorPath, bad);
     const badSt = await waitForJob(r2.descriptorPath, badSub.jobId, { timeoutMs: 120_000 });
     say(`State: ${badSt.state} [${badSt.errorCode}]`);
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
     const badDir = join(work, "denied-result");
     await fetchResult(r2.descriptorPath, badSub.jobId, badDir, { from: "quarantine" });
     const badSummary = await verifyResult(badDir, { descriptor: r2.descriptorPath });
-    say(`Its failure receipt verifies too: ${badSummary.verdict}`);
+    say(`Its failure receipt verifies too: VERIFIED FAILURE [${badSummary.errorCode}] of job ${badSummary.jobId}, receipt digest ${badSummary.receiptDigest}.`);
     say(`Outputs released: ${badSummary.outputs.length} (none).`);
     if (badSt.state !== "failed" || badSt.errorCode !== "denied") throw new Error("the unapproved job was not denied");
 
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
     say("To see it in a browser, run `npm run demo -- --keep`: the room stays up and the demo prints the room console's URLs.");
   } finally {
     if (!kept) {
-      if (up) await localDown(roomDir).catch(() => undefined);
+      if (up) await localDown(roomDir, { force: true }).catch(() => undefined);
       await rm(work, { recursive: true, force: true });
     }
   }

@@ -14,7 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { type AttestationPolicyInput, imageDigestPrincipalSet } from "../core/attestation.js";
 import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, type DescriptorProvider, descriptorProblems, roomAudience } from "../core/descriptor.js";
 import { messageOf, throwIfProblems } from "../core/errors.js";
-import { type AttestationSpec, type CleanRoomSpec, type OutputSpec, type ProviderSpec, type ResolvedSpec, resolveSpec } from "../core/spec.js";
+import { type AttestationSpec, type CleanRoomSpec, type JobsSpec, type OutputSpec, type ProviderSpec, type ResolvedSpec, resolveSpec } from "../core/spec.js";
 import { enableServices } from "./apis.js";
 import { DataProvider } from "./data-provider.js";
 import { COMPONENT_DEFAULTS, JOB_OPERATION_PERMISSIONS, REQUIRED_APIS, ROLES, SANDBOX_APIS, SUBNET_USE_PERMISSIONS, TEE_TYPES } from "./defaults.js";
@@ -56,6 +56,12 @@ export interface DataCleanRoomArgs {
   readonly attestation?: AttestationSpec;
   /** Output policy. @default - 100 MiB cap, no release step */
   readonly output?: OutputSpec;
+  /**
+   * Limits of every job: `timeoutSeconds` stops a job (the executor commits a `timeout` receipt) and, with a grace for
+   * boot and upload, deletes its VM (`scheduling.maxRunDuration` of the instance template).
+   * @default - a 6-hour limit
+   */
+  readonly jobs?: JobsSpec;
   /** GCP project of the room (network, pool, buckets, sandbox); may be another resource's output. */
   readonly project: pulumi.Input<string>;
   /** GCP region, e.g. `europe-west4`. */
@@ -126,6 +132,7 @@ export function specOf(args: DataCleanRoomArgs): CleanRoomSpec {
     ...(args.codePolicy === undefined ? {} : { codePolicy: args.codePolicy }),
     ...(args.attestation === undefined ? {} : { attestation: args.attestation }),
     ...(args.output === undefined ? {} : { output: args.output }),
+    ...(args.jobs === undefined ? {} : { jobs: args.jobs }),
   };
 }
 
@@ -240,6 +247,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
         serviceAccountEmail: workloadAccount.email,
         // The ResultStore below names its quarantine bucket the same way (a pure function: no dependency cycle).
         outputUriPrefix: pulumi.interpolate`${quarantineUri}/`,
+        jobTimeoutSeconds: spec.jobs.timeoutSeconds,
       },
       childOpts,
     );
@@ -553,6 +561,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
           executor: { imageDigest: digest, imageReference: ref },
           attestation: { policy, condition, audience: roomAudience(name) },
           output: { ...r.spec.output },
+          jobs: { ...r.spec.jobs },
           providers: [...mine, ...theirs],
           storage: { jobs, quarantine, results, stage1 },
           gcp: {

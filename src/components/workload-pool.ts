@@ -12,7 +12,7 @@ import {
   buildAttestationCondition,
 } from "../core/attestation.js";
 import { throwIfProblems } from "../core/errors.js";
-import type { AttestationSpec } from "../core/spec.js";
+import { type AttestationSpec, JOB_VM_GRACE_SECONDS, SPEC_DEFAULTS, jobTimeoutProblem } from "../core/spec.js";
 import { ALLOW_DEBUG_LABEL, COMPONENT_DEFAULTS, CS_IMAGE_FAMILIES, CS_IMAGE_PROJECT, ROLES, TEE_TYPES } from "./defaults.js";
 import type { ConfidentialVmOptions } from "./options.js";
 import { confidentialVmProblems, locationProblems, namingProblems } from "./validate.js";
@@ -54,6 +54,22 @@ export interface ConfidentialWorkloadPoolArgs {
    * @default - not pinned
    */
   readonly outputUriPrefix?: pulumi.Input<string>;
+  /**
+   * The room's `jobs.timeoutSeconds`: a job VM is deleted by Compute Engine once it has run this long plus
+   * `JOB_VM_GRACE_SECONDS` (`scheduling.maxRunDuration`, `instanceTerminationAction: DELETE`), even when nobody
+   * waits for the job. The executor itself stops the job at the limit and commits a `timeout` receipt first.
+   * @default 21600 (6 hours)
+   */
+  readonly jobTimeoutSeconds?: number;
+}
+
+/**
+ * How long a job VM may run: the job's limit plus the grace for boot, image pull, decryption and the result's upload,
+ * and no longer than a FLEX_START reservation. Pure.
+ */
+export function jobVmMaxRunSeconds(jobTimeoutSeconds: number, flexStartHours?: number): number {
+  const limit = jobTimeoutSeconds + JOB_VM_GRACE_SECONDS;
+  return flexStartHours === undefined ? limit : Math.min(limit, flexStartHours * 3600);
 }
 
 interface Internals {
@@ -87,6 +103,10 @@ export function workloadPoolProblems(name: string, args: ConfidentialWorkloadPoo
   }
   if (typeof args.outputUriPrefix === "string") {
     out.push(...attestationPolicyProblems({ imageDigests: [`sha256:${"0".repeat(64)}`], outputUriPrefix: args.outputUriPrefix }, "args"));
+  }
+  if (args.jobTimeoutSeconds !== undefined) {
+    const p = jobTimeoutProblem(args.jobTimeoutSeconds, "jobTimeoutSeconds");
+    if (p) out.push(p);
   }
   if (args.imageDigest === undefined) out.push("imageDigest is required");
   if (args.imageReference === undefined) out.push("imageReference is required");
@@ -254,11 +274,16 @@ export class ConfidentialWorkloadPool extends pulumi.ComponentResource {
           onHostMaintenance: "TERMINATE",
           automaticRestart: false,
           provisioningModel,
-          ...(provisioningModel === "STANDARD" ? {} : { instanceTerminationAction: "DELETE" }),
+          // A job that spins forever (or an executor that hangs) must not keep a VM, and the data it decrypted, alive:
+          // Compute Engine deletes the VM after the room's job limit plus the grace, whoever waits for it.
+          instanceTerminationAction: "DELETE",
+          maxRunDuration: {
+            seconds: jobVmMaxRunSeconds(
+              args.jobTimeoutSeconds ?? SPEC_DEFAULTS.jobTimeoutSeconds,
+              provisioningModel === "FLEX_START" ? (vm.maxRunDurationHours ?? COMPONENT_DEFAULTS.maxRunDurationHours) : undefined,
+            ),
+          },
           ...(provisioningModel === "SPOT" ? { preemptible: true } : {}),
-          ...(provisioningModel === "FLEX_START"
-            ? { maxRunDuration: { seconds: (vm.maxRunDurationHours ?? COMPONENT_DEFAULTS.maxRunDurationHours) * 3600 } }
-            : {}),
         },
         ...(provisioningModel === "FLEX_START" ? { reservationAffinity: { type: "NO_RESERVATION" } } : {}),
         serviceAccount: { email, scopes: ["https://www.googleapis.com/auth/cloud-platform"] },

@@ -5,10 +5,11 @@
  * Both backends produce the same shape, so the code above the platform interface is identical.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { type DatasetSchema, schemaProblems } from "./spec.js";
+import { type DatasetSchema, SPEC_DEFAULTS, jobTimeoutProblem, schemaProblems } from "./spec.js";
 
 /** The descriptor format version this library reads and writes. */
 export const DESCRIPTOR_VERSION = 1;
@@ -116,6 +117,37 @@ export interface DescriptorLocal {
   readonly brokerSocket: string;
   /** Whether jobs run without the bubblewrap sandbox (`--insecure-no-sandbox`); every receipt says so. */
   readonly insecureNoSandbox: boolean;
+  /**
+   * The resource limits every job process runs under (rlimits set inside the job's sandbox): what the executor
+   * enforces, from the descriptor the room started it with. @default - none (a room started before they existed)
+   */
+  readonly jobLimits?: LocalJobLimits;
+}
+
+/** Resource limits of a local room's jobs (`cleanroom local up --job-memory/--job-processes/--job-cpu-seconds`). */
+export interface LocalJobLimits {
+  /** Memory a job process may allocate (RLIMIT_DATA), in MiB. */
+  readonly memoryMiB: number;
+  /** Processes and threads the job may have at once (RLIMIT_NPROC, counted in the job's own user namespace). */
+  readonly processes: number;
+  /** CPU time each job process may use (RLIMIT_CPU), in seconds: it is then stopped with SIGXCPU. */
+  readonly cpuSeconds: number;
+}
+
+/** The problems of local job limits (each a positive whole number). Pure. */
+export function localJobLimitsProblems(l: unknown, path: string): string[] {
+  if (!isObject(l)) return [`${path} must be an object with memoryMiB, processes and cpuSeconds`];
+  const out: string[] = [];
+  for (const [k, min, max] of [
+    ["memoryMiB", 16, 16 * 1024 * 1024],
+    ["processes", 8, 1_000_000],
+    ["cpuSeconds", 1, 1_000_000_000],
+  ] as const) {
+    const v = l[k];
+    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) out.push(`${path}.${k} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  }
+  for (const k of Object.keys(l)) if (!["memoryMiB", "processes", "cpuSeconds"].includes(k)) out.push(`${path}.${k} is not a known field`);
+  return out;
 }
 
 /** What a deployed room exports and the runtime reads. */
@@ -131,11 +163,22 @@ export interface CleanRoomDescriptor {
   readonly executor: { readonly imageDigest: string; readonly imageReference?: string };
   readonly attestation: DescriptorAttestation;
   readonly output: { readonly maxBytes: number; readonly requireRelease: boolean };
+  /**
+   * The limits every job runs under (`jobs.timeoutSeconds` of the spec, or `local up --job-timeout`). The executor
+   * enforces the value of the descriptor the room started it with (attested in its token).
+   * @default - { timeoutSeconds: 21600 } for a descriptor exported before this field existed
+   */
+  readonly jobs?: { readonly timeoutSeconds: number };
   readonly providers: readonly DescriptorProvider[];
   /** Buckets (`gs://…`) or directories (`file:///…`) of the room. */
   readonly storage: { readonly jobs: string; readonly quarantine: string; readonly results: string; readonly stage1: string };
   readonly gcp?: DescriptorGcp;
   readonly local?: DescriptorLocal;
+}
+
+/** The wall-clock limit of a job in room `d`, in seconds (`descriptor.jobs.timeoutSeconds`, 6 hours when absent). */
+export function jobTimeoutSeconds(d: CleanRoomDescriptor): number {
+  return d.jobs?.timeoutSeconds ?? SPEC_DEFAULTS.jobTimeoutSeconds;
 }
 
 /** The default custom-token audience of a room's receipts. */
@@ -208,6 +251,13 @@ export function descriptorProblems(d: unknown): string[] {
     }
     if (typeof d.output.requireRelease !== "boolean") out.push("descriptor.output.requireRelease must be a boolean");
   }
+  if (d.jobs !== undefined) {
+    if (!isObject(d.jobs)) out.push("descriptor.jobs must be an object with timeoutSeconds");
+    else {
+      const p = jobTimeoutProblem(d.jobs.timeoutSeconds, "descriptor.jobs.timeoutSeconds");
+      if (p) out.push(p);
+    }
+  }
   if (!Array.isArray(d.providers) || d.providers.length === 0) {
     out.push("descriptor.providers must be a non-empty array");
   } else {
@@ -241,6 +291,7 @@ export function descriptorProblems(d: unknown): string[] {
     else {
       for (const k of ["dir", "attestationSocket", "brokerSocket"]) str(d.local, k, "descriptor.local", out);
       if (typeof d.local.insecureNoSandbox !== "boolean") out.push("descriptor.local.insecureNoSandbox must be a boolean");
+      if (d.local.jobLimits !== undefined) out.push(...localJobLimitsProblems(d.local.jobLimits, "descriptor.local.jobLimits"));
     }
   }
   return out;
@@ -327,6 +378,13 @@ export function loadDescriptor(pathOrObject: string | unknown): CleanRoomDescrip
     try {
       text = readFileSync(pathOrObject, "utf8");
     } catch (err) {
+      if ((err as { code?: string }).code === "EISDIR") {
+        throw new CleanRoomError(
+          "invalid-argument",
+          `${pathOrObject} is a directory, not a room descriptor: pass the descriptor file, e.g. --room ${join(pathOrObject, "descriptor.json")}`,
+          { cause: err },
+        );
+      }
       throw new CleanRoomError(
         "io-error",
         `Cannot read the room descriptor ${pathOrObject}: ${messageOf(err)}. Create it with \`pulumi stack output descriptor --json > room.json\` or \`cleanroom local up\`.`,

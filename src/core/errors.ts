@@ -23,6 +23,8 @@ export type CleanRoomErrorCode =
   | "output-policy"
   | "job-failed"
   | "timeout"
+  | "busy"
+  | "cpu-limit"
   | "sandbox-unavailable"
   | "runtime-missing"
   | "budget-exceeded"

@@ -99,6 +99,17 @@ export interface OutputSpec {
   readonly requireRelease?: boolean;
 }
 
+/** Limits every stage-2 job of the room runs under. */
+export interface JobsSpec {
+  /**
+   * Wall-clock limit of one job, in whole seconds (1 to 604800, one week). The executor stops a job that runs longer
+   * and commits a failure receipt with `errorCode: "timeout"`; on GCP the job's VM is also deleted once the limit plus
+   * a grace period (`JOB_VM_GRACE_SECONDS`, for boot and the result's upload) has passed.
+   * @default 21600 (6 hours, as ManaTEE's jobs)
+   */
+  readonly timeoutSeconds?: number;
+}
+
 /** The whole clean room, as plain data. */
 export interface CleanRoomSpec {
   /** The data providers. At least one. */
@@ -109,6 +120,8 @@ export interface CleanRoomSpec {
   readonly attestation?: AttestationSpec;
   /** Output policy. @default - 100 MiB cap, no release step */
   readonly output?: OutputSpec;
+  /** Limits of every job. @default - a 6-hour wall-clock limit */
+  readonly jobs?: JobsSpec;
 }
 
 /** Secure defaults, in one place. Weakening any of them is an explicit, named option. */
@@ -123,7 +136,19 @@ export const SPEC_DEFAULTS = {
   epsilon: 1,
   delta: 1e-9,
   bins: 16,
+  /** A job that spins forever must not hold the data, the VM or the machine forever: 6 hours, as ManaTEE's jobs. */
+  jobTimeoutSeconds: 21_600,
 } as const;
+
+/** Longest `jobs.timeoutSeconds`: one week. */
+export const MAX_JOB_TIMEOUT_SECONDS = 604_800;
+
+/**
+ * How long a GCP job VM may run beyond `jobs.timeoutSeconds` (pulling the image, decrypting the inputs, hashing and
+ * uploading the result) before Compute Engine deletes it (`scheduling.maxRunDuration`) and the runtime records the job
+ * as failed `timeout`. The executor itself stops the job at `timeoutSeconds` and commits its receipt well before.
+ */
+export const JOB_VM_GRACE_SECONDS = 1_800;
 
 /** Allowed values of the string enumerations. */
 export const CODE_POLICIES = ["approved-jobs", "any-job"] as const;
@@ -141,12 +166,13 @@ export interface ValidateSpecOptions {
   readonly allowNoProviders?: boolean;
 }
 
-const TOP_KEYS = ["providers", "codePolicy", "attestation", "output"];
+const TOP_KEYS = ["providers", "codePolicy", "attestation", "output", "jobs"];
 const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs", "attestation"];
 const DATASET_KEYS = ["name", "schema", "stage1Method", "epsilon", "delta"];
 const COLUMN_KEYS = ["name", "type", "categories", "min", "max", "bins", "integer"];
 const ATTESTATION_KEYS = ["allowDebug", "requireStable", "hwModels", "minImageVersion"];
 const OUTPUT_KEYS = ["maxBytes", "requireRelease"];
+const JOBS_KEYS = ["timeoutSeconds"];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -188,6 +214,7 @@ export function specProblems(spec: unknown, options: ValidateSpecOptions = {}): 
   }
   if (spec.attestation !== undefined) attestationProblems(spec.attestation, out);
   if (spec.output !== undefined) outputProblems(spec.output, out);
+  if (spec.jobs !== undefined) jobsProblems(spec.jobs, out);
   return out;
 }
 
@@ -344,6 +371,24 @@ function outputProblems(o: unknown, out: string[]): void {
   }
 }
 
+/** The problem of a job time limit, or undefined when it is a whole number of seconds within the bounds. Pure. */
+export function jobTimeoutProblem(v: unknown, what = "jobs.timeoutSeconds"): string | undefined {
+  if (Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_JOB_TIMEOUT_SECONDS) return undefined;
+  return `${what} must be a whole number of seconds from 1 to ${MAX_JOB_TIMEOUT_SECONDS} (one week) (got ${JSON.stringify(v)})`;
+}
+
+function jobsProblems(j: unknown, out: string[]): void {
+  if (!isObject(j)) {
+    out.push("jobs must be an object");
+    return;
+  }
+  unknownKeys(j, JOBS_KEYS, "jobs", out);
+  if (j.timeoutSeconds !== undefined) {
+    const p = jobTimeoutProblem(j.timeoutSeconds);
+    if (p) out.push(p);
+  }
+}
+
 /**
  * Validates a spec and returns it typed.
  *
@@ -378,6 +423,7 @@ export interface ResolvedSpec {
     readonly minImageVersion?: number;
   };
   readonly output: { readonly maxBytes: number; readonly requireRelease: boolean };
+  readonly jobs: { readonly timeoutSeconds: number };
 }
 
 /**
@@ -413,5 +459,6 @@ export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): R
       maxBytes: s.output?.maxBytes ?? SPEC_DEFAULTS.maxBytes,
       requireRelease: s.output?.requireRelease ?? SPEC_DEFAULTS.requireRelease,
     },
+    jobs: { timeoutSeconds: s.jobs?.timeoutSeconds ?? SPEC_DEFAULTS.jobTimeoutSeconds },
   };
 }

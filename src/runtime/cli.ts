@@ -32,5 +32,10 @@ export function buildProgram(): Command {
 }
 
 if (require.main === module) {
+  // `cleanroom verify … | head`: a reader that stops reading is not an error of ours; end quietly, no stack trace.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  });
   void runCli(buildProgram(), process.argv);
 }

@@ -9,6 +9,7 @@ import {
   jobDigestPrincipalSet,
 } from "../../src/core/attestation.js";
 import { type CleanRoomDescriptor, loadDescriptor } from "../../src/core/descriptor.js";
+import { JOB_VM_GRACE_SECONDS } from "../../src/core/spec.js";
 import {
   FIXTURE_DOCKERFILE,
   HOSPITAL_JOB,
@@ -448,6 +449,8 @@ describe("components: DataCleanRoom variants under mocks", function () {
     const { resources } = await runRoom({
       ...twoProviderArgs(),
       confidentialVm: { gpu: true, provisioningModel: "FLEX_START", maxRunDurationHours: 12, bootDiskSizeGb: 100 },
+      // A job limit beyond the reservation: the reservation's 12 hours bound the VM.
+      jobs: { timeoutSeconds: 86_400 },
       sandbox: { enabled: false },
     });
     const t = ofType(resources, TEMPLATE)[0]!.inputs;
@@ -463,6 +466,24 @@ describe("components: DataCleanRoom variants under mocks", function () {
 
 describe("components: VM shapes, protection and the sandbox's login", function () {
   this.timeout(60_000);
+
+  it("GIVEN jobs.timeoutSeconds WHEN planned THEN the descriptor records it and Compute Engine deletes a job VM after the limit plus the grace", async () => {
+    const { resources, room } = await runRoom({ ...twoProviderArgs(), jobs: { timeoutSeconds: 600 }, sandbox: { enabled: false } });
+    const t = ofType(resources, TEMPLATE)[0]!.inputs;
+    expect(t.scheduling).to.deep.include({ provisioningModel: "STANDARD", instanceTerminationAction: "DELETE", maxRunDuration: { seconds: 600 + JOB_VM_GRACE_SECONDS } });
+    expect(room.descriptor.jobs).to.deep.equal({ timeoutSeconds: 600 });
+    expect(loadDescriptor(room.descriptor).jobs).to.deep.equal({ timeoutSeconds: 600 });
+  });
+
+  it("GIVEN no jobs section WHEN planned THEN jobs get 6 hours and their VMs 6 hours plus the grace", async () => {
+    const { resources, room } = await runRoom({ ...twoProviderArgs(), sandbox: { enabled: false } });
+    expect(ofType(resources, TEMPLATE)[0]!.inputs.scheduling).to.deep.include({ instanceTerminationAction: "DELETE", maxRunDuration: { seconds: 21_600 + JOB_VM_GRACE_SECONDS } });
+    expect(room.descriptor.jobs).to.deep.equal({ timeoutSeconds: 21_600 });
+  });
+
+  it("GIVEN a job limit out of bounds WHEN constructed THEN it is refused before any resource exists", () => {
+    expect(() => new DataCleanRoom("research", { ...twoProviderArgs(), jobs: { timeoutSeconds: 0 }, sandbox: { enabled: false } })).to.throw(/jobs\.timeoutSeconds must be a whole number of seconds from 1 to 604800/);
+  });
 
   it("GIVEN teeType SEV and a custom machine type and disk WHEN planned THEN the template and the condition follow, still TERMINATE", async () => {
     const { resources } = await runRoom({
@@ -498,6 +519,7 @@ describe("components: VM shapes, protection and the sandbox's login", function (
       automaticRestart: false,
       provisioningModel: "SPOT",
       instanceTerminationAction: "DELETE",
+      maxRunDuration: { seconds: 6 * 3600 + JOB_VM_GRACE_SECONDS },
       preemptible: true,
     });
     expect(t.confidentialInstanceConfig).to.deep.equal({ confidentialInstanceType: "TDX" });

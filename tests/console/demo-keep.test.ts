@@ -16,7 +16,7 @@ describe("console: the demo with --keep", function () {
   after(async () => {
     if (child && child.exitCode === null) child.kill("SIGTERM");
     if (roomDir) {
-      await localDown(roomDir);
+      await localDown(roomDir, { force: true });
       await rm(dirname(roomDir), { recursive: true, force: true });
     }
   });

@@ -33,5 +33,5 @@ export async function startRoom(prefix: string, options: { provision?: boolean }
   const workspace = join(work, "workspace");
   await mkdir(workspace);
   await cp(join(QUICKSTART, "jobs"), workspace, { recursive: true });
-  return { work, dir, descriptorPath: r.descriptorPath, workspace, down: async () => void (await localDown(dir)) };
+  return { work, dir, descriptorPath: r.descriptorPath, workspace, down: async () => void (await localDown(dir, { force: true })) };
 }

@@ -318,6 +318,7 @@ describe("core/spec: resolveSpec fills the secure defaults", () => {
       codePolicy: "approved-jobs",
       attestation: { allowDebug: false, requireStable: true },
       output: { maxBytes: 104857600, requireRelease: false },
+      jobs: { timeoutSeconds: 21600 },
     });
     expect(SPEC_DEFAULTS.maxBytes).to.equal(100 * 1024 * 1024);
   });
@@ -350,6 +351,32 @@ describe("core/spec: resolveSpec fills the secure defaults", () => {
 
   it("GIVEN an invalid spec THEN resolveSpec throws invalid-spec", () => {
     expect(() => resolveSpec({ providers: [] })).to.throw(CleanRoomError).with.property("code", "invalid-spec");
+  });
+});
+
+describe("core/spec: jobs.timeoutSeconds (the wall-clock limit of every job)", () => {
+  const minimal = { providers: [{ name: "p", datasets: [{ name: "d" }] }] };
+
+  it("GIVEN no jobs section THEN every job gets 6 hours, as ManaTEE's jobs", () => {
+    expect(resolveSpec(minimal).jobs).to.deep.equal({ timeoutSeconds: 6 * 3600 });
+  });
+
+  it("GIVEN a limit within 1 s .. one week THEN it is kept", () => {
+    for (const t of [1, 2, 3600, 604800]) {
+      expect(specProblems({ ...minimal, jobs: { timeoutSeconds: t } })).to.deep.equal([]);
+      expect(resolveSpec({ ...minimal, jobs: { timeoutSeconds: t } }).jobs.timeoutSeconds).to.equal(t);
+    }
+  });
+
+  it("GIVEN a limit that is not a whole number of seconds in bounds THEN one problem names the field and the bounds", () => {
+    for (const bad of [0, -1, 1.5, 604801, Number.POSITIVE_INFINITY, "60", null]) {
+      expectOneProblem(specProblems({ ...minimal, jobs: { timeoutSeconds: bad } }), "jobs.timeoutSeconds", "from 1 to 604800");
+    }
+  });
+
+  it("GIVEN an unknown key or a non-object under jobs THEN it is refused", () => {
+    expectOneProblem(specProblems({ ...minimal, jobs: { timeout: 60 } }), "jobs.timeout is not a known field");
+    expectOneProblem(specProblems({ ...minimal, jobs: 60 }), "jobs must be an object");
   });
 });
 

@@ -258,7 +258,7 @@ export async function stopLeftovers(root: string): Promise<string[]> {
   for (const d of leftoverRooms(root)) {
     if ((await localStatus(d)).running) {
       running.push(d);
-      await localDown(d);
+      await localDown(d, { force: true });
     }
   }
   return running;

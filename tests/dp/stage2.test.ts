@@ -91,7 +91,7 @@ describe("dp one budget across stages (local room, stage-2 noise protocol)", fun
   });
 
   after(async () => {
-    if (dir) await localDown(dir);
+    if (dir) await localDown(dir, { force: true });
     if (work) rmSync(work, { recursive: true, force: true });
   });
 

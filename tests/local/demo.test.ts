@@ -31,5 +31,11 @@ describe("npm run demo (examples/quickstart/demo.ts)", function () {
     expect(out).to.match(/is not in its approvedJobs/);
     expect(out).to.include("VERIFIED FAILURE");
     expect(out).to.include("Outputs released: 0 (none).");
+    // The denied step prints the job's digest once and the hint to approve it once (issue 19).
+    const denied = out.slice(out.indexOf("A job nobody approved"));
+    const digest = /add "(sha256:[0-9a-f]{64})"/.exec(denied)?.[1];
+    expect(digest, denied).to.be.a("string");
+    expect(denied.split(digest!).length - 1, denied).to.equal(1);
+    expect(denied.split("To approve it").length - 1, denied).to.equal(1);
   });
 });

@@ -85,7 +85,7 @@ describe("local clean room: node and notebook entrypoints, runtime pre-flight", 
   });
 
   after(async () => {
-    if (dir) await localDown(dir);
+    if (dir) await localDown(dir, { force: true });
     if (work) await rm(work, { recursive: true, force: true });
   });
 

@@ -104,7 +104,7 @@ time.sleep(60)
   });
 
   after(async () => {
-    if (dir) await localDown(dir);
+    if (dir) await localDown(dir, { force: true });
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -173,7 +173,7 @@ time.sleep(60)
     const r = await run("unapproved");
     expect(r.state).to.equal("failed");
     expect(r.errorCode).to.equal("denied");
-    expect(r.detail).to.match(/provider "insurer" refused: job sha256:[0-9a-f]{64} is not in its approvedJobs/);
+    expect(r.detail).to.match(/provider "insurer" refused: the job is not in its approvedJobs. To approve it, add "sha256:[0-9a-f]{64}"/);
     expect(r.detail).to.contain("approvedJobs in the spec");
     expect(existsSync(join(quarantine(r.jobId), "outputs"))).to.equal(false);
     const receipt = parseReceipt(readFileSync(join(quarantine(r.jobId), "receipt.json"), "utf8"));

@@ -212,7 +212,7 @@ open(os.path.join(OUT, "big.bin"), "wb").write(b"x" * 5000)
       ],
       output: { maxBytes: 4096, requireRelease: true },
     };
-    const up = await localUp({ spec, dir, jobTimeoutMs: 10_000 });
+    const up = await localUp({ spec, dir, jobTimeoutSeconds: 10 });
     descriptor = loadDescriptor(up.descriptorPath);
     client = await roomClientFor(descriptor);
     await writeFile(join(work, "claims.csv"), CLAIMS);
@@ -223,7 +223,7 @@ open(os.path.join(OUT, "big.bin"), "wb").write(b"x" * 5000)
 
   after(async () => {
     if (dir) {
-      await localDown(dir).catch(() => undefined);
+      await localDown(dir, { force: true }).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     }
     if (work) await rm(work, { recursive: true, force: true });
@@ -483,7 +483,7 @@ open(os.path.join(OUT, "big.bin"), "wb").write(b"x" * 5000)
       const lost = await client.wait(jobId, { timeoutMs: 15_000 });
       expect(lost.state).to.equal("lost");
       expect(lost.detail).to.match(/cleanroom local up/);
-      await localUp({ spec, dir, jobTimeoutMs: 10_000 });
+      await localUp({ spec, dir, jobTimeoutSeconds: 10 });
       const s = await client.wait(jobId, { timeoutMs: 30_000 });
       expect(s.state).to.equal("failed");
       expect(s.errorCode).to.equal("executor-died");
@@ -528,7 +528,7 @@ while open(f).read() == "0" * 64:
   });
 
   after(async () => {
-    if (dir) await localDown(dir).catch(() => undefined);
+    if (dir) await localDown(dir, { force: true }).catch(() => undefined);
     if (work) await rm(work, { recursive: true, force: true });
   });
 

@@ -122,6 +122,13 @@ describe("verify/verifyResult", function () {
     expect(err.message).to.include("receipt.room");
   });
 
+  it("GIVEN another room's descriptor with its own root THEN policy saying the result comes from another room, not untrusted-root (issue 19)", async () => {
+    const { dir } = await buildResult(tmp, room, localChain);
+    const other = descriptor("local", gcpChain.root.pem, { imageDigests: [IMAGE], platform: "local" }, "other");
+    const err = await rejects(verifyResult(dir, { descriptor: other }), "policy");
+    expect(err.message).to.include("comes from another room").and.to.include(`"${room.name}"`).and.not.to.include("root");
+  });
+
   it("GIVEN a descriptor whose policy changed since the job ran THEN policy naming policyDigest", async () => {
     const { dir } = await buildResult(tmp, room, localChain);
     const changed = descriptor("local", localChain.root.pem, { imageDigests: [IMAGE, OTHER_IMAGE], platform: "local" });

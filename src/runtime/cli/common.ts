@@ -12,6 +12,24 @@ export function output(json: boolean | undefined, value: unknown, human: () => v
   else human();
 }
 
+/**
+ * Parses a whole number of seconds given on the command line (`--timeout abc` must not mean "no timeout").
+ *
+ * @throws CleanRoomError `invalid-argument`
+ * @example
+ * wholeSeconds("600", "--timeout"); // 600
+ */
+export function wholeSeconds(text: string, option: string): number {
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new CleanRoomError("invalid-argument", `${option} must be a whole number of seconds, at least 1 (got ${JSON.stringify(text)})`);
+  return n;
+}
+
+/** A path or word as it can be pasted into a shell: as is when it is plain, single-quoted otherwise. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
 /** Progress lines go to stderr so that `--json` stdout stays machine-readable. */
 export function progress(message: string): void {
   process.stderr.write(`${message}\n`);

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { loadDescriptor } from "../../core/descriptor.js";
 import { roomClientFor } from "../platforms/index.js";
 import { rngFromEnvironment } from "../dp/rng.js";
+import { describeUnparsable } from "../provision/csv-check.js";
 import { produceStage1, type Stage1Result } from "../provision/stage1.js";
 import { output, progress } from "./common.js";
 
@@ -24,6 +25,8 @@ export function registerDataCommands(program: Command): void {
     .addHelpText(
       "after",
       `
+The whole CSV is parsed first: a file that fails parsing is refused with the line to fix, and nothing is stored.
+Numeric cells that are not numbers (e.g. age = abc) are counted and reported; DP releases count them as unknown.
 The CSV never leaves your machine in the clear: it is encrypted (AES-256-GCM, streamed) before it is stored, and
 the data key is wrapped by the provider's key (local key broker, or Cloud KMS on GCP).
 
@@ -43,7 +46,8 @@ Example:
               forceBudgetChange: o.forceBudgetChange === true,
             });
       output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}) }, () => {
-        process.stdout.write(`Provisioned ${r.provider}/${r.dataset}: ${r.bytes} bytes, sha256 ${r.sha256}\nStored at ${r.uri}\n`);
+        process.stdout.write(`Provisioned ${r.provider}/${r.dataset}: ${r.rows} rows, ${r.bytes} bytes, sha256 ${r.sha256}\nStored at ${r.uri}\n`);
+        for (const line of describeUnparsable(r.unparsable)) process.stdout.write(`Note: ${line}\n`);
       });
     });
 }

@@ -5,10 +5,10 @@ import type { Command } from "commander";
 import type { JobManifest } from "../../core/digest.js";
 import { jobDigest } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
-import { fetchResult, jobStatus, releaseResult, submitJob, waitForJob } from "../jobs/client.js";
+import { fetchResult, jobStatus, openRoom, releaseResult, submitJob, waitForJob } from "../jobs/client.js";
 import { packJob } from "../jobs/pack.js";
 import type { JobStatus, PackedJob } from "../platforms/platform.js";
-import { output, progress } from "./common.js";
+import { output, progress, shellWord, wholeSeconds } from "./common.js";
 import { printable } from "./escape.js";
 import { readPemCertificates } from "./verify.js";
 
@@ -82,10 +82,11 @@ Examples:
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExample:\n  $ cleanroom job submit ./packed --room ./room/descriptor.json --wait")
     .action(async (packedDir: string, o: { room?: string; wait?: boolean; timeout: string; json?: boolean }) => {
+      const timeoutMs = wholeSeconds(o.timeout, "--timeout") * 1000;
       const room = roomOf(o);
       const sub = await submitJob(room, await loadPackedJob(packedDir));
       progress(`Submitted ${sub.jobId} (${sub.jobDigest})`);
-      const st = o.wait ? await waitForJob(room, sub.jobId, { timeoutMs: Number(o.timeout) * 1000, onProgress: (s) => progress(`  ${s.state}`) }) : undefined;
+      const st = o.wait ? await waitForJob(room, sub.jobId, { timeoutMs, onProgress: (s) => progress(`  ${s.state}`) }) : undefined;
       output(o.json, { ...sub, ...(st ? { status: st } : {}) }, () => process.stdout.write(st ? `${describe(st)}\n` : `${sub.jobId}\n`));
       if (st && !WAIT_OK.includes(st.state)) process.exitCode = 1;
     });
@@ -101,13 +102,31 @@ Examples:
     });
 
   job
+    .command("list")
+    .description("List the room's jobs, oldest first: id, state, digest, submitted and finished times")
+    .requiredOption(...ROOM_OPT)
+    .option("--json", "print the jobs as a JSON array")
+    .addHelpText("after", "\nExamples:\n  $ cleanroom job list --room ./room/descriptor.json\n  $ cleanroom job list --room ./room/descriptor.json --json | jq -r '.[].jobId'")
+    .action(async (o: { room?: string; json?: boolean }) => {
+      const jobs = await (await openRoom(roomOf(o))).list();
+      output(o.json, jobs, () => {
+        if (jobs.length === 0) process.stdout.write("No jobs in this room yet.\n");
+        for (const s of jobs) {
+          const times = `submitted ${s.submittedAt ?? "?"}${s.finishedAt ? `, finished ${s.finishedAt}` : ""}`;
+          process.stdout.write(`${printable(`${s.jobId}  ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}  ${s.jobDigest || "?"}  ${times}`)}\n`);
+        }
+      });
+    });
+
+  job
     .command("wait <jobId>")
     .description("Wait until a job succeeds, fails or is lost (progress on stderr)")
     .requiredOption(...ROOM_OPT)
     .option("--timeout <seconds>", "give up after this long", "600")
     .option("--json", "print the result as JSON")
     .action(async (jobId: string, o: { room?: string; timeout: string; json?: boolean }) => {
-      const s = await waitForJob(roomOf(o), jobId, { timeoutMs: Number(o.timeout) * 1000, onProgress: (x) => progress(`${jobId}: ${x.state}`) });
+      const timeoutMs = wholeSeconds(o.timeout, "--timeout") * 1000;
+      const s = await waitForJob(roomOf(o), jobId, { timeoutMs, onProgress: (x) => progress(`${jobId}: ${x.state}`) });
       output(o.json, s, () => process.stdout.write(`${describe(s)}\n`));
       if (!WAIT_OK.includes(s.state)) process.exitCode = 1;
     });
@@ -131,8 +150,9 @@ Example:
     )
     .action(async (jobId: string, o: { room?: string; out: string; from?: string; json?: boolean }) => {
       if (o.from === "quarantine") progress(`Reading ${jobId}'s unreleased result from quarantine: the providers' review copy, not a released result.`);
-      const dir = await fetchResult(roomOf(o), jobId, o.out, o.from ? { from: o.from } : {});
-      output(o.json, { jobId, dir }, () => process.stdout.write(`Fetched ${jobId} into ${dir}; verify it with \`cleanroom verify ${dir}\`\n`));
+      const room = roomOf(o);
+      const dir = await fetchResult(room, jobId, o.out, o.from ? { from: o.from } : {});
+      output(o.json, { jobId, dir }, () => process.stdout.write(`Fetched ${jobId} into ${dir}; verify it with \`cleanroom verify ${shellWord(dir)} --room ${shellWord(room)}\`\n`));
     });
 
   job

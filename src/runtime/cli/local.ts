@@ -2,7 +2,14 @@
 import type { Command } from "commander";
 import { CleanRoomError } from "../../core/errors.js";
 import { localDown, localStatus, localUp } from "../platforms/local/room.js";
-import { output, progress } from "./common.js";
+import { output, progress, wholeSeconds } from "./common.js";
+
+/** Parses a whole number given on the command line. @throws CleanRoomError `invalid-argument` */
+function wholeNumber(text: string, option: string): number {
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new CleanRoomError("invalid-argument", `${option} must be a whole number (got ${JSON.stringify(text)})`);
+  return n;
+}
 
 /** Registers the `local` command group. */
 export function registerLocalCommands(program: Command): void {
@@ -25,7 +32,10 @@ Examples:
     .requiredOption("--dir <dir>", "the room's directory (buckets, keys, sockets, logs)")
     .option("--name <name>", "room name (token audience, receipts)", undefined)
     .option("--insecure-no-sandbox", "run jobs WITHOUT bubblewrap (throwaway data only; every receipt says sandbox \"none\")")
-    .option("--job-timeout <seconds>", "stop a job that runs longer; it fails with `timeout` and a receipt", "3600")
+    .option("--job-timeout <seconds>", "override the spec's jobs.timeoutSeconds (default 6 h): a job that runs longer fails with `timeout` and a receipt")
+    .option("--job-memory <MiB>", "memory each job process may allocate (default: half of this machine's)")
+    .option("--job-processes <n>", "processes and threads a job may have at once (default: 512)")
+    .option("--job-cpu-seconds <s>", "CPU time each job process may use (default: the job time limit times the CPUs)")
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -39,15 +49,19 @@ Examples:
   $ cleanroom local up --spec spec.json --dir ./room --job-timeout 600
   $ cleanroom local up --spec spec.json --dir ./room --json | jq -r .descriptorPath`,
     )
-    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; jobTimeout: string; json?: boolean }) => {
-      const seconds = Number(o.jobTimeout);
-      if (!Number.isFinite(seconds) || seconds < 1) throw new CleanRoomError("invalid-argument", `--job-timeout must be a number of seconds, at least 1 (got ${JSON.stringify(o.jobTimeout)})`);
+    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; jobTimeout?: string; jobMemory?: string; jobProcesses?: string; jobCpuSeconds?: string; json?: boolean }) => {
+      const jobLimits = {
+        ...(o.jobMemory === undefined ? {} : { memoryMiB: wholeNumber(o.jobMemory, "--job-memory") }),
+        ...(o.jobProcesses === undefined ? {} : { processes: wholeNumber(o.jobProcesses, "--job-processes") }),
+        ...(o.jobCpuSeconds === undefined ? {} : { cpuSeconds: wholeNumber(o.jobCpuSeconds, "--job-cpu-seconds") }),
+      };
       const r = await localUp({
         spec: o.spec,
         dir: o.dir,
         ...(o.name ? { name: o.name } : {}),
         insecureNoSandbox: o.insecureNoSandbox === true,
-        jobTimeoutMs: Math.round(seconds * 1000),
+        ...(o.jobTimeout === undefined ? {} : { jobTimeoutSeconds: wholeSeconds(o.jobTimeout, "--job-timeout") }),
+        jobLimits,
         onProgress: progress,
       });
       output(o.json, { alreadyRunning: r.alreadyRunning, pid: r.pid, descriptorPath: r.descriptorPath, room: r.descriptor.name, executorDigest: r.descriptor.executor.imageDigest }, () => {
@@ -62,11 +76,24 @@ Examples:
     .command("down")
     .description("Stop the local room's services (data, keys and results stay in the directory)")
     .requiredOption("--dir <dir>", "the room's directory")
+    .option("--force", "stop it even while jobs run: each running job ends failed [stopped], with a failure receipt")
     .option("--json", "print the result as JSON")
-    .addHelpText("after", "\nExample:\n  $ cleanroom local down --dir ./room")
-    .action(async (o: { dir: string; json?: boolean }) => {
-      const stopped = await localDown(o.dir);
-      output(o.json, { stopped }, () => process.stdout.write(stopped ? "Room stopped.\n" : "The room was not running.\n"));
+    .addHelpText(
+      "after",
+      `
+While jobs run, \`down\` refuses and names them: wait for them, or pass --force.
+
+Examples:
+  $ cleanroom local down --dir ./room
+  $ cleanroom local down --dir ./room --force`,
+    )
+    .action(async (o: { dir: string; force?: boolean; json?: boolean }) => {
+      const running = o.force ? await localStatus(o.dir).then((s) => s.runningJobIds ?? []) : [];
+      const stopped = await localDown(o.dir, { force: o.force === true });
+      output(o.json, { stopped, ...(o.force ? { stoppedJobs: running } : {}) }, () => {
+        process.stdout.write(stopped ? "Room stopped.\n" : "The room was not running.\n");
+        if (running.length > 0) process.stdout.write(`Stopped ${running.length} running job(s), each failed [stopped] with a receipt: ${running.join(", ")}\n`);
+      });
     });
 
   local
@@ -81,7 +108,7 @@ Examples:
         if (!s.running) process.stdout.write(`Not running: ${s.detail ?? ""}\n`);
         else
           process.stdout.write(
-            `Room ${s.room} is running (pid ${s.pid}), ${s.runningJobs} job(s) running.\nExecutor: ${s.executorDigest}\nSandbox:  ${s.insecureNoSandbox ? "NONE (--insecure-no-sandbox)" : "bubblewrap"}\n`,
+            `Room ${s.room} is running (pid ${s.pid}), ${s.runningJobs} job(s) running${(s.runningJobIds ?? []).length > 0 ? `: ${(s.runningJobIds ?? []).join(", ")}` : ""}.\nExecutor: ${s.executorDigest}\nSandbox:  ${s.insecureNoSandbox ? "NONE (--insecure-no-sandbox)" : "bubblewrap"}\n`,
           );
       });
     });

@@ -33,6 +33,33 @@ class Int32Builder {
   }
 }
 
+/** The csv-parse options every reader of a dataset CSV uses (provisioning checks the file with the same ones). */
+export const CSV_PARSE_OPTIONS = { bom: true, skip_empty_lines: true, relax_column_count: false } as const;
+
+/**
+ * One line for a CSV that csv-parse refused, naming one line number: the line of the offending record (for a quote
+ * that is never closed, the line where that record starts, not the end of the file where the parser noticed).
+ *
+ * @param lastRecordEnd the line the last record read before the error ended on (0 when none was read)
+ */
+export function csvErrorMessage(path: string, err: unknown, lastRecordEnd: number): string {
+  const e = err as { code?: string; lines?: number; message?: string };
+  const start = lastRecordEnd + 1;
+  const line = typeof e.lines === "number" && e.lines > 0 ? e.lines : start;
+  switch (e.code) {
+    case "CSV_QUOTE_NOT_CLOSED":
+      return `CSV ${path}, line ${start}: a quoted field that starts in this record is never closed`;
+    case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH": {
+      const m = /expect (\d+), got (\d+)/.exec(e.message ?? "");
+      return `CSV ${path}, line ${line}: ${m ? `${m[2]} fields where the header has ${m[1]}` : "another number of fields than the header"}`;
+    }
+    case "CSV_INVALID_CLOSING_QUOTE":
+      return `CSV ${path}, line ${line}: a closing quote is followed by more text (quote the whole field and double any quote inside it)`;
+    default:
+      return `CSV ${path}, line ${line}: ${(e.message ?? messageOf(err)).replace(/\s*(?:at|on) line \d+/g, "")}`;
+  }
+}
+
 /**
  * Streams a CSV file (with a header row) and calls `visit` with the cells of the schema's columns, in schema order,
  * for every data row. Columns of the CSV that the schema does not declare are never looked at (never released).
@@ -42,8 +69,18 @@ class Int32Builder {
 export async function scanCsv(path: string, domain: Domain, visit: (cells: readonly string[]) => void): Promise<number> {
   let index: number[] | undefined;
   let rows = 0;
+  let lastLine = 0;
   const cells = new Array<string>(domain.columns.length);
-  const parser = createReadStream(path).pipe(parse({ bom: true, skip_empty_lines: true, relax_column_count: false }));
+  // on_record runs as the parser reads each record: its line is exact, where the consumer below lags behind the parser.
+  const parser = createReadStream(path).pipe(
+    parse({
+      ...CSV_PARSE_OPTIONS,
+      on_record: (record: string[], context: { lines: number }) => {
+        lastLine = context.lines;
+        return record;
+      },
+    }),
+  );
   try {
     for await (const record of parser as AsyncIterable<string[]>) {
       if (index === undefined) {
@@ -57,11 +94,10 @@ export async function scanCsv(path: string, domain: Domain, visit: (cells: reado
   } catch (err) {
     if (err instanceof CleanRoomError) throw err;
     const code = (err as { code?: string }).code;
-    throw new CleanRoomError(
-      code === "ENOENT" || code === "EACCES" ? "io-error" : "invalid-argument",
-      `Cannot read CSV ${path} (near data row ${rows + 1}): ${messageOf(err)}`,
-      { cause: err },
-    );
+    if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") {
+      throw new CleanRoomError("io-error", `Cannot read CSV ${path}: ${messageOf(err)}`, { cause: err });
+    }
+    throw new CleanRoomError("invalid-argument", `Cannot read ${csvErrorMessage(path, err, lastLine)}`, { cause: err });
   }
   if (index === undefined) throw new CleanRoomError("invalid-argument", `CSV ${path} is empty: it needs a header row naming the columns`);
   return rows;

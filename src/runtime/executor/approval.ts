@@ -29,7 +29,7 @@ export function checkApproval(descriptor: CleanRoomDescriptor, jobDigestValue: s
       refusing
         .map(
           (p) =>
-            `provider "${p}" refused: job ${jobDigestValue} is not in its approvedJobs. To approve it, add "${jobDigestValue}" to ` +
+            `provider "${p}" refused: the job is not in its approvedJobs. To approve it, add "${jobDigestValue}" to ` +
             `providers[name=${p}].approvedJobs in the spec and restart the room (local), or to its approvedJobs and \`pulumi up\` (GCP)`,
         )
         .join("; ") + ". None of the job's code ran.",

@@ -22,12 +22,6 @@ export const ENV_LAUNCHER_SOCKET = "CLEANROOM_LAUNCHER_SOCKET";
 export const ENV_BROKER_SOCKET = "CLEANROOM_BROKER_SOCKET";
 /** Local only: `bubblewrap` or `none`, as the launcher ran the executor (recorded in the receipt). */
 export const ENV_SANDBOX = "CLEANROOM_SANDBOX";
-/**
- * Local only: the job process is stopped after this many milliseconds and the job fails with `timeout` (a receipt
- * says so). Not an operator override on GCP, where the consumer's `job wait --timeout` deletes the VM instead.
- */
-export const ENV_JOB_TIMEOUT = "CLEANROOM_JOB_TIMEOUT_MS";
-
 /** What the job sees: the directory of its read-only inputs (`<provider>/<dataset>.csv`). */
 export const ENV_INPUTS = "CLEANROOM_INPUTS";
 /** What the job sees: the only directory it may write outputs to. */
@@ -50,8 +44,6 @@ export interface ExecutorEnv {
   readonly jobUri: string;
   readonly outputUri: string;
   readonly room: string;
-  /** How long the job process may run (`CLEANROOM_JOB_TIMEOUT_MS`); no limit when absent. */
-  readonly jobTimeoutMs?: number;
 }
 
 /**
@@ -67,15 +59,10 @@ export function readExecutorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorE
       `The executor needs ${missing.join(", ")} in its environment; it is started by the launcher (\`cleanroom job submit\`), not by hand.`,
     );
   }
-  const timeout = env[ENV_JOB_TIMEOUT] === undefined ? undefined : Number(env[ENV_JOB_TIMEOUT]);
-  if (timeout !== undefined && !(Number.isSafeInteger(timeout) && timeout > 0)) {
-    throw new CleanRoomError("invalid-argument", `${ENV_JOB_TIMEOUT} must be a positive number of milliseconds (got ${JSON.stringify(env[ENV_JOB_TIMEOUT])})`);
-  }
   return {
     jobDigest: env[ENV_JOB_DIGEST]!,
     jobUri: env[ENV_JOB_URI]!,
     outputUri: env[ENV_OUTPUT_URI]!,
     room: env[ENV_ROOM]!,
-    ...(timeout !== undefined ? { jobTimeoutMs: timeout } : {}),
   };
 }

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, findDataset, findProvider, providerTrust } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, findDataset, findProvider, jobTimeoutSeconds, providerTrust } from "../../core/descriptor.js";
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
@@ -37,6 +37,9 @@ export interface ExecutorOutcome {
   /** Whether the result (with token) was committed to quarantine. */
   readonly committed: boolean;
 }
+
+/** A job stopped by SIGXCPU (its CPU-time limit) ends with this code (128 + 24, as its sandbox reports it). */
+const EXIT_SIGXCPU = 152;
 
 /** The job's whole environment besides PATH and the platform's input/output variables. */
 const JOB_ENV = { HOME: "/tmp", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1", PYTHONUNBUFFERED: "1" } as const;
@@ -237,14 +240,24 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
     // Stage-2 DP releases: the job may ask for noise, spent from the ledger first (dp-noise.ts).
     dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n) });
-    const ended = await runJobProcess(cmd, env.jobTimeoutMs !== undefined ? { timeoutMs: env.jobTimeoutMs } : {}).finally(() => dp?.stop());
+    // The limit of the descriptor the room started this executor with (attested), not of any file a job could edit.
+    const limit = jobTimeoutSeconds(descriptor);
+    const ended = await runJobProcess(cmd, { timeoutMs: limit * 1000 }).finally(() => dp?.stop());
     exitCode = ended.code;
     if (ended.timedOut) {
-      throw new CleanRoomError("timeout", `The job ran longer than the room's limit of ${Math.round(env.jobTimeoutMs! / 1000)} s and was stopped; nothing it wrote is released`);
+      throw new CleanRoomError(
+        "timeout",
+        `The job ran longer than the room's limit of ${limit} s (jobs.timeoutSeconds) and was stopped; nothing it wrote is released`,
+      );
+    }
+    const limits = descriptor.local?.jobLimits;
+    if (limits && exitCode === EXIT_SIGXCPU) {
+      throw new CleanRoomError("cpu-limit", `The job used more than the room's ${limits.cpuSeconds} s of CPU time per process (local.jobLimits.cpuSeconds) and was stopped; nothing it wrote is released`);
     }
     if (exitCode !== 0) {
       // The code itself is chosen by code that read the data: it stays in the receipt, for the provider's review.
-      throw new CleanRoomError("job-failed", "The job exited with a non-zero code (its output is not kept; reproduce with the stage-1 data)");
+      const within = limits ? ` It ran with at most ${limits.memoryMiB} MiB of memory and ${limits.processes} processes (local.jobLimits).` : "";
+      throw new CleanRoomError("job-failed", `The job exited with a non-zero code (its output is not kept; reproduce with the stage-1 data).${within}`);
     }
 
     // 4. Output policy, then the outputs go to the (not yet visible) result.

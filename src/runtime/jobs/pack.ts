@@ -3,7 +3,8 @@
  * sorted paths, mtime 0, mode 0644/0755, uid/gid 0, no owner names, no symlinks.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, writeFile } from "node:fs/promises";
+import { makeDirectory } from "../directory.js";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -132,7 +133,7 @@ export async function packJob(dir: string, options: PackOptions): Promise<Packed
     files: await manifestOf(root, { exclude: await ignoredPaths(root) }),
   };
   const outDir = options.outDir ? resolve(options.outDir) : await mkdtemp(join(tmpdir(), "cleanroom-job-"));
-  await mkdir(outDir, { recursive: true });
+  await makeDirectory(outDir, "--out");
   const bundlePath = join(outDir, "bundle.tar");
   await writeTar(root, files, bundlePath);
   await writeFile(join(outDir, "job.json"), `${canonicalJson(manifest)}\n`);

@@ -10,6 +10,7 @@
 import type { Readable } from "node:stream";
 import type { CleanRoomDescriptor, DescriptorProvider } from "../../core/descriptor.js";
 import type { JobManifest } from "../../core/digest.js";
+import type { UnparsableCells } from "../provision/csv-check.js";
 
 /** Writes one job result (outputs, receipt, token) so that it becomes visible all at once, or not at all. */
 export interface ResultWriter {
@@ -120,6 +121,10 @@ export interface ProvisionResult {
   readonly bytes: number;
   readonly sha256: string;
   readonly ciphertextSha256: string;
+  /** Data rows of the CSV (the header excluded). */
+  readonly rows: number;
+  /** Numeric schema columns with cells that are not numbers (counted as unknown by DP releases); empty when none. */
+  readonly unparsable: readonly UnparsableCells[];
 }
 
 /** A packed job, as produced by `packJob` (`runtime/jobs/pack.ts`). */
@@ -143,6 +148,24 @@ export interface JobStatus {
   readonly detail?: string;
   /** The receipt's stable error code, when failed. */
   readonly errorCode?: string;
+  /** When the job was submitted (ISO 8601), when the room recorded it. */
+  readonly submittedAt?: string;
+  /** When the job ended (ISO 8601; the receipt's `finishedAt` once there is one). */
+  readonly finishedAt?: string;
+}
+
+/** Orders jobs by submission time (oldest first), then by id. */
+export function sortJobs(jobs: JobStatus[]): JobStatus[] {
+  return jobs.sort((a, b) => (a.submittedAt ?? "").localeCompare(b.submittedAt ?? "") || a.jobId.localeCompare(b.jobId));
+}
+
+/**
+ * The `--room <descriptor.json>` argument of a pasteable hint: a local room's descriptor path, or `room.json` for a
+ * GCP room (what `pulumi stack output descriptor --json > room.json` writes; the path is the user's).
+ */
+export function roomArg(descriptor: CleanRoomDescriptor): string {
+  const path = descriptor.local ? `${descriptor.local.dir.replace(/\/+$/, "")}/descriptor.json` : "room.json";
+  return `--room ${/^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`}`;
 }
 
 /** Job states after which nothing changes any more (except `released`). */
@@ -176,6 +199,8 @@ export interface RoomClient {
   submit(job: PackedJob): Promise<{ jobId: string; jobDigest: string }>;
   /** Current state of a job. @throws CleanRoomError `not-found` */
   status(jobId: string): Promise<JobStatus>;
+  /** Every job of the room with its state, digest and times, oldest first. */
+  list(): Promise<JobStatus[]>;
   /** Waits until the job reaches a final state. @throws CleanRoomError `timeout` */
   wait(jobId: string, options?: WaitOptions): Promise<JobStatus>;
   /**

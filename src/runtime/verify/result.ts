@@ -290,6 +290,16 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
       "A local room's results need its root: the descriptor has no attestation.trustedRoots; pass --trusted-root <root.pem> from the room's directory",
     );
   }
+  // Said first, before the chain: another room's result fails there too (its root is not this room's), and "untrusted
+  // root" would send the user after the wrong problem. The receipt is not trusted yet; this only refuses earlier.
+  if (receipt.room !== descriptor.name) {
+    throw new AttestationError(
+      "policy",
+      `This result comes from another room: its receipt.room is ${JSON.stringify(receipt.room)}, the descriptor is room ${JSON.stringify(descriptor.name)}. ` +
+        `Verify it with room ${JSON.stringify(receipt.room)}'s descriptor (--room).`,
+      { claim: "receipt.room" },
+    );
+  }
   const times = decodeTokenTimes(token);
   const at = options.currentDate ?? new Date(times.iat * 1000);
 

@@ -116,6 +116,8 @@ export interface FakeVmBehaviour {
   readonly neverBoots?: boolean;
   /** Boot, then power off without running the executor (e.g. the image could not be pulled). */
   readonly powerOffWithoutReceipt?: boolean;
+  /** Boot and stay RUNNING without ever committing a result (an executor that hangs). */
+  readonly hangs?: boolean;
   /**
    * Run the image's entrypoint program (`src/runtime/executor/main.ts`, what the Dockerfile's ENTRYPOINT runs compiled)
    * in a child process whose environment is only the `tee-env-*` variables plus the test redirections, instead of
@@ -147,6 +149,7 @@ export class FakeVm {
   private async boot(vm: FakeInstance): Promise<void> {
     if (this.behaviour.neverBoots) return;
     vm.status = "RUNNING";
+    if (this.behaviour.hangs) return;
     if (this.behaviour.powerOffWithoutReceipt) {
       vm.status = "TERMINATED";
       return;

@@ -5,34 +5,19 @@
  * The ciphertext is written to a private temporary file first (0600 in a 0700 directory): the upload can then be
  * retried and its size is known, and the plaintext never touches the network.
  */
-import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KeyManagementServiceClient } from "@google-cloud/kms";
 import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../core/descriptor.js";
-import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import { CleanRoomError } from "../../../core/errors.js";
 import type { ProvisionOptions, ProvisionResult } from "../platform.js";
+import { checkDatasetCsv, checkUnchanged } from "../../provision/csv-check.js";
 import { ENVELOPE_FORMAT, encryptFile, generateDataKey } from "../../provision/envelope.js";
 import { kmsWrap } from "./kms.js";
 import type { RetryPolicy } from "./retry.js";
 import type { GcsStore } from "./storage.js";
 import { joinUri } from "./uri.js";
-
-/** Reads the first line of a CSV (at most 64 KiB) without reading the rest. */
-async function csvHeader(path: string): Promise<string[]> {
-  let buf = "";
-  try {
-    for await (const c of createReadStream(path, { encoding: "utf8", highWaterMark: 4096 })) {
-      buf += c as string;
-      if (buf.includes("\n") || buf.length > 65536) break;
-    }
-  } catch (err) {
-    throw new CleanRoomError("io-error", `Cannot read the CSV ${path}: ${messageOf(err)}`, { cause: err });
-  }
-  const line = buf.split("\n")[0] ?? "";
-  return line.replace(/\r$/, "").split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
-}
 
 /** Provisions one dataset of a GCP room. See the module comment. */
 export async function provisionDataset(
@@ -47,14 +32,8 @@ export async function provisionDataset(
 ): Promise<ProvisionResult> {
   const provider = findProvider(descriptor, providerName);
   const dataset = findDataset(descriptor, providerName, datasetName);
-  const columns = dataset.schema?.columns.map((c) => c.name);
-  if (columns) {
-    const header = await csvHeader(csvPath);
-    const missing = columns.filter((c) => !header.includes(c));
-    if (missing.length > 0) {
-      throw new CleanRoomError("invalid-argument", `The CSV ${csvPath} lacks the schema's column(s) ${missing.join(", ")} (its header: ${header.join(", ")})`);
-    }
-  }
+  // The whole file parses before anything is uploaded: a CSV that fails leaves no object behind (issue 19).
+  const checked = await checkDatasetCsv(csvPath, dataset.schema);
   const base = joinUri(provider.dataUri, datasetName);
   // Replacing an object needs storage.objects.delete, which grantProvision (create-only) deliberately leaves out.
   const role = options.overwrite
@@ -68,6 +47,7 @@ export async function provisionDataset(
   try {
     options.onProgress?.(`Encrypting ${csvPath} for ${providerName}/${datasetName}`);
     const enc = await encryptFile(csvPath, join(tmp, "data.enc"), key);
+    checkUnchanged(csvPath, checked.sha256, enc.sha256);
     options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
     const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
       action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
@@ -95,7 +75,16 @@ export async function provisionDataset(
     };
     // The manifest goes last: its presence means the dataset is complete.
     await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { role, createOnly, contentType: "application/json" });
-    return { provider: providerName, dataset: datasetName, uri: base, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256 };
+    return {
+      provider: providerName,
+      dataset: datasetName,
+      uri: base,
+      bytes: enc.bytes,
+      sha256: enc.sha256,
+      ciphertextSha256: enc.ciphertextSha256,
+      rows: checked.rows,
+      unparsable: checked.unparsable,
+    };
   } finally {
     key.fill(0);
     await rm(tmp, { recursive: true, force: true });

@@ -11,13 +11,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, type DescriptorGcp, findDataset } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, type DescriptorGcp, findDataset, jobTimeoutSeconds } from "../../../core/descriptor.js";
 import { canonicalJson, jobDigest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { JOB_DIGEST_ENV } from "../../../core/attestation.js";
 import { JOB_URI_ENV, OUTPUT_URI_ENV, ROOM_ENV } from "../../../core/executor-env.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import { RESULT_FILES, type Receipt, parseReceipt } from "../../../core/receipt.js";
+import { JOB_VM_GRACE_SECONDS } from "../../../core/spec.js";
 import {
   FINAL_JOB_STATES,
   type FetchOptions,
@@ -27,6 +28,8 @@ import {
   type ProvisionResult,
   type RoomClient,
   type WaitOptions,
+  roomArg,
+  sortJobs,
 } from "../platform.js";
 import { inlineRoom } from "./attested-room.js";
 import { type GcpClients, createGcpClients } from "./clients.js";
@@ -47,6 +50,12 @@ export interface GcpRoomClientOptions {
   readonly maxPollIntervalMs?: number;
   /** A VM that has not reached RUNNING after this long is deleted and the job marked failed. @default 900000 (15 min) */
   readonly bootTimeoutMs?: number;
+  /**
+   * How long a job's VM may run beyond the room's `jobs.timeoutSeconds` (boot, image pull, decryption, the result's
+   * upload) before `wait` deletes it and records the job as failed `timeout`: the backstop for an executor that
+   * hangs, the same grace the instance template's `maxRunDuration` gives. @default 1800000 (`JOB_VM_GRACE_SECONDS`)
+   */
+  readonly overrunGraceMs?: number;
   /** Progress lines for people (uploads, VM creation). */
   readonly onProgress?: (message: string) => void;
   /** Pre-built clients (tests). @default - from the environment */
@@ -188,17 +197,17 @@ export class GcpRoomClient implements RoomClient {
       return JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as Submission;
     } catch (err) {
       if (err instanceof CleanRoomError && err.code === "not-found") {
-        throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name} (no ${uri})`);
+        throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name} (no ${uri}); list its jobs with \`cleanroom job list ${roomArg(this.descriptor)}\``);
       }
       throw err;
     }
   }
 
   /** Records that a job will never produce a receipt (create-only: the first reason wins). */
-  private async abandon(jobId: string, reason: string): Promise<void> {
+  private async abandon(jobId: string, reason: string, code = "abandoned"): Promise<void> {
     const uri = joinUri(this.descriptor.storage.jobs, jobId, "abandoned.json");
     await this.store
-      .putBuffer(uri, Buffer.from(`${JSON.stringify({ jobId, reason, at: new Date().toISOString() }, null, 2)}\n`), {
+      .putBuffer(uri, Buffer.from(`${JSON.stringify({ jobId, reason, code, at: new Date().toISOString() }, null, 2)}\n`), {
         role: `roles/storage.objectCreator on ${this.descriptor.storage.jobs}`,
         contentType: "application/json",
       })
@@ -226,11 +235,14 @@ export class GcpRoomClient implements RoomClient {
     }
   }
 
-  private async abandoned(jobId: string): Promise<string | undefined> {
+  private async abandoned(jobId: string): Promise<{ reason: string; code: string } | undefined> {
     const uri = joinUri(this.descriptor.storage.jobs, jobId, "abandoned.json");
     try {
-      const v = JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as { reason?: unknown };
-      return typeof v.reason === "string" ? v.reason : "abandoned";
+      const v = JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`, 64 * 1024)).toString("utf8")) as { reason?: unknown; code?: unknown };
+      return {
+        reason: typeof v.reason === "string" ? v.reason : "abandoned",
+        code: typeof v.code === "string" && /^[a-z][a-z-]{0,40}$/.test(v.code) ? v.code : "abandoned",
+      };
     } catch (err) {
       if (err instanceof CleanRoomError && err.code === "not-found") return undefined;
       throw err;
@@ -242,21 +254,30 @@ export class GcpRoomClient implements RoomClient {
     const released = await this.readReceipt(this.descriptor.storage.results, jobId);
     const quarantined = released ? undefined : await this.tryReadReceipt(this.descriptor.storage.quarantine, jobId);
     const receipt = released ?? (quarantined === "unreadable" ? undefined : quarantined);
-    const base = { jobId, jobDigest: sub.jobDigest, released: released !== undefined };
+    const base = { jobId, jobDigest: sub.jobDigest, released: released !== undefined, submittedAt: sub.submittedAt };
     if (receipt) {
-      return { ...base, state: receipt.status, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
+      return { ...base, state: receipt.status, finishedAt: receipt.finishedAt, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
     }
-    const reason = await this.abandoned(jobId);
-    if (reason) return { ...base, state: "failed", detail: reason, errorCode: "abandoned" };
+    const gone = await this.abandoned(jobId);
+    if (gone) return { ...base, state: "failed", detail: gone.reason, errorCode: gone.code };
     const vm = await jobVmStatus(this.clients.instances(), sub.project, sub.zone, sub.instance, this.retry);
     const over = vm === undefined || !["PROVISIONING", "STAGING", "PENDING", "RUNNING", "STOPPING", "REPAIRING"].includes(vm);
+    if (vm === undefined && quarantined !== "unreadable" && this.overran(sub)) {
+      // Compute Engine deleted it at the template's maxRunDuration: the job outlived the room's limit and the grace.
+      return {
+        ...base,
+        state: "failed",
+        errorCode: "timeout",
+        detail: `The job did not finish within the room's limit of ${jobTimeoutSeconds(this.descriptor)} s (jobs.timeoutSeconds) plus the VM's grace, and its VM ${sub.instance} was deleted without a receipt. Nothing was released.`,
+      };
+    }
     if (over && quarantined === "unreadable") {
       return {
         ...base,
         state: AWAITING_RELEASE,
         detail:
           `The VM ${sub.instance} has finished (${vm ?? "deleted"}). This room requires a provider's release (output.requireRelease) and you may not ` +
-          `read quarantine, so the outcome shows once a provider reviews it: ask them to run \`cleanroom job release ${jobId} --room room.json\`, then \`cleanroom job fetch\`.`,
+          `read quarantine, so the outcome shows once a provider reviews it: ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\`, then \`cleanroom job fetch ${jobId} ${roomArg(this.descriptor)} --out <dir>\`.`,
       };
     }
     if (vm === undefined) return { ...base, state: "lost", detail: `The VM ${sub.instance} no longer exists and no receipt was written` };
@@ -274,9 +295,29 @@ export class GcpRoomClient implements RoomClient {
     };
   }
 
+  async list(): Promise<JobStatus[]> {
+    const names = await this.store.list(this.descriptor.storage.jobs, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`);
+    const ids = names.filter((n) => n.endsWith("/submission.json")).map((n) => n.slice(0, -"/submission.json".length)).filter((id) => JOB_ID_PATTERN.test(id));
+    const all: JobStatus[] = [];
+    // One at a time: each status reads a few objects and the VM, and a room may hold many jobs.
+    for (const id of ids) all.push(await this.status(id));
+    return sortJobs(all);
+  }
+
   private async deleteVm(sub: Submission): Promise<void> {
     this.progress(`Deleting the job VM ${sub.instance}`);
     await deleteJobVm(this.clients.instances(), this.clients.zoneOperations(), sub.project, sub.zone, sub.instance, this.retry);
+  }
+
+  /** How long after submission a job's VM may exist at most: boot, the room's job limit, and the grace. */
+  private overrunLimitMs(): number {
+    return (this.options.bootTimeoutMs ?? 900_000) + jobTimeoutSeconds(this.descriptor) * 1000 + (this.options.overrunGraceMs ?? JOB_VM_GRACE_SECONDS * 1000);
+  }
+
+  /** Whether a job has outlived the longest its VM may exist. */
+  private overran(sub: Submission): boolean {
+    const submittedAt = Date.parse(sub.submittedAt);
+    return Number.isFinite(submittedAt) && Date.now() - submittedAt > this.overrunLimitMs();
   }
 
   async wait(jobId: string, options: WaitOptions = {}): Promise<JobStatus> {
@@ -307,6 +348,15 @@ export class GcpRoomClient implements RoomClient {
         options.onProgress?.(failed);
         return failed;
       }
+      if ((s.state === "running" || s.state === "queued") && this.overran(sub)) {
+        // The executor stops a job at jobs.timeoutSeconds and commits a receipt; a VM still there long after has hung.
+        await this.deleteVm(sub);
+        const reason = `the job ran past the room's limit of ${jobTimeoutSeconds(this.descriptor)} s (jobs.timeoutSeconds) and the VM's grace without a receipt; its VM ${sub.instance} was deleted. Nothing was released`;
+        await this.abandon(jobId, reason, "timeout");
+        const failed: JobStatus = { jobId, jobDigest: sub.jobDigest, released: false, state: "failed", detail: reason, errorCode: "timeout" };
+        options.onProgress?.(failed);
+        return failed;
+      }
       if (Date.now() - started > timeoutMs) {
         await this.deleteVm(sub);
         await this.abandon(jobId, `no result within the ${Math.round(timeoutMs / 1000)} s wait timeout; the VM was deleted`);
@@ -325,7 +375,7 @@ export class GcpRoomClient implements RoomClient {
     const role = `roles/storage.objectViewer on ${prefix}`;
     const names = await this.store.list(root, role);
     if (!names.includes(RESULT_FILES.receipt)) {
-      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${prefix} yet (check \`cleanroom job status ${jobId}\`)`);
+      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${prefix} yet (check \`cleanroom job status ${jobId} ${roomArg(this.descriptor)}\`)`);
     }
     for (const name of names) {
       // Only the result layout is fetched, and no name may leave destDir.
@@ -339,11 +389,13 @@ export class GcpRoomClient implements RoomClient {
 
   async fetch(jobId: string, destDir: string, options: FetchOptions = {}): Promise<string> {
     checkJobId(jobId);
+    // An unknown job is not-found (with where to list the room's jobs), not "awaits release".
+    await this.submission(jobId);
     let from = options.from;
     if (from === undefined) {
       const released = await this.readReceipt(this.descriptor.storage.results, jobId);
       if (!released && this.descriptor.output.requireRelease) {
-        throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId}\``);
+        throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\``);
       }
       from = released ? "results" : "quarantine";
     }

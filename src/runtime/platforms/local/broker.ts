@@ -112,7 +112,7 @@ export function decideRelease(descriptor: CleanRoomDescriptor, provider: string,
         allowed: false,
         jobDigest: digest,
         reason:
-          `provider "${provider}" refused: job ${digest} is not in its approvedJobs. ` +
+          `provider "${provider}" refused: the job is not in its approvedJobs. ` +
           `To approve it, add "${digest}" to providers[name=${provider}].approvedJobs in the spec and restart the room (\`cleanroom local down\`, then \`cleanroom local up\`).`,
       };
     }

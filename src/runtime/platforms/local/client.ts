@@ -11,6 +11,7 @@ import { canonicalJson, jobDigest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import { RESULT_FILES, parseReceipt } from "../../../core/receipt.js";
+import { checkDatasetCsv, checkUnchanged } from "../../provision/csv-check.js";
 import { ENVELOPE_FORMAT, encryptFile, generateDataKey } from "../../provision/envelope.js";
 import {
   FINAL_JOB_STATES,
@@ -21,6 +22,8 @@ import {
   type ProvisionResult,
   type RoomClient,
   type WaitOptions,
+  roomArg,
+  sortJobs,
 } from "../platform.js";
 import { unixRequest } from "./http.js";
 import { readJobState } from "./launcher.js";
@@ -31,10 +34,10 @@ function checkJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) throw new CleanRoomError("invalid-argument", `Job id ${JSON.stringify(jobId)} is malformed`);
 }
 
-async function readReceiptStatus(dir: string): Promise<{ status: string; error?: string; errorCode?: string } | undefined> {
+async function readReceiptStatus(dir: string): Promise<{ status: string; error?: string; errorCode?: string; finishedAt: string } | undefined> {
   try {
     const r = parseReceipt(await readFile(join(dir, RESULT_FILES.receipt), "utf8"));
-    return { status: r.status, ...(r.error ? { error: r.error } : {}), ...(r.errorCode ? { errorCode: r.errorCode } : {}) };
+    return { status: r.status, finishedAt: r.finishedAt, ...(r.error ? { error: r.error } : {}), ...(r.errorCode ? { errorCode: r.errorCode } : {}) };
   } catch {
     return undefined;
   }
@@ -64,7 +67,8 @@ export class LocalRoomClient implements RoomClient {
     } catch (err) {
       throw new CleanRoomError("io-error", `Cannot read the CSV ${csvPath}: ${messageOf(err)}`, { cause: err });
     }
-    await this.checkHeader(csvPath, ds.schema?.columns.map((c) => c.name));
+    // The whole file parses before anything is stored: a CSV that fails leaves nothing behind (issue 19).
+    const checked = await checkDatasetCsv(csvPath, ds.schema);
     const finalDir = join(uriToPath(p.dataUri), dataset);
     if (existsSync(finalDir) && !options.overwrite) {
       throw new CleanRoomError("already-exists", `${provider}/${dataset} is already provisioned; pass overwrite (--overwrite) to replace it`);
@@ -75,6 +79,7 @@ export class LocalRoomClient implements RoomClient {
     try {
       options.onProgress?.(`Encrypting ${csvPath} for ${provider}/${dataset}`);
       const enc = await encryptFile(csvPath, join(staging, "data.enc"), key);
+      checkUnchanged(csvPath, checked.sha256, enc.sha256);
       const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
       if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
       const wrapped = Buffer.from((JSON.parse(res.body) as { wrapped: string }).wrapped, "base64");
@@ -83,37 +88,21 @@ export class LocalRoomClient implements RoomClient {
       await writeFile(join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
       if (existsSync(finalDir)) await rm(finalDir, { recursive: true, force: true });
       await rename(staging, finalDir);
-      return { provider, dataset, uri: `${p.dataUri}/${dataset}`, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256 };
+      return {
+        provider,
+        dataset,
+        uri: `${p.dataUri}/${dataset}`,
+        bytes: enc.bytes,
+        sha256: enc.sha256,
+        ciphertextSha256: enc.ciphertextSha256,
+        rows: checked.rows,
+        unparsable: checked.unparsable,
+      };
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
       throw err;
     } finally {
       key.fill(0);
-    }
-  }
-
-  /** Checks the CSV header against the public schema, reading only the first line. */
-  private async checkHeader(csvPath: string, columns?: readonly string[]): Promise<void> {
-    if (!columns) return;
-    const { createReadStream } = await import("node:fs");
-    const first = await new Promise<string>((resolveP, reject) => {
-      let buf = "";
-      const s = createReadStream(csvPath, { encoding: "utf8", highWaterMark: 4096 });
-      s.on("data", (c) => {
-        buf += c;
-        const i = buf.indexOf("\n");
-        if (i >= 0 || buf.length > 65536) {
-          s.destroy();
-          resolveP(buf.slice(0, i >= 0 ? i : buf.length));
-        }
-      });
-      s.on("end", () => resolveP(buf));
-      s.on("error", reject);
-    });
-    const header = first.replace(/\r$/, "").split(",").map((h) => h.trim().replace(/^"|"$/g, ""));
-    const missing = columns.filter((c) => !header.includes(c));
-    if (missing.length > 0) {
-      throw new CleanRoomError("invalid-argument", `The CSV ${csvPath} lacks the schema's column(s) ${missing.join(", ")} (its header: ${header.join(", ")})`);
     }
   }
 
@@ -140,14 +129,17 @@ export class LocalRoomClient implements RoomClient {
     // reads came out "lost".
     const s = await readJobState(this.layout, jobId);
     const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
-    if (!s && !q) throw new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name}; list jobs with \`ls ${this.layout.stateDir}/jobs\``);
+    if (!s && !q) throw this.unknownJob(jobId);
     const jobDigestValue = s?.jobDigest ?? "";
+    const times = { ...(s?.submittedAt ? { submittedAt: s.submittedAt } : {}) };
     if (q) {
       return {
         jobId,
         jobDigest: jobDigestValue,
         state: q.status,
         released,
+        ...times,
+        finishedAt: q.finishedAt,
         ...(q.error ? { detail: q.error } : {}),
         ...(q.errorCode ? { errorCode: q.errorCode } : {}),
       };
@@ -161,10 +153,28 @@ export class LocalRoomClient implements RoomClient {
         jobDigest: jobDigestValue,
         state: "lost",
         released: false,
+        ...times,
         detail: `The room stopped while this job was ${state}. Start it again (\`cleanroom local up --spec <spec> --dir ${this.layout.dir}\`): it then records the job as failed, with a receipt.`,
       };
     }
-    return { jobId, jobDigest: jobDigestValue, state, released: false, ...(s!.detail ? { detail: s!.detail } : {}) };
+    return { jobId, jobDigest: jobDigestValue, state, released: false, ...times, ...(s!.finishedAt ? { finishedAt: s!.finishedAt } : {}), ...(s!.detail ? { detail: s!.detail } : {}) };
+  }
+
+  /** The `not-found` error of a job id this room never saw, pointing to `cleanroom job list`. */
+  private unknownJob(jobId: string): CleanRoomError {
+    return new CleanRoomError("not-found", `No job ${jobId} in room ${this.descriptor.name}; list its jobs with \`cleanroom job list ${roomArg(this.descriptor)}\``);
+  }
+
+  async list(): Promise<JobStatus[]> {
+    const ids = new Set<string>();
+    for (const d of [join(this.layout.stateDir, "jobs"), this.layout.quarantineDir]) {
+      for (const name of await readdir(d).catch(() => [] as string[])) {
+        const id = name.replace(/\.json$/, "");
+        if (JOB_ID_PATTERN.test(id)) ids.add(id);
+      }
+    }
+    const all = await Promise.all([...ids].map((id) => this.status(id).catch(() => undefined)));
+    return sortJobs(all.filter((s): s is JobStatus => s !== undefined));
   }
 
   /** Whether the room's background process is alive (its pid file names a live process). */
@@ -189,7 +199,7 @@ export class LocalRoomClient implements RoomClient {
         options.onProgress?.(s);
       }
       if (FINAL_JOB_STATES.includes(s.state)) return s;
-      if (Date.now() > deadline) throw new CleanRoomError("timeout", `Job ${jobId} is still ${s.state} after ${options.timeoutMs ?? 600_000} ms; wait again with \`cleanroom job wait ${jobId}\``);
+      if (Date.now() > deadline) throw new CleanRoomError("timeout", `Job ${jobId} is still ${s.state} after ${options.timeoutMs ?? 600_000} ms; wait again with \`cleanroom job wait ${jobId} ${roomArg(this.descriptor)}\``);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -197,14 +207,15 @@ export class LocalRoomClient implements RoomClient {
   async fetch(jobId: string, destDir: string, options: FetchOptions = {}): Promise<string> {
     checkJobId(jobId);
     const released = existsSync(join(this.layout.resultsDir, jobId, RESULT_FILES.receipt));
+    if (!released && !(await readJobState(this.layout, jobId)) && !existsSync(join(this.layout.quarantineDir, jobId))) throw this.unknownJob(jobId);
     const from = options.from ?? (released ? "results" : "quarantine");
     if (from !== "results" && from !== "quarantine") throw new CleanRoomError("invalid-argument", `from must be "results" or "quarantine" (got ${from})`);
     if (from === "quarantine" && this.descriptor.output.requireRelease && options.from === undefined) {
-      throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId}\``);
+      throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\``);
     }
     const src = join(from === "results" ? this.layout.resultsDir : this.layout.quarantineDir, jobId);
     if (!existsSync(join(src, RESULT_FILES.receipt))) {
-      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${from} yet (check \`cleanroom job status ${jobId}\`)`);
+      throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in ${from} yet (check \`cleanroom job status ${jobId} ${roomArg(this.descriptor)}\`)`);
     }
     if (existsSync(destDir) && (await readdir(destDir)).length > 0) {
       throw new CleanRoomError("already-exists", `${destDir} is not empty; fetch into a new directory`);

@@ -26,11 +26,20 @@ export async function runDaemon(dir: string): Promise<void> {
   const launcher = new Launcher(layout, descriptor, config, signer, log);
   let broker: BrokerHandle | undefined;
   let control: Server | undefined;
+  let shuttingDown = false;
   const shutdown = async (why: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
     log(`stopping (${why})`);
-    launcher.stopAll();
-    await broker?.close().catch(() => undefined);
+    // No new job from here on.
     if (control) await closeServer(control, layout.controlSocket).catch(() => undefined);
+    // Every job still running ends now, each with a failure receipt (`stopped`), before the room goes away.
+    const stopped = await launcher.stopAll().catch((err: unknown) => {
+      log(`stopping the running jobs failed: ${messageOf(err)}`);
+      return [] as string[];
+    });
+    if (stopped.length > 0) log(`stopped ${stopped.length} running job(s): ${stopped.join(", ")}`);
+    await broker?.close().catch(() => undefined);
     await rm(layout.pidFile, { force: true });
     process.exit(0);
   };
@@ -39,7 +48,7 @@ export async function runDaemon(dir: string): Promise<void> {
     control = await serveUnix(layout.controlSocket, 0o600, async (req, body): Promise<Reply> => {
       const url = (req.url ?? "").split("?")[0] ?? "";
       if (req.method === "GET" && url === "/v1/health") {
-        return { status: 200, body: { room: descriptor.name, pid: process.pid, running: launcher.active, imageDigest: config.executor.digest } };
+        return { status: 200, body: { room: descriptor.name, pid: process.pid, running: launcher.active, runningJobs: launcher.activeJobs, imageDigest: config.executor.digest } };
       }
       if (req.method === "POST" && url === "/v1/jobs") {
         const o = JSON.parse(body) as { jobId?: unknown; jobDigest?: unknown };

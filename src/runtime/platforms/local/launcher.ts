@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { CleanRoomDescriptor } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, jobTimeoutSeconds } from "../../../core/descriptor.js";
 import { canonicalJson, jobDigest, jobManifestProblems, type JobManifest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { DIGEST_PATTERN, JOB_ID_PATTERN } from "../../../core/patterns.js";
@@ -20,7 +20,6 @@ import {
   CONTAINER_LAUNCHER_SOCKET,
   ENV_BROKER_SOCKET,
   ENV_JOB_DIGEST,
-  ENV_JOB_TIMEOUT,
   ENV_JOB_URI,
   ENV_LAUNCHER_SOCKET,
   ENV_OUTPUT_URI,
@@ -42,11 +41,6 @@ export interface LauncherConfig {
   readonly runtimes: RuntimeDirs;
   readonly executor: { readonly dir: string; readonly entry: string; readonly digest: string; readonly nodeModules: string };
   readonly nodeExe: string;
-  /**
-   * The job process is stopped after this long and the job fails with `timeout` (the executor enforces it; the
-   * launcher kills an executor that overruns it by `EXECUTOR_GRACE_MS`). @default 3600000
-   */
-  readonly maxRuntimeMs: number;
 }
 
 /** How long an executor may take beyond its job's time limit (decrypting inputs, hashing outputs) before it is killed. */
@@ -135,6 +129,10 @@ interface LauncherFailure {
 /** Starts and tracks executors. */
 export class Launcher {
   private readonly running = new Map<string, ChildProcess>();
+  /** Each running job's end: its result published or its failure receipt committed (what `stopAll` waits for). */
+  private readonly ending = new Map<string, Promise<void>>();
+  /** Why the room is stopping its jobs (`stopAll`), recorded in their failure receipts. */
+  private stopping: LauncherFailure | undefined;
 
   constructor(
     private readonly layout: RoomLayout,
@@ -147,6 +145,11 @@ export class Launcher {
   /** Number of executors running now. */
   get active(): number {
     return this.running.size;
+  }
+
+  /** The ids of the jobs whose executors run now. */
+  get activeJobs(): string[] {
+    return [...this.running.keys()].sort();
   }
 
   /** The attestation binding of a job: what its tokens (and any failure receipt the launcher writes) attest. */
@@ -240,7 +243,6 @@ export class Launcher {
       [ENV_SANDBOX]: this.config.bwrap ? "bubblewrap" : "none",
       [ENV_BROKER_SOCKET]: this.layout.brokerSocket,
       [ENV_LOCAL_RUNTIME]: JSON.stringify(this.config.runtimes),
-      [ENV_JOB_TIMEOUT]: String(this.config.maxRuntimeMs),
     };
     const argv = [...binding.args];
     const logFd = openSync(join(this.layout.stateDir, "jobs", `${jobId}.log`), "a", 0o600);
@@ -260,31 +262,36 @@ export class Launcher {
     await writeJobState(this.layout, state).catch((err: unknown) => this.log(`job ${jobId}: cannot record its state: ${messageOf(err)}`));
     this.log(`job ${jobId} started (${jobDigestValue}, sandbox ${this.config.bwrap ? "bubblewrap" : "none"})`);
     let overran = false;
-    // A backstop: the executor stops the job itself at maxRuntimeMs and commits a `timeout` receipt.
+    // A backstop: the executor stops the job itself at the room's jobs.timeoutSeconds and commits a `timeout` receipt.
+    const backstopMs = jobTimeoutSeconds(this.descriptor) * 1000 + EXECUTOR_GRACE_MS;
     const timer = setTimeout(() => {
       overran = true;
       child.kill("SIGKILL");
-    }, this.config.maxRuntimeMs + EXECUTOR_GRACE_MS);
+    }, backstopMs);
     timer.unref();
     const exited = new Promise<{ code: number | null; signal: string | null; error?: string }>((resolveP) => {
       child.once("error", (err) => resolveP({ code: null, signal: null, error: messageOf(err) }));
       child.once("exit", (code, signal) => resolveP({ code, signal }));
     });
-    void exited
+    const ended = exited
       .then(async (ex) => {
         clearTimeout(timer);
         this.running.delete(jobId);
         await endpoint.close().catch((err: unknown) => this.log(`job ${jobId}: closing its attestation service: ${messageOf(err)}`));
         await rm(sockDir, { recursive: true, force: true }).catch(() => undefined);
         const how = ex.error ?? (ex.signal ? `was killed by ${ex.signal}` : `exited with code ${ex.code}`);
-        const failure: LauncherFailure = overran
-          ? { code: "timeout", message: `The executor did not finish within ${Math.round((this.config.maxRuntimeMs + EXECUTOR_GRACE_MS) / 1000)} s and was killed; nothing was released`, startedAt: submittedAt }
+        const failure: LauncherFailure = this.stopping
+          ? { ...this.stopping, startedAt: submittedAt }
+          : overran
+          ? { code: "timeout", message: `The executor did not finish within ${Math.round(backstopMs / 1000)} s (the room's jobs.timeoutSeconds plus ${EXECUTOR_GRACE_MS / 1000} s) and was killed; nothing was released`, startedAt: submittedAt }
           : { code: "executor-died", message: `The executor ${how} before committing a result; the room recorded this failure and nothing was released (executor log: state/jobs/${jobId}.log)`, startedAt: submittedAt };
         const st = await this.end(jobId, jobDigestValue, submittedAt, executorDigest, failure);
         this.log(`job ${jobId} ${st.state === "exited" ? "finished" : "lost"}${ex.code === 0 ? "" : `: executor ${how}`}`);
       })
       // The room must outlive anything that goes wrong after a job (a full disk, a vanished directory).
-      .catch((err: unknown) => this.log(`job ${jobId}: after-exit handling failed: ${messageOf(err)}`));
+      .catch((err: unknown) => this.log(`job ${jobId}: after-exit handling failed: ${messageOf(err)}`))
+      .finally(() => this.ending.delete(jobId));
+    this.ending.set(jobId, ended);
     return state;
   }
 
@@ -395,8 +402,15 @@ export class Launcher {
     }
   }
 
-  /** Kills every running executor (room shutdown). */
-  stopAll(): void {
+  /**
+   * Room shutdown: kills every running executor and waits until each of its jobs has ended with a failure receipt
+   * (`errorCode: "stopped"`) that says why, so that no job is left `running` or `lost` behind a stopped room.
+   */
+  async stopAll(why = "The room was stopped (`cleanroom local down --force`) while this job ran: its executor was killed and nothing was released"): Promise<string[]> {
+    this.stopping = { code: "stopped", message: why, startedAt: "" };
+    const ids = this.activeJobs;
     for (const c of this.running.values()) c.kill("SIGKILL");
+    await Promise.all([...this.ending.values()]);
+    return ids;
   }
 }

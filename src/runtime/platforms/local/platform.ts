@@ -5,14 +5,14 @@
 import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
 import { decodeJwt } from "jose";
-import type { CleanRoomDescriptor, DescriptorProvider } from "../../../core/descriptor.js";
+import type { CleanRoomDescriptor, DescriptorProvider, LocalJobLimits } from "../../../core/descriptor.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { CONTAINER_LAUNCHER_SOCKET, ENV_BROKER_SOCKET, ENV_INPUTS, ENV_LAUNCHER_SOCKET, ENV_OUTPUT, ENV_SANDBOX } from "../../executor/env.js";
 import type { ExecutorPlatform, JobProcessCommand, JobProcessPlan, ResultWriter } from "../platform.js";
 import { tokenError } from "./attestation-service.js";
 import { unixRequest } from "./http.js";
 import { uriToPath } from "./layout.js";
-import { JOB_GID, JOB_PATHS, JOB_UID, type RuntimeDirs, findBwrap, jobSandboxArgs, runningAsRoot } from "./sandbox.js";
+import { JOB_GID, JOB_PATHS, JOB_UID, type RuntimeDirs, findBwrap, findPrlimit, jobLimitPrefix, jobSandboxArgs, runningAsRoot } from "./sandbox.js";
 import { LocalResultWriter, readLocalObject, sealedResultDir, stagingDirOf } from "./store.js";
 
 /** Local only: JSON `RuntimeDirs` the launcher passes to the executor (binds and PATH of the job sandbox). */
@@ -26,6 +26,8 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
   private readonly brokerSocket: string;
   private readonly runtimes: RuntimeDirs;
   private readonly roomDir: string | undefined;
+  /** The limits of the attested descriptor (not of a file anyone may edit). */
+  private readonly limits: LocalJobLimits | undefined;
   private digest?: string;
 
   constructor(
@@ -44,6 +46,15 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
     }
     this.runtimes = runtimes;
     this.roomDir = descriptor.local?.dir;
+    this.limits = descriptor.local?.jobLimits;
+  }
+
+  /** `prlimit … --` before the job's command, or nothing for a room without limits. */
+  private limitPrefix(ownUserNamespace: boolean): string[] {
+    if (!this.limits) return [];
+    const prlimit = findPrlimit();
+    if (!prlimit) throw new CleanRoomError("sandbox-unavailable", "prlimit (util-linux) is not installed, so the room's job limits cannot be set; install util-linux");
+    return jobLimitPrefix(prlimit, this.limits, ownUserNamespace);
   }
 
   readObject(uri: string): Promise<Readable> {
@@ -126,12 +137,13 @@ export class LocalExecutorPlatform implements ExecutorPlatform {
       });
       // As root, the sandbox starts as `nobody`: the job's user is unprivileged on the host, not root behind a uid map.
       const identity = runningAsRoot() ? { uid: JOB_UID, gid: JOB_GID } : {};
-      return { command: bwrap, args: [...args, "--", cmd, ...rest], cwd: "/", env: {}, ...identity, sandboxInfoFd: 3 };
+      return { command: bwrap, args: [...args, "--", ...this.limitPrefix(true), cmd, ...rest], cwd: "/", env: {}, ...identity, sandboxInfoFd: 3 };
     }
     // --insecure-no-sandbox: the job runs as a plain child process (the receipt says sandbox "none").
+    const [command, ...prefixed] = [...this.limitPrefix(false), cmd, ...rest];
     return {
-      command: cmd,
-      args: rest,
+      command: command!,
+      args: prefixed,
       cwd: plan.workDir,
       env: { ...plan.env, PATH: this.runtimes.path, [ENV_INPUTS]: plan.inputsDir, [ENV_OUTPUT]: plan.outputDir },
     };

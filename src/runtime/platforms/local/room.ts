@@ -4,19 +4,21 @@
 import { spawn } from "node:child_process";
 import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { makeDirectory } from "../../directory.js";
 import { basename, join, resolve } from "node:path";
 import { buildAttestationCondition, providerAttestationPolicy } from "../../../core/attestation.js";
-import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, roomAudience } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, DESCRIPTOR_VERSION, type LocalJobLimits, localJobLimitsProblems, roomAudience } from "../../../core/descriptor.js";
 import { canonicalJson } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
-import { type ResolvedSpec, resolveSpec } from "../../../core/spec.js";
+import { type ResolvedSpec, jobTimeoutProblem, resolveSpec } from "../../../core/spec.js";
 import { ensureBrokerKeys } from "./broker.js";
 import { buildClosure, buildExecutor, packageRoot } from "./executor-build.js";
 import { socketInUse, unixRequest } from "./http.js";
 import type { LauncherConfig } from "./launcher.js";
 import { type RoomLayout, fileUri, roomLayout } from "./layout.js";
 import { createLocalPki, loadLocalPki } from "./pki.js";
-import { detectRuntimes, findBwrap } from "./sandbox.js";
+import { cpus, totalmem } from "node:os";
+import { detectRuntimes, findBwrap, findPrlimit } from "./sandbox.js";
 
 /** Options of `localUp`. */
 export interface LocalUpOptions {
@@ -31,10 +33,18 @@ export interface LocalUpOptions {
   /** How long to wait for the services. @default 30000 */
   readonly timeoutMs?: number;
   /**
-   * How long a job's process may run before the executor stops it and the job fails with `timeout` (its receipt says
-   * so). @default 3600000 (one hour)
+   * Overrides the spec's `jobs.timeoutSeconds` for this room: how long a job may run before the executor stops it and
+   * the job fails with `timeout` (its receipt says so). Recorded in the descriptor.
+   * @default - the spec's `jobs.timeoutSeconds` (6 hours when it sets none)
    */
-  readonly jobTimeoutMs?: number;
+  readonly jobTimeoutSeconds?: number;
+  /**
+   * Resource limits of every job process (set with rlimits inside its sandbox), each overriding its default:
+   * `memoryMiB` half of this machine's memory, `processes` 512, `cpuSeconds` the job time limit times the CPUs (it
+   * then never stops a job before the wall-clock limit unless lowered). Recorded in the descriptor.
+   * @default - the defaults above
+   */
+  readonly jobLimits?: Partial<LocalJobLimits>;
   readonly onProgress?: (message: string) => void;
 }
 
@@ -53,13 +63,12 @@ export interface LocalStatus {
   readonly pid?: number;
   readonly room?: string;
   readonly runningJobs?: number;
+  /** The ids of the jobs running now. */
+  readonly runningJobIds?: readonly string[];
   readonly executorDigest?: string;
   readonly insecureNoSandbox?: boolean;
   readonly detail?: string;
 }
-
-/** The default job time limit of a local room: one hour. */
-export const DEFAULT_JOB_TIMEOUT_MS = 3_600_000;
 
 function readSpec(spec: string | unknown): unknown {
   if (typeof spec !== "string") return spec;
@@ -94,21 +103,57 @@ async function readPid(layout: RoomLayout): Promise<number | undefined> {
   }
 }
 
-/** Reports whether the room in `dir` is running, and what it runs. */
+/**
+ * Refuses a directory that holds no local room (no `descriptor.json`, spec or pid file from `local up`).
+ *
+ * @throws CleanRoomError `not-found` saying how to start one
+ */
+function requireRoom(layout: RoomLayout, dir: string): void {
+  if ([layout.descriptor, layout.spec, layout.pidFile].some((p) => existsSync(p))) return;
+  throw new CleanRoomError(
+    "not-found",
+    `${dir} holds no local room (no descriptor.json). Pass the --dir you gave \`cleanroom local up\`, or start a room there with \`cleanroom local up --spec <spec.json> --dir ${dir}\``,
+  );
+}
+
+/**
+ * Reports whether the room in `dir` is running, and what it runs.
+ *
+ * @throws CleanRoomError `not-found` when `dir` holds no room
+ */
 export async function localStatus(dir: string): Promise<LocalStatus> {
   const layout = roomLayout(dir);
+  requireRoom(layout, dir);
+  return statusOf(layout, dir);
+}
+
+async function statusOf(layout: RoomLayout, dir: string): Promise<LocalStatus> {
   const pid = await readPid(layout);
   if (pid === undefined || !pidAlive(pid)) {
-    return { dir: layout.dir, running: false, detail: existsSync(layout.descriptor) ? "stopped (start it with `cleanroom local up`)" : "no room in this directory" };
+    return { dir: layout.dir, running: false, detail: `stopped (start it with \`cleanroom local up --spec <spec.json> --dir ${dir}\`)` };
   }
   try {
-    const res = await unixRequest(layout.controlSocket, "GET", "/v1/health", undefined, 5000);
-    const h = JSON.parse(res.body) as { room: string; running: number; imageDigest: string };
+    const h = await health(layout);
     const d = JSON.parse(await readFile(layout.descriptor, "utf8")) as CleanRoomDescriptor;
-    return { dir: layout.dir, running: true, pid, room: h.room, runningJobs: h.running, executorDigest: h.imageDigest, insecureNoSandbox: d.local?.insecureNoSandbox ?? false };
+    return {
+      dir: layout.dir,
+      running: true,
+      pid,
+      room: h.room,
+      runningJobs: h.running,
+      runningJobIds: h.runningJobs ?? [],
+      executorDigest: h.imageDigest,
+      insecureNoSandbox: d.local?.insecureNoSandbox ?? false,
+    };
   } catch (err) {
     return { dir: layout.dir, running: false, pid, detail: `process ${pid} exists but does not answer: ${messageOf(err)}` };
   }
+}
+
+/** What the room's control socket says about itself. */
+async function health(layout: RoomLayout): Promise<{ room: string; running: number; runningJobs?: string[]; imageDigest: string }> {
+  const res = await unixRequest(layout.controlSocket, "GET", "/v1/health", undefined, 5000);
+  return JSON.parse(res.body) as { room: string; running: number; runningJobs?: string[]; imageDigest: string };
 }
 
 function roomName(dir: string, name?: string): string {
@@ -117,7 +162,27 @@ function roomName(dir: string, name?: string): string {
   return n;
 }
 
-function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean): CleanRoomDescriptor {
+/** Default processes (and threads) of one job. */
+export const DEFAULT_JOB_PROCESSES = 512;
+
+/**
+ * A room's job limits: the defaults (half this machine's memory, 512 processes, the time limit times the CPUs of CPU
+ * time) with the caller's overrides. Pure but for the machine's size.
+ *
+ * @throws CleanRoomError `invalid-argument` naming every bad limit
+ */
+export function resolveJobLimits(overrides: Partial<LocalJobLimits> | undefined, timeoutSeconds: number): LocalJobLimits {
+  const limits: LocalJobLimits = {
+    memoryMiB: overrides?.memoryMiB ?? Math.max(256, Math.floor(totalmem() / (2 * 1024 * 1024))),
+    processes: overrides?.processes ?? DEFAULT_JOB_PROCESSES,
+    cpuSeconds: overrides?.cpuSeconds ?? timeoutSeconds * Math.max(1, cpus().length),
+  };
+  const problems = localJobLimitsProblems(limits, "jobLimits");
+  if (problems.length > 0) throw new CleanRoomError("invalid-argument", `Invalid job limits: ${problems.join("; ")}`, { problems });
+  return limits;
+}
+
+function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean, jobLimits: LocalJobLimits): CleanRoomDescriptor {
   // Keys open only for executors writing into this room's quarantine (the same clause the GCP pool enforces).
   const policy = { imageDigests: [digest], platform: "local", outputUriPrefix: `${fileUri(layout.quarantineDir)}/` };
   return {
@@ -128,6 +193,7 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
     executor: { imageDigest: digest },
     attestation: { policy, condition: buildAttestationCondition(policy), audience: roomAudience(name), trustedRoots: [rootPem] },
     output: { ...spec.output },
+    jobs: { ...spec.jobs },
     providers: spec.providers.map((p) => {
       // A provider with requirements of its own gets its own condition: the broker checks it for this provider's key.
       const own = p.attestation === undefined ? undefined : providerAttestationPolicy(policy, p.attestation);
@@ -151,6 +217,7 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
       attestationSocket: join(layout.jobSocketsDir, "<jobId>", "teeserver.sock"),
       brokerSocket: layout.brokerSocket,
       insecureNoSandbox: insecure,
+      jobLimits,
     },
   };
 }
@@ -165,17 +232,19 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
 export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
   const progress = options.onProgress ?? (() => undefined);
   const raw = readSpec(options.spec);
-  const spec = resolveSpec(raw);
+  const resolved = resolveSpec(raw);
+  if (options.jobTimeoutSeconds !== undefined) {
+    const problem = jobTimeoutProblem(options.jobTimeoutSeconds, "jobTimeoutSeconds (--job-timeout)");
+    if (problem) throw new CleanRoomError("invalid-argument", problem);
+  }
+  const spec: ResolvedSpec = options.jobTimeoutSeconds === undefined ? resolved : { ...resolved, jobs: { timeoutSeconds: options.jobTimeoutSeconds } };
   const layout = roomLayout(options.dir);
   const name = roomName(options.dir, options.name);
   const insecure = options.insecureNoSandbox === true;
-  const jobTimeoutMs = options.jobTimeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
-  if (!Number.isSafeInteger(jobTimeoutMs) || jobTimeoutMs < 1000) {
-    throw new CleanRoomError("invalid-argument", `jobTimeoutMs must be a whole number of milliseconds, at least 1000 (got ${JSON.stringify(options.jobTimeoutMs)})`);
-  }
-  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure, jobTimeoutMs });
+  const jobLimits = resolveJobLimits(options.jobLimits, spec.jobs.timeoutSeconds);
+  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure, jobTimeoutSeconds: spec.jobs.timeoutSeconds, jobLimits });
 
-  const status = await localStatus(layout.dir);
+  const status = await statusOf(layout, options.dir);
   if (status.running) {
     const previous = await readFile(layout.spec, "utf8").catch(() => "");
     if (previous.trim() === fingerprint) {
@@ -193,6 +262,12 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
       "bubblewrap (bwrap) is not installed, so jobs cannot be sandboxed (no network, read-only code and inputs). Install it (`apt-get install bubblewrap`), or pass --insecure-no-sandbox for throwaway data only: every receipt will then say sandbox \"none\".",
     );
   }
+  if (!insecure && !findPrlimit()) {
+    throw new CleanRoomError(
+      "sandbox-unavailable",
+      "prlimit (util-linux) is not installed, so jobs cannot run under the room's memory, CPU and process limits. Install it (`apt-get install util-linux`).",
+    );
+  }
   for (const s of [layout.controlSocket, layout.brokerSocket]) {
     if (await socketInUse(s)) {
       throw new CleanRoomError("already-exists", `The socket ${s} is in use by another process; stop it or choose another --dir`);
@@ -200,9 +275,9 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
   }
 
   const created = !existsSync(layout.dir);
+  await makeDirectory(layout.dir, "--dir", 0o755);
   try {
     progress(`Preparing room ${name} in ${layout.dir}`);
-    await mkdir(layout.dir, { recursive: true, mode: 0o755 });
     await mkdir(layout.privateDir, { recursive: true, mode: 0o700 });
     await chmod(layout.privateDir, 0o700);
     for (const d of [layout.providersDir, layout.jobsDir, layout.quarantineDir, layout.resultsDir, layout.stage1Dir, layout.jobSocketsDir, join(layout.stateDir, "jobs")]) {
@@ -221,9 +296,8 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
       runtimes: detectRuntimes(),
       executor: { dir: build.dir, entry: build.entry, digest: build.digest, nodeModules: build.nodeModules },
       nodeExe: process.execPath,
-      maxRuntimeMs: jobTimeoutMs,
     };
-    const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure);
+    const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure, jobLimits);
     await writeFile(layout.descriptor, `${JSON.stringify(descriptor, null, 2)}\n`);
     await writeFile(layout.config, `${JSON.stringify(config, null, 2)}\n`);
     await writeFile(layout.spec, `${fingerprint}\n`);
@@ -263,14 +337,46 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
   }
 }
 
-/** Stops the room in `dir`. Returns false when it was not running. */
-export async function localDown(dir: string, timeoutMs = 10_000): Promise<boolean> {
+/** Options of `localDown`. */
+export interface LocalDownOptions {
+  /**
+   * Stop the room even while jobs run: each running job is killed and ends `failed` with a failure receipt
+   * (`errorCode: "stopped"`). Without it, `localDown` refuses while any job runs. @default false
+   */
+  readonly force?: boolean;
+  /** How long to wait for the room's process to exit before killing it. @default 30000 */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Stops the room in `dir`. Returns false when it was not running.
+ *
+ * @throws CleanRoomError `not-found` when `dir` holds no room; `busy` when jobs run and `force` is not set
+ */
+export async function localDown(dir: string, options: LocalDownOptions = {}): Promise<boolean> {
   const layout = roomLayout(dir);
+  requireRoom(layout, dir);
   const pid = await readPid(layout);
   if (pid === undefined || !pidAlive(pid)) {
     await rm(layout.pidFile, { force: true });
     return false;
   }
+  if (options.force !== true) {
+    const running = await health(layout).then(
+      (h) => h.runningJobs ?? [],
+      () => [] as string[],
+    );
+    if (running.length > 0) {
+      const descriptor = join(dir, "descriptor.json");
+      throw new CleanRoomError(
+        "busy",
+        `${running.length} job(s) still running in this room: ${running.join(", ")}. Wait for them (\`cleanroom job wait ${running[0]} --room ${descriptor}\`), ` +
+          `or stop them with \`cleanroom local down --dir ${dir} --force\`: each then ends failed [stopped] with a failure receipt.`,
+        { problems: running.map((j) => `${j} is running`) },
+      );
+    }
+  }
+  const timeoutMs = options.timeoutMs ?? 30_000;
   process.kill(pid, "SIGTERM");
   const deadline = Date.now() + timeoutMs;
   while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

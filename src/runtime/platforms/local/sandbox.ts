@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
 import { dirname } from "node:path";
+import type { LocalJobLimits } from "../../../core/descriptor.js";
 
 /** Host paths the job's runtimes need (Python, Node), detected at `local up`. */
 export interface RuntimeDirs {
@@ -26,6 +27,30 @@ export function findBwrap(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The prlimit binary (util-linux), or undefined when it is not installed. */
+export function findPrlimit(): string | undefined {
+  for (const p of ["/usr/bin/prlimit", "/bin/prlimit", "/usr/local/bin/prlimit"]) if (existsSync(p)) return p;
+  return undefined;
+}
+
+/**
+ * The command prefix that sets a job's resource limits before it runs (`prlimit … --`): memory (RLIMIT_DATA: the heap
+ * and anonymous mappings, so a runaway allocation fails instead of exhausting the machine), CPU time per process
+ * (RLIMIT_CPU: SIGXCPU at the limit, SIGKILL 5 s later) and, inside the job's own user namespace, processes
+ * (RLIMIT_NPROC, counted per user namespace since Linux 5.14, so it bounds this job's processes and no one else's).
+ * Without a sandbox (no user namespace of its own) the process count would be the whole user's: it is left out.
+ */
+export function jobLimitPrefix(prlimit: string, limits: LocalJobLimits, ownUserNamespace: boolean): string[] {
+  const bytes = limits.memoryMiB * 1024 * 1024;
+  return [
+    prlimit,
+    `--data=${bytes}:${bytes}`,
+    `--cpu=${limits.cpuSeconds}:${limits.cpuSeconds + 5}`,
+    ...(ownUserNamespace ? [`--nproc=${limits.processes}:${limits.processes}`] : []),
+    "--",
+  ];
 }
 
 function outsideUsr(p: string): boolean {

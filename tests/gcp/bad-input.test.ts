@@ -1,0 +1,135 @@
+/**
+ * Bad input on a GCP room (issue 19), against the loopback Compute, Storage, KMS and Confidential Space fakes with the
+ * real Google clients: a CSV that fails parsing uploads nothing, unparsable numeric cells are reported, an unknown job
+ * is not-found (not "awaits release"), and `list` names every job with its state, digest and times.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import type { CleanRoomError } from "../../src/core/errors.js";
+import { buildAttestationCondition } from "../../src/core/attestation.js";
+import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
+import { packJob } from "../../src/runtime/jobs/pack.js";
+import {
+  GCP_API_ENDPOINT_ENV,
+  GcpRoomClient,
+  POLL_INTERVAL_ENV,
+  RETRY_BASE_ENV,
+  TEESERVER_SOCKET_ENV,
+  TOKEN_FILE_ENV,
+} from "../../src/runtime/platforms/gcp/index.js";
+import type { PackedJob } from "../../src/runtime/platforms/platform.js";
+import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
+import { testChains } from "../verify/pki.js";
+import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
+import { GcpFake } from "./fakes/gcp-fake.js";
+
+const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
+const FAST = { attempts: 4, permissionAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
+const KEY = "projects/hospital-a-prod/locations/europe-west4/keyRings/demo/cryptoKeys/hospital-a";
+const VM_PREFIX = "demo-job-";
+const SCHEMA = { columns: [{ name: "sex", type: "categorical", categories: ["F", "M"] }, { name: "age", type: "numeric", min: 0, max: 120, integer: true }] };
+
+describe("gcp/bad-input: provisioning and job lookups on a GCP room (issue 19)", function () {
+  this.timeout(60_000);
+  let fake: GcpFake;
+  let tee: FakeTeeServer;
+  let dir: string;
+  let root: string;
+  let descriptor: CleanRoomDescriptor;
+  let hello: PackedJob;
+  const saved: Record<string, string | undefined> = {};
+
+  function client(): GcpRoomClient {
+    return new GcpRoomClient(descriptor, { retry: FAST, pollIntervalMs: 20, maxPollIntervalMs: 50, trustedRoots: [root] });
+  }
+
+  async function rejection(p: Promise<unknown>): Promise<CleanRoomError> {
+    try {
+      await p;
+    } catch (err) {
+      return err as CleanRoomError;
+    }
+    return expect.fail("expected a rejection");
+  }
+
+  before(async () => {
+    const chains = await testChains();
+    root = chains.good.root.pem;
+    fake = await new GcpFake().start();
+    tee = await new FakeTeeServer(chains.good).start();
+    new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
+    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV]) saved[k] = process.env[k];
+    process.env[POLL_INTERVAL_ENV] = "20";
+    process.env[GCP_API_ENDPOINT_ENV] = fake.url;
+    process.env[TEESERVER_SOCKET_ENV] = tee.socket;
+    process.env[TOKEN_FILE_ENV] = tee.tokenFile;
+    process.env[RETRY_BASE_ENV] = "5";
+
+    dir = mkdtempSync(join(tmpdir(), "acr-gcp-bad-input-"));
+    writeFileSync(join(dir, "good.csv"), "id,sex,age\n1,F,34\n2,M,51\n");
+    writeFileSync(join(dir, "broken.csv"), 'id,sex,age\n1,F,34\n2,"M,51\n3,F,40\n');
+    writeFileSync(join(dir, "abc.csv"), "id,sex,age\n1,F,34\n2,M,abc\n3,F,n/a\n4,M,\n");
+    const src = join(dir, "hello");
+    mkdirSync(src);
+    writeFileSync(join(src, "main.js"), `require("fs").writeFileSync(require("path").join(process.env.CLEANROOM_OUTPUT, "hello.txt"), "hi");\n`);
+    hello = await packJob(src, { entrypoint: "main.js", inputs: ["hospital-a/patients"], outDir: join(dir, "packed") });
+    const base = gcpDescriptor();
+    const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
+    descriptor = {
+      ...base,
+      attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
+      gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
+      output: { maxBytes: 1024 * 1024, requireRelease: true },
+      providers: base.providers.map((p) => ({ ...p, approvedJobs: [hello.jobDigest], datasets: p.datasets.map((d) => ({ ...d, schema: SCHEMA })) })),
+    };
+    fake.attributeCondition = descriptor.attestation.condition;
+    fake.kmsApprovals.set(KEY, new Set([hello.jobDigest]));
+    fake.instanceNamePrefix = VM_PREFIX;
+  });
+
+  after(async () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await fake?.stop();
+    await tee?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("GIVEN a CSV with a quote never closed WHEN provisioning THEN invalid-argument naming line 3, no object uploaded and no key wrapped; the fixed file then provisions", async () => {
+    const err = await rejection(client().provision("hospital-a", "patients", join(dir, "broken.csv")));
+    expect(err.code, err.message).to.equal("invalid-argument");
+    expect(err.message).to.contain("line 3").and.to.contain("nothing was stored");
+    expect(fake.sent(/^\/upload\/storage\/v1\/b\/demo-hospital-a-data\/o$/)).to.deep.equal([]);
+    expect(fake.sent(/:encrypt$/, "POST")).to.deep.equal([]);
+    const ok = await client().provision("hospital-a", "patients", join(dir, "good.csv"));
+    expect(ok).to.include({ rows: 2 });
+    expect(ok.unparsable).to.deep.equal([]);
+  });
+
+  it("GIVEN numeric cells that are not numbers WHEN provisioning THEN they are counted per column with the first line", async () => {
+    const r = await client().provision("hospital-a", "patients", join(dir, "abc.csv"), { overwrite: true });
+    expect(r.rows).to.equal(4);
+    expect(r.unparsable).to.deep.equal([{ column: "age", count: 2, firstLine: 3 }]);
+  });
+
+  it("GIVEN a job id the room never saw WHEN fetching it from a requireRelease room THEN not-found pointing to `cleanroom job list` (not: awaits release)", async () => {
+    const err = await rejection(client().fetch("job-zzzzzzzz-12345678", join(dir, "nothing")));
+    expect(err.code, err.message).to.equal("not-found");
+    expect(err.message).to.contain("cleanroom job list --room room.json");
+  });
+
+  it("GIVEN a finished job WHEN listing the room's jobs THEN it is there with its state, digest and times", async () => {
+    const c = client();
+    const { jobId } = await c.submit(hello);
+    const st = await c.wait(jobId, { timeoutMs: 30_000 });
+    expect(st.state, st.detail).to.equal("succeeded");
+    const jobs = await c.list();
+    const mine = jobs.find((j) => j.jobId === jobId);
+    expect(mine).to.include({ state: "succeeded", jobDigest: hello.jobDigest });
+    expect(Date.parse(mine!.finishedAt!)).to.be.at.least(Date.parse(mine!.submittedAt!) - 1000);
+  });
+});
