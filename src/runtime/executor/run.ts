@@ -217,7 +217,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     // 3. The job, with a clean environment: nothing of the executor's (sockets, URIs) leaks into it.
     const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
     // Stage-2 DP releases: the job may ask for noise, spent from the ledger first (dp-noise.ts).
-    dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n) });
+    dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n), ...(platform.ledgerStore ? { ledgerStore: (p, ds) => platform.ledgerStore!(p, ds) } : {}) });
     const ended = await runJobProcess(cmd, env.jobTimeoutMs !== undefined ? { timeoutMs: env.jobTimeoutMs } : {}).finally(() => dp?.stop());
     exitCode = ended.code;
     if (ended.timedOut) {
