@@ -18,7 +18,7 @@ import {
   jobDigestPrincipalSet,
   providerAttestationPolicy,
 } from "../core/attestation.js";
-import type { DescriptorDataset, DescriptorProvider } from "../core/descriptor.js";
+import { type DescriptorDataset, type DescriptorProvider, LEDGER_FOLDER } from "../core/descriptor.js";
 import { messageOf, throwIfProblems } from "../core/errors.js";
 import { DIGEST_PATTERN, PROJECT_ID_PATTERN, PROVIDER_NAME_PATTERN } from "../core/patterns.js";
 import { CODE_POLICIES, type DatasetSpec, type ProviderAttestationSpec, SPEC_DEFAULTS, specProblems } from "../core/spec.js";
@@ -178,7 +178,8 @@ export function publishedDatasets(datasets: readonly DatasetSpec[]): DescriptorD
  *   room's quarantine as output location), with core's attribute mapping (`attribute.job_digest`);
  * - a KMS key ring and key (rotated at least every 90 days, protected unless `protectKey: false`);
  * - a data bucket (CMEK with that key, uniform access, public access prevention enforced, versioning);
- * - `roles/cloudkms.cryptoKeyDecrypter` on the key and object read on the bucket for
+ * - `roles/cloudkms.cryptoKeyDecrypter` on the key, object read on the bucket, and object creation under the
+ *   bucket's `.dp-ledger/` prefix only (stage-2 DP spends, IAM-conditioned) for
  *   `principalSet://…/<its own pool>/attribute.job_digest/<digest>`, once per approved job (under `any-job`, the
  *   pinned executor's `attribute.image_digest` set). Never the whole pool, and never a principal of the room's pool.
  *
@@ -264,12 +265,13 @@ export class DataProvider extends pulumi.ComponentResource {
       ...(args.protectKey === undefined ? {} : { protect: args.protectKey }),
       dependsOn: apis,
     });
+    const dataBucketName = project.apply((p) => bucketName(prefix, `${args.providerName}-data`, p));
     const bucket = new gcp.storage.Bucket(
       `${name}-data`,
       secureBucketArgs({
         project,
         location: args.region,
-        name: project.apply((p) => bucketName(prefix, `${args.providerName}-data`, p)),
+        name: dataBucketName,
         role: "data",
         kmsKeyName: key.id,
         forceDestroy: args.forceDestroy,
@@ -278,10 +280,19 @@ export class DataProvider extends pulumi.ComponentResource {
     );
 
     const members = decrypterMemberList(args, pool.name, policy);
-    // One binding pair per approved job: revoking a job is removing one digest from the config and `pulumi up`.
+    // One binding set per approved job: revoking a job is removing one digest from the config and `pulumi up`.
     members.forEach(({ id, member }) => {
       new gcp.kms.CryptoKeyIAMMember(`${name}-decrypt-${id}`, { cryptoKeyId: key.id, role: ROLES.decrypter, member }, { parent: this });
       new gcp.storage.BucketIAMMember(`${name}-read-${id}`, { bucket: bucket.name, role: ROLES.objectViewer, member }, { parent: this });
+      // Stage-2 DP spends append to the datasets' ledgers, create-only and nowhere else in the bucket: an approved job
+      // cannot overwrite or delete an entry (objectCreator has no delete), nor plant objects beside the data. Granted to
+      // this pool's attested principals, not to the room's workload service account: submitters may attach that
+      // account to VMs of their own (`grantSubmit`), which could then forge ledger entries.
+      new gcp.storage.BucketIAMMember(
+        `${name}-ledger-${id}`,
+        { bucket: bucket.name, role: ROLES.objectCreator, member, condition: ledgerCondition(dataBucketName) },
+        { parent: this },
+      );
     });
 
     INTERNALS.set(this, { key, bucket, pool, poolProvider, name, args });
@@ -396,6 +407,22 @@ export class DataProvider extends pulumi.ComponentResource {
   private grant(purpose: string, member: string, spec: GrantSpec): GrantResult {
     return addGrants(this, INTERNALS.get(this)!.name, purpose, member, spec);
   }
+}
+
+/**
+ * The IAM condition that limits a data-bucket role to the privacy ledgers, `<bucket>/.dp-ledger/…` (storage conditions
+ * need uniform bucket-level access, which every data bucket has). Pure.
+ */
+function ledgerPrefixCondition(bucket: string): { title: string; description: string; expression: string } {
+  return {
+    title: `${LEDGER_FOLDER}/ only`,
+    description: "Stage-2 DP spends: create ledger entries, nothing else in the data bucket",
+    expression: `resource.name.startsWith("projects/_/buckets/${bucket}/objects/${LEDGER_FOLDER}/")`,
+  };
+}
+
+function ledgerCondition(bucket: pulumi.Output<string>): pulumi.Output<{ title: string; description: string; expression: string }> {
+  return bucket.apply(ledgerPrefixCondition);
 }
 
 /** The members that may decrypt: one principalSet of the provider's own pool per approved job, or the pinned images' sets under `any-job`. */

@@ -40,6 +40,12 @@ export interface DescriptorProviderAttestation {
   readonly poolProviderName?: string;
 }
 
+/**
+ * The folder of a provider's data where its datasets' privacy ledgers live (`<dataUri>/.dp-ledger/<dataset>/`): a name
+ * no dataset can take. The components grant stage-2 executors create-only access to exactly this prefix.
+ */
+export const LEDGER_FOLDER = ".dp-ledger";
+
 /** A data provider as deployed. */
 export interface DescriptorProvider {
   readonly name: string;

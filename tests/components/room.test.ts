@@ -217,11 +217,12 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
       expect(decrypters.map((g) => `${g.role} ${g.member}`).sort(), provider).to.deep.equal(
         [...jobs.map((d) => `${ROLES.decrypter} ${jobDigestPrincipalSet(ownPool, d)}`), `${ROLES.encrypterDecrypter} ${storageAgent}`].sort(),
       );
-      // The same principalSets, and nobody else, may read the provider's bucket.
+      // The same principalSets, and nobody else, may read the provider's bucket (and append to its ledgers, below).
       const bucket = one(resources, BUCKET, `research-${provider}-data`).inputs.name;
       const readers = iamResources(resources)
         .filter((r) => r.type.startsWith("gcp:storage/") && r.inputs.bucket === bucket)
-        .flatMap(iamGrants);
+        .flatMap(iamGrants)
+        .filter((g) => g.role !== ROLES.objectCreator);
       expect(readers.map((g) => `${g.role} ${g.member}`).sort(), provider).to.deep.equal(
         jobs.map((d) => `${ROLES.objectViewer} ${jobDigestPrincipalSet(ownPool, d)}`).sort(),
       );
@@ -229,6 +230,29 @@ describe("components: a two-provider DataCleanRoom under mocks", function () {
       for (const g of decrypters) expect(g.member, provider).to.not.include(POOL_NAME);
     }
     for (const r of resources) for (const [, v] of walk(r.inputs)) expect(String(v), r.urn).not.to.match(/workloadIdentityPools\/[^/]+\/\*$/);
+  });
+
+  it("GIVEN each provider's data bucket WHEN planned THEN its approved jobs' principalSets may create objects only under .dp-ledger/ (stage-2 DP spends), and no one may delete there", () => {
+    const expected: Record<string, { project: string; jobs: string[] }> = {
+      hospital: { project: HOSPITAL_PROJECT, jobs: [JOINT_JOB, HOSPITAL_JOB] },
+      insurer: { project: PROJECT, jobs: [JOINT_JOB, INSURER_JOB] },
+    };
+    for (const [provider, { project, jobs }] of Object.entries(expected)) {
+      const ownPool = providerPoolName(project, provider);
+      const bucket = String(one(resources, BUCKET, `research-${provider}-data`).inputs.name);
+      const onBucket = iamResources(resources).filter((r) => r.type.startsWith("gcp:storage/") && r.inputs.bucket === bucket);
+      const writers = onBucket.filter((r) => iamGrants(r).some((g) => g.role !== ROLES.objectViewer));
+      expect(
+        writers.map((r) => `${r.inputs.role} ${r.inputs.member} ${(r.inputs.condition as { expression?: string } | undefined)?.expression}`).sort(),
+        provider,
+      ).to.deep.equal(
+        jobs
+          .map((d) => `${ROLES.objectCreator} ${jobDigestPrincipalSet(ownPool, d)} resource.name.startsWith("projects/_/buckets/${bucket}/objects/.dp-ledger/")`)
+          .sort(),
+      );
+      // Never the room's workload service account: every submitter may attach it to a VM of their own.
+      for (const r of onBucket) expect(String(r.inputs.member), r.urn).to.not.include(WORKLOAD_SA);
+    }
   });
 
   it("GIVEN the hospital's own project WHEN planned THEN its key and bucket live there and the APIs are enabled there", () => {
@@ -360,6 +384,10 @@ describe("components: DataCleanRoom variants under mocks", function () {
       imageDigestPrincipalSet(providerPoolName(HOSPITAL_PROJECT, "hospital"), IMAGE_DIGEST),
       imageDigestPrincipalSet(providerPoolName(PROJECT, "insurer"), IMAGE_DIGEST),
     ]);
+    // The same principal sets append to the ledgers, under .dp-ledger/ only.
+    const creators = ofType(resources, BUCKET_MEMBER).filter((m) => m.inputs.role === ROLES.objectCreator && /-data-/.test(String(m.inputs.bucket)));
+    expect(creators.map((m) => m.inputs.member)).to.deep.equal(decrypters.map((m) => m.inputs.member));
+    for (const m of creators) expect((m.inputs.condition as { expression: string }).expression).to.match(/\/objects\/\.dp-ledger\/"\)$/);
   });
 
   it("GIVEN a build context WHEN planned THEN the image is built into an immutable-tag repository and its digest is pinned", async () => {

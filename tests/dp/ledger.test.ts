@@ -180,7 +180,8 @@ describe("dp privacy ledger, aggregates and stage 1", function () {
     } finally {
       delete process.env[TEST_SEED_ENV];
     }
-    expect(readdirSync(join(stage1, "insurer", "claims")).sort()).to.deep.equal(["aggregates.json"]);
+    // The artefact and its public ε summary (privacy.json), nothing else.
+    expect(readdirSync(join(stage1, "insurer", "claims")).sort()).to.deep.equal(["aggregates.json", "privacy.json"]);
     // The ledger names the artefact by digest, after the spend with the mechanism and the ρ it cost.
     const l = await stateOf(join(data, ".dp-ledger", "claims"));
     const bytes = readFileSync(join(stage1, "insurer", "claims", "aggregates.json"));

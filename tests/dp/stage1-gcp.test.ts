@@ -1,5 +1,6 @@
 // `data provision`'s stage-1 step on a GCP room, against the loopback Cloud Storage fake: the release is staged
-// locally, then ledger.json and the artefact are uploaded create-only to <stage1>/<provider>/<dataset>/.
+// locally after its spend is in the ledger (the provider's bucket), then the artefact and its public ε summary
+// (privacy.json) are uploaded create-only to <stage1>/<provider>/<dataset>/.
 import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,12 +8,12 @@ import { expect } from "chai";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { cdpRho } from "../../src/runtime/dp/accounting.js";
-import { type LedgerEntry, PrivacyLedger } from "../../src/runtime/dp/ledger.js";
+import { type LedgerEntry, PrivacyLedger, summarize } from "../../src/runtime/dp/ledger.js";
 import { loadOrCreateLedgerKey, providerSigner } from "../../src/runtime/dp/ledger-keys.js";
 import { gcsLedgerStore } from "../../src/runtime/platforms/gcp/ledger-store.js";
 import { testRng } from "../../src/runtime/dp/rng.js";
 import { GCP_API_ENDPOINT_ENV, RETRY_BASE_ENV } from "../../src/runtime/platforms/gcp/index.js";
-import { produceStage1, roomLedgerStore } from "../../src/runtime/provision/stage1.js";
+import { produceStage1, roomLedgerStore, type Stage1PrivacySummary } from "../../src/runtime/provision/stage1.js";
 import { gcpDescriptor } from "../core/fixtures.js";
 import { GcpFake } from "../gcp/fakes/gcp-fake.js";
 import { INSURANCE_CSV, loadSchema } from "./utility.js";
@@ -54,7 +55,8 @@ describe("dp stage 1 on a GCP room (loopback Cloud Storage)", function () {
     const r = await produceStage1(room, "hospital-a", "claims", INSURANCE_CSV, { rng: testRng("gcs-1") });
     expect(r.artefactPath).to.equal("gs://demo-stage1-1a2b/hospital-a/claims/aggregates.json");
     expect(r.ledgerPath).to.equal(`gs://${data.bucket}/${data.prefix}.dp-ledger/claims`);
-    expect([...(fake.buckets.get("demo-stage1-1a2b")?.keys() ?? [])]).to.deep.equal(["hospital-a/claims/aggregates.json"]);
+    expect(r.summaryPath).to.equal("gs://demo-stage1-1a2b/hospital-a/claims/privacy.json");
+    expect([...(fake.buckets.get("demo-stage1-1a2b")?.keys() ?? [])]).to.deep.equal(["hospital-a/claims/aggregates.json", "hospital-a/claims/privacy.json"]);
     const artefact = fake.buckets.get("demo-stage1-1a2b")?.get("hospital-a/claims/aggregates.json")?.data as Buffer;
     const ledgerObjects = [...(fake.buckets.get(data.bucket)?.keys() ?? [])].filter((k) => k.includes(".dp-ledger/claims/")).sort();
     expect(ledgerObjects.map((k) => k.slice(k.lastIndexOf("/") + 1))).to.deep.equal(["00000000.json", "00000001.json", "00000002.json"]);
@@ -66,7 +68,12 @@ describe("dp stage 1 on a GCP room (loopback Cloud Storage)", function () {
     // Every entry and the artefact are uploaded create-only; the spend first (a failure after it over-counts).
     const uploads = fake.requests.filter((q) => q.method === "POST" && q.path.startsWith("/upload/")).map((q) => q.query);
     expect(uploads.every((q) => q.ifGenerationMatch === "0")).to.equal(true);
-    expect(uploads.map((q) => q.name.slice(q.name.lastIndexOf("/") + 1))).to.deep.equal(["00000000.json", "00000001.json", "00000002.json", "aggregates.json"]);
+    expect(uploads.map((q) => q.name.slice(q.name.lastIndexOf("/") + 1))).to.deep.equal(["00000000.json", "00000001.json", "00000002.json", "aggregates.json", "privacy.json"]);
+    // The summary publishes the release's cost and the ledger as it stood after it (its head: the artefact entry).
+    const summary = JSON.parse(fake.buckets.get("demo-stage1-1a2b")?.get("hospital-a/claims/privacy.json")?.data.toString("utf8") ?? "{}") as Stage1PrivacySummary;
+    expect(summary.artefact).to.deep.equal({ name: "aggregates.json", digest: entries[2]!.kind === "artefact" ? entries[2]!.artefact : "" });
+    expect(summary.release).to.include({ epsilon: 1, ledgerEntry: 1 });
+    expect(summary.ledger).to.include({ budgetEpsilon: 1, spends: 1, entries: 3, head: summarize("ledger", state).head });
 
     const err = await produceStage1(room, "hospital-a", "claims", INSURANCE_CSV, { rng: testRng("gcs-2") }).then(
       () => undefined,
@@ -77,6 +84,20 @@ describe("dp stage 1 on a GCP room (loopback Cloud Storage)", function () {
     expect(fake.buckets.get("demo-stage1-1a2b")?.get("hospital-a/claims/aggregates.json")?.data.equals(artefact)).to.equal(true);
     // The staging directories are gone.
     expect(staged()).to.deep.equal(before);
+  });
+
+  it("GIVEN a later release after a budget change WHEN uploaded THEN the artefact and its summary are numbered alike, the first ones untouched", async () => {
+    const bigger: CleanRoomDescriptor = { ...room, providers: room.providers.map((p) => ({ ...p, datasets: p.datasets.map((d) => ({ ...d, epsilon: 2 })) })) };
+    const firstSummary = fake.buckets.get("demo-stage1-1a2b")?.get("hospital-a/claims/privacy.json")?.data as Buffer;
+    const r = await produceStage1(bigger, "hospital-a", "claims", INSURANCE_CSV, { rng: testRng("gcs-3"), forceBudgetChange: true, epsilon: 0.5 });
+    const seq = r.report!.ledgerEntry!.seq;
+    expect(r.artefactPath).to.equal(`gs://demo-stage1-1a2b/hospital-a/claims/aggregates-${seq}.json`);
+    expect(r.summaryPath).to.equal(`gs://demo-stage1-1a2b/hospital-a/claims/privacy-${seq}.json`);
+    const later = JSON.parse(fake.buckets.get("demo-stage1-1a2b")?.get(`hospital-a/claims/privacy-${seq}.json`)?.data.toString("utf8") ?? "{}") as Stage1PrivacySummary;
+    expect(later.artefact.name).to.equal("aggregates.json");
+    expect(later.release.ledgerEntry).to.equal(seq);
+    expect(later.ledger).to.include({ budgetEpsilon: 2, spends: 2 });
+    expect(fake.buckets.get("demo-stage1-1a2b")?.get("hospital-a/claims/privacy.json")?.data.equals(firstSummary)).to.equal(true);
   });
 
   it("GIVEN four spenders on one GCS ledger at once WHEN each asks for 40% of the budget THEN generation preconditions let exactly two through", async () => {

@@ -30,3 +30,11 @@ describe("gcp/docs: docs/gcp-runtime.md", () => {
     expect(documented.sort()).to.deep.equal(EXECUTOR_ENV_OVERRIDES.map((e) => `${TEE_ENV_PREFIX}${e}`).sort());
   });
 });
+
+describe("gcp/docs: docs/gcp-runtime.md on whose condition opens a key", () => {
+  it("GIVEN the executor's credentials step THEN it exchanges the token at each provider's own pool and names admittedBy, not one pool for storage and KMS", () => {
+    const step = /2\. \*\*Credentials\*\*[\s\S]*?\n3\. /.exec(text)?.[0] ?? "";
+    expect(step).to.include("provider's own pool").and.include("poolProviderName").and.include("admittedBy");
+    expect(step).to.not.match(/Storage and KMS both use it/);
+  });
+});

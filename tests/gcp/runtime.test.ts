@@ -401,7 +401,11 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
       ledgerPath: "gs://demo-hospital-a-data/.dp-ledger/patients",
     });
     const stage1Uploads = fake.sent(/^\/upload\/storage\/v1\/b\/demo-stage1-1a2b\/o$/).map((r) => [r.query.name, r.query.ifGenerationMatch]);
-    expect(stage1Uploads).to.deep.equal([["hospital-a/patients/synthetic.csv", "0"]]);
+    // Then its public ε summary beside it, create-only too.
+    expect(stage1Uploads).to.deep.equal([
+      ["hospital-a/patients/synthetic.csv", "0"],
+      ["hospital-a/patients/privacy.json", "0"],
+    ]);
     const ledgerUploads = fake
       .sent(/^\/upload\/storage\/v1\/b\/demo-hospital-a-data\/o$/)
       .filter((r) => String(r.query.name).startsWith(".dp-ledger/"))

@@ -2,6 +2,8 @@
  * Each policy of the cleanroom-guardrails pack, called with hand-built validation args: silent on the happy path,
  * firing when exactly one field is broken.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { expect } from "chai";
 import { allPolicies } from "../../policy-packs/cleanroom-guardrails/policies/index.js";
 import { attestationConditionStrict } from "../../policy-packs/cleanroom-guardrails/policies/attestationCondition.js";
@@ -46,6 +48,12 @@ function expectOne(violations: string[], ...patterns: RegExp[]): void {
 }
 
 describe("policy pack: cleanroom-guardrails (unit)", () => {
+  it("GIVEN docs/policy-pack.md WHEN its rule table is read THEN it names every policy of the pack exactly once", () => {
+    const doc = readFileSync(join(__dirname, "..", "..", "docs", "policy-pack.md"), "utf8");
+    const listed = [...doc.matchAll(/^\| \d+ \| `([a-z0-9-]+)`/gm)].map((m) => m[1]);
+    expect(listed.sort()).to.deep.equal(allPolicies.map((p) => p.name).sort());
+  });
+
   it("GIVEN the pack WHEN listing its policies THEN names are unique kebab-case and every policy says what it checks", () => {
     const names = allPolicies.map((p) => p.name);
     expect(new Set(names).size).to.equal(names.length);

@@ -7,9 +7,11 @@ import * as path from "node:path";
 import { expect } from "chai";
 import { CONFIDENTIAL_SPACE_ISSUER as PACK_ISSUER, DIGEST_PATTERN as PACK_DIGEST } from "../../policy-packs/cleanroom-guardrails/lib/condition.js";
 import { ALLOW_DEBUG_LABEL as PACK_DEBUG_LABEL } from "../../policy-packs/cleanroom-guardrails/policies/confidentialSpaceVm.js";
+import { LEDGER_FOLDER as PACK_LEDGER_FOLDER } from "../../policy-packs/cleanroom-guardrails/policies/dataBucketIam.js";
 import { ROLE_LABEL as PACK_ROLE_LABEL } from "../../policy-packs/cleanroom-guardrails/policies/storage.js";
 import { ALLOW_DEBUG_LABEL, BUCKET_ROLE_LABEL } from "../../src/components/defaults.js";
 import { CONFIDENTIAL_SPACE_ISSUER } from "../../src/core/attestation.js";
+import { LEDGER_FOLDER } from "../../src/core/descriptor.js";
 import { DIGEST_PATTERN } from "../../src/core/patterns.js";
 
 const PACK_DIR = path.resolve(__dirname, "../../policy-packs/cleanroom-guardrails");
@@ -49,5 +51,6 @@ describe("policy pack: self-contained", () => {
     expect(PACK_DIGEST.source).to.equal(DIGEST_PATTERN.source);
     expect(PACK_DEBUG_LABEL).to.equal(ALLOW_DEBUG_LABEL);
     expect(PACK_ROLE_LABEL).to.equal(BUCKET_ROLE_LABEL);
+    expect(PACK_LEDGER_FOLDER).to.equal(LEDGER_FOLDER);
   });
 });

@@ -3,7 +3,9 @@
  */
 import { expect } from "chai";
 import { allPolicies } from "../../policy-packs/cleanroom-guardrails/policies/index.js";
+import { jobDigestPrincipalSet } from "../../src/core/attestation.js";
 import { mappingProblem } from "../../policy-packs/cleanroom-guardrails/lib/condition.js";
+import { dataBucketWorkloadScoped } from "../../policy-packs/cleanroom-guardrails/policies/dataBucketIam.js";
 import { providerKeysAttestationGated } from "../../policy-packs/cleanroom-guardrails/policies/providerKeys.js";
 import {
   JOB_DIGEST,
@@ -11,6 +13,9 @@ import {
   T,
   WORKLOAD_SA,
   broken,
+  bucket,
+  bucketIamMember,
+  dataBucket,
   decrypterBinding,
   decrypterMember,
   decrypterPolicy,
@@ -144,6 +149,77 @@ describe("policy pack: cleanroom-guardrails (stack rule and ManaTEE fixture)", (
         broken(poolProvider(), "attributeCondition", NO_DIGEST),
       );
       expect(await run(stack)).to.deep.equal([]);
+    });
+  });
+
+  describe("rule 8: data-bucket-workload-scoped", () => {
+    const LEDGER = 'resource.name.startsWith("projects/_/buckets/acme-objects-1a2b/objects/.dp-ledger/")';
+    const runRule = (resources: PlannedResource[]) => runStackPolicy(dataBucketWorkloadScoped, createStackValidationArgs(resources));
+    /** objectCreator for the approved job's principal set on the data bucket, with `condition` (none when undefined). */
+    const creator = (condition?: string, role = "roles/storage.objectCreator", member = jobDigestPrincipalSet(POOL_NAME, JOB_DIGEST)): PlannedResource => ({
+      type: T.bucketIamMember,
+      name: "acme-ledger-job",
+      props: { bucket: "acme-objects-1a2b", role, member, ...(condition === undefined ? {} : { condition: { title: "ledger", expression: condition } }) },
+    });
+    const stack = (...extra: PlannedResource[]) => [pool(), poolProvider(), dataBucket(), bucketIamMember(), ...extra];
+
+    it("GIVEN the approved job's principal set reading the data bucket and creating under .dp-ledger/ only WHEN validated THEN silent", async () => {
+      expect(await runRule(stack(creator(LEDGER)))).to.deep.equal([]);
+      // The same grant as a Binding, and as a Policy with the condition in its binding.
+      const binding: PlannedResource = { type: T.bucketIamBinding, name: "acme-ledger-binding", props: { bucket: "acme-objects-1a2b", role: "roles/storage.objectCreator", members: [jobDigestPrincipalSet(POOL_NAME, JOB_DIGEST)], condition: { title: "ledger", expression: LEDGER } } };
+      expect(await runRule(stack(binding))).to.deep.equal([]);
+    });
+
+    it("GIVEN objectCreator without a condition WHEN validated THEN it fires: the job could create any object beside the data", async () => {
+      const v = await runRule(stack(creator()));
+      expect(v.map((x) => x.message)).to.have.length(1);
+      expect(v[0]!.message).to.match(/has no condition/).and.match(/\.dp-ledger\//);
+    });
+
+    it("GIVEN a condition broader than .dp-ledger/ (the whole bucket, another folder, or an `|| true` escape) WHEN validated THEN it fires", async () => {
+      for (const condition of [
+        'resource.name.startsWith("projects/_/buckets/acme-objects-1a2b/objects/")',
+        'resource.name.startsWith("projects/_/buckets/acme-objects-1a2b/objects/claims/")',
+        `${LEDGER} || true`,
+        `!${LEDGER}`,
+      ]) {
+        const v = await runRule(stack(creator(condition)));
+        expect(v, condition).to.have.length(1);
+      }
+    });
+
+    it("GIVEN a role that deletes or overwrites (objectAdmin, objectUser), even confined to .dp-ledger/, WHEN validated THEN it fires", async () => {
+      for (const role of ["roles/storage.objectAdmin", "roles/storage.objectUser", "roles/storage.admin"]) {
+        const v = await runRule(stack(creator(LEDGER, role)));
+        expect(v, role).to.have.length(1);
+        expect(v[0]!.message).to.match(/overwrites or deletes/);
+      }
+    });
+
+    it("GIVEN the job VMs' service account (pinned by the pool's condition) with ledger writes WHEN validated THEN it fires; reading stays allowed", async () => {
+      const sa = `serviceAccount:${WORKLOAD_SA}`;
+      const v = await runRule(stack(creator(LEDGER, "roles/storage.objectCreator", sa)));
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/every submitter may attach it to a VM of their own/);
+      expect(await runRule(stack(creator(undefined, "roles/storage.objectViewer", sa)))).to.deep.equal([]);
+    });
+
+    it("GIVEN people (provisioners) with unconditioned objectCreator, or workloads on a bucket that is not a data bucket WHEN validated THEN silent", async () => {
+      expect(await runRule(stack(creator(undefined, "roles/storage.objectCreator", "group:stewards@acme.example")))).to.deep.equal([]);
+      const jobs: PlannedResource = { type: T.bucketIamMember, name: "jobs-writer", props: { bucket: "room-jobs-1a2b", role: "roles/storage.objectCreator", member: jobDigestPrincipalSet(POOL_NAME, JOB_DIGEST) } };
+      expect(await runRule([...stack(), bucket(), jobs])).to.deep.equal([]);
+    });
+
+    it("GIVEN the bucket name and member unknown at preview WHEN the grant comes from the data bucket and a pool THEN it is still judged through the property dependencies", async () => {
+      const unknown: PlannedResource = {
+        type: T.bucketIamMember,
+        name: "acme-ledger-preview",
+        props: { bucket: UNKNOWN_STRING, role: "roles/storage.objectCreator", member: UNKNOWN_STRING },
+        propertyDependencies: { bucket: ["acme-bucket"], member: ["room-pool"] },
+      };
+      const v = await runRule(stack(unknown));
+      expect(v).to.have.length(1);
+      expect(v[0]!.message).to.match(/has no condition/);
     });
   });
 

@@ -293,3 +293,37 @@ export function mappingProblem(expression: string | undefined): string | undefin
   }
   return undefined;
 }
+
+/**
+ * The object-name prefixes an IAM condition on a bucket role confines it to: for every alternative of its disjunctive
+ * normal form, the longest `resource.name.startsWith('<literal>')` among that alternative's own conjuncts. Sound like
+ * `conditionProblems`: when every alternative carries such a clause, the condition implies it.
+ *
+ * @returns one prefix per alternative, or undefined when some alternative has none (it could hold for any object),
+ *   the text is not CEL, or it has more than `MAX_BRANCHES` alternatives
+ */
+export function objectNamePrefixes(expression: string): string[] | undefined {
+  let expr: CelExpr;
+  try {
+    expr = parse(expression).expr;
+  } catch {
+    return undefined;
+  }
+  const alternatives = branches(expr);
+  if (alternatives === undefined) return undefined;
+  const out: string[] = [];
+  for (const branch of alternatives) {
+    const prefixes = branch.map(resourceNamePrefix).filter((p): p is string => p !== undefined);
+    if (prefixes.length === 0) return undefined;
+    out.push(prefixes.reduce((a, b) => (b.length > a.length ? b : a)));
+  }
+  return out;
+}
+
+/** `resource.name.startsWith('<literal>')`: the literal; undefined for anything else. */
+function resourceNamePrefix(expr: CelExpr): string | undefined {
+  if (expr.exprKind.case !== "callExpr") return undefined;
+  const call = expr.exprKind.value;
+  if (call.function !== "startsWith" || call.target === undefined || call.args.length !== 1) return undefined;
+  return pathOf(call.target as CelExpr) === "resource.name" ? stringConst(call.args[0] as CelExpr) : undefined;
+}

@@ -11,6 +11,16 @@ import { UNKNOWN, type Unknown, asArray, asString, isRecord, readProp } from "./
 export interface IamGrant {
   readonly role: string | Unknown;
   readonly member: string | Unknown;
+  /** The IAM condition's CEL expression, when the grant has one. */
+  readonly condition?: string | Unknown;
+}
+
+/** The expression of a `condition` property (`{title, expression}`), `UNKNOWN`, or undefined when there is none. */
+function conditionOf(props: unknown): string | Unknown | undefined {
+  const c = readProp(props, "condition");
+  if (c === UNKNOWN) return UNKNOWN;
+  const e = readProp(c, "expression");
+  return e === UNKNOWN ? UNKNOWN : asString(e);
 }
 
 /** What kind of IAM resource a type token is, judged by its suffix. */
@@ -44,13 +54,15 @@ export function grantsOf(type: string, props: unknown): IamGrant[] {
   }
   const role = stringOrUnknown(readProp(props, "role"));
   if (role === undefined) return [];
+  const condition = conditionOf(props);
+  const withCondition: { condition?: string | Unknown } = condition === undefined ? {} : { condition };
   if (flavour === "member") {
     const member = stringOrUnknown(readProp(props, "member"));
-    return member === undefined ? [] : [{ role, member }];
+    return member === undefined ? [] : [{ role, member, ...withCondition }];
   }
   const members = readProp(props, "members");
-  if (members === UNKNOWN) return [{ role, member: UNKNOWN }];
-  return asArray(members).map((m) => ({ role, member: stringOrUnknown(m) ?? UNKNOWN }));
+  if (members === UNKNOWN) return [{ role, member: UNKNOWN, ...withCondition }];
+  return asArray(members).map((m) => ({ role, member: stringOrUnknown(m) ?? UNKNOWN, ...withCondition }));
 }
 
 /** Parses `policyData` (`{"bindings":[{"role":…,"members":[…]}]}`, as `getIAMPolicy` returns it). */
@@ -67,9 +79,10 @@ export function grantsOfPolicyData(policyData: string): IamGrant[] {
     if (!isRecord(binding)) continue;
     const role = asString(binding["role"]);
     if (role === undefined) continue;
+    const condition = isRecord(binding["condition"]) ? asString(binding["condition"]["expression"]) : undefined;
     for (const m of asArray(binding["members"])) {
       const member = asString(m);
-      if (member !== undefined) grants.push({ role, member });
+      if (member !== undefined) grants.push({ role, member, ...(condition === undefined ? {} : { condition }) });
     }
   }
   return grants;

@@ -5,6 +5,7 @@
 import type { Policies } from "@pulumi/policy";
 import { attestationConditionStrict } from "./attestationCondition.js";
 import { confidentialSpaceVmHardened } from "./confidentialSpaceVm.js";
+import { dataBucketWorkloadScoped } from "./dataBucketIam.js";
 import { gkeSandboxHardened } from "./gke.js";
 import { kmsDecrypterScoped, kmsKeyRotation } from "./kms.js";
 import { projectIamLeastPrivilege } from "./projectIam.js";
@@ -14,6 +15,7 @@ import { storageBucketHardened, storageBucketIamNotPublic } from "./storage.js";
 
 export { attestationConditionStrict } from "./attestationCondition.js";
 export { confidentialSpaceVmHardened } from "./confidentialSpaceVm.js";
+export { dataBucketWorkloadScoped } from "./dataBucketIam.js";
 export { gkeSandboxHardened } from "./gke.js";
 export { kmsDecrypterScoped, kmsKeyRotation } from "./kms.js";
 export { projectIamLeastPrivilege } from "./projectIam.js";
@@ -35,5 +37,6 @@ export const allPolicies: Policies = [
   projectIamLeastPrivilege,
   gkeSandboxHardened,
   providerKeysAttestationGated,
+  dataBucketWorkloadScoped,
   serviceAccountImpersonationScoped,
 ];

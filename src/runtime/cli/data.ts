@@ -39,7 +39,8 @@ Example:
       if (o.stage1 !== false) rngFromEnvironment();
       const client = await roomClientFor(descriptor);
       const r = await client.provision(o.provider, o.dataset, o.csv, { overwrite: o.overwrite === true, onProgress: progress });
-      // On GCP, produceStage1 stages the release locally and uploads ledger.json, then the artefact, create-only.
+      // On GCP, produceStage1 spends from the ledger in the provider's bucket, stages the release locally and uploads the
+      // artefact, then its public ε summary (privacy.json), create-only.
       const stage1: Stage1Result | undefined = o.stage1 === false ? undefined : await produceStage1(descriptor, o.provider, o.dataset, o.csv, {
               onProgress: progress,
               ...(o.ledgerKey ? { ledgerKey: o.ledgerKey } : {}),

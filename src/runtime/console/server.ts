@@ -2,7 +2,7 @@
  * `startConsole`: the room console's HTTP server (node:http). It binds to 127.0.0.1 (or a private Unix socket behind
  * jupyter-server-proxy), authenticates every request (see auth.ts), checks origin and CSRF token on every POST, sends
  * a strict Content-Security-Policy, and routes to the pages. Every action calls the same library functions as the
- * CLI (packJob, submitJob, jobStatus, fetchResult, releaseResult, verifyResult, readLedger).
+ * CLI (packJob, submitJob, jobStatus, fetchResult, releaseResult, verifyResult; the stage-1 ledgers with summarize).
  */
 import { chmod, mkdir, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";

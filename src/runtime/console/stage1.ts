@@ -1,14 +1,33 @@
 /**
  * The stage-1 artefacts a data scientist may explore, per dataset: the DP synthetic data or aggregates, the ε they
- * cost, and what the dataset's privacy ledger has left (read as `cleanroom dp ledger show` reads it, from `<dataUri>/.dp-ledger/<dataset>`).
+ * cost, and what the dataset's privacy ledger has left.
+ *
+ * The figures come from the ledger itself (read as `cleanroom dp ledger show` reads it, from
+ * `<dataUri>/.dp-ledger/<dataset>`) when the console's user may read it: always in a local room, on GCP only with
+ * read access to the provider's bucket, which a data scientist usually lacks. Then they come from the public summary
+ * `data provision` published beside the artefact (`privacy.json`), labelled as a snapshot of the release; without
+ * one, the page says why it shows no figures.
  */
 import type { CleanRoomDescriptor } from "../../core/descriptor.js";
-import { messageOf } from "../../core/errors.js";
-import { cdpEps } from "../dp/accounting.js";
-import { type LedgerState, summarize } from "../dp/ledger.js";
+import { CleanRoomError, messageOf } from "../../core/errors.js";
+import { summarize } from "../dp/ledger.js";
 import { roomLedgerStore } from "../dp/room-ledger.js";
-import { STAGE1_FILES } from "../provision/stage1.js";
-import { joinLocation, listObjects } from "./storage.js";
+import { ledgerFigures, STAGE1_FILES, type Stage1PrivacySummary } from "../provision/stage1.js";
+import { joinLocation, listObjects, readSmallObject } from "./storage.js";
+
+/** The ledger's figures, live or as published with a release. */
+export interface Stage1LedgerFigures {
+  /** `ledger`: read from the dataset's privacy ledger now; `published`: the summary of its latest stage-1 release. */
+  readonly source: "ledger" | "published";
+  /** ε spent so far and ε a next release could still take (at the budget's δ). */
+  readonly spentEpsilon: number;
+  readonly leftEpsilon: number;
+  /** Spends in the ledger (stage-1 releases, DP queries, stage-2 DP releases). */
+  readonly spends: number;
+  /** `published` only: when the summary was written, and the ledger entry of its release. */
+  readonly publishedAt?: string;
+  readonly ledgerEntry?: number;
+}
 
 /** One dataset's stage-1 state. */
 export interface Stage1Dataset {
@@ -20,54 +39,96 @@ export interface Stage1Dataset {
   readonly delta: number;
   /** Artefact files present (synthetic.csv, aggregates.json) with sizes. */
   readonly artefacts: ReadonlyArray<{ name: string; bytes: number }>;
-  /** ε spent so far and ε a next release could still take (at the budget's δ); absent without a ledger. */
-  readonly spentEpsilon?: number;
-  readonly leftEpsilon?: number;
-  readonly releases?: number;
-  /** Why the ledger could not be read. */
+  /** The ledger's figures; absent when there is no ledger yet, or it could not be read (`ledgerNote` says why). */
+  readonly ledger?: Stage1LedgerFigures;
+  /** Why there are no live figures: no read access to the provider's bucket, an unreadable ledger. */
+  readonly ledgerNote?: string;
+  /** Why the stage-1 artefacts could not be listed. */
   readonly problem?: string;
 }
 
-/** The dataset's privacy ledger, read as `cleanroom dp ledger show` reads it; undefined when it does not exist yet. */
-async function ledgerOf(d: CleanRoomDescriptor, provider: string, dataset: string): Promise<LedgerState | undefined> {
-  const store = roomLedgerStore(d, provider, dataset);
-  const stored = await store.list();
-  return stored.length === 0 ? undefined : summarize(store.location, stored);
+/** `privacy.json`, `privacy-<n>.json`: the summaries of a dataset's releases (a later one is numbered). */
+const SUMMARY_NAME = /^privacy(?:-(\d+))?\.json$/;
+
+/** The published summary of the dataset's latest release, if any and well-formed. */
+async function latestSummary(where: string, files: ReadonlyArray<{ name: string }>, provider: string, dataset: string): Promise<Stage1PrivacySummary | undefined> {
+  const named = files
+    .map((f) => ({ name: f.name, n: SUMMARY_NAME.exec(f.name) }))
+    .filter((f) => f.n !== null)
+    .sort((a, b) => Number(b.n![1] ?? -1) - Number(a.n![1] ?? -1));
+  const latest = named[0];
+  if (!latest) return undefined;
+  const bytes = await readSmallObject(joinLocation(where, latest.name), 64 * 1024);
+  if (!bytes) return undefined;
+  let v: Partial<Stage1PrivacySummary>;
+  try {
+    v = JSON.parse(bytes.toString("utf8")) as Partial<Stage1PrivacySummary>;
+  } catch {
+    return undefined;
+  }
+  const l = v.ledger;
+  const ok =
+    v.format === "cleanroom-stage1-privacy/1" &&
+    v.provider === provider &&
+    v.dataset === dataset &&
+    l !== undefined &&
+    [l.spentEpsilon, l.leftEpsilon, l.spends].every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0) &&
+    typeof v.publishedAt === "string";
+  return ok ? (v as Stage1PrivacySummary) : undefined;
+}
+
+/** The stage-1 state of one dataset. */
+async function stage1Dataset(d: CleanRoomDescriptor, provider: string, ds: CleanRoomDescriptor["providers"][number]["datasets"][number]): Promise<Stage1Dataset> {
+  const where = joinLocation(d.storage.stage1, provider, ds.name);
+  const base = { provider, dataset: ds.name, method: ds.stage1Method, budgetEpsilon: ds.epsilon, delta: ds.delta };
+  let files: Array<{ name: string; bytes: number }>;
+  try {
+    files = await listObjects(where, 100);
+  } catch (err) {
+    return { ...base, artefacts: [], problem: messageOf(err) };
+  }
+  const artefacts = files.filter((f) => f.name === STAGE1_FILES.synthetic || f.name === STAGE1_FILES.aggregates);
+  try {
+    const store = roomLedgerStore(d, provider, ds.name);
+    const stored = await store.list();
+    if (stored.length === 0) return { ...base, artefacts };
+    return { ...base, artefacts, ledger: { source: "ledger", ...ledgerFigures(summarize(store.location, stored)) } };
+  } catch (err) {
+    if (!(err instanceof CleanRoomError && err.code === "denied")) {
+      return { ...base, artefacts, ledgerNote: `The privacy ledger cannot be read: ${messageOf(err)}` };
+    }
+  }
+  // Not allowed to read the provider's bucket (GCP): the summary published with the latest release, if any.
+  const cannot = `The privacy ledger is in ${provider}'s bucket, which your credentials cannot read`;
+  const summary = await latestSummary(where, files, provider, ds.name).catch(() => undefined);
+  if (!summary) {
+    return { ...base, artefacts, ledgerNote: `${cannot}, and no ε summary (${STAGE1_FILES.summary}) was published beside the artefact: ask ${provider} for \`cleanroom dp ledger show\`.` };
+  }
+  return {
+    ...base,
+    artefacts,
+    ledger: {
+      source: "published",
+      spentEpsilon: summary.ledger.spentEpsilon,
+      leftEpsilon: summary.ledger.leftEpsilon,
+      spends: summary.ledger.spends,
+      publishedAt: summary.publishedAt,
+      ...(typeof summary.release?.ledgerEntry === "number" ? { ledgerEntry: summary.release.ledgerEntry } : {}),
+    },
+    ledgerNote: `${cannot}: these figures are those ${provider} published with the release of ${summary.publishedAt}; later spends (DP queries, stage-2 DP releases) are only in the ledger.`,
+  };
 }
 
 /** The stage-1 state of every dataset of the room. */
 export async function stage1Datasets(d: CleanRoomDescriptor): Promise<Stage1Dataset[]> {
   const out: Stage1Dataset[] = [];
-  for (const p of d.providers) {
-    for (const ds of p.datasets) {
-      const where = joinLocation(d.storage.stage1, p.name, ds.name);
-      const base = { provider: p.name, dataset: ds.name, method: ds.stage1Method, budgetEpsilon: ds.epsilon, delta: ds.delta };
-      try {
-        const files = await listObjects(where, 100);
-        const artefacts = files.filter((f) => f.name === STAGE1_FILES.synthetic || f.name === STAGE1_FILES.aggregates);
-        const ledger = await ledgerOf(d, p.name, ds.name);
-        if (!ledger) {
-          out.push({ ...base, artefacts });
-          continue;
-        }
-        out.push({
-          ...base,
-          artefacts,
-          spentEpsilon: ledger.spent.epsilon,
-          leftEpsilon: ledger.remainingRho > 0 ? cdpEps(ledger.remainingRho, ledger.budget.delta) : 0,
-          releases: ledger.entries.filter((e) => e.kind === "spend").length,
-        });
-      } catch (err) {
-        out.push({ ...base, artefacts: [], problem: messageOf(err) });
-      }
-    }
-  }
+  for (const p of d.providers) for (const ds of p.datasets) out.push(await stage1Dataset(d, p.name, ds));
   return out;
 }
 
-/** The location of one stage-1 artefact, if `name` is one. */
+/** The location of one stage-1 file (the artefact or its ε summary), if `name` is one. */
 export function stage1ArtefactLocation(d: CleanRoomDescriptor, provider: string, dataset: string, name: string): string | undefined {
   const known = d.providers.some((p) => p.name === provider && p.datasets.some((x) => x.name === dataset));
-  if (!known || (name !== STAGE1_FILES.synthetic && name !== STAGE1_FILES.aggregates)) return undefined;
+  if (!known || (name !== STAGE1_FILES.synthetic && name !== STAGE1_FILES.aggregates && !SUMMARY_NAME.test(name))) return undefined;
   return joinLocation(d.storage.stage1, provider, dataset, name);
 }

@@ -18,13 +18,14 @@ function gcp(): GcpIndex {
   return require(path) as GcpIndex;
 }
 
-let storageClient: import("@google-cloud/storage").Storage | undefined;
+/** The client, made once per endpoint (and test token): a console started after the environment changed uses the new one. */
+let storageClient: { key: string; storage: import("@google-cloud/storage").Storage } | undefined;
 function gcs(): import("@google-cloud/storage").Storage {
-  if (!storageClient) {
-    const g = gcp();
-    storageClient = g.createGcpClients(g.endpointOverrideFromEnv()).storage;
-  }
-  return storageClient;
+  const g = gcp();
+  const override = g.endpointOverrideFromEnv();
+  const key = JSON.stringify([override, override ? process.env[g.TEST_TOKEN_ENV] : undefined]);
+  if (storageClient?.key !== key) storageClient = { key, storage: g.createGcpClients(override).storage };
+  return storageClient.storage;
 }
 
 function parseGs(uri: string): { bucket: string; prefix: string } {

@@ -3,13 +3,13 @@
  * no dataset can take). Locally a directory; on GCP create-only objects in the provider's bucket. The provider's
  * stage-1 releases and queries and the executors' stage-2 DP releases all spend from it.
  */
-import { type CleanRoomDescriptor, findProvider } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, LEDGER_FOLDER, findProvider } from "../../core/descriptor.js";
 import { loadGcp } from "../platforms/index.js";
 import { type LedgerStore, openLedgerStore } from "./ledger-store.js";
 
 /** The ledger's URI: `<dataUri>/.dp-ledger/<dataset>`. */
 export function ledgerUri(room: CleanRoomDescriptor, provider: string, dataset: string): string {
-  return `${findProvider(room, provider).dataUri.replace(/\/+$/, "")}/.dp-ledger/${dataset}`;
+  return `${findProvider(room, provider).dataUri.replace(/\/+$/, "")}/${LEDGER_FOLDER}/${dataset}`;
 }
 
 /** Opens a dataset's ledger store in a room. */

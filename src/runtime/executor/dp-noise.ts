@@ -17,13 +17,14 @@
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
-import type { CleanRoomDescriptor } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, type DescriptorProvider, findProvider } from "../../core/descriptor.js";
 import type { JobInput } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { ReceiptDpSpend } from "../../core/receipt.js";
 import { cdpRho, gaussianRho } from "../dp/accounting.js";
 import { PrivacyLedger, MAX_BUDGET_EPSILON } from "../dp/ledger.js";
 import type { LedgerSigner } from "../dp/ledger-keys.js";
+import type { LedgerStore } from "../dp/ledger-store.js";
 import { roomLedgerStore } from "../dp/room-ledger.js";
 import { SecureRng } from "../dp/rng.js";
 import { discreteGaussianVector, rationalAtLeast, rationalValue } from "../dp/samplers.js";
@@ -43,6 +44,12 @@ export interface DpNoiseContext {
   readonly job: { readonly jobId: string; readonly jobDigest: string };
   /** Signs ledger entries with an attestation token (`platform.requestToken` with the entry digest as nonce). */
   readonly requestToken: (audience: string, nonces: readonly string[]) => Promise<string>;
+  /**
+   * The ledger a spend of `provider/dataset` is written to (`platform.ledgerStore`: on GCP as that provider's own pool
+   * identity, never the VM's service account, which submitters can attach to VMs of their own).
+   * @default - `roomLedgerStore(descriptor, provider, dataset)`
+   */
+  readonly ledgerStore?: (provider: DescriptorProvider, dataset: string) => LedgerStore;
 }
 
 interface NoiseRequest {
@@ -144,7 +151,10 @@ export class DpNoiseServer {
       role: "executor",
       sign: async (_payload, digestHex) => ({ alg: "attestation", token: await this.ctx.requestToken(this.ctx.descriptor.attestation.audience, [digestHex]) }),
     };
-    const ledger = await PrivacyLedger.open({ store: roomLedgerStore(this.ctx.descriptor, req.provider, req.dataset), dataset: req.dataset, signer });
+    const store = this.ctx.ledgerStore
+      ? this.ctx.ledgerStore(findProvider(this.ctx.descriptor, req.provider), req.dataset)
+      : roomLedgerStore(this.ctx.descriptor, req.provider, req.dataset);
+    const ledger = await PrivacyLedger.open({ store, dataset: req.dataset, signer });
     // Refused here (budget-exceeded) before any noise exists.
     const { entry, hash } = await ledger.spend({
       stage: "stage2",

@@ -239,7 +239,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     // 3. The job, with a clean environment: nothing of the executor's (sockets, URIs) leaks into it.
     const cmd = platform.jobCommand({ ...plan, argv: commandFor(job.entrypoint) });
     // Stage-2 DP releases: the job may ask for noise, spent from the ledger first (dp-noise.ts).
-    dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n) });
+    dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n), ...(platform.ledgerStore ? { ledgerStore: (p, ds) => platform.ledgerStore!(p, ds) } : {}) });
     // The limit of the descriptor the room started this executor with (attested), not of any file a job could edit.
     const limit = jobTimeoutSeconds(descriptor);
     const ended = await runJobProcess(cmd, { timeoutMs: limit * 1000 }).finally(() => dp?.stop());

@@ -29,7 +29,7 @@ export interface RoomOptions {
 export interface GcpModule {
   createGcpExecutorPlatform(descriptor: CleanRoomDescriptor, env: ExecutorEnv): Promise<ExecutorPlatform> | ExecutorPlatform;
   createGcpRoomClient(descriptor: CleanRoomDescriptor, options?: RoomOptions): Promise<RoomClient> | RoomClient;
-  uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string }>;
+  uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string; summaryUri?: string }>;
   gcsLedgerStore(uri: string, projectId?: string): LedgerStore;
 }
 

@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import type { CleanRoomDescriptor, DescriptorProvider } from "../../core/descriptor.js";
 import type { JobManifest } from "../../core/digest.js";
 import type { UnparsableCells } from "../provision/csv-check.js";
+import type { LedgerStore } from "../dp/ledger-store.js";
 
 /** Writes one job result (outputs, receipt, token) so that it becomes visible all at once, or not at all. */
 export interface ResultWriter {
@@ -96,6 +97,12 @@ export interface ExecutorPlatform {
   requestToken(audience: string, nonces: readonly string[]): Promise<string>;
   /** The executor image digest as the platform attests it (`submods.container.image_digest`). */
   imageDigest(): Promise<string>;
+  /**
+   * Where a stage-2 DP spend of a provider's dataset is written, as the identity that provider admitted (GCP: its own
+   * pool's federated identity, which its `DataProvider` lets create objects under `<dataUri>/.dp-ledger/` only).
+   * @default - `roomLedgerStore(descriptor, provider, dataset)` (a local room's directory)
+   */
+  ledgerStore?(provider: DescriptorProvider, dataset: string): LedgerStore;
   /**
    * Turns the executor's plan for the job process into a command, isolating the job from the executor's sockets,
    * keys and network where the platform can (local: a nested bubblewrap sandbox).

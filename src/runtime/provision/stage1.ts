@@ -9,13 +9,14 @@
  * On a GCP room the provider may only *create* objects under `<provider>/` of the stage-1 bucket: the release is made
  * in a private staging directory (after its spend is in the ledger), then the artefact is uploaded create-only.
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, loadDescriptor } from "../../core/descriptor.js";
 import { CleanRoomError } from "../../core/errors.js";
-import { PrivacyLedger } from "../dp/ledger.js";
+import { cdpEps } from "../dp/accounting.js";
+import { type LedgerState, PrivacyLedger, summarize } from "../dp/ledger.js";
 import { defaultLedgerKeyPath, loadOrCreateLedgerKey, providerSigner } from "../dp/ledger-keys.js";
 import { DirectoryLedgerStore, type LedgerStore } from "../dp/ledger-store.js";
 import { roomLedgerStore } from "../dp/room-ledger.js";
@@ -23,8 +24,63 @@ import { aggregateCsv, type ReleaseReport, synthesizeCsv } from "../dp/release.j
 import type { SecureRng } from "../dp/rng.js";
 import { loadGcp } from "../platforms/index.js";
 
-/** File names of the stage-1 artefacts inside `<stage1>/<provider>/<dataset>/`. */
-export const STAGE1_FILES = { synthetic: "synthetic.csv", aggregates: "aggregates.json" } as const;
+/**
+ * File names inside `<stage1>/<provider>/<dataset>/`: the artefact (`synthetic.csv` or `aggregates.json`) and the
+ * public ε summary published beside it (`privacy.json`, see `Stage1PrivacySummary`).
+ */
+export const STAGE1_FILES = { synthetic: "synthetic.csv", aggregates: "aggregates.json", summary: "privacy.json" } as const;
+
+/**
+ * What a stage-1 release cost and what the dataset's privacy ledger had left right after it, published beside the
+ * artefact for those who may read stage-1 data but not the provider's bucket (where the ledger lives). A snapshot:
+ * later spends (stage-2 DP releases, DP queries) are only in the ledger. Holds no data, only public budget figures.
+ */
+export interface Stage1PrivacySummary {
+  readonly format: "cleanroom-stage1-privacy/1";
+  readonly provider: string;
+  readonly dataset: string;
+  readonly method: string;
+  /** The artefact (its name, and `sha256:` of its bytes, as the ledger's artefact entry records it). */
+  readonly artefact: { readonly name: string; readonly digest: string };
+  /** This release: its ε and δ, the exact ρ spent, and its spend entry's number in the ledger. */
+  readonly release: { readonly epsilon: number; readonly delta: number; readonly rho: number; readonly ledgerEntry: number };
+  /** The ledger right after the release: its budget, ε spent and left at the budget's δ, spends, entries and head. */
+  readonly ledger: {
+    readonly budgetEpsilon: number;
+    readonly delta: number;
+    readonly spentEpsilon: number;
+    readonly leftEpsilon: number;
+    readonly spends: number;
+    readonly entries: number;
+    readonly head: string;
+  };
+  /** When it was written (ISO 8601). */
+  readonly publishedAt: string;
+}
+
+/** ε spent, ε left (at the budget's δ) and spends so far of a ledger: the figures the console and `privacy.json` show. */
+export function ledgerFigures(state: LedgerState): { spentEpsilon: number; leftEpsilon: number; spends: number } {
+  return {
+    spentEpsilon: state.spent.epsilon,
+    leftEpsilon: state.remainingRho > 0 ? cdpEps(state.remainingRho, state.budget.delta) : 0,
+    spends: state.entries.filter((e) => e.kind === "spend").length,
+  };
+}
+
+/** The public summary of a release just made, from the ledger as it now stands. */
+async function privacySummary(store: LedgerStore, provider: string, ds: DescriptorDataset, artefactName: string, report: ReleaseReport): Promise<Stage1PrivacySummary> {
+  const state = summarize(store.location, await store.list());
+  return {
+    format: "cleanroom-stage1-privacy/1",
+    provider,
+    dataset: ds.name,
+    method: ds.stage1Method,
+    artefact: { name: artefactName, digest: report.digest },
+    release: { epsilon: report.epsilon, delta: report.delta, rho: report.rho, ledgerEntry: report.ledgerEntry?.seq ?? -1 },
+    ledger: { budgetEpsilon: state.budget.epsilon, delta: state.budget.delta, ...ledgerFigures(state), entries: state.entries.length, head: state.head },
+    publishedAt: new Date().toISOString(),
+  };
+}
 
 /** Stage-1 methods that produce synthetic data. */
 const SYNTHETIC_METHODS = ["mst", "aim"];
@@ -59,6 +115,8 @@ export interface Stage1Options extends Stage1ReleaseOptions {
   readonly outDir: string;
   /** The dataset's ledger. @default - a directory `<outDir>/ledger` */
   readonly ledger?: LedgerStore;
+  /** The provider: with it, the public ε summary (`privacy.json`) is written beside the artefact. @default - none written */
+  readonly provider?: string;
 }
 
 /** What `produceStage1Artefact` did. */
@@ -69,6 +127,8 @@ export interface Stage1Result {
   readonly artefactPath?: string;
   /** Where the dataset's ledger is, absent for `none`. */
   readonly ledgerPath?: string;
+  /** The public ε summary written beside the artefact (`privacy.json`), when `provider` was given. */
+  readonly summaryPath?: string;
   /** Details of the release (ε, ρ, digest, ledger entry, timings). */
   readonly report?: ReleaseReport;
 }
@@ -120,7 +180,12 @@ export async function produceStage1Artefact(options: Stage1Options): Promise<Sta
     ? await synthesizeCsv({ ...common, output, rows: options.rows, method: ds.stage1Method })
     : await aggregateCsv({ ...common, output });
   options.onProgress?.(`stage 1: wrote ${output} (${report.digest}); ledger ${store.location}, head ${report.ledgerHead}`);
-  return { method: ds.stage1Method, artefactPath: output, ledgerPath: store.location, report };
+  if (options.provider === undefined) return { method: ds.stage1Method, artefactPath: output, ledgerPath: store.location, report };
+  // Published beside the artefact: a data scientist may read stage-1 data but, on GCP, not the provider's bucket.
+  const summaryPath = join(options.outDir, STAGE1_FILES.summary);
+  const summary = await privacySummary(store, options.provider, ds, synthetic ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates, report);
+  await writeFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  return { method: ds.stage1Method, artefactPath: output, ledgerPath: store.location, summaryPath, report };
 }
 
 /** The stage-1 directory of a dataset in a room whose stage-1 storage is a local directory (`file:///…`). */
@@ -142,18 +207,25 @@ async function produceStage1ToGcs(room: CleanRoomDescriptor, ds: DescriptorDatas
   const prefix = `${room.storage.stage1.replace(/\/+$/, "")}/${provider}/${ds.name}`;
   const staging = await mkdtemp(join(tmpdir(), "acr-stage1-"));
   try {
-    const local = await produceStage1Artefact({ csvPath, dataset: ds, outDir: staging, ledger: roomLedgerStore(room, provider, ds.name), ...options });
+    const local = await produceStage1Artefact({ csvPath, dataset: ds, outDir: staging, ledger: roomLedgerStore(room, provider, ds.name), provider, ...options });
     if (!local.artefactPath || !local.report?.ledgerEntry) return local;
     const synthetic = SYNTHETIC_METHODS.includes(ds.stage1Method);
-    const { artefactUri } = await loadGcp().uploadStage1Release(room, {
+    const { artefactUri, summaryUri } = await loadGcp().uploadStage1Release(room, {
       prefix,
       artefactPath: local.artefactPath,
       artefactName: synthetic ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates,
       seq: local.report.ledgerEntry.seq,
       contentType: synthetic ? "text/csv" : "application/json",
+      ...(local.summaryPath === undefined ? {} : { summaryPath: local.summaryPath }),
     });
     options.onProgress?.(`stage 1: uploaded ${artefactUri}`);
-    return { method: local.method, artefactPath: artefactUri, ledgerPath: local.ledgerPath, report: local.report };
+    return {
+      method: local.method,
+      artefactPath: artefactUri,
+      ledgerPath: local.ledgerPath,
+      ...(summaryUri === undefined ? {} : { summaryPath: summaryUri }),
+      report: local.report,
+    };
   } finally {
     // The staged copy is the provider's own data product; nothing of it stays behind on this machine.
     await rm(staging, { recursive: true, force: true });
@@ -181,5 +253,5 @@ export async function produceStage1(
   if (ds.stage1Method === "none") return { method: "none" };
   if (outDir === undefined && room.storage.stage1.startsWith("gs://")) return produceStage1ToGcs(room, ds, provider, csvPath, release);
   const dir = outDir ?? localStage1Dir(room, provider, dataset);
-  return produceStage1Artefact({ csvPath, dataset: ds, outDir: dir, ledger: roomLedgerStore(room, provider, dataset), ...release });
+  return produceStage1Artefact({ csvPath, dataset: ds, outDir: dir, ledger: roomLedgerStore(room, provider, dataset), provider, ...release });
 }

@@ -115,6 +115,13 @@ export class GcpFake {
   instanceNamePrefix?: string;
   /** Storage IAM: bearer tokens that may not read a bucket (objects.get / list / rewrite source). */
   readonly readDenied: { bucket: string; token: string }[] = [];
+  /**
+   * Storage IAM for workload identities, by bucket: the bucket-level bindings a plan made (`BucketIAMMember`), with
+   * their conditions. A bucket listed here admits an STS-federated token only through a binding whose member is one of
+   * the token's principal sets, whose role carries the permission, and whose condition holds (`conditionHolds`). Other
+   * callers (the tests' own bearer tokens, standing for people) are not judged.
+   */
+  readonly bucketBindings = new Map<string, Array<{ role: string; member: string; condition?: string }>>();
   /** The next KMS response has this CRC32C field wrong (`plaintextCrc32c`, `ciphertextCrc32c`) or false (`verifiedPlaintextCrc32c`). */
   kmsTamperNext?: "plaintextCrc32c" | "ciphertextCrc32c" | "verifiedPlaintextCrc32c";
   /** How many responses `kmsTamperNext` applies to. */
@@ -189,6 +196,30 @@ export class GcpFake {
   private readAllowed(req: IncomingMessage, bucket: string): boolean {
     const token = String(req.headers.authorization ?? "").replace(/^Bearer /, "");
     return !this.readDenied.some((d) => d.bucket === bucket && d.token === token);
+  }
+
+  /**
+   * Bucket IAM for a federated (workload) token, as GCS decides it: some binding of the bucket must name one of the
+   * token's principal sets, with a role that has `permission`, under a condition that holds. For `list` the resource is
+   * the bucket itself, so a condition on object names never admits it; only the list-prefix attribute can.
+   */
+  private workloadAllowed(req: IncomingMessage, bucket: string, permission: StoragePermission, object?: string, listPrefix?: string): boolean {
+    const bindings = this.bucketBindings.get(bucket);
+    const bearer = String(req.headers.authorization ?? "").replace(/^Bearer /, "");
+    if (!bindings || !this.stsTokens.has(bearer)) return true;
+    const members = new Set([...this.principalsOf(bearer), `principalSet://iam.googleapis.com/${this.stsPools.get(bearer)}/*`]);
+    const resourceName = object === undefined ? `projects/_/buckets/${bucket}` : `projects/_/buckets/${bucket}/objects/${object}`;
+    return bindings.some(
+      (b) => members.has(b.member) && (ROLE_PERMISSIONS[b.role] ?? []).includes(permission) && (b.condition === undefined || conditionHolds(b.condition, resourceName, listPrefix)),
+    );
+  }
+
+  private workloadDenied(res: ServerResponse, permission: StoragePermission, bucket: string): undefined {
+    return this.json(
+      res,
+      403,
+      googleError(403, `caller does not have storage.objects.${permission} access to the Google Cloud Storage ${permission === "list" ? "bucket" : "object"} (bucket ${bucket}).`, "PERMISSION_DENIED", "forbidden"),
+    );
   }
 
   bucket(name: string): Map<string, StoredObject> {
@@ -409,6 +440,7 @@ export class GcpFake {
     if (query.uploadType === "resumable") {
       const meta = (body.length ? JSON.parse(body.toString("utf8")) : {}) as { name?: string; contentType?: string; md5Hash?: string; crc32c?: string };
       const name = query.name ?? meta.name ?? "";
+      if (!this.workloadAllowed(req, bucket, "create", name)) return this.workloadDenied(res, "create", bucket);
       if (!this.precondition(res, bucket, name, query.ifGenerationMatch)) return;
       const id = randomBytes(6).toString("hex");
       this.sessions.set(id, {
@@ -428,6 +460,7 @@ export class GcpFake {
       const parts = splitMultipart(body, boundary);
       const meta = JSON.parse(parts[0]?.body.toString("utf8") ?? "{}") as { name?: string; contentType?: string; md5Hash?: string; crc32c?: string };
       const name = query.name ?? meta.name ?? "";
+      if (!this.workloadAllowed(req, bucket, "create", name)) return this.workloadDenied(res, "create", bucket);
       if (!this.precondition(res, bucket, name, query.ifGenerationMatch)) return;
       const data = parts[1]?.body ?? Buffer.alloc(0);
       return this.finishUpload(res, bucket, name, data, meta.contentType ?? parts[1]?.contentType ?? "application/octet-stream", meta);
@@ -466,6 +499,8 @@ export class GcpFake {
     if (rewrite && req.method === "POST") {
       const [sb, sn, db, dn] = [rewrite[1]!, decodeURIComponent(rewrite[2]!), rewrite[3]!, decodeURIComponent(rewrite[4]!)];
       if (!this.readAllowed(req, sb)) return this.json(res, 403, googleError(403, `caller does not have storage.objects.get access to the Google Cloud Storage object.`, "PERMISSION_DENIED", "forbidden"));
+      if (!this.workloadAllowed(req, sb, "get", sn)) return this.workloadDenied(res, "get", sb);
+      if (!this.workloadAllowed(req, db, "create", dn)) return this.workloadDenied(res, "create", db);
       const src = this.buckets.get(sb)?.get(sn);
       if (!src) return this.json(res, 404, googleError(404, "No such object", "NOT_FOUND", "notFound"));
       if (!this.precondition(res, db, dn, query.ifGenerationMatch)) return;
@@ -478,6 +513,7 @@ export class GcpFake {
     if (list && req.method === "GET") {
       if (!this.readAllowed(req, list[1]!)) return this.json(res, 403, googleError(403, `caller does not have storage.objects.list access to the Google Cloud Storage bucket.`, "PERMISSION_DENIED", "forbidden"));
       const prefix = query.prefix ?? "";
+      if (!this.workloadAllowed(req, list[1]!, "list", undefined, prefix)) return this.workloadDenied(res, "list", list[1]!);
       const items = [...(this.buckets.get(list[1]!) ?? new Map<string, StoredObject>()).entries()]
         .filter(([n]) => n.startsWith(prefix))
         .sort(([a], [b]) => (a < b ? -1 : 1))
@@ -491,6 +527,8 @@ export class GcpFake {
       if (req.method === "GET" && !this.readAllowed(req, bucket)) {
         return this.json(res, 403, googleError(403, `caller does not have storage.objects.get access to the Google Cloud Storage object.`, "PERMISSION_DENIED", "forbidden"));
       }
+      const permission: StoragePermission = req.method === "DELETE" ? "delete" : "get";
+      if (!this.workloadAllowed(req, bucket, permission, name)) return this.workloadDenied(res, permission, bucket);
       const o = this.buckets.get(bucket)?.get(name);
       if (!o) return this.json(res, 404, googleError(404, `No such object: ${bucket}/${name}`, "NOT_FOUND", "notFound"));
       if (req.method === "DELETE") {
@@ -587,6 +625,34 @@ export class GcpFake {
     }
     this.json(res, 405, googleError(405, "fake: method not allowed", "INVALID_ARGUMENT"));
   }
+}
+
+/** The object permissions the fake's bucket IAM distinguishes. */
+type StoragePermission = "get" | "list" | "create" | "delete";
+
+/** What the predefined storage roles grant, of those permissions (objectCreator has neither get nor delete). */
+const ROLE_PERMISSIONS: Readonly<Record<string, readonly StoragePermission[]>> = {
+  "roles/storage.objectViewer": ["get", "list"],
+  "roles/storage.objectCreator": ["create"],
+  "roles/storage.objectUser": ["get", "list", "create", "delete"],
+  "roles/storage.objectAdmin": ["get", "list", "create", "delete"],
+  "roles/storage.admin": ["get", "list", "create", "delete"],
+};
+
+/**
+ * Evaluates a storage IAM condition made of `||`-joined clauses of the two forms the components write:
+ * `resource.name.startsWith("…")` and `api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("…")`.
+ * Any other clause fails closed (the fake cannot judge it, so it admits nothing through it).
+ */
+export function conditionHolds(expression: string, resourceName: string, listPrefix?: string): boolean {
+  return expression.split("||").some((raw) => {
+    const clause = raw.trim();
+    const name = /^resource\.name\.startsWith\((["'])([^"']*)\1\)$/.exec(clause);
+    if (name) return resourceName.startsWith(name[2]!);
+    const list = /^api\.getAttribute\((["'])storage\.googleapis\.com\/objectListPrefix\1,\s*(["'])\2\)\.startsWith\((["'])([^"']*)\3\)$/.exec(clause);
+    if (list) return listPrefix?.startsWith(list[4]!) === true;
+    return false;
+  });
 }
 
 function splitMultipart(body: Buffer, boundary: string): { contentType?: string; body: Buffer }[] {

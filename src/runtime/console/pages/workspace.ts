@@ -129,7 +129,7 @@ export const workspaceRoutes: readonly Route[] = [
   },
   {
     method: "GET",
-    pattern: /^stage1\/([a-z0-9-]+)\/([A-Za-z0-9_.-]+)\/([a-z0-9.]+)$/,
+    pattern: /^stage1\/([a-z0-9-]+)\/([A-Za-z0-9_.-]+)\/([a-z0-9.-]+)$/,
     async handle(r) {
       const [provider, dataset, name] = r.params as [string, string, string];
       const where = stage1ArtefactLocation(r.app.descriptor(), provider, dataset, name);

@@ -15,14 +15,28 @@ export function packCommand(folder: string, file: string, inputs: readonly strin
   return `cleanroom job pack ${shellQuote(folder)} --entrypoint ${shellQuote(file)} ${inputs.map((i) => `--input ${shellQuote(i)}`).join(" ")}`;
 }
 
+/** The ε spent and left cells of a dataset: live from the ledger, as published with the release, or why neither. */
+function ledgerCells(r: Stage1Dataset): SafeHtml {
+  const l = r.ledger;
+  if (!l) {
+    return r.ledgerNote
+      ? html`<td colspan="2" class="ledger-note"><span class="muted">${r.ledgerNote}</span></td>`
+      : html`<td>—</td><td>—</td>`;
+  }
+  const spent = html`<td data-epsilon="spent">${l.spentEpsilon.toFixed(3)}</td>`;
+  if (l.source === "ledger") return html`${spent}<td data-epsilon="left">${l.leftEpsilon.toFixed(3)}</td>`;
+  return html`${spent}<td data-epsilon="left">${l.leftEpsilon.toFixed(3)} <span class="muted">as published ${l.publishedAt?.slice(0, 10) ?? ""}</span></td>`;
+}
+
 function stage1Table(ctx: PageContext, rows: readonly Stage1Dataset[]): SafeHtml {
   if (rows.length === 0) return html`<p>This room has no datasets.</p>`;
+  const notes = rows.filter((r) => r.ledger?.source === "published" && r.ledgerNote);
   return html`<div class="scroll"><table>
 <caption class="skip">Stage-1 data per dataset</caption>
 <thead><tr><th scope="col">Dataset</th><th scope="col">Method</th><th scope="col">Artefact</th><th scope="col">ε budget</th><th scope="col">ε spent</th><th scope="col">ε left</th></tr></thead>
 <tbody>
 ${rows.map(
-  (r) => html`<tr>
+  (r) => html`<tr data-dataset="${r.provider}/${r.dataset}">
 <td><code>${r.provider}/${r.dataset}</code></td>
 <td>${r.method}</td>
 <td>${
@@ -33,11 +47,11 @@ ${rows.map(
         : r.artefacts.map((a) => html`<a href="${ctx.base}stage1/${r.provider}/${r.dataset}/${a.name}" download>${a.name}</a> <span class="muted">(${bytes(a.bytes)})</span> `)
   }</td>
 <td>${r.budgetEpsilon} <span class="muted">(δ ${r.delta})</span></td>
-<td>${r.spentEpsilon === undefined ? "—" : r.spentEpsilon.toFixed(3)}</td>
-<td>${r.leftEpsilon === undefined ? "—" : r.leftEpsilon.toFixed(3)}</td>
+${ledgerCells(r)}
 </tr>`,
 )}
 </tbody></table></div>
+${notes.map((r) => html`<p class="muted ledger-note"><code>${r.provider}/${r.dataset}</code>: ${r.ledgerNote}</p>`)}
 <p class="muted">Stage-1 data is differentially private: it never holds a real row. Explore it, write your job against it, then run the job once on the real data below.</p>`;
 }
 

@@ -16,12 +16,15 @@ import type { Readable } from "node:stream";
 import { ExternalAccountClient } from "google-auth-library";
 import { type CleanRoomDescriptor, type DescriptorProvider, providerTrust } from "../../../core/descriptor.js";
 import { CleanRoomError } from "../../../core/errors.js";
+import type { LedgerStore } from "../../dp/ledger-store.js";
+import { ledgerUri } from "../../dp/room-ledger.js";
 import { ENV_INPUTS, ENV_OUTPUT, type ExecutorEnv } from "../../executor/env.js";
 import type { ExecutorPlatform, JobProcessCommand, JobProcessPlan, ResultWriter } from "../platform.js";
 import { type GcpClients, createGcpClients } from "./clients.js";
 import { externalAccountConfig } from "./credentials.js";
 import { type GcpEndpointOverride, endpointOverrideFromEnv } from "./endpoints.js";
 import { kmsUnwrap } from "./kms.js";
+import { gcsLedgerStore } from "./ledger-store.js";
 import { GcsResultWriter } from "./result-writer.js";
 import { DEFAULT_RETRY, type RetryPolicy, retryFromEnv } from "./retry.js";
 import { GcsStore } from "./storage.js";
@@ -163,6 +166,16 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
       }
       throw err;
     }
+  }
+
+  /**
+   * A provider's privacy ledger, written as that provider's own pool identity: its `DataProvider` lets the principal
+   * sets of the jobs it approved create objects under `<dataUri>/.dp-ledger/` and nothing else of its bucket. Not ADC:
+   * that is the VM's service account, which every submitter may attach to a VM of their own (`grantSubmit`).
+   */
+  ledgerStore(provider: DescriptorProvider, dataset: string): LedgerStore {
+    const access = this.accessFor(provider);
+    return gcsLedgerStore(ledgerUri(this.descriptor, provider.name, dataset), provider.project ?? this.descriptor.gcp!.project, access.store);
   }
 
   requestToken(audience: string, nonces: readonly string[]): Promise<string> {

@@ -13,11 +13,17 @@ import { retryFromEnv } from "./retry.js";
 import { GcsStore } from "./storage.js";
 
 /** Role a spender needs on the ledger's prefix, named in errors. */
-const LEDGER_ROLE = "roles/storage.objectCreator and roles/storage.objectViewer on the provider's data bucket (DataProvider.grantProvision; a stage-2 executor needs the same on <dataUri>/.dp-ledger/)";
+const LEDGER_ROLE =
+  "roles/storage.objectCreator and roles/storage.objectViewer on the provider's data bucket (DataProvider.grantProvision; " +
+  "a stage-2 executor gets objectCreator on <dataUri>/.dp-ledger/ for each job digest the provider approved, from its DataProvider)";
 
-/** Opens the ledger under a `gs://` prefix. */
-export function gcsLedgerStore(uri: string, projectId?: string): LedgerStore {
-  const store = new GcsStore(createGcpClients(endpointOverrideFromEnv(), { projectId }).storage, retryFromEnv(), projectId);
+/**
+ * Opens the ledger under a `gs://` prefix.
+ *
+ * @param store the identity to act as. @default - Application Default Credentials (the provider's staff)
+ */
+export function gcsLedgerStore(uri: string, projectId?: string, store?: GcsStore): LedgerStore {
+  store ??= new GcsStore(createGcpClients(endpointOverrideFromEnv(), { projectId }).storage, retryFromEnv(), projectId);
   const location = uri.replace(/\/+$/, "");
   return {
     location,

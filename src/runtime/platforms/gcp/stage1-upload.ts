@@ -22,25 +22,46 @@ export interface StagedStage1Release {
   /** The spend's sequence number in the dataset's ledger. */
   readonly seq: number;
   readonly contentType: string;
+  /** The staged public ε summary (`privacy.json`), uploaded after the artefact. @default - none */
+  readonly summaryPath?: string;
+}
+
+/** The summary's name (provision's `STAGE1_FILES.summary`; this module does not import provisioning). */
+const STAGE1_SUMMARY_NAME = "privacy.json";
+
+/** `<prefix>/<name>`, or `<prefix>/<base>-<seq>.<ext>` when `numbered` (a later release of the same dataset). */
+function objectName(prefix: string, name: string, seq: number, numbered: boolean): string {
+  if (!numbered) return `${prefix}/${name}`;
+  const dot = name.lastIndexOf(".");
+  return `${prefix}/${name.slice(0, dot)}-${seq}${name.slice(dot)}`;
 }
 
 /**
  * Uploads a staged artefact create-only: `<prefix>/<artefactName>`, or `<name>-<seq>.<ext>` when an earlier release
- * already holds that name (objects are never replaced).
+ * already holds that name (objects are never replaced); then its public ε summary (`privacy.json`) the same way, named
+ * like the artefact (`privacy-<seq>.json` beside `synthetic-<seq>.csv`).
  *
- * @returns the `gs://` URI of the artefact
+ * @returns the `gs://` URIs of the artefact and of the summary
  */
-export async function uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string }> {
+export async function uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string; summaryUri?: string }> {
   const store = new GcsStore(createGcpClients(endpointOverrideFromEnv(), { projectId: room.gcp?.project }).storage, retryFromEnv(), room.gcp?.project);
-  const first = `${release.prefix}/${release.artefactName}`;
-  try {
-    await store.putFile(first, release.artefactPath, { role: STAGE1_WRITE_ROLE, contentType: release.contentType });
-    return { artefactUri: first };
-  } catch (err) {
-    if (!(err instanceof CleanRoomError && err.code === "already-exists")) throw err;
+  /** Uploads create-only under the plain name, else the numbered one; returns the name used. */
+  async function put(name: string, path: string, contentType: string, numberedFirst: boolean): Promise<string> {
+    if (!numberedFirst) {
+      const first = objectName(release.prefix, name, release.seq, false);
+      try {
+        await store.putFile(first, path, { role: STAGE1_WRITE_ROLE, contentType });
+        return first;
+      } catch (err) {
+        if (!(err instanceof CleanRoomError && err.code === "already-exists")) throw err;
+      }
+    }
+    const numbered = objectName(release.prefix, name, release.seq, true);
+    await store.putFile(numbered, path, { role: STAGE1_WRITE_ROLE, contentType });
+    return numbered;
   }
-  const dot = release.artefactName.lastIndexOf(".");
-  const numbered = `${release.prefix}/${release.artefactName.slice(0, dot)}-${release.seq}${release.artefactName.slice(dot)}`;
-  await store.putFile(numbered, release.artefactPath, { role: STAGE1_WRITE_ROLE, contentType: release.contentType });
-  return { artefactUri: numbered };
+  const artefactUri = await put(release.artefactName, release.artefactPath, release.contentType, false);
+  if (release.summaryPath === undefined) return { artefactUri };
+  const summaryUri = await put(STAGE1_SUMMARY_NAME, release.summaryPath, "application/json", artefactUri !== `${release.prefix}/${release.artefactName}`);
+  return { artefactUri, summaryUri };
 }

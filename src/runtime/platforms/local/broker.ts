@@ -3,9 +3,10 @@
  *
  * It holds one AES-256 key per provider (`private/broker-keys/<provider>.key`, 0600) and:
  * - wraps data keys at provision time (`POST /v1/wrap`), binding each wrapped key to its provider and dataset;
- * - unwraps a data key (`POST /v1/unwrap`) only when the presented token verifies against the room's local root,
- *   **and** satisfies the room's CEL condition (the same text the GCP pool provider enforces), **and**, under
- *   `approved-jobs`, the token's job digest is one the provider approved.
+ * - unwraps a data key (`POST /v1/unwrap`) only when the presented token verifies against the room's local root and
+ *   policy, **and** satisfies that provider's own CEL condition (the text its own GCP pool provider would enforce; the
+ *   room's only for a provider that states no attestation of its own), **and**, under `approved-jobs`, the token's
+ *   job digest is one the provider approved.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
