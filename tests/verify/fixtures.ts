@@ -65,6 +65,12 @@ export async function buildResult(
     inputs?: Receipt["inputs"];
     /** The receipt's error text, for a failed result. */
     error?: string;
+    /** Claims set (or, when undefined, removed) on top of the fixture's. */
+    claims?: Record<string, unknown>;
+    /** The token's submods other than container. @default - production's (confidential_space, gce) */
+    submods?: Record<string, unknown>;
+    /** Fields of submods.container on top of the fixture's (image_reference…). */
+    container?: Record<string, unknown>;
   } = {},
 ): Promise<Built> {
   const dir = await mkdtemp(join(parent, "result-"));
@@ -100,9 +106,15 @@ export async function buildResult(
     ? { ...base, iss: LOCAL_ISSUER, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"], sub: `local://${d.name}/jobs/job-1` }
     : { ...base, iss: CONFIDENTIAL_SPACE_ISSUER };
   if (opts.tokenSub !== undefined) claims.sub = opts.tokenSub;
+  for (const [k, v] of Object.entries(opts.claims ?? {})) {
+    if (v === undefined) delete claims[k];
+    else claims[k] = v;
+  }
+  const { container: _ignored, ...otherSubmods } = claims.submods as Record<string, unknown>;
   claims.submods = {
-    ...(claims.submods as object),
+    ...(opts.submods ?? otherSubmods),
     container: {
+      ...opts.container,
       image_digest: opts.tokenImage ?? IMAGE,
       // What the launcher (local) or `job submit` (GCP) sets for the job the token was issued for: job-1.
       env_override: {
