@@ -69,8 +69,10 @@ export async function buildResult(
     claims?: Record<string, unknown>;
     /** The token's submods other than container. @default - production's (confidential_space, gce) */
     submods?: Record<string, unknown>;
-    /** Fields of submods.container on top of the fixture's (image_reference…). */
+    /** Fields of submods.container set (undefined: removed) on top of the fixture's (image_reference, env_override…). */
     container?: Record<string, unknown>;
+    /** Receipt fields set (undefined: removed) on top of the fixture's, before the token is bound to it. */
+    receipt?: Partial<Record<keyof Receipt, unknown>>;
   } = {},
 ): Promise<Built> {
   const dir = await mkdtemp(join(parent, "result-"));
@@ -82,7 +84,7 @@ export async function buildResult(
     await writeFile(join(out, "tables", "model.json"), JSON.stringify({ coef: [0.1, 0.2] }));
   }
   const now = Math.floor(Date.now() / 1000);
-  const receipt: Receipt = {
+  const built: Receipt = {
     version: 1,
     room: d.name,
     jobId: opts.receiptJobId ?? "job-1",
@@ -99,6 +101,7 @@ export async function buildResult(
     exitCode: failed ? 3 : 0,
     ...(failed ? { error: opts.error ?? "the job exited with code 3", errorCode: "job-failed" } : {}),
   };
+  const receipt = JSON.parse(JSON.stringify({ ...built, ...opts.receipt })) as Receipt;
   await writeFile(join(dir, "receipt.json"), JSON.stringify(receipt, null, 2));
   const local = d.platform === "local";
   const base = productionClaims(now + 1, { aud: AUD, eat_nonce: nonceForReceipt(receipt) });
@@ -114,7 +117,6 @@ export async function buildResult(
   claims.submods = {
     ...(opts.submods ?? otherSubmods),
     container: {
-      ...opts.container,
       image_digest: opts.tokenImage ?? IMAGE,
       // What the launcher (local) or `job submit` (GCP) sets for the job the token was issued for: job-1.
       env_override: {
@@ -123,6 +125,7 @@ export async function buildResult(
         CLEANROOM_OUTPUT_URI: `${d.storage.quarantine}/job-1`,
         ...(opts.tokenRoom === null ? {} : { CLEANROOM_ROOM: canonicalJson(opts.tokenRoom ?? d) }),
       },
+      ...opts.container,
     },
   };
   await writeFile(join(dir, "attestation.jwt"), pkiToken(chain, claims, local ? "ES256" : "RS256"));
