@@ -212,6 +212,20 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
       await rejects(verifyAttestation(oidc(productionClaims(NOW), other), oidcOpts()), "untrusted-root", "kid");
     });
 
+    it("GIVEN a JWKS whose key with the token's kid is for encryption (use enc) or for another alg THEN untrusted-root naming kid", async () => {
+      for (const extra of [{ use: "enc" }, { alg: "RS512" }]) {
+        const jwks = { keys: [{ ...k1.jwk, ...extra }] };
+        await rejects(verifyAttestation(oidc(productionClaims(NOW)), { ...oidcOpts(), jwks }), "untrusted-root", "kid");
+      }
+    });
+
+    it("GIVEN a validly signed OIDC token whose exp is a string, or whose payload is a JSON array THEN malformed", async () => {
+      await rejects(verifyAttestation(oidc(productionClaims(NOW, { exp: String(NOW + 3600) })), oidcOpts()), "malformed", "exp");
+      const array = signToken({ alg: "RS256", kid: "k1", typ: "JWT" }, [productionClaims(NOW)] as unknown as Record<string, unknown>, k1.privateKey);
+      const err = await rejects(verifyAttestation(array, oidcOpts()), "malformed");
+      expect(err.message).to.match(/^The token cannot be verified/);
+    });
+
     describe("a remote JWKS that cannot be had", () => {
       let silent: Server;
       let silentUrl: URL;
