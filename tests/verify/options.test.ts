@@ -72,6 +72,7 @@ describe("verify/options: verifyAttestation options", () => {
     ["an empty trustedRoots", { trustedRoots: [] }, /^trustedRoots must be a non-empty array/],
     ["trustedRoots as one PEM string", { trustedRoots: CONFIDENTIAL_SPACE_ROOT_PEM }, /^trustedRoots must be a non-empty array/],
     ["a local policy with Google's issuer", { policy: { platform: "local", imageDigests: [IMAGE] } }, /^policy.platform "local" requires issuer https:\/\/attestation.cleanroom.local/],
+    ["a policy without image digests", { policy: { imageDigests: [] } }, /^policy\.imageDigests /],
     ["the local issuer and a policy without platform", { issuer: LOCAL_ISSUER, policy: { imageDigests: [IMAGE] } }, /^policy.platform must be "local" for the local issuer/],
   ];
   for (const [name, extra, pattern] of cases) {

@@ -7,11 +7,13 @@ import { expect } from "chai";
 import { mkdir, mkdtemp, rm, writeFile, appendFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
+import { policyDigest } from "../../src/core/receipt.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { type AttestationError, TrustStore, verifyResult, type VerifyResultOptions } from "../../src/runtime/verify/index.js";
 import { buildResult, descriptor } from "./fixtures.js";
-import { type Chain, IMAGE, testChains } from "./pki.js";
+import { type Chain, IMAGE, OTHER_IMAGE, testChains } from "./pki.js";
 
 async function rejects(p: Promise<unknown>, code: string, claim?: string): Promise<CleanRoomError> {
   try {
@@ -116,6 +118,42 @@ describe("verify/verifyResult edges", function () {
       const { dir } = await buildResult(tmp, room, localChain, { receipt: { exitCode: undefined } });
       const s = await verifyResult(dir, { descriptor: room });
       expect(s).to.not.have.property("exitCode");
+    });
+  });
+
+  describe("admissions (receipt.admittedBy) against the providers' policies", () => {
+    const admission = (d: CleanRoomDescriptor, provider = "acme") => ({ provider, policyDigest: policyDigest(d.attestation.condition), own: false });
+
+    it("GIVEN an admission by the input's provider under the room's current policy THEN verified, and the summary lists it", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { receipt: { admittedBy: [admission(room)] } });
+      expect((await verifyResult(dir, { descriptor: room })).admittedBy).to.deep.equal([admission(room)]);
+    });
+
+    it("GIVEN admissions that leave out the input's provider THEN policy naming receipt.admittedBy", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { receipt: { admittedBy: [] } });
+      await rejects(verifyResult(dir, { descriptor: room }), "policy", "receipt.admittedBy");
+    });
+
+    it("GIVEN an admission by a provider the room does not have THEN policy naming receipt.admittedBy", async () => {
+      const { dir } = await buildResult(tmp, room, localChain, { receipt: { admittedBy: [admission(room), admission(room, "mallory")] } });
+      await rejects(verifyResult(dir, { descriptor: room }), "policy", "receipt.admittedBy");
+    });
+
+    it("GIVEN an admission under another policy digest, or claiming the provider's own policy when it has none THEN policy naming receipt.admittedBy[acme]", async () => {
+      const stale = { ...admission(room), policyDigest: `sha256:${"f".repeat(64)}` };
+      for (const a of [stale, { ...admission(room), own: true }]) {
+        const { dir } = await buildResult(tmp, room, localChain, { receipt: { admittedBy: [a] } });
+        await rejects(verifyResult(dir, { descriptor: room }), "policy", "receipt.admittedBy[acme]");
+      }
+    });
+
+    it("GIVEN a provider whose own policy the attested claims do not satisfy (another image) THEN policy naming receipt.admittedBy[acme]", async () => {
+      const ownPolicy = { imageDigests: [OTHER_IMAGE], platform: "local" as const };
+      const own = { policy: ownPolicy, condition: buildAttestationCondition(ownPolicy) };
+      const strict: CleanRoomDescriptor = { ...room, providers: room.providers.map((p) => ({ ...p, attestation: own })) };
+      const a = { provider: "acme", policyDigest: policyDigest(own.condition), own: true };
+      const { dir } = await buildResult(tmp, strict, localChain, { receipt: { admittedBy: [a] } });
+      await rejects(verifyResult(dir, { descriptor: strict }), "policy", "receipt.admittedBy[acme]");
     });
   });
 

@@ -9,7 +9,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { LOCAL_ISSUER, type AttestationPolicyInput } from "../../src/core/attestation.js";
 import { CleanRoomError } from "../../src/core/errors.js";
-import { AttestationError, decodeTokenTimes, RemoteJwks, verifyAttestation, type VerifyOptions } from "../../src/runtime/verify/index.js";
+import { AttestationError, decodeTokenTimes, RemoteJwks, TrustStore, verifyAttestation, type VerifyOptions } from "../../src/runtime/verify/index.js";
 import { type Chain, clockOf, IMAGE, OTHER_IMAGE, pkiToken, productionClaims, signToken, testChains } from "./pki.js";
 
 const AUD = "urn:attested-cleanroom:room:test";
@@ -95,6 +95,19 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
       }
     });
 
+    it("GIVEN a header that is base64url but not JSON THEN malformed saying it is not readable JSON, with the parse error as cause", async () => {
+      const err = await rejects(verifyAttestation(signRaw(b64url("{alg: RS256"), b64url(productionClaims(NOW)), good.leaf.key), opts), "malformed");
+      expect(err.message).to.match(/token header is not readable JSON/);
+      expect(err.cause).to.be.instanceOf(SyntaxError);
+    });
+
+    it("GIVEN a payload segment carrying a non-base64url character, signed over its UTF-8 bytes THEN refused (the signature is over the token's exact characters)", async () => {
+      const header = b64url({ alg: "RS256", typ: "JWT", x5c: good.x5c });
+      const payload = `${b64url(productionClaims(NOW))}é`;
+      const sig = createSign("sha256").update(Buffer.from(`${header}.${payload}`, "utf8")).sign(good.leaf.key).toString("base64url");
+      await rejects(verifyAttestation(`${header}.${payload}.${sig}`, opts), "signature");
+    });
+
     it("GIVEN a validly signed payload that is a JSON array THEN malformed naming the payload", async () => {
       const token = signToken({ alg: "RS256", typ: "JWT", x5c: good.x5c }, [productionClaims(NOW)] as unknown as Record<string, unknown>, good.leaf.key);
       expect((await rejects(verifyAttestation(token, opts), "malformed")).message).to.match(/token payload is not a JSON object/);
@@ -107,6 +120,15 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
       for (const h of ["jwk", "jku", "x5u"]) {
         await rejects(verifyAttestation(pkiToken(good, productionClaims(NOW), "RS256", { [h]: "https://attacker.example/key" }), opts), "malformed", h);
       }
+    });
+
+    it("GIVEN a TrustStore WHEN a token has alg none, a crit header or a jwk header THEN the same refusals as without it", async () => {
+      const store = new TrustStore([good.root.pem]);
+      const o = { ...opts, trustedRoots: undefined, trustStore: store };
+      await rejects(verifyAttestation(signToken({ alg: "none", x5c: good.x5c }, productionClaims(NOW), null), o), "algorithm", "alg");
+      await rejects(verifyAttestation(pkiToken(good, productionClaims(NOW), "RS256", { crit: ["exp"] }), o), "malformed", "crit");
+      await rejects(verifyAttestation(pkiToken(good, productionClaims(NOW), "RS256", { jwk: { kty: "RSA" } }), o), "malformed", "jwk");
+      expect((await verifyAttestation(pkiToken(good, productionClaims(NOW)), o)).iss).to.equal("https://confidentialcomputing.googleapis.com");
     });
 
     it("GIVEN alg none THEN algorithm naming alg", async () => {
@@ -167,10 +189,11 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
     });
 
     it("GIVEN a token without iat, without exp, or with iat as a string THEN malformed naming iat", () => {
-      for (const o of [{ iat: undefined }, { exp: undefined }, { iat: String(NOW) }, { exp: String(NOW + 3600) }]) {
+      const infinite = signRaw(b64url({ alg: "RS256", x5c: good.x5c }), b64url(JSON.stringify(productionClaims(NOW)).replace(/"iat":\d+/, '"iat":1e999')), good.leaf.key);
+      for (const o of [{ iat: undefined }, { exp: undefined }, { iat: String(NOW) }, { exp: String(NOW + 3600) }, "iat 1e999"]) {
         let caught: unknown;
         try {
-          decodeTokenTimes(pkiToken(good, productionClaims(NOW, o)));
+          decodeTokenTimes(typeof o === "string" ? infinite : pkiToken(good, productionClaims(NOW, o)));
         } catch (err) {
           caught = err;
         }
@@ -198,7 +221,8 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
     });
 
     it("GIVEN OIDC tokens expired, not yet valid, of another issuer or audience, without iat THEN each maps to its code and claim", async () => {
-      await rejects(verifyAttestation(oidc(productionClaims(NOW - 7200)), oidcOpts()), "expired", "exp");
+      const expired = await rejects(verifyAttestation(oidc(productionClaims(NOW - 7200)), oidcOpts()), "expired", "exp");
+      expect(expired.message).to.include(`verification time ${new Date(NOW * 1000).toISOString()}, tolerance 30 s`);
       await rejects(verifyAttestation(oidc(productionClaims(NOW, { nbf: NOW + 600 })), oidcOpts()), "not-yet-valid", "nbf");
       await rejects(verifyAttestation(oidc(productionClaims(NOW, { iss: "https://confidentialcomputing.googleapis.com/" })), oidcOpts()), "issuer", "iss");
       await rejects(verifyAttestation(oidc(productionClaims(NOW, { aud: "urn:other" })), oidcOpts()), "audience", "aud");
