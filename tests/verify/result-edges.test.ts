@@ -93,6 +93,11 @@ describe("verify/verifyResult edges", function () {
       await rejects(verifyResult(dir, { descriptor: room }), "policy", "receipt.platform");
     });
 
+    it("GIVEN another room's result (same audience and root) THEN policy naming receipt.room", async () => {
+      const { dir } = await buildResult(tmp, room, localChain);
+      await rejects(verifyResult(dir, { descriptor: { ...room, name: "other" } }), "policy", "receipt.room");
+    });
+
     it("GIVEN a receipt naming a dataset the provider does not have THEN policy naming receipt.inputs", async () => {
       const { dir } = await buildResult(tmp, room, localChain, { inputs: [{ provider: "acme", dataset: "salaries", sha256: "0".repeat(64), bytes: 4 }] });
       await rejects(verifyResult(dir, { descriptor: room }), "policy", "receipt.inputs");

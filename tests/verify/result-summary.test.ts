@@ -70,9 +70,9 @@ describe("verify/verifyResult summary", function () {
     expect(s.token.verifiedAt).to.equal(at.toISOString());
   });
 
-  it("GIVEN a token without the hardware claims no policy requires (hwmodel, swversion, dbgstat, secboot) THEN the summary has none of those keys", async () => {
+  it("GIVEN a token without the hardware claims no policy requires (hwmodel, swversion, dbgstat, secboot, confidential_space) THEN the summary has none of those keys", async () => {
     const absent = { hwmodel: undefined, swversion: undefined, dbgstat: undefined, secboot: undefined };
-    const { dir } = await buildResult(tmp, room, localChain, { claims: absent, submods: { confidential_space: {} } });
+    const { dir } = await buildResult(tmp, room, localChain, { claims: absent, submods: {} });
     const s = await verifyResult(dir, { descriptor: room });
     expect(s.hardware).to.deep.equal({ supportAttributes: [], swname: "CLEANROOM_LOCAL" });
     expect(s.verdict).to.match(/^VERIFIED: .*LOCAL backend/);
@@ -100,6 +100,30 @@ describe("verify/verifyResult summary", function () {
     const { dir } = await buildResult(tmp, two, localChain);
     const s = await verifyResult(dir, { descriptor: two });
     expect(s.approvedBy).to.deep.equal(["acme"]);
+    expect(s.approvalWithdrawnBy).to.deep.equal([]);
+    expect(s.admittedBy).to.deep.equal([]);
     expect(s.jobDigest).to.equal(JOB);
+  });
+
+  it("GIVEN a room of two providers WHEN the input is the second's, who no longer lists the job THEN approvalWithdrawnBy names that provider, not the first", async () => {
+    const beta = { ...room.providers[0]!, name: "beta", keyName: "local:beta", dataUri: "file:///tmp/room/beta", approvedJobs: [] };
+    const two: CleanRoomDescriptor = { ...room, providers: [...room.providers, beta] };
+    const { dir } = await buildResult(tmp, two, localChain, { inputs: [{ provider: "beta", dataset: "claims", sha256: "0".repeat(64), bytes: 4 }] });
+    const s = await verifyResult(dir, { descriptor: two });
+    expect(s.approvalWithdrawnBy).to.deep.equal(["beta"]);
+    expect(s.approvedBy).to.deep.equal(["acme"]);
+  });
+
+  it("GIVEN a room whose code policy is any-job WHEN no provider lists the job THEN nobody is said to have withdrawn it", async () => {
+    const anyJob: CleanRoomDescriptor = { ...room, codePolicy: "any-job", providers: room.providers.map((p) => ({ ...p, approvedJobs: [] })) };
+    const { dir } = await buildResult(tmp, anyJob, localChain);
+    expect((await verifyResult(dir, { descriptor: anyJob })).approvalWithdrawnBy).to.deep.equal([]);
+  });
+
+  it("GIVEN a failed receipt without error text or error code THEN the verdict says FAILED (error), nothing made up", async () => {
+    const { dir } = await buildResult(tmp, room, localChain, { status: "failed", receipt: { error: undefined, errorCode: undefined } });
+    const s = await verifyResult(dir, { descriptor: room });
+    expect(s.verdict).to.include("FAILED (error);");
+    expect(s).to.not.have.any.keys("error", "errorCode");
   });
 });
