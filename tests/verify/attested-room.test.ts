@@ -46,6 +46,12 @@ describe("verify/checkAttestedRoom", () => {
     expect(err.claim).to.equal(CLAIM);
   });
 
+  it("GIVEN a descriptor attested with a provider's key elsewhere THEN policy naming providers", () => {
+    const movedKey = { ...gcp, providers: gcp.providers.map((p) => ({ ...p, keyName: "projects/x/locations/global/keyRings/r/cryptoKeys/other" })) };
+    const err = refusal({ [ROOM_ENV]: canonicalJson(movedKey) }, gcp);
+    expect(err.message, err.message).to.match(/"providers" differs/);
+  });
+
   it("GIVEN a GCP descriptor attested with another workload identity pool provider THEN policy naming pool", () => {
     const other = { ...gcp, gcp: { ...gcp.gcp!, poolProviderName: `${gcp.gcp!.poolName}/providers/other` } };
     const err = refusal({ [ROOM_ENV]: canonicalJson(other) }, gcp);

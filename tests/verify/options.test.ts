@@ -39,6 +39,7 @@ function refuses(fn: () => unknown, pattern: RegExp): void {
   expect(caught, "expected invalid-argument").to.be.instanceOf(CleanRoomError);
   const e = caught as CleanRoomError;
   expect(e.code, e.message).to.equal("invalid-argument");
+  expect(e.message).to.match(/^Invalid remote JWKS options: 1 problem/);
   expect(e.problems, e.message).to.have.length(1);
   expect(e.problems![0]).to.match(pattern);
 }

@@ -76,14 +76,17 @@ describe("verify/verifyResult edges", function () {
     it("GIVEN no receipt.json THEN not-found naming the receipt", async () => {
       const { dir } = await buildResult(tmp, room, localChain);
       await rm(join(dir, "receipt.json"));
-      expect((await rejects(verifyResult(dir, { descriptor: room }), "not-found")).message).to.match(/^The receipt /);
+      const err = await rejects(verifyResult(dir, { descriptor: room }), "not-found");
+      expect(err.message).to.match(/^The receipt /);
+      expect((err.cause as NodeJS.ErrnoException).code).to.equal("ENOENT");
     });
 
     it("GIVEN a directory where receipt.json should be THEN io-error (it exists but cannot be read as a file)", async () => {
       const { dir } = await buildResult(tmp, room, localChain);
       await rm(join(dir, "receipt.json"));
       await mkdir(join(dir, "receipt.json"));
-      await rejects(verifyResult(dir, { descriptor: room }), "io-error");
+      const err = await rejects(verifyResult(dir, { descriptor: room }), "io-error");
+      expect((err.cause as NodeJS.ErrnoException).code).to.equal("EISDIR");
     });
   });
 
@@ -134,6 +137,13 @@ describe("verify/verifyResult edges", function () {
       expect((await verifyResult(dir, { descriptor: room })).admittedBy).to.deep.equal([admission(room)]);
     });
 
+    it("GIVEN a valid admission by another provider of the room but none by the input's provider THEN policy naming receipt.admittedBy", async () => {
+      const beta = { ...room.providers[0]!, name: "beta", keyName: "local:beta", dataUri: "file:///tmp/room/beta" };
+      const two: CleanRoomDescriptor = { ...room, providers: [...room.providers, beta] };
+      const { dir } = await buildResult(tmp, two, localChain, { receipt: { admittedBy: [admission(two, "beta")] } });
+      await rejects(verifyResult(dir, { descriptor: two }), "policy", "receipt.admittedBy");
+    });
+
     it("GIVEN admissions that leave out the input's provider THEN policy naming receipt.admittedBy", async () => {
       const { dir } = await buildResult(tmp, room, localChain, { receipt: { admittedBy: [] } });
       await rejects(verifyResult(dir, { descriptor: room }), "policy", "receipt.admittedBy");
@@ -160,6 +170,11 @@ describe("verify/verifyResult edges", function () {
       const { dir } = await buildResult(tmp, strict, localChain, { receipt: { admittedBy: [a] } });
       await rejects(verifyResult(dir, { descriptor: strict }), "policy", "receipt.admittedBy[acme]");
     });
+  });
+
+  it("GIVEN a succeeded result that read no input THEN unapproved naming receipt.inputs", async () => {
+    const { dir } = await buildResult(tmp, room, localChain, { inputs: [] });
+    await rejects(verifyResult(dir, { descriptor: room }), "unapproved", "receipt.inputs");
   });
 
   describe("options passed on to the token check", () => {

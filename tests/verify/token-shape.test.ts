@@ -56,6 +56,11 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
   const localClaims = () => productionClaims(NOW, { iss: LOCAL_ISSUER, swname: "CLEANROOM_LOCAL", dbgstat: "enabled" });
 
   describe("token shape", () => {
+    it("GIVEN bad options THEN invalid-argument saying the verifyAttestation options are invalid, before the token is read", async () => {
+      const err = await rejects(verifyAttestation("not even a token", { ...opts, audience: "" }), "invalid-argument");
+      expect(err.message).to.match(/^Invalid verifyAttestation options: 1 problem/);
+    });
+
     it("GIVEN no token (undefined, a number) THEN malformed saying it is empty, not a TypeError", async () => {
       for (const t of [undefined, 42]) {
         const err = await rejects(verifyAttestation(t as unknown as string, opts), "malformed");
@@ -223,6 +228,7 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
     it("GIVEN OIDC tokens expired, not yet valid, of another issuer or audience, without iat THEN each maps to its code and claim", async () => {
       const expired = await rejects(verifyAttestation(oidc(productionClaims(NOW - 7200)), oidcOpts()), "expired", "exp");
       expect(expired.message).to.include(`verification time ${new Date(NOW * 1000).toISOString()}, tolerance 30 s`);
+      expect(expired.message).to.include(`expired at ${new Date((NOW - 7200 + 3600) * 1000).toISOString()}`);
       await rejects(verifyAttestation(oidc(productionClaims(NOW, { nbf: NOW + 600 })), oidcOpts()), "not-yet-valid", "nbf");
       await rejects(verifyAttestation(oidc(productionClaims(NOW, { iss: "https://confidentialcomputing.googleapis.com/" })), oidcOpts()), "issuer", "iss");
       await rejects(verifyAttestation(oidc(productionClaims(NOW, { aud: "urn:other" })), oidcOpts()), "audience", "aud");
@@ -248,6 +254,7 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
       const array = signToken({ alg: "RS256", kid: "k1", typ: "JWT" }, [productionClaims(NOW)] as unknown as Record<string, unknown>, k1.privateKey);
       const err = await rejects(verifyAttestation(array, oidcOpts()), "malformed");
       expect(err.message).to.match(/^The token cannot be verified/);
+      expect(err.cause).to.be.instanceOf(Error);
     });
 
     describe("a remote JWKS that cannot be had", () => {
@@ -272,11 +279,13 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
       it("GIVEN a JWKS URL nothing listens on THEN io-error (a network problem, not a bad token)", async () => {
         const err = await rejects(verifyAttestation(oidc(productionClaims(NOW)), { ...oidcOpts(), jwks: closedUrl }), "io-error");
         expect(err).to.not.be.instanceOf(AttestationError);
+        expect(err.cause, "the network error is kept").to.be.instanceOf(Error);
         await rejects(verifyAttestation(oidc(productionClaims(NOW)), { ...oidcOpts(), jwks: new RemoteJwks(closedUrl) }), "io-error");
       });
 
       it("GIVEN a JWKS endpoint that never answers WHEN the RemoteJwks times out THEN io-error", async () => {
-        await rejects(verifyAttestation(oidc(productionClaims(NOW)), { ...oidcOpts(), jwks: new RemoteJwks(silentUrl, { timeoutMs: 200 }) }), "io-error");
+        const err = await rejects(verifyAttestation(oidc(productionClaims(NOW)), { ...oidcOpts(), jwks: new RemoteJwks(silentUrl, { timeoutMs: 200 }) }), "io-error");
+        expect((err.cause as { code?: string }).code).to.equal("ERR_JWKS_TIMEOUT");
       });
     });
   });
