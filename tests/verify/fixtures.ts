@@ -65,6 +65,14 @@ export async function buildResult(
     inputs?: Receipt["inputs"];
     /** The receipt's error text, for a failed result. */
     error?: string;
+    /** Claims set (or, when undefined, removed) on top of the fixture's. */
+    claims?: Record<string, unknown>;
+    /** The token's submods other than container. @default - production's (confidential_space, gce) */
+    submods?: Record<string, unknown>;
+    /** Fields of submods.container set (undefined: removed) on top of the fixture's (image_reference, env_override…). */
+    container?: Record<string, unknown>;
+    /** Receipt fields set (undefined: removed) on top of the fixture's, before the token is bound to it. */
+    receipt?: Partial<Record<keyof Receipt, unknown>>;
   } = {},
 ): Promise<Built> {
   const dir = await mkdtemp(join(parent, "result-"));
@@ -76,7 +84,7 @@ export async function buildResult(
     await writeFile(join(out, "tables", "model.json"), JSON.stringify({ coef: [0.1, 0.2] }));
   }
   const now = Math.floor(Date.now() / 1000);
-  const receipt: Receipt = {
+  const built: Receipt = {
     version: 1,
     room: d.name,
     jobId: opts.receiptJobId ?? "job-1",
@@ -93,6 +101,7 @@ export async function buildResult(
     exitCode: failed ? 3 : 0,
     ...(failed ? { error: opts.error ?? "the job exited with code 3", errorCode: "job-failed" } : {}),
   };
+  const receipt = JSON.parse(JSON.stringify({ ...built, ...opts.receipt })) as Receipt;
   await writeFile(join(dir, "receipt.json"), JSON.stringify(receipt, null, 2));
   const local = d.platform === "local";
   const base = productionClaims(now + 1, { aud: AUD, eat_nonce: nonceForReceipt(receipt) });
@@ -100,8 +109,13 @@ export async function buildResult(
     ? { ...base, iss: LOCAL_ISSUER, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"], sub: `local://${d.name}/jobs/job-1` }
     : { ...base, iss: CONFIDENTIAL_SPACE_ISSUER };
   if (opts.tokenSub !== undefined) claims.sub = opts.tokenSub;
+  for (const [k, v] of Object.entries(opts.claims ?? {})) {
+    if (v === undefined) delete claims[k];
+    else claims[k] = v;
+  }
+  const { container: _ignored, ...otherSubmods } = claims.submods as Record<string, unknown>;
   claims.submods = {
-    ...(claims.submods as object),
+    ...(opts.submods ?? otherSubmods),
     container: {
       image_digest: opts.tokenImage ?? IMAGE,
       // What the launcher (local) or `job submit` (GCP) sets for the job the token was issued for: job-1.
@@ -111,6 +125,7 @@ export async function buildResult(
         CLEANROOM_OUTPUT_URI: `${d.storage.quarantine}/job-1`,
         ...(opts.tokenRoom === null ? {} : { CLEANROOM_ROOM: canonicalJson(opts.tokenRoom ?? d) }),
       },
+      ...opts.container,
     },
   };
   await writeFile(join(dir, "attestation.jwt"), pkiToken(chain, claims, local ? "ES256" : "RS256"));

@@ -59,12 +59,16 @@ export class TestPki {
 
   private readonly keys = new Map<string, Promise<string>>();
 
-  /** Generates the key `keyName` once (RSA 2048 or EC P-256 by its `rsa-`/`ec-` prefix); certificates may share it. */
+  /** Generates the key `keyName` once (RSA 2048, EC P-256 or EC P-384 by its `rsa-`/`ec-`/`ec384-` prefix); certificates may share it. */
   private key(keyName: string): Promise<string> {
     let k = this.keys.get(keyName);
     if (!k) {
       const file = `${keyName}.key`;
-      const alg = keyName.startsWith("ec-") ? ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"] : ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+      const alg = keyName.startsWith("ec-")
+        ? ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        : keyName.startsWith("ec384-")
+          ? ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]
+          : ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
       k = this.ssl(["genpkey", ...alg, "-out", file]).then(() => file);
       this.keys.set(keyName, k);
     }
@@ -157,6 +161,8 @@ export interface TestChains {
   readonly local: Chain;
   /** An EC leaf under `good`'s RSA intermediate (algorithm confusion). */
   readonly mixed: Chain;
+  /** An EC P-384 leaf under `local`'s intermediate: EC, but not the curve ES256 names. */
+  readonly localP384: Chain;
 }
 
 let shared: Promise<TestChains> | undefined;
@@ -189,12 +195,13 @@ export function testChains(): Promise<TestChains> {
       pki.issue("Short Inter", "rsa-inter", root, "inter", 1),
       pki.issue("Local Inter", "ec-inter", ecRoot, "inter", 3650),
     ]);
-    const [leaf, otherLeaf, shortLeaf, ecLeaf, ecUnderRsa] = await Promise.all([
+    const [leaf, otherLeaf, shortLeaf, ecLeaf, ecUnderRsa, p384Leaf] = await Promise.all([
       pki.issue("Leaf", "rsa-leaf", inter, "leaf", 60),
       pki.issue("Other Leaf", "rsa-other-leaf", otherInter, "leaf", 60),
       pki.issue("Short Leaf", "rsa-leaf", short, "leaf", 60),
       pki.issue("Local Leaf", "ec-leaf", ecInter, "leaf", 60),
       pki.issue("EC Leaf", "ec-leaf", inter, "leaf", 60),
+      pki.issue("P-384 Leaf", "ec384-leaf", ecInter, "leaf", 60),
     ]);
     return {
       good: chainOf(leaf, inter, root),
@@ -203,6 +210,7 @@ export function testChains(): Promise<TestChains> {
       shortInter: chainOf(shortLeaf, short, root),
       local: chainOf(ecLeaf, ecInter, ecRoot),
       mixed: chainOf(ecUnderRsa, inter, root),
+      localP384: chainOf(p384Leaf, ecInter, ecRoot),
     };
   })();
   return shared;

@@ -198,8 +198,7 @@ function mapJoseError(err: unknown, token: string, ctx: { issuer: string; audien
         cause: err,
         claim: "signature",
       });
-    case "ERR_JOSE_ALG_NOT_ALLOWED":
-      return new AttestationError("algorithm", `alg: not allowed (${messageOf(err)})`, { cause: err, claim: "alg" });
+    // No ERR_JOSE_ALG_NOT_ALLOWED: checkHeader pins the one algorithm before jose runs, so jose never refuses it.
     case "ERR_JWKS_NO_MATCHING_KEY":
       return new AttestationError("untrusted-root", `kid: no key in the JWKS matches kid ${JSON.stringify(decodeProtectedHeaderSafe(token).kid)}; the token is not signed by a trusted key`, {
         cause: err,
