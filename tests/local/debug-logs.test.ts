@@ -47,6 +47,20 @@ async function verifyError(dir: string, descriptor: CleanRoomDescriptor): Promis
   throw new Error("verifyResult should have failed");
 }
 
+describe("local: --debug-logs in the CLI's help", () => {
+  for (const [args, says] of [
+    [["local", "up", "--help"], "--debug-logs"],
+    [["job", "fetch", "--help"], "<out>/stderr.txt"],
+    [["verify", "--help"], "<resultDir>/stderr.txt"],
+  ] as const) {
+    it(`GIVEN \`cleanroom ${args.join(" ")}\` THEN it says where a failed job's stderr is kept (${says})`, async () => {
+      const r = await cliInProcess(args);
+      expect(r.code).to.equal(0);
+      expect(r.stdout).to.contain(says).and.to.contain("debug-logs");
+    });
+  }
+});
+
 describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function () {
   this.timeout(300_000);
   let work: string;
@@ -107,6 +121,14 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     const status = await cliInProcess(["local", "status", "--dir", debugDir]);
     expect(status.stdout).to.contain("Debug logs: ON");
     expect((JSON.parse(readFileSync(plainRoom, "utf8")) as Record<string, unknown>).debugLogs, "absent in a room without the flag").to.equal(undefined);
+    expect((await cliInProcess(["local", "status", "--dir", plainDir])).stdout).not.to.contain("Debug logs");
+  });
+
+  it("GIVEN a room running without the flag WHEN `local up --debug-logs` on it THEN refused (already-exists), not silently reused", async () => {
+    const r = await cliInProcess(["local", "up", "--spec", join(work, "spec.json"), "--dir", plainDir, "--debug-logs"]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.contain("error [already-exists]").and.to.contain("different spec or options");
+    expect((JSON.parse(readFileSync(plainRoom, "utf8")) as Record<string, unknown>).debugLogs).to.equal(undefined);
   });
 
   it("GIVEN a debug-logs room WHEN a Python job raises THEN `job status` points to stderr.txt, the fetched result holds the traceback, and it verifies with a warning", async () => {
@@ -118,6 +140,8 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
 
     const status = await cliInProcess(["job", "status", jobId!, "--room", debugRoom, "--json"]);
     expect(JSON.parse(status.stdout)).to.include({ state: "failed", errorCode: "job-failed", stderrFile: "stderr.txt" });
+    const human = await cliInProcess(["job", "status", jobId!, "--room", debugRoom]);
+    expect(human.stdout).to.contain(`\`cleanroom job fetch ${jobId} --room ${debugRoom} --out <dir>\`, then read <dir>/stderr.txt`);
 
     const dir = out();
     const fetched = await cliInProcess(["job", "fetch", jobId!, "--room", debugRoom, "--out", dir]);
