@@ -12,6 +12,8 @@ import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, loadDescriptor } from
 import { sha256Hex } from "../../src/core/digest.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { RESULT_FILES, type Receipt, parseReceipt } from "../../src/core/receipt.js";
+import { verificationReport } from "../../src/runtime/console/checks.js";
+import { reportSection } from "../../src/runtime/console/views/report.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import { roomClientFor } from "../../src/runtime/platforms/index.js";
 import { localDown, localUp } from "../../src/runtime/platforms/local/room.js";
@@ -161,6 +163,9 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     const cli = await cliInProcess(["verify", dir, "--room", debugRoom]);
     expect(cli.code, cli.stderr).to.equal(0);
     expect(cli.stdout).to.contain("VERIFIED FAILURE").and.to.contain("WARNING:         debug-logs room").and.to.contain("Job stderr:      stderr.txt");
+    // The console's report of the same result says it too.
+    const report = reportSection(await verificationReport(dir, debug), debug).toString();
+    expect(report).to.contain("DEBUG LOGS (local up --debug-logs)");
   });
 
   it("GIVEN a kept stderr.txt that was edited, removed, or a receipt whose debugLogs was dropped THEN verification fails", async () => {
@@ -249,6 +254,7 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     expect(receipt).not.to.have.property("debugLogs");
     expect(receipt).not.to.have.property("stderr");
     expect(verified.stdout).not.to.contain("WARNING");
+    expect(reportSection(await verificationReport(dir, plain), plain).toString()).not.to.contain("DEBUG LOGS");
   });
 
   it("GIVEN a stderr.txt planted in a result of a room without the flag THEN verification refuses it (the receipt lists none)", async () => {
