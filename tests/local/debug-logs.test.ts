@@ -79,6 +79,7 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
   let noisy: PackedJob;
   let fine: PackedJob;
   let unapproved: PackedJob;
+  let stuck: PackedJob;
   let n = 0;
   const out = () => join(work, `out-${++n}`);
 
@@ -91,6 +92,7 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     noisy = await pack("noisy", `${PRELUDE}import sys\nfor i in range(1600):\n    sys.stderr.write(("noise-%05d " % i).ljust(63, ".") + "\\n")\nraise RuntimeError("after the noise")\n`);
     fine = await pack("fine", `${PRELUDE}import sys\nsys.stderr.write("a warning the job wrote\\n")\nopen(os.path.join(OUT, "ok.txt"), "w").write("ok")\n`);
     unapproved = await pack("unapproved", `${PRELUDE}print("never runs")\n`);
+    stuck = await pack("stuck", `${PRELUDE}import sys, time\nsys.stderr.write("still thinking about row 17\\n")\nsys.stderr.flush()\ntime.sleep(120)\n`);
     const spec = { providers: [{ name: "insurer", datasets: [{ name: "claims" }], approvedJobs: [boom.jobDigest, noisy.jobDigest, fine.jobDigest] }] };
     writeFileSync(join(work, "spec.json"), JSON.stringify(spec));
     writeFileSync(join(work, "claims.csv"), "age,sex\n34,F\n51,M\n");
@@ -212,6 +214,26 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     expect(stderr.trimEnd()).to.match(/RuntimeError: after the noise$/);
     expect(receiptOf(dir).stderr?.truncated).to.equal(true);
     expect((await verifyResult(dir, { descriptor: debug })).stderr?.truncated).to.equal(true);
+  });
+
+  it("GIVEN a debug-logs room with a 4 s job limit WHEN a job is stopped at the limit THEN failed [timeout], with what it wrote to stderr kept", async () => {
+    const spec = { providers: [{ name: "insurer", datasets: [{ name: "claims" }], approvedJobs: [stuck.jobDigest] }] };
+    const dir = join(work, "timeout-room");
+    const room = loadDescriptor((await localUp({ spec, dir, debugLogs: true, jobTimeoutSeconds: 4 })).descriptorPath);
+    try {
+      const client = await roomClientFor(room);
+      await client.provision("insurer", "claims", join(work, "claims.csv"));
+      const { jobId } = await client.submit(stuck);
+      const done = await client.wait(jobId, { timeoutMs: 120_000 });
+      expect(done.errorCode, done.detail).to.equal("timeout");
+      expect(done.stderrFile).to.equal("stderr.txt");
+      const result = out();
+      await client.fetch(jobId, result);
+      expect(readFileSync(join(result, "stderr.txt"), "utf8")).to.equal("still thinking about row 17\n");
+      expect((await verifyResult(result, { descriptor: room })).stderr).to.deep.equal({ file: "stderr.txt", bytes: 28, truncated: false });
+    } finally {
+      await localDown(dir, { force: true }).catch(() => undefined);
+    }
   });
 
   it("GIVEN a debug-logs room WHEN a job succeeds (having written to stderr) THEN no stderr.txt, but its receipt still says debugLogs", async () => {
