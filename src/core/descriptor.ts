@@ -180,6 +180,26 @@ export interface CleanRoomDescriptor {
   readonly storage: { readonly jobs: string; readonly quarantine: string; readonly results: string; readonly stage1: string };
   readonly gcp?: DescriptorGcp;
   readonly local?: DescriptorLocal;
+  /**
+   * Local rooms only (`cleanroom local up --debug-logs`): a failed job's stderr (its last `DEBUG_STDERR_MAX_BYTES`) is
+   * kept as `stderr.txt` beside its failure receipt, and every receipt of the room says `debugLogs: true`. A job's
+   * strings then reach its submitter unchecked: for throwaway data only. Absent (never `false`) in every other room;
+   * a GCP descriptor that carries it is refused.
+   * @default - absent: a job's stderr never leaves the sandbox
+   */
+  readonly debugLogs?: boolean;
+}
+
+/** How much of a failed job's stderr a debug-logs room keeps (the last bytes: where a traceback ends). */
+export const DEBUG_STDERR_MAX_BYTES = 64 * 1024;
+
+/** Why a GCP room (its descriptor, its executor, its client) refuses `debugLogs`. */
+export const GCP_DEBUG_LOGS_REFUSAL =
+  "descriptor.debugLogs is only for local rooms (`cleanroom local up --debug-logs`): a GCP room never keeps a job's stderr; remove it, and reproduce a failure on the stage-1 data or in a local room";
+
+/** Whether room `d` keeps failed jobs' stderr (`cleanroom local up --debug-logs`; local rooms only). */
+export function debugLogsOn(d: CleanRoomDescriptor): boolean {
+  return d.platform === "local" && d.debugLogs === true;
 }
 
 /** The wall-clock limit of a job in room `d`, in seconds (`descriptor.jobs.timeoutSeconds`, 6 hours when absent). */
@@ -291,6 +311,12 @@ export function descriptorProblems(d: unknown): string[] {
         str(d.gcp, k, "descriptor.gcp", out);
       }
     }
+  }
+  if (d.debugLogs !== undefined) {
+    if (d.platform === "gcp") {
+      // A GCP room never lets a job's strings out unchecked: there is no production setting that keeps its stderr.
+      out.push(GCP_DEBUG_LOGS_REFUSAL);
+    } else if (typeof d.debugLogs !== "boolean") out.push("descriptor.debugLogs must be a boolean");
   }
   if (d.platform === "local") {
     if (!isObject(d.local)) out.push("descriptor.local is required when platform is local");

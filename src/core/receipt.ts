@@ -11,9 +11,10 @@ import { DIGEST_PATTERN } from "./patterns.js";
 
 /**
  * Layout of a job result, the same in quarantine, in the results bucket and in a fetched result directory:
- * `<dir>/outputs/**` (the job's output files), `<dir>/receipt.json`, `<dir>/attestation.jwt`.
+ * `<dir>/outputs/**` (the job's output files), `<dir>/receipt.json`, `<dir>/attestation.jwt`, and in a debug-logs room
+ * (`cleanroom local up --debug-logs`) a failed job's `<dir>/stderr.txt`, listed in its receipt's `stderr`.
  */
-export const RESULT_FILES = { outputs: "outputs", receipt: "receipt.json", token: "attestation.jwt" } as const;
+export const RESULT_FILES = { outputs: "outputs", receipt: "receipt.json", token: "attestation.jwt", stderr: "stderr.txt" } as const;
 
 /** The receipt format version. */
 export const RECEIPT_VERSION = 1;
@@ -50,6 +51,16 @@ export interface ReceiptDpSpend {
   readonly sensitivity: number;
 }
 
+/** A failed job's stderr, kept by a debug-logs room as `stderr.txt` beside the receipt. */
+export interface ReceiptStderr {
+  /** Size of `stderr.txt` (at most `DEBUG_STDERR_MAX_BYTES`). */
+  readonly bytes: number;
+  /** Lowercase hex sha256 of `stderr.txt`. */
+  readonly sha256: string;
+  /** True when the job wrote more: only the last bytes were kept. */
+  readonly truncated: boolean;
+}
+
 /** A job receipt. */
 export interface Receipt {
   readonly version: number;
@@ -84,6 +95,13 @@ export interface Receipt {
   readonly errorCode?: string;
   /** Stage-2 DP spends from the datasets' privacy ledgers (also present on failure: a spend is never undone). */
   readonly dp?: readonly ReceiptDpSpend[];
+  /**
+   * `true` when the room was started with `cleanroom local up --debug-logs`: its failed jobs' stderr reached their
+   * submitters unchecked, so its results are not production-grade. Absent otherwise (never `false`).
+   */
+  readonly debugLogs?: true;
+  /** The failed job's stderr kept as `stderr.txt` (debug-logs rooms only; absent when the job wrote none). */
+  readonly stderr?: ReceiptStderr;
 }
 
 /** The nonce of a receipt's attestation token: lowercase hex sha256 of its canonical JSON (64 bytes, within 10–74). */
@@ -184,6 +202,17 @@ export function receiptProblems(r: unknown): string[] {
           out.push(`receipt.dp[${i}] must be {provider, dataset, seq, entry (sha256:<64 hex>), rho, count, sensitivity}`);
         }
       });
+  }
+  // One encoding per meaning (absent = off), so a receipt of a room without the flag stays byte-identical to before.
+  if (r.debugLogs !== undefined && r.debugLogs !== true) out.push("receipt.debugLogs must be true when present (absent means the room keeps no job stderr)");
+  if (r.debugLogs !== undefined && r.platform === "gcp") out.push("receipt.debugLogs is only for local rooms: a GCP room never keeps a job's stderr");
+  if (r.stderr !== undefined) {
+    const x = r.stderr;
+    if (!isObject(x) || !Number.isSafeInteger(x.bytes) || (x.bytes as number) < 0 || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || typeof x.truncated !== "boolean") {
+      out.push("receipt.stderr must be {bytes, sha256 (64 hex), truncated (boolean)}");
+    }
+    if (r.debugLogs !== true) out.push("receipt.stderr needs receipt.debugLogs: only a debug-logs room keeps a job's stderr");
+    if (r.status !== "failed") out.push("receipt.stderr must be absent when status is succeeded: only a failed job's stderr is kept");
   }
   if (r.status === "succeeded" && r.error !== undefined) out.push("receipt.error must be absent when status is succeeded");
   if (r.status === "failed" && Array.isArray(r.outputs) && r.outputs.length > 0) {

@@ -195,7 +195,11 @@ function isFiniteNumber(v: unknown): v is number {
 export function specProblems(spec: unknown, options: ValidateSpecOptions = {}): string[] {
   const out: string[] = [];
   if (!isObject(spec)) return ["spec must be a JSON object with a `providers` array"];
-  unknownKeys(spec, [...TOP_KEYS, ...(options.extraTopLevelKeys ?? [])], "spec", out);
+  if ("debugLogs" in spec) {
+    // Not a spec field on purpose: a GCP room (and so the components and the policy pack) has no way to keep a job's stderr.
+    out.push("spec.debugLogs is not a spec field: keeping a failed job's stderr is a local-only opt-in (`cleanroom local up --debug-logs`); a GCP room never keeps it");
+  }
+  unknownKeys(Object.fromEntries(Object.entries(spec).filter(([k]) => k !== "debugLogs")), [...TOP_KEYS, ...(options.extraTopLevelKeys ?? [])], "spec", out);
 
   if (spec.codePolicy !== undefined && !CODE_POLICIES.includes(spec.codePolicy as never)) {
     out.push(`codePolicy must be one of ${CODE_POLICIES.join(", ")} (got ${JSON.stringify(spec.codePolicy)})`);

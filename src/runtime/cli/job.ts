@@ -1,9 +1,11 @@
 /** `cleanroom job pack|submit|status|wait|fetch|release`: the consumer's job lifecycle. */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { JobManifest } from "../../core/digest.js";
 import { jobDigest } from "../../core/digest.js";
+import { RESULT_FILES } from "../../core/receipt.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { fetchResult, jobStatus, openRoom, releaseResult, submitJob, waitForJob } from "../jobs/client.js";
 import { packJob } from "../jobs/pack.js";
@@ -29,9 +31,11 @@ export async function loadPackedJob(dir: string): Promise<PackedJob> {
   return { bundlePath: resolve(dir, "bundle.tar"), manifest, jobDigest: jobDigest(manifest) };
 }
 
-/** One line for people; escaped, since a detail may quote what a job or a receipt said. */
-function describe(s: JobStatus): string {
-  return printable(`${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`);
+/** One line for people (two when a debug-logs room kept the job's stderr); escaped, since a detail may quote what a job or a receipt said. */
+function describe(s: JobStatus, room: string): string {
+  const line = printable(`${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`);
+  if (!s.stderrFile) return line;
+  return `${line}\n${printable(`Its stderr was kept (debug-logs room): \`cleanroom job fetch ${s.jobId} --room ${shellWord(room)} --out <dir>\`, then read <dir>/${s.stderrFile}`)}`;
 }
 
 /**
@@ -87,7 +91,7 @@ Examples:
       const sub = await submitJob(room, await loadPackedJob(packedDir));
       progress(`Submitted ${sub.jobId} (${sub.jobDigest})`);
       const st = o.wait ? await waitForJob(room, sub.jobId, { timeoutMs, onProgress: (s) => progress(`  ${s.state}`) }) : undefined;
-      output(o.json, { ...sub, ...(st ? { status: st } : {}) }, () => process.stdout.write(st ? `${describe(st)}\n` : `${sub.jobId}\n`));
+      output(o.json, { ...sub, ...(st ? { status: st } : {}) }, () => process.stdout.write(st ? `${describe(st, room)}\n` : `${sub.jobId}\n`));
       if (st && !WAIT_OK.includes(st.state)) process.exitCode = 1;
     });
 
@@ -98,7 +102,7 @@ Examples:
     .option("--json", "print the result as JSON")
     .action(async (jobId: string, o: { room?: string; json?: boolean }) => {
       const s = await jobStatus(roomOf(o), jobId);
-      output(o.json, s, () => process.stdout.write(`${describe(s)}\n`));
+      output(o.json, s, () => process.stdout.write(`${describe(s, roomOf(o))}\n`));
     });
 
   job
@@ -127,13 +131,13 @@ Examples:
     .action(async (jobId: string, o: { room?: string; timeout: string; json?: boolean }) => {
       const timeoutMs = wholeSeconds(o.timeout, "--timeout") * 1000;
       const s = await waitForJob(roomOf(o), jobId, { timeoutMs, onProgress: (x) => progress(`${jobId}: ${x.state}`) });
-      output(o.json, s, () => process.stdout.write(`${describe(s)}\n`));
+      output(o.json, s, () => process.stdout.write(`${describe(s, roomOf(o))}\n`));
       if (!WAIT_OK.includes(s.state)) process.exitCode = 1;
     });
 
   job
     .command("fetch <jobId>")
-    .description("Copy a job's result (outputs/, receipt.json, attestation.jwt) into a new directory")
+    .description("Copy a job's result (outputs/, receipt.json, attestation.jwt; stderr.txt of a failed job in a debug-logs room) into a new directory")
     .requiredOption(...ROOM_OPT)
     .requiredOption("--out <dir>", "destination directory (must be new or empty)")
     .option("--from <where>", "results (after release) or quarantine (the provider's review copy)")
@@ -145,6 +149,9 @@ Examples:
 granted grantRelease can read quarantine; locally the room's owner holds every role and quarantine/ is 0700), and
 for reading a failure receipt.
 
+A failed job of a room started with \`cleanroom local up --debug-logs\` also has its stderr (its last 64 KiB, e.g. a
+Python traceback) in <out>/stderr.txt, listed in the receipt; other rooms never keep a job's stderr.
+
 Example:
   $ cleanroom job fetch job-abc --room ./room/descriptor.json --out ./result && cleanroom verify ./result --room ./room/descriptor.json`,
     )
@@ -152,7 +159,11 @@ Example:
       if (o.from === "quarantine") progress(`Reading ${jobId}'s unreleased result from quarantine: the providers' review copy, not a released result.`);
       const room = roomOf(o);
       const dir = await fetchResult(room, jobId, o.out, o.from ? { from: o.from } : {});
-      output(o.json, { jobId, dir }, () => process.stdout.write(`Fetched ${jobId} into ${dir}; verify it with \`cleanroom verify ${shellWord(dir)} --room ${shellWord(room)}\`\n`));
+      const stderr = existsSync(join(dir, RESULT_FILES.stderr)) ? join(dir, RESULT_FILES.stderr) : undefined;
+      output(o.json, { jobId, dir, ...(stderr ? { stderr } : {}) }, () => {
+        process.stdout.write(`Fetched ${jobId} into ${dir}; verify it with \`cleanroom verify ${shellWord(dir)} --room ${shellWord(room)}\`\n`);
+        if (stderr) process.stdout.write(`The failed job's stderr (debug-logs room): ${stderr}\n`);
+      });
     });
 
   job

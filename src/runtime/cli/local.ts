@@ -11,6 +11,13 @@ function wholeNumber(text: string, option: string): number {
   return n;
 }
 
+/** What `local up --debug-logs` prints: the opt-in lets a job's own strings out of the sandbox. */
+export const DEBUG_LOGS_WARNING = [
+  "WARNING: --debug-logs: a FAILED job's stderr (its last 64 KiB) is kept as stderr.txt beside its failure receipt",
+  "WARNING: and shown to whoever submits or fetches the job, unchecked by any provider: it can carry raw data.",
+  "WARNING: Use this room ONLY with throwaway data. Every receipt of this room says debugLogs: true.",
+].join("\n");
+
 /** Registers the `local` command group. */
 export function registerLocalCommands(program: Command): void {
   const local = program
@@ -36,6 +43,10 @@ Examples:
     .option("--job-memory <MiB>", "memory each job process may allocate (default: half of this machine's)")
     .option("--job-processes <n>", "processes and threads a job may have at once (default: 512)")
     .option("--job-cpu-seconds <s>", "CPU time each job process may use (default: the job time limit times the CPUs)")
+    .option(
+      "--debug-logs",
+      "keep a FAILED job's stderr (last 64 KiB) as stderr.txt beside its failure receipt, for its submitter to read (throwaway data only; the descriptor and every receipt say debugLogs: true)",
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -44,12 +55,17 @@ Running \`up\` again with the same spec reports that the room is already running
 (e.g. a newly approved job digest), run \`cleanroom local down --dir <dir>\` and \`up\` again: provisioned data,
 keys and results are kept.
 
+--debug-logs is for learning on throwaway data: a failed job's stderr (e.g. a Python traceback) reaches whoever
+fetches its result, unchecked by any provider. It is local only (a GCP room refuses it), and every receipt of the
+room records debugLogs: true, so \`cleanroom verify\` shows the result did not come from a production-grade room.
+
 Examples:
   $ cleanroom local up --spec spec.json --dir ./room
   $ cleanroom local up --spec spec.json --dir ./room --job-timeout 600
+  $ cleanroom local up --spec spec.json --dir ./sandbox-room --debug-logs   # throwaway data: see tracebacks
   $ cleanroom local up --spec spec.json --dir ./room --json | jq -r .descriptorPath`,
     )
-    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; jobTimeout?: string; jobMemory?: string; jobProcesses?: string; jobCpuSeconds?: string; json?: boolean }) => {
+    .action(async (o: { spec: string; dir: string; name?: string; insecureNoSandbox?: boolean; jobTimeout?: string; jobMemory?: string; jobProcesses?: string; jobCpuSeconds?: string; debugLogs?: boolean; json?: boolean }) => {
       const jobLimits = {
         ...(o.jobMemory === undefined ? {} : { memoryMiB: wholeNumber(o.jobMemory, "--job-memory") }),
         ...(o.jobProcesses === undefined ? {} : { processes: wholeNumber(o.jobProcesses, "--job-processes") }),
@@ -60,11 +76,14 @@ Examples:
         dir: o.dir,
         ...(o.name ? { name: o.name } : {}),
         insecureNoSandbox: o.insecureNoSandbox === true,
+        debugLogs: o.debugLogs === true,
         ...(o.jobTimeout === undefined ? {} : { jobTimeoutSeconds: wholeSeconds(o.jobTimeout, "--job-timeout") }),
         jobLimits,
         onProgress: progress,
       });
-      output(o.json, { alreadyRunning: r.alreadyRunning, pid: r.pid, descriptorPath: r.descriptorPath, room: r.descriptor.name, executorDigest: r.descriptor.executor.imageDigest }, () => {
+      // On stderr, so that it shows with --json too.
+      if (r.descriptor.debugLogs === true) progress(DEBUG_LOGS_WARNING);
+      output(o.json, { alreadyRunning: r.alreadyRunning, pid: r.pid, descriptorPath: r.descriptorPath, room: r.descriptor.name, executorDigest: r.descriptor.executor.imageDigest, debugLogs: r.descriptor.debugLogs === true }, () => {
         if (r.alreadyRunning) process.stdout.write(`Room ${r.descriptor.name} is already running (pid ${r.pid}) with this spec.\n`);
         else process.stdout.write(`Room ${r.descriptor.name} is running (pid ${r.pid}).\n`);
         process.stdout.write(`Descriptor: ${r.descriptorPath}\nExecutor:   ${r.descriptor.executor.imageDigest}\n`);
@@ -110,6 +129,7 @@ Examples:
           process.stdout.write(
             `Room ${s.room} is running (pid ${s.pid}), ${s.runningJobs} job(s) running${(s.runningJobIds ?? []).length > 0 ? `: ${(s.runningJobIds ?? []).join(", ")}` : ""}.\nExecutor: ${s.executorDigest}\nSandbox:  ${s.insecureNoSandbox ? "NONE (--insecure-no-sandbox)" : "bubblewrap"}\n`,
           );
+        if (s.running && s.debugLogs) process.stdout.write("Debug logs: ON (--debug-logs): failed jobs' stderr is kept and shown to their submitters\n");
       });
     });
 }

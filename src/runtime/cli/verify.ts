@@ -64,8 +64,12 @@ export function printSummary(s: ResultSummary, writeLine: (line: string) => void
   write(s.verdict);
   write("");
   write(`  Room:            ${s.room} (platform ${s.platform}, sandbox ${s.sandbox})`);
+  if (s.debugLogs) {
+    write("  WARNING:         debug-logs room (`local up --debug-logs`): failed jobs' stderr reaches their submitters unchecked; not a production-grade room");
+  }
   write(`  Job:             ${s.jobId}  ${s.status}${s.exitCode !== undefined ? ` (exit ${s.exitCode})` : ""}`);
   if (s.status !== "succeeded") write(`  Failure:         ${s.errorCode ?? "error"}${s.error ? `: ${s.error}` : ""}`);
+  if (s.stderr) write(`  Job stderr:      ${s.stderr.file} in the result directory, ${s.stderr.bytes} bytes${s.stderr.truncated ? " (the last 64 KiB only)" : ""}, matches the receipt`);
   write(`  Job digest:      ${s.jobDigest}  (approved by: ${s.approvedBy.length > 0 ? s.approvedBy.join(", ") : "no provider of this descriptor"})`);
   if (!s.approved && s.status === "succeeded") {
     write("  WARNING:         no provider approved this code (it read no data; --allow-unapproved): do not use these outputs as the room's results");
@@ -114,6 +118,10 @@ digest of receipt.json; that the receipt names the attested image and job; that 
 exactly what the receipt lists; and that the job read at least one provider's data (its key release approved the
 job; a result of code no provider ever checked needs --allow-unapproved).
 Exit code 0 only when everything holds.
+
+A failed job of a room started with \`cleanroom local up --debug-logs\` has its stderr (last 64 KiB) in
+<resultDir>/stderr.txt; verify checks it against the receipt and warns that the room is a debug-logs room (every
+receipt of such a room says debugLogs: true). A stderr.txt the receipt does not list fails verification.
 
 Examples:
   $ cleanroom verify ./result-7f3a --room room.json

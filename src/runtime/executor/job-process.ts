@@ -16,6 +16,8 @@ export interface JobProcessExit {
   readonly code: number;
   /** True when the executor stopped it at the time limit. */
   readonly timedOut: boolean;
+  /** With `keepStderrTail`: the last bytes the job wrote to stderr, and whether earlier ones were dropped. */
+  readonly stderrTail?: { readonly bytes: Buffer; readonly truncated: boolean };
 }
 
 /** Options of `runJobProcess`. */
@@ -24,6 +26,39 @@ export interface JobProcessOptions {
   readonly timeoutMs?: number;
   /** Where the process's stderr goes: only for the executor's own commands (runtime probes), never for job code. */
   readonly onStderr?: (chunk: Buffer) => void;
+  /**
+   * Keep the last this-many bytes of the process's stderr (`stderrTail`), in memory. Only for a debug-logs room
+   * (`cleanroom local up --debug-logs`), which shows a failed job's stderr to its submitter.
+   * @default - the stderr is discarded
+   */
+  readonly keepStderrTail?: number;
+}
+
+/** The last `max` bytes of a stream, in bounded memory whatever the job writes. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+  constructor(private readonly max: number) {}
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size > this.max) {
+      const first = this.chunks[0]!;
+      const over = this.size - this.max;
+      this.truncated = true;
+      if (first.length <= over) {
+        this.chunks.shift();
+        this.size -= first.length;
+      } else {
+        this.chunks[0] = first.subarray(over);
+        this.size -= over;
+      }
+    }
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
 }
 
 function alive(pid: number): boolean {
@@ -85,6 +120,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
  * @throws CleanRoomError `job-failed` when the command cannot be started, `internal` when its processes do not stop
  */
 export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions = {}): Promise<JobProcessExit> {
+  const tail = options.keepStderrTail !== undefined ? new Tail(options.keepStderrTail) : undefined;
   return new Promise((resolveP, reject) => {
     let child: ChildProcess;
     try {
@@ -92,7 +128,8 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
         cwd: cmd.cwd,
         env: { ...cmd.env },
         // The job's stdout/stderr are not kept: they could carry raw rows past the output policy and the release review.
-        stdio: ["ignore", "ignore", options.onStderr ? "pipe" : "ignore", ...(cmd.sandboxInfoFd ? ["pipe" as const] : [])],
+        // (A debug-logs room keeps the tail of a failed job's stderr: its owner opted in, and every receipt says so.)
+        stdio: ["ignore", "ignore", options.onStderr || tail ? "pipe" : "ignore", ...(cmd.sandboxInfoFd ? ["pipe" as const] : [])],
         // A process group of its own, so that whatever the job starts can be killed with it.
         detached: true,
         ...(cmd.uid !== undefined ? { uid: cmd.uid } : {}),
@@ -103,6 +140,9 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
       return;
     }
     if (options.onStderr) child.stderr?.on("data", options.onStderr);
+    if (tail) child.stderr?.on("data", (c: Buffer) => tail.push(c));
+    // Everything the job wrote is read once its pipe closes (every process holding it is gone by then).
+    const stderrClosed = tail && child.stderr ? new Promise<void>((r) => child.stderr!.once("close", () => r())) : Promise.resolve();
     const nsPid = cmd.sandboxInfoFd ? sandboxPid(child) : Promise.resolve(undefined);
     let timedOut = false;
     const stop = async () => {
@@ -138,7 +178,11 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
           return;
         }
         child.stdio[3]?.destroy();
-        resolveP({ code: code ?? (signal ? 128 : 1), timedOut });
+        if (tail) {
+          await Promise.race([stderrClosed, new Promise((r) => setTimeout(r, 2000))]);
+          child.stderr?.destroy();
+        }
+        resolveP({ code: code ?? (signal ? 128 : 1), timedOut, ...(tail ? { stderrTail: { bytes: tail.bytes(), truncated: tail.truncated } } : {}) });
       })();
     });
   });

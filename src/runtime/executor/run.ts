@@ -15,11 +15,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, findDataset, findProvider, jobTimeoutSeconds, providerTrust } from "../../core/descriptor.js";
+import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, debugLogsOn, findDataset, findProvider, jobTimeoutSeconds, providerTrust } from "../../core/descriptor.js";
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
-import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, nonceForReceipt, policyDigest } from "../../core/receipt.js";
+import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, type ReceiptStderr, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
 import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
 import { sortInputs } from "../jobs/pack.js";
@@ -191,6 +191,9 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   let imageDigest = `sha256:${"0".repeat(64)}`;
   let writer: ResultWriter | undefined;
   let dp: DpNoiseServer | undefined;
+  // A debug-logs room (local only, in the attested descriptor) keeps the tail of a failed job's stderr.
+  const debugLogs = debugLogsOn(descriptor) && platform.name === "local";
+  let stderrTail: { readonly bytes: Buffer; readonly truncated: boolean } | undefined;
   try {
     if (!JOB_ID_PATTERN.test(jobId) || lastSegment(env.outputUri) !== jobId) {
       throw new CleanRoomError("invalid-argument", `CLEANROOM_JOB_URI and CLEANROOM_OUTPUT_URI must end with the same job id (got ${env.jobUri}, ${env.outputUri})`);
@@ -242,8 +245,9 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     dp = await DpNoiseServer.start({ descriptor, outputDir, inputs: job.inputs, job: { jobId, jobDigest: env.jobDigest }, requestToken: (a, n) => platform.requestToken(a, n), ...(platform.ledgerStore ? { ledgerStore: (p, ds) => platform.ledgerStore!(p, ds) } : {}) });
     // The limit of the descriptor the room started this executor with (attested), not of any file a job could edit.
     const limit = jobTimeoutSeconds(descriptor);
-    const ended = await runJobProcess(cmd, { timeoutMs: limit * 1000 }).finally(() => dp?.stop());
+    const ended = await runJobProcess(cmd, { timeoutMs: limit * 1000, ...(debugLogs ? { keepStderrTail: DEBUG_STDERR_MAX_BYTES } : {}) }).finally(() => dp?.stop());
     exitCode = ended.code;
+    stderrTail = ended.stderrTail;
     if (ended.timedOut) {
       throw new CleanRoomError(
         "timeout",
@@ -257,7 +261,10 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     if (exitCode !== 0) {
       // The code itself is chosen by code that read the data: it stays in the receipt, for the provider's review.
       const within = limits ? ` It ran with at most ${limits.memoryMiB} MiB of memory and ${limits.processes} processes (local.jobLimits).` : "";
-      throw new CleanRoomError("job-failed", `The job exited with a non-zero code (its output is not kept; reproduce with the stage-1 data).${within}`);
+      const kept = debugLogs
+        ? "its stderr is kept in stderr.txt of the result: debug-logs room"
+        : "its output is not kept; reproduce with the stage-1 data";
+      throw new CleanRoomError("job-failed", `The job exited with a non-zero code (${kept}).${within}`);
     }
 
     // 4. Output policy, then the outputs go to the (not yet visible) result.
@@ -273,6 +280,11 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
 
+  // Only a failed job's stderr is kept, and only what it wrote (no file for a job that wrote none).
+  const stderr = failure && stderrTail && stderrTail.bytes.length > 0 ? stderrTail : undefined;
+  const stderrEntry: ReceiptStderr | undefined = stderr
+    ? { bytes: stderr.bytes.length, sha256: createHash("sha256").update(stderr.bytes).digest("hex"), truncated: stderr.truncated }
+    : undefined;
   const receipt: Receipt = {
     version: RECEIPT_VERSION,
     room: descriptor.name,
@@ -291,9 +303,13 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     ...(exitCode !== undefined ? { exitCode } : {}),
     ...(failure ? { error: failure.message, errorCode: failure.code } : {}),
     ...(dp && dp.spends.length > 0 ? { dp: dp.spends } : {}),
+    // Omitted when off: receipts of other rooms stay byte-identical; when on, the nonce covers it like every field.
+    ...(debugLogs ? { debugLogs: true as const } : {}),
+    ...(stderrEntry ? { stderr: stderrEntry } : {}),
   };
   try {
     writer ??= await platform.openResult(env.outputUri);
+    if (stderr) await writer.write(RESULT_FILES.stderr, stderr.bytes);
     const token = await platform.requestToken(descriptor.attestation.audience, [nonceForReceipt(receipt)]);
     await writer.write(RESULT_FILES.token, Buffer.from(`${token}\n`));
     await writer.write(RESULT_FILES.receipt, Buffer.from(`${JSON.stringify(receipt, null, 2)}\n`));

@@ -159,6 +159,11 @@ export interface JobStatus {
   readonly submittedAt?: string;
   /** When the job ended (ISO 8601; the receipt's `finishedAt` once there is one). */
   readonly finishedAt?: string;
+  /**
+   * A failed job of a debug-logs room (`cleanroom local up --debug-logs`): the file of its fetched result that holds its
+   * kept stderr (`stderr.txt`). Absent everywhere else.
+   */
+  readonly stderrFile?: string;
 }
 
 /** Orders jobs by submission time (oldest first), then by id. */

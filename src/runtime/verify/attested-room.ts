@@ -21,6 +21,8 @@ function enforced(d: CleanRoomDescriptor): unknown {
     // Each provider's own trust too: which condition decided its key, and where the executor exchanged its token.
     providers: d.providers.map((p) => ({ name: p.name, dataUri: p.dataUri, keyName: p.keyName, attestation: p.attestation ?? null })),
     pool: d.gcp?.poolProviderName,
+    // Whether the executor kept failed jobs' stderr: a run in a debug-logs room must not verify as one of a room without.
+    debugLogs: d.debugLogs === true,
   };
 }
 

@@ -5,8 +5,8 @@
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type AttestationClaims, CONFIDENTIAL_SPACE_ISSUER, JOB_DIGEST_ENV, LOCAL_ISSUER, OUTPUT_URI_ENV, evaluateAttestationCondition } from "../../core/attestation.js";
-import { type CleanRoomDescriptor, loadDescriptor, providerTrust } from "../../core/descriptor.js";
-import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf } from "../../core/digest.js";
+import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, loadDescriptor, providerTrust } from "../../core/descriptor.js";
+import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf, sha256Hex } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_URI_ENV } from "../../core/executor-env.js";
 import {
@@ -115,6 +115,13 @@ export interface ResultSummary {
   readonly approvalWithdrawnBy: readonly string[];
   /** The provider policies that admitted the run (each checked against the token's claims); empty for older receipts. */
   readonly admittedBy: readonly ReceiptAdmission[];
+  /**
+   * True when the room was started with `cleanroom local up --debug-logs` (its receipt says so, and so does the
+   * attested descriptor): failed jobs' stderr reached their submitters unchecked; not a production-grade room.
+   */
+  readonly debugLogs: boolean;
+  /** The failed job's stderr kept in the result (`stderr.txt`, checked against the receipt), in a debug-logs room. */
+  readonly stderr?: { readonly file: string; readonly bytes: number; readonly truncated: boolean };
   readonly hardware: ResultHardware;
   readonly token: {
     readonly issuer: string;
@@ -167,6 +174,14 @@ function crossCheck(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: A
   // binds it: it is not checked again here.
   if (receipt.platform !== descriptor.platform) {
     throw mismatch("receipt.platform", descriptor.platform, receipt.platform, "the receipt was produced on another backend");
+  }
+  if ((receipt.debugLogs === true) !== (descriptor.debugLogs === true)) {
+    throw mismatch(
+      "receipt.debugLogs",
+      String(descriptor.debugLogs === true),
+      String(receipt.debugLogs === true),
+      "the receipt and the room disagree on whether failed jobs' stderr is kept (`local up --debug-logs`): check --room",
+    );
   }
   const expectedPolicy = policyDigest(descriptor.attestation.condition);
   if (receipt.policyDigest !== expectedPolicy) {
@@ -254,6 +269,47 @@ function checkJobBinding(receipt: Receipt, descriptor: CleanRoomDescriptor, clai
 }
 
 /**
+ * Checks `stderr.txt` of a result against its receipt: the bytes a debug-logs room kept, or no such file at all (one
+ * left beside a receipt that lists none did not come from the executor: whoever handed the result over wrote it).
+ *
+ * @throws CleanRoomError `digest-mismatch`
+ */
+async function checkStderr(resultDir: string, receipt: Receipt): Promise<ResultSummary["stderr"]> {
+  const path = join(resultDir, RESULT_FILES.stderr);
+  const st = await lstat(path).catch(() => undefined);
+  const present = st !== undefined;
+  const expected = receipt.stderr;
+  if (!expected) {
+    if (!present) return undefined;
+    throw new CleanRoomError(
+      "digest-mismatch",
+      `${RESULT_FILES.stderr} is in the result but its receipt lists no kept stderr: it was added after the job; do not trust it`,
+      { problems: [`${RESULT_FILES.stderr}: extra`] },
+    );
+  }
+  if (!present) {
+    throw new CleanRoomError("digest-mismatch", `The receipt lists the job's kept stderr but ${RESULT_FILES.stderr} is missing: fetch the result again`, {
+      problems: [`${RESULT_FILES.stderr}: missing`],
+    });
+  }
+  // As bytes, not text (a job's stderr need not be UTF-8), and never more than a room keeps.
+  let raw: Buffer | undefined;
+  if (st.isFile() && st.size <= DEBUG_STDERR_MAX_BYTES) {
+    try {
+      raw = await readFile(path);
+    } catch (err) {
+      throw new CleanRoomError("io-error", `Cannot read ${path}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+  if (raw === undefined || raw.length !== expected.bytes || sha256Hex(raw) !== expected.sha256) {
+    throw new CleanRoomError("digest-mismatch", `${RESULT_FILES.stderr} differs from the attested receipt: it was changed after the job; do not trust it`, {
+      problems: [`${RESULT_FILES.stderr}: changed`],
+    });
+  }
+  return { file: RESULT_FILES.stderr, bytes: expected.bytes, truncated: expected.truncated };
+}
+
+/**
  * Verifies a job result, offline: the token (chain to the room's pinned roots, signature, audience, the room's
  * attestation policy, nonce = digest of the receipt), the receipt against the token (image digest, job digest) and
  * the room (name, platform, policy digest, inputs), then every output file against the receipt.
@@ -337,6 +393,8 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     );
   }
 
+  const stderr = await checkStderr(resultDir, receipt);
+
   const approval = approvalOf(receipt, descriptor);
   const unapproved = "it read no input, so no provider's key release ever checked its code";
   if (!approval.approved && receipt.status === "succeeded" && options.allowUnapproved !== true) {
@@ -360,7 +418,7 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     ...(gce?.zone !== undefined ? { zone: gce.zone } : {}),
   };
   const where = local
-    ? `on the LOCAL backend (sandbox: ${receipt.sandbox}; no hardware TEE — for development only)`
+    ? `on the LOCAL backend (sandbox: ${receipt.sandbox}${receipt.debugLogs ? "; DEBUG LOGS: failed jobs' stderr kept" : ""}; no hardware TEE — for development only)`
     : `in Confidential Space on ${hardware.hwmodel ?? "unknown hardware"}`;
   const verdict =
     receipt.status !== "succeeded"
@@ -394,6 +452,8 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     approved: approval.approved,
     approvalWithdrawnBy: approval.withdrawnBy,
     admittedBy: receipt.admittedBy ?? [],
+    debugLogs: receipt.debugLogs === true,
+    ...(stderr ? { stderr } : {}),
     hardware,
     token: {
       issuer,

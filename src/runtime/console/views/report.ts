@@ -54,7 +54,7 @@ ${checksTable(report)}
 <dt>Debug status</dt><dd>${describeDebug(s.hardware.dbgstat)}</dd>
 <dt>Executor image</dt><dd><code>${s.executorImageDigest}</code>: the exact program the room pins, which runs the job and writes the receipt</dd>
 <dt>Job code</dt><dd><code>${s.jobDigest}</code>, ${approvals}</dd>
-<dt>Isolation</dt><dd>${s.platform === "local" ? `local backend, sandbox ${s.sandbox}` : `Confidential Space${s.hardware.project ? ` in project ${s.hardware.project}` : ""}${s.hardware.zone ? ` (${s.hardware.zone})` : ""}`}</dd>
+<dt>Isolation</dt><dd>${s.platform === "local" ? `local backend, sandbox ${s.sandbox}${s.debugLogs ? "; DEBUG LOGS (local up --debug-logs): failed jobs' stderr reaches their submitters unchecked, not a production-grade room" : ""}` : `Confidential Space${s.hardware.project ? ` in project ${s.hardware.project}` : ""}${s.hardware.zone ? ` (${s.hardware.zone})` : ""}`}</dd>
 <dt>Outcome</dt><dd>${s.status}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.error ? `: ${s.error}` : ""}</dd>
 <dt>Ran</dt><dd>${s.startedAt} → ${s.finishedAt}</dd>
 <dt>Inputs</dt><dd>${s.inputs.map((i) => html`<div><code>${i.provider}/${i.dataset}</code>: ${bytes(i.bytes)}, sha256 <span class="mono">${i.sha256.slice(0, 16)}…</span></div>`)}</dd>

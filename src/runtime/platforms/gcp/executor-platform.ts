@@ -14,7 +14,7 @@
 import { readFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { ExternalAccountClient } from "google-auth-library";
-import { type CleanRoomDescriptor, type DescriptorProvider, providerTrust } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, type DescriptorProvider, GCP_DEBUG_LOGS_REFUSAL, providerTrust } from "../../../core/descriptor.js";
 import { CleanRoomError } from "../../../core/errors.js";
 import type { LedgerStore } from "../../dp/ledger-store.js";
 import { ledgerUri } from "../../dp/room-ledger.js";
@@ -70,6 +70,8 @@ export class GcpExecutorPlatform implements ExecutorPlatform {
     if (descriptor.platform !== "gcp" || !descriptor.gcp) {
       throw new CleanRoomError("invalid-descriptor", `The GCP executor needs a GCP room descriptor (got platform ${descriptor.platform})`);
     }
+    // Checked here too, not only by loadDescriptor: a job's strings never leave a Confidential Space VM unchecked.
+    if (descriptor.debugLogs !== undefined) throw new CleanRoomError("invalid-descriptor", GCP_DEBUG_LOGS_REFUSAL);
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.socket = options.teeserverSocket ?? TEESERVER_SOCKET;
     this.tokenFile = options.tokenFile ?? ATTESTATION_TOKEN_FILE;

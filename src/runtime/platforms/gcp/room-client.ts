@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { type CleanRoomDescriptor, type DescriptorGcp, findDataset, jobTimeoutSeconds } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, type DescriptorGcp, GCP_DEBUG_LOGS_REFUSAL, findDataset, jobTimeoutSeconds } from "../../../core/descriptor.js";
 import { canonicalJson, jobDigest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { JOB_DIGEST_ENV } from "../../../core/attestation.js";
@@ -128,6 +128,8 @@ export class GcpRoomClient implements RoomClient {
     if (descriptor.platform !== "gcp" || !descriptor.gcp) {
       throw new CleanRoomError("invalid-descriptor", `GcpRoomClient needs a GCP room descriptor (got platform ${descriptor.platform})`);
     }
+    // Checked here too, not only by loadDescriptor: a job's strings never leave a Confidential Space VM unchecked.
+    if (descriptor.debugLogs !== undefined) throw new CleanRoomError("invalid-descriptor", GCP_DEBUG_LOGS_REFUSAL);
     this.gcp = descriptor.gcp;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.clients = options.clients ?? createGcpClients(endpointOverrideFromEnv(), { projectId: descriptor.gcp.project });

@@ -34,10 +34,10 @@ function checkJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) throw new CleanRoomError("invalid-argument", `Job id ${JSON.stringify(jobId)} is malformed`);
 }
 
-async function readReceiptStatus(dir: string): Promise<{ status: string; error?: string; errorCode?: string; finishedAt: string } | undefined> {
+async function readReceiptStatus(dir: string): Promise<{ status: string; error?: string; errorCode?: string; finishedAt: string; stderr: boolean } | undefined> {
   try {
     const r = parseReceipt(await readFile(join(dir, RESULT_FILES.receipt), "utf8"));
-    return { status: r.status, finishedAt: r.finishedAt, ...(r.error ? { error: r.error } : {}), ...(r.errorCode ? { errorCode: r.errorCode } : {}) };
+    return { status: r.status, finishedAt: r.finishedAt, stderr: r.stderr !== undefined, ...(r.error ? { error: r.error } : {}), ...(r.errorCode ? { errorCode: r.errorCode } : {}) };
   } catch {
     return undefined;
   }
@@ -142,6 +142,7 @@ export class LocalRoomClient implements RoomClient {
         finishedAt: q.finishedAt,
         ...(q.error ? { detail: q.error } : {}),
         ...(q.errorCode ? { errorCode: q.errorCode } : {}),
+        ...(q.stderr ? { stderrFile: RESULT_FILES.stderr } : {}),
       };
     }
     // "exited" without a committed receipt cannot happen (see above); treat anything final without a receipt as lost.

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type CleanRoomDescriptor, jobTimeoutSeconds } from "../../../core/descriptor.js";
+import { type CleanRoomDescriptor, debugLogsOn, jobTimeoutSeconds } from "../../../core/descriptor.js";
 import { canonicalJson, jobDigest, jobManifestProblems, type JobManifest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { DIGEST_PATTERN, JOB_ID_PATTERN } from "../../../core/patterns.js";
@@ -350,6 +350,8 @@ export class Launcher {
       status: "failed",
       error: failure.message,
       errorCode: failure.code,
+      // Every receipt of a debug-logs room says so, the launcher's too (no stderr: no job process ended here).
+      ...(debugLogsOn(this.descriptor) ? { debugLogs: true as const } : {}),
     };
     const token = await this.signer.sign(this.binding(jobId, digest, executorDigest), this.descriptor.attestation.audience, [nonceForReceipt(receipt)]);
     const writer = new LocalResultWriter(join(this.layout.quarantineDir, jobId));

@@ -30,6 +30,13 @@ export interface LocalUpOptions {
   readonly name?: string;
   /** Run jobs without bubblewrap. Every receipt then says `sandbox: "none"`. Never for real data. @default false */
   readonly insecureNoSandbox?: boolean;
+  /**
+   * Keep a failed job's stderr (its last 64 KiB) as `stderr.txt` beside its failure receipt, so a newcomer sees the
+   * traceback. The job's strings then reach its submitter unchecked: throwaway data only. Recorded in the descriptor
+   * (`debugLogs: true`) and in every receipt of the room. Local rooms only: a GCP room refuses it.
+   * @default false - a job's stderr never leaves the sandbox
+   */
+  readonly debugLogs?: boolean;
   /** How long to wait for the services. @default 30000 */
   readonly timeoutMs?: number;
   /**
@@ -67,6 +74,8 @@ export interface LocalStatus {
   readonly runningJobIds?: readonly string[];
   readonly executorDigest?: string;
   readonly insecureNoSandbox?: boolean;
+  /** Whether the room keeps failed jobs' stderr (`local up --debug-logs`). */
+  readonly debugLogs?: boolean;
   readonly detail?: string;
 }
 
@@ -144,6 +153,7 @@ async function statusOf(layout: RoomLayout, dir: string): Promise<LocalStatus> {
       runningJobIds: h.runningJobs ?? [],
       executorDigest: h.imageDigest,
       insecureNoSandbox: d.local?.insecureNoSandbox ?? false,
+      debugLogs: d.debugLogs === true,
     };
   } catch (err) {
     return { dir: layout.dir, running: false, pid, detail: `process ${pid} exists but does not answer: ${messageOf(err)}` };
@@ -182,7 +192,7 @@ export function resolveJobLimits(overrides: Partial<LocalJobLimits> | undefined,
   return limits;
 }
 
-function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean, jobLimits: LocalJobLimits): CleanRoomDescriptor {
+function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, digest: string, rootPem: string, insecure: boolean, jobLimits: LocalJobLimits, debugLogs: boolean): CleanRoomDescriptor {
   // Keys open only for executors writing into this room's quarantine (the same clause the GCP pool enforces).
   const policy = { imageDigests: [digest], platform: "local", outputUriPrefix: `${fileUri(layout.quarantineDir)}/` };
   return {
@@ -219,6 +229,8 @@ function buildDescriptor(name: string, spec: ResolvedSpec, layout: RoomLayout, d
       insecureNoSandbox: insecure,
       jobLimits,
     },
+    // Omitted when off, so the descriptor of a room without it is what it always was.
+    ...(debugLogs ? { debugLogs: true } : {}),
   };
 }
 
@@ -242,7 +254,9 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
   const name = roomName(options.dir, options.name);
   const insecure = options.insecureNoSandbox === true;
   const jobLimits = resolveJobLimits(options.jobLimits, spec.jobs.timeoutSeconds);
-  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure, jobTimeoutSeconds: spec.jobs.timeoutSeconds, jobLimits });
+  const debugLogs = options.debugLogs === true;
+  // `up --debug-logs` on a room running without it (or the reverse) is a different room: refused, not silently reused.
+  const fingerprint = canonicalJson({ spec: raw, name, insecureNoSandbox: insecure, jobTimeoutSeconds: spec.jobs.timeoutSeconds, jobLimits, ...(debugLogs ? { debugLogs } : {}) });
 
   const status = await statusOf(layout, options.dir);
   if (status.running) {
@@ -297,7 +311,7 @@ export async function localUp(options: LocalUpOptions): Promise<LocalUpResult> {
       executor: { dir: build.dir, entry: build.entry, digest: build.digest, nodeModules: build.nodeModules },
       nodeExe: process.execPath,
     };
-    const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure, jobLimits);
+    const descriptor = buildDescriptor(name, spec, layout, build.digest, pki.rootPem, insecure, jobLimits, debugLogs);
     await writeFile(layout.descriptor, `${JSON.stringify(descriptor, null, 2)}\n`);
     await writeFile(layout.config, `${JSON.stringify(config, null, 2)}\n`);
     await writeFile(layout.spec, `${fingerprint}\n`);
