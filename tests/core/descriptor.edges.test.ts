@@ -139,8 +139,12 @@ describe("core/descriptor: edges", () => {
     expect(problems(withField(gcpWithOwnTrust(), "providers[0].attestation.policy.outputUriPrefix", "gs://elsewhere/"))).to.deep.equal([
       'descriptor.providers[0].attestation.policy.outputUriPrefix ("gs://elsewhere/") must be the room\'s quarantine followed by "/" ("gs://demo-quarantine-1a2b/")',
     ]);
-    const noStorage = problems(withField(gcpWithOwnTrust(), "storage", 1));
-    expect(noStorage).to.deep.equal(["descriptor.storage must be an object with jobs, quarantine, results and stage1"]);
+    for (const storage of [1, null]) {
+      expect(problems(withField(gcpWithOwnTrust(), "storage", storage)), String(storage)).to.deep.equal([
+        "descriptor.storage must be an object with jobs, quarantine, results and stage1",
+      ]);
+    }
+    expect(problems(withField(gcpWithOwnTrust(), "storage.quarantine", 5))).to.deep.equal(["descriptor.storage.quarantine must be a non-empty string"]);
   });
 
   it("GIVEN a provider's pool provider name inside an array WHEN checked THEN refused", () => {

@@ -49,6 +49,7 @@ describe("core/receipt: validation edges", () => {
   it("GIVEN names and digests of the wrong type (an array holding a valid value) WHEN validated THEN each is refused", () => {
     expect(problems("room", ["demo"])).to.deep.equal(["receipt.room must be a non-empty string"]);
     expect(problems("jobDigest", [APPROVED_JOB])).to.deep.equal(["receipt.jobDigest must be sha256:<64 hex>"]);
+    expect(problems("startedAt", ["2025-06-23T14:22:31Z"])).to.deep.equal(["receipt.startedAt must be an ISO-8601 UTC time"]);
   });
 
   it("GIVEN an input with a field of the wrong type WHEN validated THEN the input is refused", () => {
