@@ -2,6 +2,7 @@
  * Digests and manifests at their edges: the order files are listed in, failures that keep their cause, manifests and
  * job manifests with fields of the wrong type, and the typed errors' problem lists.
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,6 +87,21 @@ describe("core/digest: edges", () => {
     const listErr = await rejected(listFiles(join(dir, "missing")));
     expect(listErr.code).to.equal("io-error");
     expect((listErr.cause as NodeJS.ErrnoException).code).to.equal("ENOENT");
+  });
+
+  it("GIVEN a tree deeper than the system's path limit WHEN listed THEN io-error keeping the system error (ENAMETOOLONG) as cause", async () => {
+    // 17 directories of 250 characters: every step is a relative mkdir/cd, but the absolute path passes PATH_MAX (4096).
+    const deep = join(dir, "deep");
+    mkdirSync(deep);
+    try {
+      execFileSync("bash", ["-c", 'cd "$1" && for i in $(seq 17); do mkdir "$2" && cd -P "$2"; done && echo x > f', "bash", deep, "d".repeat(250)]);
+      const err = await rejected(listFiles(deep));
+      expect(err.code).to.equal("io-error");
+      expect((err.cause as NodeJS.ErrnoException).code).to.equal("ENAMETOOLONG");
+    } finally {
+      // Node's recursive rm walks absolute paths too; rm(1) descends relative to each directory.
+      execFileSync("rm", ["-rf", deep]);
+    }
   });
 
   it("GIVEN manifests that are not arrays, or entries with a field missing or mistyped WHEN checked THEN one problem per entry, named by index", () => {
