@@ -194,8 +194,8 @@ export function readPolicyMessagesGolden(): string | undefined {
   }
 }
 
-/** Rewrites the golden file; returns its path. */
+/** Rewrites the golden file; returns its path relative to the working directory. */
 export async function updatePolicyMessagesGolden(): Promise<string> {
   writeFileSync(POLICY_MESSAGES_GOLDEN, await policyMessagesText());
-  return POLICY_MESSAGES_GOLDEN;
+  return path.relative(process.cwd(), POLICY_MESSAGES_GOLDEN);
 }
