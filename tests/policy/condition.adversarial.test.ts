@@ -116,7 +116,10 @@ const CASES: readonly Case[] = [
 const STRICT: readonly { name: string; condition: string }[] = [
   {
     name: "the condition core builds for the room",
-    condition: buildAttestationCondition({ imageDigests: [IMAGE_DIGEST], serviceAccounts: [WORKLOAD_SA], projectIds: ["acme-room"] }),
+    // A getter: built when the test runs, not while the file loads (see strictCondition() in fixtures/happy.ts).
+    get condition() {
+      return buildAttestationCondition({ imageDigests: [IMAGE_DIGEST], serviceAccounts: [WORKLOAD_SA], projectIds: ["acme-room"] });
+    },
   },
   { name: "operands swapped", condition: `'disabled-since-boot' == assertion.dbgstat && '${IMAGE_DIGEST}' == assertion.submods.container.image_digest` },
   { name: "index syntax", condition: `assertion['dbgstat'] == 'disabled-since-boot' && assertion.submods['container'].image_digest == '${IMAGE_DIGEST}'` },

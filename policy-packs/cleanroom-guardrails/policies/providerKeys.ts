@@ -168,7 +168,8 @@ function poolProblems(poolId: string, resources: readonly PolicyResource[]): str
       continue;
     }
     for (const problem of conditionProblems(asString(readProp(p.props, "attributeCondition")))) {
-      problems.push(`pool '${poolId}' provider '${p.name}' ${problem.message}`);
+      // Rule 2's messages are sentences; the report below ends this one.
+      problems.push(`pool '${poolId}' provider '${p.name}' ${problem.message.replace(/\.$/, "")}`);
     }
   }
   return problems;
