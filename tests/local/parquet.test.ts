@@ -78,6 +78,20 @@ describe("provision: the Parquet check (no room)", function () {
     expect(describeUnparsable(fromParquet.unparsable, "parquet")).to.deep.equal(["column bmi: 191 value(s) are not numbers (first at row 3); DP releases count them as unknown"]);
   });
 
+  it("GIVEN a file name DuckDB would read as a pattern (claims[0].parquet) WHEN checked THEN refused before DuckDB reads anything, naming the fix", async () => {
+    const table = await insuranceParquet(join(work, "claims0.parquet"), "age, bmi, sex");
+    let err: Error | undefined;
+    try {
+      await checkDatasetParquet(join(work, "claims[0].parquet"), schema);
+    } catch (e) {
+      err = e as Error;
+    }
+    // The pattern would match claims0.parquet: the check must not pass on a file other than the one given.
+    expect(existsSync(table)).to.equal(true);
+    expect((err as { code?: string } | undefined)?.code).to.equal("invalid-argument");
+    expect(err?.message).to.contain("which DuckDB reads as a pattern of file names; rename the file");
+  });
+
   it("GIVEN a schema column stored as a nested type (a list) WHEN checked THEN refused naming the column and its type", async () => {
     const nested = join(work, "nested.parquet");
     await withDuckdb({}, async (run) => {

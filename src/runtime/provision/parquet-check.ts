@@ -8,6 +8,7 @@
  * (`checkUnchanged`): what was checked is what is stored.
  */
 import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
 import { hashFile } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { DatasetSchema } from "../../core/spec.js";
@@ -45,15 +46,21 @@ export function parquetColumnProblems(path: string, columns: readonly { name: st
  * const { rows, unparsable } = await checkDatasetParquet("claims.parquet", dataset.schema);
  */
 export async function checkDatasetParquet(path: string, schema?: DatasetSchema): Promise<CsvCheck> {
+  // DuckDB expands `*`, `?` and `[…]` in a path (and `~`, and reads URLs): the check and stage 1 could then read other
+  // files than the one encrypted. Such names are refused; the absolute path keeps `~` and URLs out.
+  if (/[*?[\]{}]/.test(path)) {
+    throw new CleanRoomError("invalid-argument", `The Parquet file name ${path} has one of * ? [ ] { }, which DuckDB reads as a pattern of file names; rename the file (or link to it under a plain name) and provision again`);
+  }
   const st = await stat(path).catch((err: unknown) => {
     throw new CleanRoomError("io-error", `Cannot read the Parquet file ${path}: ${messageOf(err)}`, { cause: err });
   });
   if (!st.isFile()) throw new CleanRoomError("io-error", `Cannot read the Parquet file ${path}: it is not a file`);
-  const from = `read_parquet(${DUCKDB.str(path)}, file_row_number = true)`;
+  const file = resolve(path);
+  const from = `read_parquet(${DUCKDB.str(file)}, file_row_number = true)`;
   const counted = withDuckdb({}, async (run) => {
     let columns: { name: string; type: string }[];
     try {
-      columns = (await run(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${duckdbTableFunction(path, "parquet")})`)).map((r) => ({
+      columns = (await run(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${duckdbTableFunction(file, "parquet")})`)).map((r) => ({
         name: String(r[0]),
         type: String(r[1]),
       }));

@@ -11,7 +11,7 @@
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, loadDescriptor } from "../../core/descriptor.js";
 import { CleanRoomError } from "../../core/errors.js";
@@ -184,9 +184,11 @@ export async function produceStage1Artefact(options: Stage1Options): Promise<Sta
   const output = join(options.outDir, synthetic ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates);
   // A Parquet table is counted by embedded DuckDB (bounded memory, only counts come back); a CSV in this process.
   const parquet = datasetFormat(ds) === "parquet";
+  // An absolute path: DuckDB would expand a leading `~` or read a URL (provisioning refused glob characters already).
+  const table = parquet ? resolve(options.csvPath) : options.csvPath;
   const report = synthetic
-    ? await synthesizeCsv({ ...common, output, rows: options.rows, method: ds.stage1Method, ...(parquet ? { source: duckdbSource(options.csvPath, { format: "parquet" }) } : {}) })
-    : await aggregateCsv({ ...common, output, ...(parquet ? { source: duckdbAggregateSource(options.csvPath, { format: "parquet" }) } : {}) });
+    ? await synthesizeCsv({ ...common, output, rows: options.rows, method: ds.stage1Method, ...(parquet ? { source: duckdbSource(table, { format: "parquet" }) } : {}) })
+    : await aggregateCsv({ ...common, output, ...(parquet ? { source: duckdbAggregateSource(table, { format: "parquet" }) } : {}) });
   options.onProgress?.(`stage 1: wrote ${output} (${report.digest}); ledger ${store.location}, head ${report.ledgerHead}`);
   if (options.provider === undefined) return { method: ds.stage1Method, artefactPath: output, ledgerPath: store.location, report };
   // Published beside the artefact: a data scientist may read stage-1 data but, on GCP, not the provider's bucket.
