@@ -3,7 +3,7 @@
  * the same seeded noise on the same exact counts gives the same artefact, on a table with blanks, halves, values out of
  * bounds, unlisted categories and non-numbers.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -11,7 +11,8 @@ import { ClampedSum } from "../../src/runtime/dp/aggregates.js";
 import { csvAggregateSource, duckdbAggregateSource } from "../../src/runtime/dp/aggregate-source.js";
 import { buildDomain } from "../../src/runtime/dp/domain.js";
 import { aggregateCsv } from "../../src/runtime/dp/release.js";
-import { testRng } from "../../src/runtime/dp/rng.js";
+import { TEST_SEED_ENV, testRng } from "../../src/runtime/dp/rng.js";
+import { cliInProcess } from "../cli-harness.js";
 import { WIDE_SCHEMA, writeWideTable } from "./wide-table.js";
 
 /** The exact counts a source returns (no noise). */
@@ -51,6 +52,26 @@ describe("dp aggregate sources (in-process CSV, DuckDB on Parquet)", function ()
     expect(b.digest).to.equal(a.digest);
     expect(b.source).to.equal("duckdb");
     expect(a.source).to.equal(undefined);
+  });
+
+  it("GIVEN `dp aggregate --source duckdb` on the Parquet file WHEN run with the seed of the CSV run THEN the same artefact; bigquery is refused", async () => {
+    const schemaFile = join(dir, "schema.json");
+    writeFileSync(schemaFile, JSON.stringify(WIDE_SCHEMA));
+    process.env[TEST_SEED_ENV] = "cli-agg";
+    try {
+      const common = ["dp", "aggregate", "--schema", schemaFile, "--epsilon", "1", "--json"];
+      const csv = await cliInProcess([...common, "--input", files.csv, "--out", join(dir, "cli-csv.json")]);
+      const duck = await cliInProcess([...common, "--input", files.parquet, "--source", "duckdb", "--out", join(dir, "cli-duck.json")]);
+      expect(csv.code, csv.stderr).to.equal(0);
+      expect(duck.code, duck.stderr).to.equal(0);
+      expect((JSON.parse(duck.stdout) as { source: string }).source).to.equal("duckdb");
+      expect(readFileSync(join(dir, "cli-duck.json"), "utf8")).to.equal(readFileSync(join(dir, "cli-csv.json"), "utf8"));
+      const bq = await cliInProcess([...common, "--input", files.csv, "--source", "bigquery:my-project.ds.table", "--out", join(dir, "cli-bq.json")]);
+      expect(bq.code).to.equal(1);
+      expect(bq.stdout + bq.stderr).to.contain("dp aggregate counts with --source csv or duckdb");
+    } finally {
+      delete process.env[TEST_SEED_ENV];
+    }
   });
 
   it("GIVEN a schema column the Parquet file lacks WHEN DuckDB counts aggregates THEN invalid-argument naming the column", async () => {
