@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { type DatasetSchema, SPEC_DEFAULTS, jobTimeoutProblem, schemaProblems } from "./spec.js";
+import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, jobTimeoutProblem, schemaProblems } from "./spec.js";
 
 /** The descriptor format version this library reads and writes. */
 export const DESCRIPTOR_VERSION = 1;
@@ -17,6 +17,8 @@ export const DESCRIPTOR_VERSION = 1;
 /** A dataset as deployed. */
 export interface DescriptorDataset {
   readonly name: string;
+  /** `parquet`, or absent for a CSV table (`datasetFormat()` reads it). */
+  readonly format?: string;
   /** `mst`, `aggregates` or `none`. */
   readonly stage1Method: string;
   /** Total ε budget of stage-1 releases. */
@@ -389,6 +391,7 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
     }
     str(ds, "name", dp, out, DATASET_NAME_PATTERN);
     str(ds, "stage1Method", dp, out, /^(mst|aggregates|none)$/);
+    if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
     if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);
     if (typeof ds.delta !== "number" || !(ds.delta > 0 && ds.delta < 1)) out.push(`${dp}.delta must be in (0, 1)`);
     if (ds.schema !== undefined) schemaProblems(ds.schema, `${dp}.schema`, out);

@@ -201,7 +201,7 @@ export function compareManifests(expected: Manifest, actual: Manifest): Manifest
   return diffs.sort((x, y) => comparePaths(x.path, y.path));
 }
 
-/** A dataset a job reads: `$CLEANROOM_INPUTS/<provider>/<dataset>.csv`. */
+/** A dataset a job reads: `$CLEANROOM_INPUTS/<provider>/<dataset>.csv` (or `.parquet`, the dataset's format). */
 export interface JobInput {
   readonly provider: string;
   readonly dataset: string;

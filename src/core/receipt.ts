@@ -8,6 +8,7 @@
 import { CleanRoomError, throwIfProblems } from "./errors.js";
 import { type Manifest, canonicalJson, sha256Hex } from "./digest.js";
 import { DIGEST_PATTERN } from "./patterns.js";
+import { DATASET_FORMATS } from "./spec.js";
 
 /**
  * Layout of a job result, the same in quarantine, in the results bucket and in a fetched result directory:
@@ -23,6 +24,11 @@ export const RECEIPT_VERSION = 1;
 export interface ReceiptInput {
   readonly provider: string;
   readonly dataset: string;
+  /**
+   * The table format of the file the job saw (`<dataset>.parquet`): `parquet`. Absent for a CSV table (`<dataset>.csv`),
+   * so CSV receipts are what they were before formats existed.
+   */
+  readonly format?: string;
   /** Lowercase hex sha256 of the plaintext the job saw. */
   readonly sha256: string;
   readonly bytes: number;
@@ -160,6 +166,8 @@ export function receiptProblems(r: unknown): string[] {
     r.inputs.forEach((x: unknown, i: number) => {
       if (!isObject(x) || typeof x.provider !== "string" || typeof x.dataset !== "string" || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || !Number.isSafeInteger(x.bytes)) {
         out.push(`receipt.inputs[${i}] must be {provider, dataset, sha256 (64 hex), bytes}`);
+      } else if (x.format !== undefined && (typeof x.format !== "string" || !DATASET_FORMATS.includes(x.format as never) || x.format === DATASET_FORMATS[0])) {
+        out.push(`receipt.inputs[${i}].format must be absent (csv) or one of ${DATASET_FORMATS.slice(1).join(", ")} (got ${JSON.stringify(x.format)})`);
       }
     });
   if (r.admittedBy !== undefined) {

@@ -35,8 +35,14 @@ export interface DatasetSchema {
 
 /** A dataset a provider contributes. */
 export interface DatasetSpec {
-  /** Dataset name; inputs appear to jobs at `$CLEANROOM_INPUTS/<provider>/<dataset>.csv`. */
+  /** Dataset name; inputs appear to jobs at `$CLEANROOM_INPUTS/<provider>/<dataset>.<format>` (`.csv` or `.parquet`). */
   readonly name: string;
+  /**
+   * How the provider's table is stored and what file the job sees: `"csv"` (a header row, then one line per record) or
+   * `"parquet"` (provisioned with `cleanroom data provision --parquet`; its columns must be exactly the public schema's).
+   * @default "csv"
+   */
+  readonly format?: string;
   /** The public schema (domains, bounds, bins). Required for `mst` and `aggregates` stage-1 data. @default - none */
   readonly schema?: DatasetSchema;
   /** How stage-1 (exploration) data is produced: `"mst"`, `"aim"`, `"aggregates"` or `"none"`. @default "mst" when a schema is given, otherwise "none" */
@@ -154,6 +160,18 @@ export const JOB_VM_GRACE_SECONDS = 1_800;
 export const CODE_POLICIES = ["approved-jobs", "any-job"] as const;
 export const STAGE1_METHODS = ["mst", "aim", "aggregates", "none"] as const;
 export const COLUMN_TYPES = ["categorical", "numeric"] as const;
+/** Table formats a dataset may have (`DatasetSpec.format`); the first is the default. */
+export const DATASET_FORMATS = ["csv", "parquet"] as const;
+
+/** A dataset's table format: its `format`, or `csv` when it has none (every room before formats existed). */
+export function datasetFormat(d: { readonly format?: string }): string {
+  return d.format ?? DATASET_FORMATS[0];
+}
+
+/** The file name a job sees for a dataset: `<dataset>.csv` or `<dataset>.parquet`. */
+export function datasetFileName(d: { readonly name: string; readonly format?: string }): string {
+  return `${d.name}.${datasetFormat(d)}`;
+}
 
 const MAX_EPSILON = 20;
 const MAX_BINS = 1000;
@@ -168,7 +186,7 @@ export interface ValidateSpecOptions {
 
 const TOP_KEYS = ["providers", "codePolicy", "attestation", "output", "jobs"];
 const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs", "attestation"];
-const DATASET_KEYS = ["name", "schema", "stage1Method", "epsilon", "delta"];
+const DATASET_KEYS = ["name", "format", "schema", "stage1Method", "epsilon", "delta"];
 const COLUMN_KEYS = ["name", "type", "categories", "min", "max", "bins", "integer"];
 const ATTESTATION_KEYS = ["allowDebug", "requireStable", "hwModels", "minImageVersion"];
 const OUTPUT_KEYS = ["maxBytes", "requireRelease"];
@@ -275,6 +293,9 @@ function datasetProblems(d: unknown, path: string, out: string[]): void {
   unknownKeys(d, DATASET_KEYS, path, out);
   if (typeof d.name !== "string" || !DATASET_NAME_PATTERN.test(d.name)) {
     out.push(`${path}.name must be 1-48 chars of [a-z0-9_-], starting with a letter (got ${JSON.stringify(d.name)})`);
+  }
+  if (d.format !== undefined && !DATASET_FORMATS.includes(d.format as never)) {
+    out.push(`${path}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(d.format)}); leave it out for a CSV table`);
   }
   if (d.stage1Method !== undefined && !STAGE1_METHODS.includes(d.stage1Method as never)) {
     out.push(`${path}.stage1Method must be one of ${STAGE1_METHODS.join(", ")} (got ${JSON.stringify(d.stage1Method)})`);
@@ -413,6 +434,8 @@ export interface ResolvedSpec {
     readonly attestation?: ProviderAttestationSpec;
     readonly datasets: ReadonlyArray<{
       readonly name: string;
+      /** Present only when not the default `csv`, so the descriptors of CSV rooms stay as they were. */
+      readonly format?: string;
       readonly schema?: DatasetSchema;
       readonly stage1Method: string;
       readonly epsilon: number;
@@ -446,6 +469,7 @@ export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): R
       ...(p.attestation === undefined ? {} : { attestation: structuredClone(p.attestation) }),
       datasets: p.datasets.map((d) => ({
         name: d.name,
+        ...(datasetFormat(d) !== DATASET_FORMATS[0] ? { format: d.format } : {}),
         ...(d.schema !== undefined ? { schema: d.schema } : {}),
         stage1Method: d.stage1Method ?? (d.schema ? "mst" : "none"),
         epsilon: d.epsilon ?? SPEC_DEFAULTS.epsilon,

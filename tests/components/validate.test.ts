@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as gcp from "@pulumi/gcp";
 import { expect } from "chai";
+import { publishedDatasets } from "../../src/components/data-provider.js";
 import {
   DataCleanRoom,
   type DataCleanRoomArgs,
@@ -240,5 +241,16 @@ describe("components: the sub-components validate their own arguments", () => {
       attestation: { allowDebug: true, requireStable: true },
     });
     expect(debugStable.join()).to.match(/allowDebug cannot be combined with requireStable/);
+  });
+});
+
+describe("components: a provider's published datasets carry a non-default table format only", () => {
+  it("GIVEN datasets of format parquet, csv and none WHEN published to the descriptor THEN only parquet is named; every CSV dataset looks as before formats", () => {
+    const published = publishedDatasets([{ name: "events", format: "parquet" }, { name: "claims", format: "csv" }, { name: "visits" }]);
+    expect(published).to.deep.equal([
+      { name: "events", format: "parquet", stage1Method: "none", epsilon: 1, delta: 1e-9 },
+      { name: "claims", stage1Method: "none", epsilon: 1, delta: 1e-9 },
+      { name: "visits", stage1Method: "none", epsilon: 1, delta: 1e-9 },
+    ]);
   });
 });

@@ -67,6 +67,7 @@ describe("core/receipt: nonce and digests", () => {
       ["inputs[0].dataset", "claims"],
       ["inputs[0].sha256", "d".repeat(64)],
       ["inputs[0].bytes", 1235],
+      ["inputs[0].format", "parquet"],
       ["outputs[0].path", "model/coef2.csv"],
       ["outputs[0].bytes", 11],
       ["outputs[1].sha256", "e".repeat(64)],
@@ -101,6 +102,11 @@ describe("core/receipt: parseReceipt", () => {
     expect(parseReceipt(JSON.stringify(validReceipt()))).to.deep.equal(validReceipt());
   });
 
+  it("GIVEN an input the job read as Parquet (format parquet) THEN accepted", () => {
+    const r = withField(validReceipt(), "inputs[0].format", "parquet");
+    expect(parseReceipt(r).inputs[0]!.format).to.equal("parquet");
+  });
+
   it("GIVEN a failed receipt without outputs THEN accepted", () => {
     const failed = { ...validReceipt(), status: "failed", outputs: [], exitCode: 3, error: "job exited with 3", errorCode: "job-failed" };
     expect(receiptProblems(failed)).to.deep.equal([]);
@@ -124,6 +130,9 @@ describe("core/receipt: parseReceipt", () => {
     ["error", "why", "receipt.error must be absent when status is succeeded"],
     ["inputs[0].sha256", `sha256:${HEX}`, "receipt.inputs[0] must be"],
     ["inputs", {}, "receipt.inputs must be an array"],
+    // A CSV input has no format (receipts from before formats stay valid and unchanged); only another format is named.
+    ["inputs[0].format", "csv", "receipt.inputs[0].format must be absent (csv) or one of parquet"],
+    ["inputs[0].format", "xlsx", "receipt.inputs[0].format must be absent (csv) or one of parquet"],
     ["outputs[0].sha256", "B".repeat(64), "receipt.outputs[0] must be"],
     ["outputs[0].path", "/etc/passwd", "receipt.outputs[0].path must be relative"],
     ["outputs[0].path", "../escape.txt", "receipt.outputs[0].path must be relative"],

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CleanRoomError,
+  datasetFileName,
   type ResolvedSpec,
   resolveSpec,
   SPEC_DEFAULTS,
@@ -154,6 +155,17 @@ describe("core/spec: validation", () => {
       const spec = withField(withField(validSpec(), "providers[0].datasets[0].schema", DELETE), "providers[0].datasets[0].stage1Method", "none");
       expect(specProblems(spec)).to.deep.equal([]);
     });
+  });
+
+  describe("dataset format (table format)", () => {
+    it("GIVEN format csv or parquet THEN accepted", () => {
+      for (const f of ["csv", "parquet"]) expect(problemsWith("providers[0].datasets[0].format", f)).to.deep.equal([]);
+    });
+    for (const bad of ["PARQUET", "json", "", 1]) {
+      it(`GIVEN format ${JSON.stringify(bad)} THEN rejected listing the allowed formats and the fix`, () => {
+        expectOneProblem(problemsWith("providers[0].datasets[0].format", bad), "providers[0].datasets[0].format must be one of csv, parquet", "leave it out for a CSV table");
+      });
+    }
   });
 
   it("GIVEN codePolicy other than approved-jobs/any-job THEN rejected; both allowed values pass", () => {
@@ -321,6 +333,13 @@ describe("core/spec: resolveSpec fills the secure defaults", () => {
       jobs: { timeoutSeconds: 21600 },
     });
     expect(SPEC_DEFAULTS.maxBytes).to.equal(100 * 1024 * 1024);
+  });
+
+  it("GIVEN format parquet THEN it is kept; GIVEN format csv THEN it is left out, as the default (CSV descriptors stay as they were)", () => {
+    const r = resolveSpec({ providers: [{ name: "p", datasets: [{ name: "pq", format: "parquet" }, { name: "c", format: "csv" }, { name: "d" }] }] });
+    expect(r.providers[0]!.datasets.map((d) => d.format)).to.deep.equal(["parquet", undefined, undefined]);
+    expect(Object.keys(r.providers[0]!.datasets[1]!)).to.not.include("format");
+    expect(r.providers[0]!.datasets.map((d) => datasetFileName(d))).to.deep.equal(["pq.parquet", "c.csv", "d.csv"]);
   });
 
   it("GIVEN explicit values THEN they are kept", () => {

@@ -8,6 +8,7 @@ import { defaultLedgerKeyPath, loadOrCreateLedgerKey, parsePublicKey, providerSi
 import { migrateV1Ledger, isV1Ledger, v1Refusal } from "../dp/ledger-migrate.js";
 import { isFile, type LedgerStore, openLedgerStore } from "../dp/ledger-store.js";
 import { verifyLedger } from "../dp/ledger-verify.js";
+import { duckdbAggregateSource } from "../dp/aggregate-source.js";
 import { bigquerySource } from "../dp/marginal-bigquery.js";
 import { duckdbSource } from "../dp/marginal-duckdb.js";
 import { type MarginalSource, parseSourceSpec } from "../dp/marginal-source.js";
@@ -201,7 +202,8 @@ Examples:
       output(o.json, r, () => summary(r, o.rows !== undefined));
     });
 
-  withCommon(dp.command("aggregate").description("Write DP aggregates of a CSV as JSON: count, histograms, clamped sums and means"))
+  withCommon(dp.command("aggregate").description("Write DP aggregates of a CSV (or Parquet file) as JSON: count, histograms, clamped sums and means"))
+    .option("--source <kind>", "where the counts are taken: csv (this process) or duckdb (--input is a CSV or Parquet file)", "csv")
     .addHelpText(
       "after",
       `${COMMON_HELP}
@@ -209,12 +211,19 @@ Examples:
 The budget is split evenly (in ρ) over the record count, one histogram per column and one clamped sum per
 numeric column; means are noisy sum / noisy count. Counts are unbiased and can be negative.
 
-Example:
-  $ cleanroom dp aggregate --input insurance.csv --schema insurance.schema.json --epsilon 1 --out aggregates.json`,
+Examples:
+  $ cleanroom dp aggregate --input insurance.csv --schema insurance.schema.json --epsilon 1 --out aggregates.json
+  $ cleanroom dp aggregate --input claims.parquet --source duckdb --schema insurance.schema.json --epsilon 1 \\
+      --out aggregates.json`,
     )
-    .action(async (o: CommonFlags) => {
+    .action(async (o: CommonFlags & { source?: string }) => {
+      const kind = parseSourceSpec(o.source).kind;
+      if (kind === "bigquery") {
+        throw new CleanRoomError("invalid-argument", "dp aggregate counts with --source csv or duckdb; a BigQuery table is for `cleanroom dp synthesize --source bigquery:…`");
+      }
       const rng = rngFromEnvironment();
       const r = await aggregateCsv({
+        ...(kind === "duckdb" ? { source: duckdbAggregateSource(o.input) } : {}),
         input: o.input,
         schema: readSchema(o.schema),
         output: o.out,

@@ -99,6 +99,14 @@ export class ClampedSum {
     if (Number.isNaN(v)) return;
     this.#units += Math.round(Math.min(this.max, Math.max(this.min, v)) / this.grid);
   }
+  /**
+   * Adds a sum already clamped, snapped and counted in grid units elsewhere (a SQL engine running `add`'s arithmetic,
+   * `aggregate-source.ts`).
+   */
+  addUnits(units: number): void {
+    if (!Number.isSafeInteger(units)) throw new CleanRoomError("invalid-argument", `a clamped sum's grid units must be a safe integer (got ${units})`);
+    this.#units += units;
+  }
   /** The exact sum in grid units (an integer). */
   get units(): number {
     return this.#units;

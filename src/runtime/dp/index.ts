@@ -3,6 +3,7 @@
  * aggregates, the product-of-marginals synthesizer and MST.
  */
 export * from "./accounting.js";
+export * from "./aggregate-source.js";
 export * from "./aggregates.js";
 export * from "./compress.js";
 export * from "./domain.js";

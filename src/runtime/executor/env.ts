@@ -22,7 +22,7 @@ export const ENV_LAUNCHER_SOCKET = "CLEANROOM_LAUNCHER_SOCKET";
 export const ENV_BROKER_SOCKET = "CLEANROOM_BROKER_SOCKET";
 /** Local only: `bubblewrap` or `none`, as the launcher ran the executor (recorded in the receipt). */
 export const ENV_SANDBOX = "CLEANROOM_SANDBOX";
-/** What the job sees: the directory of its read-only inputs (`<provider>/<dataset>.csv`). */
+/** What the job sees: the directory of its read-only inputs (`<provider>/<dataset>.csv`, or `.parquet` for a Parquet table). */
 export const ENV_INPUTS = "CLEANROOM_INPUTS";
 /** What the job sees: the only directory it may write outputs to. */
 export const ENV_OUTPUT = "CLEANROOM_OUTPUT";

@@ -3,7 +3,8 @@
  *
  * 1. fetch the bundle and `job.json`; recompute the job digest from the unpacked files and refuse to run anything when
  *    it differs from `CLEANROOM_JOB_DIGEST` (the digest the attester reports and the providers approved);
- * 2. for each input, get the data key through the platform's attested key release and decrypt into a private dir;
+ * 2. for each input, get the data key through the platform's attested key release and decrypt into a private dir, as
+ *    `<provider>/<dataset>.csv` or `.parquet` (the dataset's format in the descriptor);
  * 3. run the entrypoint with a clean environment, isolated by the platform;
  * 4. enforce the output policy; write the receipt; request a token whose nonce is `nonceForReceipt(receipt)`;
  * 5. commit outputs + receipt + token to quarantine at once. Any failure commits a failure receipt and no outputs.
@@ -19,6 +20,7 @@ import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, debugLogsOn, findData
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
+import { datasetFileName, datasetFormat } from "../../core/spec.js";
 import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, type ReceiptStderr, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
 import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
@@ -113,7 +115,9 @@ async function decryptInputs(
   const out: ReceiptInput[] = [];
   for (const input of inputs) {
     const provider = findProvider(descriptor, input.provider);
-    findDataset(descriptor, input.provider, input.dataset);
+    // The format of the room's (attested) descriptor names the file, not anything stored beside the ciphertext.
+    const dataset = findDataset(descriptor, input.provider, input.dataset);
+    const format = datasetFormat(dataset);
     const base = `${provider.dataUri.replace(/\/+$/, "")}/${input.dataset}`;
     const wrapped = await readBytes(platform, `${base}/key.wrapped`).catch((err: unknown) => {
       if (err instanceof CleanRoomError && err.code === "not-found") {
@@ -129,7 +133,7 @@ async function decryptInputs(
     }
     const dir = join(inputsDir, input.provider);
     await mkdir(dir, { recursive: true, mode: 0o755 });
-    const dest = join(dir, `${input.dataset}.csv`);
+    const dest = join(dir, datasetFileName(dataset));
     const tap = new HashTap();
     try {
       await pipeline(await platform.readObject(`${base}/data.enc`), createDecryptStream(key), tap, createWriteStream(dest, { mode: 0o444, flags: "wx" }));
@@ -137,7 +141,7 @@ async function decryptInputs(
       key.fill(0);
     }
     await chmod(dest, 0o444);
-    out.push({ provider: input.provider, dataset: input.dataset, sha256: tap.hash.digest("hex"), bytes: tap.bytes });
+    out.push({ provider: input.provider, dataset: input.dataset, ...(format === "csv" ? {} : { format }), sha256: tap.hash.digest("hex"), bytes: tap.bytes });
   }
   return out;
 }

@@ -37,7 +37,7 @@ export interface JobProcessPlan {
   readonly argv: readonly string[];
   /** Directory holding the unpacked bundle; the job's working directory. */
   readonly workDir: string;
-  /** Directory holding the decrypted inputs as `<provider>/<dataset>.csv`; must be read-only to the job. */
+  /** Directory holding the decrypted inputs as `<provider>/<dataset>.csv` (or `.parquet`); must be read-only to the job. */
   readonly inputsDir: string;
   /** The only directory the job may write its outputs to. */
   readonly outputDir: string;
@@ -114,6 +114,11 @@ export interface ExecutorPlatform {
 export interface ProvisionOptions {
   /** Replace an existing dataset's ciphertext. @default false */
   readonly overwrite?: boolean;
+  /**
+   * The table format of the file given (`csv` or `parquet`, from `--csv`/`--parquet`); refused with `invalid-argument`
+   * when the spec declares another. @default - the dataset's format in the room's spec
+   */
+  readonly format?: string;
   /** Called with progress lines for people. */
   readonly onProgress?: (message: string) => void;
 }
@@ -128,7 +133,9 @@ export interface ProvisionResult {
   readonly bytes: number;
   readonly sha256: string;
   readonly ciphertextSha256: string;
-  /** Data rows of the CSV (the header excluded). */
+  /** `parquet` for a Parquet table; absent for a CSV table (what every CSV provisioning printed before formats). */
+  readonly format?: string;
+  /** Data rows of the table (a CSV's header excluded). */
   readonly rows: number;
   /** Numeric schema columns with cells that are not numbers (counted as unknown by DP releases); empty when none. */
   readonly unparsable: readonly UnparsableCells[];
@@ -201,12 +208,14 @@ export interface FetchOptions {
 export interface RoomClient {
   readonly descriptor: CleanRoomDescriptor;
   /**
-   * Provider side: encrypts a CSV with a fresh data key (streamed), wraps the key with the provider's key, and stores
-   * `data.enc`, `key.wrapped` and `manifest.json` under `<dataUri>/<dataset>`.
+   * Provider side: checks a table (a CSV, or a Parquet file for a dataset of format `parquet`) against the public
+   * schema, encrypts its bytes with a fresh data key (streamed), wraps the key with the provider's key, and stores
+   * `data.enc`, `key.wrapped` and `manifest.json` under `<dataUri>/<dataset>`. Nothing is stored when a check fails.
    *
-   * @throws CleanRoomError `not-found` (unknown provider/dataset), `io-error` (unreadable CSV), `already-exists`
+   * @throws CleanRoomError `not-found` (unknown provider/dataset), `invalid-argument` (a file that does not parse or
+   *   match the schema, or a format other than the spec's), `io-error` (unreadable file), `already-exists`
    */
-  provision(provider: string, dataset: string, csvPath: string, options?: ProvisionOptions): Promise<ProvisionResult>;
+  provision(provider: string, dataset: string, path: string, options?: ProvisionOptions): Promise<ProvisionResult>;
   /** Consumer side: uploads a packed job and starts it. Returns the job id. */
   submit(job: PackedJob): Promise<{ jobId: string; jobDigest: string }>;
   /** Current state of a job. @throws CleanRoomError `not-found` */

@@ -18,7 +18,10 @@ import { CSV_PARSE_OPTIONS, csvErrorMessage } from "../dp/table.js";
 export interface UnparsableCells {
   readonly column: string;
   readonly count: number;
-  /** The line of the first such cell (1 = the header). */
+  /**
+   * The line of the first such cell (1 = the header). For a Parquet table, the line that row would have in a CSV
+   * with a header: its row number, counted from 1, plus 1.
+   */
   readonly firstLine: number;
 }
 
@@ -110,14 +113,15 @@ export async function checkDatasetCsv(path: string, schema?: DatasetSchema): Pro
   return { rows, sha256: tap.digest(), unparsable: numeric.filter((n) => n.count > 0).map(({ column, count, firstLine }) => ({ column, count, firstLine })) };
 }
 
-/** One line per column with unparsable numeric cells, for people. */
-export function describeUnparsable(u: readonly UnparsableCells[]): string[] {
-  return u.map((c) => `column ${c.column}: ${c.count} cell(s) are not numbers (first at line ${c.firstLine}); DP releases count them as unknown`);
+/** One line per column with unparsable numeric cells, for people (a Parquet table's by row, counted from 1). */
+export function describeUnparsable(u: readonly UnparsableCells[], format = "csv"): string[] {
+  const where = (c: UnparsableCells) => (format === "parquet" ? `row ${c.firstLine - 1}` : `line ${c.firstLine}`);
+  return u.map((c) => `column ${c.column}: ${c.count} ${format === "parquet" ? "value(s)" : "cell(s)"} are not numbers (first at ${where(c)}); DP releases count them as unknown`);
 }
 
-/** Refuses a CSV whose bytes changed between the check and the encryption (what was checked is what is stored). */
+/** Refuses a file whose bytes changed between the check and the encryption (what was checked is what is stored). */
 export function checkUnchanged(path: string, checked: string, encrypted: string): void {
   if (checked !== encrypted) {
-    throw new CleanRoomError("digest-mismatch", `The CSV ${path} changed while it was being provisioned (sha256 ${checked} when checked, ${encrypted} when encrypted); provision it again once nothing writes to it`);
+    throw new CleanRoomError("digest-mismatch", `The file ${path} changed while it was being provisioned (sha256 ${checked} when checked, ${encrypted} when encrypted); provision it again once nothing writes to it`);
   }
 }

@@ -30,6 +30,36 @@ import { CleanRoomError, messageOf } from "../../core/errors.js";
 /** Name of the format, recorded in each dataset's `manifest.json`. */
 export const ENVELOPE_FORMAT = "acr-envelope-v1";
 
+/** A provisioned dataset's `manifest.json` (beside `data.enc` and `key.wrapped`). */
+export interface DatasetManifest {
+  /** The envelope format of `data.enc` (`ENVELOPE_FORMAT`). */
+  readonly format: string;
+  readonly provider: string;
+  readonly dataset: string;
+  /** The table format of the plaintext: `parquet`; absent for a CSV table (as in every manifest before formats). */
+  readonly tableFormat?: string;
+  /** Plaintext size and lowercase hex sha256, and the ciphertext's sha256. */
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly ciphertextSha256: string;
+  /** ISO 8601. */
+  readonly createdAt: string;
+}
+
+/** The manifest of a dataset just encrypted by `encryptFile`. */
+export function datasetManifest(provider: string, dataset: string, tableFormat: string, enc: { bytes: number; sha256: string; ciphertextSha256: string }): DatasetManifest {
+  return {
+    format: ENVELOPE_FORMAT,
+    provider,
+    dataset,
+    ...(tableFormat === "csv" ? {} : { tableFormat }),
+    bytes: enc.bytes,
+    sha256: enc.sha256,
+    ciphertextSha256: enc.ciphertextSha256,
+    createdAt: new Date().toISOString(),
+  };
+}
+
 /** Default plaintext bytes per segment: large enough that per-segment cost vanishes, small enough to stream. */
 export const DEFAULT_SEGMENT_SIZE = 1024 * 1024;
 /** Smallest segment size accepted (tests use small segments to exercise boundaries cheaply). */

@@ -11,11 +11,14 @@
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, loadDescriptor } from "../../core/descriptor.js";
 import { CleanRoomError } from "../../core/errors.js";
+import { datasetFormat } from "../../core/spec.js";
 import { cdpEps } from "../dp/accounting.js";
+import { duckdbAggregateSource } from "../dp/aggregate-source.js";
+import { duckdbSource } from "../dp/marginal-duckdb.js";
 import { type LedgerState, PrivacyLedger, summarize } from "../dp/ledger.js";
 import { defaultLedgerKeyPath, loadOrCreateLedgerKey, providerSigner } from "../dp/ledger-keys.js";
 import { DirectoryLedgerStore, type LedgerStore } from "../dp/ledger-store.js";
@@ -107,7 +110,10 @@ export interface Stage1ReleaseOptions {
 
 /** Options of `produceStage1Artefact`. */
 export interface Stage1Options extends Stage1ReleaseOptions {
-  /** The raw CSV (header row first). It is only read, never copied. */
+  /**
+   * The raw table, in the dataset's format (`dataset.format`): a CSV (header row first), or a Parquet file, which
+   * embedded DuckDB reads. It is only read, never copied.
+   */
   readonly csvPath: string;
   /** The dataset as deployed (method, budget, public schema). */
   readonly dataset: DescriptorDataset;
@@ -176,9 +182,13 @@ export async function produceStage1Artefact(options: Stage1Options): Promise<Sta
   options.onProgress?.(`stage 1: ${ds.stage1Method} of ${ds.name} at ε=${common.epsilon}, δ=${common.delta}`);
   const synthetic = SYNTHETIC_METHODS.includes(ds.stage1Method);
   const output = join(options.outDir, synthetic ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates);
+  // A Parquet table is counted by embedded DuckDB (bounded memory, only counts come back); a CSV in this process.
+  const parquet = datasetFormat(ds) === "parquet";
+  // An absolute path: DuckDB would expand a leading `~` or read a URL (provisioning refused glob characters already).
+  const table = parquet ? resolve(options.csvPath) : options.csvPath;
   const report = synthetic
-    ? await synthesizeCsv({ ...common, output, rows: options.rows, method: ds.stage1Method })
-    : await aggregateCsv({ ...common, output });
+    ? await synthesizeCsv({ ...common, output, rows: options.rows, method: ds.stage1Method, ...(parquet ? { source: duckdbSource(table, { format: "parquet" }) } : {}) })
+    : await aggregateCsv({ ...common, output, ...(parquet ? { source: duckdbAggregateSource(table, { format: "parquet" }) } : {}) });
   options.onProgress?.(`stage 1: wrote ${output} (${report.digest}); ledger ${store.location}, head ${report.ledgerHead}`);
   if (options.provider === undefined) return { method: ds.stage1Method, artefactPath: output, ledgerPath: store.location, report };
   // Published beside the artefact: a data scientist may read stage-1 data but, on GCP, not the provider's bucket.
@@ -233,7 +243,8 @@ async function produceStage1ToGcs(room: CleanRoomDescriptor, ds: DescriptorDatas
 }
 
 /**
- * The hook `cleanroom data provision` calls: finds the dataset in the room, spends from its ledger
+ * The hook `cleanroom data provision` calls with the file it provisioned (a CSV, or a Parquet file for a dataset of
+ * format `parquet`): finds the dataset in the room, spends from its ledger
  * (`<dataUri>/.dp-ledger/<dataset>`) and writes its stage-1 artefact to `<stage1>/<provider>/<dataset>/`.
  *
  * - local rooms (`file://` stage-1 storage): into that directory;

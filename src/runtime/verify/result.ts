@@ -9,6 +9,7 @@ import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, loadDescriptor, provi
 import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf, sha256Hex } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_URI_ENV } from "../../core/executor-env.js";
+import { datasetFormat } from "../../core/spec.js";
 import {
   nonceForReceipt,
   parseReceipt,
@@ -202,8 +203,13 @@ function crossCheck(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: A
   }
   for (const input of receipt.inputs) {
     const p = descriptor.providers.find((x) => x.name === input.provider);
-    if (!p?.datasets.some((d) => d.name === input.dataset)) {
+    const ds = p?.datasets.find((d) => d.name === input.dataset);
+    if (!ds) {
       throw mismatch("receipt.inputs", `a dataset of room ${descriptor.name}`, `${input.provider}/${input.dataset}`, "the receipt names an input this room does not have");
+    }
+    // The job read the table in the format the room declares (a CSV receipt has no format).
+    if (datasetFormat({ format: input.format }) !== datasetFormat(ds)) {
+      throw mismatch(`receipt.inputs[${input.provider}/${input.dataset}].format`, datasetFormat(ds), datasetFormat({ format: input.format }), "the job read the dataset in another table format than the room declares");
     }
     if (receipt.admittedBy !== undefined && !receipt.admittedBy.some((a) => a.provider === input.provider)) {
       throw mismatch("receipt.admittedBy", `an admission by provider ${input.provider}`, receipt.admittedBy, "the receipt names an input whose provider's policy did not admit the run");

@@ -1,6 +1,6 @@
 /**
- * Provider side on GCP: encrypt a CSV with a fresh data key (streamed, "acr-envelope-v1"), wrap the key with the
- * provider's Cloud KMS key, and upload `data.enc`, `key.wrapped` and `manifest.json` under `<dataUri>/<dataset>`.
+ * Provider side on GCP: check a table (CSV or Parquet) against the public schema, encrypt its bytes with a fresh data
+ * key (streamed, "acr-envelope-v1"), wrap the key with the provider's Cloud KMS key, and upload `data.enc`, `key.wrapped` and `manifest.json` under `<dataUri>/<dataset>`.
  *
  * The ciphertext is written to a private temporary file first (0600 in a 0700 directory): the upload can then be
  * retried and its size is known, and the plaintext never touches the network.
@@ -12,8 +12,9 @@ import type { KeyManagementServiceClient } from "@google-cloud/kms";
 import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../core/descriptor.js";
 import { CleanRoomError } from "../../../core/errors.js";
 import type { ProvisionOptions, ProvisionResult } from "../platform.js";
-import { checkDatasetCsv, checkUnchanged } from "../../provision/csv-check.js";
-import { ENVELOPE_FORMAT, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import { checkUnchanged } from "../../provision/csv-check.js";
+import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
 import { kmsWrap } from "./kms.js";
 import type { RetryPolicy } from "./retry.js";
 import type { GcsStore } from "./storage.js";
@@ -27,13 +28,14 @@ export async function provisionDataset(
   retry: RetryPolicy,
   providerName: string,
   datasetName: string,
-  csvPath: string,
+  path: string,
   options: ProvisionOptions = {},
 ): Promise<ProvisionResult> {
   const provider = findProvider(descriptor, providerName);
   const dataset = findDataset(descriptor, providerName, datasetName);
-  // The whole file parses before anything is uploaded: a CSV that fails leaves no object behind (issue 19).
-  const checked = await checkDatasetCsv(csvPath, dataset.schema);
+  const format = provisionFormat(providerName, dataset, options.format);
+  // The whole file is checked before anything is uploaded: a file that fails leaves no object behind (issue 19).
+  const checked = await checkDatasetTable(path, format, dataset);
   const base = joinUri(provider.dataUri, datasetName);
   // Replacing an object needs storage.objects.delete, which grantProvision (create-only) deliberately leaves out.
   const role = options.overwrite
@@ -45,9 +47,9 @@ export async function provisionDataset(
   const tmp = await mkdtemp(join(tmpdir(), "cleanroom-provision-"));
   const key = generateDataKey();
   try {
-    options.onProgress?.(`Encrypting ${csvPath} for ${providerName}/${datasetName}`);
-    const enc = await encryptFile(csvPath, join(tmp, "data.enc"), key);
-    checkUnchanged(csvPath, checked.sha256, enc.sha256);
+    options.onProgress?.(`Encrypting ${path} for ${providerName}/${datasetName}`);
+    const enc = await encryptFile(path, join(tmp, "data.enc"), key);
+    checkUnchanged(path, checked.sha256, enc.sha256);
     options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
     const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
       action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
@@ -64,15 +66,7 @@ export async function provisionDataset(
       onProgress: (n) => options.onProgress?.(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
     });
     await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
-    const manifest = {
-      format: ENVELOPE_FORMAT,
-      provider: providerName,
-      dataset: datasetName,
-      bytes: enc.bytes,
-      sha256: enc.sha256,
-      ciphertextSha256: enc.ciphertextSha256,
-      createdAt: new Date().toISOString(),
-    };
+    const manifest = datasetManifest(providerName, datasetName, format, enc);
     // The manifest goes last: its presence means the dataset is complete.
     await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { role, createOnly, contentType: "application/json" });
     return {
@@ -82,6 +76,7 @@ export async function provisionDataset(
       bytes: enc.bytes,
       sha256: enc.sha256,
       ciphertextSha256: enc.ciphertextSha256,
+      ...(format === "csv" ? {} : { format }),
       rows: checked.rows,
       unparsable: checked.unparsable,
     };

@@ -140,8 +140,8 @@ export class GcpRoomClient implements RoomClient {
     this.options.onProgress?.(message);
   }
 
-  async provision(provider: string, dataset: string, csvPath: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
-    return provisionDataset(this.descriptor, this.store, this.clients.kms(), this.retry, provider, dataset, csvPath, options);
+  async provision(provider: string, dataset: string, path: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
+    return provisionDataset(this.descriptor, this.store, this.clients.kms(), this.retry, provider, dataset, path, options);
   }
 
   async submit(job: PackedJob): Promise<{ jobId: string; jobDigest: string }> {

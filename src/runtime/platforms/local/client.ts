@@ -11,8 +11,9 @@ import { canonicalJson, jobDigest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import { RESULT_FILES, parseReceipt } from "../../../core/receipt.js";
-import { checkDatasetCsv, checkUnchanged } from "../../provision/csv-check.js";
-import { ENVELOPE_FORMAT, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import { checkUnchanged } from "../../provision/csv-check.js";
+import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
 import {
   FINAL_JOB_STATES,
   type FetchOptions,
@@ -57,18 +58,20 @@ export class LocalRoomClient implements RoomClient {
     this.layout = roomLayout(descriptor.local.dir);
   }
 
-  async provision(provider: string, dataset: string, csvPath: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
+  async provision(provider: string, dataset: string, path: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
     const p = findProvider(this.descriptor, provider);
     const ds = findDataset(this.descriptor, provider, dataset);
-    const st = await stat(csvPath).catch(() => undefined);
-    if (!st?.isFile()) throw new CleanRoomError("io-error", `Cannot read the CSV ${csvPath}: it does not exist or is not a file`);
+    const format = provisionFormat(provider, ds, options.format);
+    const what = format === "parquet" ? "the Parquet file" : "the CSV";
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile()) throw new CleanRoomError("io-error", `Cannot read ${what} ${path}: it does not exist or is not a file`);
     try {
-      await access(csvPath, constants.R_OK);
+      await access(path, constants.R_OK);
     } catch (err) {
-      throw new CleanRoomError("io-error", `Cannot read the CSV ${csvPath}: ${messageOf(err)}`, { cause: err });
+      throw new CleanRoomError("io-error", `Cannot read ${what} ${path}: ${messageOf(err)}`, { cause: err });
     }
-    // The whole file parses before anything is stored: a CSV that fails leaves nothing behind (issue 19).
-    const checked = await checkDatasetCsv(csvPath, ds.schema);
+    // The whole file is checked before anything is stored: a file that fails leaves nothing behind (issue 19).
+    const checked = await checkDatasetTable(path, format, ds);
     const finalDir = join(uriToPath(p.dataUri), dataset);
     if (existsSync(finalDir) && !options.overwrite) {
       throw new CleanRoomError("already-exists", `${provider}/${dataset} is already provisioned; pass overwrite (--overwrite) to replace it`);
@@ -77,14 +80,14 @@ export class LocalRoomClient implements RoomClient {
     await mkdir(staging, { recursive: true, mode: 0o755 });
     const key = generateDataKey();
     try {
-      options.onProgress?.(`Encrypting ${csvPath} for ${provider}/${dataset}`);
-      const enc = await encryptFile(csvPath, join(staging, "data.enc"), key);
-      checkUnchanged(csvPath, checked.sha256, enc.sha256);
+      options.onProgress?.(`Encrypting ${path} for ${provider}/${dataset}`);
+      const enc = await encryptFile(path, join(staging, "data.enc"), key);
+      checkUnchanged(path, checked.sha256, enc.sha256);
       const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
       if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
       const wrapped = Buffer.from((JSON.parse(res.body) as { wrapped: string }).wrapped, "base64");
       await writeFile(join(staging, "key.wrapped"), wrapped, { mode: 0o644 });
-      const manifest = { format: ENVELOPE_FORMAT, provider, dataset, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, createdAt: new Date().toISOString() };
+      const manifest = datasetManifest(provider, dataset, format, enc);
       await writeFile(join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
       if (existsSync(finalDir)) await rm(finalDir, { recursive: true, force: true });
       await rename(staging, finalDir);
@@ -95,6 +98,7 @@ export class LocalRoomClient implements RoomClient {
         bytes: enc.bytes,
         sha256: enc.sha256,
         ciphertextSha256: enc.ciphertextSha256,
+        ...(format === "csv" ? {} : { format }),
         rows: checked.rows,
         unparsable: checked.unparsable,
       };
