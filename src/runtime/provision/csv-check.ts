@@ -6,11 +6,8 @@
  * after the fix is not refused with `already-exists`); the sha256 taken here is compared with the one of what was
  * encrypted, so a file changed in between is refused too.
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { Transform, type TransformCallback } from "node:stream";
-import { parse } from "csv-parse";
-import { CleanRoomError, messageOf } from "../../core/errors.js";
+import { Worker } from "node:worker_threads";
+import { CleanRoomError } from "../../core/errors.js";
 import type { DatasetSchema } from "../../core/spec.js";
 import { CSV_PARSE_OPTIONS, csvErrorMessage } from "../dp/table.js";
 
@@ -35,20 +32,100 @@ export interface CsvCheck {
   readonly unparsable: readonly UnparsableCells[];
 }
 
-class HashTap extends Transform {
-  private readonly hash = createHash("sha256");
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    cb(null, chunk);
-  }
-  digest(): string {
-    return this.hash.digest("hex");
-  }
+/**
+ * The parse itself, as plain JavaScript run in a worker thread (it needs only `csv-parse` and `node:` modules, so the
+ * same code runs from the TypeScript sources and from `dist/`, with no loader in the worker). It reports facts, not
+ * messages: the header, the first missing schema column(s), the counts, or the parser's error with its line. The
+ * messages are built in `checkDatasetCsv` below.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const { createReadStream } = require("node:fs");
+const { parse } = require(workerData.csvParse);
+const { path, options, columns, numericColumns } = workerData;
+const hash = createHash("sha256");
+let header;
+let numeric = [];
+let rows = 0;
+let lastLine = 0;
+let missing;
+const parser = parse({
+  ...options,
+  // Every record is dropped here (null): nothing is kept or passed on.
+  on_record: (record, context) => {
+    lastLine = context.lines;
+    if (header === undefined) {
+      header = record;
+      missing = columns.filter((c) => !record.includes(c));
+      if (missing.length > 0) throw Object.assign(new Error("missing columns"), { code: "CLEANROOM_MISSING_COLUMNS" });
+      numeric = numericColumns.filter((c) => record.includes(c)).map((c) => ({ column: c, index: record.indexOf(c), count: 0, firstLine: 0 }));
+      return null;
+    }
+    rows++;
+    for (const n of numeric) {
+      const cell = (record[n.index] ?? "").trim();
+      if (cell !== "" && !Number.isFinite(Number(cell))) {
+        if (n.count === 0) n.firstLine = context.lines;
+        n.count++;
+      }
+    }
+    return null;
+  },
+});
+const source = createReadStream(path);
+source.on("error", (err) => parser.destroy(err));
+source.on("data", (chunk) => hash.update(chunk));
+source.pipe(parser);
+parser.on("data", () => {});
+parser.on("error", (err) => {
+  source.destroy();
+  if (err.code === "CLEANROOM_MISSING_COLUMNS") parentPort.postMessage({ kind: "missing", header, missing });
+  else parentPort.postMessage({ kind: "error", error: { code: err.code, lines: err.lines, message: err.message }, lastLine });
+});
+parser.on("end", () => {
+  parentPort.postMessage({
+    kind: "done",
+    empty: header === undefined,
+    rows,
+    sha256: hash.digest("hex"),
+    unparsable: numeric.filter((n) => n.count > 0).map(({ column, count, firstLine }) => ({ column, count, firstLine })),
+  });
+});
+`;
+
+/** What the worker reports (one message, then it ends). */
+type WorkerReport =
+  | { kind: "done"; empty: boolean; rows: number; sha256: string; unparsable: UnparsableCells[] }
+  | { kind: "missing"; header: string[]; missing: string[] }
+  | { kind: "error"; error: { code?: string; lines?: number; message?: string }; lastLine: number };
+
+/**
+ * The worker's heap limits. A streaming parse of a multi-GiB file allocates a record per line: with an unbounded heap,
+ * V8 lets garbage pile up with the allocation rate (well over 100 MiB on a 256 MiB file, on top of everything else the
+ * process holds); with these, it collects instead, and the worker's memory is returned when it ends. Its live data is
+ * one parser buffer and a few counters.
+ */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } as const;
+
+function runWorker(data: Record<string, unknown>): Promise<WorkerReport> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: data, resourceLimits: WORKER_LIMITS });
+    let report: WorkerReport | undefined;
+    worker.once("message", (m: WorkerReport) => {
+      report = m;
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => {
+      if (report) resolve(report);
+      else reject(new CleanRoomError("internal", `The CSV check's worker ended (exit ${code}) without a result`));
+    });
+  });
 }
 
 /**
- * Parses the whole CSV (streamed) and returns its row count, its sha256 and the unparsable numeric cells of the
- * schema's numeric columns.
+ * Parses the whole CSV (streamed, in a worker thread with a bounded heap) and returns its row count, its sha256 and
+ * the unparsable numeric cells of the schema's numeric columns.
  *
  * @throws CleanRoomError `invalid-argument` naming the one line to fix (a quote never closed, a row with another number
  *   of fields than the header, a missing schema column, an empty file); `io-error` when the file cannot be read
@@ -56,61 +133,29 @@ class HashTap extends Transform {
  * const { rows, unparsable } = await checkDatasetCsv("claims.csv", dataset.schema);
  */
 export async function checkDatasetCsv(path: string, schema?: DatasetSchema): Promise<CsvCheck> {
-  const tap = new HashTap();
-  let header: string[] | undefined;
-  let numeric: { column: string; index: number; count: number; firstLine: number }[] = [];
-  let rows = 0;
-  let lastLine = 0;
-  // on_record runs as the parser reads each record, so its line is exact (the consumer below lags behind the parser).
-  const parser = parse({
-    ...CSV_PARSE_OPTIONS,
-    on_record: (record: string[], context: { lines: number }) => {
-      lastLine = context.lines;
-      if (header === undefined) {
-        header = record;
-        numeric = (schema?.columns ?? [])
-          .filter((c) => c.type === "numeric" && record.includes(c.name))
-          .map((c) => ({ column: c.name, index: record.indexOf(c.name), count: 0, firstLine: 0 }));
-        return record;
-      }
-      rows++;
-      for (const n of numeric) {
-        const cell = (record[n.index] ?? "").trim();
-        if (cell !== "" && !Number.isFinite(Number(cell))) {
-          if (n.count === 0) n.firstLine = context.lines;
-          n.count++;
-        }
-      }
-      return record;
-    },
+  const columns = schema?.columns ?? [];
+  const r = await runWorker({
+    path,
+    csvParse: require.resolve("csv-parse"),
+    options: CSV_PARSE_OPTIONS,
+    columns: columns.map((c) => c.name),
+    numericColumns: columns.filter((c) => c.type === "numeric").map((c) => c.name),
   });
-  const source = createReadStream(path);
-  source.on("error", (err) => parser.destroy(err));
-  source.pipe(tap).pipe(parser);
-  let first = true;
-  try {
-    for await (const record of parser as AsyncIterable<string[]>) {
-      if (!first) continue;
-      first = false;
-      const missing = (schema?.columns ?? []).filter((c) => !record.includes(c.name)).map((c) => c.name);
-      if (missing.length > 0) {
-        parser.destroy();
-        throw new CleanRoomError(
-          "invalid-argument",
-          `The CSV ${path} lacks the schema's column(s) ${missing.join(", ")} (its header: ${record.join(", ")}); fix the header or the schema`,
-        );
-      }
-    }
-  } catch (err) {
-    if (err instanceof CleanRoomError) throw err;
-    const code = (err as { code?: string }).code;
-    if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") {
-      throw new CleanRoomError("io-error", `Cannot read the CSV ${path}: ${messageOf(err)}`, { cause: err });
-    }
-    throw new CleanRoomError("invalid-argument", `${csvErrorMessage(path, err, lastLine)}; fix it and provision again (nothing was stored)`, { cause: err });
+  if (r.kind === "missing") {
+    throw new CleanRoomError(
+      "invalid-argument",
+      `The CSV ${path} lacks the schema's column(s) ${r.missing.join(", ")} (its header: ${r.header.join(", ")}); fix the header or the schema`,
+    );
   }
-  if (header === undefined) throw new CleanRoomError("invalid-argument", `The CSV ${path} is empty: it needs a header row naming the columns`);
-  return { rows, sha256: tap.digest(), unparsable: numeric.filter((n) => n.count > 0).map(({ column, count, firstLine }) => ({ column, count, firstLine })) };
+  if (r.kind === "error") {
+    const { code } = r.error;
+    if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") {
+      throw new CleanRoomError("io-error", `Cannot read the CSV ${path}: ${r.error.message ?? code}`, { cause: r.error });
+    }
+    throw new CleanRoomError("invalid-argument", `${csvErrorMessage(path, r.error, r.lastLine)}; fix it and provision again (nothing was stored)`, { cause: r.error });
+  }
+  if (r.empty) throw new CleanRoomError("invalid-argument", `The CSV ${path} is empty: it needs a header row naming the columns`);
+  return { rows: r.rows, sha256: r.sha256, unparsable: r.unparsable };
 }
 
 /** One line per column with unparsable numeric cells, for people (a Parquet table's by row, counted from 1). */
