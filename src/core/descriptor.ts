@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, jobTimeoutProblem, schemaProblems } from "./spec.js";
+import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, jobTimeoutProblem, schemaProblems } from "./spec.js";
+
+const STAGE1_METHOD_PATTERN = new RegExp(`^(${STAGE1_METHODS.join("|")})$`);
 
 /** The descriptor format version this library reads and writes. */
 export const DESCRIPTOR_VERSION = 1;
@@ -390,7 +392,8 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
       return;
     }
     str(ds, "name", dp, out, DATASET_NAME_PATTERN);
-    str(ds, "stage1Method", dp, out, /^(mst|aggregates|none)$/);
+    // The spec's list, not a copy: a room whose spec says "aim" must give a descriptor that loads.
+    str(ds, "stage1Method", dp, out, STAGE1_METHOD_PATTERN);
     if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
     if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);
     if (typeof ds.delta !== "number" || !(ds.delta > 0 && ds.delta < 1)) out.push(`${dp}.delta must be in (0, 1)`);

@@ -17,6 +17,7 @@ import {
   localJobLimitsProblems,
   providerTrust,
 } from "../../src/core/index.js";
+import { STAGE1_METHODS } from "../../src/core/spec.js";
 import { APPROVED_JOB, DELETE, EXECUTOR_DIGEST, gcpDescriptor, gcpPolicy, localDescriptor, localPolicy, withField } from "./fixtures.js";
 
 const POOL_PROVIDER = "projects/555555555555/locations/global/workloadIdentityPools/hospital-a/providers/attestation";
@@ -151,6 +152,12 @@ describe("core/descriptor: edges", () => {
     const got = problems(withField(gcpWithOwnTrust(), "providers[0].attestation.poolProviderName", [POOL_PROVIDER]));
     expect(got).to.have.length(1);
     expect(got[0]).to.match(/^descriptor\.providers\[0\]\.attestation\.poolProviderName must be the provider's own pool provider/);
+  });
+
+  it("GIVEN each stage-1 method the spec accepts (aim included) WHEN in a descriptor THEN no problem", () => {
+    for (const m of STAGE1_METHODS) {
+      expect(problems(withField(localDescriptor(), "providers[0].datasets[0].stage1Method", m)), m).to.deep.equal([]);
+    }
   });
 
   it("GIVEN providers and datasets that are not objects, or fields of the wrong type WHEN checked THEN each is named", () => {
