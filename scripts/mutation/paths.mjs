@@ -51,7 +51,7 @@ export const PATHS = [
     name: "broker",
     title: "src/runtime/platforms/local/broker.ts (the local key broker's release decision)",
     mutate: ["src/runtime/platforms/local/broker.ts"],
-    tests: ["tests/local/broker-release.test.ts"],
+    tests: ["tests/local/broker-release.test.ts", "tests/local/broker-http.test.ts"],
   },
   {
     name: "dp",
