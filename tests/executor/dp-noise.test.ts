@@ -116,6 +116,9 @@ describe("executor/DpNoiseServer", function () {
     expect(a.seq).to.equal(1);
     expect(tokens).to.have.length(1);
     expect(tokens[0]!.audience).to.equal(AUDIENCE);
+    expect(tokens[0]!.nonces).to.have.length(1);
+    expect(tokens[0]!.nonces[0]).to.match(/^[0-9a-f]{64}$/);
+    expect((spend.signature as Record<string, unknown>).alg).to.equal("attestation");
     expect((spend.signature as Record<string, unknown>).token).to.equal(`token-for-${tokens[0]!.nonces[0]}`);
     expect(server.spends).to.deep.equal([{ provider: "acme", dataset: "claims", seq: 1, entry: a.entry, rho: a.rho, count: 4000, sensitivity: 2 }]);
   });
@@ -146,31 +149,34 @@ describe("executor/DpNoiseServer", function () {
   });
 
   const BASE = { provider: "acme", dataset: "claims", count: 1, sensitivity: 1, epsilon: 0.1 };
-  for (const [what, req] of [
-    ["a dataset the job does not read", { ...BASE, dataset: "prices" }],
-    ["a provider of another dataset", { ...BASE, provider: "beta" }],
-    ["no provider", { ...BASE, provider: undefined }],
-    ["a dataset that is not a string", { ...BASE, dataset: 7 }],
-    ["count 0", { ...BASE, count: 0 }],
-    ["count over 1,000,000", { ...BASE, count: 1_000_001 }],
-    ["a fractional count", { ...BASE, count: 1.5 }],
-    ["sensitivity 0", { ...BASE, sensitivity: 0 }],
-    ["an infinite sensitivity", { ...BASE, sensitivity: "Infinity" }],
-    ["a sensitivity given as text", { ...BASE, sensitivity: "1" }],
-    ["ε 0", { ...BASE, epsilon: 0 }],
-    ["ε over the largest budget", { ...BASE, epsilon: 1e6 }],
-    ["no ε and no ρ", { ...BASE, epsilon: undefined }],
-    ["δ of 0.001", { ...BASE, delta: 0.001 }],
-    ["δ 0", { ...BASE, delta: 0 }],
-    ["δ as text", { ...BASE, delta: "1e-9" }],
-    ["ρ 0", { ...BASE, rho: 0 }],
-    ["ρ as text", { ...BASE, rho: "0.1" }],
-    ["JSON null", null],
-    ["a JSON number", 5],
+  for (const [what, req, why] of [
+    ["a dataset the job does not read", { ...BASE, dataset: "prices" }, "is not an input of this job"],
+    ["a provider of another dataset", { ...BASE, provider: "beta" }, "is not an input of this job"],
+    ["no provider", { ...BASE, provider: undefined }, "provider and dataset are required"],
+    ["a dataset that is not a string", { ...BASE, dataset: 7 }, "provider and dataset are required"],
+    ["count 0", { ...BASE, count: 0 }, "count must be an integer"],
+    ["count over 1,000,000", { ...BASE, count: 1_000_001 }, "count must be an integer"],
+    ["a fractional count", { ...BASE, count: 1.5 }, "count must be an integer"],
+    ["sensitivity 0", { ...BASE, sensitivity: 0 }, "sensitivity must be a positive number"],
+    ["an infinite sensitivity", { ...BASE, sensitivity: "Infinity" }, "sensitivity must be a positive number"],
+    ["a sensitivity given as text", { ...BASE, sensitivity: "1" }, "sensitivity must be a positive number"],
+    ["ε 0", { ...BASE, epsilon: 0 }, "epsilon must be > 0"],
+    ["ε over the largest budget", { ...BASE, epsilon: 1e6 }, "epsilon must be > 0"],
+    ["no ε and no ρ", { ...BASE, epsilon: undefined }, "epsilon must be > 0"],
+    ["δ of 0.001", { ...BASE, delta: 0.001 }, "delta must be > 0 and < 0.001"],
+    ["δ 0", { ...BASE, delta: 0 }, "delta must be > 0 and < 0.001"],
+    ["δ as text", { ...BASE, delta: "1e-9" }, "delta must be > 0 and < 0.001"],
+    ["ρ 0", { ...BASE, rho: 0 }, "rho must be a positive number"],
+    ["ρ as text", { ...BASE, rho: "0.1" }, "rho must be a positive number"],
+    ["JSON null", null, "a noise request is a JSON object"],
+    ["a JSON number", 5, "a noise request is a JSON object"],
   ] as const) {
-    it(`GIVEN a request with ${what} THEN invalid-argument, nothing spent`, async () => {
+    it(`GIVEN a request with ${what} THEN invalid-argument saying what is wrong, nothing spent`, async () => {
       const a = await ask("bad", req === null ? "null" : typeof req === "number" ? "5" : JSON.stringify(req).replace('"Infinity"', "1e999"));
       expect(a.error?.code, JSON.stringify(a)).to.equal("invalid-argument");
+      // The job reads the message to fix its request; it comes from the request's own check, not a later layer.
+      expect(a.error?.message).to.include(why);
+      if (req !== null && typeof req === "object") expect(a.error?.message.startsWith("Invalid noise request: "), a.error?.message).to.equal(true);
       expect(server.spends).to.deep.equal([]);
       expect(tokens).to.deep.equal([]);
     });
@@ -186,7 +192,9 @@ describe("executor/DpNoiseServer", function () {
   });
 
   it("GIVEN a request that is not JSON THEN invalid-argument", async () => {
-    expect((await ask("broken", "{not json")).error?.code).to.equal("invalid-argument");
+    const a = await ask("broken", "{not json");
+    expect(a.error?.code).to.equal("invalid-argument");
+    expect(a.error?.message).to.include("the noise request is not JSON");
   });
 
   it("GIVEN the same request id written again after its answer THEN it is not served (or spent) twice", async () => {
@@ -216,7 +224,8 @@ describe("executor/DpNoiseServer", function () {
     expect(server.spends.map((s) => s.count)).to.deep.equal([1, 2, 3]);
   });
 
-  it("GIVEN stop THEN the request directory is gone (never an output) and nothing more is served", async () => {
+  it("GIVEN stop THEN the request directory is gone with its requests and answers (never an output), and nothing more is served", async () => {
+    await ask("before-stop", BASE);
     await server.stop();
     expect(existsSync(join(outputDir, DP_NOISE_DIR))).to.equal(false);
     const { mkdir } = await import("node:fs/promises");

@@ -17,6 +17,7 @@ import { CleanRoomError } from "../../src/core/errors.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import type { ExecutorPlatform, JobProcessCommand, JobProcessPlan, ResultWriter } from "../../src/runtime/platforms/platform.js";
 import type { ExecutorEnv } from "../../src/runtime/executor/env.js";
+import type { LedgerStore } from "../../src/runtime/dp/ledger-store.js";
 import { createEncryptStream } from "../../src/runtime/provision/envelope.js";
 
 export const IMAGE = `sha256:${"a".repeat(64)}`;
@@ -37,7 +38,7 @@ export function room(approved: readonly string[], overrides: Partial<CleanRoomDe
     attestation: { policy, condition: buildAttestationCondition(policy), audience: AUDIENCE },
     output: { maxBytes: 1_000_000, requireRelease: true },
     providers: [
-      { name: "acme", approvedJobs: [...approved], dataUri: `${base}/acme/`, keyName: "local:acme", datasets: [{ name: "claims", stage1Method: "none" }, { name: "prices", stage1Method: "none" }] },
+      { name: "acme", approvedJobs: [...approved], dataUri: `${base}/acme//`, keyName: "local:acme", datasets: [{ name: "claims", stage1Method: "none" }, { name: "prices", stage1Method: "none" }] },
       { name: "beta", approvedJobs: [...approved], dataUri: `${base}/beta`, keyName: "local:beta", datasets: [{ name: "visits", stage1Method: "none" }] },
     ],
     storage: { jobs: `${base}/jobs`, quarantine: `${base}/q`, results: `${base}/r`, stage1: `${base}/s1` },
@@ -71,6 +72,8 @@ export class FakePlatform implements ExecutorPlatform {
   fail: { imageDigest?: Error; openResult?: Error; requestToken?: Error; commit?: Error; write?: Error } = {};
   /** Replaces the argv of the job (not of the runtime probe) when set. */
   jobArgv?: string[];
+  /** Where DP spends go, when a test sets it (the executor's default is the room's own ledger). */
+  ledgerStore?: (provider: DescriptorProvider, dataset: string) => LedgerStore;
   /** PATH of every command (the runtime probe fails without `python3` on it). */
   path = JOB_PATH;
 

@@ -117,7 +117,8 @@ describe("executor/runJobProcess", function () {
     });
 
     it("WHEN it leaves a process behind in its process group THEN that process is killed when it exits", async () => {
-      const r = await runJobProcess(plain('(sleep 0.7; echo late > "$OUT/late") & exit 0'));
+      // It ignores SIGTERM: only SIGKILL stops it.
+      const r = await runJobProcess(plain('(trap "" TERM; sleep 0.7; echo late > "$OUT/late") & exit 0'));
       expect(r).to.deep.equal({ code: 0, timedOut: false });
       await sleep(1000);
       expect(existsSync(join(outputDir, "late"))).to.equal(false);
@@ -125,7 +126,7 @@ describe("executor/runJobProcess", function () {
 
     it("WHEN it runs past its time limit THEN its whole group is stopped, timedOut", async () => {
       const started = Date.now();
-      const r = await runJobProcess(plain('(sleep 1; echo late > "$OUT/late") & sleep 30'), { timeoutMs: 200 });
+      const r = await runJobProcess(plain('(trap "" TERM; sleep 1; echo late > "$OUT/late") & sleep 30'), { timeoutMs: 200 });
       expect(r.timedOut).to.equal(true);
       expect(r.code).to.equal(128);
       expect(Date.now() - started).to.be.below(5000);
@@ -167,9 +168,9 @@ describe("executor/runJobProcess", function () {
   });
 
   describe("GIVEN a command that reports its namespace's first process on fd 3 (as bwrap --info-fd 3 does)", () => {
-    /** A process of ours standing for the namespace's first process. */
+    /** A process of ours standing for the namespace's first process; it ignores SIGTERM, as only SIGKILL is sure. */
     function firstProcess(): number {
-      const h = spawn("sleep", ["30"], { stdio: "ignore" });
+      const h = spawn("sh", ["-c", 'trap "" TERM; sleep 30 & wait; sleep 30'], { stdio: "ignore" });
       helpers.push(h);
       return h.pid!;
     }

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, symlink } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { expect } from "chai";
@@ -15,6 +15,9 @@ import { CleanRoomError } from "../../src/core/errors.js";
 import { jobDigest } from "../../src/core/digest.js";
 import { nonceForReceipt, policyDigest, type Receipt } from "../../src/core/receipt.js";
 import { runExecutor } from "../../src/runtime/executor/run.js";
+import { loadOrCreateLedgerKey, providerSigner } from "../../src/runtime/dp/ledger-keys.js";
+import { DirectoryLedgerStore } from "../../src/runtime/dp/ledger-store.js";
+import { PrivacyLedger } from "../../src/runtime/dp/ledger.js";
 import { AUDIENCE, FakePlatform, IMAGE, type StagedJob, provision, room, stageJob } from "./fake-platform.js";
 
 const CLAIMS = "id,amount\n1,10\n2,32\n";
@@ -70,8 +73,9 @@ describe("executor/runExecutor", function () {
     let d: CleanRoomDescriptor;
     let job: StagedJob;
     let startedBefore: number;
-    before(async () => {
-      ({ job, d } = await setUp({ "main.py": COPY_JOB }, { inputs: ["beta/visits", "acme/prices", "acme/claims", "acme/claims"] }));
+    // beforeEach, not before: Stryker attributes coverage to a test only for code that runs inside it or its beforeEach.
+    beforeEach(async () => {
+      ({ job, d } = await setUp({ "main.py": COPY_JOB, "lib/util.py": "X = 1\n" }, { inputs: ["beta/visits", "acme/prices", "acme/claims", "acme/claims"] }));
       startedBefore = Date.now();
       outcome = await runExecutor(platform, d, job.env);
     });
@@ -152,6 +156,54 @@ describe("executor/runExecutor", function () {
     });
   });
 
+  it("GIVEN a job asking for DP noise THEN the spend goes to the platform's ledger for that dataset, the receipt lists it, and the protocol files are not outputs", async () => {
+    const { job, d } = await setUp({
+      "main.py": `import json, os, time
+DP = os.path.join(os.environ["CLEANROOM_OUTPUT"], ".cleanroom-dp")
+with open(os.path.join(DP, ".q.tmp"), "w") as f:
+    json.dump({"provider": "acme", "dataset": "claims", "count": 2, "sensitivity": 1, "rho": 0.01}, f)
+os.rename(os.path.join(DP, ".q.tmp"), os.path.join(DP, "request-q.json"))
+r = os.path.join(DP, "response-q.json")
+while not os.path.exists(r):
+    time.sleep(0.01)
+with open(os.path.join(os.environ["CLEANROOM_OUTPUT"], "answer.json"), "w") as f:
+    f.write(open(r).read())
+`,
+    });
+    const ledgerDir = await mkdtemp(join(tmpdir(), "exec-ledger-"));
+    const { key } = await loadOrCreateLedgerKey(join(ledgerDir, "provider.key"));
+    const store = new DirectoryLedgerStore(join(ledgerDir, "claims"));
+    await PrivacyLedger.open({ store, dataset: "claims", budget: { epsilon: 1, delta: 1e-9 }, signer: providerSigner(key) });
+    const asked: string[] = [];
+    platform.ledgerStore = (provider, dataset) => {
+      asked.push(`${provider.name}/${dataset}`);
+      return store;
+    };
+    try {
+      const outcome = await runExecutor(platform, d, job.env);
+      expect(outcome.receipt.status, outcome.receipt.error).to.equal("succeeded");
+      const { receipt, files } = receiptOf();
+      expect(asked).to.deep.equal(["acme/claims"]);
+      const answer = JSON.parse(files.get("outputs/answer.json")!.toString()) as { noise: number[]; entry: string };
+      expect(answer.noise).to.have.length(2);
+      expect(receipt.outputs.map((o) => o.path)).to.deep.equal(["answer.json"]);
+      expect(receipt.dp).to.have.length(1);
+      expect(receipt.dp![0]).to.include({ provider: "acme", dataset: "claims", seq: 1, entry: answer.entry, count: 2, sensitivity: 1 });
+      const state = await (await PrivacyLedger.open({ store, dataset: "claims", signer: providerSigner(key) })).state();
+      expect((state.entries[1] as unknown as { job: unknown }).job).to.deep.equal({ jobId: "job-1", jobDigest: job.env.jobDigest });
+      // The spend's token and the result's: both from the platform's attester, for the room's audience.
+      expect(platform.tokenRequests.map((t) => t.audience)).to.deep.equal([AUDIENCE, AUDIENCE]);
+    } finally {
+      await rm(ledgerDir, { recursive: true, force: true });
+    }
+  });
+
+  it("GIVEN a job asking for no noise THEN the receipt has no dp field", async () => {
+    const { job, d } = await setUp({ "main.py": MARK });
+    await runExecutor(platform, d, job.env);
+    expect(receiptOf().receipt).not.to.have.property("dp");
+  });
+
   /** Runs a job that must fail, and returns its (committed) failure receipt. */
   async function failed(files: Record<string, string>, opts: Parameters<typeof stageJob>[3] = {}, roomOverrides: Partial<CleanRoomDescriptor> = {}, change?: (job: StagedJob, d: CleanRoomDescriptor) => void | Promise<void>, approve = true): Promise<Receipt> {
     const { job, d } = await setUp(files, opts, roomOverrides, approve);
@@ -229,9 +281,71 @@ describe("executor/runExecutor", function () {
     });
   }
 
-  it("GIVEN a job.json over 16 MiB THEN invalid-manifest (it is not read whole)", async () => {
-    const receipt = await failed({ "main.py": MARK }, { jobJson: Buffer.alloc(16 * 1024 * 1024 + 1, 0x20) });
+  it("GIVEN a job.json over 16 MiB (valid JSON, padded) THEN invalid-manifest (it is not read whole)", async () => {
+    const receipt = await failed({ "main.py": MARK }, {}, {}, (job) => {
+      platform.objects.set(`${job.jobUri}/job.json`, Buffer.from(JSON.stringify(job.manifest).padEnd(16 * 1024 * 1024 + 1, " ")));
+    });
     expect(receipt.errorCode).to.equal("invalid-manifest");
+    expect(receipt.error).to.include("larger than");
+  });
+
+  for (const [what, change] of [
+    ["of version 2", (m: Record<string, unknown>) => ({ ...m, version: 2 })],
+    ["with an input whose provider is a number", (m: Record<string, unknown>) => ({ ...m, inputs: [{ provider: 1, dataset: "claims" }] })],
+    ["with an input whose dataset is a number", (m: Record<string, unknown>) => ({ ...m, inputs: [{ provider: "acme", dataset: 1 }] })],
+  ] as const) {
+    it(`GIVEN the approved job.json but ${what} THEN invalid-manifest`, async () => {
+      const receipt = await failed({ "main.py": MARK }, {}, {}, (job) => {
+        platform.objects.set(`${job.jobUri}/job.json`, Buffer.from(JSON.stringify(change(job.manifest as unknown as Record<string, unknown>))));
+      });
+      expect(receipt.errorCode).to.equal("invalid-manifest");
+    });
+  }
+
+  it("GIVEN a wrapped key of exactly 64 KiB THEN it is sent to the key release", async () => {
+    const receipt = await failed({ "main.py": MARK }, {}, {}, () => {
+      platform.objects.set("mem://room/acme/claims/key.wrapped", Buffer.alloc(64 * 1024));
+    });
+    expect(receipt.errorCode).to.equal("denied");
+    expect(platform.unwrapCalls).to.deep.equal(["acme/claims"]);
+  });
+
+  /** Runs a job writing `out.csv` (1000 bytes), doing `swap` to it once the output policy has checked it. */
+  async function swapped(swap: (file: string) => Promise<void>): Promise<Receipt> {
+    return failed({ "main.py": `import os\nopen(os.path.join(os.environ["CLEANROOM_OUTPUT"], "out.csv"), "wb").write(b"a" * 1000)\n` }, {}, {}, () => {
+      const open = platform.openResult.bind(platform);
+      // The result is opened after the policy checked and hashed the outputs, before they are copied.
+      platform.openResult = async (uri) => {
+        if (platform.results.length === 0) await swap(join(platform.commands[1]!.outputDir, "out.csv"));
+        return open(uri);
+      };
+    });
+  }
+
+  it("GIVEN an output that grows after the policy checked it THEN output-policy, nothing released", async () => {
+    const receipt = await swapped((f) => appendFile(f, "more"));
+    expect(receipt.errorCode).to.equal("output-policy");
+  });
+
+  it("GIVEN an output rewritten (same size) after the policy checked it THEN output-policy", async () => {
+    const receipt = await swapped((f) => writeFile(f, "b".repeat(1000)));
+    expect(receipt.errorCode).to.equal("output-policy");
+  });
+
+  it("GIVEN an output replaced by a directory after the policy checked it THEN output-policy", async () => {
+    const receipt = await swapped(async (f) => {
+      await rm(f);
+      await mkdir(f);
+    });
+    expect(receipt.errorCode).to.equal("output-policy");
+  });
+
+  it("GIVEN an output replaced by a symbolic link after the policy checked it THEN output-policy", async () => {
+    const receipt = await swapped(async (f) => {
+      await rm(f);
+      await symlink("/etc/hostname", f);
+    });
+    expect(receipt.errorCode).to.equal("output-policy");
   });
 
   it("GIVEN a job.json of exactly 16 MiB (valid JSON, padded) THEN it is read", async () => {
@@ -272,7 +386,7 @@ describe("executor/runExecutor", function () {
       platform.objects.delete("mem://room/acme/claims/key.wrapped");
     });
     expect(receipt.errorCode).to.equal("not-found");
-    expect(receipt.error).to.include("acme/claims");
+    expect(receipt.error).to.include("Dataset acme/claims has not been provisioned");
   });
 
   it("GIVEN a wrapped key over 64 KiB THEN invalid-argument (never sent to the key release)", async () => {
@@ -310,7 +424,7 @@ describe("executor/runExecutor", function () {
     const receipt = await failed({ "main.py": `${MARK}raise SystemExit(3)\n` });
     expect(receipt.errorCode).to.equal("job-failed");
     expect(receipt.exitCode).to.equal(3);
-    expect(receipt.error).not.to.include("local.jobLimits");
+    expect(receipt.error).to.match(/reproduce with the stage-1 data\)\.$/);
   });
 
   it("GIVEN a room with job limits and a job stopped by SIGXCPU (exit 152) THEN cpu-limit", async () => {
@@ -362,11 +476,10 @@ describe("executor/runExecutor", function () {
 
   it("GIVEN job and output URIs ending in the same id with trailing slashes THEN the job runs", async () => {
     const { job, d } = await setUp({ "main.py": MARK });
-    platform = Object.assign(platform, {});
-    (platform as unknown as { outputUri: string }).outputUri = `${OUTPUT_URI}/`;
-    platform.objects.set(`${job.jobUri}//bundle.tar`, platform.objects.get(`${job.jobUri}/bundle.tar`)!);
-    platform.objects.set(`${job.jobUri}//job.json`, platform.objects.get(`${job.jobUri}/job.json`)!);
-    const outcome = await runExecutor(platform, d, { ...job.env, jobUri: `${job.jobUri}/`, outputUri: `${OUTPUT_URI}/` });
+    (platform as unknown as { outputUri: string }).outputUri = `${OUTPUT_URI}//`;
+    platform.objects.set(`${job.jobUri}///bundle.tar`, platform.objects.get(`${job.jobUri}/bundle.tar`)!);
+    platform.objects.set(`${job.jobUri}///job.json`, platform.objects.get(`${job.jobUri}/job.json`)!);
+    const outcome = await runExecutor(platform, d, { ...job.env, jobUri: `${job.jobUri}//`, outputUri: `${OUTPUT_URI}//` });
     expect(outcome.receipt.status, outcome.receipt.error).to.equal("succeeded");
     expect(outcome.receipt.jobId).to.equal("job-1");
   });
