@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
-import { runJobProcess } from "../../src/runtime/executor/job-process.js";
+import { DRAIN_TIMEOUT_MS, runJobProcess } from "../../src/runtime/executor/job-process.js";
 import type { JobProcessCommand } from "../../src/runtime/platforms/platform.js";
 import { LocalExecutorPlatform, ENV_LOCAL_RUNTIME } from "../../src/runtime/platforms/local/platform.js";
 import { findBwrap } from "../../src/runtime/platforms/local/sandbox.js";
@@ -182,6 +182,23 @@ describe("executor/runJobProcess", function () {
       expect(alive(pid), "the namespace's first process is gone").to.equal(false);
     });
 
+    it("WHEN the reported process never goes away (a zombie no one reaps) THEN internal after the drain time, not a result", async function () {
+      this.timeout(40_000);
+      // The zombie's parent is ours and outlives the job: it never waits for the child it started.
+      const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+      helpers.push(parent);
+      const zombie = Number((await new Promise<Buffer>((r) => parent.stdout!.once("data", r))).toString().trim());
+      await sleep(200);
+      const started = Date.now();
+      const err = await runJobProcess(plain(`echo '{"child-pid": ${zombie}}' >&3`, { sandboxInfoFd: 3 })).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(CleanRoomError);
+      expect((err as CleanRoomError).code).to.equal("internal");
+      expect(Date.now() - started).to.be.at.least(DRAIN_TIMEOUT_MS);
+    });
+
     it("WHEN the report arrives in pieces THEN it is still read", async () => {
       const pid = firstProcess();
       await runJobProcess(plain(`printf '{"child-' >&3; sleep 0.2; printf 'pid": ${pid}, "x": 1}' >&3`, { sandboxInfoFd: 3 }));
@@ -197,7 +214,10 @@ describe("executor/runJobProcess", function () {
 
     it("WHEN the report is not JSON, or names no pid THEN the job still finishes (nothing else is killed)", async () => {
       const pid = firstProcess();
+      const started = Date.now();
       expect((await runJobProcess(plain("echo 'not json' >&3; exit 3", { sandboxInfoFd: 3 }))).code).to.equal(3);
+      // As soon as fd 3 is closed: not after the waits that bound a report that never comes.
+      expect(Date.now() - started).to.be.below(900);
       expect((await runJobProcess(plain(`echo '{"pid": ${pid}}' >&3`, { sandboxInfoFd: 3 }))).code).to.equal(0);
       expect(alive(pid), "a pid under another key is not the namespace's").to.equal(true);
       expect((await runJobProcess(plain(`echo '{"child-pid": "${pid}"}' >&3`, { sandboxInfoFd: 3 }))).code).to.equal(0);
