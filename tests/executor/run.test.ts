@@ -64,6 +64,10 @@ describe("executor/runExecutor", function () {
   }
 
   function receiptOf(): { receipt: Receipt; token: string; files: Map<string, Buffer> } {
+    // Nothing of the executor's work directory is left behind (it held the decrypted inputs). Checked here, in the
+    // tests themselves: a failing afterEach hook is not a failing test to Stryker.
+    const work = platform.commands[0]?.workDir;
+    if (work) expect(existsSync(dirname(work)), "executor work directory left behind").to.equal(false);
     const r = platform.committed();
     return { receipt: JSON.parse(r.files.get("receipt.json")!.toString("utf8")) as Receipt, token: r.files.get("attestation.jwt")!.toString("utf8"), files: r.files };
   }
@@ -523,6 +527,26 @@ with open(os.path.join(os.environ["CLEANROOM_OUTPUT"], "answer.json"), "w") as f
     expect(platform.results[0]!.aborted).to.be.at.least(1);
     expect(platform.results[0]!.committed).to.equal(false);
     expect([...platform.committed().files.keys()].sort()).to.deep.equal(["attestation.jwt", "receipt.json"]);
+  });
+
+  it("GIVEN the result store refusing an output with an error of its own THEN io-error (its message could name the output)", async () => {
+    const { job, d } = await setUp({ "main.py": MARK });
+    let writes = 0;
+    const open = platform.openResult.bind(platform);
+    platform.openResult = async (uri) => {
+      const w = await open(uri);
+      return {
+        write: async (p, from) => {
+          if (writes++ === 0) throw new CleanRoomError("invalid-argument", `bad path ${p}`);
+          return w.write(p, from);
+        },
+        commit: () => w.commit(),
+        abort: () => w.abort(),
+      };
+    };
+    const outcome = await runExecutor(platform, d, job.env);
+    expect(outcome.receipt.errorCode).to.equal("io-error");
+    expect(outcome.receipt.error).not.to.include("ran");
   });
 
   it("GIVEN the attester refusing the result's token THEN not committed, and what was written aborted", async () => {
