@@ -162,6 +162,7 @@ describe("executor/DpNoiseServer", function () {
     ["a sensitivity given as text", { ...BASE, sensitivity: "1" }, "sensitivity must be a positive number"],
     ["ε 0", { ...BASE, epsilon: 0 }, "epsilon must be > 0"],
     ["ε over the largest budget", { ...BASE, epsilon: 1e6 }, "epsilon must be > 0"],
+    ["ε as text", { ...BASE, epsilon: "0.1" }, "epsilon must be > 0"],
     ["no ε and no ρ", { ...BASE, epsilon: undefined }, "epsilon must be > 0"],
     ["δ of 0.001", { ...BASE, delta: 0.001 }, "delta must be > 0 and < 0.001"],
     ["δ 0", { ...BASE, delta: 0 }, "delta must be > 0 and < 0.001"],
