@@ -1,13 +1,14 @@
 // @ts-check
 // Mutation testing of the security and privacy core (`npm run mutate`; not part of `npm test`).
 //
-// Scope, ignorers and the equivalent-mutant list: reports/README.md. Incremental: `reports/stryker-incremental.json`
-// is committed, so a re-run only tests mutants whose code or covering tests changed.
-// One path while working, with the tests that matter:
-// `npm run mutate -- --mutate 'src/runtime/verify/**/*.ts' --testFiles 'tests/verify/*.test.ts'`.
+// Scope, ignorers and the equivalent-mutant list: reports/README.md. `npm run mutate` runs one Stryker process per
+// path of scripts/mutation/paths.mjs (scripts/mutation/run.mjs), each with its own test files and its own committed
+// incremental file `reports/stryker-incremental-<path>.json`, so a re-run only tests mutants whose code or covering
+// tests changed. One path while working: `npm run mutate -- --path verify`.
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { MUTATE, htmlReportOf, incrementalFileOf, jsonReportOf, pathNamed, testFilesOf } from "./scripts/mutation/paths.mjs";
 
 const root = dirname(fileURLToPath(import.meta.url));
 
@@ -21,19 +22,16 @@ createRequire(import.meta.url)(MOCHA12_SHIM);
 process.env.CLEANROOM_SHARED_DATA ??= resolve(root, "..", "shared", "data");
 process.env.CLEANROOM_REFERENCE_TESTDATA ??= resolve(root, "..", "shared", "reference", "testdata");
 
-/** The paths issue 20 names. */
-export const MUTATE = [
-  "src/core/**/*.ts",
-  "src/runtime/verify/**/*.ts",
-  "src/runtime/executor/**/*.ts",
-  "src/runtime/platforms/local/broker.ts",
-  "src/runtime/dp/**/*.ts",
-  "policy-packs/cleanroom-guardrails/**/*.ts",
-  // Barrels: re-exports only, nothing to mutate.
-  "!**/index.ts",
-  // The executor's process entry (env reading, exit codes): run by the end-to-end tests in child processes.
-  "!src/runtime/executor/main.ts",
-];
+/** The whole scope: every path issue 20 names (scripts/mutation/paths.mjs). */
+export { MUTATE };
+
+/**
+ * `npm run mutate` (scripts/mutation/run.mjs) runs Stryker once per path, naming it in this variable: the path's own
+ * mutate globs, test files, incremental file and report files. Unset, a plain `npx stryker run` covers the whole scope
+ * with every test file (slow: see reports/README.md).
+ */
+const PATH_ENV = "CLEANROOM_MUTATE_PATH";
+const path = process.env[PATH_ENV] ? pathNamed(process.env[PATH_ENV]) : undefined;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 const config = {
@@ -53,18 +51,19 @@ const config = {
   // Mutants only reached while modules load (top-level constants and regexes) would each need a fresh process and the
   // whole suite; they are counted as ignored, and listed in the report.
   ignoreStatic: true,
-  mutate: MUTATE,
+  mutate: path ? path.mutate : MUTATE,
+  ...(path ? { testFiles: testFilesOf(path, root) } : {}),
   plugins: ["@stryker-mutator/mocha-runner", "@stryker-mutator/typescript-checker", "./scripts/mutation/ignorers.mjs"],
   ignorers: ["human-messages"],
   incremental: true,
-  incrementalFile: "reports/stryker-incremental.json",
+  incrementalFile: path ? incrementalFileOf(path.name) : "reports/stryker-incremental.json",
   concurrency: 2,
   timeoutMS: 20_000,
   timeoutFactor: 2,
   dryRunTimeoutMinutes: 30,
   reporters: ["clear-text", "progress-append-only", "html", "json"],
-  htmlReporter: { fileName: "reports/mutation/index.html" },
-  jsonReporter: { fileName: "reports/mutation/mutation.json" },
+  htmlReporter: { fileName: path ? htmlReportOf(path.name) : "reports/mutation/index.html" },
+  jsonReporter: { fileName: path ? jsonReportOf(path.name) : "reports/mutation/mutation.json" },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0, reportScoreTable: true, reportMutants: true },
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: ".stryker-tmp",

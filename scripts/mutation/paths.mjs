@@ -1,0 +1,111 @@
+// @ts-check
+/**
+ * The paths `npm run mutate` scores (issue 20), one Stryker run each (scripts/mutation/run.mjs): the files each path
+ * mutates and the test files that exercise them.
+ *
+ * Only fast, in-process test files belong in `tests`. Stryker's per-test coverage sees only code that runs in its own
+ * test-runner process: a test that drives a room, a built CLI or a browser in a child process covers nothing here,
+ * yet costs its full time for every mutant whose code it happens to load. Each path writes its own incremental file
+ * (`reports/stryker-incremental-<name>.json`) and JSON report (`reports/mutation/<name>/mutation.json`).
+ */
+
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * @typedef {object} MutationPath
+ * @property {string} name       short name, used in file names and `--path`
+ * @property {string} title      what the path covers, for `--list`
+ * @property {string[]} mutate   Stryker `mutate` globs (`!` excludes)
+ * @property {string[]} tests    the in-process test files that exercise the path: paths, or `<dir>/*.test.ts`
+ * @property {string[]} [skip]   test files the `tests` globs match but that are slow end-to-end runs (child processes)
+ */
+
+/** Barrels re-export only: nothing to mutate. */
+const NO_BARRELS = "!**/index.ts";
+
+/** @type {readonly MutationPath[]} */
+export const PATHS = [
+  {
+    name: "core",
+    title: "src/core (the contract: attestation condition, descriptor, digests, receipt, spec)",
+    mutate: ["src/core/**/*.ts", NO_BARRELS],
+    tests: ["tests/core/*.test.ts"],
+  },
+  {
+    name: "verify",
+    title: "src/runtime/verify (token, chain, claims and result verification)",
+    mutate: ["src/runtime/verify/**/*.ts", NO_BARRELS],
+    // cli.test.ts runs the built CLI in a child process.
+    tests: ["tests/verify/*.test.ts"],
+    skip: ["tests/verify/cli.test.ts"],
+  },
+  {
+    name: "executor",
+    title: "src/runtime/executor (the workload: env, approval, run, job process, output policy, DP noise)",
+    // main.ts is the process entry (env reading, exit codes), run by the end-to-end tests in child processes.
+    mutate: ["src/runtime/executor/**/*.ts", NO_BARRELS, "!src/runtime/executor/main.ts"],
+    tests: ["tests/executor/*.test.ts"],
+  },
+  {
+    name: "broker",
+    title: "src/runtime/platforms/local/broker.ts (the local key broker's release decision)",
+    mutate: ["src/runtime/platforms/local/broker.ts"],
+    tests: ["tests/local/broker-release.test.ts", "tests/local/broker-http.test.ts"],
+  },
+  {
+    name: "dp",
+    title: "src/runtime/dp (samplers, accounting, ledger, MST)",
+    mutate: ["src/runtime/dp/**/*.ts", NO_BARRELS],
+    // stage2.test.ts drives a local room end to end.
+    tests: ["tests/dp/*.test.ts"],
+    skip: ["tests/dp/stage2.test.ts"],
+  },
+  {
+    name: "pack",
+    title: "policy-packs/cleanroom-guardrails (the CrossGuard policy pack)",
+    mutate: ["policy-packs/cleanroom-guardrails/**/*.ts", NO_BARRELS],
+    // pack.e2e.test.ts runs the pack under the Pulumi engine; preview.test.ts runs `npm run preview`.
+    tests: ["tests/policy/*.test.ts"],
+    skip: ["tests/policy/pack.e2e.test.ts", "tests/policy/preview.test.ts"],
+  },
+];
+
+/** The whole scope (every path's `mutate` globs), for a single run and for count.mjs. */
+export const MUTATE = [...new Set(PATHS.flatMap((p) => p.mutate))].sort((a, b) => Number(a.startsWith("!")) - Number(b.startsWith("!")));
+
+/**
+ * The path named `name`.
+ * @param {string} name
+ * @returns {MutationPath}
+ */
+export function pathNamed(name) {
+  const p = PATHS.find((x) => x.name === name);
+  if (!p) throw new Error(`Unknown mutation path "${name}"; one of: ${PATHS.map((x) => x.name).join(", ")} (\`npm run mutate -- --list\`)`);
+  return p;
+}
+
+/**
+ * The test files of a path, as explicit paths (Stryker's `testFiles` has no negation, and mocha is given them as its
+ * `spec`): `<dir>/*.test.ts` globs expanded, `skip` removed. Relative to `root`.
+ * @param {MutationPath} path
+ * @param {string} [root]
+ * @returns {string[]}
+ */
+export function testFilesOf(path, root = process.cwd()) {
+  const files = path.tests.flatMap((t) => {
+    const m = t.match(/^(.*)\/\*\.test\.ts$/);
+    if (!m) return [t];
+    return readdirSync(join(root, m[1]))
+      .filter((f) => f.endsWith(".test.ts"))
+      .map((f) => `${m[1]}/${f}`);
+  });
+  return [...new Set(files)].filter((f) => !(path.skip ?? []).includes(f)).sort();
+}
+
+/** @param {string} name */
+export const incrementalFileOf = (name) => `reports/stryker-incremental-${name}.json`;
+/** @param {string} name */
+export const jsonReportOf = (name) => `reports/mutation/${name}/mutation.json`;
+/** @param {string} name */
+export const htmlReportOf = (name) => `reports/mutation/${name}/index.html`;
