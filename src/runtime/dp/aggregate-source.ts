@@ -8,10 +8,9 @@
  * Both encode with the public schema only (`domain.ts`, `marginal-sql.ts`) and clamp and round sums exactly as
  * `ClampedSum.add` does, so a table gives the same counts through either source.
  */
-import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { ClampedSum } from "./aggregates.js";
 import { type Domain, headerIndex } from "./domain.js";
-import { type DuckdbSourceOptions, duckdbTableFunction, withDuckdb } from "./marginal-duckdb.js";
+import { type DuckdbSourceOptions, duckdbColumns, duckdbTableFunction, formatOf, withDuckdb } from "./marginal-duckdb.js";
 import { codeColumns, DUCKDB } from "./marginal-sql.js";
 import { scanCsv } from "./table.js";
 
@@ -62,19 +61,13 @@ function unitsExpression(column: string, s: ClampedSum): string {
  * await aggregateCsv({ input: "claims.parquet", schema, output, epsilon: 1, source: duckdbAggregateSource("claims.parquet") });
  */
 export function duckdbAggregateSource(path: string, options: DuckdbSourceOptions = {}): AggregateSource {
-  const format = options.format ?? (/\.(parquet|pq)$/i.test(path) ? "parquet" : "csv");
+  const format = formatOf(path, options);
   const from = duckdbTableFunction(path, format);
   return {
     kind: "duckdb",
     count(domain, histograms, sums) {
       return withDuckdb(options, async (run) => {
-        let header: string[];
-        try {
-          header = (await run(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${from})`)).map((r) => String(r[0]));
-        } catch (err) {
-          throw new CleanRoomError("invalid-argument", `DuckDB cannot read ${path} as ${format}: ${messageOf(err)}`, { cause: err });
-        }
-        headerIndex(domain, header, path);
+        headerIndex(domain, await duckdbColumns(run, path, format), path);
         const d = domain.columns.length;
         const units = domain.columns.map((c, i) => (sums[i] ? `${unitsExpression(c.name, sums[i]!)} AS u${i}` : `NULL AS u${i}`));
         const codes = domain.columns.map((_, i) => `c${i}`).join(", ");

@@ -24,13 +24,27 @@ export interface DuckdbSourceOptions {
   readonly threads?: number;
 }
 
+/**
+ * The column names DuckDB reads from `path` as `format`, with `run` from `withDuckdb`.
+ *
+ * @throws CleanRoomError `invalid-argument` when DuckDB cannot read the file as that format
+ */
+export async function duckdbColumns(run: (sql: string) => Promise<unknown[][]>, path: string, format: "csv" | "parquet"): Promise<string[]> {
+  try {
+    return (await run(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${duckdbTableFunction(path, format)})`)).map((r) => String(r[0]));
+  } catch (err) {
+    throw new CleanRoomError("invalid-argument", `DuckDB cannot read ${path} as ${format}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
 /** `read_csv(…)` / `read_parquet(…)` of a path, with every CSV column read as text (as the in-process reader does). */
 export function duckdbTableFunction(path: string, format: "csv" | "parquet"): string {
   const p = DUCKDB.str(path);
   return format === "parquet" ? `read_parquet(${p})` : `read_csv(${p}, header = true, all_varchar = true, auto_detect = true)`;
 }
 
-function formatOf(path: string, o: DuckdbSourceOptions): "csv" | "parquet" {
+/** The format a DuckDB source reads `path` as: `options.format`, else from the extension (`.parquet`/`.pq`, else csv). */
+export function formatOf(path: string, o: DuckdbSourceOptions): "csv" | "parquet" {
   if (o.format) return o.format;
   const ext = extname(path).toLowerCase();
   return ext === ".parquet" || ext === ".pq" ? "parquet" : "csv";
@@ -82,14 +96,8 @@ export function duckdbSource(path: string, options: DuckdbSourceOptions = {}): M
       const format = formatOf(path, options);
       const from = duckdbTableFunction(path, format);
       return withDuckdb(options, async (run) => {
-        let header: string[];
-        try {
-          header = (await run(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${from})`)).map((r) => String(r[0]));
-        } catch (err) {
-          throw new CleanRoomError("invalid-argument", `DuckDB cannot read ${path} as ${format}: ${messageOf(err)}`, { cause: err });
-        }
         // A column the public schema names but the file lacks is refused, as the in-process reader does.
-        headerIndex(domain, header, path);
+        headerIndex(domain, await duckdbColumns(run, path, format), path);
         // One pass encodes every row into a temporary table of codes (compressed, spilled to disk past the memory
         // limit); each marginal is then a small GROUP BY over one or two of its columns.
         // Codes fit one byte for every ordinary schema (≤ 255 codes): 20M rows × 12 columns is then 240 MB.
