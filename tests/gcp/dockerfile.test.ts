@@ -3,14 +3,13 @@
  * start (and powers the VM off) when a `tee-env-*` name is not in `allow_env_override`.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { expect } from "chai";
 import { ALLOW_ENV_OVERRIDE_LABEL, EXECUTOR_ENV_OVERRIDES, LOG_REDIRECT_LABEL, LOG_REDIRECT_POLICY } from "../../src/core/executor-env.js";
 import { EXECUTOR_ENV_OVERRIDES as RUNTIME_OVERRIDES } from "../../src/runtime/executor/env.js";
 import { TEE_ENV_PREFIX, jobInstanceResource } from "../../src/runtime/platforms/gcp/compute.js";
 import { dockerfileLabel } from "./fakes/confidential-space.js";
+import { DOCKERFILE } from "./room-fixtures.js";
 
-const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
 const text = readFileSync(DOCKERFILE, "utf8");
 
 describe("gcp/executor Dockerfile", () => {

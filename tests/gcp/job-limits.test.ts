@@ -24,11 +24,8 @@ import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js
 import { testChains } from "../verify/pki.js";
 import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
 import { GcpFake } from "./fakes/gcp-fake.js";
+import { DOCKERFILE, FAST, KEY, VM_PREFIX } from "./room-fixtures.js";
 
-const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
-const FAST = { attempts: 4, permissionAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
-const KEY = "projects/hospital-a-prod/locations/europe-west4/keyRings/demo/cryptoKeys/hospital-a";
-const VM_PREFIX = "demo-job-";
 
 describe("gcp/job-limits: jobs.timeoutSeconds on the executor and the runtime (issue 19)", function () {
   this.timeout(60_000);

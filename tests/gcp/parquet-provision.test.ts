@@ -32,12 +32,9 @@ import { INSURANCE_CSV, loadSchema } from "../dp/utility.js";
 import { testChains } from "../verify/pki.js";
 import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
 import { GcpFake } from "./fakes/gcp-fake.js";
+import { DOCKERFILE, FAST, KEY, VM_PREFIX } from "./room-fixtures.js";
 
-const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
-const FAST = { attempts: 4, permissionAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
-const KEY = "projects/hospital-a-prod/locations/europe-west4/keyRings/demo/cryptoKeys/hospital-a";
 const DATA_BUCKET = "demo-hospital-a-data";
-const VM_PREFIX = "demo-job-";
 
 /** The job: reports the names it sees and the Parquet file's size, sha256 and magic (node, no library needed). */
 const READER = `const fs = require("fs"), path = require("path"), crypto = require("crypto");

@@ -28,8 +28,8 @@ import { type MockRun, runExampleUnderMocks } from "../components/harness.js";
 import { testChains } from "../verify/pki.js";
 import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
 import { GcpFake } from "./fakes/gcp-fake.js";
+import { DOCKERFILE } from "./room-fixtures.js";
 
-const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
 /** A stage-2 DP job: counts the hospital's admissions and asks the executor for noise (ρ = 0.01) to add. */
 const DP_JOB = `const fs = require("fs"), p = require("path");
 const DP = p.join(process.env.CLEANROOM_OUTPUT, ".cleanroom-dp");

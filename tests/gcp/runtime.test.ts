@@ -34,12 +34,9 @@ import { testChains } from "../verify/pki.js";
 import { POLL_INTERVAL_ENV, TEST_TOKEN_ENV } from "../../src/runtime/platforms/gcp/index.js";
 import { FakeTeeServer, FakeVm, vmClaims } from "./fakes/confidential-space.js";
 import { GcpFake, googleError } from "./fakes/gcp-fake.js";
+import { DOCKERFILE, FAST, KEY, VM_PREFIX } from "./room-fixtures.js";
 
-const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
-const FAST = { attempts: 4, permissionAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 };
-const KEY = "projects/hospital-a-prod/locations/europe-west4/keyRings/demo/cryptoKeys/hospital-a";
 /** grantSubmit lets consumers create only instances named `<namePrefix>-job-*` (an IAM condition the fake enforces). */
-const VM_PREFIX = "demo-job-";
 
 /** Decrypts data the way the executor does: fake KMS master key → data key → envelope. */
 async function decryptWithFake(fake: GcpFake, wrapped: Buffer, data: Buffer): Promise<string> {
