@@ -11,7 +11,6 @@ import { expect } from "chai";
 import { dataCleanRoomProblems } from "../../src/components/index.js";
 import {
   type CleanRoomDescriptor,
-  CleanRoomError,
   canonicalJson,
   descriptorProblems,
   loadDescriptor,
@@ -29,6 +28,7 @@ import { checkAttestedRoom } from "../../src/runtime/verify/attested-room.js";
 import { AttestationError } from "../../src/runtime/verify/errors.js";
 import { twoProviderArgs } from "../components/fixtures.js";
 import { APPROVED_JOB, EXECUTOR_DIGEST, gcpDescriptor, localDescriptor, validSpec } from "./fixtures.js";
+import { thrown, rejected } from "../thrown.js";
 
 function debugRoom(): CleanRoomDescriptor {
   return { ...localDescriptor(), debugLogs: true };
@@ -53,26 +53,6 @@ function failedReceipt(): Receipt {
     error: "The job exited with a non-zero code",
     errorCode: "job-failed",
   };
-}
-
-function thrown(f: () => unknown): CleanRoomError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  throw new Error("expected a CleanRoomError");
-}
-
-async function rejected(p: Promise<unknown>): Promise<CleanRoomError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  throw new Error("expected a CleanRoomError");
 }
 
 describe("debug logs: the descriptor", () => {

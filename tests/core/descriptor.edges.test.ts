@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { expect } from "chai";
 import {
   type CleanRoomDescriptor,
-  CleanRoomError,
   buildAttestationCondition,
   descriptorProblems,
   jobTimeoutSeconds,
@@ -19,6 +18,7 @@ import {
 } from "../../src/core/index.js";
 import { STAGE1_METHODS } from "../../src/core/spec.js";
 import { APPROVED_JOB, DELETE, EXECUTOR_DIGEST, gcpDescriptor, gcpPolicy, localDescriptor, localPolicy, withField } from "./fixtures.js";
+import { thrown } from "../thrown.js";
 
 const POOL_PROVIDER = "projects/555555555555/locations/global/workloadIdentityPools/hospital-a/providers/attestation";
 
@@ -29,16 +29,6 @@ function gcpWithOwnTrust(): CleanRoomDescriptor {
 }
 
 const problems = (d: unknown) => descriptorProblems(d);
-
-function thrown(fn: () => unknown): CleanRoomError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  throw new Error("expected a CleanRoomError");
-}
 
 describe("core/descriptor: edges", () => {
   it("GIVEN local job limits at and beyond their bounds WHEN checked THEN the bounds are inclusive and each bad field is named", () => {

@@ -24,30 +24,10 @@ import {
   messageOf,
   throwIfProblems,
 } from "../../src/core/index.js";
+import { thrown, rejected } from "../thrown.js";
 
 const HEX = "a".repeat(64);
 const DIGEST = `sha256:${HEX}`;
-
-/** Runs `fn` and returns what it threw (fails when it does not throw). */
-function thrown(fn: () => unknown): CleanRoomError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  throw new Error("expected a CleanRoomError");
-}
-
-async function rejected(p: Promise<unknown>): Promise<CleanRoomError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  throw new Error("expected a CleanRoomError");
-}
 
 function job(): Record<string, unknown> {
   return { version: 1, entrypoint: ["python3", "main.py"], inputs: [{ provider: "a", dataset: "d" }], files: [{ path: "main.py", bytes: 1, sha256: HEX }] };

@@ -3,23 +3,13 @@
  * (no job runs without every provider of its inputs having approved it, under `approved-jobs`).
  */
 import { expect } from "chai";
-import { CleanRoomError } from "../../src/core/errors.js";
 import { checkApproval } from "../../src/runtime/executor/approval.js";
 import { ENV_JOB_DIGEST, ENV_JOB_URI, ENV_OUTPUT_URI, ENV_ROOM, readExecutorEnv } from "../../src/runtime/executor/env.js";
 import { room } from "./fake-platform.js";
+import { thrown } from "../thrown.js";
 
 const DIGEST = `sha256:${"1".repeat(64)}`;
 const OTHER = `sha256:${"2".repeat(64)}`;
-
-function thrown(f: () => unknown): CleanRoomError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  throw new Error("expected an error");
-}
 
 describe("executor/readExecutorEnv", () => {
   const full = { [ENV_JOB_DIGEST]: DIGEST, [ENV_JOB_URI]: "file:///r/jobs/job-1", [ENV_OUTPUT_URI]: "file:///r/q/job-1", [ENV_ROOM]: "/r/descriptor.json", OTHER: "x" };

@@ -11,12 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type AttestationClaims, LOCAL_ISSUER, buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
-import { CleanRoomError } from "../../src/core/errors.js";
+import type { CleanRoomError } from "../../src/core/errors.js";
 import { LOCAL_BROKER_AUDIENCE } from "../../src/runtime/platforms/local/attestation-service.js";
 import { type BrokerHandle, decideRelease, ensureBrokerKeys, loadBrokerKey, startBroker, unwrapKey, wrapKey } from "../../src/runtime/platforms/local/broker.js";
 import { unixRequest } from "../../src/runtime/platforms/local/http.js";
 import { descriptor } from "../verify/fixtures.js";
 import { type Chain, IMAGE, JOB, pkiToken, productionClaims, testChains } from "../verify/pki.js";
+import { thrown } from "../thrown.js";
 
 const OTHER_JOB = `sha256:${"e".repeat(64)}`;
 
@@ -25,16 +26,6 @@ function localClaims(job: string | undefined, image = IMAGE): Record<string, unk
   const base = productionClaims(now, { iss: LOCAL_ISSUER, aud: LOCAL_BROKER_AUDIENCE, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"] });
   const container = { image_digest: image, ...(job === undefined ? {} : { env_override: { CLEANROOM_JOB_DIGEST: job } }) };
   return { ...base, submods: { ...(base.submods as object), container } };
-}
-
-function thrown(f: () => unknown): CleanRoomError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  throw new Error("expected an error");
 }
 
 describe("local broker: wrapped keys and broker keys", () => {

@@ -5,20 +5,10 @@
  */
 import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
-import { CleanRoomError } from "../../src/core/errors.js";
 import { AttestationError, TrustStore } from "../../src/runtime/verify/index.js";
 import { storeFor } from "../../src/runtime/verify/chain.js";
 import { type Chain, chainOf, TestPki, testChains } from "./pki.js";
-
-function thrown(f: () => unknown): CleanRoomError {
-  try {
-    f();
-  } catch (err) {
-    expect(err, String(err)).to.be.instanceOf(CleanRoomError);
-    return err as CleanRoomError;
-  }
-  return expect.fail("should throw");
-}
+import { thrown } from "../thrown.js";
 
 function attestationError(f: () => unknown, code: string, claim: string): AttestationError {
   const err = thrown(f);
