@@ -43,7 +43,7 @@ const { parentPort, workerData } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const { createReadStream } = require("node:fs");
 const { parse } = require(workerData.csvParse);
-const { path, options, columns, numericColumns } = workerData;
+const { path, options, columns, numericColumns, maxRecordBytes } = workerData;
 const hash = createHash("sha256");
 let header;
 let numeric = [];
@@ -52,6 +52,7 @@ let lastLine = 0;
 let missing;
 const parser = parse({
   ...options,
+  max_record_size: maxRecordBytes,
   // Every record is dropped here (null): nothing is kept or passed on.
   on_record: (record, context) => {
     lastLine = context.lines;
@@ -108,6 +109,13 @@ type WorkerReport =
  */
 const WORKER_LIMITS = { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } as const;
 
+/**
+ * The longest record the check reads (csv-parse's `max_record_size`), well inside the worker's heap: past it, the
+ * file is refused naming the record's line. A table's record is far shorter; a longer one is almost always a quote
+ * that is never closed, which would otherwise make the parser hold the rest of the file as one field.
+ */
+export const CSV_CHECK_MAX_RECORD_BYTES = 8 * 1024 * 1024;
+
 function runWorker(data: Record<string, unknown>): Promise<WorkerReport> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: data, resourceLimits: WORKER_LIMITS });
@@ -137,6 +145,7 @@ export async function checkDatasetCsv(path: string, schema?: DatasetSchema): Pro
   const r = await runWorker({
     path,
     csvParse: require.resolve("csv-parse"),
+    maxRecordBytes: CSV_CHECK_MAX_RECORD_BYTES,
     options: CSV_PARSE_OPTIONS,
     columns: columns.map((c) => c.name),
     numericColumns: columns.filter((c) => c.type === "numeric").map((c) => c.name),
@@ -152,7 +161,11 @@ export async function checkDatasetCsv(path: string, schema?: DatasetSchema): Pro
     if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") {
       throw new CleanRoomError("io-error", `Cannot read the CSV ${path}: ${r.error.message ?? code}`, { cause: r.error });
     }
-    throw new CleanRoomError("invalid-argument", `${csvErrorMessage(path, r.error, r.lastLine)}; fix it and provision again (nothing was stored)`, { cause: r.error });
+    const what =
+      code === "CSV_MAX_RECORD_SIZE"
+        ? `CSV ${path}, line ${r.lastLine + 1}: a record longer than ${CSV_CHECK_MAX_RECORD_BYTES / (1024 * 1024)} MiB starts here (most often a quoted field that is never closed)`
+        : csvErrorMessage(path, r.error, r.lastLine);
+    throw new CleanRoomError("invalid-argument", `${what}; fix it and provision again (nothing was stored)`, { cause: r.error });
   }
   if (r.empty) throw new CleanRoomError("invalid-argument", `The CSV ${path} is empty: it needs a header row naming the columns`);
   return { rows: r.rows, sha256: r.sha256, unparsable: r.unparsable };
