@@ -12,8 +12,8 @@ import {
   pureDpRho,
 } from "../../src/runtime/dp/accounting.js";
 
-function invalid(f: () => unknown): void {
-  expect(f).to.throw(CleanRoomError).with.property("code", "invalid-argument");
+function invalid(f: () => unknown, message?: RegExp): void {
+  expect(f).to.throw(CleanRoomError, message).with.property("code", "invalid-argument");
 }
 
 describe("dp accounting edges (zCDP)", () => {
@@ -42,15 +42,15 @@ describe("dp accounting edges (zCDP)", () => {
   });
 
   it("GIVEN out-of-range arguments THEN each converter refuses with invalid-argument", () => {
-    invalid(() => cdpDelta(-0.1, 1));
+    invalid(() => cdpDelta(-0.1, 1), /cdpDelta needs rho >= 0/);
     invalid(() => cdpDelta(0.1, -1));
     invalid(() => cdpRho(Number.POSITIVE_INFINITY, 1e-9));
     invalid(() => cdpRho(Number.NaN, 1e-9));
     invalid(() => cdpRho(1, -1e-9));
     invalid(() => cdpEps(Number.POSITIVE_INFINITY, 1e-9));
-    invalid(() => cdpEps(0.1, 0));
+    invalid(() => cdpEps(0.1, 0), /delta must be > 0/);
     invalid(() => cdpEps(0.1, -1));
-    invalid(() => gaussianSigma(0));
+    invalid(() => gaussianSigma(0), /rho must be > 0/);
     invalid(() => gaussianSigma(-1));
   });
 

@@ -1,5 +1,6 @@
 // Edges of the DP aggregates and of `dpQuery` (issue 20, dp mutation pass). Each release is checked against the exact
 // value plus the noise the same seed draws (deterministic: no false failures), and each refused input by its code.
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,8 +18,25 @@ import {
   releaseSum,
   sumGrid,
 } from "../../src/runtime/dp/aggregates.js";
+import { PrivacyLedger } from "../../src/runtime/dp/ledger.js";
+import { providerSigner } from "../../src/runtime/dp/ledger-keys.js";
+import type { LedgerStore } from "../../src/runtime/dp/ledger-store.js";
 import { dpQuery } from "../../src/runtime/dp/query.js";
 import { testRng } from "../../src/runtime/dp/rng.js";
+
+/** An in-memory ledger store at the `LedgerStore` interface. */
+class MemoryLedgerStore implements LedgerStore {
+  readonly location = "mem://query-ledger";
+  readonly entries = new Map<number, Buffer>();
+  async list(): Promise<{ seq: number; bytes: Buffer }[]> {
+    return [...this.entries.entries()].sort((a, b) => a[0] - b[0]).map(([seq, bytes]) => ({ seq, bytes }));
+  }
+  async create(seq: number, bytes: Buffer): Promise<boolean> {
+    if (this.entries.has(seq)) return false;
+    this.entries.set(seq, bytes);
+    return true;
+  }
+}
 
 function invalid(f: () => unknown): void {
   expect(f).to.throw(CleanRoomError).with.property("code", "invalid-argument");
@@ -40,6 +58,8 @@ describe("dp aggregates edges", () => {
     for (const b of [{ rho: 0 }, { rho: -1 }, { rho: Number.NaN }, { rho: Number.POSITIVE_INFINITY }, { epsilon: 0 }, { epsilon: -0.5 }, { epsilon: Number.POSITIVE_INFINITY }]) {
       invalid(() => drawNoise(testRng("b"), b, 1));
       invalid(() => dpCount(5, b, testRng("b")));
+      // Even when no value is drawn (an empty histogram), the budget itself is refused.
+      invalid(() => drawNoise(testRng("b"), b, 0));
     }
   });
 
@@ -138,11 +158,21 @@ describe("dp aggregates edges", () => {
 
   it("GIVEN a mean THEN each half gets half the budget, NaN is neither summed nor counted, and the result is clamped post-processing", () => {
     for (const budget of [{ rho: 0.4 }, { epsilon: 2 }]) {
-      const rng = testRng(`mean-${JSON.stringify(budget)}`);
+      // A seed whose count noise is not 0, so that the count visibly includes it.
       const half = "rho" in budget ? { rho: 0.2 } : { epsilon: 1 };
+      const countNoiseOf = (seed: number) => {
+        const r = testRng(`mean-${seed}`);
+        drawNoise(r, half, 1, 65536);
+        return drawNoise(r, half, 1, 1).values[0];
+      };
+      let seed = 0;
+      while (countNoiseOf(seed) === 0) seed++;
+      const name = `mean-${seed}`;
+      const rng = testRng(name);
       const sumNoise = drawNoise(rng, half, 1, 65536);
       const countNoise = drawNoise(rng, half, 1, 1);
-      const m = dpClampedMean([2, 4, Number.NaN, 100], 0, 10, budget, testRng(`mean-${JSON.stringify(budget)}`));
+      expect(countNoise.values[0]).to.not.equal(0);
+      const m = dpClampedMean([2, 4, Number.NaN, 100], 0, 10, budget, testRng(name));
       const units = Math.round(2 / (10 / 65536)) + Math.round(4 / (10 / 65536)) + 65536;
       expect(m.sum.value).to.equal((units + sumNoise.values[0]) * (10 / 65536));
       expect(m.count.value).to.equal(3 + countNoise.values[0]);
@@ -165,11 +195,11 @@ describe("dp query edges (in-process, no ledger)", () => {
   const schema = {
     columns: [
       { name: "a", type: "categorical", categories: ["x", "y"] },
-      { name: "n", type: "numeric", min: 0, max: 10, bins: 2 },
+      { name: "n", type: "numeric", min: 1, max: 10, bins: 2 },
     ],
   };
-  // 5 rows: a = x, x, y, z (unknown), x; n = 1, 20 (→ 10), blank, 3, 4.
-  const rows = ["a,n", "x,1", "x,20", "y,", "z,3", "x,4"];
+  // 6 rows: a = x, x, y, z (unknown), x, y; n = 1, 20 (→ 10), blank, 3, 4, spaces (blank too: not clamped up to min).
+  const rows = ["a,n", "x,1", "x,20", "y,", "z,3", "x,4", "y,  "];
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "dp-query-"));
@@ -209,14 +239,14 @@ describe("dp query edges (in-process, no ledger)", () => {
     const rho = 0.5;
     let n = drawNoise(testRng("count"), { rho }, 1, 1);
     const count = await dpQuery({ input: csv, schema, kind: "count", rho, rng: testRng("count") });
-    expect(count).to.include({ kind: "count", value: 5 + n.values[0], sd: n.sd, rho });
+    expect(count).to.include({ kind: "count", value: 6 + n.values[0], sd: n.sd, rho });
 
     n = drawNoise(testRng("hist"), { rho }, 3, 1);
     const hist = await dpQuery({ input: csv, schema, kind: "histogram", column: "a", rho, rng: testRng("hist") });
     expect(hist.column).to.equal("a");
     expect(hist.histogram).to.deep.equal([
       { label: "x", count: 3 + n.values[0] },
-      { label: "y", count: 1 + n.values[1] },
+      { label: "y", count: 2 + n.values[1] },
       { label: "(unknown)", count: 1 + n.values[2] },
     ]);
     expect(hist.sd).to.equal(n.sd);
@@ -234,9 +264,30 @@ describe("dp query edges (in-process, no ledger)", () => {
     const c = drawNoise(rng, { rho: rho / 2 }, 1, 1);
     const m = drawNoise(rng, { rho: rho / 2 }, 1, 65536);
     const mean = await dpQuery({ input: csv, schema, kind: "mean", column: "n", rho, rng: testRng("mean") });
-    // The count is of rows (5), the blank cell adds nothing to the sum.
-    expect(mean.value).to.equal(meanOf((units + m.values[0]) * grid, 5 + c.values[0], 0, 10));
+    // The count is of rows (6), the blank cells add nothing to the sum.
+    expect(mean.value).to.equal(meanOf((units + m.values[0]) * grid, 6 + c.values[0], 1, 10));
     expect(mean.sd).to.equal(m.sd * grid);
     expect(mean.rho).to.equal(rho);
+  });
+
+  it("GIVEN a ledger WHEN a query is answered THEN its spend is recorded first with what was asked, and a refused budget writes nothing", async () => {
+    const store = new MemoryLedgerStore();
+    const ledger = { store, dataset: "t", budget: { epsilon: 1, delta: 1e-9 }, signer: providerSigner(generateKeyPairSync("ed25519").privateKey) };
+    for (const rho of [0, -0.1, Number.POSITIVE_INFINITY, Number.NaN]) {
+      await invalidAsync(dpQuery({ input: csv, schema, kind: "count", rho, ledger, rng: testRng("q") }), /rho/);
+    }
+    expect(store.entries.size).to.equal(0);
+    const byRho = await dpQuery({ input: csv, schema, kind: "histogram", column: "a", rho: 0.001, ledger, rng: testRng("q") });
+    expect(byRho.ledgerEntry).to.include({ kind: "spend", stage: "query", mechanism: "histogram", rho: 0.001, testSeeded: true, seq: 1 });
+    expect(byRho.ledgerEntry?.detail).to.deep.equal({ column: "a" });
+    expect(byRho.ledgerEntry).to.not.have.property("epsilon");
+    expect(byRho.ledgerEntry).to.not.have.property("delta");
+    const byEps = await dpQuery({ input: csv, schema, kind: "count", epsilon: 0.1, ledger, rng: testRng("q") });
+    expect(byEps.ledgerEntry).to.include({ mechanism: "count", epsilon: 0.1, delta: 1e-9, rho: cdpRho(0.1, 1e-9), seq: 2 });
+    expect(byEps.ledgerEntry).to.not.have.property("detail");
+    const state = await (await PrivacyLedger.open({ store, signer: ledger.signer })).state();
+    expect(byEps.ledgerHead).to.equal(state.head);
+    expect(byRho.ledgerHead).to.equal(state.hashes[1]);
+    expect(state.spent.rho).to.be.closeTo(0.001 + cdpRho(0.1, 1e-9), 1e-15);
   });
 });

@@ -146,4 +146,31 @@ describe("dp samplers edges (scripted draws)", () => {
     const g = discreteGaussianVector(z.rng, { n: 1n, d: 1n }, 1);
     expect(Array.from(g)).to.deep.equal([0]);
   });
+
+  it("GIVEN σ² WHEN the discrete Gaussian draws its Laplace proposal THEN its scale is ⌊σ⌋ + 1, exact even where a double's √ is not", () => {
+    // CKS Alg. 3's proposal scale t = ⌊σ⌋ + 1 keeps the expected number of rejections bounded; the geometric inside the
+    // Laplace first draws its fraction from [0, t), so the second range asked for is t.
+    const scaleFor = (n: bigint, d = 1n): bigint => {
+      const s = scripted([0n, 0n]);
+      expect(() => discreteGaussian(s.rng, { n, d })).to.throw(/exhausted/);
+      expect(s.ranges[0]).to.equal(2n);
+      return s.ranges[1];
+    };
+    expect(scaleFor(1n)).to.equal(2n);
+    expect(scaleFor(2n)).to.equal(2n);
+    expect(scaleFor(3n)).to.equal(2n);
+    expect(scaleFor(4n)).to.equal(3n);
+    expect(scaleFor(399n, 100n)).to.equal(2n);
+    expect(scaleFor(1n, 3n)).to.equal(1n);
+    // Around x = 2^40 + 1, x² − 1 is not a double: the float square root is one too high and must be corrected.
+    const x = 2n ** 40n + 1n;
+    expect(scaleFor(x * x)).to.equal(x + 1n);
+    expect(scaleFor(x * x - 1n)).to.equal(x);
+    const y = 2n ** 45n - 1n;
+    expect(scaleFor(y * y)).to.equal(y + 1n);
+    expect(scaleFor(y * y - 1n)).to.equal(y);
+    // Above 2^53 the double rounds x² down so that its square root falls below x: the estimate is corrected upwards.
+    const z = 2n ** 53n + 1n;
+    expect(scaleFor(z * z)).to.equal(z + 1n);
+  });
 });
