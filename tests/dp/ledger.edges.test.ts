@@ -71,7 +71,11 @@ describe("dp privacy ledger edges (in memory)", () => {
       { epsilon: 1, delta: MAX_BUDGET_DELTA },
       { epsilon: 1, delta: "1e-9" as unknown as number },
     ]) {
-      expect(() => recordedBudget(b), JSON.stringify(b)).to.throw(CleanRoomError).with.property("code", "invalid-argument");
+      // Refused by the bounds check itself, which lists the problem (not by a later conversion).
+      expect(() => recordedBudget(b), JSON.stringify(b))
+        .to.throw(CleanRoomError, /^Invalid privacy budget: budget /)
+        .with.property("problems")
+        .that.has.length(1);
     }
     try {
       recordedBudget({ epsilon: -1, delta: 1 }, "stage budget");
@@ -89,6 +93,9 @@ describe("dp privacy ledger edges (in memory)", () => {
     expect((await rejection(PrivacyLedger.open({ store, signer, budget: { epsilon: 1, delta: 1e-9 } }))).code).to.equal("not-found");
     const executor = { role: "executor" as const, sign: signer.sign };
     expect((await rejection(PrivacyLedger.open(target(store, { signer: executor })))).code).to.equal("denied");
+    // An executor signer that happens to carry a public key is still not the provider.
+    const keyedExecutor = { role: "executor" as const, sign: signer.sign, publicKey: signer.publicKey };
+    expect((await rejection(PrivacyLedger.open(target(store, { signer: keyedExecutor })))).code).to.equal("denied");
     expect(store.creates).to.equal(0);
     await PrivacyLedger.open(target(store));
     const [g] = store.parsed();
@@ -143,12 +150,16 @@ describe("dp privacy ledger edges (in memory)", () => {
     expect(first.entry.detail).to.deep.equal({ columns: 7 });
     expect(first.entry.prev).to.equal(first.state.head);
     expect(first.hash).to.equal(entryHash(first.entry));
+    expect(first.hash).to.match(/^sha256:[0-9a-f]{64}$/);
     const s1 = await ledger.state();
     expect(s1.remainingRho).to.be.closeTo(budget / 2, 1e-15);
     expect(s1.spent.epsilon).to.equal(cdpEps(budget / 2, 1e-9));
     expect(s1.head).to.equal(first.hash);
     // Over by more than the 1e-9 slack: refused, nothing written.
-    expect((await rejection(ledger.spend({ stage: "query", mechanism: "count", rho: (budget / 2) * (1 + 1e-6) }))).code).to.equal("budget-exceeded");
+    const over = await rejection(ledger.spend({ stage: "query", mechanism: "count", rho: (budget / 2) * (1 + 1e-6) }));
+    expect(over.code).to.equal("budget-exceeded");
+    // The refusal says how many spends used the budget (the genesis entry is not one).
+    expect(over.message).to.match(/ in 1 spend\(s\)/);
     expect(store.entries.size).to.equal(2);
     const last = await ledger.spend({ stage: "query", mechanism: "count", rho: budget / 2 });
     expect(last.entry).to.not.have.property("epsilon");
@@ -159,6 +170,57 @@ describe("dp privacy ledger edges (in memory)", () => {
     expect(s2.remainingRho).to.equal(0);
     // Zero cost still fits a spent budget (an artefact-like spend of nothing).
     await ledger.spend({ stage: "query", mechanism: "count", rho: 0 });
+    // A zero-cost spend is a valid entry when the ledger is read back.
+    expect((await ledger.state()).entries).to.have.length(4);
+  });
+
+  it("GIVEN a store where every write loses the race THEN open, spend and recordArtefact give up after 200 tries with timeout", async () => {
+    const store = new MemoryStore();
+    const ledger = await PrivacyLedger.open(target(store));
+    const losing = new MemoryStore();
+    losing.entries.set(0, store.entries.get(0) as Buffer);
+    losing.beforeCreate = (seq) => {
+      if (!losing.entries.has(seq)) losing.entries.set(seq, Buffer.from("placeholder"));
+    };
+    const listed = losing.list.bind(losing);
+    // The rival's entry is never readable: the next list shows only what was there before.
+    losing.list = async () => (await listed()).filter((e) => e.seq === 0);
+    const create = losing.create.bind(losing);
+    losing.create = async (seq, bytes) => {
+      const ok = await create(seq, bytes);
+      losing.entries.delete(seq);
+      return ok;
+    };
+    const onLosing = await PrivacyLedger.open({ store: losing, signer });
+    expect((await rejection(onLosing.spend({ stage: "query", mechanism: "count", rho: 0.001 }))).code).to.equal("timeout");
+    expect(losing.creates).to.equal(200);
+    losing.creates = 0;
+    expect((await rejection(onLosing.recordArtefact(1, "sha256:0", "x"))).code).to.equal("timeout");
+    expect(losing.creates).to.equal(200);
+    losing.creates = 0;
+    expect((await rejection(PrivacyLedger.open({ store: losing, signer, budget: { epsilon: 2, delta: 1e-9 }, forceBudgetChange: true }))).code).to.equal("timeout");
+    expect(losing.creates).to.equal(200);
+    const empty = new MemoryStore();
+    empty.beforeCreate = (seq) => empty.entries.set(seq, Buffer.from("x"));
+    empty.list = async () => [];
+    expect((await rejection(PrivacyLedger.open(target(empty)))).code).to.equal("timeout");
+    expect(empty.creates).to.equal(200);
+    expect((await ledger.state()).entries).to.have.length(1);
+  });
+
+  it("GIVEN a rival spend landing while a budget change is written THEN the change is written again after it", async () => {
+    const store = new MemoryStore();
+    const ledger = await PrivacyLedger.open(target(store));
+    const copy = new MemoryStore();
+    copy.entries.set(0, store.entries.get(0) as Buffer);
+    await (await PrivacyLedger.open({ store: copy, signer })).spend({ stage: "query", mechanism: "count", rho: 0.001 });
+    store.beforeCreate = (seq) => {
+      if (seq === 1 && !store.entries.has(1)) store.entries.set(1, copy.entries.get(1) as Buffer);
+    };
+    await PrivacyLedger.open(target(store, { budget: { epsilon: 2, delta: 1e-9 }, forceBudgetChange: true }));
+    const s = await ledger.state();
+    expect(s.entries.map((e) => e.kind)).to.deep.equal(["genesis", "spend", "budget-change"]);
+    expect(s.budget.epsilon).to.equal(2);
   });
 
   it("GIVEN a budget WHEN the state is computed THEN the assertion allows the slack and reports what is left", () => {
@@ -224,6 +286,7 @@ describe("dp privacy ledger edges (in memory)", () => {
     };
     corrupt([stored[1]], /no entry 00000000/);
     corrupt([{ seq: 0, bytes: Buffer.from("{not json") }], /not valid JSON/);
+    corrupt([{ seq: 0, bytes: Buffer.from("null") }], /not an/);
     corrupt([edit(0, (e) => (e.format = "acr-dp-ledger-v1"))], /not an acr-dp-ledger-v2 entry/);
     corrupt([edit(0, (e) => (e.seq = 3))], /numbered 0/);
     corrupt([edit(0, (e) => delete e.signature)], /not an/);
