@@ -63,6 +63,11 @@ describe("dp aggregates edges", () => {
     }
   });
 
+  it("GIVEN a negative budget for a query of sensitivity 0 and no cells THEN it is still refused (nothing downstream would)", () => {
+    invalid(() => drawNoise(testRng("z"), { rho: -1 }, 0, 0));
+    invalid(() => drawNoise(testRng("z"), { epsilon: -1 }, 0, 0));
+  });
+
   it("GIVEN { rho } and a sensitivity THEN the Gaussian's σ² is Δ²/(2ρ) rounded up and its ρ is at most, and within 1e-8 of, the budget", () => {
     for (const [rho, sens] of [
       [0.5, 1],

@@ -74,7 +74,8 @@ describe("dp privacy ledger edges (in memory)", () => {
       // Refused by the bounds check itself, which lists the problem (not by a later conversion).
       expect(() => recordedBudget(b), JSON.stringify(b))
         .to.throw(CleanRoomError, /^Invalid privacy budget: budget /)
-        .with.property("problems")
+        .that.includes({ code: "invalid-argument" })
+        .and.has.property("problems")
         .that.has.length(1);
     }
     try {
@@ -172,6 +173,8 @@ describe("dp privacy ledger edges (in memory)", () => {
     await ledger.spend({ stage: "query", mechanism: "count", rho: 0 });
     // A zero-cost spend is a valid entry when the ledger is read back.
     expect((await ledger.state()).entries).to.have.length(4);
+    // Three spends and the genesis entry: the refusal counts the spends only.
+    expect((await rejection(ledger.spend({ stage: "query", mechanism: "count", rho: budget }))).message).to.match(/ in 3 spend\(s\)/);
   });
 
   it("GIVEN a store where every write loses the race THEN open, spend and recordArtefact give up after 200 tries with timeout", async () => {
