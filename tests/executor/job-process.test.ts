@@ -36,8 +36,9 @@ describe("executor/runJobProcess", function () {
   let sandboxed: LocalExecutorPlatform;
   const helpers: ChildProcess[] = [];
 
-  before(async function () {
-    if (!findBwrap()) this.skip();
+  before(async () => {
+    // `npm test` installs bubblewrap first (scripts/setup.sh): without it these tests fail, they never skip.
+    if (!findBwrap()) throw new Error("bubblewrap (bwrap) is not installed: run `bash scripts/setup.sh test` (it says how to install it)");
     // System directories only: as root the sandbox starts as `nobody`, who cannot reach a runtime under /root (in a
     // room the launcher's own sandbox binds it where the job's can see it).
     sandboxed = new LocalExecutorPlatform(room([]), "mem://room/q/job-1", { CLEANROOM_SANDBOX: "bubblewrap", [ENV_LOCAL_RUNTIME]: JSON.stringify({ bind: [], path: "/usr/bin:/bin" }) });
