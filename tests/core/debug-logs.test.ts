@@ -16,7 +16,6 @@ import {
   loadDescriptor,
   nonceForReceipt,
   parseReceipt,
-  policyDigest,
   type Receipt,
   receiptProblems,
   resolveSpec,
@@ -27,7 +26,7 @@ import { executorPlatformFor, roomClientFor } from "../../src/runtime/platforms/
 import { checkAttestedRoom } from "../../src/runtime/verify/attested-room.js";
 import { AttestationError } from "../../src/runtime/verify/errors.js";
 import { twoProviderArgs } from "../components/fixtures.js";
-import { APPROVED_JOB, EXECUTOR_DIGEST, gcpDescriptor, localDescriptor, validSpec } from "./fixtures.js";
+import { APPROVED_JOB, gcpDescriptor, localDescriptor, validReceipt, validSpec } from "./fixtures.js";
 import { thrown, rejected } from "../thrown.js";
 
 function debugRoom(): CleanRoomDescriptor {
@@ -36,14 +35,7 @@ function debugRoom(): CleanRoomDescriptor {
 
 function failedReceipt(): Receipt {
   return {
-    version: 1,
-    room: "demo",
-    jobId: "job-1",
-    jobDigest: APPROVED_JOB,
-    executorImageDigest: EXECUTOR_DIGEST,
-    policyDigest: policyDigest("assertion.swname == 'CLEANROOM_LOCAL'"),
-    platform: "local",
-    sandbox: "bubblewrap",
+    ...validReceipt(),
     inputs: [],
     outputs: [],
     startedAt: "2026-01-01T00:00:00Z",

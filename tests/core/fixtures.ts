@@ -1,7 +1,7 @@
 /**
  * Reusable, valid core fixtures: descriptors for both platforms, a spec, and attestation claims (a production TDX
  * token modelled on reference/confidential-space.md §1.5, Google's published production SEV claims, the decoded
- * payload of a real debug SEV token, and local-backend claims as the contract describes them).
+ * payload of a real debug SEV token, and local-backend claims as the contract describes them), and a receipt.
  *
  * Every function returns a fresh deep copy, so a test may break one field without affecting another test.
  */
@@ -16,6 +16,8 @@ import {
   DESCRIPTOR_VERSION,
   JOB_DIGEST_ENV,
   LOCAL_ISSUER,
+  policyDigest,
+  type Receipt,
   roomAudience,
 } from "../../src/core/index.js";
 
@@ -285,4 +287,27 @@ export function withField<T>(value: T, path: string, replacement: unknown): T {
   if (replacement === DELETE) delete node[last];
   else node[last] = replacement;
   return copy as T;
+}
+
+/** A succeeded local receipt with one input and two outputs. */
+export function validReceipt(): Receipt {
+  return {
+    version: 1,
+    room: "demo",
+    jobId: "job-1",
+    jobDigest: APPROVED_JOB,
+    executorImageDigest: EXECUTOR_DIGEST,
+    policyDigest: policyDigest("assertion.swname == 'CLEANROOM_LOCAL'"),
+    platform: "local",
+    sandbox: "bubblewrap",
+    inputs: [{ provider: "hospital-a", dataset: "patients", sha256: "a".repeat(64), bytes: 1234 }],
+    outputs: [
+      { path: "model/coef.csv", bytes: 10, sha256: "b".repeat(64) },
+      { path: "report.txt", bytes: 0, sha256: "c".repeat(64) },
+    ],
+    startedAt: "2025-06-23T14:22:31Z",
+    finishedAt: "2025-06-23T14:25:02.123Z",
+    status: "succeeded",
+    exitCode: 0,
+  };
 }

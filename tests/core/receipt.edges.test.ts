@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import { CleanRoomError, type Receipt, parseReceipt, policyDigest, receiptProblems } from "../../src/core/index.js";
-import { APPROVED_JOB, DELETE, EXECUTOR_DIGEST, withField } from "./fixtures.js";
+import { APPROVED_JOB, DELETE, validReceipt, withField } from "./fixtures.js";
 
 const HEX = "a".repeat(64);
 const ENTRY = `sha256:${"e".repeat(64)}`;
@@ -12,24 +12,8 @@ const ENTRY = `sha256:${"e".repeat(64)}`;
 /** A succeeded receipt with one input, one admission, one DP spend and two outputs. */
 function receipt(): Receipt {
   return {
-    version: 1,
-    room: "demo",
-    jobId: "job-1",
-    jobDigest: APPROVED_JOB,
-    executorImageDigest: EXECUTOR_DIGEST,
-    policyDigest: policyDigest("assertion.swname == 'CLEANROOM_LOCAL'"),
-    platform: "local",
-    sandbox: "bubblewrap",
-    inputs: [{ provider: "hospital-a", dataset: "patients", sha256: HEX, bytes: 1234 }],
+    ...validReceipt(),
     admittedBy: [{ provider: "hospital-a", policyDigest: policyDigest("x"), own: true }],
-    outputs: [
-      { path: "model/coef.csv", bytes: 10, sha256: "b".repeat(64) },
-      { path: "report.txt", bytes: 0, sha256: "c".repeat(64) },
-    ],
-    startedAt: "2025-06-23T14:22:31Z",
-    finishedAt: "2025-06-23T14:25:02.123Z",
-    status: "succeeded",
-    exitCode: 0,
     dp: [{ provider: "hospital-a", dataset: "patients", seq: 3, entry: ENTRY, rho: 0.01, count: 2, sensitivity: 1 }],
   };
 }

@@ -11,31 +11,9 @@ import {
   receiptDigest,
   receiptProblems,
 } from "../../src/core/index.js";
-import { APPROVED_JOB, DELETE, EXECUTOR_DIGEST, withField } from "./fixtures.js";
+import { DELETE, EXECUTOR_DIGEST, validReceipt, withField } from "./fixtures.js";
 
 const HEX = "a".repeat(64);
-
-function validReceipt(): Receipt {
-  return {
-    version: 1,
-    room: "demo",
-    jobId: "job-1",
-    jobDigest: APPROVED_JOB,
-    executorImageDigest: EXECUTOR_DIGEST,
-    policyDigest: policyDigest("assertion.swname == 'CLEANROOM_LOCAL'"),
-    platform: "local",
-    sandbox: "bubblewrap",
-    inputs: [{ provider: "hospital-a", dataset: "patients", sha256: HEX, bytes: 1234 }],
-    outputs: [
-      { path: "model/coef.csv", bytes: 10, sha256: "b".repeat(64) },
-      { path: "report.txt", bytes: 0, sha256: "c".repeat(64) },
-    ],
-    startedAt: "2025-06-23T14:22:31Z",
-    finishedAt: "2025-06-23T14:25:02.123Z",
-    status: "succeeded",
-    exitCode: 0,
-  };
-}
 
 describe("core/receipt: nonce and digests", () => {
   it("GIVEN a receipt THEN the nonce is 64 lowercase hex (within the 10-74 byte nonce limit) = sha256 of its canonical JSON", () => {
