@@ -505,21 +505,26 @@ with open(os.path.join(os.environ["CLEANROOM_OUTPUT"], "answer.json"), "w") as f
     expect(receipt.executorImageDigest).to.equal(`sha256:${"0".repeat(64)}`);
   });
 
-  it("GIVEN copying an output into the result failing THEN io-error, the partial result aborted, a failure receipt committed", async () => {
-    const { job, d } = await setUp({ "main.py": MARK });
+  /** Makes the result store's first output write throw `error(path)`; later writes go through. */
+  function failFirstWrite(error: (path: string) => Error): void {
     let writes = 0;
     const open = platform.openResult.bind(platform);
     platform.openResult = async (uri) => {
       const w = await open(uri);
       return {
         write: async (p, from) => {
-          if (writes++ === 0) throw new Error("bucket full");
+          if (writes++ === 0) throw error(p);
           return w.write(p, from);
         },
         commit: () => w.commit(),
         abort: () => w.abort(),
       };
     };
+  }
+
+  it("GIVEN copying an output into the result failing THEN io-error, the partial result aborted, a failure receipt committed", async () => {
+    const { job, d } = await setUp({ "main.py": MARK });
+    failFirstWrite(() => new Error("bucket full"));
     const outcome = await runExecutor(platform, d, job.env);
     expect(outcome.committed).to.equal(true);
     expect(outcome.receipt.errorCode).to.equal("io-error");
@@ -531,19 +536,7 @@ with open(os.path.join(os.environ["CLEANROOM_OUTPUT"], "answer.json"), "w") as f
 
   it("GIVEN the result store refusing an output with an error of its own THEN io-error (its message could name the output)", async () => {
     const { job, d } = await setUp({ "main.py": MARK });
-    let writes = 0;
-    const open = platform.openResult.bind(platform);
-    platform.openResult = async (uri) => {
-      const w = await open(uri);
-      return {
-        write: async (p, from) => {
-          if (writes++ === 0) throw new CleanRoomError("invalid-argument", `bad path ${p}`);
-          return w.write(p, from);
-        },
-        commit: () => w.commit(),
-        abort: () => w.abort(),
-      };
-    };
+    failFirstWrite((p) => new CleanRoomError("invalid-argument", `bad path ${p}`));
     const outcome = await runExecutor(platform, d, job.env);
     expect(outcome.receipt.errorCode).to.equal("io-error");
     expect(outcome.receipt.error).not.to.include("ran");
