@@ -11,49 +11,33 @@ import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import {
-  GCP_API_ENDPOINT_ENV,
   GcpRoomClient,
-  POLL_INTERVAL_ENV,
-  RETRY_BASE_ENV,
-  TEESERVER_SOCKET_ENV,
-  TOKEN_FILE_ENV,
 } from "../../src/runtime/platforms/gcp/index.js";
 import type { PackedJob } from "../../src/runtime/platforms/platform.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
-import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
-import { testChains } from "../verify/pki.js";
-import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
-import { GcpFake } from "./fakes/gcp-fake.js";
-import { DOCKERFILE, FAST, KEY, VM_PREFIX } from "./room-fixtures.js";
+import { gcpDescriptor } from "../core/fixtures.js";
+import type { FakeVm } from "./fakes/confidential-space.js";
+import type { GcpFake } from "./fakes/gcp-fake.js";
+import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
 
 
 describe("gcp/job-limits: jobs.timeoutSeconds on the executor and the runtime (issue 19)", function () {
   this.timeout(60_000);
   let fake: GcpFake;
-  let tee: FakeTeeServer;
   let vm: FakeVm;
   let dir: string;
   let root: string;
   let descriptor: CleanRoomDescriptor;
   let spin: PackedJob;
-  const saved: Record<string, string | undefined> = {};
+  let world: LoopbackWorld | undefined;
 
   function client(extra: Partial<ConstructorParameters<typeof GcpRoomClient>[1]> = {}): GcpRoomClient {
     return new GcpRoomClient(descriptor, { retry: FAST, pollIntervalMs: 20, maxPollIntervalMs: 50, trustedRoots: [root], ...extra });
   }
 
   before(async () => {
-    const chains = await testChains();
-    root = chains.good.root.pem;
-    fake = await new GcpFake().start();
-    tee = await new FakeTeeServer(chains.good).start();
-    vm = new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
-    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV]) saved[k] = process.env[k];
-    process.env[POLL_INTERVAL_ENV] = "20";
-    process.env[GCP_API_ENDPOINT_ENV] = fake.url;
-    process.env[TEESERVER_SOCKET_ENV] = tee.socket;
-    process.env[TOKEN_FILE_ENV] = tee.tokenFile;
-    process.env[RETRY_BASE_ENV] = "5";
+    world = await startLoopbackWorld();
+    ({ fake, vm, root } = world);
 
     dir = mkdtempSync(join(tmpdir(), "acr-gcp-limits-"));
     writeFileSync(join(dir, "patients.csv"), "id,sex,age\n1,F,34\n2,M,51\n");
@@ -78,12 +62,7 @@ describe("gcp/job-limits: jobs.timeoutSeconds on the executor and the runtime (i
   });
 
   after(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    await fake?.stop();
-    await tee?.stop();
+    await world?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

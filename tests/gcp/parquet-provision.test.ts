@@ -18,21 +18,14 @@ import { withDuckdb } from "../../src/runtime/dp/marginal-duckdb.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import {
-  GCP_API_ENDPOINT_ENV,
   GcpRoomClient,
-  POLL_INTERVAL_ENV,
-  RETRY_BASE_ENV,
-  TEESERVER_SOCKET_ENV,
-  TOKEN_FILE_ENV,
 } from "../../src/runtime/platforms/gcp/index.js";
 import type { PackedJob } from "../../src/runtime/platforms/platform.js";
 import { cliInProcess } from "../cli-harness.js";
-import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
+import { gcpDescriptor } from "../core/fixtures.js";
 import { INSURANCE_CSV, loadSchema } from "../dp/utility.js";
-import { testChains } from "../verify/pki.js";
-import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
-import { GcpFake } from "./fakes/gcp-fake.js";
-import { DOCKERFILE, FAST, KEY, VM_PREFIX } from "./room-fixtures.js";
+import type { GcpFake } from "./fakes/gcp-fake.js";
+import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
 
 const DATA_BUCKET = "demo-hospital-a-data";
 
@@ -51,14 +44,13 @@ function sha256(path: string): string {
 describe("gcp: Parquet tables provisioned and read through the real clients (issue 15)", function () {
   this.timeout(120_000);
   let fake: GcpFake;
-  let tee: FakeTeeServer;
   let dir: string;
   let root: string;
   let descriptor: CleanRoomDescriptor;
   let roomFile: string;
   let reader: PackedJob;
   let parquet: string;
-  const saved: Record<string, string | undefined> = {};
+  let world: LoopbackWorld | undefined;
 
   function client(): GcpRoomClient {
     return new GcpRoomClient(descriptor, { retry: FAST, pollIntervalMs: 20, maxPollIntervalMs: 50, trustedRoots: [root] });
@@ -66,17 +58,8 @@ describe("gcp: Parquet tables provisioned and read through the real clients (iss
   const dataObjects = () => [...(fake.buckets.get(DATA_BUCKET)?.keys() ?? [])].filter((k) => !k.includes(".dp-ledger"));
 
   before(async () => {
-    const chains = await testChains();
-    root = chains.good.root.pem;
-    fake = await new GcpFake().start();
-    tee = await new FakeTeeServer(chains.good).start();
-    new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
-    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV]) saved[k] = process.env[k];
-    process.env[POLL_INTERVAL_ENV] = "20";
-    process.env[GCP_API_ENDPOINT_ENV] = fake.url;
-    process.env[TEESERVER_SOCKET_ENV] = tee.socket;
-    process.env[TOKEN_FILE_ENV] = tee.tokenFile;
-    process.env[RETRY_BASE_ENV] = "5";
+    world = await startLoopbackWorld();
+    ({ fake, root } = world);
 
     dir = mkdtempSync(join(tmpdir(), "acr-gcp-parquet-"));
     parquet = join(dir, "patients.parquet");
@@ -109,12 +92,7 @@ describe("gcp: Parquet tables provisioned and read through the real clients (iss
   });
 
   after(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    await fake?.stop();
-    await tee?.stop();
+    await world?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

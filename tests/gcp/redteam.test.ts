@@ -13,15 +13,14 @@ import { type JobManifest, jobDigest, sha256Hex } from "../../src/core/digest.js
 import { CleanRoomError } from "../../src/core/errors.js";
 import { type Receipt, nonceForReceipt, parseReceipt } from "../../src/core/receipt.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
-import { GCP_API_ENDPOINT_ENV, GcpRoomClient, POLL_INTERVAL_ENV, RETRY_BASE_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV } from "../../src/runtime/platforms/gcp/index.js";
+import { GcpRoomClient, } from "../../src/runtime/platforms/gcp/index.js";
 import { requestCustomToken } from "../../src/runtime/platforms/gcp/teeserver.js";
 import type { JobStatus, PackedJob } from "../../src/runtime/platforms/platform.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
-import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
-import { testChains } from "../verify/pki.js";
-import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
-import { GcpFake } from "./fakes/gcp-fake.js";
-import { DOCKERFILE, FAST, KEY, VM_PREFIX } from "./room-fixtures.js";
+import { gcpDescriptor } from "../core/fixtures.js";
+import type { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
+import type { GcpFake } from "./fakes/gcp-fake.js";
+import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
 
 const PATIENTS = "id,sex,age\n1,F,SECRET-AGE-34\n2,M,SECRET-AGE-51\n";
 
@@ -42,7 +41,7 @@ describe("gcp: red-team findings on the shared executor and verifier (issue 18)"
   let dir: string;
   let base: CleanRoomDescriptor;
   let root: string;
-  const saved: Record<string, string | undefined> = {};
+  let world: LoopbackWorld | undefined;
 
   async function pack(name: string, source: string, inputs: string[] = ["hospital-a/patients"]): Promise<PackedJob> {
     const src = join(dir, "src", name);
@@ -70,17 +69,8 @@ describe("gcp: red-team findings on the shared executor and verifier (issue 18)"
   }
 
   before(async () => {
-    const chains = await testChains();
-    root = chains.good.root.pem;
-    fake = await new GcpFake().start();
-    tee = await new FakeTeeServer(chains.good).start();
-    vm = new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
-    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV]) saved[k] = process.env[k];
-    process.env[POLL_INTERVAL_ENV] = "20";
-    process.env[GCP_API_ENDPOINT_ENV] = fake.url;
-    process.env[TEESERVER_SOCKET_ENV] = tee.socket;
-    process.env[TOKEN_FILE_ENV] = tee.tokenFile;
-    process.env[RETRY_BASE_ENV] = "5";
+    world = await startLoopbackWorld();
+    ({ fake, tee, vm, root } = world);
     dir = mkdtempSync(join(tmpdir(), "acr-gcp-redteam-"));
     writeFileSync(join(dir, "patients.csv"), PATIENTS);
     const g = gcpDescriptor();
@@ -97,12 +87,7 @@ describe("gcp: red-team findings on the shared executor and verifier (issue 18)"
   });
 
   after(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    await fake?.stop();
-    await tee?.stop();
+    await world?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

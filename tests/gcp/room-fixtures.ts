@@ -1,8 +1,14 @@
 /**
  * What the GCP runtime tests share about the demo room of `gcpDescriptor()` (tests/core/fixtures.ts): the executor's
- * Dockerfile, a retry policy fast enough for loopback fakes, hospital-a's Cloud KMS key and the job VMs' name prefix.
+ * Dockerfile, a retry policy fast enough for loopback fakes, hospital-a's Cloud KMS key, the job VMs' name prefix, and
+ * the loopback world the tests run against.
  */
 import { join } from "node:path";
+import { POLL_INTERVAL_ENV, RETRY_BASE_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, GCP_API_ENDPOINT_ENV } from "../../src/runtime/platforms/gcp/index.js";
+import { EXECUTOR_DIGEST, WORKLOAD_SA } from "../core/fixtures.js";
+import { testChains } from "../verify/pki.js";
+import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
+import { GcpFake } from "./fakes/gcp-fake.js";
 
 /** The executor image's Dockerfile (its digest is what the room pins). */
 export const DOCKERFILE = join(__dirname, "..", "..", "executor", "Dockerfile");
@@ -12,3 +18,47 @@ export const FAST = { attempts: 4, permissionAttempts: 3, baseDelayMs: 5, maxDel
 export const KEY = "projects/hospital-a-prod/locations/europe-west4/keyRings/demo/cryptoKeys/hospital-a";
 /** The prefix of the job VMs' names in `gcpDescriptor()`. */
 export const VM_PREFIX = "demo-job-";
+
+/** The loopback Google APIs, the TEE server and a VM running the executor image, with the runtime's env pointed at them. */
+export interface LoopbackWorld {
+  readonly fake: GcpFake;
+  readonly tee: FakeTeeServer;
+  readonly vm: FakeVm;
+  /** PEM of the root the fake TEE server's tokens chain to (the verifier's trusted root). */
+  readonly root: string;
+  /** Stops the servers and restores every environment variable `start` set. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the GCP runtime tests' world: `GcpFake`, a `FakeTeeServer` on the good test chain and a `FakeVm` running the
+ * executor image as the room's workload account, with the API endpoint, TEE socket, token file, fast retries and fast
+ * polls set in `process.env` (and `alsoRestore`, which the tests set themselves, saved too).
+ */
+export async function startLoopbackWorld(alsoRestore: readonly string[] = []): Promise<LoopbackWorld> {
+  const chains = await testChains();
+  const fake = await new GcpFake().start();
+  const tee = await new FakeTeeServer(chains.good).start();
+  const vm = new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
+  const saved = new Map<string, string | undefined>();
+  for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV, ...alsoRestore]) saved.set(k, process.env[k]);
+  process.env[POLL_INTERVAL_ENV] = "20";
+  process.env[GCP_API_ENDPOINT_ENV] = fake.url;
+  process.env[TEESERVER_SOCKET_ENV] = tee.socket;
+  process.env[TOKEN_FILE_ENV] = tee.tokenFile;
+  process.env[RETRY_BASE_ENV] = "5";
+  return {
+    fake,
+    tee,
+    vm,
+    root: chains.good.root.pem,
+    async stop() {
+      for (const [k, v] of saved) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await fake.stop();
+      await tee.stop();
+    },
+  };
+}

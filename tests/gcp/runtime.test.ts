@@ -15,11 +15,7 @@ import { EXECUTOR_ENV_OVERRIDES } from "../../src/core/executor-env.js";
 import { parseReceipt } from "../../src/core/receipt.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import {
-  GCP_API_ENDPOINT_ENV,
   GcpRoomClient,
-  RETRY_BASE_ENV,
-  TEESERVER_SOCKET_ENV,
-  TOKEN_FILE_ENV,
   createGcpClients,
   createGcpExecutorPlatform,
   parseEndpointOverride,
@@ -30,11 +26,10 @@ import { createDecryptStream } from "../../src/runtime/provision/envelope.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
 import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
 import { cliInProcess as cli } from "../cli-harness.js";
-import { testChains } from "../verify/pki.js";
-import { POLL_INTERVAL_ENV, TEST_TOKEN_ENV } from "../../src/runtime/platforms/gcp/index.js";
-import { FakeTeeServer, FakeVm, vmClaims } from "./fakes/confidential-space.js";
-import { GcpFake, googleError } from "./fakes/gcp-fake.js";
-import { DOCKERFILE, FAST, KEY, VM_PREFIX } from "./room-fixtures.js";
+import { TEST_TOKEN_ENV } from "../../src/runtime/platforms/gcp/index.js";
+import { type FakeTeeServer, type FakeVm, vmClaims } from "./fakes/confidential-space.js";
+import { type GcpFake, googleError } from "./fakes/gcp-fake.js";
+import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
 
 /** grantSubmit lets consumers create only instances named `<namePrefix>-job-*` (an IAM condition the fake enforces). */
 
@@ -67,7 +62,7 @@ describe("gcp/runtime: RoomClient and executor against loopback Google APIs", fu
   /** The fake attester's root (what Google's pinned root is on real GCP). */
   let root: string;
   let job: PackedJob;
-  const saved: Record<string, string | undefined> = {};
+  let world: LoopbackWorld | undefined;
 
   /** Submits the job with `c`, waits for its final state and for the fake VM to finish. */
   async function runJob(c: GcpRoomClient): Promise<{ jobId: string; st: JobStatus }> {
@@ -101,17 +96,8 @@ describe("gcp/runtime: RoomClient and executor against loopback Google APIs", fu
   }
 
   before(async () => {
-    const chains = await testChains();
-    root = chains.good.root.pem;
-    fake = await new GcpFake().start();
-    tee = await new FakeTeeServer(chains.good).start();
-    vm = new FakeVm(fake, tee, { dockerfile: DOCKERFILE, imageDigest: EXECUTOR_DIGEST, serviceAccount: WORKLOAD_SA, project: "my-proj" });
-    for (const k of [GCP_API_ENDPOINT_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, RETRY_BASE_ENV, POLL_INTERVAL_ENV, TEST_TOKEN_ENV]) saved[k] = process.env[k];
-    process.env[POLL_INTERVAL_ENV] = "20";
-    process.env[GCP_API_ENDPOINT_ENV] = fake.url;
-    process.env[TEESERVER_SOCKET_ENV] = tee.socket;
-    process.env[TOKEN_FILE_ENV] = tee.tokenFile;
-    process.env[RETRY_BASE_ENV] = "5";
+    world = await startLoopbackWorld([TEST_TOKEN_ENV]);
+    ({ fake, tee, vm, root } = world);
 
     dir = mkdtempSync(join(tmpdir(), "acr-gcp-"));
     writeFileSync(join(dir, "patients.csv"), "id,sex,age\n1,F,34\n2,M,51\n3,F,29\n");
@@ -142,12 +128,7 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
   });
 
   after(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    await fake?.stop();
-    await tee?.stop();
+    await world?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
