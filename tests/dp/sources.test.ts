@@ -1,6 +1,6 @@
 // Marginal sources: the DuckDB and BigQuery counting queries must give exactly the in-process reader's tables (before
 // noise), refuse a schema column the data lacks, and send BigQuery nothing but a counting query (checked by the fake).
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -8,6 +8,7 @@ import { OAuth2Client } from "google-auth-library";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { buildDomain, type Domain } from "../../src/runtime/dp/domain.js";
 import { bigquerySource } from "../../src/runtime/dp/marginal-bigquery.js";
+import { duckdbAggregateSource } from "../../src/runtime/dp/aggregate-source.js";
 import { duckdbSource } from "../../src/runtime/dp/marginal-duckdb.js";
 import { csvSource, type MarginalTables } from "../../src/runtime/dp/marginal-source.js";
 import { synthesizeCsv } from "../../src/runtime/dp/release.js";
@@ -64,6 +65,17 @@ describe("dp marginal sources (in-process, DuckDB, BigQuery)", function () {
     const err = await rejection(duckdbSource(files.parquet).measure(buildDomain(schema)));
     expect(err.code).to.equal("invalid-argument");
     expect(err.message).to.match(/has no column "smokes" that the public schema declares/);
+  });
+
+  it("GIVEN a file whose name has glob characters WHEN a DuckDB source reads it THEN it is refused before DuckDB could read another file the pattern matches", async () => {
+    // `t[ab].csv` as a pattern matches `ta.csv`: a file the caller did not name.
+    const named = join(dir, "t[ab].csv");
+    copyFileSync(files.csv, named);
+    copyFileSync(files.csv, join(dir, "ta.csv"));
+    const err = await rejection(duckdbSource(named).measure(domain));
+    expect(err.code).to.equal("invalid-argument");
+    expect(err.message).to.contain("which DuckDB reads as a pattern of file names");
+    expect(() => duckdbAggregateSource(named)).to.throw(/which DuckDB reads as a pattern of file names/);
   });
 
   it("GIVEN --source duckdb WHEN synthesizing with MST THEN the release reports the source and writes synthetic rows of the schema", async () => {

@@ -7,7 +7,7 @@
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { extname, join } from "node:path";
+import { extname, join, resolve } from "node:path";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { Domain } from "./domain.js";
 import { headerIndex } from "./domain.js";
@@ -37,9 +37,26 @@ export async function duckdbColumns(run: (sql: string) => Promise<unknown[][]>, 
   }
 }
 
-/** `read_csv(…)` / `read_parquet(…)` of a path, with every CSV column read as text (as the in-process reader does). */
+/**
+ * The absolute path DuckDB is given for a file. DuckDB expands `*`, `?`, `[…]` and `{…}` in a path (and `~`, and reads
+ * URLs), so it could read other files than the one named: such names are refused, and the absolute path keeps `~` and
+ * URLs out.
+ *
+ * @throws CleanRoomError `invalid-argument` naming the file and the fix
+ */
+export function duckdbFilePath(path: string): string {
+  if (/[*?[\]{}]/.test(path)) {
+    throw new CleanRoomError(
+      "invalid-argument",
+      `The file name ${path} has one of * ? [ ] { }, which DuckDB reads as a pattern of file names; rename the file (or link to it under a plain name) and try again`,
+    );
+  }
+  return resolve(path);
+}
+
+/** `read_csv(…)` / `read_parquet(…)` of one file (`duckdbFilePath`), with every CSV column read as text (as the in-process reader does). */
 export function duckdbTableFunction(path: string, format: "csv" | "parquet"): string {
-  const p = DUCKDB.str(path);
+  const p = DUCKDB.str(duckdbFilePath(path));
   return format === "parquet" ? `read_parquet(${p})` : `read_csv(${p}, header = true, all_varchar = true, auto_detect = true)`;
 }
 

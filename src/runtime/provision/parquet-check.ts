@@ -8,11 +8,10 @@
  * (`checkUnchanged`): what was checked is what is stored.
  */
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
 import { hashFile } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { DatasetSchema } from "../../core/spec.js";
-import { duckdbTableFunction, withDuckdb } from "../dp/marginal-duckdb.js";
+import { duckdbFilePath, duckdbTableFunction, withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
 import type { CsvCheck } from "./csv-check.js";
 
@@ -46,16 +45,12 @@ export function parquetColumnProblems(path: string, columns: readonly { name: st
  * const { rows, unparsable } = await checkDatasetParquet("claims.parquet", dataset.schema);
  */
 export async function checkDatasetParquet(path: string, schema?: DatasetSchema): Promise<CsvCheck> {
-  // DuckDB expands `*`, `?` and `[…]` in a path (and `~`, and reads URLs): the check and stage 1 could then read other
-  // files than the one encrypted. Such names are refused; the absolute path keeps `~` and URLs out.
-  if (/[*?[\]{}]/.test(path)) {
-    throw new CleanRoomError("invalid-argument", `The Parquet file name ${path} has one of * ? [ ] { }, which DuckDB reads as a pattern of file names; rename the file (or link to it under a plain name) and provision again`);
-  }
+  // Refused before anything is read: DuckDB would expand a pattern in the name (`duckdbFilePath`).
+  const file = duckdbFilePath(path);
   const st = await stat(path).catch((err: unknown) => {
     throw new CleanRoomError("io-error", `Cannot read the Parquet file ${path}: ${messageOf(err)}`, { cause: err });
   });
   if (!st.isFile()) throw new CleanRoomError("io-error", `Cannot read the Parquet file ${path}: it is not a file`);
-  const file = resolve(path);
   const from = `read_parquet(${DUCKDB.str(file)}, file_row_number = true)`;
   const counted = withDuckdb({}, async (run) => {
     let columns: { name: string; type: string }[];

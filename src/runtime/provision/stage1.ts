@@ -11,7 +11,7 @@
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CleanRoomDescriptor, type DescriptorDataset, findDataset, loadDescriptor } from "../../core/descriptor.js";
 import { CleanRoomError } from "../../core/errors.js";
@@ -184,8 +184,8 @@ export async function produceStage1Artefact(options: Stage1Options): Promise<Sta
   const output = join(options.outDir, synthetic ? STAGE1_FILES.synthetic : STAGE1_FILES.aggregates);
   // A Parquet table is counted by embedded DuckDB (bounded memory, only counts come back); a CSV in this process.
   const parquet = datasetFormat(ds) === "parquet";
-  // An absolute path: DuckDB would expand a leading `~` or read a URL (provisioning refused glob characters already).
-  const table = parquet ? resolve(options.csvPath) : options.csvPath;
+  // DuckDB reads the file by its absolute path and refuses pattern characters in it (`duckdbFilePath`).
+  const table = options.csvPath;
   const report = synthetic
     ? await synthesizeCsv({ ...common, output, rows: options.rows, method: ds.stage1Method, ...(parquet ? { source: duckdbSource(table, { format: "parquet" }) } : {}) })
     : await aggregateCsv({ ...common, output, ...(parquet ? { source: duckdbAggregateSource(table, { format: "parquet" }) } : {}) });
