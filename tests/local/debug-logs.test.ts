@@ -13,6 +13,7 @@ import { sha256Hex } from "../../src/core/digest.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { RESULT_FILES, type Receipt, parseReceipt } from "../../src/core/receipt.js";
 import { verificationReport } from "../../src/runtime/console/checks.js";
+import { startConsole } from "../../src/runtime/console/server.js";
 import { reportSection } from "../../src/runtime/console/views/report.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import { roomClientFor } from "../../src/runtime/platforms/index.js";
@@ -20,6 +21,7 @@ import { localDown, localUp } from "../../src/runtime/platforms/local/room.js";
 import type { PackedJob, RoomClient } from "../../src/runtime/platforms/platform.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
 import { cliInProcess } from "../cli-harness.js";
+import { raw, signIn } from "../console/http.js";
 import { PRELUDE, pythonJob, tempDir } from "./helpers.js";
 
 /** What the failing job raises: it must reach the debug room's submitter and nobody else. */
@@ -168,6 +170,16 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     // The console's report of the same result says it too.
     const report = reportSection(await verificationReport(dir, debug), debug).toString();
     expect(report).to.contain("DEBUG LOGS (local up --debug-logs)");
+    // And the console's page of the job says where its stderr is, as `job status` does.
+    const web = await startConsole({ room: debugRoom, stateDir: out() });
+    try {
+      const session = await signIn(web);
+      const jobPage = await raw({ port: web.port! }, "GET", `/jobs/${jobId}`, { host: session.host, cookie: session.cookie });
+      expect(jobPage.status).to.equal(200);
+      expect(jobPage.body).to.match(/id="job-stderr">Kept by this debug-logs room/).and.to.contain(`cleanroom job fetch ${jobId} --room`).and.to.contain("stderr.txt");
+    } finally {
+      await web.close();
+    }
   });
 
   it("GIVEN a kept stderr.txt that was edited, removed, or a receipt whose debugLogs was dropped THEN verification fails", async () => {

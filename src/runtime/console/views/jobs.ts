@@ -63,6 +63,11 @@ export function jobPage(
 <dt>Submitted</dt><dd>${row.submittedAt?.toISOString() ?? "—"}</dd>
 ${s?.detail ? html`<dt>Detail</dt><dd>${s.errorCode ? html`<code>${s.errorCode}</code>: ` : html``}${s.detail}</dd>` : html``}
 ${fix ? html`<dt>What to do</dt><dd>${fix}</dd>` : html``}
+${
+  s?.stderrFile
+    ? html`<dt>Job's stderr</dt><dd id="job-stderr">Kept by this debug-logs room (<code>cleanroom local up --debug-logs</code>): its last 64 KiB are the result's <code>${s.stderrFile}</code>, covered by the receipt. Read it with <code>cleanroom job fetch ${row.jobId} --room &lt;room.json&gt; --out &lt;dir&gt;</code>, then <code>&lt;dir&gt;/${s.stderrFile}</code>.</dd>`
+    : html``
+}
 ${row.problem ? html`<dt>Problem</dt><dd>${row.problem}</dd>` : html``}
 </dl></div>
 ${
