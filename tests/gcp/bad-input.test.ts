@@ -14,7 +14,7 @@ import { packJob } from "../../src/runtime/jobs/pack.js";
 import {
   GcpRoomClient,
 } from "../../src/runtime/platforms/gcp/index.js";
-import type { PackedJob } from "../../src/runtime/platforms/platform.js";
+import { type PackedJob, sortJobs } from "../../src/runtime/platforms/platform.js";
 import { gcpDescriptor } from "../core/fixtures.js";
 import type { GcpFake } from "./fakes/gcp-fake.js";
 import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
@@ -106,5 +106,30 @@ describe("gcp/bad-input: provisioning and job lookups on a GCP room (issue 19)",
     const mine = jobs.find((j) => j.jobId === jobId);
     expect(mine).to.include({ state: "succeeded", jobDigest: hello.jobDigest });
     expect(Date.parse(mine!.finishedAt!)).to.be.at.least(Date.parse(mine!.submittedAt!) - 1000);
+  });
+
+  it("GIVEN 20 jobs on a slow network WHEN listing THEN their statuses are read a few at a time (never one by one, never all at once), each listed once, in order", async () => {
+    const c = client();
+    const { jobId } = await c.submit(hello);
+    expect((await c.wait(jobId, { timeoutMs: 30_000 })).state).to.equal("succeeded");
+    // 19 more submissions of the same job, as other machines would have written them.
+    const jobs = fake.bucket(descriptor.storage.jobs.replace(/^gs:\/\//, ""));
+    const submission = jobs.get(`${jobId}/submission.json`)!;
+    const ids = Array.from({ length: 19 }, (_, i) => `job-${String(i).padStart(8, "0")}-${jobId.slice(-8)}`);
+    for (const id of ids) {
+      const record = { ...JSON.parse(submission.data.toString("utf8")), jobId: id };
+      jobs.set(`${id}/submission.json`, { ...submission, data: Buffer.from(JSON.stringify(record)) });
+    }
+    fake.latencyMs = 40;
+    fake.maxInFlight = 0;
+    try {
+      const listed = await c.list();
+      for (const id of [jobId, ...ids]) expect(listed.filter((j) => j.jobId === id), id).to.have.length(1);
+      expect(listed.map((j) => j.jobId)).to.deep.equal(sortJobs([...listed]).map((j) => j.jobId));
+      // At most 8 statuses at once (one more while a finished response's socket is still closing).
+      expect(fake.maxInFlight).to.be.within(2, 9);
+    } finally {
+      fake.latencyMs = 0;
+    }
   });
 });

@@ -130,6 +130,11 @@ export class GcpFake {
   private wrongCrcUploads: { name: RegExp; times: number }[] = [];
   private corruptDownloads: { name: RegExp; times: number }[] = [];
   private failures: Failure[] = [];
+  /** Every request waits this long before it is answered (a slow network: makes concurrency visible). */
+  latencyMs = 0;
+  /** The most requests answered at once so far (set it to 0 to measure afresh). */
+  maxInFlight = 0;
+  private inFlight = 0;
   private sessions = new Map<
     string,
     { bucket: string; name: string; declared: { md5Hash?: string; crc32c?: string }; ifGenerationMatch?: string; contentType: string; data: Buffer[] }
@@ -141,6 +146,8 @@ export class GcpFake {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
+      this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+      res.on("close", () => void this.inFlight--);
       this.handle(req, res).catch((err: unknown) => {
         res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify(googleError(500, String(err), "INTERNAL")));
@@ -267,6 +274,7 @@ export class GcpFake {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const body = await readBody(req);
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
     const query = Object.fromEntries(url.searchParams.entries());
     const ctype = String(req.headers["content-type"] ?? "");
     let json: unknown;

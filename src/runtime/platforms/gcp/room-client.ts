@@ -74,6 +74,23 @@ interface Submission {
   readonly submittedAt: string;
 }
 
+/** How many job statuses `list` reads at once: enough to hide round trips, few enough not to trip the APIs' rate limits. */
+const LIST_CONCURRENCY = 8;
+
+/** `f` over `items` with at most `limit` calls in flight; results in the items' order. The first rejection rejects. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 function checkJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) throw new CleanRoomError("invalid-argument", `Job id ${JSON.stringify(jobId)} is malformed`);
 }
@@ -300,10 +317,8 @@ export class GcpRoomClient implements RoomClient {
   async list(): Promise<JobStatus[]> {
     const names = await this.store.list(this.descriptor.storage.jobs, `roles/storage.objectViewer on ${this.descriptor.storage.jobs}`);
     const ids = names.filter((n) => n.endsWith("/submission.json")).map((n) => n.slice(0, -"/submission.json".length)).filter((id) => JOB_ID_PATTERN.test(id));
-    const all: JobStatus[] = [];
-    // One at a time: each status reads a few objects and the VM, and a room may hold many jobs.
-    for (const id of ids) all.push(await this.status(id));
-    return sortJobs(all);
+    // A few at a time: each status reads a few objects and the VM, and a room may hold many jobs.
+    return sortJobs(await mapLimit(ids, LIST_CONCURRENCY, (id) => this.status(id)));
   }
 
   private async deleteVm(sub: Submission): Promise<void> {
