@@ -4,7 +4,7 @@
 import { type CleanRoomDescriptor, loadDescriptor } from "../../core/descriptor.js";
 import { type RoomOptions, roomClientFor } from "../platforms/index.js";
 import type { FetchOptions, JobStatus, PackedJob, RoomClient, WaitOptions } from "../platforms/platform.js";
-import type { ReleaseOptions, ReleaseRecord } from "./release.js";
+import type { JobReleaseOptions, JobReleaseRecord } from "./release.js";
 
 /** A room: its descriptor object, or the path of its JSON file (`<dir>/descriptor.json`, `room.json`). */
 export type RoomRef = CleanRoomDescriptor | string | RoomClient;
@@ -45,7 +45,7 @@ export async function fetchResult(room: RoomRef, jobId: string, destDir: string,
  * Provider side: verifies a job's quarantined result, then releases it to the results location. A result whose outputs
  * failed a disclosure check is released only when `acceptFailedChecks` names every failed rule.
  */
-export async function releaseResult(room: RoomRef, jobId: string, options: RoomOptions & ReleaseOptions = {}): Promise<ReleaseRecord> {
+export async function releaseResult(room: RoomRef, jobId: string, options: RoomOptions & JobReleaseOptions = {}): Promise<JobReleaseRecord> {
   const { acceptFailedChecks, ...roomOptions } = options;
   return (await openRoom(room, roomOptions)).release(jobId, acceptFailedChecks ? { acceptFailedChecks } : {});
 }

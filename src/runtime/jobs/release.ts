@@ -8,7 +8,7 @@ import { CleanRoomError } from "../../core/errors.js";
 import type { Receipt } from "../../core/receipt.js";
 
 /** Options of `RoomClient.release`. */
-export interface ReleaseOptions {
+export interface JobReleaseOptions {
   /**
    * The disclosure rules whose failures the provider reviewed and accepts (`--accept-failed-checks`). A result with a
    * failed check is released only when this names every rule that failed; naming a rule that did not fail is refused
@@ -19,7 +19,7 @@ export interface ReleaseOptions {
 }
 
 /** What a release records beside the released result (`release.json`): the provider's record, not attested. */
-export interface ReleaseRecord {
+export interface JobReleaseRecord {
   readonly version: 1;
   readonly jobId: string;
   /** ISO-8601 UTC. */
@@ -55,7 +55,7 @@ export function parseAcceptedRules(values: readonly string[]): string[] {
  * @throws CleanRoomError `disclosure` when a check failed and `acceptFailedChecks` does not name every failed rule, or
  *   names one that did not fail; `output-policy` for a failed job (nothing to release)
  */
-export function releaseRecordFor(receipt: Pick<Receipt, "jobId" | "status" | "errorCode" | "disclosure">, requireRelease: boolean, options: ReleaseOptions = {}, now = new Date()): ReleaseRecord {
+export function releaseRecordFor(receipt: Pick<Receipt, "jobId" | "status" | "errorCode" | "disclosure">, requireRelease: boolean, options: JobReleaseOptions = {}, now = new Date()): JobReleaseRecord {
   if (receipt.status !== "succeeded") {
     throw new CleanRoomError("output-policy", `Job ${receipt.jobId} failed (${receipt.errorCode ?? "unknown"}): a failed job has no outputs to release; its receipt stays readable in quarantine`);
   }

@@ -12,7 +12,7 @@ import type { CleanRoomDescriptor, DescriptorProvider } from "../../core/descrip
 import type { JobManifest } from "../../core/digest.js";
 import type { UnparsableCells } from "../provision/csv-check.js";
 import type { LedgerStore } from "../dp/ledger-store.js";
-import type { ReleaseOptions, ReleaseRecord } from "../jobs/release.js";
+import type { JobReleaseOptions, JobReleaseRecord } from "../jobs/release.js";
 
 /** Writes one job result (outputs, receipt, token) so that it becomes visible all at once, or not at all. */
 export interface ResultWriter {
@@ -244,5 +244,5 @@ export interface RoomClient {
    *
    * @throws CleanRoomError `disclosure` (failed checks not accepted), `output-policy` (a failed job), `not-found`
    */
-  release(jobId: string, options?: ReleaseOptions): Promise<ReleaseRecord>;
+  release(jobId: string, options?: JobReleaseOptions): Promise<JobReleaseRecord>;
 }

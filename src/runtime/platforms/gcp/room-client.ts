@@ -18,7 +18,7 @@ import { JOB_DIGEST_ENV } from "../../../core/attestation.js";
 import { JOB_URI_ENV, OUTPUT_URI_ENV, ROOM_ENV } from "../../../core/executor-env.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import { RESULT_FILES, type Receipt, parseReceipt } from "../../../core/receipt.js";
-import { type ReleaseOptions, type ReleaseRecord, releaseRecordFor, resultHeld } from "../../jobs/release.js";
+import { type JobReleaseOptions, type JobReleaseRecord, releaseRecordFor, resultHeld } from "../../jobs/release.js";
 import { JOB_VM_GRACE_SECONDS } from "../../../core/spec.js";
 import {
   FINAL_JOB_STATES,
@@ -440,7 +440,7 @@ export class GcpRoomClient implements RoomClient {
    * Provider side: verifies the quarantined result with `verifyResult` (token, receipt, outputs, and that the executor
    * ran with this room's descriptor), then copies it to the results bucket, `receipt.json` last.
    */
-  async release(jobId: string, options: ReleaseOptions = {}): Promise<ReleaseRecord> {
+  async release(jobId: string, options: JobReleaseOptions = {}): Promise<JobReleaseRecord> {
     checkJobId(jobId);
     const done = await this.readReceipt(this.descriptor.storage.results, jobId);
     if (done) return releaseRecordFor(done, this.descriptor.output.requireRelease, options);

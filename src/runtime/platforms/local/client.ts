@@ -12,7 +12,7 @@ import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import type { DisclosureReport } from "../../../core/disclosure.js";
 import { RESULT_FILES, parseReceipt } from "../../../core/receipt.js";
-import { type ReleaseOptions, type ReleaseRecord, releaseRecordFor, resultHeld } from "../../jobs/release.js";
+import { type JobReleaseOptions, type JobReleaseRecord, releaseRecordFor, resultHeld } from "../../jobs/release.js";
 import { checkUnchanged } from "../../provision/csv-check.js";
 import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
 import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
@@ -250,7 +250,7 @@ export class LocalRoomClient implements RoomClient {
    * Provider side: verifies the quarantined result with `verifyResult` (token, receipt, outputs, approval: a result no
    * provider approved is never released), then copies it to `results/`.
    */
-  async release(jobId: string, options: ReleaseOptions = {}): Promise<ReleaseRecord> {
+  async release(jobId: string, options: JobReleaseOptions = {}): Promise<JobReleaseRecord> {
     checkJobId(jobId);
     const src = join(this.layout.quarantineDir, jobId);
     const r = await readReceiptStatus(src);
@@ -260,7 +260,7 @@ export class LocalRoomClient implements RoomClient {
     const dest = join(this.layout.resultsDir, jobId);
     if (existsSync(dest)) {
       const kept = await readFile(join(dest, RESULT_FILES.release), "utf8").catch(() => undefined);
-      if (kept !== undefined) return JSON.parse(kept) as ReleaseRecord;
+      if (kept !== undefined) return JSON.parse(kept) as JobReleaseRecord;
       return releaseRecordFor({ jobId, ...r }, this.descriptor.output.requireRelease, options);
     }
     // Lazy: verification pulls in jose and the CEL engine, which submit/wait never need.
