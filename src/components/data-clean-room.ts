@@ -272,6 +272,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
         region,
         namePrefix: prefix,
         workloadMembers: [workloadMember],
+        disclosureMode: spec.output.disclosure.mode,
         ...(args.storage ? { storage: args.storage } : {}),
         ...(args.protectKeys === undefined ? {} : { protectKey: args.protectKeys }),
         dependsOn: apis,

@@ -12,7 +12,7 @@ import { type DisclosurePolicy, type DisclosureReport, OUTPUT_MANIFEST_FILE, dis
 import { failedRules } from "../../core/disclosure-policy.js";
 import { DISCLOSURE_ERROR_CODE, withheldPath } from "../../core/disclosure-report.js";
 import { CleanRoomError } from "../../core/errors.js";
-import { checkDisclosure } from "../disclosure/index.js";
+import { checkDisclosure } from "../disclosure/check.js";
 
 /** A decrypted input, as the checker reads it. */
 export interface CheckedInput {
@@ -46,7 +46,7 @@ export async function checkJobDisclosure(outputDir: string, outputs: Manifest, i
     // Nothing is checked, and the receipt says so.
     return { outputs: released, report: { version: 1, policyDigest: disclosurePolicyDigest(policy), policy, outputs: [], verdict: "pass", withheld: false } };
   }
-  const checked = await checkDisclosure({ outputDir, outputs: released, inputs: [...inputs], policy });
+  const checked = await checkDisclosure({ outputDir, outputs: released, inputs: inputs.map((i) => ({ ...i, format: i.format === "parquet" ? "parquet" : "csv" })), policy });
   // The executor decides, not the checker: the digest of the policy it resolved, and withheld exactly when enforce fails.
   const withheld = policy.mode === "enforce" && checked.verdict === "fail";
   const report: DisclosureReport = {
