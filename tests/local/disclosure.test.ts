@@ -8,7 +8,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { expect } from "chai";
 import { type CleanRoomDescriptor, loadDescriptor } from "../../src/core/descriptor.js";
-import type { DisclosureReport } from "../../src/core/disclosure.js";
+import { type DisclosureReport, disclosurePolicyDigest } from "../../src/core/disclosure.js";
 import type { CleanRoomError } from "../../src/core/errors.js";
 import { parseReceipt } from "../../src/core/receipt.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
@@ -232,7 +232,7 @@ describe("local clean room: safe outputs (disclosure checks in the executor)", f
     const receipt = JSON.parse(await readFile(receiptPath, "utf8"));
     // Still a well-formed report: only the nonce can tell.
     receipt.disclosure.policy.thresholds.minCellCount = 3;
-    receipt.disclosure.policyDigest = (await import("../../src/core/disclosure.js")).disclosurePolicyDigest(receipt.disclosure.policy);
+    receipt.disclosure.policyDigest = disclosurePolicyDigest(receipt.disclosure.policy);
     await writeFile(receiptPath, JSON.stringify(receipt));
     await writeFile(check, JSON.stringify(receipt.disclosure));
     expect(((await verifyResult(out, { descriptor }).catch((e: unknown) => e)) as CleanRoomError).code).to.equal("nonce");
@@ -252,6 +252,10 @@ describe("local clean room: safe outputs (disclosure checks in the executor)", f
     // The dominated mean as the job wrote it (its value is the failing cell's).
     const mean = readFileSync(join(roomLayout(dir).quarantineDir, ids.mixed!, "outputs", "mean.csv"), "utf8").trim().split("\n")[1]!.split(",")[1]!;
     expect(mean).to.match(/^\d+\.\d{3}$/);
+    // The secrets are really in the held outputs: a leak of them would be caught below.
+    const held = (f: string) => readFileSync(join(roomLayout(dir).quarantineDir, ids.mixed!, "outputs", f), "utf8");
+    expect(held("copy.txt")).to.include(RARE_NAME).and.include("987654");
+    expect(held("small.csv")).to.include(RARE_DIAGNOSIS);
     for (const secret of [RARE_NAME, RARE_DIAGNOSIS, "987654", mean]) {
       expect(printed, `CLI output holds ${secret}`).to.not.include(secret);
       for (const f of files) expect(readFileSync(f).includes(secret), `${relative(dir, f)} holds ${secret}`).to.equal(false);

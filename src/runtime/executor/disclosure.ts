@@ -12,7 +12,7 @@ import { type DisclosurePolicy, type DisclosureReport, OUTPUT_MANIFEST_FILE, dis
 import { failedRules } from "../../core/disclosure-policy.js";
 import { DISCLOSURE_ERROR_CODE, withheldPath } from "../../core/disclosure-report.js";
 import { CleanRoomError } from "../../core/errors.js";
-import { checkDisclosure } from "../disclosure/check.js";
+import { checkDisclosure } from "../disclosure/index.js";
 
 /** A decrypted input, as the checker reads it. */
 export interface CheckedInput {
