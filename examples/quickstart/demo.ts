@@ -4,8 +4,8 @@
  * 1. a provider (an insurer) provisions its claims table: encrypted, key held by the local key broker;
  * 2. stage 1: a data scientist explores differentially-private synthetic data (never the raw rows);
  * 3. stage 2: their regression job is packed, approved by the insurer (its digest), run once on the real data inside a
- *    bubblewrap sandbox; the executor checks its output for statistical disclosure before the receipt (it passes, so it
- *    flows without a manual release); it is fetched and verified offline against the room's attestation root;
+ *    bubblewrap sandbox; the executor checks its output for statistical disclosure before the receipt (it passes); the
+ *    insurer releases it (this room requires a release), and it is fetched and verified offline against the room's root;
  * 4. a cross-tabulation with small cells and a few raw rows fails the checks: it stays in quarantine, and the insurer
  *    reads why (by rule, never by value) with `cleanroom job review`;
  * 5. a job nobody approved is refused before it runs (no key, none of its code), and leaves a verifiable failure receipt
@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadDescriptor } from "../../src/core/descriptor.js";
 import { messageOf } from "../../src/core/errors.js";
-import { fetchResult, openRoom, submitJob, waitForJob } from "../../src/runtime/jobs/client.js";
+import { fetchResult, openRoom, releaseResult, submitJob, waitForJob } from "../../src/runtime/jobs/client.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import { reviewJob } from "../../src/runtime/jobs/review.js";
 import { formatReport } from "../../src/runtime/disclosure/index.js";
@@ -128,9 +128,13 @@ async function main(): Promise<void> {
     const st = await waitForJob(r2.descriptorPath, sub.jobId, { timeoutMs: 120_000, onProgress: (s) => say(`… ${s.state}`) });
     if (st.state !== "succeeded") throw new Error(`the approved job did not succeed: ${st.state} ${st.detail ?? ""}`);
 
-    step("The room checked the output in the TEE; it passed, so the data scientist fetches and verifies it");
-    say(`Disclosure checks: ${st.disclosure ?? "none"}; ${st.held ? `held: ${st.held}` : "it may leave quarantine without a manual release (output.disclosure.releaseOnPass)"}.`);
-    if (st.disclosure !== "pass" || st.held) throw new Error(`the regression's output did not pass the disclosure checks: ${st.held ?? st.disclosure}`);
+    step("The room checked the output in the TEE; the insurer releases it; the data scientist fetches and verifies it");
+    say(`Disclosure checks (run by the executor before the receipt): ${st.disclosure ?? "none"}.`);
+    if (st.disclosure !== "pass") throw new Error(`the regression's output did not pass the disclosure checks: ${st.held ?? st.disclosure}`);
+    // This room also has output.requireRelease: a clean pass still waits for the insurer, who needs no flag to release it.
+    if (st.held) say(`Held until the insurer releases it: ${st.held}.`);
+    const record = await releaseResult(r2.descriptorPath, sub.jobId);
+    say(`Released by the insurer (verdict ${record.disclosureVerdict}, failed checks accepted: ${record.acceptedFailedChecks.length === 0 ? "none" : record.acceptedFailedChecks.join(", ")}).`);
     const resultDir = join(work, "result");
     await fetchResult(r2.descriptorPath, sub.jobId, resultDir);
     const summary = await verifyResult(resultDir, { descriptor: r2.descriptorPath });

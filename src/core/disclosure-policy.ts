@@ -194,12 +194,13 @@ export function resolveDisclosurePolicy(room: DisclosureRoom, inputs: ReadonlyAr
 
 /** Why a result must wait in quarantine for a provider's release, or `undefined` when it may flow to its consumers. */
 export function holdReason(report: DisclosureReport | undefined, requireRelease: boolean): string | undefined {
+  // The checks' reason first: it says what a reviewer must look at.
+  const checked = report !== undefined && report.policy.mode !== "off";
+  if (checked && report.withheld) return "the disclosure checks failed in enforce mode: every output was withheld";
+  if (checked && report.verdict === "fail") return `an output failed the disclosure checks (${failedRules(report).join(", ")}): a provider must review it`;
+  if (checked && report.verdict === "review") return "an output is of a kind no rule can judge (model, other or undeclared): a provider must review it";
   if (requireRelease) return "the room requires a provider's release of every result (output.requireRelease)";
-  if (report === undefined || report.policy.mode === "off") return undefined;
-  if (report.withheld) return "the disclosure checks failed in enforce mode: every output was withheld";
-  if (report.verdict === "fail") return `an output failed the disclosure checks (${failedRules(report).join(", ")}): a provider must review it`;
-  if (report.verdict === "review") return "an output is of a kind no rule can judge (model, other or undeclared): a provider must review it";
-  if (!report.policy.releaseOnPass) return "every output passed, but a dataset's provider releases each result (releaseOnPass: false)";
+  if (checked && !report.policy.releaseOnPass) return "every output passed, but a provider of the data releases each result (releaseOnPass: false)";
   return undefined;
 }
 
