@@ -1,4 +1,4 @@
-/** Rule 12, disclosure-not-off: a room's quarantine labelled with disclosure mode `off` is flagged; nothing else is. */
+/** Rule 10, disclosure-not-off: a room's quarantine labelled with disclosure mode `off` is flagged; nothing else is. */
 import { expect } from "chai";
 import { disclosureNotOff } from "../../policy-packs/cleanroom-guardrails/policies/disclosure.js";
 import { allPolicies } from "../../policy-packs/cleanroom-guardrails/policies/index.js";

@@ -1,5 +1,5 @@
 /**
- * Rule 12 — safe outputs: a room's quarantine bucket says the room's disclosure mode (label `cleanroom-disclosure`,
+ * Rule 10 — safe outputs: a room's quarantine bucket says the room's disclosure mode (label `cleanroom-disclosure`,
  * set by `DataCleanRoom` from `output.disclosure.mode`); `off` means a job's outputs leave the TEE with no statistical
  * disclosure check, whatever providers' data the job read. Flagged, so a reviewer decides on purpose.
  */
