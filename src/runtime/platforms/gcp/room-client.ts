@@ -436,14 +436,25 @@ export class GcpRoomClient implements RoomClient {
     return destDir;
   }
 
+  /** The record a release left in results (`release.json`); a result released before records existed gets a minimal one. */
+  private async releaseRecord(jobId: string): Promise<JobReleaseRecord> {
+    const uri = joinUri(this.descriptor.storage.results, jobId, RESULT_FILES.release);
+    try {
+      return JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.results}`, 64 * 1024)).toString("utf8")) as JobReleaseRecord;
+    } catch (err) {
+      if (!(err instanceof CleanRoomError && err.code === "not-found")) throw err;
+      return { version: 1, jobId, releasedAt: new Date(0).toISOString(), acceptedFailedChecks: [] };
+    }
+  }
+
   /**
    * Provider side: verifies the quarantined result with `verifyResult` (token, receipt, outputs, and that the executor
    * ran with this room's descriptor), then copies it to the results bucket, `receipt.json` last.
    */
   async release(jobId: string, options: JobReleaseOptions = {}): Promise<JobReleaseRecord> {
     checkJobId(jobId);
-    const done = await this.readReceipt(this.descriptor.storage.results, jobId);
-    if (done) return releaseRecordFor(done, this.descriptor.output.requireRelease, options);
+    // Releasing twice is a no-op: the first release's record stands.
+    if (await this.readReceipt(this.descriptor.storage.results, jobId)) return this.releaseRecord(jobId);
     const tmp = await mkdtemp(join(tmpdir(), "cleanroom-release-"));
     try {
       const dir = join(tmp, "result");
