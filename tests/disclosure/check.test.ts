@@ -105,6 +105,27 @@ describe("runtime/disclosure/check: checkDisclosure on real output directories",
     expect(r.withheld).to.equal(false);
   });
 
+  it("GIVEN a binary file declared text THEN invalid-declaration; a binary regression THEN review (it could not be read for rows)", async () => {
+    const r = await check(
+      { "t.txt": Buffer.from([0, 1, 2]), "fit.rds": Buffer.from([0x58, 0x0a, 0]) },
+      { version: 1, outputs: [{ path: "t.txt", kind: "text" }, { path: "fit.rds", kind: "regression", residualDf: 40 }] },
+    );
+    expect(r.outputs.map((o) => [o.path, o.verdict, o.findings.map((f) => f.rule)])).to.deep.equal([
+      ["fit.rds", "review", ["unjudgeable"]],
+      ["t.txt", "fail", ["invalid-declaration"]],
+    ]);
+  });
+
+  it("GIVEN an output path that leaves the output directory THEN invalid-manifest", async () => {
+    let code = "";
+    try {
+      await checkDisclosure({ outputDir: out, outputs: [{ path: "../people.csv", bytes: 1, sha256: "0".repeat(64) }], inputs: [], policy: policy() });
+    } catch (err) {
+      code = (err as { code: string }).code;
+    }
+    expect(code).to.equal("invalid-manifest");
+  });
+
   it("GIVEN an invalid manifest THEN every output fails with invalid-declaration, without a crash", async () => {
     const r = await check({ "counts.csv": "age,n\n30-39,120\n", "notes.txt": "hello\n" }, "{ not json at all");
     expect(r.outputs.map((o) => [o.verdict, o.findings[0].rule])).to.deep.equal([

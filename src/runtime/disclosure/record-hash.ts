@@ -31,13 +31,13 @@ const SEED_B = 0x2545f491 | 0;
 const MUL_A = 0x9e3779b1 | 0;
 const MUL_B = 0x85ebca77 | 0;
 
-/** murmur3's 32-bit finaliser. */
+/** murmur3's 32-bit finaliser, as a signed int32. */
 function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16); // int32, so values stay small integers in V8 (a uint32 above 2^31 would be boxed)
 }
 
 /** Combines a sequence of 64-bit values (as lo/hi pairs) into one, order-dependent. Same as a record's combination. */
@@ -52,7 +52,7 @@ export const COMBINE_MUL_LO = 0x9e3779b1 | 0;
 export const COMBINE_MUL_HI = 0x85ebca77 | 0;
 
 /** Finalises a combination of `n` values into its 64-bit hash (lo, hi), written into `out`. */
-export function combineFinish(lo: number, hi: number, n: number, out: Uint32Array): void {
+export function combineFinish(lo: number, hi: number, n: number, out: Int32Array): void {
   const a = fmix(lo ^ n);
   out[0] = a;
   out[1] = fmix(hi ^ Math.imul(a, 0x27d4eb2f));
@@ -61,9 +61,9 @@ export function combineFinish(lo: number, hi: number, n: number, out: Uint32Arra
 /** Splits CSV bytes into records and hashes them. Feed chunks with `push`, then call `end`. */
 export class CsvRecordHasher {
   /** Low halves of the current record's field hashes (valid in the sink, for `fieldCount` fields). */
-  fieldLo: Uint32Array = new Uint32Array(64);
+  fieldLo: Int32Array = new Int32Array(64);
   /** High halves of the current record's field hashes. */
-  fieldHi: Uint32Array = new Uint32Array(64);
+  fieldHi: Int32Array = new Int32Array(64);
   /** Fields of the current record. */
   fieldCount = 0;
   /** Non-blank records seen so far (the current one's index, in the sink). */
@@ -80,7 +80,7 @@ export class CsvRecordHasher {
   private recordNonBlank = false;
   private ra = COMBINE_SEED_LO;
   private rb = COMBINE_SEED_HI;
-  private readonly out = new Uint32Array(2);
+  private readonly out = new Int32Array(2);
   // Skipping the rest of a record whose first field no output line starts with (see `firstFields`).
   private skipping = false;
   // The rest of a skipped record that had to be read by the quote-aware loop: ended, but not passed to the sink.
@@ -119,10 +119,10 @@ export class CsvRecordHasher {
     if (this.keepFields) {
       const n = this.fieldCount;
       if (n === this.fieldLo.length) {
-        const lo = new Uint32Array(n * 2);
+        const lo = new Int32Array(n * 2);
         lo.set(this.fieldLo);
         this.fieldLo = lo;
-        const hi = new Uint32Array(n * 2);
+        const hi = new Int32Array(n * 2);
         hi.set(this.fieldHi);
         this.fieldHi = hi;
       }

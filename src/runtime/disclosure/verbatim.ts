@@ -12,14 +12,14 @@
  */
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
-import { HashMap64 } from "./hash-table.js";
+import { BloomBits64, HashMap64 } from "./hash-table.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -169,12 +169,12 @@ async function parquetAsCsv(path: string): Promise<{ csv: string; cleanup: () =>
 /** Per input with quasi-identifiers: the combinations seen, and how often (1, or 2 for "more than once"). */
 class Combinations {
   readonly map = new HashMap64(1024);
-  fields = new Uint32Array(1024);
+  fields = new Int32Array(1024);
   counts = new Uint8Array(512);
   size = 0;
   constructor(readonly q: number) {}
 
-  add(lo: number, hi: number, fieldLo: Uint32Array, fieldHi: Uint32Array, idx: readonly number[]): void {
+  add(lo: number, hi: number, fieldLo: Int32Array, fieldHi: Int32Array, idx: readonly number[]): void {
     const at = this.map.get(lo, hi);
     if (at >= 0) {
       this.counts[at] = 2;
@@ -187,7 +187,7 @@ class Combinations {
       this.counts = c;
     }
     if ((id + 1) * this.q * 2 > this.fields.length) {
-      const f = new Uint32Array(Math.max(this.fields.length * 2, (id + 1) * this.q * 2));
+      const f = new Int32Array(Math.max(this.fields.length * 2, (id + 1) * this.q * 2));
       f.set(this.fields);
       this.fields = f;
     }
@@ -201,7 +201,7 @@ class Combinations {
 }
 
 /** The hash of a combination of field hashes taken in order (the same on both sides). */
-function comboHash(lo: Uint32Array, hi: Uint32Array, idx: ArrayLike<number>, q: number, out: Uint32Array): void {
+function comboHash(lo: Int32Array, hi: Int32Array, idx: ArrayLike<number>, q: number, out: Int32Array): void {
   let a = COMBINE_SEED_LO;
   let b = COMBINE_SEED_HI;
   for (let j = 0; j < q; j++) {
@@ -221,12 +221,12 @@ interface UniqueIndex {
 function uniqueIndex(c: Combinations): UniqueIndex | undefined {
   const unique = new HashMap64(c.size);
   const columnsOf = new HashMap64(c.size * c.q);
-  const out = new Uint32Array(2);
+  const out = new Int32Array(2);
   const idx = Array.from({ length: c.q }, (_, j) => j);
   for (let id = 0; id < c.size; id++) {
     if (c.counts[id] !== 1) continue;
-    const lo = new Uint32Array(c.q);
-    const hi = new Uint32Array(c.q);
+    const lo = new Int32Array(c.q);
+    const hi = new Int32Array(c.q);
     for (let j = 0; j < c.q; j++) {
       lo[j] = c.fields[(id * c.q + j) * 2];
       hi[j] = c.fields[(id * c.q + j) * 2 + 1];
@@ -243,7 +243,7 @@ function uniqueIndex(c: Combinations): UniqueIndex | undefined {
  * Whether a line's fields hold a unique combination: each quasi-identifier column is matched to a distinct field
  * whose value occurs in that column of some unique combination, in every possible way, until one is unique.
  */
-function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Uint32Array): boolean {
+function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): boolean {
   const n = h.fieldCount;
   const cand: number[][] = Array.from({ length: u.q }, () => []);
   for (let p = 0; p < n; p++) {
@@ -296,8 +296,12 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
     throw new CleanRoomError("invalid-policy", "An input declares more than 30 quasi-identifier columns; declare the few columns that identify people together");
   }
   // 1. Every line of every text output, by hash; chains of equal lines through `next`.
-  const lines = new HashMap64(1 << 16);
-  const firstFields = new HashMap64(1 << 12);
+  // Sized from the outputs' bytes (about one line per 32 bytes), so the tables seldom grow while filled.
+  let outputBytes = 0;
+  for (const o of outputs) outputBytes += (await stat(o.file)).size;
+  const expectedLines = Math.min(Math.ceil(outputBytes / 32) + 16, 1 << 26);
+  const lines = new HashMap64(expectedLines);
+  const firstFields = new BloomBits64(expectedLines);
   const outputFields = new HashMap64(withQi.length > 0 ? 1 << 12 : 16);
   const next = new IntList();
   const text: boolean[] = [];
@@ -311,7 +315,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
       (lo, hi, h) => {
         const id = next.length;
         next.push(lines.set(lo, hi, id));
-        firstFields.set(h.firstLo, h.firstHi, 0);
+        firstFields.set(h.firstLo, h.firstHi);
         if (withQi.length > 0) for (let p = 0; p < h.fieldCount; p++) outputFields.set(h.fieldLo[p], h.fieldHi[p], 0);
       },
       withQi.length > 0,
@@ -347,7 +351,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
       }
       const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
       const widest = Math.max(-1, ...idx);
-      const out = new Uint32Array(2);
+      const out = new Int32Array(2);
       const hasher = new CsvRecordHasher(
         (lo, hi, h) => {
           if (h.records === 0) return; // the header: column names are public
@@ -384,7 +388,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   // 3. With unique combinations to look for, the text outputs once more, field by field.
   const qiHits = outputs.map(() => new Hits());
   if (uniques.length > 0) {
-    const out = new Uint32Array(2);
+    const out = new Int32Array(2);
     for (let f = 0; f < outputs.length; f++) {
       if (!text[f]) continue;
       const hits = qiHits[f];
