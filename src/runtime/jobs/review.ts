@@ -35,6 +35,9 @@ export interface JobReview {
 export async function reviewJob(room: RoomRef, jobId: string, options: RoomOptions = {}): Promise<JobReview> {
   const client = await openRoom(room, options);
   const st = await client.status(jobId);
+  if (st.state === "awaiting-release") {
+    throw new CleanRoomError("denied", `Job ${jobId}'s result waits in quarantine, which you may not read: a provider (grantRelease) reviews its checks with \`cleanroom job review ${jobId}\` and releases it`);
+  }
   if (st.state !== "succeeded" && st.state !== "failed") {
     throw new CleanRoomError("not-found", `Job ${jobId} is ${st.state}: there are no checks to review before it has a receipt`);
   }
