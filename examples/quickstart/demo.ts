@@ -4,8 +4,11 @@
  * 1. a provider (an insurer) provisions its claims table: encrypted, key held by the local key broker;
  * 2. stage 1: a data scientist explores differentially-private synthetic data (never the raw rows);
  * 3. stage 2: their regression job is packed, approved by the insurer (its digest), run once on the real data inside a
- *    bubblewrap sandbox, released, fetched and verified offline against the room's attestation root;
- * 4. a job nobody approved is refused before it runs (no key, none of its code), and leaves a verifiable failure receipt
+ *    bubblewrap sandbox; the executor checks its output for statistical disclosure before the receipt (it passes); the
+ *    insurer releases it (this room requires a release), and it is fetched and verified offline against the room's root;
+ * 4. a cross-tabulation with small cells and a few raw rows fails the checks: it stays in quarantine, and the insurer
+ *    reads why (by rule, never by value) with `cleanroom job review`;
+ * 5. a job nobody approved is refused before it runs (no key, none of its code), and leaves a verifiable failure receipt
  *    and no outputs.
  *
  * With `--keep` (`npm run demo -- --keep`) the room stays up at the end and the room console starts: one page for the
@@ -19,6 +22,8 @@ import { loadDescriptor } from "../../src/core/descriptor.js";
 import { messageOf } from "../../src/core/errors.js";
 import { fetchResult, openRoom, releaseResult, submitJob, waitForJob } from "../../src/runtime/jobs/client.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
+import { reviewJob } from "../../src/runtime/jobs/review.js";
+import { formatReport } from "../../src/runtime/disclosure/index.js";
 import { produceStage1 } from "../../src/runtime/provision/stage1.js";
 import { localDown, localUp } from "../../src/runtime/platforms/local/room.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
@@ -108,12 +113,14 @@ async function main(): Promise<void> {
     say(`Job digest: ${job.jobDigest}`);
     say(`(${job.manifest.files.length} file(s); the same sources give this digest on any machine)`);
 
-    step("The insurer reviews the code and approves exactly that digest");
-    spec.providers[0]!.approvedJobs = [job.jobDigest];
+    const crosstab = await packJob(join(HERE, "jobs", "crosstab"), { entrypoint: "main.py", inputs: ["insurer/claims"], outDir: join(work, "packed-crosstab") });
+
+    step("The insurer reviews the code and approves exactly that digest (and a cross-tabulation's)");
+    spec.providers[0]!.approvedJobs = [job.jobDigest, crosstab.jobDigest];
     await writeFile(join(work, "spec.json"), JSON.stringify(spec, null, 2));
     await localDown(roomDir);
     const r2 = await localUp({ spec, dir: roomDir });
-    say(`approvedJobs = ["${job.jobDigest}"]; room restarted with the new spec (pid ${r2.pid}).`);
+    say(`approvedJobs = ["${job.jobDigest}", "${crosstab.jobDigest}"]; room restarted with the new spec (pid ${r2.pid}).`);
 
     step("The job runs once on the real data, inside the sandbox");
     const sub = await submitJob(r2.descriptorPath, job);
@@ -121,8 +128,13 @@ async function main(): Promise<void> {
     const st = await waitForJob(r2.descriptorPath, sub.jobId, { timeoutMs: 120_000, onProgress: (s) => say(`… ${s.state}`) });
     if (st.state !== "succeeded") throw new Error(`the approved job did not succeed: ${st.state} ${st.detail ?? ""}`);
 
-    step("The insurer releases the result from quarantine; the data scientist fetches and verifies it");
-    await releaseResult(r2.descriptorPath, sub.jobId);
+    step("The room checked the output in the TEE; the insurer releases it; the data scientist fetches and verifies it");
+    say(`Disclosure checks (run by the executor before the receipt): ${st.disclosure ?? "none"}.`);
+    if (st.disclosure !== "pass") throw new Error(`the regression's output did not pass the disclosure checks: ${st.held ?? st.disclosure}`);
+    // This room also has output.requireRelease: a clean pass still waits for the insurer, who needs no flag to release it.
+    if (st.held) say(`Held until the insurer releases it: ${st.held}.`);
+    const record = await releaseResult(r2.descriptorPath, sub.jobId);
+    say(`Released by the insurer (verdict ${record.disclosureVerdict}, failed checks accepted: ${record.acceptedFailedChecks.length === 0 ? "none" : record.acceptedFailedChecks.join(", ")}).`);
     const resultDir = join(work, "result");
     await fetchResult(r2.descriptorPath, sub.jobId, resultDir);
     const summary = await verifyResult(resultDir, { descriptor: r2.descriptorPath });
@@ -135,6 +147,18 @@ async function main(): Promise<void> {
     const model = JSON.parse(await readFile(join(resultDir, "outputs", "model.json"), "utf8")) as { r2: number; coefficients: Record<string, number> };
     say(`\nThe verified model: R² = ${model.r2}`);
     for (const [k, v] of Object.entries(model.coefficients)) say(`  ${k.padEnd(18)} ${v.toFixed(2).padStart(12)}`);
+
+    step("An approved cross-tabulation with small cells and three raw rows: held by the checks");
+    const xSub = await submitJob(r2.descriptorPath, crosstab);
+    const xSt = await waitForJob(r2.descriptorPath, xSub.jobId, { timeoutMs: 120_000 });
+    say(`State: ${xSt.state}, disclosure checks: ${xSt.disclosure}`);
+    say(`Held in quarantine: ${xSt.held ?? "no"}`);
+    if (xSt.disclosure !== "fail" || !xSt.held) throw new Error("the cross-tabulation was not held by the disclosure checks");
+    const review = await reviewJob(r2.descriptorPath, xSub.jobId);
+    say("The insurer reads the checks (`cleanroom job review`): which rule, which cells, never a value.");
+    say(formatReport(review.report!));
+    say(`The data scientist cannot fetch it; the insurer could still release it, naming each failed rule:`);
+    say(`  cleanroom job release ${xSub.jobId} --room ${r2.descriptorPath} --accept-failed-checks ${review.failedRules.join(",")}`);
 
     step("A job nobody approved tries to copy the raw rows out");
     const bad = await packJob(join(HERE, "jobs", "unapproved"), { entrypoint: "main.py", inputs: ["insurer/claims"], outDir: join(work, "packed-unapproved") });

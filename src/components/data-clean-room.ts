@@ -125,6 +125,18 @@ interface Internals {
 }
 const INTERNALS = new WeakMap<DataCleanRoom, Internals>();
 
+/**
+ * Whether the room's submitters may read quarantine directly (`grantSubmit`): only when the room needs no release step
+ * at all, that is no `output.requireRelease`, disclosure mode `off` and no dataset asking for checks, and no provider
+ * deployed from its own stack (whose datasets' disclosure settings this stack cannot see). Otherwise a result the
+ * checks hold, or anything a job wrote to quarantine beside its result (on GCP a job shares the executor's identity),
+ * would be readable before a provider's release. Pure.
+ */
+export function submittersReadQuarantine(spec: ResolvedSpec, externalProviders: number): boolean {
+  const datasetModes = spec.providers.flatMap((p) => p.datasets.map((d) => d.disclosure?.mode ?? "off"));
+  return !spec.output.requireRelease && spec.output.disclosure.mode === "off" && datasetModes.every((m) => m === "off") && externalProviders === 0;
+}
+
 /** The spec part of the args (what `resolveSpec` and the local backend understand). */
 export function specOf(args: DataCleanRoomArgs): CleanRoomSpec {
   return {
@@ -260,6 +272,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
         region,
         namePrefix: prefix,
         workloadMembers: [workloadMember],
+        disclosureMode: spec.output.disclosure.mode,
         ...(args.storage ? { storage: args.storage } : {}),
         ...(args.protectKeys === undefined ? {} : { protectKey: args.protectKeys }),
         dependsOn: apis,
@@ -405,7 +418,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
 
   /**
    * Lets `member` submit jobs: upload bundles to the jobs bucket and read them back, read released results (and
-   * quarantine when the room needs no release step), create VMs from the room's template acting as the workload
+   * quarantine when the room needs no release step: `submittersReadQuarantine`), create VMs from the room's template acting as the workload
    * service account. Compute creation is limited by an IAM condition to instances and disks named
    * `<namePrefix>-job-*` in the room's zone; on the TEE subnet the member may only attach interfaces
    * (`compute.subnetworks.use`, never `useExternalIp`), so no VM it creates can have an external IP.
@@ -416,7 +429,7 @@ export class DataCleanRoom extends pulumi.ComponentResource {
       { bucket: s.store.jobsBucket.name, role: ROLES.objectCreator },
       { bucket: s.store.jobsBucket.name, role: ROLES.objectViewer },
       { bucket: s.store.resultsBucket.name, role: ROLES.objectViewer },
-      ...(s.spec.output.requireRelease ? [] : [{ bucket: s.store.quarantineBucket.name, role: ROLES.objectViewer }]),
+      ...(submittersReadQuarantine(s.spec, s.externalNames.length) ? [{ bucket: s.store.quarantineBucket.name, role: ROLES.objectViewer }] : []),
     ];
     const result = this.grant("submit", member, buckets);
     const mid = memberId(member);

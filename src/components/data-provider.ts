@@ -169,6 +169,7 @@ export function publishedDatasets(datasets: readonly DatasetSpec[]): DescriptorD
     epsilon: d.epsilon ?? SPEC_DEFAULTS.epsilon,
     delta: d.delta ?? SPEC_DEFAULTS.delta,
     ...(d.schema === undefined ? {} : { schema: d.schema }),
+    ...(d.disclosure === undefined ? {} : { disclosure: d.disclosure }),
   }));
 }
 

@@ -38,6 +38,11 @@ export const ALLOW_DEBUG_LABEL = "cleanroom-allow-debug";
 
 /** Label that says what a bucket holds (`data`, `jobs`, `quarantine`, `results`, `stage1`); the policy pack's rule 4 reads it. */
 export const BUCKET_ROLE_LABEL = "cleanroom-role";
+/**
+ * Label of a room's quarantine bucket: the room's disclosure mode (`output.disclosure.mode`: `review`, `enforce` or
+ * `off`), so the policy pack can flag a room whose outputs leave unchecked.
+ */
+export const DISCLOSURE_MODE_LABEL = "cleanroom-disclosure";
 
 
 /** The pinned JupyterHub Helm chart (z2jh). A floating version would change the sandbox without review. */

@@ -87,13 +87,15 @@ export function secureBucketArgs(args: {
   forceDestroy?: boolean;
   retentionDays?: number;
   lockRetention?: boolean;
+  /** Further labels (e.g. the quarantine's disclosure mode). */
+  labels?: Record<string, string>;
 }): gcp.storage.BucketArgs {
   return {
     project: args.project,
     location: args.location,
     name: args.name,
     // Says what the bucket holds, so a reviewer (and the policy pack's CMEK rule for data buckets) need not guess from the name.
-    labels: { [BUCKET_ROLE_LABEL]: args.role },
+    labels: { [BUCKET_ROLE_LABEL]: args.role, ...args.labels },
     // Object ACLs are a second, easily forgotten access path: only bucket IAM decides who reads.
     uniformBucketLevelAccess: true,
     // No IAM mistake (allUsers, allAuthenticatedUsers) can ever make room data public.

@@ -5,7 +5,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import { throwIfProblems } from "../core/errors.js";
-import { COMPONENT_DEFAULTS, ROLES } from "./defaults.js";
+import { COMPONENT_DEFAULTS, DISCLOSURE_MODE_LABEL, ROLES } from "./defaults.js";
 import { type GrantResult, type GrantSpec, addGrants } from "./grant.js";
 import { createCmekKey, secureBucketArgs } from "./kms.js";
 import { bucketName } from "./naming.js";
@@ -30,6 +30,8 @@ export interface ResultStoreArgs {
   readonly storage?: StorageOptions;
   /** Protect the room key against deletion. @default true */
   readonly protectKey?: boolean;
+  /** The room's disclosure mode, labelled on the quarantine bucket (`cleanroom-disclosure`). @default - no label */
+  readonly disclosureMode?: string;
   /** Resources the key ring and buckets wait for (e.g. the room's enabled APIs). @default [] */
   readonly dependsOn?: pulumi.Resource[];
 }
@@ -80,7 +82,7 @@ export class ResultStore extends pulumi.ComponentResource {
       ...(args.dependsOn === undefined ? {} : { dependsOn: args.dependsOn }),
     });
     const retentionDays = args.storage?.retentionDays ?? COMPONENT_DEFAULTS.retentionDays;
-    const bucket = (role: string, retained: boolean) =>
+    const bucket = (role: string, retained: boolean, labels?: Record<string, string>) =>
       new gcp.storage.Bucket(
         `${name}-${role}`,
         secureBucketArgs({
@@ -92,11 +94,12 @@ export class ResultStore extends pulumi.ComponentResource {
           forceDestroy: args.storage?.forceDestroy,
           // Receipts and outputs are the audit trail: nobody may delete or rewrite them during retention.
           ...(retained ? { retentionDays, lockRetention: args.storage?.lockRetention } : {}),
+          ...(labels ? { labels } : {}),
         }),
         { parent: this, dependsOn: [storageAgentBinding] },
       );
     const jobs = bucket("jobs", false);
-    const quarantine = bucket("quarantine", true);
+    const quarantine = bucket("quarantine", true, args.disclosureMode === undefined ? undefined : { [DISCLOSURE_MODE_LABEL]: args.disclosureMode });
     const results = bucket("results", true);
     const stage1 = bucket("stage1", false);
     (args.workloadMembers ?? []).forEach((member, i) => {

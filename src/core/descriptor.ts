@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
+import { type DatasetDisclosure, type ResolvedOutputDisclosure, datasetDisclosureProblems, resolvedOutputDisclosureProblems } from "./disclosure-policy.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
 import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, jobTimeoutProblem, schemaProblems } from "./spec.js";
@@ -29,6 +30,8 @@ export interface DescriptorDataset {
   readonly delta: number;
   /** The public schema, when the spec gave one. */
   readonly schema?: DatasetSchema;
+  /** The provider's disclosure settings for jobs reading this dataset (only tighten the room's), when set. */
+  readonly disclosure?: DatasetDisclosure;
 }
 
 /**
@@ -172,7 +175,15 @@ export interface CleanRoomDescriptor {
   /** The executor image: its manifest digest, and on GCP its `repository@sha256:` reference. */
   readonly executor: { readonly imageDigest: string; readonly imageReference?: string };
   readonly attestation: DescriptorAttestation;
-  readonly output: { readonly maxBytes: number; readonly requireRelease: boolean };
+  readonly output: {
+    readonly maxBytes: number;
+    readonly requireRelease: boolean;
+    /**
+     * The room's disclosure control, resolved (`resolveDisclosurePolicy` tightens it by the datasets a job reads).
+     * @default - mode "review" with ACRO's thresholds, for a descriptor exported before this field existed
+     */
+    readonly disclosure?: ResolvedOutputDisclosure;
+  };
   /**
    * The limits every job runs under (`jobs.timeoutSeconds` of the spec, or `local up --job-timeout`). The executor
    * enforces the value of the descriptor the room started it with (attested in its token).
@@ -280,6 +291,7 @@ export function descriptorProblems(d: unknown): string[] {
       out.push("descriptor.output.maxBytes must be a positive integer");
     }
     if (typeof d.output.requireRelease !== "boolean") out.push("descriptor.output.requireRelease must be a boolean");
+    if (d.output.disclosure !== undefined) out.push(...resolvedOutputDisclosureProblems(d.output.disclosure, "descriptor.output.disclosure"));
   }
   if (d.jobs !== undefined) {
     if (!isObject(d.jobs)) out.push("descriptor.jobs must be an object with timeoutSeconds");
@@ -398,6 +410,7 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
     if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);
     if (typeof ds.delta !== "number" || !(ds.delta > 0 && ds.delta < 1)) out.push(`${dp}.delta must be in (0, 1)`);
     if (ds.schema !== undefined) schemaProblems(ds.schema, `${dp}.schema`, out);
+    if (ds.disclosure !== undefined) datasetDisclosureProblems(ds.disclosure, ds.schema, `${dp}.disclosure`, out);
   });
 }
 

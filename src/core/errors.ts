@@ -21,6 +21,7 @@ export type CleanRoomErrorCode =
   | "denied"
   | "digest-mismatch"
   | "output-policy"
+  | "disclosure"
   | "job-failed"
   | "timeout"
   | "busy"

@@ -7,15 +7,26 @@
  */
 import { CleanRoomError, throwIfProblems } from "./errors.js";
 import { type Manifest, canonicalJson, sha256Hex } from "./digest.js";
+import { disclosureReportProblems } from "./disclosure-report.js";
+import type { DisclosureReport } from "./disclosure.js";
 import { DIGEST_PATTERN } from "./patterns.js";
 import { DATASET_FORMATS } from "./spec.js";
 
 /**
  * Layout of a job result, the same in quarantine, in the results bucket and in a fetched result directory:
- * `<dir>/outputs/**` (the job's output files), `<dir>/receipt.json`, `<dir>/attestation.jwt`, and in a debug-logs room
- * (`cleanroom local up --debug-logs`) a failed job's `<dir>/stderr.txt`, listed in its receipt's `stderr`.
+ * `<dir>/outputs/**` (the job's output files), `<dir>/receipt.json`, `<dir>/attestation.jwt`, `<dir>/outputs.check.json`
+ * (the disclosure checks, equal to the receipt's `disclosure`), in a debug-logs room (`cleanroom local up --debug-logs`)
+ * a failed job's `<dir>/stderr.txt`, listed in its receipt's `stderr`, and once a provider released it `<dir>/release.json`
+ * (who released it, when, and which failed checks they accepted: the provider's record, not attested).
  */
-export const RESULT_FILES = { outputs: "outputs", receipt: "receipt.json", token: "attestation.jwt", stderr: "stderr.txt" } as const;
+export const RESULT_FILES = {
+  outputs: "outputs",
+  receipt: "receipt.json",
+  token: "attestation.jwt",
+  stderr: "stderr.txt",
+  check: "outputs.check.json",
+  release: "release.json",
+} as const;
 
 /** The receipt format version. */
 export const RECEIPT_VERSION = 1;
@@ -108,6 +119,12 @@ export interface Receipt {
   readonly debugLogs?: true;
   /** The failed job's stderr kept as `stderr.txt` (debug-logs rooms only; absent when the job wrote none). */
   readonly stderr?: ReceiptStderr;
+  /**
+   * The disclosure checks of the outputs, run in the TEE before this receipt was written (so the token's nonce covers
+   * them); also `outputs.check.json` of the result. Absent in receipts of executors that predate safe outputs, and on
+   * a failure before the job's outputs existed.
+   */
+  readonly disclosure?: DisclosureReport;
 }
 
 /** The nonce of a receipt's attestation token: lowercase hex sha256 of its canonical JSON (64 bytes, within 10–74). */
@@ -222,6 +239,7 @@ export function receiptProblems(r: unknown): string[] {
     if (r.debugLogs !== true) out.push("receipt.stderr needs receipt.debugLogs: only a debug-logs room keeps a job's stderr");
     if (r.status !== "failed") out.push("receipt.stderr must be absent when status is succeeded: only a failed job's stderr is kept");
   }
+  if (r.disclosure !== undefined) out.push(...disclosureReportProblems(r.disclosure, r.outputs, r.status, r.errorCode));
   if (r.status === "succeeded" && r.error !== undefined) out.push("receipt.error must be absent when status is succeeded");
   if (r.status === "failed" && Array.isArray(r.outputs) && r.outputs.length > 0) {
     out.push("receipt.outputs must be empty when status is failed (no partial outputs)");

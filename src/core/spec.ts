@@ -6,6 +6,7 @@
  * and maps only. Enumerations are plain `string`s validated here at run time (union types break the analyzer).
  */
 import { attestationPolicyProblems, providerAttestationProblems } from "./attestation.js";
+import { type ResolvedOutputDisclosure, datasetDisclosureProblems, outputDisclosureProblems, resolveOutputDisclosure } from "./disclosure-policy.js";
 import { throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROJECT_ID_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
 
@@ -51,6 +52,71 @@ export interface DatasetSpec {
   readonly epsilon?: number;
   /** δ of the stage-1 budget; must be well below 1/rows. @default 1e-9 */
   readonly delta?: number;
+  /**
+   * The provider's own disclosure settings for jobs that read this dataset: they can only tighten the room's
+   * (`output.disclosure`); when a job reads several datasets the strictest value of each wins.
+   * @default - the room's disclosure policy
+   */
+  readonly disclosure?: DatasetDisclosureSpec;
+}
+
+/**
+ * The disclosure thresholds a room or a dataset may set (see `DisclosureThresholds` in `core/disclosure.ts`). Each left
+ * out takes the room's value (ACRO/SACRO's default for the room).
+ */
+export interface DisclosureThresholdsSpec {
+  /** Smallest number of records behind any cell of a `table` output. @default 10 */
+  readonly minCellCount?: number;
+  /** n of the dominance (n,k) rule: how many largest contributions are summed. @default 2 */
+  readonly dominanceN?: number;
+  /** k of the dominance (n,k) rule, in percent (0 < k <= 100): the n largest may not make up k% of a cell. @default 90 */
+  readonly dominanceK?: number;
+  /** p of the p% rule, in percent (0 < p <= 100). @default 10 */
+  readonly pPercent?: number;
+  /** Smallest residual degrees of freedom of a `regression` output. @default 10 */
+  readonly minResidualDf?: number;
+  /** Most data rows a `table` output may have. @default 10000 */
+  readonly maxTableRows?: number;
+}
+
+/** A provider's disclosure settings for one dataset (`datasets[].disclosure`). */
+export interface DatasetDisclosureSpec extends DisclosureThresholdsSpec {
+  /**
+   * `"review"` or `"enforce"`: the least strict mode a job reading this dataset may run under (`enforce` > `review` >
+   * `off`; the strictest of the room and every dataset read wins). `"off"` is accepted but never loosens the room's.
+   * @default - the room's mode
+   */
+  readonly mode?: string;
+  /**
+   * Whether outputs that all pass may leave quarantine without this provider's release. `false` makes every result of
+   * a job reading this dataset wait for a provider's `cleanroom job release`.
+   * @default true
+   */
+  readonly releaseOnPass?: boolean;
+  /**
+   * Columns that together could identify a person (e.g. `["age", "postcode", "sex"]`): an output line holding a
+   * combination of them that is unique in the input fails the `unique-quasi-identifiers` rule. Must be columns of the
+   * dataset's schema when it has one.
+   * @default []
+   */
+  readonly quasiIdentifiers?: string[];
+}
+
+/** The room's disclosure control (`output.disclosure`): what the executor checks in the TEE before any output leaves. */
+export interface OutputDisclosureSpec extends DisclosureThresholdsSpec {
+  /**
+   * `"review"`: outputs that fail a check, or that no rule can judge (`model`, `other`), stay in quarantine until a
+   * provider releases them; `"enforce"`: a job with any failed check has every output withheld; `"off"`: no checks (the
+   * receipt says so).
+   * @default "review"
+   */
+  readonly mode?: string;
+  /**
+   * Whether outputs that all pass may leave quarantine without a provider's release (`output.requireRelease` and any
+   * dataset's `releaseOnPass: false` still hold them).
+   * @default true
+   */
+  readonly releaseOnPass?: boolean;
 }
 
 /** A data provider: owns a key and a data bucket, and approves the jobs that may decrypt its data. */
@@ -101,8 +167,10 @@ export interface AttestationSpec {
 export interface OutputSpec {
   /** Largest total size of a job's outputs, in bytes. @default 104857600 (100 MiB) */
   readonly maxBytes?: number;
-  /** Outputs stay in quarantine until a provider releases them. @default false */
+  /** Outputs stay in quarantine until a provider releases them (whatever the disclosure checks say). @default false */
   readonly requireRelease?: boolean;
+  /** Statistical disclosure control of the outputs, inside the TEE. @default - mode "review" with ACRO's thresholds */
+  readonly disclosure?: OutputDisclosureSpec;
 }
 
 /** Limits every stage-2 job of the room runs under. */
@@ -186,10 +254,10 @@ export interface ValidateSpecOptions {
 
 const TOP_KEYS = ["providers", "codePolicy", "attestation", "output", "jobs"];
 const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs", "attestation"];
-const DATASET_KEYS = ["name", "format", "schema", "stage1Method", "epsilon", "delta"];
+const DATASET_KEYS = ["name", "format", "schema", "stage1Method", "epsilon", "delta", "disclosure"];
 const COLUMN_KEYS = ["name", "type", "categories", "min", "max", "bins", "integer"];
 const ATTESTATION_KEYS = ["allowDebug", "requireStable", "hwModels", "minImageVersion"];
-const OUTPUT_KEYS = ["maxBytes", "requireRelease"];
+const OUTPUT_KEYS = ["maxBytes", "requireRelease", "disclosure"];
 const JOBS_KEYS = ["timeoutSeconds"];
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -310,6 +378,7 @@ function datasetProblems(d: unknown, path: string, out: string[]): void {
     out.push(`${path}.delta must be > 0 and < 0.001 (got ${JSON.stringify(d.delta)}); use about 1/(rows^2)`);
   }
   if (d.schema !== undefined) schemaProblems(d.schema, `${path}.schema`, out);
+  if (d.disclosure !== undefined) datasetDisclosureProblems(d.disclosure, d.schema, `${path}.disclosure`, out);
 }
 
 /** Collects the problems of a public dataset schema. Pure; never throws. */
@@ -394,6 +463,7 @@ function outputProblems(o: unknown, out: string[]): void {
   if (o.requireRelease !== undefined && typeof o.requireRelease !== "boolean") {
     out.push("output.requireRelease must be a boolean");
   }
+  if (o.disclosure !== undefined) outputDisclosureProblems(o.disclosure, "output.disclosure", out);
 }
 
 /** The problem of a job time limit, or undefined when it is a whole number of seconds within the bounds. Pure. */
@@ -440,6 +510,8 @@ export interface ResolvedSpec {
       readonly stage1Method: string;
       readonly epsilon: number;
       readonly delta: number;
+      /** The provider's disclosure settings, as given (present only when set). */
+      readonly disclosure?: DatasetDisclosureSpec;
     }>;
   }>;
   readonly codePolicy: string;
@@ -449,7 +521,7 @@ export interface ResolvedSpec {
     readonly hwModels?: readonly string[];
     readonly minImageVersion?: number;
   };
-  readonly output: { readonly maxBytes: number; readonly requireRelease: boolean };
+  readonly output: { readonly maxBytes: number; readonly requireRelease: boolean; readonly disclosure: ResolvedOutputDisclosure };
   readonly jobs: { readonly timeoutSeconds: number };
 }
 
@@ -474,6 +546,7 @@ export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): R
         stage1Method: d.stage1Method ?? (d.schema ? "mst" : "none"),
         epsilon: d.epsilon ?? SPEC_DEFAULTS.epsilon,
         delta: d.delta ?? SPEC_DEFAULTS.delta,
+        ...(d.disclosure !== undefined ? { disclosure: structuredClone(d.disclosure) } : {}),
       })),
     })),
     codePolicy: s.codePolicy ?? SPEC_DEFAULTS.codePolicy,
@@ -486,6 +559,7 @@ export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): R
     output: {
       maxBytes: s.output?.maxBytes ?? SPEC_DEFAULTS.maxBytes,
       requireRelease: s.output?.requireRelease ?? SPEC_DEFAULTS.requireRelease,
+      disclosure: resolveOutputDisclosure(s.output?.disclosure),
     },
     jobs: { timeoutSeconds: s.jobs?.timeoutSeconds ?? SPEC_DEFAULTS.jobTimeoutSeconds },
   };

@@ -69,8 +69,15 @@ describe("core/receipt: nonce and digests", () => {
     expect(policyDigest("abc")).to.equal("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   });
 
-  it("GIVEN the result layout THEN it names outputs/, receipt.json, attestation.jwt and a debug-logs room's stderr.txt", () => {
-    expect(RESULT_FILES).to.deep.equal({ outputs: "outputs", receipt: "receipt.json", token: "attestation.jwt", stderr: "stderr.txt" });
+  it("GIVEN the result layout THEN it names outputs/, receipt.json, attestation.jwt, a debug-logs room's stderr.txt, the checks and the release record", () => {
+    expect(RESULT_FILES).to.deep.equal({
+      outputs: "outputs",
+      receipt: "receipt.json",
+      token: "attestation.jwt",
+      stderr: "stderr.txt",
+      check: "outputs.check.json",
+      release: "release.json",
+    });
   });
 });
 

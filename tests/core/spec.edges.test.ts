@@ -10,7 +10,7 @@ const problems = (path: string, value: unknown) => specProblems(withField(validS
 
 describe("core/spec: edges", () => {
   it("GIVEN an unknown field WHEN checked THEN the problem lists the known fields, comma-separated", () => {
-    expect(problems("output.maxByte", 1)).to.deep.equal(["output.maxByte is not a known field (known: maxBytes, requireRelease)"]);
+    expect(problems("output.maxByte", 1)).to.deep.equal(["output.maxByte is not a known field (known: maxBytes, requireRelease, disclosure)"]);
   });
 
   it("GIVEN no providers WHEN allowed by the caller THEN no problem; WHEN not THEN one", () => {

@@ -11,6 +11,7 @@ import {
   specProblems,
   validateSpec,
 } from "../../src/core/index.js";
+import { DISCLOSURE_DEFAULTS } from "../../src/core/disclosure.js";
 import { APPROVED_JOB, DELETE, validSpec, withField } from "./fixtures.js";
 
 /** The problems of the valid spec with one field replaced. */
@@ -329,7 +330,7 @@ describe("core/spec: resolveSpec fills the secure defaults", () => {
       ],
       codePolicy: "approved-jobs",
       attestation: { allowDebug: false, requireStable: true },
-      output: { maxBytes: 104857600, requireRelease: false },
+      output: { maxBytes: 104857600, requireRelease: false, disclosure: { mode: "review", releaseOnPass: true, thresholds: DISCLOSURE_DEFAULTS } },
       jobs: { timeoutSeconds: 21600 },
     });
     expect(SPEC_DEFAULTS.maxBytes).to.equal(100 * 1024 * 1024);
@@ -349,7 +350,7 @@ describe("core/spec: resolveSpec fills the secure defaults", () => {
     expect(r.providers[0]!.approvedJobs).to.deep.equal([APPROVED_JOB]);
     expect(r.providers[0]!.datasets[0]).to.include({ stage1Method: "mst", epsilon: 2, delta: 1e-10 });
     expect(r.attestation).to.deep.equal({ allowDebug: false, requireStable: true, hwModels: ["GCP_INTEL_TDX"], minImageVersion: 250300 });
-    expect(r.output).to.deep.equal({ maxBytes: 1024, requireRelease: true });
+    expect(r.output).to.deep.equal({ maxBytes: 1024, requireRelease: true, disclosure: { mode: "review", releaseOnPass: true, thresholds: DISCLOSURE_DEFAULTS } });
   });
 
   it("GIVEN allowDebug THEN requireStable resolves to false (debug images carry no support attributes)", () => {

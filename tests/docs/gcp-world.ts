@@ -16,7 +16,7 @@
  * - `pulumi preview --policy-pack <policy-packs/cleanroom-guardrails>` runs the real pack over the mocked plan;
  * - `pulumi stack output NAME [--json]` prints the program's export, unchanged.
  *
- * The loopback attester cannot sign under Google's root, so `cleanroom verify` and `cleanroom job release` get
+ * The loopback attester cannot sign under Google's root, so `cleanroom verify`, `job release` and `job review` get
  * `--trusted-root <its throwaway root>` appended: the option a verifier uses after Google rotates its root. A GCP
  * descriptor cannot carry a root (the loader refuses it), so the documented commands still check everything else.
  */
@@ -231,9 +231,9 @@ export class GcpWorld {
     };
   }
 
-  /** `verify` and `job release` check tokens: point them at the fake attester's root (see the header). */
+  /** `verify`, `job release` and `job review` check tokens: point them at the fake attester's root (see the header). */
   private withAttesterRoot(args: readonly string[]): string[] {
-    const checksTokens = args[0] === "verify" || (args[0] === "job" && args[1] === "release");
+    const checksTokens = args[0] === "verify" || (args[0] === "job" && (args[1] === "release" || args[1] === "review"));
     return checksTokens && !args.includes("--help") ? [...args, "--trusted-root", this.rootFile] : [...args];
   }
 }

@@ -89,7 +89,25 @@ describe("executor/runExecutor", function () {
       expect(outcome.receipt.status, outcome.receipt.error).to.equal("succeeded");
       expect(platform.results).to.have.length(1);
       const { files } = receiptOf();
-      expect([...files.keys()].sort()).to.deep.equal(["attestation.jwt", "outputs/copy/acme-claims.csv", "outputs/copy/acme-prices.csv", "outputs/copy/beta-visits.csv", "outputs/seen.json", "receipt.json"]);
+      expect([...files.keys()].sort()).to.deep.equal([
+        "attestation.jwt",
+        "outputs.check.json",
+        "outputs/copy/acme-claims.csv",
+        "outputs/copy/acme-prices.csv",
+        "outputs/copy/beta-visits.csv",
+        "outputs/seen.json",
+        "receipt.json",
+      ]);
+    });
+
+    it("THEN the receipt carries the disclosure checks (the copied inputs fail verbatim-rows; review mode keeps them), equal to outputs.check.json", () => {
+      const { files, receipt } = receiptOf();
+      const report = receipt.disclosure!;
+      expect(JSON.parse(files.get("outputs.check.json")!.toString())).to.deep.equal(report);
+      expect(report).to.include({ verdict: "fail", withheld: false });
+      expect(report.policy.mode).to.equal("review");
+      expect(report.outputs.map((o) => o.path)).to.deep.equal(receipt.outputs.map((o) => o.path));
+      for (const o of report.outputs.filter((x) => x.path.startsWith("copy/"))) expect(o.findings.map((f) => f.rule), o.path).to.include("verbatim-rows");
     });
 
     it("THEN each output holds the decrypted bytes of its input, and the receipt names each input by the digest of those bytes, in order", () => {

@@ -92,7 +92,7 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     boom = await pack("boom", `${PRELUDE}def explode(row):\n    raise ValueError("bad row: " + row)\n\nexplode("${MARKER}")\n`);
     // 100 KiB of noise first: only the last 64 KiB (with the traceback) is kept.
     noisy = await pack("noisy", `${PRELUDE}import sys\nfor i in range(1600):\n    sys.stderr.write(("noise-%05d " % i).ljust(63, ".") + "\\n")\nraise RuntimeError("after the noise")\n`);
-    fine = await pack("fine", `${PRELUDE}import sys\nsys.stderr.write("a warning the job wrote\\n")\nopen(os.path.join(OUT, "ok.txt"), "w").write("ok")\n`);
+    fine = await pack("fine", `${PRELUDE}import sys\nsys.stderr.write("a warning the job wrote\\n")\nopen(os.path.join(OUT, "ok.txt"), "w").write("ok")\njson.dump({"version": 1, "outputs": [{"path": "ok.txt", "kind": "text"}]}, open(os.path.join(OUT, "outputs.json"), "w"))\n`);
     unapproved = await pack("unapproved", `${PRELUDE}print("never runs")\n`);
     stuck = await pack("stuck", `${PRELUDE}import sys, time\nsys.stderr.write("still thinking about row 17\\n")\nsys.stderr.flush()\ntime.sleep(120)\n`);
     const spec = { providers: [{ name: "insurer", datasets: [{ name: "claims" }], approvedJobs: [boom.jobDigest, noisy.jobDigest, fine.jobDigest] }] };
@@ -253,7 +253,7 @@ describe("local: --debug-logs keeps a failed job's stderr (issue 19)", function 
     expect((await debugClient.wait(jobId, { timeoutMs: 120_000 })).state).to.equal("succeeded");
     const dir = out();
     await debugClient.fetch(jobId, dir);
-    expect(readdirSync(dir).sort()).to.deep.equal(["attestation.jwt", "outputs", "receipt.json"]);
+    expect(readdirSync(dir).sort()).to.deep.equal(["attestation.jwt", "outputs", "outputs.check.json", "receipt.json"]);
     const receipt = receiptOf(dir);
     expect(receipt.debugLogs).to.equal(true);
     expect(receipt.stderr).to.equal(undefined);

@@ -11,7 +11,7 @@ const ROOT = join(__dirname, "..", "..");
 describe("npm run demo (examples/quickstart/demo.ts)", function () {
   this.timeout(120_000);
 
-  it("GIVEN a fresh checkout WHEN the demo runs THEN it exits 0, shows stage 1, the verified receipt and the denied job", () => {
+  it("GIVEN a fresh checkout WHEN the demo runs THEN it exits 0, shows stage 1, the verified receipt, the held output and the denied job", () => {
     const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", join(ROOT, "examples", "quickstart", "demo.ts")], {
       cwd: ROOT,
       encoding: "utf8",
@@ -26,6 +26,14 @@ describe("npm run demo (examples/quickstart/demo.ts)", function () {
     expect(out).to.match(/VERIFIED: job job-[a-z0-9-]+ \(sha256:[0-9a-f]{64}\) ran on the LOCAL backend/);
     expect(out).to.match(/receipt digest sha256:[0-9a-f]{64} = the attestation token's nonce/);
     expect(out).to.match(/The verified model: R² = 0\.\d+/);
+    // Safe outputs: the regression's output passed the checks and was released; the cross-tabulation is held, by rule.
+    expect(out).to.include("Disclosure checks (run by the executor before the receipt): pass.");
+    expect(out).to.match(/Disclosure checks \(review\): pass\./);
+    const held = out.slice(out.indexOf("held by the checks"));
+    expect(held).to.include("disclosure checks: fail");
+    expect(held).to.match(/Held in quarantine: an output failed the disclosure checks \([a-z-, ]*min-cell-count[a-z-, ]*\)/);
+    expect(held).to.include("verbatim-rows");
+    expect(held).to.match(/--accept-failed-checks [a-z-,]+/);
     // The unapproved job: denied its key, a verifiable failure receipt, nothing released.
     expect(out).to.match(/State: failed \[denied\]/);
     expect(out).to.match(/is not in its approvedJobs/);

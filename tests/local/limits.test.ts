@@ -144,6 +144,8 @@ try:
 except MemoryError:
     res["1GiB"] = "refused"
 json.dump(res, open(os.path.join(OUT, "report.json"), "w"))
+# Declared to the room's disclosure checks (what the job could do: text), so the result flows without a release.
+json.dump({"version": 1, "outputs": [{"path": "report.json", "kind": "text"}]}, open(os.path.join(OUT, "outputs.json"), "w"))
 `);
     await add("processes", `${PRELUDE}
 import time
@@ -161,6 +163,8 @@ for pid in children:
     os.kill(pid, 9)
     os.waitpid(pid, 0)
 json.dump({"forked": len(children), "errno": error}, open(os.path.join(OUT, "report.json"), "w"))
+# Declared to the room's disclosure checks (what the job could do: text), so the result flows without a release.
+json.dump({"version": 1, "outputs": [{"path": "report.json", "kind": "text"}]}, open(os.path.join(OUT, "outputs.json"), "w"))
 `);
     await add("cpu", `${PRELUDE}
 while True:

@@ -20,6 +20,8 @@ import { PRELUDE, pythonJob, tempDir } from "./helpers.js";
 
 const JOB = `${PRELUDE}
 json.dump({"files": sorted(os.path.relpath(f, IN) for f in glob.glob(os.path.join(IN, "*", "*.csv")))}, open(os.path.join(OUT, "seen.json"), "w"))
+# Declared to the room's disclosure checks (a listing of file names: text), so the result flows without a release.
+json.dump({"version": 1, "outputs": [{"path": "seen.json", "kind": "text"}]}, open(os.path.join(OUT, "outputs.json"), "w"))
 `;
 
 describe("local provider trust: the broker judges each key by its provider's own condition", function () {

@@ -6,6 +6,7 @@ import type { Policies } from "@pulumi/policy";
 import { attestationConditionStrict } from "./attestationCondition.js";
 import { confidentialSpaceVmHardened } from "./confidentialSpaceVm.js";
 import { dataBucketWorkloadScoped } from "./dataBucketIam.js";
+import { disclosureNotOff } from "./disclosure.js";
 import { gkeSandboxHardened } from "./gke.js";
 import { kmsDecrypterScoped, kmsKeyRotation } from "./kms.js";
 import { projectIamLeastPrivilege } from "./projectIam.js";
@@ -16,6 +17,7 @@ import { storageBucketHardened, storageBucketIamNotPublic } from "./storage.js";
 export { attestationConditionStrict } from "./attestationCondition.js";
 export { confidentialSpaceVmHardened } from "./confidentialSpaceVm.js";
 export { dataBucketWorkloadScoped } from "./dataBucketIam.js";
+export { disclosureNotOff } from "./disclosure.js";
 export { gkeSandboxHardened } from "./gke.js";
 export { kmsDecrypterScoped, kmsKeyRotation } from "./kms.js";
 export { projectIamLeastPrivilege } from "./projectIam.js";
@@ -39,4 +41,5 @@ export const allPolicies: Policies = [
   providerKeysAttestationGated,
   dataBucketWorkloadScoped,
   serviceAccountImpersonationScoped,
+  disclosureNotOff,
 ];

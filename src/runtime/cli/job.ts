@@ -1,4 +1,4 @@
-/** `cleanroom job pack|submit|status|wait|fetch|release`: the consumer's job lifecycle. */
+/** `cleanroom job pack|submit|status|wait|fetch|review|release`: the consumer's job lifecycle, and the provider's review. */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -9,6 +9,9 @@ import { RESULT_FILES } from "../../core/receipt.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { fetchResult, jobStatus, openRoom, releaseResult, submitJob, waitForJob } from "../jobs/client.js";
 import { packJob } from "../jobs/pack.js";
+import { parseAcceptedRules } from "../jobs/release.js";
+import { type JobReview, reviewJob } from "../jobs/review.js";
+import { formatReport } from "../disclosure/index.js";
 import type { JobStatus, PackedJob } from "../platforms/platform.js";
 import { output, progress, shellWord, wholeSeconds } from "./common.js";
 import { printable } from "./escape.js";
@@ -33,7 +36,9 @@ export async function loadPackedJob(dir: string): Promise<PackedJob> {
 
 /** One line for people (two when a debug-logs room kept the job's stderr); escaped, since a detail may quote what a job or a receipt said. */
 function describe(s: JobStatus, room: string): string {
-  const line = printable(`${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`);
+  const checks = s.disclosure ? ` (disclosure checks: ${s.disclosure})` : "";
+  const held = s.held ? `\n  held in quarantine: ${s.held}; a provider reviews it with \`cleanroom job review ${s.jobId} --room ${shellWord(room)}\`` : "";
+  const line = printable(`${s.jobId}: ${s.state}${s.released ? " (released)" : ""}${checks}${s.errorCode ? ` [${s.errorCode}]` : ""}${s.detail ? ` — ${s.detail}` : ""}`) + held;
   if (!s.stderrFile) return line;
   return `${line}\n${printable(`Its stderr was kept (debug-logs room): \`cleanroom job fetch ${s.jobId} --room ${shellWord(room)} --out <dir>\`, then read <dir>/${s.stderrFile}`)}`;
 }
@@ -167,8 +172,31 @@ Example:
     });
 
   job
+    .command("review <jobId>")
+    .description("Show the disclosure checks of a job's outputs (verified from its receipt): a table a reviewer reads")
+    .requiredOption(...ROOM_OPT)
+    .option("--trusted-root <pem>", "a PEM root to verify the result against (repeatable; GCP, after Google rotated its root)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--json", "print the review (with the full report) as JSON")
+    .addHelpText(
+      "after",
+      `
+The executor checked every output inside the TEE before writing the receipt (output.disclosure): each output has a
+verdict (pass, review, fail), the rule it broke and which cells, never a value. The report shown is the attested one:
+the result is fetched (from quarantine until released) and verified first.
+
+Example:
+  $ cleanroom job review job-abc --room ./room/descriptor.json
+  $ cleanroom job release job-abc --room ./room/descriptor.json --accept-failed-checks min-cell-count`,
+    )
+    .action(async (jobId: string, o: { room?: string; trustedRoot: string[]; json?: boolean }) => {
+      const roots = o.trustedRoot.flatMap((f) => readPemCertificates(f));
+      const r = await reviewJob(roomOf(o), jobId, roots.length > 0 ? { trustedRoots: roots } : {});
+      output(o.json, r, () => process.stdout.write(reviewText(r, roomOf(o))));
+    });
+
+  job
     .command("release <jobId>")
-    .description("Provider side: verify a job's quarantined result, then release it to the results location")
+    .description("Provider side: verify a job's quarantined result, show its disclosure checks, then release it to the results location")
     .requiredOption(...ROOM_OPT)
     .option(
       "--trusted-root <pem>",
@@ -176,10 +204,51 @@ Example:
       (v: string, acc: string[]) => [...acc, v],
       [] as string[],
     )
+    .option(
+      "--accept-failed-checks <rules>",
+      "release outputs that failed these disclosure rules (comma-separated, repeatable): every failed rule must be named",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option("--json", "print the result as JSON")
-    .action(async (jobId: string, o: { room?: string; trustedRoot: string[]; json?: boolean }) => {
+    .addHelpText(
+      "after",
+      `
+A result whose outputs failed a disclosure check is refused unless --accept-failed-checks names every rule that
+failed (e.g. --accept-failed-checks min-cell-count,dominance); the accepted rules are recorded in release.json beside
+the released result. Outputs of kinds no rule can judge (model, other) need this release, but no flag.
+
+Example:
+  $ cleanroom job release job-abc --room ./room/descriptor.json`,
+    )
+    .action(async (jobId: string, o: { room?: string; trustedRoot: string[]; acceptFailedChecks: string[]; json?: boolean }) => {
       const roots = o.trustedRoot.flatMap((f) => readPemCertificates(f));
-      await releaseResult(roomOf(o), jobId, roots.length > 0 ? { trustedRoots: roots } : {});
-      output(o.json, { jobId, released: true }, () => process.stdout.write(`Released ${jobId}.\n`));
+      const accept = parseAcceptedRules(o.acceptFailedChecks);
+      const roomOptions = roots.length > 0 ? { trustedRoots: roots } : {};
+      // The reviewer sees the checks before anything is released (on stderr with --json, so stdout stays one document).
+      const review = await reviewJob(roomOf(o), jobId, roomOptions);
+      if (o.json) progress(reviewText(review, roomOf(o)).trimEnd());
+      else process.stdout.write(reviewText(review, roomOf(o)));
+      const record = await releaseResult(roomOf(o), jobId, { ...roomOptions, acceptFailedChecks: accept });
+      output(o.json, { jobId, released: true, record }, () =>
+        process.stdout.write(`Released ${jobId}${record.acceptedFailedChecks.length > 0 ? `, accepting the failed checks ${record.acceptedFailedChecks.join(", ")}` : ""}.\n`),
+      );
     });
+}
+
+/** The review for people: the checks table, then whether the result is held and what a release needs. Escaped. */
+function reviewText(r: JobReview, room: string): string {
+  const lines: string[] = [];
+  if (!r.report) lines.push(`${r.jobId}: ${r.status}; its receipt carries no disclosure checks (an executor older than safe outputs, or a failure before the job's outputs existed).`);
+  else {
+    lines.push(...formatReport(r.report).trimEnd().split("\n").map(printable));
+    if (r.report.withheld) lines.push(`Every output of ${r.jobId} was withheld (enforce mode): nothing can be released.`);
+  }
+  if (r.released) lines.push(`${r.jobId} is released.`);
+  else if (r.held && !r.report?.withheld) lines.push(`Held in quarantine: ${r.held}.`);
+  if (!r.released && !r.report?.withheld && r.status === "succeeded") {
+    const accept = r.failedRules.length > 0 ? ` --accept-failed-checks ${r.failedRules.join(",")}` : "";
+    lines.push(`Release it with: cleanroom job release ${r.jobId} --room ${shellWord(room)}${accept}`);
+  }
+  return `${lines.join("\n")}\n`;
 }

@@ -6,7 +6,8 @@
  * 2. for each input, get the data key through the platform's attested key release and decrypt into a private dir, as
  *    `<provider>/<dataset>.csv` or `.parquet` (the dataset's format in the descriptor);
  * 3. run the entrypoint with a clean environment, isolated by the platform;
- * 4. enforce the output policy; write the receipt; request a token whose nonce is `nonceForReceipt(receipt)`;
+ * 4. enforce the output policy; check the outputs for disclosure (`disclosure.ts`: a failure in `enforce` mode withholds
+ *    them all); write the receipt, with the disclosure report; request a token whose nonce is `nonceForReceipt(receipt)`;
  * 5. commit outputs + receipt + token to quarantine at once. Any failure commits a failure receipt and no outputs.
  */
 import { createHash } from "node:crypto";
@@ -21,6 +22,9 @@ import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf }
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
 import { datasetFileName, datasetFormat } from "../../core/spec.js";
+import { resolveDisclosurePolicy } from "../../core/disclosure-policy.js";
+import type { DisclosureReport } from "../../core/disclosure.js";
+import { DISCLOSURE_ERROR_CODE } from "../../core/disclosure-report.js";
 import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, type ReceiptStderr, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
 import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
@@ -29,6 +33,7 @@ import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
 import type { ExecutorEnv } from "./env.js";
 import { checkApproval } from "./approval.js";
+import { checkJobDisclosure } from "./disclosure.js";
 import { DpNoiseServer } from "./dp-noise.js";
 import { runJobProcess } from "./job-process.js";
 import { changedOutputs, checkOutputs } from "./output-policy.js";
@@ -198,6 +203,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   // A debug-logs room (local only, in the attested descriptor) keeps the tail of a failed job's stderr.
   const debugLogs = debugLogsOn(descriptor) && platform.name === "local";
   let stderrTail: { readonly bytes: Buffer; readonly truncated: boolean } | undefined;
+  let disclosure: DisclosureReport | undefined;
   try {
     if (!JOB_ID_PATTERN.test(jobId) || lastSegment(env.outputUri) !== jobId) {
       throw new CleanRoomError("invalid-argument", `CLEANROOM_JOB_URI and CLEANROOM_OUTPUT_URI must end with the same job id (got ${env.jobUri}, ${env.outputUri})`);
@@ -271,12 +277,23 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
       throw new CleanRoomError("job-failed", `The job exited with a non-zero code (${kept}).${within}`);
     }
 
-    // 4. Output policy, then the outputs go to the (not yet visible) result.
+    // 4. Output policy, the disclosure checks (with the decrypted inputs, for the verbatim-row rules), then the outputs
+    // go to the (not yet visible) result.
     outputs = await checkOutputs(outputDir, descriptor.output.maxBytes);
+    const read = sortInputs(job.inputs).map((i) => {
+      const ds = findDataset(descriptor, i.provider, i.dataset);
+      return { key: `${i.provider}/${i.dataset}`, path: join(inputsDir, i.provider, datasetFileName(ds)), format: datasetFormat(ds) };
+    });
+    const checked = await checkJobDisclosure(outputDir, outputs, read, resolveDisclosurePolicy(descriptor, sortInputs(job.inputs)));
+    disclosure = checked.report;
+    outputs = checked.outputs;
+    if (checked.failure) throw checked.failure;
     writer = await platform.openResult(env.outputUri);
     await writeOutputs(writer, outputDir, outputs);
   } catch (err) {
     failure = err instanceof CleanRoomError ? err : new CleanRoomError("internal", messageOf(err), { cause: err });
+    // The report stays only with the failure it explains (withheld outputs); any later failure releases nothing to check.
+    if (failure.code !== DISCLOSURE_ERROR_CODE) disclosure = undefined;
     outputs = [];
     await writer?.abort().catch(() => undefined);
     writer = undefined;
@@ -310,10 +327,12 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     // Omitted when off: receipts of other rooms stay byte-identical; when on, the nonce covers it like every field.
     ...(debugLogs ? { debugLogs: true as const } : {}),
     ...(stderrEntry ? { stderr: stderrEntry } : {}),
+    ...(disclosure ? { disclosure } : {}),
   };
   try {
     writer ??= await platform.openResult(env.outputUri);
     if (stderr) await writer.write(RESULT_FILES.stderr, stderr.bytes);
+    if (disclosure) await writer.write(RESULT_FILES.check, Buffer.from(`${JSON.stringify(disclosure, null, 2)}\n`));
     const token = await platform.requestToken(descriptor.attestation.audience, [nonceForReceipt(receipt)]);
     await writer.write(RESULT_FILES.token, Buffer.from(`${token}\n`));
     await writer.write(RESULT_FILES.receipt, Buffer.from(`${JSON.stringify(receipt, null, 2)}\n`));

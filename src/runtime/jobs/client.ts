@@ -4,6 +4,7 @@
 import { type CleanRoomDescriptor, loadDescriptor } from "../../core/descriptor.js";
 import { type RoomOptions, roomClientFor } from "../platforms/index.js";
 import type { FetchOptions, JobStatus, PackedJob, RoomClient, WaitOptions } from "../platforms/platform.js";
+import type { JobReleaseOptions, JobReleaseRecord } from "./release.js";
 
 /** A room: its descriptor object, or the path of its JSON file (`<dir>/descriptor.json`, `room.json`). */
 export type RoomRef = CleanRoomDescriptor | string | RoomClient;
@@ -40,7 +41,11 @@ export async function fetchResult(room: RoomRef, jobId: string, destDir: string,
   return (await openRoom(room)).fetch(jobId, destDir, options);
 }
 
-/** Provider side: verifies a job's quarantined result, then releases it to the results location. */
-export async function releaseResult(room: RoomRef, jobId: string, options: RoomOptions = {}): Promise<void> {
-  return (await openRoom(room, options)).release(jobId);
+/**
+ * Provider side: verifies a job's quarantined result, then releases it to the results location. A result whose outputs
+ * failed a disclosure check is released only when `acceptFailedChecks` names every failed rule.
+ */
+export async function releaseResult(room: RoomRef, jobId: string, options: RoomOptions & JobReleaseOptions = {}): Promise<JobReleaseRecord> {
+  const { acceptFailedChecks, ...roomOptions } = options;
+  return (await openRoom(room, roomOptions)).release(jobId, acceptFailedChecks ? { acceptFailedChecks } : {});
 }

@@ -12,6 +12,7 @@ import type { CleanRoomDescriptor, DescriptorProvider } from "../../core/descrip
 import type { JobManifest } from "../../core/digest.js";
 import type { UnparsableCells } from "../provision/csv-check.js";
 import type { LedgerStore } from "../dp/ledger-store.js";
+import type { JobReleaseOptions, JobReleaseRecord } from "../jobs/release.js";
 
 /** Writes one job result (outputs, receipt, token) so that it becomes visible all at once, or not at all. */
 export interface ResultWriter {
@@ -158,6 +159,14 @@ export interface JobStatus {
   readonly state: string;
   /** Whether the result has been released from quarantine to the results location. */
   readonly released: boolean;
+  /**
+   * Why the committed result waits in quarantine for a provider's release (`cleanroom job release`): a failed or
+   * unjudgeable disclosure check, a dataset's `releaseOnPass: false`, or `output.requireRelease`. Absent when it may be
+   * fetched without one, or once released.
+   */
+  readonly held?: string;
+  /** The disclosure verdict of the outputs (`pass`, `review`, `fail`), when the receipt carries checks. */
+  readonly disclosure?: string;
   /** A short human explanation of the state (e.g. the failure reason from the receipt). */
   readonly detail?: string;
   /** The receipt's stable error code, when failed. */
@@ -229,6 +238,11 @@ export interface RoomClient {
    * result without a receipt (not committed).
    */
   fetch(jobId: string, destDir: string, options?: FetchOptions): Promise<string>;
-  /** Provider side: copies a committed result from quarantine to the results location. */
-  release(jobId: string): Promise<void>;
+  /**
+   * Provider side: verifies a committed result in quarantine and copies it to the results location with a
+   * `release.json` record. A result with a failed disclosure check needs `acceptFailedChecks` naming every failed rule.
+   *
+   * @throws CleanRoomError `disclosure` (failed checks not accepted), `output-policy` (a failed job), `not-found`
+   */
+  release(jobId: string, options?: JobReleaseOptions): Promise<JobReleaseRecord>;
 }

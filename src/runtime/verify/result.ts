@@ -6,7 +6,9 @@ import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type AttestationClaims, CONFIDENTIAL_SPACE_ISSUER, JOB_DIGEST_ENV, LOCAL_ISSUER, OUTPUT_URI_ENV, evaluateAttestationCondition } from "../../core/attestation.js";
 import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, loadDescriptor, providerTrust } from "../../core/descriptor.js";
-import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf, sha256Hex } from "../../core/digest.js";
+import { canonicalJson, compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf, sha256Hex } from "../../core/digest.js";
+import { holdReason, resolveDisclosurePolicy } from "../../core/disclosure-policy.js";
+import { type DisclosureReport, disclosurePolicyDigest } from "../../core/disclosure.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_URI_ENV } from "../../core/executor-env.js";
 import { datasetFormat } from "../../core/spec.js";
@@ -73,6 +75,20 @@ export interface ResultHardware {
   readonly zone?: string;
 }
 
+/** The disclosure checks a verified result carries (its receipt's report, re-checked against the room's policy). */
+export interface ResultDisclosure {
+  /** `review`, `enforce` or `off`: the job's effective mode. */
+  readonly mode: string;
+  /** `pass`, `review` or `fail`: the worst verdict of the outputs. */
+  readonly verdict: string;
+  /** True when the checks withheld every output (enforce mode). */
+  readonly withheld: boolean;
+  /** Why the result needs a provider's release before it may flow to its consumers; absent when it may flow. */
+  readonly held?: string;
+  /** The full report (as in the receipt and `outputs.check.json`). */
+  readonly report: DisclosureReport;
+}
+
 /** What a verified result proves. Returned only when every check passed. */
 export interface ResultSummary {
   /** Always true: a failed check throws instead. */
@@ -116,6 +132,8 @@ export interface ResultSummary {
   readonly approvalWithdrawnBy: readonly string[];
   /** The provider policies that admitted the run (each checked against the token's claims); empty for older receipts. */
   readonly admittedBy: readonly ReceiptAdmission[];
+  /** The disclosure checks of the outputs; absent for a receipt of an executor that predates them, or a failure before outputs. */
+  readonly disclosure?: ResultDisclosure;
   /**
    * True when the room was started with `cleanroom local up --debug-logs` (its receipt says so, and so does the
    * attested descriptor): failed jobs' stderr reached their submitters unchecked; not a production-grade room.
@@ -316,6 +334,50 @@ async function checkStderr(resultDir: string, receipt: Receipt): Promise<ResultS
 }
 
 /**
+ * Checks a result's disclosure report: the receipt's (already validated in shape and consistency by `parseReceipt`, and
+ * covered by the nonce) must be of the policy the room's descriptor gives for the receipt's inputs, and
+ * `outputs.check.json`, when present, must be the receipt's report.
+ *
+ * @throws AttestationError `policy` when the report's policy is not the room's; CleanRoomError `digest-mismatch` for an
+ *   `outputs.check.json` that differs from the receipt (or that a receipt without a report does not list)
+ */
+async function checkDisclosureOf(resultDir: string, receipt: Receipt, descriptor: CleanRoomDescriptor): Promise<ResultDisclosure | undefined> {
+  const path = join(resultDir, RESULT_FILES.check);
+  const st = await lstat(path).catch(() => undefined);
+  const report = receipt.disclosure;
+  if (!report) {
+    if (st === undefined) return undefined;
+    throw new CleanRoomError("digest-mismatch", `${RESULT_FILES.check} is in the result but its receipt has no disclosure report: it was added after the job; do not trust it`, {
+      problems: [`${RESULT_FILES.check}: extra`],
+    });
+  }
+  const expected = resolveDisclosurePolicy(descriptor, receipt.inputs);
+  if (report.policyDigest !== disclosurePolicyDigest(expected)) {
+    throw new AttestationError(
+      "policy",
+      `receipt.disclosure.policyDigest: expected ${disclosurePolicyDigest(expected)} (the disclosure policy room ${descriptor.name} gives for this job's inputs), got ${report.policyDigest}: ` +
+        "the room's disclosure settings changed since the job ran, or the descriptor is not this room's",
+      { claim: "receipt.disclosure.policyDigest" },
+    );
+  }
+  if (st !== undefined) {
+    let file: unknown;
+    try {
+      file = st.isFile() && st.size <= MAX_RECEIPT_BYTES ? JSON.parse(await readFile(path, "utf8")) : undefined;
+    } catch {
+      file = undefined;
+    }
+    if (file === undefined || canonicalJson(file) !== canonicalJson(report)) {
+      throw new CleanRoomError("digest-mismatch", `${RESULT_FILES.check} differs from the attested receipt's disclosure report: it was changed after the job; read the receipt's instead`, {
+        problems: [`${RESULT_FILES.check}: changed`],
+      });
+    }
+  }
+  const held = holdReason(report, descriptor.output.requireRelease);
+  return { mode: report.policy.mode, verdict: report.verdict, withheld: report.withheld, ...(held ? { held } : {}), report };
+}
+
+/**
  * Verifies a job result, offline: the token (chain to the room's pinned roots, signature, audience, the room's
  * attestation policy, nonce = digest of the receipt), the receipt against the token (image digest, job digest) and
  * the room (name, platform, policy digest, inputs), then every output file against the receipt.
@@ -400,6 +462,7 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
   }
 
   const stderr = await checkStderr(resultDir, receipt);
+  const disclosure = await checkDisclosureOf(resultDir, receipt, descriptor);
 
   const approval = approvalOf(receipt, descriptor);
   const unapproved = "it read no input, so no provider's key release ever checked its code";
@@ -432,10 +495,11 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
       : approval.approved
         ? `VERIFIED: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} with executor ${receipt.executorImageDigest} and produced these ${receipt.outputs.length} output file(s).`
         : `VERIFIED, BUT UNAPPROVED: job ${receipt.jobId} (${receipt.jobDigest}) ran ${where} and produced these ${receipt.outputs.length} output file(s), but ${unapproved}: they are not the output of approved code.`;
+  const checks = disclosure ? ` Disclosure checks (${disclosure.mode}): ${disclosure.mode === "off" ? "none run" : disclosure.verdict}${disclosure.withheld ? ", outputs withheld" : ""}.` : "";
   const imageReference = claims.submods?.container?.image_reference;
   return {
     verified: true,
-    verdict,
+    verdict: `${verdict}${checks}`,
     room: receipt.room,
     jobId: receipt.jobId,
     status: receipt.status,
@@ -458,6 +522,7 @@ export async function verifyResult(resultDir: string, options: VerifyResultOptio
     approved: approval.approved,
     approvalWithdrawnBy: approval.withdrawnBy,
     admittedBy: receipt.admittedBy ?? [],
+    ...(disclosure ? { disclosure } : {}),
     debugLogs: receipt.debugLogs === true,
     ...(stderr ? { stderr } : {}),
     hardware,

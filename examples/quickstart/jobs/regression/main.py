@@ -1,7 +1,9 @@
 """Stage-2 job: ordinary least squares of `charges` on every other column, pure standard library.
 
 Reads $CLEANROOM_INPUTS/insurer/claims.csv, writes $CLEANROOM_OUTPUT/model.json with the coefficients and R².
-Categorical columns are one-hot encoded against a fixed (public) reference level.
+Categorical columns are one-hot encoded against a fixed (public) reference level. It declares model.json to the room's
+disclosure checks in $CLEANROOM_OUTPUT/outputs.json: a regression, with its residual degrees of freedom (the room's
+minimum is 10), so it passes and flows to the data scientist without a manual release (docs/disclosure.md).
 """
 import csv
 import json
@@ -73,6 +75,8 @@ def main():
     with open(OUTPUT, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
+    with open(os.path.join(os.environ["CLEANROOM_OUTPUT"], "outputs.json"), "w") as f:
+        json.dump({"version": 1, "outputs": [{"path": "model.json", "kind": "regression", "residualDf": len(rows) - k}]}, f)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import { JOB_DIGEST_ENV } from "../../../core/attestation.js";
 import { JOB_URI_ENV, OUTPUT_URI_ENV, ROOM_ENV } from "../../../core/executor-env.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import { RESULT_FILES, type Receipt, parseReceipt } from "../../../core/receipt.js";
+import { type JobReleaseOptions, type JobReleaseRecord, releaseRecordFor, resultHeld } from "../../jobs/release.js";
 import { JOB_VM_GRACE_SECONDS } from "../../../core/spec.js";
 import {
   FINAL_JOB_STATES,
@@ -275,7 +276,16 @@ export class GcpRoomClient implements RoomClient {
     const receipt = released ?? (quarantined === "unreadable" ? undefined : quarantined);
     const base = { jobId, jobDigest: sub.jobDigest, released: released !== undefined, submittedAt: sub.submittedAt };
     if (receipt) {
-      return { ...base, state: receipt.status, finishedAt: receipt.finishedAt, ...(receipt.error ? { detail: receipt.error } : {}), ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}) };
+      const held = released ? undefined : resultHeld(receipt, this.descriptor.output.requireRelease);
+      return {
+        ...base,
+        state: receipt.status,
+        finishedAt: receipt.finishedAt,
+        ...(held ? { held } : {}),
+        ...(receipt.disclosure ? { disclosure: receipt.disclosure.verdict } : {}),
+        ...(receipt.error ? { detail: receipt.error } : {}),
+        ...(receipt.errorCode ? { errorCode: receipt.errorCode } : {}),
+      };
     }
     const gone = await this.abandoned(jobId);
     if (gone) return { ...base, state: "failed", detail: gone.reason, errorCode: gone.code };
@@ -295,7 +305,7 @@ export class GcpRoomClient implements RoomClient {
         ...base,
         state: AWAITING_RELEASE,
         detail:
-          `The VM ${sub.instance} has finished (${vm ?? "deleted"}). This room requires a provider's release (output.requireRelease) and you may not ` +
+          `The VM ${sub.instance} has finished (${vm ?? "deleted"}). This room's results wait for a provider's release (output.requireRelease, or its disclosure checks) and you may not ` +
           `read quarantine, so the outcome shows once a provider reviews it: ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\`, then \`cleanroom job fetch ${jobId} ${roomArg(this.descriptor)} --out <dir>\`.`,
       };
     }
@@ -396,7 +406,12 @@ export class GcpRoomClient implements RoomClient {
     }
     for (const name of names) {
       // Only the result layout is fetched, and no name may leave destDir.
-      const ok = name === RESULT_FILES.receipt || name === RESULT_FILES.token || (name.startsWith(`${RESULT_FILES.outputs}/`) && !name.split("/").some((s) => s === ".." || s === ""));
+      const ok =
+        name === RESULT_FILES.receipt ||
+        name === RESULT_FILES.token ||
+        name === RESULT_FILES.check ||
+        (name === RESULT_FILES.release && prefix === this.descriptor.storage.results) ||
+        (name.startsWith(`${RESULT_FILES.outputs}/`) && !name.split("/").some((s) => s === ".." || s === ""));
       if (!ok) throw new CleanRoomError("invalid-manifest", `Unexpected object ${root}/${name} in a job result; refusing to fetch it`);
       const dest = join(destDir, ...name.split("/"));
       await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
@@ -411,8 +426,15 @@ export class GcpRoomClient implements RoomClient {
     let from = options.from;
     if (from === undefined) {
       const released = await this.readReceipt(this.descriptor.storage.results, jobId);
-      if (!released && this.descriptor.output.requireRelease) {
-        throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\``);
+      const awaits = (why: string) =>
+        new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (${why}); ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\``);
+      if (!released && this.descriptor.output.requireRelease) throw awaits("output.requireRelease");
+      if (!released) {
+        // A result the disclosure checks hold is not fetched from quarantine (a consumer may not read it there at all).
+        const q = await this.tryReadReceipt(this.descriptor.storage.quarantine, jobId);
+        if (q === "unreadable") throw awaits("its disclosure checks or the room's release step");
+        const held = q ? resultHeld(q, false) : undefined;
+        if (held) throw awaits(held);
       }
       from = released ? "results" : "quarantine";
     }
@@ -429,31 +451,56 @@ export class GcpRoomClient implements RoomClient {
     return destDir;
   }
 
+  /** The record a release left in results (`release.json`); a result released before records existed gets a minimal one. */
+  private async releaseRecord(jobId: string): Promise<JobReleaseRecord> {
+    const uri = joinUri(this.descriptor.storage.results, jobId, RESULT_FILES.release);
+    try {
+      return JSON.parse((await this.store.readBuffer(uri, `roles/storage.objectViewer on ${this.descriptor.storage.results}`, 64 * 1024)).toString("utf8")) as JobReleaseRecord;
+    } catch (err) {
+      if (!(err instanceof CleanRoomError && err.code === "not-found")) throw err;
+      return { version: 1, jobId, releasedAt: new Date(0).toISOString(), acceptedFailedChecks: [] };
+    }
+  }
+
   /**
    * Provider side: verifies the quarantined result with `verifyResult` (token, receipt, outputs, and that the executor
    * ran with this room's descriptor), then copies it to the results bucket, `receipt.json` last.
    */
-  async release(jobId: string): Promise<void> {
+  async release(jobId: string, options: JobReleaseOptions = {}): Promise<JobReleaseRecord> {
     checkJobId(jobId);
-    if (await this.readReceipt(this.descriptor.storage.results, jobId)) return;
+    // Releasing twice is a no-op: the first release's record stands.
+    if (await this.readReceipt(this.descriptor.storage.results, jobId)) return this.releaseRecord(jobId);
     const tmp = await mkdtemp(join(tmpdir(), "cleanroom-release-"));
     try {
       const dir = join(tmp, "result");
       await this.download(this.descriptor.storage.quarantine, jobId, dir);
       // Lazy: verification pulls in jose and the CEL engine, which plain submit/wait never need.
       const { verifyResult } = require("../../verify/result.js") as typeof import("../../verify/result.js");
-      await verifyResult(dir, { descriptor: this.descriptor, ...(this.options.trustedRoots ? { trustedRoots: this.options.trustedRoots } : {}) });
+      const summary = await verifyResult(dir, { descriptor: this.descriptor, ...(this.options.trustedRoots ? { trustedRoots: this.options.trustedRoots } : {}) });
+      // A failed check is released only when the provider named every failed rule (the verified report decides).
+      const record = releaseRecordFor(
+        { jobId, status: summary.status, ...(summary.errorCode ? { errorCode: summary.errorCode } : {}), ...(summary.disclosure ? { disclosure: summary.disclosure.report } : {}) },
+        this.descriptor.output.requireRelease,
+        options,
+      );
       const src = joinUri(this.descriptor.storage.quarantine, jobId);
       const dst = joinUri(this.descriptor.storage.results, jobId);
       const names = (await this.store.list(src, `roles/storage.objectViewer on ${this.descriptor.storage.quarantine}`)).filter((n) => n !== RESULT_FILES.receipt);
       const role = `roles/storage.objectViewer on ${this.descriptor.storage.quarantine} and roles/storage.objectCreator on ${this.descriptor.storage.results} (provider.grantRelease)`;
       for (const n of [...names, RESULT_FILES.receipt]) {
+        if (n === RESULT_FILES.receipt) {
+          // The record of this release, before the receipt (the commit marker readers wait for).
+          await this.store.putBuffer(`${dst}/${RESULT_FILES.release}`, Buffer.from(`${JSON.stringify(record, null, 2)}\n`), { role, contentType: "application/json" }).catch((err: unknown) => {
+            if (!(err instanceof CleanRoomError && err.code === "already-exists")) throw err;
+          });
+        }
         this.progress(`Releasing ${n}`);
         await this.store.copy(`${src}/${n}`, `${dst}/${n}`, role).catch((err: unknown) => {
           // A retried copy whose first attempt landed: the object is already there.
           if (!(err instanceof CleanRoomError && err.code === "already-exists")) throw err;
         });
       }
+      return record;
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -10,7 +10,9 @@ import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../co
 import { canonicalJson, jobDigest } from "../../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../../core/patterns.js";
+import type { DisclosureReport } from "../../../core/disclosure.js";
 import { RESULT_FILES, parseReceipt } from "../../../core/receipt.js";
+import { type JobReleaseOptions, type JobReleaseRecord, releaseRecordFor, resultHeld } from "../../jobs/release.js";
 import { checkUnchanged } from "../../provision/csv-check.js";
 import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
 import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
@@ -35,10 +37,19 @@ function checkJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) throw new CleanRoomError("invalid-argument", `Job id ${JSON.stringify(jobId)} is malformed`);
 }
 
-async function readReceiptStatus(dir: string): Promise<{ status: string; error?: string; errorCode?: string; finishedAt: string; stderr: boolean } | undefined> {
+async function readReceiptStatus(
+  dir: string,
+): Promise<{ status: string; error?: string; errorCode?: string; finishedAt: string; stderr: boolean; disclosure?: DisclosureReport } | undefined> {
   try {
     const r = parseReceipt(await readFile(join(dir, RESULT_FILES.receipt), "utf8"));
-    return { status: r.status, finishedAt: r.finishedAt, stderr: r.stderr !== undefined, ...(r.error ? { error: r.error } : {}), ...(r.errorCode ? { errorCode: r.errorCode } : {}) };
+    return {
+      status: r.status,
+      finishedAt: r.finishedAt,
+      stderr: r.stderr !== undefined,
+      ...(r.error ? { error: r.error } : {}),
+      ...(r.errorCode ? { errorCode: r.errorCode } : {}),
+      ...(r.disclosure ? { disclosure: r.disclosure } : {}),
+    };
   } catch {
     return undefined;
   }
@@ -137,11 +148,14 @@ export class LocalRoomClient implements RoomClient {
     const jobDigestValue = s?.jobDigest ?? "";
     const times = { ...(s?.submittedAt ? { submittedAt: s.submittedAt } : {}) };
     if (q) {
+      const held = released ? undefined : resultHeld(q, this.descriptor.output.requireRelease);
       return {
         jobId,
         jobDigest: jobDigestValue,
         state: q.status,
         released,
+        ...(held ? { held } : {}),
+        ...(q.disclosure ? { disclosure: q.disclosure.verdict } : {}),
         ...times,
         finishedAt: q.finishedAt,
         ...(q.error ? { detail: q.error } : {}),
@@ -215,8 +229,10 @@ export class LocalRoomClient implements RoomClient {
     if (!released && !(await readJobState(this.layout, jobId)) && !existsSync(join(this.layout.quarantineDir, jobId))) throw this.unknownJob(jobId);
     const from = options.from ?? (released ? "results" : "quarantine");
     if (from !== "results" && from !== "quarantine") throw new CleanRoomError("invalid-argument", `from must be "results" or "quarantine" (got ${from})`);
-    if (from === "quarantine" && this.descriptor.output.requireRelease && options.from === undefined) {
-      throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider (output.requireRelease); ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\``);
+    if (from === "quarantine" && options.from === undefined) {
+      const q = await readReceiptStatus(join(this.layout.quarantineDir, jobId));
+      const held = q ? resultHeld(q, this.descriptor.output.requireRelease) : undefined;
+      if (held) throw new CleanRoomError("denied", `Job ${jobId}'s result awaits release by a provider: ${held}; ask them to run \`cleanroom job release ${jobId} ${roomArg(this.descriptor)}\``);
     }
     const src = join(from === "results" ? this.layout.resultsDir : this.layout.quarantineDir, jobId);
     if (!existsSync(join(src, RESULT_FILES.receipt))) {
@@ -234,21 +250,32 @@ export class LocalRoomClient implements RoomClient {
    * Provider side: verifies the quarantined result with `verifyResult` (token, receipt, outputs, approval: a result no
    * provider approved is never released), then copies it to `results/`.
    */
-  async release(jobId: string): Promise<void> {
+  async release(jobId: string, options: JobReleaseOptions = {}): Promise<JobReleaseRecord> {
     checkJobId(jobId);
     const src = join(this.layout.quarantineDir, jobId);
     const r = await readReceiptStatus(src);
     if (!r) throw new CleanRoomError("not-found", `Job ${jobId} has no committed result in quarantine`);
-    if (r.status !== "succeeded") {
-      throw new CleanRoomError("output-policy", `Job ${jobId} failed (${r.errorCode ?? "unknown"}): a failed job has no outputs to release; its receipt stays readable in quarantine`);
-    }
+    // Checked before verifying, so a failed job or an unaccepted failed check says so at once.
+    releaseRecordFor({ jobId, ...r }, this.descriptor.output.requireRelease, options);
     const dest = join(this.layout.resultsDir, jobId);
-    if (existsSync(dest)) return;
+    if (existsSync(dest)) {
+      const kept = await readFile(join(dest, RESULT_FILES.release), "utf8").catch(() => undefined);
+      if (kept !== undefined) return JSON.parse(kept) as JobReleaseRecord;
+      return releaseRecordFor({ jobId, ...r }, this.descriptor.output.requireRelease, options);
+    }
     // Lazy: verification pulls in jose and the CEL engine, which submit/wait never need.
     const { verifyResult } = require("../../verify/result.js") as typeof import("../../verify/result.js");
-    await verifyResult(src, { descriptor: this.descriptor, ...(this.options.trustedRoots ? { trustedRoots: this.options.trustedRoots } : {}) });
+    const summary = await verifyResult(src, { descriptor: this.descriptor, ...(this.options.trustedRoots ? { trustedRoots: this.options.trustedRoots } : {}) });
+    // The record follows the verified report, not the one read before verifying.
+    const record = releaseRecordFor(
+      { jobId, status: summary.status, ...(summary.errorCode ? { errorCode: summary.errorCode } : {}), ...(summary.disclosure ? { disclosure: summary.disclosure.report } : {}) },
+      this.descriptor.output.requireRelease,
+      options,
+    );
     const staging = join(this.layout.resultsDir, `.staging-${jobId}-${randomBytes(4).toString("hex")}`);
     await copyTree(src, staging);
+    await writeFile(join(staging, RESULT_FILES.release), `${JSON.stringify(record, null, 2)}\n`);
     await rename(staging, dest);
+    return record;
   }
 }

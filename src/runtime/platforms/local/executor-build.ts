@@ -130,8 +130,11 @@ export async function buildClosure(destDir: string, entry: string): Promise<stri
   return join(destDir, "src", `${entry}.js`);
 }
 
-/** Files node may load from a package: code, JSON (package.json, data) and native addons. */
-const LOADABLE = /\.(c?js|mjs|json|node|wasm)$/;
+/**
+ * Files node may load from a package: code, JSON (package.json, data), native addons and the shared libraries they load
+ * (DuckDB's `libduckdb.so` beside its `.node` binding: the disclosure checker reads Parquet inputs with it).
+ */
+const LOADABLE = /\.(c?js|mjs|json|node|wasm|so(\.\d+)*)$/;
 
 const REQUIRE = /require\(\s*["']([^"']+)["']\s*\)/g;
 

@@ -1,0 +1,111 @@
+/**
+ * Open-addressing hash tables of 64-bit hashes (two 32-bit halves) in typed arrays: no string and no object per entry,
+ * so a set of millions of hashes costs tens of bytes each and no garbage collection. Linear probing on the low half
+ * (already well mixed by the hasher), grown at a load of 1/2.
+ */
+
+/** A map from 64-bit hashes to an int32 value (≥ 0). */
+export class HashMap64 {
+  private keys: Int32Array;
+  private values: Int32Array;
+  private mask: number;
+  /** Entries in the map. */
+  size = 0;
+
+  /** @param capacityHint entries expected (the table grows past it) */
+  constructor(capacityHint = 1024) {
+    let cap = 16;
+    while (cap < capacityHint * 2) cap *= 2;
+    this.keys = new Int32Array(cap * 2);
+    this.values = new Int32Array(cap).fill(-1);
+    this.mask = cap - 1;
+  }
+
+  /** The value of a hash, or -1 when absent. */
+  get(lo: number, hi: number): number {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = this.mask;
+    let s = lo & mask;
+    for (;;) {
+      const v = values[s];
+      if (v < 0) return -1;
+      if (keys[2 * s] === lo && keys[2 * s + 1] === hi) return v;
+      s = (s + 1) & mask;
+    }
+  }
+
+  /** Sets the value of a hash (`value` ≥ 0); returns the previous value or -1. */
+  set(lo: number, hi: number, value: number): number {
+    if ((this.size + 1) * 2 > this.values.length) this.grow();
+    const keys = this.keys;
+    const values = this.values;
+    const mask = this.mask;
+    let s = lo & mask;
+    for (;;) {
+      const v = values[s];
+      if (v < 0) {
+        keys[2 * s] = lo;
+        keys[2 * s + 1] = hi;
+        values[s] = value;
+        this.size++;
+        return -1;
+      }
+      if (keys[2 * s] === lo && keys[2 * s + 1] === hi) {
+        values[s] = value;
+        return v;
+      }
+      s = (s + 1) & mask;
+    }
+  }
+
+  /** Calls `fn` for every entry (in table order). */
+  forEach(fn: (lo: number, hi: number, value: number) => void): void {
+    for (let s = 0; s < this.values.length; s++) if (this.values[s] >= 0) fn(this.keys[2 * s], this.keys[2 * s + 1], this.values[s]);
+  }
+
+  private grow(): void {
+    const oldKeys = this.keys;
+    const oldValues = this.values;
+    const cap = oldValues.length * 2;
+    this.keys = new Int32Array(cap * 2);
+    this.values = new Int32Array(cap).fill(-1);
+    this.mask = cap - 1;
+    this.size = 0;
+    for (let s = 0; s < oldValues.length; s++) if (oldValues[s] >= 0) this.set(oldKeys[2 * s], oldKeys[2 * s + 1], oldValues[s]);
+  }
+}
+
+/**
+ * A one-hash Bloom filter of 64-bit hashes in a bit array: `get` says -1 for "certainly absent", 0 for "maybe
+ * present". A few megabytes stay in the CPU's caches where a hash table of the same keys would not, and a false
+ * "maybe" only costs the full work the filter would have saved.
+ */
+export class BloomBits64 {
+  private readonly bits: Int32Array;
+  private readonly mask: number;
+
+  /** @param entries how many hashes will be added (about 8 bits each, so about 1 false "maybe" in 9) */
+  constructor(entries: number) {
+    let nbits = 1 << 16;
+    while (nbits < entries * 8 && nbits < 1 << 30) nbits *= 2;
+    this.bits = new Int32Array(nbits >>> 5);
+    this.mask = nbits - 1;
+  }
+
+  private slot(lo: number, hi: number): number {
+    return (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+  }
+
+  /** Adds a hash. */
+  set(lo: number, hi: number): void {
+    const s = this.slot(lo, hi);
+    this.bits[s >>> 5] |= 1 << (s & 31);
+  }
+
+  /** -1 when the hash was certainly never added, 0 when it may have been. */
+  get(lo: number, hi: number): number {
+    const s = this.slot(lo, hi);
+    return (this.bits[s >>> 5] >>> (s & 31)) & 1 ? 0 : -1;
+  }
+}

@@ -1,0 +1,425 @@
+/**
+ * No verbatim input rows: an output line that reproduces a whole input record, or that holds a combination of an
+ * input's quasi-identifier columns that is unique in that input, is flagged.
+ *
+ * The outputs are small next to the inputs, so the index is built on the outputs' side: every line of every text
+ * output is hashed once into a table of 64-bit hashes (`record-hash.ts` says why 64 bits are enough), then each input
+ * is streamed once and each record's hash is looked up. A record whose first field starts no output line is skipped
+ * by a native newline search instead of being hashed whole. Memory is bounded by the outputs (tens of bytes per
+ * output line) plus, for inputs with quasi-identifiers, the combinations whose values all occur in some output.
+ *
+ * Only positions and counts leave this module: never a line, a field or a value.
+ */
+import { isUtf8 } from "node:buffer";
+import { createReadStream } from "node:fs";
+import { mkdtemp, open, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "csv-parse/sync";
+import { CleanRoomError, messageOf } from "../../core/errors.js";
+import { withDuckdb } from "../dp/marginal-duckdb.js";
+import { DUCKDB } from "../dp/marginal-sql.js";
+import { BloomBits64, HashMap64 } from "./hash-table.js";
+import {
+  COMBINE_MUL_HI,
+  COMBINE_MUL_LO,
+  COMBINE_SEED_HI,
+  COMBINE_SEED_LO,
+  CsvRecordHasher,
+  combineFinish,
+  combineStep,
+} from "./record-hash.js";
+
+/** One input dataset the job read. */
+export interface VerbatimInput {
+  /** `<provider>/<dataset>`. */
+  readonly key: string;
+  /** The decrypted file. */
+  readonly path: string;
+  readonly format: "csv" | "parquet";
+  /** Quasi-identifier column names of this input (from the provider's policy); none means no combination check. */
+  readonly quasiIdentifiers?: readonly string[];
+}
+
+/** One output file to check. */
+export interface VerbatimOutput {
+  /** The output's path in the receipt (for the result map). */
+  readonly path: string;
+  /** Where the file is on disk. */
+  readonly file: string;
+}
+
+/** What was found in one output. Record indices are 0-based over non-blank CSV records (a header is record 0). */
+export interface TextFacts {
+  /** Whether the file is UTF-8 text without NUL bytes (only such files are checked line by line). */
+  readonly text: boolean;
+  /** Non-blank CSV records in the file (0 when not text). */
+  readonly records: number;
+  /** Records that equal a whole input record, ascending (at most `MAX_LISTED` of them). */
+  readonly verbatim: readonly number[];
+  readonly verbatimCount: number;
+  /** Records holding a combination of quasi-identifiers unique in an input, ascending (at most `MAX_LISTED`). */
+  readonly quasiIdentifier: readonly number[];
+  readonly quasiIdentifierCount: number;
+}
+
+/** Most record indices kept per output and rule. */
+export const MAX_LISTED = 100;
+
+/** Most combinations of a line's fields tried against one input's quasi-identifiers; past it the line counts as a match. */
+export const MAX_COMBINATIONS_PER_LINE = 10_000;
+
+const READ_CHUNK = 1024 * 1024;
+
+/** Checks UTF-8 chunk by chunk, carrying a character split across chunks. */
+class Utf8Check {
+  ok = true;
+  private carry: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): void {
+    if (!this.ok) return;
+    if (chunk.indexOf(0) >= 0) {
+      this.ok = false;
+      return;
+    }
+    let head = 0;
+    if (this.carry.length > 0) {
+      // Complete the carried character with the chunk's leading continuation bytes.
+      while (head < chunk.length && head < 3 && (chunk[head] & 0xc0) === 0x80) head++;
+      if (!isUtf8(Buffer.concat([this.carry, chunk.subarray(0, head)]))) {
+        this.ok = false;
+        return;
+      }
+      this.carry = Buffer.alloc(0);
+    }
+    const cut = incompleteTail(chunk, head);
+    if (!isUtf8(chunk.subarray(head, cut))) this.ok = false;
+    else this.carry = Buffer.from(chunk.subarray(cut));
+  }
+
+  end(): void {
+    if (this.carry.length > 0) this.ok = false;
+  }
+}
+
+/** Where a multi-byte character that the chunk does not finish starts (the chunk's length when none). */
+function incompleteTail(b: Buffer, from: number): number {
+  const n = b.length;
+  for (let i = n - 1; i >= Math.max(from, n - 3); i--) {
+    const c = b[i];
+    if ((c & 0xc0) === 0x80) continue;
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return n - i < need ? i : n;
+  }
+  return n;
+}
+
+/** A growable int32 array. */
+class IntList {
+  data = new Int32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const d = new Int32Array(this.data.length * 2);
+      d.set(this.data);
+      this.data = d;
+    }
+    this.data[this.length++] = v;
+  }
+}
+
+async function streamFile(file: string, onChunk: (chunk: Buffer) => void): Promise<void> {
+  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK })) onChunk(chunk as Buffer);
+}
+
+/** The header names of a CSV file: its first line, parsed by csv-parse. */
+async function csvHeader(path: string): Promise<string[]> {
+  const handle = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(256 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    const text = buf.subarray(0, bytesRead).toString("utf8");
+    const nl = text.indexOf("\n");
+    const rows = parse(nl >= 0 ? text.slice(0, nl) : text, { bom: true, relax_column_count: true }) as string[][];
+    return (rows[0] ?? []).map((s) => s.trim());
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A Parquet input as a temporary CSV (DuckDB writes it), removed by `cleanup`. */
+async function parquetAsCsv(path: string): Promise<{ csv: string; cleanup: () => Promise<void> }> {
+  // DuckDB expands `*`, `?` and `[…]` in a path: another file than the input could be read.
+  if (/[*?[\]{}]/.test(path)) {
+    throw new CleanRoomError("invalid-argument", `The Parquet input ${path} has one of * ? [ ] { } in its name, which DuckDB reads as a pattern; rename it`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), "acr-disclosure-"));
+  const csv = join(dir, "input.csv");
+  try {
+    await withDuckdb({}, async (run) => {
+      await run(`COPY (SELECT * FROM read_parquet(${DUCKDB.str(path)})) TO ${DUCKDB.str(csv)} (HEADER, DELIMITER ',')`);
+    });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw new CleanRoomError("io-error", `Cannot read the Parquet input ${path} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
+  }
+  return { csv, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Per input with quasi-identifiers: the combinations seen, and how often (1, or 2 for "more than once"). */
+class Combinations {
+  readonly map = new HashMap64(1024);
+  fields = new Int32Array(1024);
+  counts = new Uint8Array(512);
+  size = 0;
+  constructor(readonly q: number) {}
+
+  add(lo: number, hi: number, fieldLo: Int32Array, fieldHi: Int32Array, idx: readonly number[]): void {
+    const at = this.map.get(lo, hi);
+    if (at >= 0) {
+      this.counts[at] = 2;
+      return;
+    }
+    const id = this.size++;
+    if (id === this.counts.length) {
+      const c = new Uint8Array(this.counts.length * 2);
+      c.set(this.counts);
+      this.counts = c;
+    }
+    if ((id + 1) * this.q * 2 > this.fields.length) {
+      const f = new Int32Array(Math.max(this.fields.length * 2, (id + 1) * this.q * 2));
+      f.set(this.fields);
+      this.fields = f;
+    }
+    for (let j = 0; j < this.q; j++) {
+      this.fields[(id * this.q + j) * 2] = fieldLo[idx[j]];
+      this.fields[(id * this.q + j) * 2 + 1] = fieldHi[idx[j]];
+    }
+    this.counts[id] = 1;
+    this.map.set(lo, hi, id);
+  }
+}
+
+/** The hash of a combination of field hashes taken in order (the same on both sides). */
+function comboHash(lo: Int32Array, hi: Int32Array, idx: ArrayLike<number>, q: number, out: Int32Array): void {
+  let a = COMBINE_SEED_LO;
+  let b = COMBINE_SEED_HI;
+  for (let j = 0; j < q; j++) {
+    a = combineStep(a, lo[idx[j]], COMBINE_MUL_LO);
+    b = combineStep(b, hi[idx[j]], COMBINE_MUL_HI);
+  }
+  combineFinish(a, b, q, out);
+}
+
+/** The unique combinations of one input, and which of its columns each field value occurs in (a bit mask). */
+interface UniqueIndex {
+  readonly q: number;
+  readonly unique: HashMap64;
+  readonly columnsOf: HashMap64;
+}
+
+function uniqueIndex(c: Combinations): UniqueIndex | undefined {
+  const unique = new HashMap64(c.size);
+  const columnsOf = new HashMap64(c.size * c.q);
+  const out = new Int32Array(2);
+  const idx = Array.from({ length: c.q }, (_, j) => j);
+  for (let id = 0; id < c.size; id++) {
+    if (c.counts[id] !== 1) continue;
+    const lo = new Int32Array(c.q);
+    const hi = new Int32Array(c.q);
+    for (let j = 0; j < c.q; j++) {
+      lo[j] = c.fields[(id * c.q + j) * 2];
+      hi[j] = c.fields[(id * c.q + j) * 2 + 1];
+      const prev = columnsOf.get(lo[j], hi[j]);
+      columnsOf.set(lo[j], hi[j], Math.max(prev, 0) | (1 << j));
+    }
+    comboHash(lo, hi, idx, c.q, out);
+    unique.set(out[0], out[1], 0);
+  }
+  return unique.size > 0 ? { q: c.q, unique, columnsOf } : undefined;
+}
+
+/**
+ * Whether a line's fields hold a unique combination: each quasi-identifier column is matched to a distinct field
+ * whose value occurs in that column of some unique combination, in every possible way, until one is unique.
+ */
+function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): boolean {
+  const n = h.fieldCount;
+  const cand: number[][] = Array.from({ length: u.q }, () => []);
+  for (let p = 0; p < n; p++) {
+    const mask = u.columnsOf.get(h.fieldLo[p], h.fieldHi[p]);
+    if (mask <= 0) continue;
+    for (let j = 0; j < u.q; j++) if (mask & (1 << j)) cand[j].push(p);
+  }
+  if (cand.some((c) => c.length === 0)) return false;
+  const pick = new Int32Array(u.q);
+  let tried = 0;
+  const go = (j: number): boolean => {
+    if (j === u.q) {
+      // Too many ways to try: count the line as holding one (fail closed rather than let a wide line through).
+      if (++tried > MAX_COMBINATIONS_PER_LINE) return true;
+      comboHash(h.fieldLo, h.fieldHi, pick, u.q, out);
+      return u.unique.get(out[0], out[1]) >= 0;
+    }
+    for (const p of cand[j]) {
+      let used = false;
+      for (let i = 0; i < j; i++) if (pick[i] === p) used = true;
+      if (used) continue;
+      pick[j] = p;
+      if (go(j + 1)) return true;
+    }
+    return false;
+  };
+  return go(0);
+}
+
+/** Keeps the first `MAX_LISTED` record indices and a count. */
+class Hits {
+  readonly listed: number[] = [];
+  count = 0;
+  add(i: number): void {
+    this.count++;
+    if (this.listed.length < MAX_LISTED) this.listed.push(i);
+  }
+}
+
+/**
+ * Checks every output for verbatim input records and unique quasi-identifier combinations.
+ *
+ * @returns what was found, per output path
+ * @throws CleanRoomError `invalid-policy` when a quasi-identifier column is not in its input's header;
+ *   `io-error` when an input cannot be read
+ */
+export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: readonly VerbatimInput[]): Promise<Map<string, TextFacts>> {
+  const withQi = inputs.filter((i) => (i.quasiIdentifiers?.length ?? 0) > 0);
+  if (withQi.some((i) => (i.quasiIdentifiers?.length ?? 0) > 30)) {
+    throw new CleanRoomError("invalid-policy", "An input declares more than 30 quasi-identifier columns; declare the few columns that identify people together");
+  }
+  // 1. Every line of every text output, by hash; chains of equal lines through `next`.
+  // Sized from the outputs' bytes (about one line per 32 bytes), so the tables seldom grow while filled.
+  let outputBytes = 0;
+  for (const o of outputs) outputBytes += (await stat(o.file)).size;
+  const expectedLines = Math.min(Math.ceil(outputBytes / 32) + 16, 1 << 26);
+  const lines = new HashMap64(expectedLines);
+  const firstFields = new BloomBits64(expectedLines);
+  const outputFields = new HashMap64(withQi.length > 0 ? 1 << 12 : 16);
+  const next = new IntList();
+  const text: boolean[] = [];
+  const records: number[] = [];
+  const base: number[] = [];
+  for (let f = 0; f < outputs.length; f++) {
+    const fileBase = next.length;
+    base.push(fileBase);
+    const utf8 = new Utf8Check();
+    const hasher = new CsvRecordHasher(
+      (lo, hi, h) => {
+        const id = next.length;
+        next.push(lines.set(lo, hi, id));
+        firstFields.set(h.firstLo, h.firstHi);
+        if (withQi.length > 0) for (let p = 0; p < h.fieldCount; p++) outputFields.set(h.fieldLo[p], h.fieldHi[p], 0);
+      },
+      withQi.length > 0,
+    );
+    await streamFile(outputs[f].file, (chunk) => {
+      utf8.push(chunk);
+      if (utf8.ok) hasher.push(chunk);
+    });
+    utf8.end();
+    if (utf8.ok) hasher.end();
+    text.push(utf8.ok);
+    records.push(utf8.ok ? hasher.records : 0);
+  }
+
+  // 2. Each input once: mark the output lines equal to one of its records; count its quasi-identifier combinations.
+  const matched = new Uint8Array(next.length);
+  const uniques: UniqueIndex[] = [];
+  for (const input of inputs) {
+    const { csv, cleanup } = input.format === "parquet" ? await parquetAsCsv(input.path) : { csv: input.path, cleanup: async () => {} };
+    try {
+      const qi = input.quasiIdentifiers ?? [];
+      let idx: number[] = [];
+      if (qi.length > 0) {
+        const header = await csvHeader(csv);
+        const missing = qi.filter((c) => !header.includes(c));
+        if (missing.length > 0) {
+          throw new CleanRoomError(
+            "invalid-policy",
+            `The quasi-identifier column(s) ${missing.join(", ")} of ${input.key} are not in its header; fix the dataset's quasiIdentifiers`,
+          );
+        }
+        idx = qi.map((c) => header.indexOf(c));
+      }
+      const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
+      const widest = Math.max(-1, ...idx);
+      const out = new Int32Array(2);
+      const hasher = new CsvRecordHasher(
+        (lo, hi, h) => {
+          if (h.records === 0) return; // the header: column names are public
+          for (let id = lines.get(lo, hi); id >= 0; id = next.data[id]) matched[id] = 1;
+          if (combos && h.fieldCount > widest) {
+            // Only combinations whose every value occurs in some output can be found there: count those alone.
+            for (const p of idx) if (outputFields.get(h.fieldLo[p], h.fieldHi[p]) < 0) return;
+            comboHash(h.fieldLo, h.fieldHi, idx, qi.length, out);
+            combos.add(out[0], out[1], h.fieldLo, h.fieldHi, idx);
+          }
+        },
+        combos !== undefined,
+        combos ? undefined : firstFields,
+      );
+      let first = true;
+      try {
+        await streamFile(csv, (chunk) => {
+          // A byte-order mark is not part of the first column's name.
+          if (first && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+          first = false;
+          hasher.push(chunk);
+        });
+      } catch (err) {
+        throw new CleanRoomError("io-error", `Cannot read the input ${input.key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
+      }
+      hasher.end();
+      const u = combos ? uniqueIndex(combos) : undefined;
+      if (u) uniques.push(u);
+    } finally {
+      await cleanup();
+    }
+  }
+
+  // 3. With unique combinations to look for, the text outputs once more, field by field.
+  const qiHits = outputs.map(() => new Hits());
+  if (uniques.length > 0) {
+    const out = new Int32Array(2);
+    for (let f = 0; f < outputs.length; f++) {
+      if (!text[f]) continue;
+      const hits = qiHits[f];
+      const hasher = new CsvRecordHasher((_lo, _hi, h) => {
+        for (const u of uniques) {
+          if (lineHoldsUnique(h, u, out)) {
+            hits.add(h.records);
+            return;
+          }
+        }
+      }, true);
+      await streamFile(outputs[f].file, (chunk) => hasher.push(chunk));
+      hasher.end();
+    }
+  }
+
+  const result = new Map<string, TextFacts>();
+  for (let f = 0; f < outputs.length; f++) {
+    const verbatim = new Hits();
+    if (text[f]) {
+      const end = f + 1 < outputs.length ? base[f + 1] : next.length;
+      for (let id = base[f]; id < end; id++) if (matched[id]) verbatim.add(id - base[f]);
+    }
+    result.set(outputs[f].path, {
+      text: text[f],
+      records: records[f],
+      verbatim: verbatim.listed,
+      verbatimCount: verbatim.count,
+      quasiIdentifier: qiHits[f].listed,
+      quasiIdentifierCount: qiHits[f].count,
+    });
+  }
+  return result;
+}
