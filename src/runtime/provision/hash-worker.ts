@@ -15,11 +15,12 @@ const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const hashes = new Map();
 parentPort.on("message", (m) => {
-  if (m.data !== undefined) {
+  if (m.buffer !== undefined) {
     let h = hashes.get(m.id);
     if (h === undefined) { h = createHash("sha256"); hashes.set(m.id, h); }
-    h.update(m.data);
-    parentPort.postMessage({ ack: m.data.byteLength });
+    h.update(new Uint8Array(m.buffer, 0, m.length));
+    // The buffer goes back to be filled again: no garbage piles up on either side between collections.
+    parentPort.postMessage({ ack: m.length, buffer: m.buffer }, [m.buffer]);
   } else {
     const h = hashes.get(m.id) ?? createHash("sha256");
     hashes.delete(m.id);
@@ -27,6 +28,9 @@ parentPort.on("message", (m) => {
   }
 });
 `;
+
+/** Size of the buffers handed to the worker (a chunk larger than this gets a buffer of its own size). */
+const BUFFER_SIZE = 256 * 1024;
 
 /** Options of `HashWorker`. */
 export interface HashWorkerOptions {
@@ -37,6 +41,8 @@ export interface HashWorkerOptions {
 /** One worker thread computing any number of SHA-256 digests, each named by an id. Call `close()` when done. */
 export class HashWorker {
   private readonly worker: Worker;
+  /** Buffers the worker gave back, to be filled again (at most `maxPendingBytes` worth exist at once, plus one). */
+  private readonly free: ArrayBuffer[] = [];
   private pending = 0;
   private readonly maxPending: number;
   private waiters: (() => void)[] = [];
@@ -45,11 +51,12 @@ export class HashWorker {
   private nextId = 0;
 
   constructor(options: HashWorkerOptions = {}) {
-    this.maxPending = options.maxPendingBytes ?? 64 * 1024 * 1024;
+    this.maxPending = options.maxPendingBytes ?? 8 * 1024 * 1024;
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
-    this.worker.on("message", (m: { ack?: number; id?: number; hex?: string }) => {
+    this.worker.on("message", (m: { ack?: number; buffer?: ArrayBuffer; id?: number; hex?: string }) => {
       if (m.ack !== undefined) {
         this.pending -= m.ack;
+        if (m.buffer !== undefined && m.buffer.byteLength === BUFFER_SIZE) this.free.push(m.buffer);
         if (this.pending <= this.maxPending) this.wake();
       } else if (m.id !== undefined && m.hex !== undefined) {
         this.digests.get(m.id)?.resolve(m.hex);
@@ -83,10 +90,13 @@ export class HashWorker {
   async update(id: number, data: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     this.pending += data.length;
-    // One copy into a fresh buffer, then moved (not cloned): a Buffer may be a view of a much larger pooled one.
-    const copy = new Uint8Array(data.length);
-    copy.set(data);
-    this.worker.postMessage({ id, data: copy }, [copy.buffer]);
+    // One copy into a reused buffer, then moved (not cloned): a Buffer may be a view of a much larger pooled one.
+    for (let off = 0; off < data.length; off += BUFFER_SIZE) {
+      const part = data.subarray(off, off + BUFFER_SIZE);
+      const buffer = this.free.pop() ?? new ArrayBuffer(BUFFER_SIZE);
+      new Uint8Array(buffer).set(part);
+      this.worker.postMessage({ id, buffer, length: part.length }, [buffer]);
+    }
     while (this.pending > this.maxPending && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
     if (this.failure) throw this.failure;
   }

@@ -42,7 +42,8 @@ const TYPE_END = 0;
 const TYPE_FILE = 1;
 /** Longest path accepted, in UTF-8 bytes (Linux's PATH_MAX). */
 export const MAX_TREE_PATH_BYTES = 4096;
-const READ_CHUNK = DEFAULT_SEGMENT_SIZE;
+// 256 KiB reads: with 1 MiB reads the dead buffers between two collections pushed the peak RSS of a tree up by ~80 MiB.
+const READ_CHUNK = DEFAULT_SEGMENT_SIZE / 4;
 
 /** What a tree held: its sorted manifest, the number of files, their total bytes, and the hex of its manifest digest. */
 export interface TreeSummary {
