@@ -34,7 +34,7 @@ const BUFFER_SIZE = 256 * 1024;
 
 /** Options of `HashWorker`. */
 export interface HashWorkerOptions {
-  /** Bytes sent to the worker and not yet hashed, at most. @default 67108864 (64 MiB) */
+  /** Bytes sent to the worker and not yet hashed, at most. @default 8388608 (8 MiB) */
   readonly maxPendingBytes?: number;
 }
 
