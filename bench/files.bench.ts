@@ -8,6 +8,11 @@
 //   to a file in the same directory. Same disk, same bytes: the ratio is what the format and the hashing cost.
 // Target ≥ 0.8× (wall time). Hashing runs on a worker thread (provision/hash-worker.ts), in parallel with the
 // encryption; on a machine with one free core the two compete and the ratio drops (the CPU-time ratio is printed too).
+//
+// 2 GiB through a local room: runs tests/local/files-large.test.ts with CLEANROOM_TEST_FILES_BYTES=2 GiB (the
+// acceptance size; the suite runs it at 256 MiB) and reports the peak RSS of the provisioning process and of the
+// executor against the 300 MiB limit. Needs bubblewrap and ~4 GiB of free temp space.
+import { spawnSync } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -93,4 +98,35 @@ async function throughput(): Promise<BenchResult[]> {
   }
 }
 
-export const benches: Bench[] = [{ name: "files: tree provisioning throughput vs raw AES-256-GCM", run: throughput }];
+const RSS_LIMIT_MIB = 300;
+
+async function largeTree(): Promise<BenchResult[]> {
+  const bytes = Number(process.env.CLEANROOM_BENCH_FILES_LARGE_BYTES ?? 2048 * MIB);
+  const run = spawnSync(
+    process.execPath,
+    ["-r", "ts-node/register/transpile-only", join(__dirname, "..", "scripts", "test-run.ts"), join("tests", "local", "files-large.test.ts")],
+    { cwd: join(__dirname, ".."), encoding: "utf8", env: { ...process.env, CLEANROOM_TEST_FILES_BYTES: String(bytes) }, maxBuffer: 16 * MIB },
+  );
+  // The test prints its figures on stderr; mocha's report is on stdout.
+  const out = `${run.stdout}\n${run.stderr}`;
+  if (run.status !== 0) throw new Error(`tests/local/files-large.test.ts failed at ${bytes} bytes:\n${out}`);
+  const m = /files-large: (\d+) MiB, provisioning ([\d.]+) s peak (\d+) MiB, executor peak (\d+) MiB, total (\d+) s/.exec(out);
+  if (!m) throw new Error(`tests/local/files-large.test.ts printed no figures:\n${out}`);
+  const [, size, provS, provMiB, execMiB, totalS] = m;
+  const peak = Math.max(Number(provMiB), Number(execMiB));
+  return [
+    {
+      name: `files: ${size} MiB tree through a local room, peak RSS`,
+      figure: `provisioning ${provMiB} MiB (${provS} s), executor ${execMiB} MiB; ${totalS} s in all`,
+      baseline: `limit ${RSS_LIMIT_MIB} MiB`,
+      ratio: peak / RSS_LIMIT_MIB,
+      target: "< 1x",
+      ok: peak < RSS_LIMIT_MIB,
+    },
+  ];
+}
+
+export const benches: Bench[] = [
+  { name: "files: tree provisioning throughput vs raw AES-256-GCM", run: throughput },
+  { name: "files: 2 GiB tree through a local room RSS", run: largeTree },
+];
