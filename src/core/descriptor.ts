@@ -10,7 +10,7 @@ import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestatio
 import { type DatasetDisclosure, type ResolvedOutputDisclosure, datasetDisclosureProblems, resolvedOutputDisclosureProblems } from "./disclosure-policy.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, jobTimeoutProblem, schemaProblems } from "./spec.js";
+import { DATASET_FORMATS, DATASET_KINDS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, filesDatasetProblems, jobTimeoutProblem, schemaProblems } from "./spec.js";
 
 const STAGE1_METHOD_PATTERN = new RegExp(`^(${STAGE1_METHODS.join("|")})$`);
 
@@ -20,6 +20,8 @@ export const DESCRIPTOR_VERSION = 1;
 /** A dataset as deployed. */
 export interface DescriptorDataset {
   readonly name: string;
+  /** `files` for a directory tree, or absent for a table (`datasetKind()` reads it). */
+  readonly kind?: string;
   /** `parquet`, or absent for a CSV table (`datasetFormat()` reads it). */
   readonly format?: string;
   /** `mst`, `aggregates` or `none`. */
@@ -406,7 +408,9 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
     str(ds, "name", dp, out, DATASET_NAME_PATTERN);
     // The spec's list, not a copy: a room whose spec says "aim" must give a descriptor that loads.
     str(ds, "stage1Method", dp, out, STAGE1_METHOD_PATTERN);
-    if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
+    if (ds.kind !== undefined && !DATASET_KINDS.includes(ds.kind as never)) out.push(`${dp}.kind must be one of ${DATASET_KINDS.join(", ")} (got ${JSON.stringify(ds.kind)})`);
+    if (ds.kind === "files") filesDatasetProblems(ds, dp, out);
+    else if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
     if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);
     if (typeof ds.delta !== "number" || !(ds.delta > 0 && ds.delta < 1)) out.push(`${dp}.delta must be in (0, 1)`);
     if (ds.schema !== undefined) schemaProblems(ds.schema, `${dp}.schema`, out);

@@ -10,7 +10,7 @@
 import type { Manifest } from "../../core/digest.js";
 import { type DisclosurePolicy, type DisclosureReport, OUTPUT_MANIFEST_FILE, disclosurePolicyDigest } from "../../core/disclosure.js";
 import { failedRules } from "../../core/disclosure-policy.js";
-import { DISCLOSURE_ERROR_CODE, withheldPath } from "../../core/disclosure-report.js";
+import { DISCLOSURE_ERROR_CODE, verdictOf, withheldPath, worstVerdict } from "../../core/disclosure-report.js";
 import { CleanRoomError } from "../../core/errors.js";
 import { checkDisclosure } from "../disclosure/index.js";
 
@@ -35,18 +35,47 @@ export interface DisclosureOutcome {
 }
 
 /**
- * Checks a job's outputs. `outputs` is the output policy's manifest of `outputDir`.
+ * Adds a `verbatim-rows` finding to every output whose bytes are exactly those of a file of an input tree (a `files`
+ * dataset: model weights, images), whatever kind the job declared it: the record-level check reads tables only.
+ */
+function withCopiedFiles(report: DisclosureReport, outputs: Manifest, inputFileDigests: ReadonlySet<string>): DisclosureReport {
+  if (inputFileDigests.size === 0) return report;
+  const copies = new Set(outputs.filter((e) => inputFileDigests.has(e.sha256)).map((e) => e.path));
+  if (copies.size === 0) return report;
+  const checks = report.outputs.map((o) => {
+    if (!copies.has(o.path)) return o;
+    const findings = [
+      ...o.findings,
+      { rule: "verbatim-rows", count: 1, detail: "The output is a byte-for-byte copy of a file of an input files dataset; write results computed from it, never the file itself" },
+    ];
+    return { ...o, findings, verdict: verdictOf(findings) };
+  });
+  return { ...report, outputs: checks, verdict: worstVerdict(checks.map((o) => o.verdict)) };
+}
+
+/**
+ * Checks a job's outputs. `inputFileDigests` holds the sha256 of every file of the job's `files` inputs. `outputs` is the output policy's manifest of `outputDir`.
  *
  * @throws CleanRoomError when the checker itself cannot run (the job then fails; nothing is released)
  */
-export async function checkJobDisclosure(outputDir: string, outputs: Manifest, inputs: readonly CheckedInput[], policy: DisclosurePolicy): Promise<DisclosureOutcome> {
+export async function checkJobDisclosure(
+  outputDir: string,
+  outputs: Manifest,
+  inputs: readonly CheckedInput[],
+  policy: DisclosurePolicy,
+  inputFileDigests: ReadonlySet<string> = new Set(),
+): Promise<DisclosureOutcome> {
   // The manifest is the job's declaration to the checker, not an output: it never leaves the room.
   const released = outputs.filter((e) => e.path !== OUTPUT_MANIFEST_FILE);
   if (policy.mode === "off") {
     // Nothing is checked, and the receipt says so.
     return { outputs: released, report: { version: 1, policyDigest: disclosurePolicyDigest(policy), policy, outputs: [], verdict: "pass", withheld: false } };
   }
-  const checked = await checkDisclosure({ outputDir, outputs: released, inputs: inputs.map((i) => ({ ...i, format: i.format === "parquet" ? "parquet" : "csv" })), policy });
+  const checked = withCopiedFiles(
+    await checkDisclosure({ outputDir, outputs: released, inputs: inputs.map((i) => ({ ...i, format: i.format === "parquet" ? "parquet" : "csv" })), policy }),
+    released,
+    inputFileDigests,
+  );
   // The executor decides, not the checker: the digest of the policy it resolved, and withheld exactly when enforce fails.
   const withheld = policy.mode === "enforce" && checked.verdict === "fail";
   const report: DisclosureReport = {

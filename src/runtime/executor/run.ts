@@ -4,7 +4,8 @@
  * 1. fetch the bundle and `job.json`; recompute the job digest from the unpacked files and refuse to run anything when
  *    it differs from `CLEANROOM_JOB_DIGEST` (the digest the attester reports and the providers approved);
  * 2. for each input, get the data key through the platform's attested key release and decrypt into a private dir, as
- *    `<provider>/<dataset>.csv` or `.parquet` (the dataset's format in the descriptor);
+ *    `<provider>/<dataset>.csv` or `.parquet` (the dataset's format in the descriptor), or the read-only directory
+ *    `<provider>/<dataset>/` of a `files` dataset;
  * 3. run the entrypoint with a clean environment, isolated by the platform;
  * 4. enforce the output policy; check the outputs for disclosure (`disclosure.ts`: a failure in `enforce` mode withholds
  *    them all); write the receipt, with the disclosure report; request a token whose nonce is `nonceForReceipt(receipt)`;
@@ -21,7 +22,7 @@ import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, debugLogsOn, findData
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
-import { datasetFileName, datasetFormat } from "../../core/spec.js";
+import { datasetFileName, datasetFormat, isFilesDataset } from "../../core/spec.js";
 import { resolveDisclosurePolicy } from "../../core/disclosure-policy.js";
 import type { DisclosureReport } from "../../core/disclosure.js";
 import { DISCLOSURE_ERROR_CODE } from "../../core/disclosure-report.js";
@@ -31,6 +32,7 @@ import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js"
 import { sortInputs } from "../jobs/pack.js";
 import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
+import { type TreeSummary, extractTree } from "../provision/tree.js";
 import type { ExecutorEnv } from "./env.js";
 import { checkApproval } from "./approval.js";
 import { checkJobDisclosure } from "./disclosure.js";
@@ -116,6 +118,7 @@ async function decryptInputs(
   inputs: readonly JobInput[],
   inputsDir: string,
   admitted: ReceiptAdmission[],
+  treeFiles: Set<string>,
 ): Promise<ReceiptInput[]> {
   const out: ReceiptInput[] = [];
   for (const input of inputs) {
@@ -139,6 +142,18 @@ async function decryptInputs(
     const dir = join(inputsDir, input.provider);
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const dest = join(dir, datasetFileName(dataset));
+    if (isFilesDataset(dataset)) {
+      // A tree: each file written as its bytes come (0444, directories 0555); the receipt names its manifest digest.
+      let tree: TreeSummary;
+      try {
+        tree = await extractTree(await platform.readObject(`${base}/data.enc`), key, dest);
+      } finally {
+        key.fill(0);
+      }
+      for (const f of tree.manifest) if (f.bytes > 0) treeFiles.add(f.sha256);
+      out.push({ provider: input.provider, dataset: input.dataset, kind: "files", sha256: tree.sha256, bytes: tree.bytes, files: tree.files });
+      continue;
+    }
     const tap = new HashTap();
     try {
       await pipeline(await platform.readObject(`${base}/data.enc`), createDecryptStream(key), tap, createWriteStream(dest, { mode: 0o444, flags: "wx" }));
@@ -194,6 +209,8 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
   await chmod(work, 0o711);
   let inputs: ReceiptInput[] = [];
   const admittedBy: ReceiptAdmission[] = [];
+  /** sha256 of every non-empty file of the `files` inputs: an output with one of these digests copies an input file whole. */
+  const treeFiles = new Set<string>();
   let exitCode: number | undefined;
   let outputs: Manifest = [];
   let failure: CleanRoomError | undefined;
@@ -245,7 +262,7 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     }
 
     // 2. Inputs: each key through the platform's attested release.
-    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir, admittedBy);
+    inputs = await decryptInputs(platform, descriptor, sortInputs(job.inputs), inputsDir, admittedBy, treeFiles);
     await chmod(inputsDir, 0o555);
     for (const p of await readdir(inputsDir)) await chmod(join(inputsDir, p), 0o555);
 
@@ -280,11 +297,13 @@ export async function runExecutor(platform: ExecutorPlatform, descriptor: CleanR
     // 4. Output policy, the disclosure checks (with the decrypted inputs, for the verbatim-row rules), then the outputs
     // go to the (not yet visible) result.
     outputs = await checkOutputs(outputDir, descriptor.output.maxBytes);
-    const read = sortInputs(job.inputs).map((i) => {
+    // Tables only: a `files` tree has no records; an output that copies one of its files whole is caught by digest.
+    const read = sortInputs(job.inputs).flatMap((i) => {
       const ds = findDataset(descriptor, i.provider, i.dataset);
-      return { key: `${i.provider}/${i.dataset}`, path: join(inputsDir, i.provider, datasetFileName(ds)), format: datasetFormat(ds) };
+      if (isFilesDataset(ds)) return [];
+      return [{ key: `${i.provider}/${i.dataset}`, path: join(inputsDir, i.provider, datasetFileName(ds)), format: datasetFormat(ds) }];
     });
-    const checked = await checkJobDisclosure(outputDir, outputs, read, resolveDisclosurePolicy(descriptor, sortInputs(job.inputs)));
+    const checked = await checkJobDisclosure(outputDir, outputs, read, resolveDisclosurePolicy(descriptor, sortInputs(job.inputs)), treeFiles);
     disclosure = checked.report;
     outputs = checked.outputs;
     if (checked.failure) throw checked.failure;
