@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, jobTimeoutProblem, schemaProblems } from "./spec.js";
+import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, jobTimeoutProblem, schemaProblems, standInProblem } from "./spec.js";
 
 const STAGE1_METHOD_PATTERN = new RegExp(`^(${STAGE1_METHODS.join("|")})$`);
 
@@ -23,6 +23,8 @@ export interface DescriptorDataset {
   readonly format?: string;
   /** `mst`, `aggregates` or `none`. */
   readonly stage1Method: string;
+  /** `provided` when the provider publishes a stand-in to stage 1 (`datasetStandIn()` reads it), absent for none. */
+  readonly standIn?: string;
   /** Total ε budget of stage-1 releases. */
   readonly epsilon: number;
   /** δ of the stage-1 budget. */
@@ -395,6 +397,8 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
     // The spec's list, not a copy: a room whose spec says "aim" must give a descriptor that loads.
     str(ds, "stage1Method", dp, out, STAGE1_METHOD_PATTERN);
     if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
+    const standIn = standInProblem(ds.standIn, dp);
+    if (standIn) out.push(standIn);
     if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);
     if (typeof ds.delta !== "number" || !(ds.delta > 0 && ds.delta < 1)) out.push(`${dp}.delta must be in (0, 1)`);
     if (ds.schema !== undefined) schemaProblems(ds.schema, `${dp}.schema`, out);

@@ -1,11 +1,12 @@
 /** `cleanroom data provision`: a provider encrypts and stores a dataset (and produces its stage-1 artefact). */
 import type { Command } from "commander";
-import { loadDescriptor } from "../../core/descriptor.js";
+import { findDataset, loadDescriptor } from "../../core/descriptor.js";
 import { CleanRoomError } from "../../core/errors.js";
 import { roomClientFor } from "../platforms/index.js";
 import { rngFromEnvironment } from "../dp/rng.js";
 import { describeUnparsable } from "../provision/csv-check.js";
 import { produceStage1, type Stage1Result } from "../provision/stage1.js";
+import { prepareStandIn, publishStandIn, standInArgumentProblem, type StandInResult } from "../provision/stand-in.js";
 import { output, progress } from "./common.js";
 
 /** The table the provider gave: exactly one of `--csv` and `--parquet`. */
@@ -30,7 +31,8 @@ export function registerDataCommands(program: Command): void {
     .option("--csv <file>", "the raw CSV (header row first), for a dataset of format csv (the default)")
     .option("--parquet <file>", "the raw Parquet file, for a dataset of format parquet; its columns must be exactly the public schema's")
     .option("--overwrite", "replace an already provisioned dataset")
-    .option("--no-stage1", "skip producing the stage-1 (DP) artefact")
+    .option("--no-stage1", "skip producing the stage-1 (DP) artefact and publishing the stand-in")
+    .option("--stand-in <file|dir>", "the dataset's PUBLIC stand-in (a mock model, a public sample), published to stage 1; required when the spec says standIn: \"provided\", refused when it says \"none\"")
     .option("--ledger-key <pem>", "your Ed25519 ledger key, signing the stage-1 spend (default $CLEANROOM_LEDGER_KEY or ~/.config/cleanroom/ledger-key.pem)")
     .option("--force-budget-change", "REPLACE the dataset ledger's stored budget with the spec's when they differ, recording the change")
     .option("--json", "print the result as JSON")
@@ -41,17 +43,25 @@ Give exactly one of --csv and --parquet, the one the dataset's format in the spe
 The whole CSV is parsed first: a file that fails parsing is refused with the line to fix, and nothing is stored.
 A Parquet file is read with embedded DuckDB: a column outside the public schema, or one missing, is refused by
 name, and nothing is stored. The job sees $CLEANROOM_INPUTS/<provider>/<dataset>.csv or .parquet.
+A stand-in (--stand-in) is PUBLIC: it goes to the room's stage-1 storage, beside the stage-1 artefacts, where
+everyone who explores stage 1 reads it; the protected original never does. It is refused when it is, holds, or
+sits inside the original, or has a file with exactly the bytes of one of the original's.
 Numeric cells that are not numbers (e.g. age = abc) are counted and reported; DP releases count them as unknown.
 The file never leaves your machine in the clear: its bytes are encrypted (AES-256-GCM, streamed) before they are
 stored, and the data key is wrapped by the provider's key (local key broker, or Cloud KMS on GCP).
 
 Examples:
   $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset claims --csv insurance.csv
-  $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset events --parquet events.parquet`,
+  $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset events --parquet events.parquet
+  $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset claims --csv insurance.csv --stand-in public-sample.csv`,
     )
-    .action(async (o: { room: string; provider: string; dataset: string; csv?: string; parquet?: string; overwrite?: boolean; stage1?: boolean; ledgerKey?: string; forceBudgetChange?: boolean; json?: boolean }) => {
+    .action(async (o: { room: string; provider: string; dataset: string; csv?: string; parquet?: string; standIn?: string; overwrite?: boolean; stage1?: boolean; ledgerKey?: string; forceBudgetChange?: boolean; json?: boolean }) => {
       const { format, path } = tableOption(o);
       const descriptor = loadDescriptor(o.room);
+      // The stand-in is checked before anything is stored: a refused one leaves nothing behind.
+      const standInProblem = standInArgumentProblem(o.provider, findDataset(descriptor, o.provider, o.dataset), o.standIn !== undefined, o.stage1 !== false);
+      if (standInProblem) throw new CleanRoomError("invalid-argument", standInProblem);
+      const standIn = o.standIn === undefined ? undefined : await prepareStandIn(o.standIn, path);
       // A refused test seed must stop the command before the ciphertext is stored, not after.
       if (o.stage1 !== false) rngFromEnvironment();
       const client = await roomClientFor(descriptor);
@@ -63,8 +73,15 @@ Examples:
               ...(o.ledgerKey ? { ledgerKey: o.ledgerKey } : {}),
               forceBudgetChange: o.forceBudgetChange === true,
             });
-      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}) }, () => {
+      const published: StandInResult | undefined =
+        standIn === undefined ? undefined : await publishStandIn(descriptor, o.provider, o.dataset, standIn, { overwrite: o.overwrite === true, onProgress: progress });
+      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}), ...(published !== undefined ? { standIn: { ...published, public: true } } : {}) }, () => {
         process.stdout.write(`Provisioned ${r.provider}/${r.dataset}: ${r.rows} rows, ${r.bytes} bytes, sha256 ${r.sha256}\nStored at ${r.uri}\n`);
+        if (published !== undefined) {
+          process.stdout.write(
+            `Stand-in published to stage 1 (PUBLIC: everyone who explores stage 1 reads it): ${published.files} file(s), ${published.bytes} bytes at ${published.location}\n`,
+          );
+        }
         for (const line of describeUnparsable(r.unparsable, r.format)) process.stdout.write(`Note: ${line}\n`);
       });
     });
