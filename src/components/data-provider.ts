@@ -21,7 +21,7 @@ import {
 import { type DescriptorDataset, type DescriptorProvider, LEDGER_FOLDER } from "../core/descriptor.js";
 import { messageOf, throwIfProblems } from "../core/errors.js";
 import { DIGEST_PATTERN, PROJECT_ID_PATTERN, PROVIDER_NAME_PATTERN } from "../core/patterns.js";
-import { CODE_POLICIES, DATASET_FORMATS, type DatasetSpec, type ProviderAttestationSpec, SPEC_DEFAULTS, datasetFormat, datasetStandIn, STAND_INS, specProblems } from "../core/spec.js";
+import { CODE_POLICIES, DATASET_FORMATS, DATASET_KINDS, type DatasetSpec, type ProviderAttestationSpec, SPEC_DEFAULTS, STAND_INS, datasetFormat, datasetKind, datasetStandIn, specProblems } from "../core/spec.js";
 import { COMPONENT_DEFAULTS, PROVIDER_APIS, ROLES, TEE_TYPES } from "./defaults.js";
 import { type GrantResult, type GrantSpec, addGrants } from "./grant.js";
 import { createCmekKey, secureBucketArgs } from "./kms.js";
@@ -163,6 +163,8 @@ export function dataProviderProblems(name: string, args: DataProviderArgs): stri
 export function publishedDatasets(datasets: readonly DatasetSpec[]): DescriptorDataset[] {
   return datasets.map((d) => ({
     name: d.name,
+    // Only a non-default kind or format is published, so the descriptors of table (and CSV) rooms stay as they were.
+    ...(datasetKind(d) === DATASET_KINDS[0] ? {} : { kind: d.kind }),
     // Only a non-default format is published, so the descriptors of CSV rooms stay as they were.
     ...(datasetFormat(d) === DATASET_FORMATS[0] ? {} : { format: d.format }),
     stage1Method: d.stage1Method ?? (d.schema ? "mst" : "none"),

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestationCondition } from "./attestation.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { DATASET_FORMATS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, jobTimeoutProblem, schemaProblems, standInProblem } from "./spec.js";
+import { DATASET_FORMATS, DATASET_KINDS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, filesDatasetProblems, jobTimeoutProblem, schemaProblems, standInProblem } from "./spec.js";
 
 const STAGE1_METHOD_PATTERN = new RegExp(`^(${STAGE1_METHODS.join("|")})$`);
 
@@ -19,6 +19,8 @@ export const DESCRIPTOR_VERSION = 1;
 /** A dataset as deployed. */
 export interface DescriptorDataset {
   readonly name: string;
+  /** `files` for a directory tree, or absent for a table (`datasetKind()` reads it). */
+  readonly kind?: string;
   /** `parquet`, or absent for a CSV table (`datasetFormat()` reads it). */
   readonly format?: string;
   /** `mst`, `aggregates` or `none`. */
@@ -396,7 +398,9 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
     str(ds, "name", dp, out, DATASET_NAME_PATTERN);
     // The spec's list, not a copy: a room whose spec says "aim" must give a descriptor that loads.
     str(ds, "stage1Method", dp, out, STAGE1_METHOD_PATTERN);
-    if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
+    if (ds.kind !== undefined && !DATASET_KINDS.includes(ds.kind as never)) out.push(`${dp}.kind must be one of ${DATASET_KINDS.join(", ")} (got ${JSON.stringify(ds.kind)})`);
+    if (ds.kind === "files") filesDatasetProblems(ds, dp, out);
+    else if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
     const standIn = standInProblem(ds.standIn, dp);
     if (standIn) out.push(standIn);
     if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);

@@ -29,9 +29,20 @@ export interface ReceiptInput {
    * so CSV receipts are what they were before formats existed.
    */
   readonly format?: string;
-  /** Lowercase hex sha256 of the plaintext the job saw. */
+  /**
+   * `files` for a directory tree the job saw as `<dataset>/`. Absent for a table, so table receipts are what they were
+   * before kinds existed.
+   */
+  readonly kind?: string;
+  /**
+   * Lowercase hex sha256 of the plaintext the job saw; for a `files` tree, the hex of `manifestDigest()` of its files
+   * (path, bytes and sha256 of every file, canonical JSON).
+   */
   readonly sha256: string;
+  /** Plaintext bytes (of every file, for a tree). */
   readonly bytes: number;
+  /** Number of files of a `files` tree; absent for a table. */
+  readonly files?: number;
 }
 
 /** A provider policy that admitted the run: the provider's key opened for it. */
@@ -139,7 +150,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export const UNPRINTABLE_PATTERN = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/u;
 
 /** A POSIX relative path with no empty, `.` or `..` segment, no backslash and no control or formatting character. */
-function isSafeRelativePath(p: string): boolean {
+export function isSafeRelativePath(p: string): boolean {
   if (p === "" || p.startsWith("/") || p.includes("\\") || UNPRINTABLE_PATTERN.test(p)) return false;
   return p.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
 }
@@ -166,6 +177,12 @@ export function receiptProblems(r: unknown): string[] {
     r.inputs.forEach((x: unknown, i: number) => {
       if (!isObject(x) || typeof x.provider !== "string" || typeof x.dataset !== "string" || typeof x.sha256 !== "string" || !HEX64.test(x.sha256) || !Number.isSafeInteger(x.bytes)) {
         out.push(`receipt.inputs[${i}] must be {provider, dataset, sha256 (64 hex), bytes}`);
+      } else if (x.kind !== undefined) {
+        if (x.kind !== "files") out.push(`receipt.inputs[${i}].kind must be absent (a table) or "files" (got ${JSON.stringify(x.kind)})`);
+        else if (!Number.isSafeInteger(x.files) || (x.files as number) < 0) out.push(`receipt.inputs[${i}].files must be the number of files of the tree (an integer >= 0)`);
+        else if (x.format !== undefined) out.push(`receipt.inputs[${i}].format must be absent for a files input`);
+      } else if (x.files !== undefined) {
+        out.push(`receipt.inputs[${i}].files is only for a files input (kind: "files")`);
       } else if (x.format !== undefined && (typeof x.format !== "string" || !DATASET_FORMATS.includes(x.format as never) || x.format === DATASET_FORMATS[0])) {
         out.push(`receipt.inputs[${i}].format must be absent (csv) or one of ${DATASET_FORMATS.slice(1).join(", ")} (got ${JSON.stringify(x.format)})`);
       }

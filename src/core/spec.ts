@@ -35,8 +35,18 @@ export interface DatasetSchema {
 
 /** A dataset a provider contributes. */
 export interface DatasetSpec {
-  /** Dataset name; inputs appear to jobs at `$CLEANROOM_INPUTS/<provider>/<dataset>.<format>` (`.csv` or `.parquet`). */
+  /**
+   * Dataset name; inputs appear to jobs at `$CLEANROOM_INPUTS/<provider>/<dataset>.<format>` (`.csv` or `.parquet`) for a
+   * table, and as the read-only directory `$CLEANROOM_INPUTS/<provider>/<dataset>/` for a `files` dataset.
+   */
   readonly name: string;
+  /**
+   * What the provider contributes: `"table"` (a CSV or Parquet table, see `format`) or `"files"` (a directory tree of any
+   * files: model weights, tokenizer files, images; provisioned with `cleanroom data provision --dir`). A `files` dataset
+   * has no `format` and no `schema`, and its `stage1Method` can only be `"none"` (DP synthesis needs a table).
+   * @default "table"
+   */
+  readonly kind?: string;
   /**
    * How the provider's table is stored and what file the job sees: `"csv"` (a header row, then one line per record) or
    * `"parquet"` (provisioned with `cleanroom data provision --parquet`; its columns must be exactly the public schema's).
@@ -186,14 +196,27 @@ export const COLUMN_TYPES = ["categorical", "numeric"] as const;
 /** Table formats a dataset may have (`DatasetSpec.format`); the first is the default. */
 export const DATASET_FORMATS = ["csv", "parquet"] as const;
 
+/** Dataset kinds (`DatasetSpec.kind`); the first is the default. */
+export const DATASET_KINDS = ["table", "files"] as const;
+
+/** A dataset's kind: its `kind`, or `table` when it has none (every room before kinds existed). */
+export function datasetKind(d: { readonly kind?: string }): string {
+  return d.kind ?? DATASET_KINDS[0];
+}
+
+/** Whether a dataset is a directory tree (`kind: "files"`) rather than a table. */
+export function isFilesDataset(d: { readonly kind?: string }): boolean {
+  return datasetKind(d) === "files";
+}
+
 /** A dataset's table format: its `format`, or `csv` when it has none (every room before formats existed). */
 export function datasetFormat(d: { readonly format?: string }): string {
   return d.format ?? DATASET_FORMATS[0];
 }
 
-/** The file name a job sees for a dataset: `<dataset>.csv` or `<dataset>.parquet`. */
-export function datasetFileName(d: { readonly name: string; readonly format?: string }): string {
-  return `${d.name}.${datasetFormat(d)}`;
+/** The name a job sees for a dataset under its provider: `<dataset>.csv`, `<dataset>.parquet`, or the directory `<dataset>` of a `files` dataset. */
+export function datasetFileName(d: { readonly name: string; readonly format?: string; readonly kind?: string }): string {
+  return isFilesDataset(d) ? d.name : `${d.name}.${datasetFormat(d)}`;
 }
 
 const MAX_EPSILON = 20;
@@ -209,7 +232,7 @@ export interface ValidateSpecOptions {
 
 const TOP_KEYS = ["providers", "codePolicy", "attestation", "output", "jobs"];
 const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs", "attestation"];
-const DATASET_KEYS = ["name", "format", "schema", "stage1Method", "standIn", "epsilon", "delta"];
+const DATASET_KEYS = ["name", "kind", "format", "schema", "stage1Method", "standIn", "epsilon", "delta"];
 const COLUMN_KEYS = ["name", "type", "categories", "min", "max", "bins", "integer"];
 const ATTESTATION_KEYS = ["allowDebug", "requireStable", "hwModels", "minImageVersion"];
 const OUTPUT_KEYS = ["maxBytes", "requireRelease"];
@@ -317,7 +340,11 @@ function datasetProblems(d: unknown, path: string, out: string[]): void {
   if (typeof d.name !== "string" || !DATASET_NAME_PATTERN.test(d.name)) {
     out.push(`${path}.name must be 1-48 chars of [a-z0-9_-], starting with a letter (got ${JSON.stringify(d.name)})`);
   }
-  if (d.format !== undefined && !DATASET_FORMATS.includes(d.format as never)) {
+  if (d.kind !== undefined && !DATASET_KINDS.includes(d.kind as never)) {
+    out.push(`${path}.kind must be one of ${DATASET_KINDS.join(", ")} (got ${JSON.stringify(d.kind)}); leave it out for a table`);
+  }
+  if (d.kind === "files") filesDatasetProblems(d, path, out);
+  else if (d.format !== undefined && !DATASET_FORMATS.includes(d.format as never)) {
     out.push(`${path}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(d.format)}); leave it out for a CSV table`);
   }
   if (d.stage1Method !== undefined && !STAGE1_METHODS.includes(d.stage1Method as never)) {
@@ -335,6 +362,18 @@ function datasetProblems(d: unknown, path: string, out: string[]): void {
     out.push(`${path}.delta must be > 0 and < 0.001 (got ${JSON.stringify(d.delta)}); use about 1/(rows^2)`);
   }
   if (d.schema !== undefined) schemaProblems(d.schema, `${path}.schema`, out);
+}
+
+/**
+ * The problems of a `files` dataset's table-only fields: a directory tree has no table format, no column schema and no
+ * DP synthesis. Shared with the descriptor's validation. Pure; never throws.
+ */
+export function filesDatasetProblems(d: Record<string, unknown>, path: string, out: string[]): void {
+  if (d.format !== undefined) out.push(`${path}.format is for tables; a files dataset has none (remove format, or remove kind: "files" for a table)`);
+  if (d.schema !== undefined) out.push(`${path}.schema is for tables; a files dataset has none (remove schema, or remove kind: "files" for a table)`);
+  if (d.stage1Method !== undefined && d.stage1Method !== "none") {
+    out.push(`${path}.stage1Method must be "none" for a files dataset (got ${JSON.stringify(d.stage1Method)}): DP synthesis needs a table`);
+  }
 }
 
 /** Collects the problems of a public dataset schema. Pure; never throws. */
@@ -459,6 +498,8 @@ export interface ResolvedSpec {
     readonly attestation?: ProviderAttestationSpec;
     readonly datasets: ReadonlyArray<{
       readonly name: string;
+      /** Present only when not the default `table`, so the descriptors of table rooms stay as they were. */
+      readonly kind?: string;
       /** Present only when not the default `csv`, so the descriptors of CSV rooms stay as they were. */
       readonly format?: string;
       readonly schema?: DatasetSchema;
@@ -496,6 +537,7 @@ export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): R
       ...(p.attestation === undefined ? {} : { attestation: structuredClone(p.attestation) }),
       datasets: p.datasets.map((d) => ({
         name: d.name,
+        ...(datasetKind(d) !== DATASET_KINDS[0] ? { kind: d.kind } : {}),
         ...(datasetFormat(d) !== DATASET_FORMATS[0] ? { format: d.format } : {}),
         ...(d.schema !== undefined ? { schema: d.schema } : {}),
         stage1Method: d.stage1Method ?? (d.schema ? "mst" : "none"),

@@ -191,7 +191,7 @@ describe("local: Parquet tables as provider inputs (issue 15)", function () {
     expect(both.stderr).to.contain("--csv and --parquet are mutually exclusive");
     const neither = await provision("totals");
     expect(neither.code).to.equal(1);
-    expect(neither.stderr).to.contain("Give the table to provision: --csv <file>, or --parquet <file>");
+    expect(neither.stderr).to.contain("Give the data to provision: --csv <file>, --parquet <file> for a dataset of format parquet, or --dir <tree>");
     expect(existsSync(datasetDir("totals"))).to.equal(false);
     expect(existsSync(datasetDir("plain"))).to.equal(false);
   });

@@ -4,7 +4,8 @@
  * 1. fetch the bundle and `job.json`; recompute the job digest from the unpacked files and refuse to run anything when
  *    it differs from `CLEANROOM_JOB_DIGEST` (the digest the attester reports and the providers approved);
  * 2. for each input, get the data key through the platform's attested key release and decrypt into a private dir, as
- *    `<provider>/<dataset>.csv` or `.parquet` (the dataset's format in the descriptor);
+ *    `<provider>/<dataset>.csv` or `.parquet` (the dataset's format in the descriptor), or the read-only directory
+ *    `<provider>/<dataset>/` of a `files` dataset;
  * 3. run the entrypoint with a clean environment, isolated by the platform;
  * 4. enforce the output policy; write the receipt; request a token whose nonce is `nonceForReceipt(receipt)`;
  * 5. commit outputs + receipt + token to quarantine at once. Any failure commits a failure receipt and no outputs.
@@ -20,13 +21,14 @@ import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, debugLogsOn, findData
 import { type JobInput, type JobManifest, type Manifest, jobDigest, manifestOf } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_ID_PATTERN } from "../../core/patterns.js";
-import { datasetFileName, datasetFormat } from "../../core/spec.js";
+import { datasetFileName, datasetFormat, isFilesDataset } from "../../core/spec.js";
 import { RECEIPT_VERSION, RESULT_FILES, type Receipt, type ReceiptAdmission, type ReceiptInput, type ReceiptStderr, nonceForReceipt, policyDigest } from "../../core/receipt.js";
 import { extractBundle } from "../jobs/bundle.js";
 import { commandFor, entrypointFile, runtimeProbe } from "../jobs/entrypoint.js";
 import { sortInputs } from "../jobs/pack.js";
 import type { ExecutorPlatform, ResultWriter } from "../platforms/platform.js";
 import { createDecryptStream } from "../provision/envelope.js";
+import { type TreeSummary, extractTree } from "../provision/tree.js";
 import type { ExecutorEnv } from "./env.js";
 import { checkApproval } from "./approval.js";
 import { DpNoiseServer } from "./dp-noise.js";
@@ -134,6 +136,17 @@ async function decryptInputs(
     const dir = join(inputsDir, input.provider);
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const dest = join(dir, datasetFileName(dataset));
+    if (isFilesDataset(dataset)) {
+      // A tree: each file written as its bytes come (0444, directories 0555); the receipt names its manifest digest.
+      let tree: TreeSummary;
+      try {
+        tree = await extractTree(await platform.readObject(`${base}/data.enc`), key, dest);
+      } finally {
+        key.fill(0);
+      }
+      out.push({ provider: input.provider, dataset: input.dataset, kind: "files", sha256: tree.sha256, bytes: tree.bytes, files: tree.files });
+      continue;
+    }
     const tap = new HashTap();
     try {
       await pipeline(await platform.readObject(`${base}/data.enc`), createDecryptStream(key), tap, createWriteStream(dest, { mode: 0o444, flags: "wx" }));

@@ -119,8 +119,18 @@ export interface ProvisionOptions {
    * when the spec declares another. @default - the dataset's format in the room's spec
    */
   readonly format?: string;
+  /**
+   * What the provider gave: `files` for a directory tree or `.tar`/`.tar.gz` archive (`--dir`), `table` for a table;
+   * refused with `invalid-argument` when the spec declares the other kind. @default - the dataset's kind in the spec
+   */
+  readonly kind?: string;
   /** Called with progress lines for people. */
   readonly onProgress?: (message: string) => void;
+  /**
+   * Called, often, with the plaintext bytes encrypted so far and then the ciphertext bytes uploaded so far (GCP), for a
+   * progress bar; `total` is the whole when known. @default - none
+   */
+  readonly onBytes?: (bytes: number) => void;
 }
 
 /** What `RoomClient.provision` stored. */
@@ -129,14 +139,21 @@ export interface ProvisionResult {
   readonly dataset: string;
   /** `<dataUri>/<dataset>` */
   readonly uri: string;
-  /** Plaintext size and lowercase hex sha256 (what the job will see, and what its receipt will name). */
+  /**
+   * Plaintext size and lowercase hex sha256 (what the job will see, and what its receipt will name); for a files tree,
+   * the total of its files and the hex of its manifest digest.
+   */
   readonly bytes: number;
   readonly sha256: string;
   readonly ciphertextSha256: string;
   /** `parquet` for a Parquet table; absent for a CSV table (what every CSV provisioning printed before formats). */
   readonly format?: string;
-  /** Data rows of the table (a CSV's header excluded). */
-  readonly rows: number;
+  /** `files` for a directory tree; absent for a table. */
+  readonly kind?: string;
+  /** Number of files of a tree; absent for a table. */
+  readonly files?: number;
+  /** Data rows of the table (a CSV's header excluded); absent for a files tree. */
+  readonly rows?: number;
   /** Numeric schema columns with cells that are not numbers (counted as unknown by DP releases); empty when none. */
   readonly unparsable: readonly UnparsableCells[];
 }

@@ -38,6 +38,12 @@ export interface DatasetManifest {
   readonly dataset: string;
   /** The table format of the plaintext: `parquet`; absent for a CSV table (as in every manifest before formats). */
   readonly tableFormat?: string;
+  /**
+   * `files` for a directory tree (the plaintext is an "acr-tree-v1" container, `tree.ts`); absent for a table. Then
+   * `sha256` is the hex of the tree's manifest digest, `bytes` the total of its files and `files` their number.
+   */
+  readonly kind?: string;
+  readonly files?: number;
   /** Plaintext size and lowercase hex sha256, and the ciphertext's sha256. */
   readonly bytes: number;
   readonly sha256: string;

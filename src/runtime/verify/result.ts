@@ -9,7 +9,7 @@ import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES, loadDescriptor, provi
 import { compareManifests, type Manifest, type ManifestDifference, manifestBytes, manifestOf, sha256Hex } from "../../core/digest.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { JOB_URI_ENV } from "../../core/executor-env.js";
-import { datasetFormat } from "../../core/spec.js";
+import { datasetFormat, datasetKind } from "../../core/spec.js";
 import {
   nonceForReceipt,
   parseReceipt,
@@ -206,6 +206,10 @@ function crossCheck(receipt: Receipt, descriptor: CleanRoomDescriptor, claims: A
     const ds = p?.datasets.find((d) => d.name === input.dataset);
     if (!ds) {
       throw mismatch("receipt.inputs", `a dataset of room ${descriptor.name}`, `${input.provider}/${input.dataset}`, "the receipt names an input this room does not have");
+    }
+    // The job read the dataset as the kind the room declares (a table receipt has no kind).
+    if (datasetKind({ kind: input.kind }) !== datasetKind(ds)) {
+      throw mismatch(`receipt.inputs[${input.provider}/${input.dataset}].kind`, datasetKind(ds), datasetKind({ kind: input.kind }), "the job read the dataset as another kind than the room declares");
     }
     // The job read the table in the format the room declares (a CSV receipt has no format).
     if (datasetFormat({ format: input.format }) !== datasetFormat(ds)) {

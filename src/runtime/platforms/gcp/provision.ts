@@ -15,10 +15,79 @@ import type { ProvisionOptions, ProvisionResult } from "../platform.js";
 import { checkUnchanged } from "../../provision/csv-check.js";
 import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
 import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
+import { encryptTree, provisionsTree, treeDatasetManifest } from "../../provision/tree.js";
 import { kmsWrap } from "./kms.js";
 import type { RetryPolicy } from "./retry.js";
 import type { GcsStore } from "./storage.js";
 import { joinUri } from "./uri.js";
+
+/** The role an upload needs, named in errors: create-only, or replace with `--overwrite`. */
+function uploadRole(dataUri: string, overwrite: boolean | undefined): string {
+  // Replacing an object needs storage.objects.delete, which grantProvision (create-only) deliberately leaves out.
+  return overwrite
+    ? `roles/storage.objectUser on ${dataUri} (--overwrite replaces objects, which needs storage.objects.delete; provider.grantProvision is create-only)`
+    : `roles/storage.objectCreator and roles/storage.objectViewer on ${dataUri} (provider.grantProvision)`;
+}
+
+/** Bytes per request of a tree's resumable upload: a 503 costs at most one chunk, and one chunk is all it buffers. */
+export const TREE_UPLOAD_CHUNK = 16 * 1024 * 1024;
+
+/**
+ * Provisions a `files` dataset: the tree (a directory, or a `.tar`/`.tar.gz` archive) is streamed into one
+ * "acr-tree-v1" envelope in a private temporary file, then uploaded.
+ *
+ * Order of the objects, so that no reader ever sees half a dataset: `data.enc` through a resumable session in
+ * {@link TREE_UPLOAD_CHUNK} chunks (a chunk that fails, e.g. with 503, is re-sent from the offset GCS acknowledged; GCS
+ * makes the object visible only when the last chunk finalizes it, so a failed upload leaves no object), then
+ * `key.wrapped`, then `manifest.json` last: the executor reads `key.wrapped` first and the runtime treats a dataset as
+ * provisioned only when `manifest.json` exists, so a run that stops anywhere before the end is "not provisioned".
+ */
+async function provisionTree(
+  descriptor: CleanRoomDescriptor,
+  store: GcsStore,
+  kms: KeyManagementServiceClient,
+  retry: RetryPolicy,
+  providerName: string,
+  datasetName: string,
+  path: string,
+  options: ProvisionOptions,
+): Promise<ProvisionResult> {
+  const provider = findProvider(descriptor, providerName);
+  const base = joinUri(provider.dataUri, datasetName);
+  const role = uploadRole(provider.dataUri, options.overwrite);
+  if (!options.overwrite && (await store.exists(`${base}/manifest.json`, role))) {
+    throw new CleanRoomError("already-exists", `${providerName}/${datasetName} is already provisioned at ${base}; pass overwrite (--overwrite) to replace it`);
+  }
+  const tmp = await mkdtemp(join(tmpdir(), "cleanroom-provision-"));
+  const key = generateDataKey();
+  try {
+    options.onProgress?.(`Encrypting the tree ${path} for ${providerName}/${datasetName}`);
+    const enc = await encryptTree(path, join(tmp, "data.enc"), key, options.onBytes ? { onBytes: options.onBytes } : {});
+    options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
+    const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
+      action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
+      role: `roles/cloudkms.cryptoKeyEncrypter on ${provider.keyName} (provider.grantProvision)`,
+      api: "cloudkms.googleapis.com",
+      ...(provider.project ? { project: provider.project } : {}),
+    });
+    const createOnly = !options.overwrite;
+    options.onProgress?.(`Uploading ${base}/data.enc`);
+    await store.putFile(`${base}/data.enc`, join(tmp, "data.enc"), {
+      role,
+      createOnly,
+      contentType: "application/octet-stream",
+      resumable: true,
+      chunkSize: TREE_UPLOAD_CHUNK,
+      ...(options.onBytes ? { onProgress: options.onBytes } : {}),
+    });
+    await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
+    await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(treeDatasetManifest(providerName, datasetName, enc), null, 2)}\n`), { role, createOnly, contentType: "application/json" });
+    return { provider: providerName, dataset: datasetName, uri: base, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] };
+  } finally {
+    key.fill(0);
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
 
 /** Provisions one dataset of a GCP room. See the module comment. */
 export async function provisionDataset(
@@ -33,14 +102,12 @@ export async function provisionDataset(
 ): Promise<ProvisionResult> {
   const provider = findProvider(descriptor, providerName);
   const dataset = findDataset(descriptor, providerName, datasetName);
+  if (provisionsTree(providerName, dataset, options)) return provisionTree(descriptor, store, kms, retry, providerName, datasetName, path, options);
   const format = provisionFormat(providerName, dataset, options.format);
   // The whole file is checked before anything is uploaded: a file that fails leaves no object behind (issue 19).
   const checked = await checkDatasetTable(path, format, dataset);
   const base = joinUri(provider.dataUri, datasetName);
-  // Replacing an object needs storage.objects.delete, which grantProvision (create-only) deliberately leaves out.
-  const role = options.overwrite
-    ? `roles/storage.objectUser on ${provider.dataUri} (--overwrite replaces objects, which needs storage.objects.delete; provider.grantProvision is create-only)`
-    : `roles/storage.objectCreator and roles/storage.objectViewer on ${provider.dataUri} (provider.grantProvision)`;
+  const role = uploadRole(provider.dataUri, options.overwrite);
   if (!options.overwrite && (await store.exists(`${base}/manifest.json`, role))) {
     throw new CleanRoomError("already-exists", `${providerName}/${datasetName} is already provisioned at ${base}; pass overwrite (--overwrite) to replace it`);
   }

@@ -29,6 +29,11 @@ export interface UploadOptions {
   readonly onProgress?: (bytes: number) => void;
   /** Use a resumable session whatever the size. @default - resumable above 5 MiB */
   readonly resumable?: boolean;
+  /**
+   * Bytes per request of a resumable session (a multiple of 256 KiB): a failed request re-sends only its chunk, from
+   * the offset GCS acknowledged, and the client buffers one chunk. @default - the whole object in one streamed request
+   */
+  readonly chunkSize?: number;
 }
 
 /** Base64 MD5 of a file, streamed (GCS's `md5Hash` encoding). */
@@ -91,7 +96,7 @@ export class GcsStore {
         return;
       }
       const [session] = await file.createResumableUpload({ ...precondition, ...metadata });
-      const out = file.createWriteStream({ uri: session, resumable: true, validation: "crc32c", ...precondition, ...metadata });
+      const out = file.createWriteStream({ uri: session, resumable: true, validation: "crc32c", ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}), ...precondition, ...metadata });
       if (options.onProgress) out.on("progress", (p: { bytesWritten?: number }) => options.onProgress?.(Number(p.bytesWritten ?? 0)));
       await pipeline(open(), out);
     });

@@ -14,6 +14,7 @@ import { RESULT_FILES, parseReceipt } from "../../../core/receipt.js";
 import { checkUnchanged } from "../../provision/csv-check.js";
 import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
 import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
+import { encryptTree, provisionsTree, treeDatasetManifest } from "../../provision/tree.js";
 import {
   FINAL_JOB_STATES,
   type FetchOptions,
@@ -61,6 +62,7 @@ export class LocalRoomClient implements RoomClient {
   async provision(provider: string, dataset: string, path: string, options: ProvisionOptions = {}): Promise<ProvisionResult> {
     const p = findProvider(this.descriptor, provider);
     const ds = findDataset(this.descriptor, provider, dataset);
+    if (provisionsTree(provider, ds, options)) return this.provisionTree(provider, dataset, path, options);
     const format = provisionFormat(provider, ds, options.format);
     const what = format === "parquet" ? "the Parquet file" : "the CSV";
     const st = await stat(path).catch(() => undefined);
@@ -102,6 +104,38 @@ export class LocalRoomClient implements RoomClient {
         rows: checked.rows,
         unparsable: checked.unparsable,
       };
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * Provisions a `files` dataset: the tree (a directory or a `.tar`/`.tar.gz` archive) is streamed into one
+   * "acr-tree-v1" envelope in a staging directory that is renamed into place only when complete.
+   */
+  private async provisionTree(provider: string, dataset: string, path: string, options: ProvisionOptions): Promise<ProvisionResult> {
+    const p = findProvider(this.descriptor, provider);
+    const finalDir = join(uriToPath(p.dataUri), dataset);
+    if (existsSync(finalDir) && !options.overwrite) {
+      throw new CleanRoomError("already-exists", `${provider}/${dataset} is already provisioned; pass overwrite (--overwrite) to replace it`);
+    }
+    const staging = join(uriToPath(p.dataUri), `.staging-${dataset}-${randomBytes(4).toString("hex")}`);
+    await mkdir(staging, { recursive: true, mode: 0o755 });
+    const key = generateDataKey();
+    try {
+      options.onProgress?.(`Encrypting the tree ${path} for ${provider}/${dataset}`);
+      const enc = await encryptTree(path, join(staging, "data.enc"), key, options.onBytes ? { onBytes: options.onBytes } : {});
+      const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
+      if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
+      const wrapped = Buffer.from((JSON.parse(res.body) as { wrapped: string }).wrapped, "base64");
+      await writeFile(join(staging, "key.wrapped"), wrapped, { mode: 0o644 });
+      await writeFile(join(staging, "manifest.json"), `${JSON.stringify(treeDatasetManifest(provider, dataset, enc), null, 2)}\n`);
+      if (existsSync(finalDir)) await rm(finalDir, { recursive: true, force: true });
+      await rename(staging, finalDir);
+      return { provider, dataset, uri: `${p.dataUri}/${dataset}`, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] };
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
       throw err;
