@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Makes the gpu example's inputs from public data (examples/quickstart/data/insurance.csv), with the standard library
-only, deterministically (the same bytes on every run, no download, no randomness):
+"""Makes the gpu example's inputs from public data (public/insurance.csv, the quickstart's public table), with the
+standard library only, deterministically (the same bytes on every run, no download, no randomness):
 
   model/            modelco's private model (a `files` dataset): a logistic regression that predicts `smoker`
     model.json        its weights, bias and the feature standardisation
@@ -8,7 +8,7 @@ only, deterministically (the same bytes on every run, no download, no randomness
   mock-model/       modelco's PUBLIC stand-in for stage 1: the same files and shapes, every weight zero (a mock)
   data/labelled.csv the evaluator's labelled table (a `table` dataset): the rows the model was not trained on
 
-Usage: python3 make_model.py [--source ../quickstart/data/insurance.csv] [--out .]
+Usage: python3 make_model.py [--source public/insurance.csv] [--out .]
 """
 import argparse
 import csv
@@ -60,7 +60,7 @@ def write_json(path, value):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", default=os.path.join(here, "..", "quickstart", "data", "insurance.csv"), help="the public table (insurance.csv)")
+    p.add_argument("--source", default=os.path.join(here, "public", "insurance.csv"), help="the public table (insurance.csv)")
     p.add_argument("--out", default=".", help="where model/, mock-model/ and data/ are written")
     a = p.parse_args()
     with open(a.source, newline="") as f:
