@@ -60,7 +60,7 @@ describe("local: files datasets as provider inputs (issue 15)", function () {
     walker = await packJob(await pythonJob(work, "walker", WALKER), { entrypoint: "main.py", inputs: ["modelco/weights"], outDir: join(work, "packed", "walker") });
     const spec = {
       providers: [
-        { name: "modelco", datasets: [{ name: "weights", kind: "files" }], approvedJobs: [walker.jobDigest] },
+        { name: "modelco", datasets: [{ name: "weights", kind: "files" }, { name: "tokenizer", kind: "files" }], approvedJobs: [walker.jobDigest] },
         { name: "insurer", datasets: [{ name: "claims" }] },
       ],
       output: { maxBytes: 1 << 20, requireRelease: false },
@@ -73,6 +73,15 @@ describe("local: files datasets as provider inputs (issue 15)", function () {
   after(async () => {
     if (dir) await localDown(dir, { force: true }).catch(() => undefined);
     if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it("GIVEN a tree WHEN provisioned without --json, stderr not a terminal THEN plain progress lines up to 100 % with throughput, and the result on stdout", async () => {
+    const p = await provision("modelco", "tokenizer", "--dir", join(model, "tokenizer"));
+    expect(p.code, p.stderr).to.equal(0);
+    const lines = p.stderr.split("\n").filter((l) => l.startsWith("Encrypting ["));
+    expect(lines.length).to.be.greaterThan(0);
+    expect(lines.at(-1)).to.match(/^Encrypting \[#{24}\] 100% 0\.0\/0\.0 MiB {2}[\d.]+ MiB\/s$/);
+    expect(p.stdout).to.match(/^Provisioned modelco\/tokenizer: 1 files, 7 bytes, manifest sha256 [0-9a-f]{64}\nStored at /);
   });
 
   it("GIVEN the room's descriptor THEN the files dataset is published with kind files and no format", () => {
@@ -103,6 +112,7 @@ describe("local: files datasets as provider inputs (issue 15)", function () {
     const out = JSON.parse(p.stdout) as Record<string, unknown>;
     expect(out).to.include({ kind: "files", files: 3, bytes, sha256: digest });
     expect(out).not.to.have.property("stage1");
+    expect(p.stderr, "no progress bar with --json").not.to.contain("Encrypting [");
     expect(readdirSync(datasetDir("modelco", "weights")).sort()).to.deep.equal(["data.enc", "key.wrapped", "manifest.json"]);
     expect(JSON.parse(readFileSync(join(datasetDir("modelco", "weights"), "manifest.json"), "utf8"))).to.include({ format: "acr-envelope-v1", kind: "files", files: 3, bytes, sha256: digest });
     // The ciphertext holds none of the plaintext: not the config's text, not a file name.

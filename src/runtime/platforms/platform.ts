@@ -127,10 +127,10 @@ export interface ProvisionOptions {
   /** Called with progress lines for people. */
   readonly onProgress?: (message: string) => void;
   /**
-   * Called, often, with the plaintext bytes encrypted so far and then the ciphertext bytes uploaded so far (GCP), for a
-   * progress bar; `total` is the whole when known. @default - none
+   * Called, often, for a progress bar: with `encrypt` and the plaintext bytes read so far, then (GCP) with `upload`, the
+   * ciphertext bytes sent so far and the ciphertext's size. @default - none
    */
-  readonly onBytes?: (bytes: number) => void;
+  readonly onBytes?: (phase: "encrypt" | "upload", bytes: number, total?: number) => void;
 }
 
 /** What `RoomClient.provision` stored. */

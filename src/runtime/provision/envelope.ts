@@ -349,9 +349,13 @@ export function createDecryptStream(key: Buffer): Transform {
 class HashTap extends Transform {
   private readonly hash = createHash("sha256");
   bytes = 0;
+  constructor(private readonly onBytes?: (bytes: number) => void) {
+    super();
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
     callback(null, chunk);
   }
   digest(): string {
@@ -379,7 +383,7 @@ async function streamToFile(src: string, dst: string, middle: Transform[]): Prom
 }
 
 /**
- * Encrypts a file into "acr-envelope-v1", streaming.
+ * Encrypts a file into "acr-envelope-v1", streaming. `options.onBytes` is called with the plaintext bytes read so far.
  *
  * @returns the plaintext size, the hex sha256 of the plaintext and of the ciphertext (for `manifest.json`)
  */
@@ -387,11 +391,11 @@ export async function encryptFile(
   src: string,
   dst: string,
   key: Buffer,
-  options: EncryptOptions = {},
+  options: EncryptOptions & { readonly onBytes?: (bytes: number) => void } = {},
 ): Promise<{ bytes: number; sha256: string; ciphertextSha256: string }> {
-  const plain = new HashTap();
+  const plain = new HashTap(options.onBytes);
   const sealed = new HashTap();
-  await streamToFile(src, dst, [plain, createEncryptStream(key, options), sealed]);
+  await streamToFile(src, dst, [plain, createEncryptStream(key, options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }), sealed]);
   return { bytes: plain.bytes, sha256: plain.digest(), ciphertextSha256: sealed.digest() };
 }
 

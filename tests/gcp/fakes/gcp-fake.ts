@@ -53,6 +53,8 @@ interface Failure {
   status: number;
   body: unknown;
   times: number;
+  /** Matching requests let through before the failures start. */
+  after: number;
 }
 
 function crc32cB64(b: Buffer): string {
@@ -156,9 +158,9 @@ export class GcpFake {
     await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
   }
 
-  /** The next `times` requests matching get this error response instead. */
-  failNext(path: RegExp, status: number, body: unknown, times = 1, method?: string): void {
-    this.failures.push({ path, status, body, times, ...(method ? { method } : {}) });
+  /** The next `times` requests matching (after letting `after` of them through) get this error response instead. */
+  failNext(path: RegExp, status: number, body: unknown, times = 1, method?: string, after = 0): void {
+    this.failures.push({ path, status, body, times, after, ...(method ? { method } : {}) });
   }
 
   /** Drops every pending injected failure. */
@@ -284,7 +286,8 @@ export class GcpFake {
     this.requests.push({ method: req.method ?? "", path, query, headers: { ...req.headers }, ...(json !== undefined ? { json } : {}), ...(form ? { form } : {}), bytes: body.length });
 
     const f = this.failures.find((x) => x.times > 0 && x.path.test(path) && (!x.method || x.method === req.method));
-    if (f) {
+    if (f && f.after > 0) f.after--;
+    else if (f) {
       f.times--;
       return this.json(res, f.status, f.body);
     }

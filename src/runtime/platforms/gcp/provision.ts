@@ -5,7 +5,7 @@
  * The ciphertext is written to a private temporary file first (0600 in a 0700 directory): the upload can then be
  * retried and its size is known, and the plaintext never touches the network.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KeyManagementServiceClient } from "@google-cloud/kms";
@@ -20,6 +20,11 @@ import { kmsWrap } from "./kms.js";
 import type { RetryPolicy } from "./retry.js";
 import type { GcsStore } from "./storage.js";
 import { joinUri } from "./uri.js";
+
+/** The upload's progress as `onBytes` reports it: the ciphertext bytes sent of its size. */
+function uploadProgress(onBytes: NonNullable<ProvisionOptions["onBytes"]>, size: number): (bytes: number) => void {
+  return (n) => onBytes("upload", n, size);
+}
 
 /** The role an upload needs, named in errors: create-only, or replace with `--overwrite`. */
 function uploadRole(dataUri: string, overwrite: boolean | undefined): string {
@@ -62,7 +67,8 @@ async function provisionTree(
   const key = generateDataKey();
   try {
     options.onProgress?.(`Encrypting the tree ${path} for ${providerName}/${datasetName}`);
-    const enc = await encryptTree(path, join(tmp, "data.enc"), key, options.onBytes ? { onBytes: options.onBytes } : {});
+    const onBytes = options.onBytes;
+    const enc = await encryptTree(path, join(tmp, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
     options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
     const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
       action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
@@ -78,7 +84,7 @@ async function provisionTree(
       contentType: "application/octet-stream",
       resumable: true,
       chunkSize: TREE_UPLOAD_CHUNK,
-      ...(options.onBytes ? { onProgress: options.onBytes } : {}),
+      ...(onBytes ? { onProgress: uploadProgress(onBytes, (await stat(join(tmp, "data.enc"))).size) } : {}),
     });
     await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
     await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(treeDatasetManifest(providerName, datasetName, enc), null, 2)}\n`), { role, createOnly, contentType: "application/json" });
@@ -115,7 +121,8 @@ export async function provisionDataset(
   const key = generateDataKey();
   try {
     options.onProgress?.(`Encrypting ${path} for ${providerName}/${datasetName}`);
-    const enc = await encryptFile(path, join(tmp, "data.enc"), key);
+    const onBytes = options.onBytes;
+    const enc = await encryptFile(path, join(tmp, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
     checkUnchanged(path, checked.sha256, enc.sha256);
     options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
     const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
@@ -130,7 +137,7 @@ export async function provisionDataset(
       role,
       createOnly,
       contentType: "application/octet-stream",
-      onProgress: (n) => options.onProgress?.(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
+      onProgress: onBytes ? uploadProgress(onBytes, (await stat(join(tmp, "data.enc"))).size) : (n) => options.onProgress?.(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
     });
     await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
     const manifest = datasetManifest(providerName, datasetName, format, enc);

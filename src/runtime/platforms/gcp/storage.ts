@@ -10,8 +10,8 @@ import { stat } from "node:fs/promises";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Storage } from "@google-cloud/storage";
-import { CleanRoomError } from "../../../core/errors.js";
-import { type GcpCallContext, gcpError } from "./errors.js";
+import { CleanRoomError, messageOf } from "../../../core/errors.js";
+import { type GcpCallContext, classifyGcpError, gcpError, inspectGcpError } from "./errors.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { parseGsUri } from "./uri.js";
 
@@ -85,6 +85,10 @@ export class GcsStore {
    */
   async putStream(uri: string, open: () => Readable, size: number | undefined, md5Hash: string | undefined, options: UploadOptions): Promise<void> {
     const file = this.file(uri);
+    // One resumable session for every attempt: a chunk that fails (a 503, a reset) is re-sent from the offset GCS
+    // acknowledged (the client asks the session, then skips what it already has), not the whole object again. A
+    // session GCS no longer knows, or an attempt refused for good (e.g. a corrupt upload), starts a fresh one.
+    let session: string | undefined;
     await withRetry(this.ctx(`write ${uri}`, options.role), this.retry, async () => {
       const precondition = options.createOnly === false ? {} : { preconditionOpts: { ifGenerationMatch: 0 } };
       const fields = { ...(options.contentType ? { contentType: options.contentType } : {}), ...(md5Hash ? { md5Hash } : {}) };
@@ -95,10 +99,19 @@ export class GcsStore {
         options.onProgress?.(size);
         return;
       }
-      const [session] = await file.createResumableUpload({ ...precondition, ...metadata });
+      session ??= (await file.createResumableUpload({ ...precondition, ...metadata }))[0];
       const out = file.createWriteStream({ uri: session, resumable: true, validation: "crc32c", ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}), ...precondition, ...metadata });
       if (options.onProgress) out.on("progress", (p: { bytesWritten?: number }) => options.onProgress?.(Number(p.bytesWritten ?? 0)));
-      await pipeline(open(), out);
+      try {
+        await pipeline(open(), out);
+      } catch (err) {
+        // The session's own error ("Retry limit exceeded - status: 503 - …") carries the status only in its text.
+        const status = /^Retry (total time )?limit exceeded - status: (\d{3})\b/.exec(messageOf(err))?.[2];
+        if (status !== undefined && err !== null && typeof err === "object" && !("code" in err)) Object.assign(err, { code: Number(status) });
+        const kind = classifyGcpError(inspectGcpError(err));
+        if (kind !== "unavailable" && kind !== "rate-limit") session = undefined;
+        throw err;
+      }
     });
   }
 

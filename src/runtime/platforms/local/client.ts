@@ -83,7 +83,8 @@ export class LocalRoomClient implements RoomClient {
     const key = generateDataKey();
     try {
       options.onProgress?.(`Encrypting ${path} for ${provider}/${dataset}`);
-      const enc = await encryptFile(path, join(staging, "data.enc"), key);
+      const onBytes = options.onBytes;
+      const enc = await encryptFile(path, join(staging, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
       checkUnchanged(path, checked.sha256, enc.sha256);
       const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
       if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
@@ -127,7 +128,8 @@ export class LocalRoomClient implements RoomClient {
     const key = generateDataKey();
     try {
       options.onProgress?.(`Encrypting the tree ${path} for ${provider}/${dataset}`);
-      const enc = await encryptTree(path, join(staging, "data.enc"), key, options.onBytes ? { onBytes: options.onBytes } : {});
+      const onBytes = options.onBytes;
+      const enc = await encryptTree(path, join(staging, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
       const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
       if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
       const wrapped = Buffer.from((JSON.parse(res.body) as { wrapped: string }).wrapped, "base64");
