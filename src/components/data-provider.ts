@@ -21,7 +21,7 @@ import {
 import { type DescriptorDataset, type DescriptorProvider, LEDGER_FOLDER } from "../core/descriptor.js";
 import { messageOf, throwIfProblems } from "../core/errors.js";
 import { DIGEST_PATTERN, PROJECT_ID_PATTERN, PROVIDER_NAME_PATTERN } from "../core/patterns.js";
-import { CODE_POLICIES, DATASET_FORMATS, DATASET_KINDS, type DatasetSpec, type ProviderAttestationSpec, SPEC_DEFAULTS, datasetFormat, datasetKind, specProblems } from "../core/spec.js";
+import { CODE_POLICIES, DATASET_FORMATS, DATASET_KINDS, type DatasetSpec, type ProviderAttestationSpec, SPEC_DEFAULTS, STAND_INS, datasetFormat, datasetKind, datasetStandIn, specProblems } from "../core/spec.js";
 import { COMPONENT_DEFAULTS, PROVIDER_APIS, ROLES, TEE_TYPES } from "./defaults.js";
 import { type GrantResult, type GrantSpec, addGrants } from "./grant.js";
 import { createCmekKey, secureBucketArgs } from "./kms.js";
@@ -168,6 +168,8 @@ export function publishedDatasets(datasets: readonly DatasetSpec[]): DescriptorD
     // Only a non-default format is published, so the descriptors of CSV rooms stay as they were.
     ...(datasetFormat(d) === DATASET_FORMATS[0] ? {} : { format: d.format }),
     stage1Method: d.stage1Method ?? (d.schema ? "mst" : "none"),
+    // Only a provided stand-in is published, so the descriptors of rooms without stand-ins stay as they were.
+    ...(datasetStandIn(d) === STAND_INS[0] ? {} : { standIn: d.standIn }),
     epsilon: d.epsilon ?? SPEC_DEFAULTS.epsilon,
     delta: d.delta ?? SPEC_DEFAULTS.delta,
     ...(d.schema === undefined ? {} : { schema: d.schema }),

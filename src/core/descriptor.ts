@@ -10,7 +10,7 @@ import { type AttestationPolicyInput, attestationPolicyProblems, buildAttestatio
 import { type DatasetDisclosure, type ResolvedOutputDisclosure, datasetDisclosureProblems, resolvedOutputDisclosureProblems } from "./disclosure-policy.js";
 import { CleanRoomError, messageOf, throwIfProblems } from "./errors.js";
 import { DATASET_NAME_PATTERN, DIGEST_PATTERN, PROVIDER_NAME_PATTERN } from "./patterns.js";
-import { DATASET_FORMATS, DATASET_KINDS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, filesDatasetProblems, jobTimeoutProblem, schemaProblems } from "./spec.js";
+import { DATASET_FORMATS, DATASET_KINDS, type DatasetSchema, SPEC_DEFAULTS, STAGE1_METHODS, filesDatasetProblems, jobTimeoutProblem, schemaProblems, standInProblem } from "./spec.js";
 
 const STAGE1_METHOD_PATTERN = new RegExp(`^(${STAGE1_METHODS.join("|")})$`);
 
@@ -26,6 +26,8 @@ export interface DescriptorDataset {
   readonly format?: string;
   /** `mst`, `aggregates` or `none`. */
   readonly stage1Method: string;
+  /** `provided` when the provider publishes a stand-in to stage 1 (`datasetStandIn()` reads it), absent for none. */
+  readonly standIn?: string;
   /** Total ε budget of stage-1 releases. */
   readonly epsilon: number;
   /** δ of the stage-1 budget. */
@@ -411,6 +413,8 @@ function providerProblems(p: unknown, path: string, out: string[]): void {
     if (ds.kind !== undefined && !DATASET_KINDS.includes(ds.kind as never)) out.push(`${dp}.kind must be one of ${DATASET_KINDS.join(", ")} (got ${JSON.stringify(ds.kind)})`);
     if (ds.kind === "files") filesDatasetProblems(ds, dp, out);
     else if (ds.format !== undefined && !DATASET_FORMATS.includes(ds.format as never)) out.push(`${dp}.format must be one of ${DATASET_FORMATS.join(", ")} (got ${JSON.stringify(ds.format)})`);
+    const standIn = standInProblem(ds.standIn, dp);
+    if (standIn) out.push(standIn);
     if (typeof ds.epsilon !== "number" || !(ds.epsilon > 0)) out.push(`${dp}.epsilon must be a positive number`);
     if (typeof ds.delta !== "number" || !(ds.delta > 0 && ds.delta < 1)) out.push(`${dp}.delta must be in (0, 1)`);
     if (ds.schema !== undefined) schemaProblems(ds.schema, `${dp}.schema`, out);

@@ -58,6 +58,16 @@ export interface DatasetSpec {
   readonly schema?: DatasetSchema;
   /** How stage-1 (exploration) data is produced: `"mst"`, `"aim"`, `"aggregates"` or `"none"`. @default "mst" when a schema is given, otherwise "none" */
   readonly stage1Method?: string;
+  /**
+   * The dataset's **stand-in**: what stage 1 shows in place of data no DP method can describe (a mock model, a small
+   * public sample, a schema-only description). `"provided"`: the provider publishes one with
+   * `cleanroom data provision --stand-in <file|dir>` (required then) to the stage-1 storage beside the protected
+   * original; it is public by definition. `"none"`: there is none, consumers "explore on nothing" (and
+   * `--stand-in` is refused). A table may have both a DP artefact (`stage1Method`) and a provided stand-in (e.g. a
+   * public sample of the same schema).
+   * @default "none"
+   */
+  readonly standIn?: string;
   /** Total ε privacy budget of this dataset: stage-1 releases, DP queries and stage-2 DP releases (the ledger refuses more). @default 1 */
   readonly epsilon?: number;
   /** δ of the stage-1 budget; must be well below 1/rows. @default 1e-9 */
@@ -237,6 +247,19 @@ export const JOB_VM_GRACE_SECONDS = 1_800;
 /** Allowed values of the string enumerations. */
 export const CODE_POLICIES = ["approved-jobs", "any-job"] as const;
 export const STAGE1_METHODS = ["mst", "aim", "aggregates", "none"] as const;
+/** Allowed values of `DatasetSpec.standIn`; the first is the default. */
+export const STAND_INS = ["none", "provided"] as const;
+
+/** A dataset's stand-in: its `standIn`, or `none` when it has none (every room before stand-ins existed). */
+export function datasetStandIn(d: { readonly standIn?: string }): string {
+  return d.standIn ?? STAND_INS[0];
+}
+
+/** The problem of a `standIn` value, or undefined when it is absent or one of `STAND_INS`. Pure; shared with the descriptor. */
+export function standInProblem(v: unknown, path: string): string | undefined {
+  if (v === undefined || STAND_INS.includes(v as never)) return undefined;
+  return `${path}.standIn must be one of ${STAND_INS.join(", ")} (got ${JSON.stringify(v)}): "provided" when you publish a stand-in with \`cleanroom data provision --stand-in\`, "none" to explore on nothing`;
+}
 export const COLUMN_TYPES = ["categorical", "numeric"] as const;
 /** Table formats a dataset may have (`DatasetSpec.format`); the first is the default. */
 export const DATASET_FORMATS = ["csv", "parquet"] as const;
@@ -277,7 +300,7 @@ export interface ValidateSpecOptions {
 
 const TOP_KEYS = ["providers", "codePolicy", "attestation", "output", "jobs"];
 const PROVIDER_KEYS = ["name", "project", "datasets", "approvedJobs", "attestation"];
-const DATASET_KEYS = ["name", "kind", "format", "schema", "stage1Method", "epsilon", "delta", "disclosure"];
+const DATASET_KEYS = ["name", "kind", "format", "schema", "stage1Method", "standIn", "epsilon", "delta", "disclosure"];
 const COLUMN_KEYS = ["name", "type", "categories", "min", "max", "bins", "integer"];
 const ATTESTATION_KEYS = ["allowDebug", "requireStable", "hwModels", "minImageVersion"];
 const OUTPUT_KEYS = ["maxBytes", "requireRelease", "disclosure"];
@@ -398,6 +421,8 @@ function datasetProblems(d: unknown, path: string, out: string[]): void {
   if ((d.stage1Method === "mst" || d.stage1Method === "aim" || d.stage1Method === "aggregates") && d.schema === undefined) {
     out.push(`${path}.schema is required when stage1Method is "${d.stage1Method}": DP domains must come from a public schema`);
   }
+  const standIn = standInProblem(d.standIn, path);
+  if (standIn) out.push(standIn);
   if (d.epsilon !== undefined && (!isFiniteNumber(d.epsilon) || d.epsilon <= 0 || d.epsilon > MAX_EPSILON)) {
     out.push(`${path}.epsilon must be > 0 and <= ${MAX_EPSILON} (got ${JSON.stringify(d.epsilon)})`);
   }
@@ -549,6 +574,8 @@ export interface ResolvedSpec {
       readonly format?: string;
       readonly schema?: DatasetSchema;
       readonly stage1Method: string;
+      /** Present only when not the default `none`, so the descriptors of rooms without stand-ins stay as they were. */
+      readonly standIn?: string;
       readonly epsilon: number;
       readonly delta: number;
       /** The provider's disclosure settings, as given (present only when set). */
@@ -586,6 +613,7 @@ export function resolveSpec(spec: unknown, options: ValidateSpecOptions = {}): R
         ...(datasetFormat(d) !== DATASET_FORMATS[0] ? { format: d.format } : {}),
         ...(d.schema !== undefined ? { schema: d.schema } : {}),
         stage1Method: d.stage1Method ?? (d.schema ? "mst" : "none"),
+        ...(datasetStandIn(d) !== STAND_INS[0] ? { standIn: d.standIn } : {}),
         epsilon: d.epsilon ?? SPEC_DEFAULTS.epsilon,
         delta: d.delta ?? SPEC_DEFAULTS.delta,
         ...(d.disclosure !== undefined ? { disclosure: structuredClone(d.disclosure) } : {}),

@@ -421,7 +421,8 @@ export const EXAMPLES: Readonly<Record<string, ExampleRun>> = {
     config: {
       "gcp:project": "ml-cleanroom",
       "gcp:region": "us-central1",
-      "cleanroom-gpu:approvedJobs": JSON.stringify([`sha256:${"d".repeat(64)}`]),
+      // The evaluator approved one more job than modelco: only the digest both list opens both keys.
+      "cleanroom-gpu:approvedJobs": JSON.stringify({ modelco: [`sha256:${"d".repeat(64)}`], evaluator: [`sha256:${"d".repeat(64)}`, `sha256:${"e".repeat(64)}`] }),
       "cleanroom-gpu:executorImage": `us-central1-docker.pkg.dev/ml-cleanroom/cleanroom/executor@sha256:${"f".repeat(64)}`,
     },
   },

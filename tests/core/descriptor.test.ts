@@ -72,6 +72,7 @@ describe("core/descriptor: loadDescriptor", () => {
     ["local", localDescriptor, "providers[0].datasets[0].name", "Patients", "descriptor.providers[0].datasets[0].name is malformed"],
     ["local", localDescriptor, "providers[0].datasets[0].stage1Method", "gan", "descriptor.providers[0].datasets[0].stage1Method is malformed"],
     ["local", localDescriptor, "providers[0].datasets[0].format", "xlsx", "descriptor.providers[0].datasets[0].format must be one of csv, parquet"],
+    ["local", localDescriptor, "providers[0].datasets[0].standIn", "mock", "descriptor.providers[0].datasets[0].standIn must be one of none, provided"],
     ["local", localDescriptor, "providers[0].datasets[0].epsilon", 0, "descriptor.providers[0].datasets[0].epsilon must be a positive number"],
     ["local", localDescriptor, "providers[0].datasets[0].delta", 1, "descriptor.providers[0].datasets[0].delta must be in (0, 1)"],
     ["local", localDescriptor, "providers[0].datasets[0].schema.columns", [], "descriptor.providers[0].datasets[0].schema.columns must be a non-empty array"],

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import {
   CleanRoomError,
   datasetFileName,
+  datasetStandIn,
   type ResolvedSpec,
   resolveSpec,
   SPEC_DEFAULTS,
@@ -165,6 +166,17 @@ describe("core/spec: validation", () => {
     for (const bad of ["PARQUET", "json", "", 1]) {
       it(`GIVEN format ${JSON.stringify(bad)} THEN rejected listing the allowed formats and the fix`, () => {
         expectOneProblem(problemsWith("providers[0].datasets[0].format", bad), "providers[0].datasets[0].format must be one of csv, parquet", "leave it out for a CSV table");
+      });
+    }
+  });
+
+  describe("dataset standIn (what stage 1 shows for data no DP method describes)", () => {
+    it("GIVEN standIn provided or none THEN accepted, for a table with a DP method too", () => {
+      for (const v of ["provided", "none"]) expect(problemsWith("providers[0].datasets[0].standIn", v)).to.deep.equal([]);
+    });
+    for (const bad of ["Provided", "mock", "", true]) {
+      it(`GIVEN standIn ${JSON.stringify(bad)} THEN rejected listing the allowed values and what each means`, () => {
+        expectOneProblem(problemsWith("providers[0].datasets[0].standIn", bad), "providers[0].datasets[0].standIn must be one of none, provided", "explore on nothing");
       });
     }
   });
@@ -341,6 +353,13 @@ describe("core/spec: resolveSpec fills the secure defaults", () => {
     expect(r.providers[0]!.datasets.map((d) => d.format)).to.deep.equal(["parquet", undefined, undefined]);
     expect(Object.keys(r.providers[0]!.datasets[1]!)).to.not.include("format");
     expect(r.providers[0]!.datasets.map((d) => datasetFileName(d))).to.deep.equal(["pq.parquet", "c.csv", "d.csv"]);
+  });
+
+  it("GIVEN standIn provided THEN it is kept; GIVEN none or nothing THEN it is left out, as the default (descriptors without stand-ins stay as they were)", () => {
+    const r = resolveSpec({ providers: [{ name: "p", datasets: [{ name: "a", standIn: "provided" }, { name: "b", standIn: "none" }, { name: "c" }] }] });
+    expect(r.providers[0]!.datasets.map((d) => d.standIn)).to.deep.equal(["provided", undefined, undefined]);
+    expect(Object.keys(r.providers[0]!.datasets[1]!)).to.not.include("standIn");
+    expect(r.providers[0]!.datasets.map((d) => datasetStandIn(d))).to.deep.equal(["provided", "none", "none"]);
   });
 
   it("GIVEN explicit values THEN they are kept", () => {

@@ -2,13 +2,14 @@
 import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { loadDescriptor } from "../../core/descriptor.js";
+import { findDataset, loadDescriptor } from "../../core/descriptor.js";
 import { listFiles } from "../../core/digest.js";
 import { CleanRoomError } from "../../core/errors.js";
 import { roomClientFor } from "../platforms/index.js";
 import { rngFromEnvironment } from "../dp/rng.js";
 import { describeUnparsable } from "../provision/csv-check.js";
 import { produceStage1, type Stage1Result } from "../provision/stage1.js";
+import { prepareStandIn, publishStandIn, standInArgumentProblem, type StandInResult } from "../provision/stand-in.js";
 import { isTreeArchive } from "../provision/tree.js";
 import { output, progress } from "./common.js";
 import { TransferProgress } from "./progress-bar.js";
@@ -55,7 +56,8 @@ export function registerDataCommands(program: Command): void {
     .option("--parquet <file>", "the raw Parquet file, for a dataset of format parquet; its columns must be exactly the public schema's")
     .option("--dir <tree>", "a directory (or .tar/.tar.gz archive) of files, for a dataset of kind files: model weights, tokenizer files, images")
     .option("--overwrite", "replace an already provisioned dataset")
-    .option("--no-stage1", "skip producing the stage-1 (DP) artefact")
+    .option("--no-stage1", "skip producing the stage-1 (DP) artefact and publishing the stand-in")
+    .option("--stand-in <file|dir>", "the dataset's PUBLIC stand-in (a mock model, a public sample), published to stage 1; required when the spec says standIn: \"provided\", refused when it says \"none\"")
     .option("--ledger-key <pem>", "your Ed25519 ledger key, signing the stage-1 spend (default $CLEANROOM_LEDGER_KEY or ~/.config/cleanroom/ledger-key.pem)")
     .option("--force-budget-change", "REPLACE the dataset ledger's stored budget with the spec's when they differ, recording the change")
     .option("--json", "print the result as JSON")
@@ -70,7 +72,11 @@ name, and nothing is stored. The job sees $CLEANROOM_INPUTS/<provider>/<dataset>
 A files tree (--dir) is streamed file by file into one encrypted container, never held in memory: regular files only
 (a link, device or unsafe path is refused), empty directories are not kept. A .tar, .tar.gz or .tgz archive is read
 the same way. The job sees the read-only directory $CLEANROOM_INPUTS/<provider>/<dataset>/, and its receipt names
-the tree's manifest digest (path, size and sha256 of every file). A files dataset has no stage-1 artefact.
+the tree's manifest digest (path, size and sha256 of every file). A files dataset has no DP stage-1 artefact;
+its stage 1 is its stand-in, if the spec says standIn: "provided".
+A stand-in (--stand-in) is PUBLIC: it goes to the room's stage-1 storage, beside the stage-1 artefacts, where
+everyone who explores stage 1 reads it; the protected original never does. It is refused when it is, holds, or
+sits inside the original, or has a file with exactly the bytes of one of the original's.
 Numeric cells that are not numbers (e.g. age = abc) are counted and reported; DP releases count them as unknown.
 A progress bar with throughput goes to stderr while the data is encrypted and (on GCP) uploaded: redrawn in place
 on a terminal, a plain line every 5 % otherwise, nothing with --json.
@@ -80,12 +86,17 @@ stored, and the data key is wrapped by the provider's key (local key broker, or 
 Examples:
   $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset claims --csv insurance.csv
   $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset events --parquet events.parquet
-  $ cleanroom data provision --room ./room/descriptor.json --provider modelco --dataset weights --dir ./model/`,
+  $ cleanroom data provision --room ./room/descriptor.json --provider insurer --dataset claims --csv insurance.csv --stand-in public-sample.csv
+  $ cleanroom data provision --room ./room/descriptor.json --provider modelco --dataset weights --dir ./model/ --stand-in ./mock-model/`,
     )
-    .action(async (o: { room: string; provider: string; dataset: string; csv?: string; parquet?: string; dir?: string; overwrite?: boolean; stage1?: boolean; ledgerKey?: string; forceBudgetChange?: boolean; json?: boolean }) => {
+    .action(async (o: { room: string; provider: string; dataset: string; csv?: string; parquet?: string; dir?: string; standIn?: string; overwrite?: boolean; stage1?: boolean; ledgerKey?: string; forceBudgetChange?: boolean; json?: boolean }) => {
       const { kind, format, path } = inputOption(o);
       const descriptor = loadDescriptor(o.room);
       const tree = kind === "files";
+      // The stand-in is checked before anything is stored: a refused one leaves nothing behind.
+      const standInProblem = standInArgumentProblem(o.provider, findDataset(descriptor, o.provider, o.dataset), o.standIn !== undefined, o.stage1 !== false);
+      if (standInProblem) throw new CleanRoomError("invalid-argument", standInProblem);
+      const standIn = o.standIn === undefined ? undefined : await prepareStandIn(o.standIn, path);
       // A refused test seed must stop the command before the ciphertext is stored, not after.
       if (o.stage1 !== false && !tree) rngFromEnvironment();
       const client = await roomClientFor(descriptor);
@@ -111,9 +122,16 @@ Examples:
               ...(o.ledgerKey ? { ledgerKey: o.ledgerKey } : {}),
               forceBudgetChange: o.forceBudgetChange === true,
             });
-      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}) }, () => {
+      const published: StandInResult | undefined =
+        standIn === undefined ? undefined : await publishStandIn(descriptor, o.provider, o.dataset, standIn, { overwrite: o.overwrite === true, onProgress: progress });
+      output(o.json, { ...r, ...(stage1 !== undefined ? { stage1 } : {}), ...(published !== undefined ? { standIn: { ...published, public: true } } : {}) }, () => {
         const what = r.kind === "files" ? `${r.files} files, ${r.bytes} bytes, manifest sha256 ${r.sha256}` : `${r.rows} rows, ${r.bytes} bytes, sha256 ${r.sha256}`;
         process.stdout.write(`Provisioned ${r.provider}/${r.dataset}: ${what}\nStored at ${r.uri}\n`);
+        if (published !== undefined) {
+          process.stdout.write(
+            `Stand-in published to stage 1 (PUBLIC: everyone who explores stage 1 reads it): ${published.files} file(s), ${published.bytes} bytes at ${published.location}\n`,
+          );
+        }
         for (const line of describeUnparsable(r.unparsable, r.format)) process.stdout.write(`Note: ${line}\n`);
       });
     });

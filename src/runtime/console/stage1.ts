@@ -7,12 +7,16 @@
  * read access to the provider's bucket, which a data scientist usually lacks. Then they come from the public summary
  * `data provision` published beside the artefact (`privacy.json`), labelled as a snapshot of the release; without
  * one, the page says why it shows no figures.
+ *
+ * A dataset's **stand-in** (spec `standIn: "provided"`, published by `data provision --stand-in`) is listed from its
+ * manifest (`stand-in.json`, written last): only files the manifest names are listed and served.
  */
 import type { CleanRoomDescriptor } from "../../core/descriptor.js";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { summarize } from "../dp/ledger.js";
 import { roomLedgerStore } from "../dp/room-ledger.js";
 import { ledgerFigures, STAGE1_FILES, type Stage1PrivacySummary } from "../provision/stage1.js";
+import { STAND_IN_FILES, type StandInManifest } from "../provision/stand-in.js";
 import { joinLocation, listObjects, readSmallObject } from "./storage.js";
 
 /** The ledger's figures, live or as published with a release. */
@@ -45,6 +49,35 @@ export interface Stage1Dataset {
   readonly ledgerNote?: string;
   /** Why the stage-1 artefacts could not be listed. */
   readonly problem?: string;
+  /** `provided` when the spec says the dataset has a stand-in, else `none`. */
+  readonly standIn: string;
+  /** The published stand-in's files (from its manifest), absent when none is published (yet). */
+  readonly standInFiles?: ReadonlyArray<{ path: string; bytes: number }>;
+}
+
+/** The published stand-in's manifest of a dataset, if there is a well-formed one. */
+export async function standInManifest(d: CleanRoomDescriptor, provider: string, dataset: string): Promise<StandInManifest | undefined> {
+  const bytes = await readSmallObject(joinLocation(d.storage.stage1, provider, dataset, STAND_IN_FILES.manifest), 4 * 1024 * 1024);
+  if (!bytes) return undefined;
+  let v: Partial<StandInManifest>;
+  try {
+    v = JSON.parse(bytes.toString("utf8")) as Partial<StandInManifest>;
+  } catch {
+    return undefined;
+  }
+  const ok =
+    v.format === "cleanroom-stand-in/1" &&
+    v.provider === provider &&
+    v.dataset === dataset &&
+    Array.isArray(v.files) &&
+    v.files.every((f) => typeof f?.path === "string" && standInPathOk(f.path) && typeof f.bytes === "number");
+  return ok ? (v as StandInManifest) : undefined;
+}
+
+/** A stand-in file's path as the manifest may name it: `/`-separated, no empty, `.` or `..` segment, no control character. */
+function standInPathOk(path: string): boolean {
+  if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c === "\\")) return false;
+  return path.split("/").every((seg) => seg !== "" && seg !== "." && seg !== "..");
 }
 
 /** `privacy.json`, `privacy-<n>.json`: the summaries of a dataset's releases (a later one is numbered). */
@@ -80,7 +113,17 @@ async function latestSummary(where: string, files: ReadonlyArray<{ name: string 
 /** The stage-1 state of one dataset. */
 async function stage1Dataset(d: CleanRoomDescriptor, provider: string, ds: CleanRoomDescriptor["providers"][number]["datasets"][number]): Promise<Stage1Dataset> {
   const where = joinLocation(d.storage.stage1, provider, ds.name);
-  const base = { provider, dataset: ds.name, method: ds.stage1Method, budgetEpsilon: ds.epsilon, delta: ds.delta };
+  const standIn = ds.standIn ?? "none";
+  const manifest = standIn === "provided" ? await standInManifest(d, provider, ds.name).catch(() => undefined) : undefined;
+  const base = {
+    provider,
+    dataset: ds.name,
+    method: ds.stage1Method,
+    budgetEpsilon: ds.epsilon,
+    delta: ds.delta,
+    standIn,
+    ...(manifest === undefined ? {} : { standInFiles: manifest.files.map((f) => ({ path: f.path, bytes: f.bytes })) }),
+  };
   let files: Array<{ name: string; bytes: number }>;
   try {
     files = await listObjects(where, 100);
@@ -131,4 +174,16 @@ export function stage1ArtefactLocation(d: CleanRoomDescriptor, provider: string,
   const known = d.providers.some((p) => p.name === provider && p.datasets.some((x) => x.name === dataset));
   if (!known || (name !== STAGE1_FILES.synthetic && name !== STAGE1_FILES.aggregates && !SUMMARY_NAME.test(name))) return undefined;
   return joinLocation(d.storage.stage1, provider, dataset, name);
+}
+
+/**
+ * The location of one file of a dataset's published stand-in, if its manifest names `path`; undefined otherwise (no
+ * stand-in in the spec, none published, or a path the manifest does not list: nothing else under stage 1 is served).
+ */
+export async function standInFileLocation(d: CleanRoomDescriptor, provider: string, dataset: string, path: string): Promise<string | undefined> {
+  const ds = d.providers.find((p) => p.name === provider)?.datasets.find((x) => x.name === dataset);
+  if (ds?.standIn !== "provided") return undefined;
+  const manifest = await standInManifest(d, provider, dataset);
+  if (!manifest?.files.some((f) => f.path === path)) return undefined;
+  return joinLocation(d.storage.stage1, provider, dataset, STAND_IN_FILES.dir, path);
 }

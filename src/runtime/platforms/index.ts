@@ -11,7 +11,7 @@ import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { ExecutorEnv } from "../executor/env.js";
 import { LocalRoomClient } from "./local/client.js";
 import { LocalExecutorPlatform } from "./local/platform.js";
-import type { StagedStage1Release } from "./gcp/stage1-upload.js";
+import type { StagedStage1Release, StagedStandIn } from "./gcp/stage1-upload.js";
 import type { ExecutorPlatform, RoomClient } from "./platform.js";
 import type { LedgerStore } from "../dp/ledger-store.js";
 
@@ -30,6 +30,7 @@ export interface GcpModule {
   createGcpExecutorPlatform(descriptor: CleanRoomDescriptor, env: ExecutorEnv): Promise<ExecutorPlatform> | ExecutorPlatform;
   createGcpRoomClient(descriptor: CleanRoomDescriptor, options?: RoomOptions): Promise<RoomClient> | RoomClient;
   uploadStage1Release(room: CleanRoomDescriptor, release: StagedStage1Release): Promise<{ artefactUri: string; summaryUri?: string }>;
+  uploadStage1StandIn(room: CleanRoomDescriptor, standIn: StagedStandIn): Promise<void>;
   gcsLedgerStore(uri: string, projectId?: string): LedgerStore;
 }
 

@@ -10,7 +10,7 @@ import { packJob } from "../../jobs/pack.js";
 import type { Route, RouteRequest } from "../context.js";
 import { downloadReply, htmlReply, redirect } from "../http.js";
 import { RequestStore } from "../requests.js";
-import { stage1ArtefactLocation, stage1Datasets } from "../stage1.js";
+import { stage1ArtefactLocation, stage1Datasets, standInFileLocation } from "../stage1.js";
 import { readSmallObject } from "../storage.js";
 import { packedPage, workspacePage } from "../views/workspace.js";
 import { findEntrypoints } from "../workspace-files.js";
@@ -125,6 +125,25 @@ export const workspaceRoutes: readonly Route[] = [
       await r.app.requests.add(job);
       r.flash({ kind: "ok", text: `Approval requested for ${digest}: the providers see it on their Provider page.` });
       return redirect(`${r.app.base}workspace/packed/${digest.slice(7)}`);
+    },
+  },
+  {
+    method: "GET",
+    // A stand-in's file: served only when the stand-in's manifest names it (so nothing else under stage 1 is reachable).
+    pattern: /^stage1\/([a-z0-9-]+)\/([A-Za-z0-9_.-]+)\/stand-in\/(.+)$/,
+    async handle(r) {
+      const [provider, dataset, encoded] = r.params as [string, string, string];
+      let path: string;
+      try {
+        path = encoded.split("/").map(decodeURIComponent).join("/");
+      } catch {
+        throw new CleanRoomError("not-found", `${provider}/${dataset} has no published stand-in file by that name`);
+      }
+      const where = await standInFileLocation(r.app.descriptor(), provider, dataset, path);
+      if (!where) throw new CleanRoomError("not-found", `${provider}/${dataset} has no published stand-in file by that name`);
+      const data = await readSmallObject(where, 64 * 1024 * 1024);
+      if (!data) throw new CleanRoomError("not-found", `${provider}/${dataset}'s stand-in lists that file but it is missing from stage 1: ask ${provider} to publish it again`);
+      return downloadReply(`${provider}-${dataset}-${path.split("/").join("-")}`, data);
     },
   },
   {

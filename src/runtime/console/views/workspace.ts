@@ -28,6 +28,16 @@ function ledgerCells(r: Stage1Dataset): SafeHtml {
   return html`${spent}<td data-epsilon="left">${l.leftEpsilon.toFixed(3)} <span class="muted">as published ${l.publishedAt?.slice(0, 10) ?? ""}</span></td>`;
 }
 
+/** The dataset's stand-in (public, provider-supplied) after its DP artefacts: its files, or why there are none. */
+function standInCell(ctx: PageContext, r: Stage1Dataset): SafeHtml {
+  if (r.standIn !== "provided") return html``;
+  if (r.standInFiles === undefined) return html`<div class="stand-in"><span class="muted">stand-in: not published yet</span></div>`;
+  const shown = r.standInFiles.slice(0, 20);
+  return html`<div class="stand-in">stand-in (public sample or mock, not the data): ${shown.map(
+    (f) => html`<a href="${ctx.base}stage1/${r.provider}/${r.dataset}/stand-in/${f.path.split("/").map(encodeURIComponent).join("/")}" download>${f.path}</a> <span class="muted">(${bytes(f.bytes)})</span> `,
+  )}${r.standInFiles.length > shown.length ? html`<span class="muted">and ${r.standInFiles.length - shown.length} more</span>` : html``}</div>`;
+}
+
 function stage1Table(ctx: PageContext, rows: readonly Stage1Dataset[]): SafeHtml {
   if (rows.length === 0) return html`<p>This room has no datasets.</p>`;
   const notes = rows.filter((r) => r.ledger?.source === "published" && r.ledgerNote);
@@ -45,7 +55,7 @@ ${rows.map(
       : r.artefacts.length === 0
         ? html`<span class="muted">not produced yet</span>`
         : r.artefacts.map((a) => html`<a href="${ctx.base}stage1/${r.provider}/${r.dataset}/${a.name}" download>${a.name}</a> <span class="muted">(${bytes(a.bytes)})</span> `)
-  }</td>
+  }${standInCell(ctx, r)}</td>
 <td>${r.budgetEpsilon} <span class="muted">(δ ${r.delta})</span></td>
 ${ledgerCells(r)}
 </tr>`,

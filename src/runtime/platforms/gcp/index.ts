@@ -10,5 +10,5 @@ export { DEFAULT_RETRY, RETRY_BASE_ENV, type RetryPolicy, retryFromEnv, withRetr
 export { createGcpClients, type GcpClients, TEST_TOKEN_ENV } from "./clients.js";
 export { jobInstanceResource, IMAGE_REFERENCE_KEY, TEE_ENV_PREFIX, LABELS } from "./compute.js";
 export { inlineRoom } from "./attested-room.js";
-export { type StagedStage1Release, uploadStage1Release } from "./stage1-upload.js";
+export { type StagedStage1Release, type StagedStandIn, uploadStage1Release, uploadStage1StandIn } from "./stage1-upload.js";
 export { gcsLedgerStore } from "./ledger-store.js";

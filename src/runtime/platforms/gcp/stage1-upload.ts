@@ -65,3 +65,40 @@ export async function uploadStage1Release(room: CleanRoomDescriptor, release: St
   const summaryUri = await put(STAGE1_SUMMARY_NAME, release.summaryPath, "application/json", artefactUri !== `${release.prefix}/${release.artefactName}`);
   return { artefactUri, summaryUri };
 }
+
+/** A stand-in checked on the provider's machine, to upload to `<prefix>/stand-in/…` (see provision/stand-in.ts). */
+export interface StagedStandIn {
+  /** `gs://<stage1>/<provider>/<dataset>` */
+  readonly prefix: string;
+  /** Each file: its `/`-separated path under `stand-in/`, and where it is on this machine. */
+  readonly files: ReadonlyArray<{ readonly path: string; readonly localPath: string }>;
+  /** The staged manifest (`stand-in.json`), uploaded last. */
+  readonly manifestPath: string;
+  /** Called after each file's upload. */
+  readonly onFile?: (path: string) => void;
+}
+
+/**
+ * Uploads a stand-in create-only: every file under `<prefix>/stand-in/`, then its manifest `<prefix>/stand-in.json`
+ * last, so a reader never takes a half-uploaded stand-in for a whole one. Objects are never replaced: a second
+ * stand-in for the same dataset is refused with `already-exists`.
+ */
+export async function uploadStage1StandIn(room: CleanRoomDescriptor, standIn: StagedStandIn): Promise<void> {
+  const store = new GcsStore(createGcpClients(endpointOverrideFromEnv(), { projectId: room.gcp?.project }).storage, retryFromEnv(), room.gcp?.project);
+  try {
+    for (const f of standIn.files) {
+      await store.putFile(`${standIn.prefix}/stand-in/${f.path}`, f.localPath, { role: STAGE1_WRITE_ROLE });
+      standIn.onFile?.(f.path);
+    }
+    await store.putFile(`${standIn.prefix}/stand-in.json`, standIn.manifestPath, { role: STAGE1_WRITE_ROLE, contentType: "application/json" });
+  } catch (err) {
+    if (err instanceof CleanRoomError && err.code === "already-exists") {
+      throw new CleanRoomError(
+        "already-exists",
+        `A stand-in is already published at ${standIn.prefix}/stand-in (stage-1 objects are never replaced); ask the platform team to remove it first to publish another`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
