@@ -132,6 +132,8 @@ describe("gcp: Parquet tables provisioned and read through the real clients (iss
     const st = await c.wait(jobId, { timeoutMs: 60_000 });
     expect(st.state, st.detail).to.equal("succeeded");
     const fetched = join(dir, "result");
+    // seen.json is undeclared (`other` to the disclosure checks): a provider releases it first.
+    await c.release(jobId);
     await c.fetch(jobId, fetched);
     const seen = JSON.parse(readFileSync(join(fetched, "outputs", "seen.json"), "utf8")) as Record<string, unknown>;
     expect(seen).to.deep.equal({ files: ["patients.parquet"], bytes: statSync(parquet).size, sha256: sha256(parquet), magic: true });

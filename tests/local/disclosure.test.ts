@@ -11,6 +11,8 @@ import { type CleanRoomDescriptor, loadDescriptor } from "../../src/core/descrip
 import { type DisclosureReport, disclosurePolicyDigest } from "../../src/core/disclosure.js";
 import type { CleanRoomError } from "../../src/core/errors.js";
 import { parseReceipt } from "../../src/core/receipt.js";
+import { verificationReport } from "../../src/runtime/console/checks.js";
+import { reportSection } from "../../src/runtime/console/views/report.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import { roomClientFor } from "../../src/runtime/platforms/index.js";
 import { roomLayout } from "../../src/runtime/platforms/local/layout.js";
@@ -191,6 +193,12 @@ describe("local clean room: safe outputs (disclosure checks in the executor)", f
     expect(JSON.parse(await readFile(join(out, "release.json"), "utf8"))).to.include({ jobId: ids.mixed, disclosureVerdict: "fail" });
     const summary = await verifyResult(out, { descriptor });
     expect(summary.disclosure).to.include({ mode: "review", verdict: "fail", withheld: false });
+    // The console's report of the released result shows each output's verdict and rules, and no value.
+    const page = reportSection(await verificationReport(out, descriptor), descriptor).toString();
+    expect(page).to.contain('id="disclosure-summary"').and.contain("min-cell-count").and.contain("verbatim-rows");
+    // Within each file's own row (no `</tr>` between its name and its verdict).
+    expect(page).to.match(/data-output="model.bin">(?:(?!<\/tr>).)*data-verdict="review"/s).and.to.match(/data-output="small.csv">(?:(?!<\/tr>).)*data-verdict="fail"/s);
+    for (const secret of [RARE_NAME, RARE_DIAGNOSIS, "987654"]) expect(page, `the console page holds ${secret}`).to.not.include(secret);
   });
 
   it("GIVEN a clean aggregate THEN it passes and is fetched without any release step, and verifies", async () => {

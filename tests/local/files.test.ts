@@ -128,6 +128,8 @@ describe("local: files datasets as provider inputs (issue 15)", function () {
     const done = await client.wait(jobId, { timeoutMs: 120_000 });
     expect(done.state, done.detail).to.equal("succeeded");
     const fetched = join(work, "result");
+    // seen.json is undeclared (`other` to the disclosure checks): a provider releases it first.
+    await client.release(jobId);
     await client.fetch(jobId, fetched);
     const seen = JSON.parse(readFileSync(join(fetched, "outputs", "seen.json"), "utf8")) as Record<string, unknown>;
     expect(seen).to.deep.equal({
