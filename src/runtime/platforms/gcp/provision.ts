@@ -37,6 +37,66 @@ function uploadRole(dataUri: string, overwrite: boolean | undefined): string {
 /** Bytes per request of a tree's resumable upload: a 503 costs at most one chunk, and one chunk is all it buffers. */
 export const TREE_UPLOAD_CHUNK = 16 * 1024 * 1024;
 
+/** Where a dataset's objects go, and who may put them there. */
+interface Destination {
+  readonly store: GcsStore;
+  readonly kms: KeyManagementServiceClient;
+  readonly retry: RetryPolicy;
+  readonly providerName: string;
+  readonly datasetName: string;
+  readonly options: ProvisionOptions;
+}
+
+/**
+ * The steps every dataset shares: refuse an existing dataset unless overwriting, encrypt with a fresh data key into a
+ * private temporary file (`encrypt`), wrap the key with the provider's Cloud KMS key, then upload `data.enc`,
+ * `key.wrapped` and `manifest.json`, in that order. The manifest goes last: its presence means the dataset is complete.
+ * The key is zeroed and the temporary file removed whatever happens.
+ */
+async function storeEncrypted<T>(
+  descriptor: CleanRoomDescriptor,
+  to: Destination,
+  encrypt: (file: string, key: Buffer, onBytes?: (bytes: number) => void) => Promise<{ readonly manifest: unknown; readonly result: T }>,
+  upload: { readonly resumable?: boolean; readonly chunkSize?: number } = {},
+): Promise<T> {
+  const { store, options } = to;
+  const provider = findProvider(descriptor, to.providerName);
+  const base = joinUri(provider.dataUri, to.datasetName);
+  const role = uploadRole(provider.dataUri, options.overwrite);
+  if (!options.overwrite && (await store.exists(`${base}/manifest.json`, role))) {
+    throw new CleanRoomError("already-exists", `${to.providerName}/${to.datasetName} is already provisioned at ${base}; pass overwrite (--overwrite) to replace it`);
+  }
+  const tmp = await mkdtemp(join(tmpdir(), "cleanroom-provision-"));
+  const key = generateDataKey();
+  try {
+    const onBytes = options.onBytes;
+    const file = join(tmp, "data.enc");
+    const { manifest, result } = await encrypt(file, key, onBytes ? (n) => onBytes("encrypt", n) : undefined);
+    options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
+    const wrapped = await kmsWrap(to.kms, provider.keyName, key, to.retry, {
+      action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
+      role: `roles/cloudkms.cryptoKeyEncrypter on ${provider.keyName} (provider.grantProvision)`,
+      api: "cloudkms.googleapis.com",
+      ...(provider.project ? { project: provider.project } : {}),
+    });
+    const createOnly = !options.overwrite;
+    options.onProgress?.(`Uploading ${base}/data.enc`);
+    await store.putFile(`${base}/data.enc`, file, {
+      role,
+      createOnly,
+      contentType: "application/octet-stream",
+      ...upload,
+      onProgress: onBytes ? uploadProgress(onBytes, (await stat(file)).size) : (n) => options.onProgress?.(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
+    });
+    await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
+    await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { role, createOnly, contentType: "application/json" });
+    return result;
+  } finally {
+    key.fill(0);
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
 /**
  * Provisions a `files` dataset: the tree (a directory, or a `.tar`/`.tar.gz` archive) is streamed into one
  * "acr-tree-v1" envelope in a private temporary file, then uploaded.
@@ -47,52 +107,22 @@ export const TREE_UPLOAD_CHUNK = 16 * 1024 * 1024;
  * `key.wrapped`, then `manifest.json` last: the executor reads `key.wrapped` first and the runtime treats a dataset as
  * provisioned only when `manifest.json` exists, so a run that stops anywhere before the end is "not provisioned".
  */
-async function provisionTree(
-  descriptor: CleanRoomDescriptor,
-  store: GcsStore,
-  kms: KeyManagementServiceClient,
-  retry: RetryPolicy,
-  providerName: string,
-  datasetName: string,
-  path: string,
-  options: ProvisionOptions,
-): Promise<ProvisionResult> {
-  const provider = findProvider(descriptor, providerName);
-  const base = joinUri(provider.dataUri, datasetName);
-  const role = uploadRole(provider.dataUri, options.overwrite);
-  if (!options.overwrite && (await store.exists(`${base}/manifest.json`, role))) {
-    throw new CleanRoomError("already-exists", `${providerName}/${datasetName} is already provisioned at ${base}; pass overwrite (--overwrite) to replace it`);
-  }
-  const tmp = await mkdtemp(join(tmpdir(), "cleanroom-provision-"));
-  const key = generateDataKey();
-  try {
-    options.onProgress?.(`Encrypting the tree ${path} for ${providerName}/${datasetName}`);
-    const onBytes = options.onBytes;
-    const enc = await encryptTree(path, join(tmp, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
-    options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
-    const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
-      action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
-      role: `roles/cloudkms.cryptoKeyEncrypter on ${provider.keyName} (provider.grantProvision)`,
-      api: "cloudkms.googleapis.com",
-      ...(provider.project ? { project: provider.project } : {}),
-    });
-    const createOnly = !options.overwrite;
-    options.onProgress?.(`Uploading ${base}/data.enc`);
-    await store.putFile(`${base}/data.enc`, join(tmp, "data.enc"), {
-      role,
-      createOnly,
-      contentType: "application/octet-stream",
-      resumable: true,
-      chunkSize: TREE_UPLOAD_CHUNK,
-      ...(onBytes ? { onProgress: uploadProgress(onBytes, (await stat(join(tmp, "data.enc"))).size) } : {}),
-    });
-    await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
-    await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(treeDatasetManifest(providerName, datasetName, enc), null, 2)}\n`), { role, createOnly, contentType: "application/json" });
-    return { provider: providerName, dataset: datasetName, uri: base, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] };
-  } finally {
-    key.fill(0);
-    await rm(tmp, { recursive: true, force: true });
-  }
+function provisionTree(descriptor: CleanRoomDescriptor, to: Destination, path: string): Promise<ProvisionResult> {
+  const { providerName, datasetName } = to;
+  return storeEncrypted(
+    descriptor,
+    to,
+    async (file, key, onBytes) => {
+      to.options.onProgress?.(`Encrypting the tree ${path} for ${providerName}/${datasetName}`);
+      const enc = await encryptTree(path, file, key, onBytes ? { onBytes } : {});
+      const uri = joinUri(findProvider(descriptor, providerName).dataUri, datasetName);
+      return {
+        manifest: treeDatasetManifest(providerName, datasetName, enc),
+        result: { provider: providerName, dataset: datasetName, uri, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] },
+      };
+    },
+    { resumable: true, chunkSize: TREE_UPLOAD_CHUNK },
+  );
 }
 
 /** Provisions one dataset of a GCP room. See the module comment. */
@@ -106,56 +136,29 @@ export async function provisionDataset(
   path: string,
   options: ProvisionOptions = {},
 ): Promise<ProvisionResult> {
-  const provider = findProvider(descriptor, providerName);
   const dataset = findDataset(descriptor, providerName, datasetName);
-  if (provisionsTree(providerName, dataset, options)) return provisionTree(descriptor, store, kms, retry, providerName, datasetName, path, options);
+  const to: Destination = { store, kms, retry, providerName, datasetName, options };
+  if (provisionsTree(providerName, dataset, options)) return provisionTree(descriptor, to, path);
   const format = provisionFormat(providerName, dataset, options.format);
   // The whole file is checked before anything is uploaded: a file that fails leaves no object behind (issue 19).
   const checked = await checkDatasetTable(path, format, dataset);
-  const base = joinUri(provider.dataUri, datasetName);
-  const role = uploadRole(provider.dataUri, options.overwrite);
-  if (!options.overwrite && (await store.exists(`${base}/manifest.json`, role))) {
-    throw new CleanRoomError("already-exists", `${providerName}/${datasetName} is already provisioned at ${base}; pass overwrite (--overwrite) to replace it`);
-  }
-  const tmp = await mkdtemp(join(tmpdir(), "cleanroom-provision-"));
-  const key = generateDataKey();
-  try {
+  return storeEncrypted(descriptor, to, async (file, key, onBytes) => {
     options.onProgress?.(`Encrypting ${path} for ${providerName}/${datasetName}`);
-    const onBytes = options.onBytes;
-    const enc = await encryptFile(path, join(tmp, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
+    const enc = await encryptFile(path, file, key, onBytes ? { onBytes } : {});
     checkUnchanged(path, checked.sha256, enc.sha256);
-    options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
-    const wrapped = await kmsWrap(kms, provider.keyName, key, retry, {
-      action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
-      role: `roles/cloudkms.cryptoKeyEncrypter on ${provider.keyName} (provider.grantProvision)`,
-      api: "cloudkms.googleapis.com",
-      ...(provider.project ? { project: provider.project } : {}),
-    });
-    const createOnly = !options.overwrite;
-    options.onProgress?.(`Uploading ${base}/data.enc`);
-    await store.putFile(`${base}/data.enc`, join(tmp, "data.enc"), {
-      role,
-      createOnly,
-      contentType: "application/octet-stream",
-      onProgress: onBytes ? uploadProgress(onBytes, (await stat(join(tmp, "data.enc"))).size) : (n) => options.onProgress?.(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
-    });
-    await store.putBuffer(`${base}/key.wrapped`, wrapped, { role, createOnly, contentType: "application/octet-stream" });
-    const manifest = datasetManifest(providerName, datasetName, format, enc);
-    // The manifest goes last: its presence means the dataset is complete.
-    await store.putBuffer(`${base}/manifest.json`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { role, createOnly, contentType: "application/json" });
     return {
-      provider: providerName,
-      dataset: datasetName,
-      uri: base,
-      bytes: enc.bytes,
-      sha256: enc.sha256,
-      ciphertextSha256: enc.ciphertextSha256,
-      ...(format === "csv" ? {} : { format }),
-      rows: checked.rows,
-      unparsable: checked.unparsable,
+      manifest: datasetManifest(providerName, datasetName, format, enc),
+      result: {
+        provider: providerName,
+        dataset: datasetName,
+        uri: joinUri(findProvider(descriptor, providerName).dataUri, datasetName),
+        bytes: enc.bytes,
+        sha256: enc.sha256,
+        ciphertextSha256: enc.ciphertextSha256,
+        ...(format === "csv" ? {} : { format }),
+        rows: checked.rows,
+        unparsable: checked.unparsable,
+      },
     };
-  } finally {
-    key.fill(0);
-    await rm(tmp, { recursive: true, force: true });
-  }
+  });
 }
