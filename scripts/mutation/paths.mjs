@@ -93,7 +93,7 @@ export const PATHS = [
     name: "dp-base",
     title: "src/runtime/dp building blocks (randomness, exponential mechanism, public domain, encoded tables)",
     mutate: dpFiles("rng", "exponential", "domain", "table"),
-    tests: ["tests/dp/samplers.test.ts", "tests/dp/unknown.test.ts"],
+    tests: ["tests/dp/base.test.ts", "tests/dp/samplers.test.ts", "tests/dp/unknown.test.ts"],
   },
   {
     name: "dp-mst",
