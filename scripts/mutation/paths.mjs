@@ -67,8 +67,10 @@ export const PATHS = [
   // runs the built CLI in child processes (and SIGTERMs one); rng.test.ts's CLI and `cleanroom` process tests and
   // ledger-chain.test.ts's three spending processes run in child processes (invisible to per-test coverage);
   // mst.test.ts trains random forests on three MST runs per ε (seconds per mutant); stage1-gcp.test.ts runs four
-  // spenders on a loopback GCS; ledger.test.ts's CLI and produceStage1 tests and sources.test.ts's 20,000-row counts
-  // cost about a second for every mutant they reach, and the files below test the same code on small inputs.
+  // spenders on a loopback GCS; ledger.test.ts's CLI and produceStage1 tests cost about a second for every mutant they
+  // reach, and ledger.edges, ledger-store and release test the same code in memory or on small inputs. sources.test.ts
+  // (DuckDB and a loopback BigQuery on a 20,000-row table, built once in `before`) stays in dp-release only: it is the
+  // one in-process test of the SQL sources.
   {
     name: "dp-core",
     title: "src/runtime/dp mechanisms (zCDP accounting, samplers, aggregates, queries, the privacy ledger)",
@@ -105,7 +107,7 @@ export const PATHS = [
     name: "dp-release",
     title: "src/runtime/dp releases and data sources (release.ts, the in-process/DuckDB/BigQuery marginal and aggregate sources)",
     mutate: dpFiles("release", "aggregate-source", "marginal-source", "marginal-sql", "marginal-duckdb", "marginal-bigquery"),
-    tests: ["tests/dp/order.test.ts", "tests/dp/aggregate-source.test.ts"],
+    tests: ["tests/dp/release.test.ts", "tests/dp/order.test.ts", "tests/dp/aggregate-source.test.ts", "tests/dp/sources.test.ts"],
   },
   {
     name: "pack",
