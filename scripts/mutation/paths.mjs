@@ -101,7 +101,7 @@ export const PATHS = [
     name: "dp-mst",
     title: "src/runtime/dp synthesizers (MST, AIM, product of marginals, tree model, compression, sampling, marginals)",
     mutate: dpFiles("mst", "aim", "independent", "tree-model", "compress", "sample", "marginals"),
-    tests: ["tests/dp/order.test.ts", "tests/dp/unknown.test.ts", "tests/dp/tree-model.test.ts"],
+    tests: ["tests/dp/synth.test.ts", "tests/dp/order.test.ts", "tests/dp/unknown.test.ts", "tests/dp/tree-model.test.ts"],
   },
   {
     name: "dp-release",
