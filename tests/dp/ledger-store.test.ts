@@ -82,6 +82,11 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       expect(await store.create(10, Buffer.from("ten"))).to.equal(true);
       expect(await store.create(2, Buffer.from("two"))).to.equal(true);
       expect(await store.create(2, Buffer.from("again"))).to.equal(false);
+      // Many entries created out of order: listed by sequence number whatever order the directory gives them in.
+      const order = [3, 11, 0, 7, 1, 9, 4, 12, 5, 8, 6];
+      const many = new DirectoryLedgerStore(fresh());
+      for (const seq of order) expect(await many.create(seq, Buffer.from(String(seq)))).to.equal(true);
+      expect((await many.list()).map((e) => e.seq)).to.deep.equal([...order].sort((a, b) => a - b));
       writeFileSync(join(loc, "notes.txt"), "not an entry");
       const listed = await store.list();
       expect(listed.map((e) => [e.seq, e.bytes.toString()])).to.deep.equal([
@@ -97,8 +102,12 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       const file = join(dir, "file");
       writeFileSync(file, "x");
       expect(await rejection(new DirectoryLedgerStore(file).list())).to.include({ code: "invalid-argument" });
-      expect(await rejection(new DirectoryLedgerStore(join(file, "sub")).create(0, Buffer.from("x")))).to.include({ code: "io-error" });
-      expect(await rejection(new DirectoryLedgerStore(`${dir}/bad\0name`).list())).to.include({ code: "io-error" });
+      const create = await rejection(new DirectoryLedgerStore(join(file, "sub")).create(0, Buffer.from("x")));
+      expect(create).to.include({ code: "io-error" });
+      expect((create as Error & { cause?: { code?: string } }).cause?.code).to.equal("ENOTDIR");
+      const list = await rejection(new DirectoryLedgerStore(`${dir}/bad\0name`).list());
+      expect(list).to.include({ code: "io-error" });
+      expect((list as Error & { cause?: unknown }).cause).to.be.instanceOf(Error);
     });
 
     it("GIVEN ledger locations THEN gs:// needs the GCP factory (slashes trimmed, project passed), file:// and paths are directories, other schemes are refused", async () => {
@@ -122,6 +131,8 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       for (const other of ["s3://bucket/ledger", "HTTPS://host/ledger"]) expect((await rejection(() => openLedgerStore(other))).code, other).to.equal("invalid-argument");
       // A relative path with a colon is a path, not a scheme.
       expect(openLedgerStore("dir:x/ledger")).to.be.instanceOf(DirectoryLedgerStore);
+      // Only a scheme at the start counts: a directory path that contains "://" further on is still a path.
+      expect(openLedgerStore("./backups/s3://old")).to.be.instanceOf(DirectoryLedgerStore);
     });
 
     it("GIVEN a file, a directory and nothing THEN only the file is a file", async () => {
@@ -141,6 +152,12 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       expect(store).to.be.instanceOf(DirectoryLedgerStore);
       expect(store.location).to.equal("/data/acme/.dp-ledger/claims");
       expect(() => ledgerUri(room, "nobody", "claims")).to.throw(CleanRoomError);
+      // A gs:// data URI opens the GCP platform's create-only object store (its client connects on first use only).
+      const gcp = descriptor("gcp", undefined, { imageDigests: [IMAGE] });
+      const inBucket: CleanRoomDescriptor = { ...gcp, providers: [{ ...gcp.providers[0], dataUri: "gs://acme-data/raw/" }] };
+      const gcs = roomLedgerStore(inBucket, "acme", "claims");
+      expect(gcs).to.not.be.instanceOf(DirectoryLedgerStore);
+      expect(gcs.location).to.equal("gs://acme-data/raw/.dp-ledger/claims");
     });
   });
 
@@ -162,12 +179,21 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       const second = await loadOrCreateLedgerKey(path);
       expect(second).to.include({ created: false, path });
       expect(publicKeyOf(second.key)).to.deep.equal(publicKeyOf(first.key));
+      // Two processes creating the same key at once: one writes it, the other reads that one (wx refuses the second).
+      const racePath = join(dir, "race", "key.pem");
+      const [a, b] = await Promise.all([loadOrCreateLedgerKey(racePath), loadOrCreateLedgerKey(racePath)]);
+      expect([a.created, b.created].sort()).to.deep.equal([false, true]);
+      expect(publicKeyOf(a.key)).to.deep.equal(publicKeyOf(b.key));
+      // A key file that cannot be written (not a race): io-error, not a confusing "not a PEM key".
+      expect((await rejection(loadOrCreateLedgerKey(join(dir, "bad\0key.pem")))).code).to.equal("io-error");
     });
 
     it("GIVEN a key file that is not PEM, or not Ed25519, or a path that cannot be created THEN refused naming the problem", async () => {
       const garbage = join(dir, "garbage.pem");
       writeFileSync(garbage, "not a key");
-      expect(await rejection(loadOrCreateLedgerKey(garbage))).to.include({ code: "invalid-argument" });
+      const notPem = await rejection(loadOrCreateLedgerKey(garbage));
+      expect(notPem).to.include({ code: "invalid-argument" });
+      expect((notPem as Error & { cause?: unknown }).cause).to.be.instanceOf(Error);
       const rsa = join(dir, "rsa.pem");
       writeFileSync(rsa, generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }));
       const e = await rejection(loadOrCreateLedgerKey(rsa));
@@ -175,21 +201,24 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       expect(e.message).to.match(/rsa key; ledger keys are Ed25519/);
       const file = join(dir, "plain");
       writeFileSync(file, "x");
-      expect(await rejection(loadOrCreateLedgerKey(join(file, "key.pem")))).to.be.instanceOf(CleanRoomError);
+      expect((await rejection(loadOrCreateLedgerKey(join(file, "key.pem")))).code).to.equal("io-error");
     });
 
     it("GIVEN public keys as PEM, JWK or neither THEN Ed25519 keys parse to the same JWK and anything else is refused", async () => {
       const pub = publicKeyOf(key);
       expect(pub).to.deep.equal({ kty: "OKP", crv: "Ed25519", x: pub.x });
-      expect(provider.publicKey).to.deep.equal(pub);
-      expect(provider.role).to.equal("provider");
+      const signerNow = providerSigner(key);
+      expect(signerNow.publicKey).to.deep.equal(pub);
+      expect(signerNow.role).to.equal("provider");
       const pem = generateKeyPairSync("ed25519").publicKey;
       const pemText = pem.export({ type: "spki", format: "pem" }).toString();
       expect(parsePublicKey(`\n  ${pemText}  \n`).x).to.equal(publicKeyOf(pem as KeyObject).x);
       expect(parsePublicKey(`  ${JSON.stringify(pub)}\n`)).to.deep.equal(pub);
       // A provider's private key file is accepted too (`--provider-key ~/.config/cleanroom/ledger-key.pem`).
       expect(parsePublicKey(key.export({ type: "pkcs8", format: "pem" }).toString())).to.deep.equal(pub);
-      expect(() => publicKeyOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey)).to.throw(CleanRoomError, /Ed25519/);
+      expect(() => publicKeyOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey))
+        .to.throw(CleanRoomError, /Ed25519/)
+        .with.property("code", "invalid-argument");
       for (const bad of ["nonsense", "{\"kty\":\"OKP\"}", generateKeyPairSync("x25519").publicKey.export({ type: "spki", format: "pem" }).toString()]) {
         expect(() => parsePublicKey(bad), bad.slice(0, 20)).to.throw(CleanRoomError).with.property("code", "invalid-argument");
       }
@@ -259,8 +288,9 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       for (const [signer, req, pattern] of [
         [{ role: "executor", sign: async () => ({ alg: "attestation", token: "t" }) }, { stage: "stage1" }, /only a stage-2 spend may/],
         [{ role: "executor", sign: async () => ({ alg: "attestation", token: "t" }) }, { stage: "stage2" }, /only a stage-2 spend may/],
+        [{ role: "executor", sign: async () => ({ alg: "attestation", token: "t" }) }, { stage: "stage1", job: { jobId: "j", jobDigest: JOB } }, /only a stage-2 spend may/],
         [{ role: "provider", sign: async () => ({ alg: "HS256", sig: "x" }) }, { stage: "stage1" }, /unknown signature algorithm/],
-      ] as [LedgerSigner, { stage: "stage1" | "stage2" }, RegExp][]) {
+      ] as [LedgerSigner, { stage: "stage1" | "stage2"; job?: { jobId: string; jobDigest: string } }, RegExp][]) {
         const store = new DirectoryLedgerStore(fresh());
         await PrivacyLedger.open({ store, dataset: "claims", budget: BUDGET, signer: provider });
         await (await PrivacyLedger.open({ store, signer })).spend({ ...req, mechanism: "gaussian", rho: 0.01 });
@@ -394,7 +424,7 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       const otherJob = `sha256:${"e".repeat(64)}`;
       const wrongJob = await rejection(verifyLedger(await stage2Ledger(executor(otherJob)), { room }));
       expect(wrongJob.code).to.equal("ledger-corrupt");
-      expect(wrongJob.message).to.match(new RegExp(`names job ${JOB} but its token attests job ${otherJob}`));
+      expect(wrongJob.message).to.match(new RegExp(`^Entry 00000001\\.json \\(spend\\) of .* names job ${JOB} but its token attests job ${otherJob}$`));
       const wrongNonce = await rejection(verifyLedger(await stage2Ledger(executor(JOB, { nonce: "f".repeat(64) })), { room }));
       expect(wrongNonce.code).to.equal("ledger-corrupt");
       expect(wrongNonce.message).to.match(/^Entry 00000001\.json \(spend\).*attestation token does not verify for this entry/);
@@ -453,7 +483,7 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
     it("GIVEN a file that is missing, not JSON, not v1 or with a bad entry, or a non-empty target THEN refused and nothing written", async () => {
       const cases: [string, string][] = [
         ["{broken", "invalid-argument"],
-        [JSON.stringify({ format: LEDGER_FORMAT, dataset: "c", budget: {}, entries: [] }), "invalid-argument"],
+        [v1({ format: LEDGER_FORMAT }), "invalid-argument"],
         [v1({ dataset: 7 }), "invalid-argument"],
         [v1({ entries: {} }), "invalid-argument"],
         [v1({ budget: undefined }), "invalid-argument"],
@@ -470,7 +500,9 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
         expect(e.code, text).to.equal(code);
         expect(await new DirectoryLedgerStore(loc).list(), text).to.deep.equal([]);
       }
-      expect((await rejection(migrateV1Ledger(join(dir, "missing.json"), new DirectoryLedgerStore(fresh()), provider))).code).to.equal("io-error");
+      const missing = await rejection(migrateV1Ledger(join(dir, "missing.json"), new DirectoryLedgerStore(fresh()), provider));
+      expect(missing.code).to.equal("io-error");
+      expect((missing as Error & { cause?: { code?: string } }).cause?.code).to.equal("ENOENT");
       const file = join(dir, "ok.json");
       writeFileSync(file, v1());
       const taken = new DirectoryLedgerStore(fresh());

@@ -58,6 +58,11 @@ export async function loadOrCreateLedgerKey(path: string = defaultLedgerKeyPath(
     const { privateKey } = generateKeyPairSync("ed25519");
     try {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // EEXIST here means a parent is a file, not a race: say so rather than read a key that cannot exist.
+      throw new CleanRoomError("io-error", `Cannot create the directory of the ledger key ${path}: ${messageOf(err)}`, { cause: err });
+    }
+    try {
       await writeFile(path, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600, flag: "wx" });
       await chmod(path, 0o600);
       return { key: privateKey, created: true, path };
