@@ -307,6 +307,11 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       await ledger.spend({ stage: "stage1", mechanism: "mst", rho: rho / 2 });
       await ledger.spend({ stage: "stage1", mechanism: "mst", rho: rho / 2 });
       expect((await verifyLedger(store)).spent.rho).to.be.closeTo(rho, 1e-15);
+      // Exactly at the slack the check allows: still within the budget.
+      const atSlack = new DirectoryLedgerStore(fresh());
+      await PrivacyLedger.open({ store: atSlack, dataset: "claims", budget: BUDGET, signer: provider });
+      await appendRaw(atSlack, provider, { kind: "spend", stage: "query", mechanism: "count", rho: rho * (1 + 1e-9) });
+      expect((await verifyLedger(atSlack)).entries).to.have.length(2);
       await appendRaw(store, provider, { kind: "spend", stage: "query", mechanism: "count", rho: rho * 1e-6 });
       const e = await rejection(verifyLedger(store));
       expect(e.code).to.equal("ledger-corrupt");
@@ -357,19 +362,22 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       room = descriptor("local", chain.root.pem, { imageDigests: [IMAGE], platform: "local" });
     });
 
-    /** An executor signer whose token attests `job` and has `nonce` (default: the entry's digest), issued at `iat`. */
-    function executor(job: string, opts: { nonce?: string; iat?: number } = {}): LedgerSigner {
+    /**
+     * An executor signer whose token attests `job` (undefined: no env_override) and has `nonce` (default: the entry's
+     * digest), issued at `iat`; `gcp` makes a Confidential Space token signed by the RSA test chain instead.
+     */
+    function executor(job: string | undefined, opts: { nonce?: string; iat?: number; gcp?: Chain } = {}): LedgerSigner {
       return {
         role: "executor",
         async sign(_payload, digestHex) {
           const iat = opts.iat ?? clock;
-          const base = productionClaims(iat, { iss: LOCAL_ISSUER, aud: AUD, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"] });
-          const claims = {
-            ...base,
-            eat_nonce: opts.nonce ?? digestHex,
-            submods: { ...(base.submods as object), container: { image_digest: IMAGE, env_override: { CLEANROOM_JOB_DIGEST: job } } },
-          };
-          return { alg: "attestation", token: pkiToken(chain, claims, "ES256") };
+          const base = opts.gcp
+            ? productionClaims(iat)
+            : productionClaims(iat, { iss: LOCAL_ISSUER, aud: AUD, swname: "CLEANROOM_LOCAL", hwmodel: "NONE", dbgstat: "enabled", secboot: false, swversion: ["0"] });
+          const baseSubmods = base.submods as { container: Record<string, unknown> };
+          const container = { ...baseSubmods.container, image_digest: IMAGE, env_override: job === undefined ? undefined : { CLEANROOM_JOB_DIGEST: job } };
+          const claims = { ...base, eat_nonce: opts.nonce ?? digestHex, submods: { ...baseSubmods, container } };
+          return { alg: "attestation", token: opts.gcp ? pkiToken(opts.gcp, claims) : pkiToken(chain, claims, "ES256") };
         },
       };
     }
@@ -407,6 +415,21 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       const e = await rejection(verifyLedger(store, { room }));
       expect(e.code).to.equal("ledger-corrupt");
       expect(e.message).to.match(/attestation token does not verify for this entry/);
+    });
+
+    it("GIVEN a gcp room THEN Confidential Space tokens verify under the given root and Google's issuer, a local token does not", async () => {
+      const good = (await testChains()).good;
+      const gcpRoom = descriptor("gcp", undefined, { imageDigests: [IMAGE] });
+      const store = await stage2Ledger(executor(JOB, { gcp: good }));
+      expect((await verifyLedger(store, { room: gcpRoom, trustedRoots: [good.root.pem] })).attested).to.equal(1);
+      // The same claims from the local issuer, under the local root: not a Google token.
+      expect((await rejection(verifyLedger(await stage2Ledger(executor(JOB)), { room: gcpRoom, trustedRoots: [chain.root.pem] }))).code).to.equal("ledger-corrupt");
+    });
+
+    it("GIVEN a token without the job digest override THEN ledger-corrupt saying it attests no job", async () => {
+      const e = await rejection(verifyLedger(await stage2Ledger(executor(undefined)), { room }));
+      expect(e.code).to.equal("ledger-corrupt");
+      expect(e.message).to.match(/names job .* but its token attests job undefined$/);
     });
 
     it("GIVEN a stage-2 spend WITHOUT the room, or a local room without roots THEN invalid-argument saying what to pass", async () => {
