@@ -52,6 +52,10 @@ describe("dp randomness: exact draws from the seeded stream", () => {
     // 2 bytes left: too few for a uint32, which refills and starts the next pool.
     expect(c.uint32()).to.equal(next.readUInt32LE(0));
     expect(testRng("pool").deterministic).to.equal(true);
+    // The OS generator really fills the pool (not zeros, not the same bytes twice).
+    const sys = SecureRng.system().bytes(64);
+    expect(sys.some((b) => b !== 0)).to.equal(true);
+    expect(sys.equals(SecureRng.system().bytes(64))).to.equal(false);
     expect(SecureRng.system().deterministic).to.equal(false);
     expect(testRng("other").bytes(32).equals(pool.subarray(0, 32))).to.equal(false);
   });
@@ -98,7 +102,7 @@ describe("dp randomness: exact draws from the seeded stream", () => {
     const small = testRng("b-small");
     const smallTwin = testRng("b-small");
     for (let i = 0; i < 50; i++) expect(small.uniformBig(0xffffffffn)).to.equal(BigInt(smallTwin.uniformInt(0xffffffff)));
-    for (const m of [0x100000000n, 2n ** 70n + 3n, 2n ** 64n, 257n * 2n ** 56n]) {
+    for (const m of [0x100000000n, 2n ** 70n + 3n, 2n ** 64n, 257n * 2n ** 56n, 2n ** 44n + 3n]) {
       const rng = testRng(`b-${m}`);
       const twin = testRng(`b-${m}`);
       const bits = (m - 1n).toString(2).length;
@@ -177,6 +181,8 @@ describe("dp exponential mechanism", () => {
     refuses(() => exponentialMechanism(rng, [1, Number.POSITIVE_INFINITY], 1));
     refuses(() => exponentialMechanism(rng, [Number.NaN, 1], 1));
     refuses(() => exponentialMechanism(rng, [1, 2], 1e-12));
+    // Scores far apart: the weights are taken relative to the best score (no overflow to Infinity/NaN).
+    expect(exponentialMechanismProbabilities([0, 1e6], 1)).to.deep.equal([0, 1]);
     expect(exponentialMechanism(rng, [5], 1)).to.equal(0);
   });
 
@@ -199,6 +205,8 @@ describe("dp exponential mechanism", () => {
     for (const [scores, eps, sens] of [
       [[0, 2, 4, 4.5], 1.5, undefined],
       [[10, 0, 5], 2, 3],
+      // Δ of one grid step: Δ in grid units is 2 (one step plus one for rounding), the smallest the mechanism uses.
+      [[0, 1 / 1024, 2 / 1024], 1, 1 / 1024],
     ] as [number[], number, number | undefined][]) {
       const rng = testRng(`em-${eps}`);
       const n = 6000;
@@ -252,6 +260,10 @@ describe("dp public domain", () => {
 
   it("GIVEN a real column THEN equal-width half-open bins (the last closed), clamped, decoded uniformly inside the bin", () => {
     const score = buildDomain(SCHEMA).columns[2];
+    expect(score).to.include({ type: "numeric", size: 5, unknownCode: 4 });
+    const offset = buildDomain({ columns: [{ name: "t", type: "numeric", min: 10, max: 20, bins: 4 }] }).columns[0];
+    expect(offset.labels).to.deep.equal(["[10, 12.5)", "[12.5, 15)", "[15, 17.5)", "[17.5, 20]", UNKNOWN_LABEL]);
+    expect(["10", "12.4", "12.5", "19", "20", "3"].map((v) => offset.encode(v))).to.deep.equal([0, 0, 1, 3, 3, 0]);
     expect(score.labels).to.deep.equal(["[0, 2.5)", "[2.5, 5)", "[5, 7.5)", "[7.5, 10]", UNKNOWN_LABEL]);
     expect(["0", "2.49", "2.5", "5", "9.99", "10", "11", "-3", "", "abc"].map((v) => score.encode(v))).to.deep.equal([0, 0, 1, 2, 3, 3, 3, 0, 4, 4]);
     const rng = testRng("real-decode");
@@ -277,6 +289,19 @@ describe("dp public domain", () => {
     expect(buildDomain({ columns: [{ name: "i", type: "numeric", min: 0, max: 3, bins: 4, integer: true }] }).columns[0].size).to.equal(5);
     expect(buildDomain({ columns: [{ name: "r", type: "numeric", min: 0, max: 3, bins: 5 }] }).columns[0].size).to.equal(6);
     refuses(() => buildDomain(null));
+    // An integer column holding exactly one integer is valid.
+    expect(buildDomain({ columns: [{ name: "one", type: "numeric", min: 0.5, max: 1.5, bins: 1, integer: true }] }).columns[0].labels).to.deep.equal(["1", UNKNOWN_LABEL]);
+    // Problems are prefixed with the column's name when they do not name it already (also past column 9), and never
+    // with a name that is empty or not a string; problems about the schema as a whole are left as they are.
+    const eleven = { columns: [...Array.from({ length: 10 }, (_, i) => ({ name: `c${i}`, type: "categorical", categories: ["x"] })), { name: "c10", type: "numeric", min: 5, max: 1 }] };
+    const e11 = refuses(() => buildDomain(eleven, "spec.schema"));
+    expect(e11.message).to.match(/^Invalid public spec\.schema: 1 problem:/);
+    expect((e11 as CleanRoomError & { problems?: string[] }).problems?.[0]).to.match(/^column "c10": spec\.schema\.columns\[10\]/);
+    const problemsOf = (schema: unknown) => (refuses(() => buildDomain(schema)) as CleanRoomError & { problems?: string[] }).problems ?? [];
+    expect(problemsOf({ columns: [] })).to.deep.equal(["schema.columns must be a non-empty array of column definitions"]);
+    expect(problemsOf({ columns: [null] })).to.deep.equal(["schema.columns[0] must be an object with name and type"]);
+    expect(problemsOf({ columns: [{ name: "", type: "categorical" }] })[0]).to.equal("schema.columns[0].name must be a non-empty string");
+    expect(problemsOf({ columns: [{ name: 5, type: "categorical" }] })[0]).to.equal("schema.columns[0].name must be a non-empty string");
   });
 
   it("GIVEN CSV headers THEN each schema column maps to its first position; missing columns are all listed", () => {
@@ -326,9 +351,15 @@ describe("dp encoded tables (CSV)", () => {
     await refusesAsync(readEncodedCsv(join(dir, "missing.csv"), domain), "io-error");
     await refusesAsync(readEncodedCsv(dir, domain), "io-error");
     expect((await refusesAsync(readEncodedCsv(write("empty.csv", ""), domain), "invalid-argument")).message).to.match(/is empty/);
-    await refusesAsync(readEncodedCsv(write("nocol.csv", "kind,age\na,1\n"), domain), "invalid-argument");
+    const nocol = await refusesAsync(readEncodedCsv(write("nocol.csv", "kind,age\na,1\n"), domain), "invalid-argument");
+    // The header check's own error, not re-wrapped as a parse error.
+    expect(nocol.message).to.match(/nocol\.csv has no column "score"/);
+    expect(nocol.message).to.not.match(/^Cannot read/);
+    const missing = await refusesAsync(readEncodedCsv(join(dir, "missing.csv"), domain), "io-error");
+    expect((missing as Error & { cause?: { code?: string } }).cause?.code).to.equal("ENOENT");
     const fields = await refusesAsync(readEncodedCsv(write("fields.csv", "kind,age,score\na,1,2\nb,2\n"), domain), "invalid-argument");
     expect(fields.message).to.match(/line 3: 2 fields where the header has 3/);
+    expect((fields as Error & { cause?: { code?: string } }).cause?.code).to.equal("CSV_RECORD_INCONSISTENT_FIELDS_LENGTH");
     const quote = await refusesAsync(readEncodedCsv(write("quote.csv", 'kind,age,score\na,1,2\n"b,2,3\n'), domain), "invalid-argument");
     expect(quote.message).to.match(/line 3: a quoted field that starts in this record is never closed/);
     const closing = await refusesAsync(readEncodedCsv(write("closing.csv", 'kind,age,score\n"a"x,1,2\n'), domain), "invalid-argument");
@@ -344,6 +375,8 @@ describe("dp encoded tables (CSV)", () => {
     expect(csvErrorMessage("f", { code: "CSV_INVALID_CLOSING_QUOTE", lines: 3 }, 1)).to.match(/^CSV f, line 3: a closing quote/);
     expect(csvErrorMessage("f", { code: "OTHER", message: "Bad thing at line 12 and on line 13 here" }, 1)).to.equal("CSV f, line 2: Bad thing and here");
     expect(csvErrorMessage("f", new Error("plain"), 0)).to.equal("CSV f, line 1: plain");
+    expect(csvErrorMessage("f", { code: "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH", lines: 120, message: "expect 12, got 15" }, 4)).to.equal("CSV f, line 120: 15 fields where the header has 12");
+    expect(csvErrorMessage("f", { code: "OTHER", lines: "7", message: "x(on line 4)" }, 2)).to.equal("CSV f, line 3: x()");
   });
 
   it("GIVEN records in memory THEN encodeRecords maps them by header, missing cells as blanks (unknown)", () => {
@@ -354,7 +387,8 @@ describe("dp encoded tables (CSV)", () => {
       [4, 5],
       [1, 3],
     ]);
-    refuses(() => encodeRecords(domain, ["kind"], []));
+    const noScore = refuses(() => encodeRecords(domain, ["kind"], []));
+    expect((noScore as CleanRoomError & { problems?: string[] }).problems).to.deep.equal(['column "age" is missing from the records', 'column "score" is missing from the records']);
   });
 
   it("GIVEN an encoded table THEN writeDecodedCsv and decodeRows decode the same values from the same stream; the file is private", async () => {
@@ -374,6 +408,14 @@ describe("dp encoded tables (CSV)", () => {
     expect(text).to.equal(`kind,age,score\n${rows.map((r) => r.join(",")).join("\n")}\n`);
     expect(statSync(path).mode & 0o777).to.equal(0o600);
     expect(decodeRows(domain, { rows: 0, columns: [] }, testRng("x"))).to.deep.equal([]);
-    await refusesAsync(writeDecodedCsv(join(dir, "no", "such", "dir.csv"), domain, t, testRng("decode")), "io-error");
+    const unwritable = await refusesAsync(writeDecodedCsv(join(dir, "no", "such", "dir.csv"), domain, t, testRng("decode")), "io-error");
+    expect((unwritable as Error & { cause?: { code?: string } }).cause?.code).to.equal("ENOENT");
+    // A table larger than the stream's buffer: the writer waits for "drain" and still writes every row.
+    const n = 30_000;
+    const big = { rows: n, columns: [new Int32Array(n).fill(1), new Int32Array(n).fill(5), new Int32Array(n).fill(4)] };
+    await writeDecodedCsv(join(dir, "big.csv"), domain, big, testRng("big"));
+    const lines = (await readFile(join(dir, "big.csv"), "utf8")).split("\n");
+    expect(lines).to.have.length(n + 2);
+    expect(lines[n]).to.equal("b,,");
   });
 });
