@@ -148,6 +148,16 @@ describe("dp randomized rounding and sampling", () => {
     expect(arr(roundedCounts([0, 0, 1], 3, rng))).to.deep.equal([0, 0, 3]);
     expect(arr(roundedCounts([-1, 1], 3, rng))).to.deep.equal([0, 3]);
     expect(arr(roundedCounts([1, 1], 0, rng))).to.deep.equal([0, 0]);
+    expect(arr(roundedCounts([1, 1], -3, rng))).to.deep.equal([0, 0]);
+    // Two of four equal halves get the extra units, each pair equally likely: the first cell gets one about half the time.
+    let firstGetsOne = 0;
+    for (let t = 0; t < 400; t++) {
+      const c = roundedCounts([1, 1, 1, 1], 2, rng);
+      expect(arr(c).every((v) => v === 0 || v === 1)).to.equal(true);
+      expect(c.reduce((a, b) => a + b, 0)).to.equal(2);
+      if (c[0] === 1) firstGetsOne++;
+    }
+    expect(firstGetsOne).to.be.within(140, 260);
     expect(arr(roundedCounts([], 5, rng))).to.deep.equal([]);
     // No mass at all: spread evenly, the remainder drawn.
     const even = roundedCounts([0, 0, 0], 7, rng);
