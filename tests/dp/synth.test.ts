@@ -2,11 +2,12 @@
 // weighted simplex projection, inverse-variance means, table compression, domain compression of rare values and the
 // randomized rounding that turns probabilities into exact counts. Exact expectations on small inputs.
 import { expect } from "chai";
+import { CleanRoomError } from "../../src/core/errors.js";
 import { compressCodes, compressColumn, decompressCodes, KEEP_THRESHOLD_SD, passesThreshold, withoutInsignificantUnknown } from "../../src/runtime/dp/compress.js";
 import { compressTable, histogram1, histogram2, inverseVarianceMean, projectToSimplex, totalVariation } from "../../src/runtime/dp/marginals.js";
 import { testRng } from "../../src/runtime/dp/rng.js";
 import { roundedCounts, sampleTreeModel } from "../../src/runtime/dp/sample.js";
-import { singleColumnModel } from "../../src/runtime/dp/tree-model.js";
+import { estimateTotal, estimateTree, singleColumnModel } from "../../src/runtime/dp/tree-model.js";
 
 const arr = (x: ArrayLike<number>) => Array.from(x);
 const close = (x: ArrayLike<number>, y: number[], eps = 1e-9) => {
@@ -182,5 +183,32 @@ describe("dp randomized rounding and sampling", () => {
     expect(h[0]).to.be.oneOf([62, 63]);
     const onlyExcluded = singleColumnModel(3, Float64Array.from([0, 0, 1]), 10);
     expect(arr(sampleTreeModel(onlyExcluded, 10, testRng("only"), [2]).columns[0])).to.deep.equal(new Array(10).fill(2));
+  });
+
+  it("GIVEN measurements THEN the total is the inverse-variance mean of every measurement's sum (a 2-way table's variance is per cell)", () => {
+    const one = [{ y: Float64Array.from([60, 40]), variance: Float64Array.from([1, 1]) }];
+    const two = [{ a: 0, b: 1, y: Float64Array.from([30, 30, 20, 30]), variance: 2 }];
+    // Sums 100 (variance 2) and 110 (variance 2·4 = 8).
+    expect(estimateTotal(one, two)).to.be.closeTo((100 / 2 + 110 / 8) / (1 / 2 + 1 / 8), 1e-9);
+    expect(estimateTotal(one, [])).to.equal(100);
+    expect(estimateTotal([{ y: Float64Array.from([-5, 2]), variance: Float64Array.from([1, 1]) }], [])).to.equal(1);
+  });
+
+  it("GIVEN 2-way measurements that are not a spanning tree THEN estimateTree refuses them", () => {
+    const one = [0, 1, 2].map(() => ({ y: Float64Array.from([5, 5]), variance: Float64Array.from([1, 1]) }));
+    const edge = (a: number, b: number) => ({ a, b, y: Float64Array.from([2, 3, 3, 2]), variance: 1 });
+    for (const twoWay of [[edge(0, 1)], [edge(0, 1), edge(1, 2), edge(0, 2)], []]) {
+      expect(() => estimateTree([2, 2, 2], one, twoWay, { iterations: 5 }), String(twoWay.length))
+        .to.throw(CleanRoomError)
+        .with.property("code", "invalid-argument");
+    }
+    const model = estimateTree([2, 2, 2], one, [edge(0, 1), edge(1, 2)], { iterations: 50 });
+    expect(model.order).to.have.length(3);
+    expect(model.parent.filter((p) => p < 0)).to.have.length(1);
+  });
+
+  it("GIVEN one column THEN its model is that column alone: no parent, no edge, no fitting", () => {
+    const probs = Float64Array.from([0.25, 0.75]);
+    expect(singleColumnModel(2, probs, 40)).to.deep.equal({ sizes: [2], total: 40, order: [0], parent: [-1], nodes: [probs], edges: [undefined], loss: 0, iterations: 0 });
   });
 });
