@@ -45,6 +45,10 @@ describe("dp marginals", () => {
     expect(wide.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-9);
     expect(Math.min(...wide)).to.be.at.least(0);
     close(projectToSimplex([-5, -5], [1, 1], 4), [2, 2]);
+    // λ far below −1 and far above 1: the bracket must grow before bisecting.
+    close(projectToSimplex([1, 1], [1, 3], 100), [25.5, 74.5]);
+    close(projectToSimplex([100, 100], [1, 3], 4), [4, 0]);
+    expect(arr(projectToSimplex([1, 2], [1, 1], -5))).to.deep.equal([0, 0]);
   });
 
   it("GIVEN estimates with variances THEN their inverse-variance weighted mean; none gives 0", () => {
@@ -92,6 +96,7 @@ describe("dp domain compression", () => {
     expect(onlyUnknown.otherIsOnlyUnknown).to.equal(true);
     close(onlyUnknown.mergedProbabilities, [1]);
     expect(compressColumn(Float64Array.from([50, 1, 2]), 4, 1).otherIsOnlyUnknown).to.equal(false);
+    expect(compressColumn(Float64Array.from([50, 30, 1]), 4, 0).otherIsOnlyUnknown).to.equal(false);
   });
 
   it("GIVEN merged values with no positive count THEN they decompress uniformly over the known ones (or all, if none is known)", () => {
@@ -114,6 +119,18 @@ describe("dp domain compression", () => {
     expect(rest.every((v) => v === 1 || v === 3)).to.equal(true);
     // Shares 1/4 and 3/4: within 6 sd (sd = 27 at n = 4000).
     expect(Math.abs(ones - 1000)).to.be.at.most(6 * Math.sqrt(4000 * 0.25 * 0.75));
+    // Three merged values with shares 0.2, 0.3, 0.5: each drawn in proportion (the walk subtracts each share in turn).
+    const three = compressColumn(Float64Array.from([50, 2, 3, 5]), 4);
+    close(three.mergedProbabilities, [0.2, 0.3, 0.5]);
+    const drawn3 = arr(decompressCodes(new Int32Array(3000).fill(1), three, testRng("three")));
+    for (const [code, share] of [
+      [1, 0.2],
+      [2, 0.3],
+      [3, 0.5],
+    ]) {
+      const got = drawn3.filter((v) => v === code).length;
+      expect(Math.abs(got - 3000 * share), `code ${code}: ${got}`).to.be.at.most(6 * Math.sqrt(3000 * share * (1 - share)));
+    }
     // A merged share of exactly zero is never drawn, even at the end of the list.
     const z = compressColumn(Float64Array.from([50, 2, 0]), 4, 2);
     const drawn = decompressCodes(new Int32Array(200).fill(1), z, testRng("zero-share"));
