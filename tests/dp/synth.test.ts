@@ -202,6 +202,37 @@ describe("dp randomized rounding and sampling", () => {
     expect(arr(sampleTreeModel(onlyExcluded, 10, testRng("only"), [2]).columns[0])).to.deep.equal(new Array(10).fill(2));
   });
 
+  it("GIVEN a two-column tree THEN each child value is drawn from its parent value's conditional, exactly rounded, with fallbacks", () => {
+    const F = (v: number[]) => Float64Array.from(v);
+    const model = (edge: number[]) => ({
+      sizes: [2, 3],
+      total: 100,
+      order: [0, 1],
+      parent: [-1, 0],
+      nodes: [F([0.5, 0.5]), F([0.5, 0.25, 0.25])],
+      edges: [undefined, F(edge)],
+      loss: 0,
+      iterations: 0,
+    });
+    const pairs = (t: { columns: readonly Int32Array[] }) => arr(t.columns[0]).map((p, r) => `${p}${t.columns[1][r]}`);
+    const count = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
+    // Parent 0 → child 0 always; parent 1 → child 1 or 2, half each: exact counts.
+    const t = sampleTreeModel(model([0.5, 0, 0, 0, 0.25, 0.25]), 100, testRng("tree2"));
+    expect(count(pairs(t))).to.deep.equal({ "00": 50, "11": 25, "12": 25 });
+    // No mass for parent 1: its children follow the child's own marginal (0.5, 0.25, 0.25).
+    const fallback = count(pairs(sampleTreeModel(model([0.5, 0, 0, 0, 0, 0]), 100, testRng("tree3"))));
+    expect(fallback["00"]).to.equal(50);
+    expect(fallback["10"]).to.equal(25);
+    expect((fallback["11"] ?? 0) + (fallback["12"] ?? 0)).to.equal(25);
+    // Child code 0 excluded: parent 0's conditional has nothing else, so it falls back to the marginal without 0.
+    const excluded = count(pairs(sampleTreeModel(model([0.5, 0, 0, 0, 0.25, 0.25]), 100, testRng("tree4"), [undefined, 0])));
+    expect(Object.keys(excluded).filter((k) => k.endsWith("0"))).to.deep.equal([]);
+    expect((excluded["01"] ?? 0) + (excluded["02"] ?? 0)).to.equal(50);
+    // Excluding code 0 of a single column (the first code) removes it too.
+    const single = singleColumnModel(3, Float64Array.from([0.5, 0.3, 0.2]), 100);
+    expect(arr(histogram1(sampleTreeModel(single, 100, testRng("ex0"), [0]).columns[0], 3))[0]).to.equal(0);
+  });
+
   it("GIVEN measurements THEN the total is the inverse-variance mean of every measurement's sum (a 2-way table's variance is per cell)", () => {
     const one = [{ y: Float64Array.from([60, 40]), variance: Float64Array.from([1, 1]) }];
     const two = [{ a: 0, b: 1, y: Float64Array.from([30, 30, 20, 30]), variance: 2 }];
