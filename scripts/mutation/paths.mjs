@@ -121,7 +121,7 @@ export const PATHS = [
     title: "src/runtime/dp SQL sources (DuckDB and BigQuery counting queries, the DuckDB aggregate source)",
     mutate: dpFiles("aggregate-source", "marginal-sql", "marginal-duckdb", "marginal-bigquery"),
     // The only path that runs DuckDB and the loopback BigQuery: each mutant here costs about a second per test.
-    tests: ["tests/dp/aggregate-source.test.ts", "tests/dp/sources.test.ts"],
+    tests: ["tests/dp/sql.test.ts", "tests/dp/aggregate-source.test.ts", "tests/dp/sources.test.ts"],
   },
   {
     name: "pack",
