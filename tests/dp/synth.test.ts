@@ -167,6 +167,19 @@ describe("dp randomized rounding and sampling", () => {
     expect(arr(roundedCounts([-1, 1], 3, rng))).to.deep.equal([0, 3]);
     expect(arr(roundedCounts([1, 1], 0, rng))).to.deep.equal([0, 0]);
     expect(arr(roundedCounts([1, 1], -3, rng))).to.deep.equal([0, 0]);
+    // A leftover below the draw's resolution (fractional parts summing to ≤ 1e-9): the unit still goes to a cell with
+    // probability mass, never to an empty one, and uniformly among the cells when none has mass.
+    for (let t = 0; t < 20; t++) {
+      expect(arr(roundedCounts([0, 1, 0], 1e-10, rng))).to.deep.equal([0, 1, 0]);
+      expect(arr(roundedCounts([0, 2, 0, 1], 1e-10, rng)).filter((_, i) => i === 0 || i === 2)).to.deep.equal([0, 0]);
+    }
+    let left = 0;
+    for (let t = 0; t < 200; t++) {
+      const c = roundedCounts([0, 0], 1e-10, rng);
+      expect(c[0] + c[1]).to.equal(1);
+      left += c[0];
+    }
+    expect(left).to.be.within(60, 140);
     // Two of four equal halves get the extra units, each pair equally likely: the first cell gets one about half the time.
     let firstGetsOne = 0;
     for (let t = 0; t < 400; t++) {
