@@ -2,7 +2,9 @@
 // dialects, the grouping sets, the rows an engine returns turned into count tables (and refused when they cannot be
 // counts), and the DuckDB source's format choice. No database: the DuckDB/BigQuery runs are in sources.test.ts.
 import { expect } from "chai";
+import { CleanRoomError } from "../../src/core/errors.js";
 import { buildDomain } from "../../src/runtime/dp/domain.js";
+import { bigquerySource } from "../../src/runtime/dp/marginal-bigquery.js";
 import { duckdbTableFunction, formatOf } from "../../src/runtime/dp/marginal-duckdb.js";
 import { BIGQUERY, codeExpression, countingQuery, DUCKDB, groupingSets, tablesFromGroupingRows } from "../../src/runtime/dp/marginal-sql.js";
 
@@ -68,5 +70,12 @@ describe("dp SQL sources (pure parts)", () => {
     expect(formatOf("/d/t", {})).to.equal("csv");
     expect(formatOf("/d/t.csv", { format: "parquet" })).to.equal("parquet");
     expect(formatOf("/d/t.parquet", { format: "csv" })).to.equal("csv");
+  });
+
+  it("GIVEN a BigQuery table name THEN the source is made only for <project>.<dataset>.<table>, before any connection", () => {
+    expect(bigquerySource("my-proj-1.claims.t_2025").kind).to.equal("bigquery");
+    for (const bad of ["claims.t", "my-proj-1.claims", "My-Proj.claims.t", "my-proj-1.claims.t.x", ""]) {
+      expect(() => bigquerySource(bad), bad).to.throw(CleanRoomError).with.property("code", "invalid-argument");
+    }
   });
 });
