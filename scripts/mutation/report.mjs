@@ -11,7 +11,7 @@
  * reports is taken from the later one).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { PATHS, jsonReportOf } from "./paths.mjs";
+import { jsonReportOf, PATHS } from "./paths.mjs";
 
 const given = process.argv.slice(2);
 const inputs = given.length > 0 ? given : ["reports/mutation/mutation.json", ...PATHS.map((p) => jsonReportOf(p.name))].filter((f) => existsSync(f));
@@ -32,6 +32,16 @@ const TARGETS = [
   ["src/runtime/dp/", 80],
   ["policy-packs/cleanroom-guardrails/", 80],
 ];
+
+/**
+ * Whether `file` is mutated by path `p` (its globs are `<dir>/**\/*.ts`, `**\/<name>` exclusions or plain files).
+ * @param {import("./paths.mjs").MutationPath} p
+ * @param {string} file
+ */
+function inPath(p, file) {
+  const matches = (g) => (g.endsWith("/**/*.ts") ? file.startsWith(g.slice(0, -"**/*.ts".length)) && file.endsWith(".ts") : g.startsWith("**/") ? file.endsWith(`/${g.slice(3)}`) : file === g);
+  return p.mutate.some((g) => !g.startsWith("!") && matches(g)) && !p.mutate.some((g) => g.startsWith("!") && matches(g.slice(1)));
+}
 
 const squash = (s) => s.replace(/\s+/g, " ").trim();
 const cell = (s) => squash(String(s)).replace(/\|/g, "\\|");
@@ -111,6 +121,16 @@ for (const [prefix, target] of TARGETS) {
   const s = score(t);
   const verdict = s === null ? "not run" : s >= target ? `**${fmt(s)}** ✓` : `**${fmt(s)}** ✗`;
   out.push(`| \`${prefix}\` | ${target} | ${verdict} | ${t.killed} | ${t.survived} | ${t.noCoverage} | ${t.equivalent} | ${t.ignored} | ${rows.length} |`);
+}
+out.push("", "## Per mutation path (`npm run mutate -- --path <name>`)", "", "| path | score | killed | survived | no coverage | equivalent | files |", "|---|---|---|---|---|---|---|");
+for (const p of PATHS) {
+  const rows = perFile.filter((r) => inPath(p, r.file));
+  if (rows.length === 0) {
+    out.push(`| ${p.name} | not in these reports | | | | | 0 |`);
+    continue;
+  }
+  const t = sum(rows);
+  out.push(`| ${p.name} | ${fmt(score(t))} | ${t.killed} | ${t.survived} | ${t.noCoverage} | ${t.equivalent} | ${rows.length} |`);
 }
 out.push("", "## Per file", "", "| file | score | killed | survived | no coverage | equivalent | ignored |", "|---|---|---|---|---|---|---|");
 for (const r of perFile) out.push(`| \`${r.file}\` | ${fmt(score(r))} | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.equivalent} | ${r.ignored} |`);

@@ -55,8 +55,13 @@ export function defaultLedgerKeyPath(env: NodeJS.ProcessEnv = process.env): stri
  */
 export async function loadOrCreateLedgerKey(path: string = defaultLedgerKeyPath()): Promise<{ key: KeyObject; created: boolean; path: string }> {
   if (!existsSync(path)) {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync("ed25519");
+    try {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // EEXIST here means a parent is a file, not a race: say so rather than read a key that cannot exist.
+      throw new CleanRoomError("io-error", `Cannot create the directory of the ledger key ${path}: ${messageOf(err)}`, { cause: err });
+    }
     try {
       await writeFile(path, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600, flag: "wx" });
       await chmod(path, 0o600);
@@ -80,9 +85,10 @@ export async function loadOrCreateLedgerKey(path: string = defaultLedgerKeyPath(
   return { key, created: false, path };
 }
 
-/** The public JWK of a private key. */
+/** The public JWK of an Ed25519 key (private or public). */
 export function publicKeyOf(key: KeyObject): LedgerPublicKey {
-  const jwk = createPublicKey(key).export({ format: "jwk" }) as { kty?: string; crv?: string; x?: string };
+  // createPublicKey accepts a private key object (and derives its public half) but refuses a public one.
+  const jwk = (key.type === "public" ? key : createPublicKey(key)).export({ format: "jwk" }) as { kty?: string; crv?: string; x?: string };
   if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.x !== "string") {
     throw new CleanRoomError("invalid-argument", "ledger keys are Ed25519");
   }
@@ -95,9 +101,9 @@ export function parsePublicKey(text: string): LedgerPublicKey {
   try {
     if (t.startsWith("{")) {
       const jwk = JSON.parse(t) as LedgerPublicKey;
-      return publicKeyOf(createPublicKey({ key: jwk as never, format: "jwk" }) as never);
+      return publicKeyOf(createPublicKey({ key: jwk as never, format: "jwk" }));
     }
-    return publicKeyOf(createPublicKey(t) as never);
+    return publicKeyOf(createPublicKey(t));
   } catch (err) {
     throw new CleanRoomError("invalid-argument", `Not an Ed25519 public key (PEM or JWK): ${messageOf(err)}`);
   }

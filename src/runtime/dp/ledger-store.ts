@@ -8,7 +8,7 @@
  * (`platforms/gcp/ledger-store.ts`).
  */
 import { randomBytes } from "node:crypto";
-import { link, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { link, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
@@ -65,9 +65,9 @@ export class DirectoryLedgerStore implements LedgerStore {
   }
 
   async create(seq: number, bytes: Buffer): Promise<boolean> {
-    await mkdir(this.location, { recursive: true, mode: 0o700 });
     const tmp = join(this.location, `.tmp-${randomBytes(8).toString("hex")}`);
     try {
+      await mkdir(this.location, { recursive: true, mode: 0o700 });
       await writeFile(tmp, bytes, { mode: 0o600, flag: "wx" });
       try {
         // link(2) is atomic and refuses an existing name: exactly one racing writer gets slot `seq`.
@@ -80,7 +80,8 @@ export class DirectoryLedgerStore implements LedgerStore {
     } catch (err) {
       throw new CleanRoomError("io-error", `Cannot write entry ${seq} of the privacy ledger ${this.location}: ${messageOf(err)}`, { cause: err });
     } finally {
-      await rm(tmp, { force: true });
+      // Nothing to remove when the directory itself could not be made (ENOTDIR): the error above says why.
+      await rm(tmp, { force: true }).catch(() => undefined);
     }
   }
 }

@@ -3,8 +3,9 @@
  *
  * The CSV is streamed through csv-parse; only the integer codes are kept (4 bytes per cell), never the raw rows.
  */
-import { createReadStream, createWriteStream } from "node:fs";
+
 import { once } from "node:events";
+import { createReadStream, createWriteStream } from "node:fs";
 import { parse } from "csv-parse";
 import { stringify } from "csv-stringify";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
@@ -72,7 +73,8 @@ export async function scanCsv(path: string, domain: Domain, visit: (cells: reado
   let lastLine = 0;
   const cells = new Array<string>(domain.columns.length);
   // on_record runs as the parser reads each record: its line is exact, where the consumer below lags behind the parser.
-  const parser = createReadStream(path).pipe(
+  const source = createReadStream(path);
+  const parser = source.pipe(
     parse({
       ...CSV_PARSE_OPTIONS,
       on_record: (record: string[], context: { lines: number }) => {
@@ -81,6 +83,9 @@ export async function scanCsv(path: string, domain: Domain, visit: (cells: reado
       },
     }),
   );
+  // pipe() does not forward the file's errors: without this a missing or unreadable file is an uncaught exception
+  // that ends the process instead of the io-error below.
+  source.once("error", (err) => parser.destroy(err));
   try {
     for await (const record of parser as AsyncIterable<string[]>) {
       if (index === undefined) {
