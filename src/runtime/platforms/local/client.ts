@@ -85,50 +85,55 @@ export class LocalRoomClient implements RoomClient {
     }
     // The whole file is checked before anything is stored: a file that fails leaves nothing behind (issue 19).
     const checked = await checkDatasetTable(path, format, ds);
-    const finalDir = join(uriToPath(p.dataUri), dataset);
-    if (existsSync(finalDir) && !options.overwrite) {
-      throw new CleanRoomError("already-exists", `${provider}/${dataset} is already provisioned; pass overwrite (--overwrite) to replace it`);
-    }
-    const staging = join(uriToPath(p.dataUri), `.staging-${dataset}-${randomBytes(4).toString("hex")}`);
-    await mkdir(staging, { recursive: true, mode: 0o755 });
-    const key = generateDataKey();
-    try {
+    return this.storeEncrypted(provider, dataset, options, async (file, key, onBytes) => {
       options.onProgress?.(`Encrypting ${path} for ${provider}/${dataset}`);
-      const onBytes = options.onBytes;
-      const enc = await encryptFile(path, join(staging, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
+      const enc = await encryptFile(path, file, key, onBytes ? { onBytes } : {});
       checkUnchanged(path, checked.sha256, enc.sha256);
-      const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
-      if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
-      const wrapped = Buffer.from((JSON.parse(res.body) as { wrapped: string }).wrapped, "base64");
-      await writeFile(join(staging, "key.wrapped"), wrapped, { mode: 0o644 });
-      const manifest = datasetManifest(provider, dataset, format, enc);
-      await writeFile(join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-      if (existsSync(finalDir)) await rm(finalDir, { recursive: true, force: true });
-      await rename(staging, finalDir);
       return {
-        provider,
-        dataset,
-        uri: `${p.dataUri}/${dataset}`,
-        bytes: enc.bytes,
-        sha256: enc.sha256,
-        ciphertextSha256: enc.ciphertextSha256,
-        ...(format === "csv" ? {} : { format }),
-        rows: checked.rows,
-        unparsable: checked.unparsable,
+        manifest: datasetManifest(provider, dataset, format, enc),
+        result: {
+          provider,
+          dataset,
+          uri: `${p.dataUri}/${dataset}`,
+          bytes: enc.bytes,
+          sha256: enc.sha256,
+          ciphertextSha256: enc.ciphertextSha256,
+          ...(format === "csv" ? {} : { format }),
+          rows: checked.rows,
+          unparsable: checked.unparsable,
+        },
       };
-    } catch (err) {
-      await rm(staging, { recursive: true, force: true });
-      throw err;
-    } finally {
-      key.fill(0);
-    }
+    });
   }
 
   /**
    * Provisions a `files` dataset: the tree (a directory or a `.tar`/`.tar.gz` archive) is streamed into one
    * "acr-tree-v1" envelope in a staging directory that is renamed into place only when complete.
    */
-  private async provisionTree(provider: string, dataset: string, path: string, options: ProvisionOptions): Promise<ProvisionResult> {
+  private provisionTree(provider: string, dataset: string, path: string, options: ProvisionOptions): Promise<ProvisionResult> {
+    const uri = `${findProvider(this.descriptor, provider).dataUri}/${dataset}`;
+    return this.storeEncrypted(provider, dataset, options, async (file, key, onBytes) => {
+      options.onProgress?.(`Encrypting the tree ${path} for ${provider}/${dataset}`);
+      const enc = await encryptTree(path, file, key, onBytes ? { onBytes } : {});
+      return {
+        manifest: treeDatasetManifest(provider, dataset, enc),
+        result: { provider, dataset, uri, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] },
+      };
+    });
+  }
+
+  /**
+   * The steps every dataset shares: refuse an existing dataset unless overwriting, encrypt with a fresh data key into a
+   * staging directory (`encrypt`), have the broker wrap the key, write `key.wrapped` and `manifest.json`, then rename the
+   * staging directory into place (a reader sees the whole dataset or none). The key is zeroed and the staging
+   * directory removed on failure.
+   */
+  private async storeEncrypted(
+    provider: string,
+    dataset: string,
+    options: ProvisionOptions,
+    encrypt: (file: string, key: Buffer, onBytes?: (bytes: number) => void) => Promise<{ readonly manifest: unknown; readonly result: ProvisionResult }>,
+  ): Promise<ProvisionResult> {
     const p = findProvider(this.descriptor, provider);
     const finalDir = join(uriToPath(p.dataUri), dataset);
     if (existsSync(finalDir) && !options.overwrite) {
@@ -138,17 +143,16 @@ export class LocalRoomClient implements RoomClient {
     await mkdir(staging, { recursive: true, mode: 0o755 });
     const key = generateDataKey();
     try {
-      options.onProgress?.(`Encrypting the tree ${path} for ${provider}/${dataset}`);
       const onBytes = options.onBytes;
-      const enc = await encryptTree(path, join(staging, "data.enc"), key, onBytes ? { onBytes: (n) => onBytes("encrypt", n) } : {});
+      const { manifest, result } = await encrypt(join(staging, "data.enc"), key, onBytes ? (n) => onBytes("encrypt", n) : undefined);
       const res = await unixRequest(this.layout.brokerSocket, "POST", "/v1/wrap", { provider, dataset, key: key.toString("base64") });
       if (res.status !== 200) throw new CleanRoomError("io-error", `The key broker could not wrap the data key (HTTP ${res.status}): ${res.body}`);
       const wrapped = Buffer.from((JSON.parse(res.body) as { wrapped: string }).wrapped, "base64");
       await writeFile(join(staging, "key.wrapped"), wrapped, { mode: 0o644 });
-      await writeFile(join(staging, "manifest.json"), `${JSON.stringify(treeDatasetManifest(provider, dataset, enc), null, 2)}\n`);
+      await writeFile(join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
       if (existsSync(finalDir)) await rm(finalDir, { recursive: true, force: true });
       await rename(staging, finalDir);
-      return { provider, dataset, uri: `${p.dataUri}/${dataset}`, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] };
+      return result;
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
       throw err;
