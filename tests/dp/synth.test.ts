@@ -228,7 +228,11 @@ describe("dp randomized rounding and sampling", () => {
       iterations: 0,
     });
     const pairs = (t: { columns: readonly Int32Array[] }) => arr(t.columns[0]).map((p, r) => `${p}${t.columns[1][r]}`);
-    const count = (xs: string[]) => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
+    const count = (xs: string[]) =>
+      xs.reduce<Record<string, number>>((m, x) => {
+        m[x] = (m[x] ?? 0) + 1;
+        return m;
+      }, {});
     // Parent 0 → child 0 always; parent 1 → child 1 or 2, half each: exact counts.
     const t = sampleTreeModel(model([0.5, 0, 0, 0, 0.25, 0.25]), 100, testRng("tree2"));
     expect(count(pairs(t))).to.deep.equal({ "00": 50, "11": 25, "12": 25 });

@@ -8,16 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { CleanRoomError } from "../../src/core/errors.js";
-import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import {
   GcpRoomClient,
 } from "../../src/runtime/platforms/gcp/index.js";
 import { type PackedJob, sortJobs } from "../../src/runtime/platforms/platform.js";
-import { gcpDescriptor } from "../core/fixtures.js";
 import type { GcpFake } from "./fakes/gcp-fake.js";
-import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
+import { FAST, type LoopbackWorld, loopbackRoom, startLoopbackWorld } from "./room-fixtures.js";
 
 const SCHEMA = { columns: [{ name: "sex", type: "categorical", categories: ["F", "M"] }, { name: "age", type: "numeric", min: 0, max: 120, integer: true }] };
 
@@ -55,18 +53,7 @@ describe("gcp/bad-input: provisioning and job lookups on a GCP room (issue 19)",
     mkdirSync(src);
     writeFileSync(join(src, "main.js"), `require("fs").writeFileSync(require("path").join(process.env.CLEANROOM_OUTPUT, "hello.txt"), "hi");\n`);
     hello = await packJob(src, { entrypoint: "main.js", inputs: ["hospital-a/patients"], outDir: join(dir, "packed") });
-    const base = gcpDescriptor();
-    const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
-    descriptor = {
-      ...base,
-      attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
-      gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
-      output: { maxBytes: 1024 * 1024, requireRelease: true },
-      providers: base.providers.map((p) => ({ ...p, approvedJobs: [hello.jobDigest], datasets: p.datasets.map((d) => ({ ...d, schema: SCHEMA })) })),
-    };
-    fake.attributeCondition = descriptor.attestation.condition;
-    fake.kmsApprovals.set(KEY, new Set([hello.jobDigest]));
-    fake.instanceNamePrefix = VM_PREFIX;
+    descriptor = loopbackRoom(fake, { approved: [hello.jobDigest], requireRelease: true, datasets: (d) => ({ ...d, schema: SCHEMA }) });
   });
 
   after(async () => {

@@ -10,7 +10,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { manifestDigest, manifestOf } from "../../src/core/digest.js";
 import type { CleanRoomError } from "../../src/core/errors.js";
@@ -20,10 +19,9 @@ import { TREE_UPLOAD_CHUNK } from "../../src/runtime/platforms/gcp/provision.js"
 import type { PackedJob } from "../../src/runtime/platforms/platform.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
-import { gcpDescriptor } from "../core/fixtures.js";
 import { googleError } from "./fakes/gcp-fake.js";
 import type { GcpFake } from "./fakes/gcp-fake.js";
-import { FAST, KEY, type LoopbackWorld, VM_PREFIX, startLoopbackWorld } from "./room-fixtures.js";
+import { FAST, type LoopbackWorld, loopbackRoom, startLoopbackWorld } from "./room-fixtures.js";
 
 const DATA_BUCKET = "demo-hospital-a-data";
 const MIB = 1024 * 1024;
@@ -67,18 +65,8 @@ describe("gcp: files datasets provisioned and read through the real clients (iss
     mkdirSync(src);
     writeFileSync(join(src, "main.js"), WALKER);
     walker = await packJob(src, { entrypoint: "main.js", inputs: ["hospital-a/weights"], outDir: join(dir, "packed") });
-    const base = gcpDescriptor();
-    const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
-    descriptor = {
-      ...base,
-      attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
-      gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
-      output: { maxBytes: 1024 * 1024, requireRelease: false },
-      providers: base.providers.map((p) => ({ ...p, approvedJobs: [walker.jobDigest], datasets: [{ name: "weights", kind: "files", stage1Method: "none", epsilon: 1, delta: 1e-9 }] })),
-    };
-    fake.attributeCondition = descriptor.attestation.condition;
-    fake.kmsApprovals.set(KEY, new Set([walker.jobDigest]));
-    fake.instanceNamePrefix = VM_PREFIX;
+    // The room's one dataset is a tree.
+    descriptor = loopbackRoom(fake, { approved: [walker.jobDigest], datasets: () => ({ name: "weights", kind: "files", stage1Method: "none", epsilon: 1, delta: 1e-9 }) });
   });
 
   after(async () => {

@@ -7,7 +7,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { packJob } from "../../src/runtime/jobs/pack.js";
 import {
@@ -15,10 +14,9 @@ import {
 } from "../../src/runtime/platforms/gcp/index.js";
 import type { PackedJob } from "../../src/runtime/platforms/platform.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
-import { gcpDescriptor } from "../core/fixtures.js";
 import type { FakeVm } from "./fakes/confidential-space.js";
 import type { GcpFake } from "./fakes/gcp-fake.js";
-import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
+import { FAST, VM_PREFIX, type LoopbackWorld, loopbackRoom, startLoopbackWorld } from "./room-fixtures.js";
 
 
 describe("gcp/job-limits: jobs.timeoutSeconds on the executor and the runtime (issue 19)", function () {
@@ -45,19 +43,7 @@ describe("gcp/job-limits: jobs.timeoutSeconds on the executor and the runtime (i
     mkdirSync(src);
     writeFileSync(join(src, "main.js"), `require("fs").writeFileSync(require("path").join(process.env.CLEANROOM_OUTPUT, "partial.txt"), "half");\nfor (;;) {}\n`);
     spin = await packJob(src, { entrypoint: "main.js", inputs: ["hospital-a/patients"], outDir: join(dir, "packed") });
-    const base = gcpDescriptor();
-    const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
-    descriptor = {
-      ...base,
-      attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
-      gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
-      output: { maxBytes: 1024 * 1024, requireRelease: false },
-      jobs: { timeoutSeconds: 1 },
-      providers: base.providers.map((p) => ({ ...p, approvedJobs: [spin.jobDigest] })),
-    };
-    fake.attributeCondition = descriptor.attestation.condition;
-    fake.kmsApprovals.set(KEY, new Set([spin.jobDigest]));
-    fake.instanceNamePrefix = VM_PREFIX;
+    descriptor = loopbackRoom(fake, { approved: [spin.jobDigest], jobs: { timeoutSeconds: 1 } });
     await client().provision("hospital-a", "patients", join(dir, "patients.csv"));
   });
 

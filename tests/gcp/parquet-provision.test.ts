@@ -10,7 +10,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import type { CleanRoomError } from "../../src/core/errors.js";
 import { parseReceipt } from "../../src/core/receipt.js";
@@ -22,10 +21,9 @@ import {
 } from "../../src/runtime/platforms/gcp/index.js";
 import type { PackedJob } from "../../src/runtime/platforms/platform.js";
 import { cliInProcess } from "../cli-harness.js";
-import { gcpDescriptor } from "../core/fixtures.js";
 import { INSURANCE_CSV, loadSchema } from "../dp/utility.js";
 import type { GcpFake } from "./fakes/gcp-fake.js";
-import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
+import { FAST, type LoopbackWorld, loopbackRoom, startLoopbackWorld } from "./room-fixtures.js";
 
 const DATA_BUCKET = "demo-hospital-a-data";
 
@@ -71,24 +69,12 @@ describe("gcp: Parquet tables provisioned and read through the real clients (iss
     mkdirSync(src);
     writeFileSync(join(src, "main.js"), READER);
     reader = await packJob(src, { entrypoint: "main.js", inputs: ["hospital-a/patients"], outDir: join(dir, "packed") });
-    const base = gcpDescriptor();
-    const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
-    descriptor = {
-      ...base,
-      attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
-      gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
-      output: { maxBytes: 1024 * 1024, requireRelease: false },
-      providers: base.providers.map((p) => ({
-        ...p,
-        approvedJobs: [reader.jobDigest],
-        datasets: p.datasets.map((d) => ({ ...d, format: "parquet", schema: loadSchema() as never, stage1Method: "aggregates", epsilon: 1 })),
-      })),
-    };
+    descriptor = loopbackRoom(fake, {
+      approved: [reader.jobDigest],
+      datasets: (d) => ({ ...d, format: "parquet", schema: loadSchema() as never, stage1Method: "aggregates", epsilon: 1 }),
+    });
     roomFile = join(dir, "room.json");
     writeFileSync(roomFile, JSON.stringify(descriptor));
-    fake.attributeCondition = descriptor.attestation.condition;
-    fake.kmsApprovals.set(KEY, new Set([reader.jobDigest]));
-    fake.instanceNamePrefix = VM_PREFIX;
   });
 
   after(async () => {

@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { pack as tarPack } from "tar-stream";
-import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { type JobManifest, jobDigest, sha256Hex } from "../../src/core/digest.js";
 import { CleanRoomError } from "../../src/core/errors.js";
@@ -17,10 +16,9 @@ import { GcpRoomClient, } from "../../src/runtime/platforms/gcp/index.js";
 import { requestCustomToken } from "../../src/runtime/platforms/gcp/teeserver.js";
 import type { JobStatus, PackedJob } from "../../src/runtime/platforms/platform.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
-import { gcpDescriptor } from "../core/fixtures.js";
 import type { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
 import type { GcpFake } from "./fakes/gcp-fake.js";
-import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
+import { FAST, KEY, type LoopbackWorld, loopbackRoom, startLoopbackWorld } from "./room-fixtures.js";
 
 const PATIENTS = "id,sex,age\n1,F,SECRET-AGE-34\n2,M,SECRET-AGE-51\n";
 
@@ -73,16 +71,7 @@ describe("gcp: red-team findings on the shared executor and verifier (issue 18)"
     ({ fake, tee, vm, root } = world);
     dir = mkdtempSync(join(tmpdir(), "acr-gcp-redteam-"));
     writeFileSync(join(dir, "patients.csv"), PATIENTS);
-    const g = gcpDescriptor();
-    const policy = { ...g.attestation.policy, outputUriPrefix: `${g.storage.quarantine}/` };
-    base = {
-      ...g,
-      attestation: { ...g.attestation, policy, condition: buildAttestationCondition(policy) },
-      gcp: { ...g.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
-      output: { maxBytes: 1024 * 1024, requireRelease: true },
-    };
-    fake.attributeCondition = base.attestation.condition;
-    fake.instanceNamePrefix = VM_PREFIX;
+    base = loopbackRoom(fake, { requireRelease: true });
     await client(base).provision("hospital-a", "patients", join(dir, "patients.csv"));
   });
 

@@ -4,8 +4,10 @@
  * the loopback world the tests run against.
  */
 import { join } from "node:path";
+import { buildAttestationCondition } from "../../src/core/attestation.js";
+import type { CleanRoomDescriptor, DescriptorDataset } from "../../src/core/descriptor.js";
 import { POLL_INTERVAL_ENV, RETRY_BASE_ENV, TEESERVER_SOCKET_ENV, TOKEN_FILE_ENV, GCP_API_ENDPOINT_ENV } from "../../src/runtime/platforms/gcp/index.js";
-import { EXECUTOR_DIGEST, WORKLOAD_SA } from "../core/fixtures.js";
+import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
 import { testChains } from "../verify/pki.js";
 import { FakeTeeServer, FakeVm } from "./fakes/confidential-space.js";
 import { GcpFake } from "./fakes/gcp-fake.js";
@@ -61,4 +63,44 @@ export async function startLoopbackWorld(alsoRestore: readonly string[] = []): P
       await tee.stop();
     },
   };
+}
+
+/** What a test changes in `loopbackRoom`'s room. */
+export interface LoopbackRoomShape {
+  /** Every provider's approved job digests; hospital-a's key opens for them at the fake KMS. @default - none, and the fake's KMS approvals are left as they are */
+  readonly approved?: readonly string[];
+  /** @default false */
+  readonly requireRelease?: boolean;
+  readonly jobs?: CleanRoomDescriptor["jobs"];
+  /** Replaces each provider's datasets. @default - gcpDescriptor()'s */
+  readonly datasets?: (d: DescriptorDataset) => DescriptorDataset;
+}
+
+/**
+ * `gcpDescriptor()`'s room as `DataCleanRoom` deploys it for the loopback world: keys open only for executors writing
+ * into the room's quarantine, job VMs from a template named as the component names it (`VM_PREFIX` plus a generated
+ * suffix), outputs capped at 1 MiB. The fake is set to judge it as Google would: STS evaluates its condition on every
+ * exchange, compute names VMs with `VM_PREFIX`, and KMS opens hospital-a's key for the `approved` digests.
+ */
+export function loopbackRoom(fake: GcpFake, shape: LoopbackRoomShape = {}): CleanRoomDescriptor {
+  const base = gcpDescriptor();
+  const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
+  const approved = shape.approved;
+  const datasets = shape.datasets;
+  const descriptor: CleanRoomDescriptor = {
+    ...base,
+    attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
+    gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
+    output: { maxBytes: 1024 * 1024, requireRelease: shape.requireRelease ?? false },
+    ...(shape.jobs ? { jobs: shape.jobs } : {}),
+    providers: base.providers.map((p) => ({
+      ...p,
+      ...(approved ? { approvedJobs: [...approved] } : {}),
+      ...(datasets ? { datasets: p.datasets.map(datasets) } : {}),
+    })),
+  };
+  fake.attributeCondition = descriptor.attestation.condition;
+  fake.instanceNamePrefix = VM_PREFIX;
+  if (approved) fake.kmsApprovals.set(KEY, new Set(approved));
+  return descriptor;
 }

@@ -25,12 +25,12 @@ import { GcsStore } from "../../src/runtime/platforms/gcp/storage.js";
 import type { JobStatus, PackedJob } from "../../src/runtime/platforms/platform.js";
 import { createDecryptStream } from "../../src/runtime/provision/envelope.js";
 import { verifyResult } from "../../src/runtime/verify/result.js";
-import { EXECUTOR_DIGEST, WORKLOAD_SA, gcpDescriptor } from "../core/fixtures.js";
+import { EXECUTOR_DIGEST, WORKLOAD_SA, } from "../core/fixtures.js";
 import { cliInProcess as cli } from "../cli-harness.js";
 import { TEST_TOKEN_ENV } from "../../src/runtime/platforms/gcp/index.js";
 import { type FakeTeeServer, type FakeVm, vmClaims } from "./fakes/confidential-space.js";
 import { type GcpFake, googleError } from "./fakes/gcp-fake.js";
-import { FAST, KEY, VM_PREFIX, type LoopbackWorld, startLoopbackWorld } from "./room-fixtures.js";
+import { FAST, KEY, VM_PREFIX, type LoopbackWorld, loopbackRoom, startLoopbackWorld } from "./room-fixtures.js";
 
 /** grantSubmit lets consumers create only instances named `<namePrefix>-job-*` (an IAM condition the fake enforces). */
 
@@ -112,19 +112,9 @@ const rows = fs.readFileSync(p.join(process.env.CLEANROOM_INPUTS, "hospital-a", 
 fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stringify({ rows }));\n`,
     );
     job = await packJob(src, { entrypoint: "main.js", inputs: ["hospital-a/patients"], outDir: join(dir, "packed") });
-    const base = gcpDescriptor();
-    // As DataCleanRoom builds it: keys open only for executors writing into the room's quarantine.
-    const policy = { ...base.attestation.policy, outputUriPrefix: `${base.storage.quarantine}/` };
-    descriptor = {
-      ...base,
-      attestation: { ...base.attestation, policy, condition: buildAttestationCondition(policy) },
-      // Named as the component names it (namePrefix "<prefix>-job-" plus a generated suffix).
-      gcp: { ...base.gcp!, instanceTemplate: `projects/my-proj/global/instanceTemplates/${VM_PREFIX}20261201061500123400000001` },
-      output: { maxBytes: 1024 * 1024, requireRelease: true },
-      providers: base.providers.map((p) => ({ ...p, approvedJobs: [job.jobDigest] })),
-    };
-    // Google's STS evaluates the pool provider's condition on every exchange; so does the fake.
-    fake.attributeCondition = descriptor.attestation.condition;
+    // As DataCleanRoom builds it: keys open only for executors writing into the room's quarantine; Google's STS
+    // evaluates the pool provider's condition on every exchange, and so does the fake.
+    descriptor = loopbackRoom(fake, { approved: [job.jobDigest], requireRelease: true });
     await client().provision("hospital-a", "patients", join(dir, "patients.csv"));
   });
 
