@@ -20,6 +20,7 @@ import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
 import { BloomBits64, HashMap64 } from "./hash-table.js";
+import { dataStart, scanInput } from "./input-scan.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -273,6 +274,30 @@ function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): b
   return go(0);
 }
 
+/**
+ * The input's records, after its header, that may equal an output line, by the parallel first-field scan
+ * (`input-scan.ts`), each passed to `sink` with its hash. False when the input holds a double quote (or its header
+ * cannot be told by newlines alone): the caller then reads it with the quote-aware hasher.
+ */
+async function scanFast(csv: string, key: string, firstFields: BloomBits64, sink: (lo: number, hi: number) => void): Promise<boolean> {
+  let parts: Uint8Array[] | undefined;
+  try {
+    const from = dataStart(csv);
+    if (from === undefined) return false;
+    parts = await scanInput(csv, from, firstFields.words);
+  } catch (err) {
+    throw new CleanRoomError("io-error", `Cannot read the input ${key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
+  }
+  if (parts === undefined) return false;
+  // Candidates are whole records, one per line and quote-free: every one is a data record, hashed in full.
+  for (const part of parts) {
+    const hasher = new CsvRecordHasher((lo, hi) => sink(lo, hi));
+    hasher.push(part);
+    hasher.end();
+  }
+  return true;
+}
+
 /** Keeps the first `MAX_LISTED` record indices and a count. */
 class Hits {
   readonly listed: number[] = [];
@@ -350,6 +375,9 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
         idx = qi.map((c) => header.indexOf(c));
       }
       const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
+      if (!combos && (await scanFast(csv, input.key, firstFields, (lo, hi) => {
+        for (let id = lines.get(lo, hi); id >= 0; id = next.data[id]) matched[id] = 1;
+      }))) continue;
       const widest = Math.max(-1, ...idx);
       const out = new Int32Array(2);
       const hasher = new CsvRecordHasher(
