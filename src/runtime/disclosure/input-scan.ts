@@ -291,13 +291,21 @@ function inWorker(job: RangeJob): Promise<RangeScan> {
  * Scans an input's records from `from` (a record's offset, after the header) to its end, in parallel across up to
  * `MAX_SCAN_THREADS` threads (this one and workers), with the Bloom filter `words` of the outputs' first fields.
  *
+ * @param options `threads` (default: the cores, at most `MAX_SCAN_THREADS`) and `minParallelBytes` (default
+ *   `PARALLEL_MIN_BYTES`): smaller inputs are scanned by this thread alone
  * @returns the candidate records (each ended by a newline), or undefined when some range held a double quote (then
  *   the caller must read the input with the quote-aware `CsvRecordHasher`)
  * @throws the file system's error when the input cannot be read
  */
-export async function scanInput(file: string, from: number, words: Int32Array): Promise<Uint8Array[] | undefined> {
+export async function scanInput(
+  file: string,
+  from: number,
+  words: Int32Array,
+  options: { readonly threads?: number; readonly minParallelBytes?: number } = {},
+): Promise<Uint8Array[] | undefined> {
   const size = fs.statSync(file).size;
-  const threads = size - from < PARALLEL_MIN_BYTES ? 1 : Math.max(1, Math.min(MAX_SCAN_THREADS, availableParallelism()));
+  const wanted = options.threads ?? Math.min(MAX_SCAN_THREADS, availableParallelism());
+  const threads = size - from < (options.minParallelBytes ?? PARALLEL_MIN_BYTES) ? 1 : Math.max(1, wanted);
   const cuts = Array.from({ length: threads + 1 }, (_, t) => (t === threads ? size : from + Math.floor(((size - from) * t) / threads)));
   const jobs: RangeJob[] = cuts.slice(0, threads).map((start, t) => ({ file, start, end: cuts[t + 1], atRecord: t === 0, words }));
   // Workers start first so that they run while this thread scans the first range.
