@@ -83,25 +83,30 @@ export class HashMap64 {
  * full work the filter would have saved.
  */
 export class BloomBits64 {
-  private readonly words: Int32Array;
+  private readonly bits: Int32Array;
   private readonly mask: number;
 
   /** @param entries how many hashes will be added (16 bits are reserved for each) */
   constructor(entries: number) {
     let nwords = 1 << 12;
     while (nwords * 2 < entries && nwords < 1 << 26) nwords *= 2;
-    this.words = new Int32Array(nwords);
+    this.bits = new Int32Array(nwords);
     this.mask = nwords - 1;
+  }
+
+  /** The filter's words (a power of two of them; a hash's word is its low half masked), for a scan in another thread. */
+  get words(): Int32Array {
+    return this.bits;
   }
 
   /** Adds a hash. */
   set(lo: number, hi: number): void {
-    this.words[lo & this.mask] |= (1 << (hi & 31)) | (1 << ((hi >>> 5) & 31));
+    this.bits[lo & this.mask] |= (1 << (hi & 31)) | (1 << ((hi >>> 5) & 31));
   }
 
   /** -1 when the hash was certainly never added, 0 when it may have been. */
   get(lo: number, hi: number): number {
     const bits = (1 << (hi & 31)) | (1 << ((hi >>> 5) & 31));
-    return (this.words[lo & this.mask] & bits) === bits ? 0 : -1;
+    return (this.bits[lo & this.mask] & bits) === bits ? 0 : -1;
   }
 }

@@ -3,9 +3,11 @@
  * input's quasi-identifier columns that is unique in that input, is flagged.
  *
  * The outputs are small next to the inputs, so the index is built on the outputs' side: every line of every text
- * output is hashed once into a table of 64-bit hashes (`record-hash.ts` says why 64 bits are enough), then each input
- * is streamed once and each record's hash is looked up. A record whose first field starts no output line is skipped
- * by a native newline search instead of being hashed whole. Memory is bounded by the outputs (tens of bytes per
+ * output is hashed once (`record-hash.ts` says why 64 bits are enough), its hash kept in line order and its first
+ * field's in a Bloom filter. A quote-free CSV input without quasi-identifiers is then scanned by first field across
+ * threads (`input-scan.ts`) and only the records that pass are hashed whole; any other input is streamed once through
+ * the quote-aware hasher, each record's hash looked up in a table of the lines' hashes (a record whose first field
+ * starts no output line still skipped by a native newline search). Memory is bounded by the outputs (tens of bytes per
  * output line) plus, for inputs with quasi-identifiers, the combinations whose values all occur in some output.
  *
  * Only positions and counts leave this module: never a line, a field or a value.
@@ -20,6 +22,7 @@ import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
 import { BloomBits64, HashMap64 } from "./hash-table.js";
+import { dataStart, scanInput } from "./input-scan.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -116,8 +119,11 @@ function incompleteTail(b: Buffer, from: number): number {
 
 /** A growable int32 array. */
 class IntList {
-  data = new Int32Array(1024);
+  data: Int32Array;
   length = 0;
+  constructor(capacity = 1024) {
+    this.data = new Int32Array(Math.max(16, capacity));
+  }
   push(v: number): void {
     if (this.length === this.data.length) {
       const d = new Int32Array(this.data.length * 2);
@@ -273,6 +279,30 @@ function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): b
   return go(0);
 }
 
+/**
+ * The input's records, after its header, that may equal an output line, by the parallel first-field scan
+ * (`input-scan.ts`), each passed to `sink` with its hash. False when the input holds a double quote (or its header
+ * cannot be told by newlines alone): the caller then reads it with the quote-aware hasher.
+ */
+async function scanFast(csv: string, key: string, firstFields: BloomBits64, sink: (lo: number, hi: number) => void): Promise<boolean> {
+  let parts: Uint8Array[] | undefined;
+  try {
+    const from = dataStart(csv);
+    if (from === undefined) return false;
+    parts = await scanInput(csv, from, firstFields.words);
+  } catch (err) {
+    throw new CleanRoomError("io-error", `Cannot read the input ${key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
+  }
+  if (parts === undefined) return false;
+  // Candidates are whole records, one per line and quote-free: every one is a data record, hashed in full.
+  for (const part of parts) {
+    const hasher = new CsvRecordHasher((lo, hi) => sink(lo, hi));
+    hasher.push(part);
+    hasher.end();
+  }
+  return true;
+}
+
 /** Keeps the first `MAX_LISTED` record indices and a count. */
 class Hits {
   readonly listed: number[] = [];
@@ -295,26 +325,27 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   if (withQi.some((i) => (i.quasiIdentifiers?.length ?? 0) > 30)) {
     throw new CleanRoomError("invalid-policy", "An input declares more than 30 quasi-identifier columns; declare the few columns that identify people together");
   }
-  // 1. Every line of every text output, by hash; chains of equal lines through `next`.
+  // 1. Every line of every text output: its hash, in line order (`lineLo`/`lineHi`), and its first field's in a Bloom
+  // filter. The table from hash to lines (`lineIndex`) is only built for an input read by the quote-aware hasher.
   // Sized from the outputs' bytes (about one line per 32 bytes), so the tables seldom grow while filled.
   let outputBytes = 0;
   for (const o of outputs) outputBytes += (await stat(o.file)).size;
   const expectedLines = Math.min(Math.ceil(outputBytes / 32) + 16, 1 << 26);
-  const lines = new HashMap64(expectedLines);
   const firstFields = new BloomBits64(expectedLines);
   const outputFields = new HashMap64(withQi.length > 0 ? 1 << 12 : 16);
-  const next = new IntList();
+  const lineLo = new IntList(expectedLines);
+  const lineHi = new IntList(expectedLines);
   const text: boolean[] = [];
   const records: number[] = [];
   const base: number[] = [];
   for (let f = 0; f < outputs.length; f++) {
-    const fileBase = next.length;
+    const fileBase = lineLo.length;
     base.push(fileBase);
     const utf8 = new Utf8Check();
     const hasher = new CsvRecordHasher(
       (lo, hi, h) => {
-        const id = next.length;
-        next.push(lines.set(lo, hi, id));
+        lineLo.push(lo);
+        lineHi.push(hi);
         firstFields.set(h.firstLo, h.firstHi);
         if (withQi.length > 0) for (let p = 0; p < h.fieldCount; p++) outputFields.set(h.fieldLo[p], h.fieldHi[p], 0);
       },
@@ -331,7 +362,20 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   }
 
   // 2. Each input once: mark the output lines equal to one of its records; count its quasi-identifier combinations.
-  const matched = new Uint8Array(next.length);
+  const lineCount = lineLo.length;
+  const matched = new Uint8Array(lineCount);
+  // Hashes of input records, from the fast scan, that may equal an output line; compared with every line at the end.
+  const found = new HashMap64(1024);
+  let index: { lines: HashMap64; next: Int32Array } | undefined;
+  // Hash → lines, with equal lines chained through `next`: built once, when a record must be looked up as it is read.
+  const lineIndex = (): { lines: HashMap64; next: Int32Array } => {
+    if (index) return index;
+    const lines = new HashMap64(lineCount);
+    const next = new Int32Array(lineCount);
+    for (let id = 0; id < lineCount; id++) next[id] = lines.set(lineLo.data[id], lineHi.data[id], id);
+    index = { lines, next };
+    return index;
+  };
   const uniques: UniqueIndex[] = [];
   for (const input of inputs) {
     const { csv, cleanup } = input.format === "parquet" ? await parquetAsCsv(input.path) : { csv: input.path, cleanup: async () => {} };
@@ -350,12 +394,14 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
         idx = qi.map((c) => header.indexOf(c));
       }
       const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
+      if (!combos && (await scanFast(csv, input.key, firstFields, (lo, hi) => found.set(lo, hi, 0)))) continue;
+      const { lines, next } = lineIndex();
       const widest = Math.max(-1, ...idx);
       const out = new Int32Array(2);
       const hasher = new CsvRecordHasher(
         (lo, hi, h) => {
           if (h.records === 0) return; // the header: column names are public
-          for (let id = lines.get(lo, hi); id >= 0; id = next.data[id]) matched[id] = 1;
+          for (let id = lines.get(lo, hi); id >= 0; id = next[id]) matched[id] = 1;
           if (combos && h.fieldCount > widest) {
             // Only combinations whose every value occurs in some output can be found there: count those alone.
             for (const p of idx) if (outputFields.get(h.fieldLo[p], h.fieldHi[p]) < 0) return;
@@ -385,6 +431,8 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
     }
   }
 
+  if (found.size > 0) for (let id = 0; id < lineCount; id++) if (found.get(lineLo.data[id], lineHi.data[id]) >= 0) matched[id] = 1;
+
   // 3. With unique combinations to look for, the text outputs once more, field by field.
   const qiHits = outputs.map(() => new Hits());
   if (uniques.length > 0) {
@@ -409,7 +457,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   for (let f = 0; f < outputs.length; f++) {
     const verbatim = new Hits();
     if (text[f]) {
-      const end = f + 1 < outputs.length ? base[f + 1] : next.length;
+      const end = f + 1 < outputs.length ? base[f + 1] : lineCount;
       for (let id = base[f]; id < end; id++) if (matched[id]) verbatim.add(id - base[f]);
     }
     result.set(outputs[f].path, {
