@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { DISCLOSURE_DEFAULTS } from "../../src/core/disclosure.js";
+import { DISCLOSURE_DEFAULTS, type DisclosureFinding } from "../../src/core/disclosure.js";
 import type { CellDeclaration, OutputDeclaration } from "../../src/runtime/disclosure/manifest.js";
 import { judgeDeclaration, verdictOf, worstVerdict } from "../../src/runtime/disclosure/rules.js";
 
@@ -126,7 +126,11 @@ describe("runtime/disclosure/rules: other kinds and verdicts", () => {
   });
 
   it("GIVEN unjudgeable with any other finding THEN fail; the worst verdict wins", () => {
-    expect(verdictOf([{ rule: "unjudgeable", count: 1, detail: "" }, { rule: "verbatim-rows", count: 1, detail: "" }])).to.equal("fail");
+    const mixed: DisclosureFinding[] = [
+      { rule: "unjudgeable", count: 1, detail: "" },
+      { rule: "verbatim-rows", count: 1, detail: "" },
+    ];
+    expect(verdictOf(mixed)).to.equal("fail");
     expect(worstVerdict(["pass", "review"])).to.equal("review");
     expect(worstVerdict(["review", "fail", "pass"])).to.equal("fail");
     expect(worstVerdict([])).to.equal("pass");

@@ -157,15 +157,5 @@ export function judgeDeclaration(decl: OutputDeclaration, thresholds: Disclosure
   }
 }
 
-/** `pass` with no finding, `review` when every finding is `unjudgeable`, else `fail`. */
-export function verdictOf(findings: readonly DisclosureFinding[]): "pass" | "review" | "fail" {
-  if (findings.length === 0) return "pass";
-  return findings.every((f) => f.rule === "unjudgeable") ? "review" : "fail";
-}
-
-/** The worst of several verdicts (`fail` > `review` > `pass`); `pass` for none. */
-export function worstVerdict(verdicts: readonly string[]): "pass" | "review" | "fail" {
-  if (verdicts.includes("fail")) return "fail";
-  if (verdicts.includes("review")) return "review";
-  return "pass";
-}
+/** The verdicts findings give, as `parseReceipt` re-checks them: one definition, in core. */
+export { verdictOf, worstVerdict } from "../../core/disclosure-report.js";
