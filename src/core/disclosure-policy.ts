@@ -42,16 +42,10 @@ export interface ResolvedOutputDisclosure {
 }
 
 /** A dataset's disclosure settings as a descriptor carries them (only what its provider set). */
-export interface DatasetDisclosure {
+export interface DatasetDisclosure extends Partial<DisclosureThresholds> {
   readonly mode?: string;
   readonly releaseOnPass?: boolean;
   readonly quasiIdentifiers?: readonly string[];
-  readonly minCellCount?: number;
-  readonly dominanceN?: number;
-  readonly dominanceK?: number;
-  readonly pPercent?: number;
-  readonly minResidualDf?: number;
-  readonly maxTableRows?: number;
 }
 
 /** The descriptor fields `resolveDisclosurePolicy` reads (a `CleanRoomDescriptor` has them). */

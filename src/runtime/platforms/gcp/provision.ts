@@ -12,10 +12,10 @@ import type { KeyManagementServiceClient } from "@google-cloud/kms";
 import { type CleanRoomDescriptor, findDataset, findProvider } from "../../../core/descriptor.js";
 import { CleanRoomError } from "../../../core/errors.js";
 import type { ProvisionOptions, ProvisionResult } from "../platform.js";
-import { checkUnchanged } from "../../provision/csv-check.js";
-import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import { generateDataKey } from "../../provision/envelope.js";
 import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
-import { encryptTree, provisionsTree, treeDatasetManifest } from "../../provision/tree.js";
+import { provisionsTree, } from "../../provision/tree.js";
+import { type EncryptStep, type StepTarget, tableStep, treeStep } from "../../provision/encrypt-step.js";
 import { kmsWrap } from "./kms.js";
 import type { RetryPolicy } from "./retry.js";
 import type { GcsStore } from "./storage.js";
@@ -53,12 +53,12 @@ interface Destination {
  * `key.wrapped` and `manifest.json`, in that order. The manifest goes last: its presence means the dataset is complete.
  * The key is zeroed and the temporary file removed whatever happens.
  */
-async function storeEncrypted<T>(
+async function storeEncrypted(
   descriptor: CleanRoomDescriptor,
   to: Destination,
-  encrypt: (file: string, key: Buffer, onBytes?: (bytes: number) => void) => Promise<{ readonly manifest: unknown; readonly result: T }>,
+  encrypt: EncryptStep,
   upload: { readonly resumable?: boolean; readonly chunkSize?: number } = {},
-): Promise<T> {
+): Promise<ProvisionResult> {
   const { store, options } = to;
   const provider = findProvider(descriptor, to.providerName);
   const base = joinUri(provider.dataUri, to.datasetName);
@@ -108,21 +108,12 @@ async function storeEncrypted<T>(
  * provisioned only when `manifest.json` exists, so a run that stops anywhere before the end is "not provisioned".
  */
 function provisionTree(descriptor: CleanRoomDescriptor, to: Destination, path: string): Promise<ProvisionResult> {
-  const { providerName, datasetName } = to;
-  return storeEncrypted(
-    descriptor,
-    to,
-    async (file, key, onBytes) => {
-      to.options.onProgress?.(`Encrypting the tree ${path} for ${providerName}/${datasetName}`);
-      const enc = await encryptTree(path, file, key, onBytes ? { onBytes } : {});
-      const uri = joinUri(findProvider(descriptor, providerName).dataUri, datasetName);
-      return {
-        manifest: treeDatasetManifest(providerName, datasetName, enc),
-        result: { provider: providerName, dataset: datasetName, uri, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] },
-      };
-    },
-    { resumable: true, chunkSize: TREE_UPLOAD_CHUNK },
-  );
+  return storeEncrypted(descriptor, to, treeStep(stepTarget(descriptor, to), path), { resumable: true, chunkSize: TREE_UPLOAD_CHUNK });
+}
+
+/** The shared encrypt steps' view of a destination. */
+function stepTarget(descriptor: CleanRoomDescriptor, to: Destination): StepTarget {
+  return { provider: to.providerName, dataset: to.datasetName, uri: joinUri(findProvider(descriptor, to.providerName).dataUri, to.datasetName), options: to.options };
 }
 
 /** Provisions one dataset of a GCP room. See the module comment. */
@@ -142,23 +133,5 @@ export async function provisionDataset(
   const format = provisionFormat(providerName, dataset, options.format);
   // The whole file is checked before anything is uploaded: a file that fails leaves no object behind (issue 19).
   const checked = await checkDatasetTable(path, format, dataset);
-  return storeEncrypted(descriptor, to, async (file, key, onBytes) => {
-    options.onProgress?.(`Encrypting ${path} for ${providerName}/${datasetName}`);
-    const enc = await encryptFile(path, file, key, onBytes ? { onBytes } : {});
-    checkUnchanged(path, checked.sha256, enc.sha256);
-    return {
-      manifest: datasetManifest(providerName, datasetName, format, enc),
-      result: {
-        provider: providerName,
-        dataset: datasetName,
-        uri: joinUri(findProvider(descriptor, providerName).dataUri, datasetName),
-        bytes: enc.bytes,
-        sha256: enc.sha256,
-        ciphertextSha256: enc.ciphertextSha256,
-        ...(format === "csv" ? {} : { format }),
-        rows: checked.rows,
-        unparsable: checked.unparsable,
-      },
-    };
-  });
+  return storeEncrypted(descriptor, to, tableStep(stepTarget(descriptor, to), path, format, checked));
 }

@@ -13,10 +13,10 @@ import { JOB_ID_PATTERN } from "../../../core/patterns.js";
 import type { DisclosureReport } from "../../../core/disclosure.js";
 import { RESULT_FILES, parseReceipt } from "../../../core/receipt.js";
 import { type JobReleaseOptions, type JobReleaseRecord, releaseRecordFor, resultHeld } from "../../jobs/release.js";
-import { checkUnchanged } from "../../provision/csv-check.js";
-import { datasetManifest, encryptFile, generateDataKey } from "../../provision/envelope.js";
+import { type EncryptStep, tableStep, treeStep } from "../../provision/encrypt-step.js";
+import { generateDataKey } from "../../provision/envelope.js";
 import { checkDatasetTable, provisionFormat } from "../../provision/table-check.js";
-import { encryptTree, provisionsTree, treeDatasetManifest } from "../../provision/tree.js";
+import { provisionsTree, } from "../../provision/tree.js";
 import {
   FINAL_JOB_STATES,
   type FetchOptions,
@@ -85,25 +85,7 @@ export class LocalRoomClient implements RoomClient {
     }
     // The whole file is checked before anything is stored: a file that fails leaves nothing behind (issue 19).
     const checked = await checkDatasetTable(path, format, ds);
-    return this.storeEncrypted(provider, dataset, options, async (file, key, onBytes) => {
-      options.onProgress?.(`Encrypting ${path} for ${provider}/${dataset}`);
-      const enc = await encryptFile(path, file, key, onBytes ? { onBytes } : {});
-      checkUnchanged(path, checked.sha256, enc.sha256);
-      return {
-        manifest: datasetManifest(provider, dataset, format, enc),
-        result: {
-          provider,
-          dataset,
-          uri: `${p.dataUri}/${dataset}`,
-          bytes: enc.bytes,
-          sha256: enc.sha256,
-          ciphertextSha256: enc.ciphertextSha256,
-          ...(format === "csv" ? {} : { format }),
-          rows: checked.rows,
-          unparsable: checked.unparsable,
-        },
-      };
-    });
+    return this.storeEncrypted(provider, dataset, options, tableStep({ provider, dataset, uri: `${p.dataUri}/${dataset}`, options }, path, format, checked));
   }
 
   /**
@@ -112,14 +94,7 @@ export class LocalRoomClient implements RoomClient {
    */
   private provisionTree(provider: string, dataset: string, path: string, options: ProvisionOptions): Promise<ProvisionResult> {
     const uri = `${findProvider(this.descriptor, provider).dataUri}/${dataset}`;
-    return this.storeEncrypted(provider, dataset, options, async (file, key, onBytes) => {
-      options.onProgress?.(`Encrypting the tree ${path} for ${provider}/${dataset}`);
-      const enc = await encryptTree(path, file, key, onBytes ? { onBytes } : {});
-      return {
-        manifest: treeDatasetManifest(provider, dataset, enc),
-        result: { provider, dataset, uri, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] },
-      };
-    });
+    return this.storeEncrypted(provider, dataset, options, treeStep({ provider, dataset, uri, options }, path));
   }
 
   /**
@@ -132,7 +107,7 @@ export class LocalRoomClient implements RoomClient {
     provider: string,
     dataset: string,
     options: ProvisionOptions,
-    encrypt: (file: string, key: Buffer, onBytes?: (bytes: number) => void) => Promise<{ readonly manifest: unknown; readonly result: ProvisionResult }>,
+    encrypt: EncryptStep,
   ): Promise<ProvisionResult> {
     const p = findProvider(this.descriptor, provider);
     const finalDir = join(uriToPath(p.dataUri), dataset);

@@ -1,0 +1,59 @@
+/**
+ * What both backends' provisioning does between "a fresh data key and a private file" and "wrap and store": encrypt a
+ * checked table or a tree into that file and say what was stored (the dataset's `manifest.json` and the result the
+ * caller returns). The backends differ only in where the objects go and who wraps the key.
+ */
+import type { ProvisionOptions, ProvisionResult } from "../platforms/platform.js";
+import type { CsvCheck } from "./csv-check.js";
+import { checkUnchanged } from "./csv-check.js";
+import { datasetManifest, encryptFile } from "./envelope.js";
+import { encryptTree, treeDatasetManifest } from "./tree.js";
+
+/** Encrypts a dataset into `file` with `key`, reporting encrypted bytes to `onBytes`. */
+export type EncryptStep = (file: string, key: Buffer, onBytes?: (bytes: number) => void) => Promise<{ readonly manifest: unknown; readonly result: ProvisionResult }>;
+
+/** Names the dataset being provisioned and where it is stored (`uri`, for the result). */
+export interface StepTarget {
+  readonly provider: string;
+  readonly dataset: string;
+  readonly uri: string;
+  readonly options: ProvisionOptions;
+}
+
+/**
+ * A table (CSV or Parquet) that `checkDatasetTable` already checked as `checked`: encrypted as one envelope, refused
+ * when its bytes changed since the check.
+ */
+export function tableStep(t: StepTarget, path: string, format: string, checked: CsvCheck): EncryptStep {
+  return async (file, key, onBytes) => {
+    t.options.onProgress?.(`Encrypting ${path} for ${t.provider}/${t.dataset}`);
+    const enc = await encryptFile(path, file, key, onBytes ? { onBytes } : {});
+    checkUnchanged(path, checked.sha256, enc.sha256);
+    return {
+      manifest: datasetManifest(t.provider, t.dataset, format, enc),
+      result: {
+        provider: t.provider,
+        dataset: t.dataset,
+        uri: t.uri,
+        bytes: enc.bytes,
+        sha256: enc.sha256,
+        ciphertextSha256: enc.ciphertextSha256,
+        ...(format === "csv" ? {} : { format }),
+        rows: checked.rows,
+        unparsable: checked.unparsable,
+      },
+    };
+  };
+}
+
+/** A `files` tree (a directory, or a `.tar`/`.tar.gz` archive) streamed into one "acr-tree-v1" envelope. */
+export function treeStep(t: StepTarget, path: string): EncryptStep {
+  return async (file, key, onBytes) => {
+    t.options.onProgress?.(`Encrypting the tree ${path} for ${t.provider}/${t.dataset}`);
+    const enc = await encryptTree(path, file, key, onBytes ? { onBytes } : {});
+    return {
+      manifest: treeDatasetManifest(t.provider, t.dataset, enc),
+      result: { provider: t.provider, dataset: t.dataset, uri: t.uri, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] },
+    };
+  };
+}
