@@ -4,11 +4,11 @@
  * The fixtures under tests/scripts/fixtures are not *.test.ts files: only these tests run them.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { mochaArgs, slowestFiles, timeoutMessage } from "../../scripts/test-run.js";
+import { expandSpec, longestFirst, mochaArgs, orderedSpec, slowestFiles, timeoutMessage } from "../../scripts/test-run.js";
 import { REPO_ROOT } from "../components/harness.js";
 
 const FIXTURES = "tests/scripts/fixtures";
@@ -65,6 +65,47 @@ describe("scripts/test-run.ts: the suite's runner", function () {
   it("GIVEN per-process file times WHEN summed THEN the slowest files come first, across processes", () => {
     const table = slowestFiles([{ files: { "a.test.ts": 1_000, "b.test.ts": 5_000 } }, { files: { "a.test.ts": 6_000, "c.test.ts": 10 } }], 2);
     expect(table).to.equal("     7.0 s  a.test.ts\n     5.0 s  b.test.ts");
+  });
+
+  it("GIVEN a tree of test files WHEN .mocharc's kind of spec is expanded THEN every file with the suffix, at any depth, repo-relative and sorted; another form is left to mocha", () => {
+    const root = mkdtempSync(join(tmpdir(), "acr-spec-"));
+    try {
+      for (const f of ["tests/b.test.ts", "tests/a/deep/c.test.ts", "tests/a/x.ts", "tests/a/fixture.test.ts.orig", "other/d.test.ts"]) {
+        mkdirSync(join(root, f, ".."), { recursive: true });
+        writeFileSync(join(root, f), "");
+      }
+      expect(expandSpec(root, "tests/**/*.test.ts")).to.deep.equal(["tests/a/deep/c.test.ts", "tests/b.test.ts"]);
+      expect(expandSpec(root, "nowhere/**/*.test.ts")).to.deep.equal([]);
+      expect(expandSpec(root, "tests/*.test.ts")).to.equal(undefined);
+      expect(expandSpec(root, "tests/**/{a,b}.test.ts")).to.equal(undefined);
+      // The whole suite's order: the cache when it can be read, else the seed; a file in neither first.
+      writeFileSync(join(root, "cache.json"), JSON.stringify({ "tests/b.test.ts": 5, "tests/a/deep/c.test.ts": 9 }));
+      writeFileSync(join(root, "seed.json"), JSON.stringify({ "tests/b.test.ts": 9, "tests/a/deep/c.test.ts": 5 }));
+      writeFileSync(join(root, "broken.json"), "{");
+      const spec = { spec: ["tests/**/*.test.ts"] };
+      const files = (...d: string[]) => orderedSpec(root, spec, d.map((f) => join(root, f)));
+      expect(files("cache.json", "seed.json")).to.deep.equal(["tests/a/deep/c.test.ts", "tests/b.test.ts"]);
+      expect(files("missing.json", "seed.json")).to.deep.equal(["tests/b.test.ts", "tests/a/deep/c.test.ts"]);
+      expect(files("broken.json", "seed.json")).to.deep.equal(["tests/b.test.ts", "tests/a/deep/c.test.ts"]);
+      expect(files("missing.json")).to.deep.equal(["tests/a/deep/c.test.ts", "tests/b.test.ts"]);
+      expect(orderedSpec(root, { spec: ["tests/*.ts"] }, [])).to.equal(undefined);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("GIVEN last run's file times WHEN ordering THEN the longest runs first and files without a time before all of them, in their given order", () => {
+    expect(longestFirst(["a", "b", "new1", "c", "new2"], { a: 10, b: 3_000, c: 700, gone: 9_999 })).to.deep.equal(["new1", "new2", "b", "c", "a"]);
+    expect(longestFirst([], { a: 1 })).to.deep.equal([]);
+  });
+
+  it("GIVEN CLEANROOM_TEST_SLOWEST WHEN it is not a whole number THEN exit 2 saying what it takes; 0 lists no files", () => {
+    const bad = testRun([`${FIXTURES}/skip.fixture.ts`], { CLEANROOM_TEST_SLOWEST: "five" });
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.include('CLEANROOM_TEST_SLOWEST must be a whole number of files (0 for none), got "five"');
+    expect(testRun([`${FIXTURES}/skip.fixture.ts`], { CLEANROOM_TEST_SLOWEST: "0" }).stdout).to.not.include("slowest files");
+    const two = testRun([`${FIXTURES}/skip.fixture.ts`], { CLEANROOM_TEST_SLOWEST: "2" }).stdout;
+    expect(two).to.match(/slowest files:\n +\d+\.\d s {2}tests\/scripts\/fixtures\/skip\.fixture\.ts\n/);
   });
 
   it("GIVEN a test that blocks its process forever WHEN the overall limit passes THEN the run stops (exit 124) naming that test and its file", () => {
