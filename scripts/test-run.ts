@@ -121,8 +121,7 @@ export function orderedSpec(root: string, config: Config, durationFiles: readonl
   const expanded = spec.map((p) => expandSpec(root, p));
   if (expanded.some((e) => e === undefined)) return undefined;
   const files = [...new Set(expanded.flat() as string[])];
-  let durations: Record<string, number> | undefined;
-  for (const f of durationFiles) if ((durations = readDurations(f))) break;
+  const durations = durationFiles.map(readDurations).find((d) => d !== undefined);
   return longestFirst(files, durations ?? {});
 }
 
