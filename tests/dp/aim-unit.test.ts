@@ -33,8 +33,11 @@ describe("dp AIM (unit)", () => {
     expect(res.table.rows).to.equal(N);
     for (let c = 0; c < 4; c++) closeTo(counts(res.table, c, 4), counts(data, c, 4), 1, `column ${c}`);
     expect(pairNames(res.tree)).to.include.members(["a-b", "c-d"]);
-    // More rounds than pairs: some pairs were measured again and combined.
+    // More rounds than pairs: some pairs were measured again and combined. Once the data is explained a measurement
+    // barely moves the model and the noise is halved (each round then costs 4×): far fewer than the 16·d rounds
+    // planned at the starting scale.
     expect(res.rounds).to.be.above(res.tree.length);
+    expect(res.rounds).to.be.below(16 * 4 / 2);
     for (const [x, y] of res.tree) {
       const [a, b] = [column(x), column(y)];
       closeTo(pairCounts(res.table, a, b, 4, 4), pairCounts(data, a, b, 4, 4), 2, `(${x}, ${y})`);
@@ -127,10 +130,25 @@ describe("dp AIM (unit)", () => {
     const data = pairedTable(N, "aim-iter");
     const none = aim(tables(data), ABCD, { epsilon: 1000, rng: testRng("ai"), iterations: 0 });
     for (let c = 0; c < 4; c++) closeTo(counts(none.table, c, 4), [200, 200, 200, 0], 1, `column ${c}`);
+    const started = performance.now();
     const fitted = aim(tables(data), ABCD, { epsilon: 1000, rng: testRng("ai") });
+    const elapsed = performance.now() - started;
     expect(counts(fitted.table, 2, 4)).to.not.deep.equal([200, 200, 200, 0]);
     closeTo(counts(fitted.table, 2, 4), counts(data, 2, 4), 1, "column c");
     expect(fitted.timings).to.have.keys(["select", "estimate"]);
-    for (const t of Object.values(fitted.timings)) expect(t).to.be.at.least(0);
+    const phases = Object.values(fitted.timings);
+    for (const t of phases) expect(t).to.be.at.least(0);
+    expect(phases.reduce((a, b) => a + b, 0)).to.be.at.most(elapsed);
+  });
+
+  it("GIVEN ε so small that a round's selection ε is below the exponential mechanism's 2^-30 resolution THEN no round: only the 1-way marginals", () => {
+    const rho = cdpRho(1e-8, 1e-9);
+    const res = aim(tables(pairedTable(100, "aim-tiny")), ABCD, { epsilon: 1e-8, rng: testRng("tiny"), rows: 10 });
+    expect(res.rounds).to.equal(0);
+    expect(res.tree).to.deep.equal([]);
+    // Round 0 costs α·ρ/(16·d) (the d 1-way marginals at the starting scale), with α = 0.9.
+    const start = (0.9 * rho) / (16 * 4);
+    expect(res.rhoUsed).to.be.at.most(start).and.above(start * (1 - 1e-6));
+    expect(res.table.rows).to.equal(10);
   });
 });

@@ -83,6 +83,7 @@ describe("dp MST (unit)", () => {
     expect(twoWayNoiseCount([2, 3, 4])).to.equal(12 + 8);
     expect(twoWayNoiseCount([4, 1, 1, 3])).to.equal(12 + 4 + 4);
     expect(twoWayNoiseCount([5, 2])).to.equal(10);
+    expect(twoWayNoiseCount([3, 9, 2])).to.equal(27 + 18);
     expect(twoWayNoiseCount([5])).to.equal(0);
     expect(twoWayNoiseCount([])).to.equal(0);
   });
@@ -130,6 +131,12 @@ describe("dp MST (unit)", () => {
     expect(invalidArgument(() => mst(data, ABCD, opts(exactNoise(planMst(3, 2, 1e-9), SIZES)))).message).to.match(/another plan/);
     const single = exactNoise(plan, SIZES);
     expect(invalidArgument(() => mst(data, ABCD, opts({ ...single, variances: { oneWay: plan.oneWayVariance } }))).message).to.match(/another plan/);
+    // A one-column plan has no 2-way variance: noise that carries one is not its noise.
+    const one = planMst(1, 2, 1e-9);
+    const foreign = { ...exactNoise(one, [4]), variances: { oneWay: one.oneWayVariance, twoWay: plan.twoWayVariance } };
+    expect(invalidArgument(() => mst(tableOf([[0, 1]]), categoricalDomain(["x"], [3]), { epsilon: 2, rng: testRng("n"), noise: foreign })).message).to.match(
+      /another plan/,
+    );
     // Right plan, wrong shapes.
     expect(invalidArgument(() => mst(data, ABCD, opts(exactNoise(plan, [4, 4, 3, 4])))).message).to.match(/does not match the domain/);
     const short = exactNoise(plan, SIZES);
@@ -316,12 +323,20 @@ describe("dp MST (unit)", () => {
     expect(isEncodedTable(data)).to.equal(true);
     const tables = tablesOfColumns(data.columns, SIZES);
     expect(isEncodedTable(tables)).to.equal(false);
+    // Count tables that also report their row count are still count tables.
+    const counted = { sizes: tables.sizes, oneWay: (i: number) => tables.oneWay(i), twoWay: (a: number, b: number) => tables.twoWay(a, b), rows: 200 };
+    expect(isEncodedTable(counted)).to.equal(false);
+    expect(mst(counted, ABCD, { epsilon: 3, delta: 1e-6, iterations: 7, rng: testRng("same") }).table.rows).to.be.within(150, 250);
+    const started = performance.now();
     const fromRows = mst(data, ABCD, { epsilon: 3, delta: 1e-6, iterations: 7, rng: testRng("same") });
+    const elapsed = performance.now() - started;
     const fromCounts = mst(tables, ABCD, { epsilon: 3, delta: 1e-6, iterations: 7, rng: testRng("same") });
     expect(fromCounts.table.columns.map((c) => Array.from(c))).to.deep.equal(fromRows.table.columns.map((c) => Array.from(c)));
     expect(fromRows.plan).to.deep.equal(planMst(4, 3, 1e-6));
     expect(fromRows.model.iterations).to.equal(7);
     expect(fromRows.timings).to.have.keys(["noise", "measure-1way", "compress", "score", "select", "measure-2way", "estimate", "generate"]);
-    for (const t of Object.values(fromRows.timings)) expect(t).to.be.at.least(0);
+    const phases = Object.values(fromRows.timings);
+    for (const t of phases) expect(t).to.be.at.least(0);
+    expect(phases.reduce((a, b) => a + b, 0)).to.be.at.most(elapsed);
   });
 });
