@@ -9,7 +9,7 @@
  * (`reports/stryker-incremental-<name>.json`) and JSON report (`reports/mutation/<name>/mutation.json`).
  */
 
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -173,3 +173,16 @@ export const incrementalFileOf = (name) => `reports/stryker-incremental-${name}.
 export const jsonReportOf = (name) => `reports/mutation/${name}/mutation.json`;
 /** @param {string} name */
 export const htmlReportOf = (name) => `reports/mutation/${name}/index.html`;
+
+/**
+ * The newest result of a path: its JSON report (not committed: only where the path was run) or its committed
+ * incremental file (the same Stryker report schema), whichever was written last; `undefined` when neither exists.
+ * So the summary built from a fresh checkout, or after one path's run, still covers every path.
+ * @param {string} name
+ * @param {string} [root]
+ * @returns {string | undefined}
+ */
+export function latestResultOf(name, root = process.cwd()) {
+  const found = [jsonReportOf(name), incrementalFileOf(name)].filter((f) => existsSync(join(root, f)));
+  return found.sort((a, b) => statSync(join(root, b)).mtimeMs - statSync(join(root, a)).mtimeMs)[0];
+}
