@@ -38,6 +38,10 @@ describe("dp AIM (unit)", () => {
     // planned at the starting scale.
     expect(res.rounds).to.be.above(res.tree.length);
     expect(res.rounds).to.be.below(16 * 4 / 2);
+    // But not before: the first measurements of (a, b) and (c, d) each move the model a lot, so they are made at the
+    // starting scale (ρ/64 each) and the noise is halved only afterwards (4ρ/64, 16ρ/64, then the last round takes
+    // the rest): at least 5 rounds. Halving after a large move instead would leave 4.
+    expect(res.rounds).to.be.at.least(5);
     for (const [x, y] of res.tree) {
       const [a, b] = [column(x), column(y)];
       closeTo(pairCounts(res.table, a, b, 4, 4), pairCounts(data, a, b, 4, 4), 2, `(${x}, ${y})`);
