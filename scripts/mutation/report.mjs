@@ -7,14 +7,14 @@
  * `original` is the mutated source text (whitespace collapsed) and `replacement` Stryker's. Rows match on those four
  * columns, not on line numbers, so they survive edits elsewhere in the file. This script prints rows ready to paste.
  *
- * `node scripts/mutation/report.mjs [mutation.json …]`: by default every path's report that exists (a file in two
- * reports is taken from the later one).
+ * `node scripts/mutation/report.mjs [mutation.json …]`: by default every path's newest result, its JSON report or its
+ * committed incremental file (`latestResultOf`; a file in two reports is taken from the later one).
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { jsonReportOf, PATHS } from "./paths.mjs";
+import { latestResultOf, PATHS } from "./paths.mjs";
 
 const given = process.argv.slice(2);
-const inputs = given.length > 0 ? given : ["reports/mutation/mutation.json", ...PATHS.map((p) => jsonReportOf(p.name))].filter((f) => existsSync(f));
+const inputs = given.length > 0 ? given : ["reports/mutation/mutation.json", ...PATHS.map((p) => latestResultOf(p.name))].filter((f) => f !== undefined && existsSync(f));
 if (inputs.length === 0) {
   console.error("report: no mutation report found; run `npm run mutate` (or `npm run mutate -- --path <name>`) first");
   process.exit(1);

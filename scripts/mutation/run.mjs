@@ -15,7 +15,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PATHS, incrementalFileOf, jsonReportOf, pathNamed, testFilesOf } from "./paths.mjs";
+import { incrementalFileOf, latestResultOf, PATHS, pathNamed, testFilesOf } from "./paths.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const STRYKER = join(ROOT, "node_modules", "@stryker-mutator", "core", "bin", "stryker.js");
@@ -91,8 +91,9 @@ for (const path of options.paths) {
   times.push({ name: path.name, ms: Date.now() - started, code });
 }
 
-// The summary covers every path with a report, so a one-path run still shows the whole picture.
-const reports = PATHS.map((p) => jsonReportOf(p.name)).filter((f) => existsSync(join(ROOT, f)));
+// The summary covers every path with a result (its JSON report or committed incremental file), so a one-path run
+// still shows the whole picture.
+const reports = PATHS.map((p) => latestResultOf(p.name, ROOT)).filter((f) => f !== undefined);
 const report = spawnSync(process.execPath, [join(ROOT, "scripts", "mutation", "report.mjs"), ...reports], { cwd: ROOT, stdio: "inherit" });
 
 console.log(`\nmutate: time per path${options.passed.includes("--force") ? " (cold, --force)" : " (incremental)"}`);

@@ -30,9 +30,16 @@ const ALPHA = 0.9;
 const ROUNDS_PER_COLUMN = 16;
 const ROUND_ITERATIONS = 150;
 
-/** What an AIM release costs: all of ρ(ε, δ). */
+/**
+ * What an AIM release costs: all of ρ(ε, δ).
+ *
+ * @throws CleanRoomError `invalid-argument` for fewer than two columns, ε not finite and > 0, or δ outside (0, 1)
+ */
 export function planAim(columns: number, epsilon: number, delta: number): { rho: number; rhoSpent: number; columns: number } {
   if (!(columns >= 2)) throw new CleanRoomError("invalid-argument", "AIM needs at least two columns");
+  // As planMst: cdpRho gives ρ = 0 for δ ≥ 1 and ρ ≈ 1e-18 for ε = 0, a plan whose noise no release can use.
+  if (!(epsilon > 0) || !Number.isFinite(epsilon)) throw new CleanRoomError("invalid-argument", `epsilon must be > 0 (got ${epsilon})`);
+  if (!(delta > 0 && delta < 1)) throw new CleanRoomError("invalid-argument", `delta must be in (0, 1) (got ${delta})`);
   const rho = cdpRho(epsilon, delta);
   return { rho, rhoSpent: rho, columns };
 }
