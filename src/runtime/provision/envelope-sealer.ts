@@ -317,3 +317,41 @@ export class EnvelopeSealer {
     this.chain.catch((err: unknown) => this.fail(err));
   }
 }
+
+/**
+ * Encrypts a file into "acr-envelope-v1" at `dst` (0600; it appears only once complete), reading it straight into the
+ * sealer's segments. `options.onBytes` is called with the plaintext bytes read so far.
+ *
+ * @returns the plaintext size, the hex sha256 of the plaintext and of the ciphertext (for `manifest.json`)
+ * @throws CleanRoomError `io-error` if `src` cannot be read or `dst` written
+ */
+export async function encryptFile(
+  src: string,
+  dst: string,
+  key: Buffer,
+  options: SealerOptions & { readonly onBytes?: (bytes: number) => void } = {},
+): Promise<{ bytes: number; sha256: string; ciphertextSha256: string }> {
+  const sealer = await EnvelopeSealer.create(dst, key, options);
+  let file: FileHandle | undefined;
+  try {
+    file = await open(src, "r");
+    const id = sealer.openDigest();
+    for (;;) {
+      const space = await sealer.reserve();
+      const { bytesRead } = await file.read(space, 0, space.length, null);
+      if (bytesRead === 0) break;
+      sealer.commit(bytesRead, id);
+      options.onBytes?.(sealer.bytes);
+    }
+    const sha256 = sealer.digest(id);
+    sha256.catch(() => undefined); // awaited below unless finish fails first
+    const sealed = await sealer.finish();
+    return { bytes: sealed.bytes, sha256: await sha256, ciphertextSha256: sealed.ciphertextSha256 };
+  } catch (err) {
+    await sealer.abort();
+    if (err instanceof CleanRoomError) throw err;
+    throw new CleanRoomError("io-error", `Cannot write ${dst} from ${src}: ${messageOf(err)}`, { cause: err });
+  } finally {
+    await file?.close().catch(() => undefined);
+  }
+}

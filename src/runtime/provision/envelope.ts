@@ -397,23 +397,6 @@ async function streamToFile(src: string, dst: string, middle: Transform[]): Prom
 }
 
 /**
- * Encrypts a file into "acr-envelope-v1", streaming. `options.onBytes` is called with the plaintext bytes read so far.
- *
- * @returns the plaintext size, the hex sha256 of the plaintext and of the ciphertext (for `manifest.json`)
- */
-export async function encryptFile(
-  src: string,
-  dst: string,
-  key: Buffer,
-  options: EncryptOptions & { readonly onBytes?: (bytes: number) => void } = {},
-): Promise<{ bytes: number; sha256: string; ciphertextSha256: string }> {
-  const plain = new HashTap(options.onBytes);
-  const sealed = new HashTap();
-  await streamToFile(src, dst, [plain, createEncryptStream(key, options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }), sealed]);
-  return { bytes: plain.bytes, sha256: plain.digest(), ciphertextSha256: sealed.digest() };
-}
-
-/**
  * Decrypts an "acr-envelope-v1" file, streaming. `dst` appears only when the whole ciphertext authenticated.
  *
  * @returns the plaintext size and its hex sha256
