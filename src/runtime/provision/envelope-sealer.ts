@@ -333,6 +333,7 @@ export async function encryptFile(
 ): Promise<{ bytes: number; sha256: string; ciphertextSha256: string }> {
   const sealer = await EnvelopeSealer.create(dst, key, options);
   let file: FileHandle | undefined;
+  let finished = false;
   try {
     file = await open(src, "r");
     const id = sealer.openDigest();
@@ -346,9 +347,12 @@ export async function encryptFile(
     const sha256 = sealer.digest(id);
     sha256.catch(() => undefined); // awaited below unless finish fails first
     const sealed = await sealer.finish();
+    finished = true;
     return { bytes: sealed.bytes, sha256: await sha256, ciphertextSha256: sealed.ciphertextSha256 };
   } catch (err) {
     await sealer.abort();
+    // Without its digest the ciphertext must not look complete.
+    if (finished) await rm(dst, { force: true });
     if (err instanceof CleanRoomError) throw err;
     throw new CleanRoomError("io-error", `Cannot write ${dst} from ${src}: ${messageOf(err)}`, { cause: err });
   } finally {

@@ -319,13 +319,17 @@ export async function encryptTree(src: string, dst: string, key: Buffer, options
   }
   const sealer = await EnvelopeSealer.create(dst, key, options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize });
   const entries: Promise<ManifestEntry>[] = [];
+  let sealed = false;
   try {
     await sealTree(archive ? archiveFiles(src) : directoryFiles(src), sealer, entries, options.onBytes);
     const { ciphertextSha256 } = await sealer.finish();
+    sealed = true;
     const summary = summarize(await Promise.all(entries));
     return { ...summary, ciphertextSha256 };
   } catch (err) {
     await sealer.abort();
+    // Without its manifest the ciphertext must not look complete.
+    if (sealed) await rm(dst, { force: true });
     if (err instanceof CleanRoomError) throw err;
     throw new CleanRoomError("io-error", `Cannot encrypt the tree ${src} into ${dst}: ${messageOf(err)}`, { cause: err });
   }
