@@ -135,10 +135,11 @@ describe("provision/envelope-sealer: acr-envelope-v1 sealed with WebCrypto in pa
     expect((await rejection(sealer.write(Buffer.from("x")))).message).to.match(/finished or aborted/);
   });
 
-  it("GIVEN a bad key or segment size THEN refused before any file exists", async () => {
+  it("GIVEN a bad key, segment size or parallelism THEN refused before any file exists", async () => {
     const dst = fresh("enc");
     expect((await rejection(EnvelopeSealer.create(dst, randomBytes(16)))).code).to.equal("invalid-argument");
     expect((await rejection(EnvelopeSealer.create(dst, generateDataKey(), { segmentSize: 63 }))).code).to.equal("invalid-argument");
+    expect((await rejection(EnvelopeSealer.create(dst, generateDataKey(), { parallel: 0 }))).code).to.equal("invalid-argument");
     expect(existsSync(dst)).to.equal(false);
     expect(readdirSync(dir).filter((f) => f.startsWith(dst.slice(dir.length + 1)))).to.deep.equal([]);
   });

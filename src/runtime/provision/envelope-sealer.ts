@@ -43,6 +43,7 @@ interface DigestRequest {
 }
 
 const EXTRA_BUFFERS = 4;
+const DEFAULT_PARALLEL = 3;
 
 /**
  * Writes one "acr-envelope-v1" file. Fill it with `reserve`/`commit` (read straight into the segment) or `write`
@@ -85,7 +86,7 @@ export class EnvelopeSealer {
     this.segmentSize = h.segmentSize;
     this.header = h.header;
     this.noncePrefix = h.noncePrefix;
-    this.parallel = Math.max(1, options.parallel ?? 3);
+    this.parallel = options.parallel ?? DEFAULT_PARALLEL;
     this.sealedId = this.sealedHashes.open();
     // The header is the ciphertext's first bytes: written and hashed like a sealed segment.
     const head = new Uint8Array(this.header.length);
@@ -102,6 +103,10 @@ export class EnvelopeSealer {
   static async create(dst: string, key: Buffer, options: SealerOptions = {}): Promise<EnvelopeSealer> {
     checkKey(key);
     newHeader(options.segmentSize ?? DEFAULT_SEGMENT_SIZE); // validates the segment size before anything is created
+    const parallel = options.parallel ?? DEFAULT_PARALLEL;
+    if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) {
+      throw new CleanRoomError("invalid-argument", `parallel must be an integer between 1 and 64 (got ${parallel})`);
+    }
     const cryptoKey = await webcrypto.subtle.importKey("raw", key, { name: "AES-GCM" }, false, ["encrypt"]);
     const tmp = `${dst}.partial-${process.pid}-${randomBytes(4).toString("hex")}`;
     // 0600: the ciphertext stays private to the user running the room until it is uploaded.
