@@ -12,9 +12,9 @@ import {
   createDecryptStream,
   createEncryptStream,
   decryptFile,
-  encryptFile,
   generateDataKey,
 } from "../../src/runtime/provision/envelope.js";
+import { encryptFile } from "../../src/runtime/provision/envelope-sealer.js";
 
 const SEG = 1024;
 const SEALED = SEG + 16;

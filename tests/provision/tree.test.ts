@@ -4,7 +4,7 @@
  * (the provider's key holder is the only one who can seal one), so each refusal is the tree reader's own.
  */
 import { createHash } from "node:crypto";
-import { createWriteStream, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, createWriteStream, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -166,6 +166,27 @@ describe("provision/tree: files datasets as one streamed envelope", function () 
     expect(err.code).to.equal("invalid-argument");
     expect(err.message).to.contain("neither a directory nor a .tar/.tar.gz archive");
   });
+
+  for (const change of ["grows", "shrinks"] as const) {
+    it(`GIVEN a file that ${change} while it is read WHEN encrypted THEN refused as changed, and no ciphertext is left`, async () => {
+      const root = fresh("changing");
+      mkdirSync(root);
+      const path = join(root, "weights.bin");
+      writeFileSync(path, Buffer.alloc(3 * 1024 * 1024, 1));
+      const dst = fresh("enc");
+      let changed = false;
+      const onBytes = () => {
+        if (changed) return;
+        changed = true;
+        if (change === "grows") appendFileSync(path, "more");
+        else truncateSync(path, 1000);
+      };
+      const err = await rejection(encryptTree(root, dst, generateDataKey(), { segmentSize: 64 * 1024, onBytes }));
+      expect(err.code).to.equal("io-error");
+      expect(err.message).to.match(/changed while it was being provisioned/);
+      expect(readdirSync(work).filter((f) => f.startsWith(dst.slice(work.length + 1)))).to.deep.equal([]);
+    });
+  }
 
   describe("hostile containers (sealed with the right key)", () => {
     const key = generateDataKey();

@@ -6,7 +6,8 @@
 import type { ProvisionOptions, ProvisionResult } from "../platforms/platform.js";
 import type { CsvCheck } from "./csv-check.js";
 import { checkUnchanged } from "./csv-check.js";
-import { datasetManifest, encryptFile } from "./envelope.js";
+import { datasetManifest } from "./envelope.js";
+import { encryptFile } from "./envelope-sealer.js";
 import { encryptTree, treeDatasetManifest } from "./tree.js";
 
 /** Encrypts a dataset into `file` with `key`, reporting encrypted bytes to `onBytes`. */

@@ -77,9 +77,11 @@ const MAGIC = Buffer.from("ACRENV", "ascii");
 const VERSION = 1;
 /** Size of the header in bytes. */
 export const HEADER_SIZE = MAGIC.length + 1 + 1 + 4 + 8;
-const TAG_SIZE = 16;
+/** Size of each segment's GCM tag in bytes. */
+export const TAG_SIZE = 16;
 const KEY_SIZE = 32;
-const MAX_SEGMENTS = 0xffffffff;
+/** Largest segment counter (u32). */
+export const MAX_SEGMENTS = 0xffffffff;
 
 /** Options of `createEncryptStream`. */
 export interface EncryptOptions {
@@ -92,7 +94,12 @@ export function generateDataKey(): Buffer {
   return randomBytes(KEY_SIZE);
 }
 
-function checkKey(key: Buffer): void {
+/**
+ * Refuses anything but a 32-byte Buffer as a data key.
+ *
+ * @throws CleanRoomError `invalid-argument`
+ */
+export function checkKey(key: Buffer): void {
   if (!Buffer.isBuffer(key) || key.length !== KEY_SIZE) {
     throw new CleanRoomError(
       "invalid-argument",
@@ -101,7 +108,8 @@ function checkKey(key: Buffer): void {
   }
 }
 
-function segmentAad(header: Buffer, counter: number, last: boolean): Buffer {
+/** The additional data of segment `counter`: `header || counter u32 || last u8` (every encryptor must use exactly this). */
+export function segmentAad(header: Buffer, counter: number, last: boolean): Buffer {
   const aad = Buffer.allocUnsafe(header.length + 5);
   header.copy(aad, 0);
   aad.writeUInt32BE(counter, header.length);
@@ -109,7 +117,8 @@ function segmentAad(header: Buffer, counter: number, last: boolean): Buffer {
   return aad;
 }
 
-function segmentNonce(prefix: Buffer, counter: number): Buffer {
+/** The 12-byte nonce of segment `counter`: `prefix (8 bytes) || counter u32`. */
+export function segmentNonce(prefix: Buffer, counter: number): Buffer {
   const nonce = Buffer.allocUnsafe(12);
   prefix.copy(nonce, 0);
   nonce.writeUInt32BE(counter, 8);
@@ -160,17 +169,8 @@ class ChunkQueue {
   }
 }
 
-/**
- * Returns a Transform that encrypts a byte stream into "acr-envelope-v1".
- *
- * Memory use is bounded by one segment. The key is used with a fresh random nonce prefix per stream.
- *
- * @param key a 32-byte data key (`generateDataKey()`)
- * @throws CleanRoomError `invalid-argument` for a bad key or segment size
- */
-export function createEncryptStream(key: Buffer, options: EncryptOptions = {}): Transform {
-  checkKey(key);
-  const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+/** A fresh envelope header (random nonce prefix) for `segmentSize` (checked), for one encryption. */
+export function newHeader(segmentSize: number = DEFAULT_SEGMENT_SIZE): { readonly segmentSize: number; readonly header: Buffer; readonly noncePrefix: Buffer } {
   if (!Number.isInteger(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
     throw new CleanRoomError(
       "invalid-argument",
@@ -184,6 +184,20 @@ export function createEncryptStream(key: Buffer, options: EncryptOptions = {}): 
   header[MAGIC.length + 1] = 0;
   header.writeUInt32BE(segmentSize, MAGIC.length + 2);
   noncePrefix.copy(header, MAGIC.length + 6);
+  return { segmentSize, header, noncePrefix };
+}
+
+/**
+ * Returns a Transform that encrypts a byte stream into "acr-envelope-v1".
+ *
+ * Memory use is bounded by one segment. The key is used with a fresh random nonce prefix per stream.
+ *
+ * @param key a 32-byte data key (`generateDataKey()`)
+ * @throws CleanRoomError `invalid-argument` for a bad key or segment size
+ */
+export function createEncryptStream(key: Buffer, options: EncryptOptions = {}): Transform {
+  checkKey(key);
+  const { segmentSize, header, noncePrefix } = newHeader(options.segmentSize);
 
   const queue = new ChunkQueue();
   let counter = 0;
@@ -380,23 +394,6 @@ async function streamToFile(src: string, dst: string, middle: Transform[]): Prom
     if (err instanceof CleanRoomError) throw err;
     throw new CleanRoomError("io-error", `Cannot write ${dst} from ${src}: ${messageOf(err)}`, { cause: err });
   }
-}
-
-/**
- * Encrypts a file into "acr-envelope-v1", streaming. `options.onBytes` is called with the plaintext bytes read so far.
- *
- * @returns the plaintext size, the hex sha256 of the plaintext and of the ciphertext (for `manifest.json`)
- */
-export async function encryptFile(
-  src: string,
-  dst: string,
-  key: Buffer,
-  options: EncryptOptions & { readonly onBytes?: (bytes: number) => void } = {},
-): Promise<{ bytes: number; sha256: string; ciphertextSha256: string }> {
-  const plain = new HashTap(options.onBytes);
-  const sealed = new HashTap();
-  await streamToFile(src, dst, [plain, createEncryptStream(key, options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }), sealed]);
-  return { bytes: plain.bytes, sha256: plain.digest(), ciphertextSha256: sealed.digest() };
 }
 
 /**

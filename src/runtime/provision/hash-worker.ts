@@ -1,10 +1,11 @@
 /**
- * SHA-256 off the main thread, for provisioning: while the main thread encrypts (AES-256-GCM), a worker thread hashes
- * the plaintext files and the ciphertext. Hashing and encrypting serially on one thread ran at a quarter of raw
- * AES-GCM's speed; in parallel the slower of the two sets the pace.
+ * SHA-256 off the main thread, for provisioning: while AES-256-GCM runs in libuv's thread pool (`EnvelopeSealer`), a
+ * worker thread hashes the plaintext files and another the ciphertext. Hashing on the main thread serialised it with
+ * everything else; on worker threads the slowest of the parallel stages sets the pace.
  *
- * Memory stays bounded: bytes handed to the worker and not yet hashed are capped (`maxPendingBytes`); `update` waits
- * below the cap before it returns, so a slow worker slows the producer instead of queueing gigabytes.
+ * Bytes are moved, not copied: `adopt` transfers an `ArrayBuffer` to the worker, which hashes the given ranges of it
+ * and transfers it back, so the caller can fill it again (no garbage piles up between collections). Memory stays
+ * bounded by the caller: a buffer is in the worker until `adopt`'s promise resolves with it.
  */
 import { Worker } from "node:worker_threads";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
@@ -16,11 +17,13 @@ const { createHash } = require("node:crypto");
 const hashes = new Map();
 parentPort.on("message", (m) => {
   if (m.buffer !== undefined) {
-    let h = hashes.get(m.id);
-    if (h === undefined) { h = createHash("sha256"); hashes.set(m.id, h); }
-    h.update(new Uint8Array(m.buffer, 0, m.length));
-    // The buffer goes back to be filled again: no garbage piles up on either side between collections.
-    parentPort.postMessage({ ack: m.length, buffer: m.buffer }, [m.buffer]);
+    const p = m.parts;
+    for (let i = 0; i < p.length; i += 3) {
+      let h = hashes.get(p[i]);
+      if (h === undefined) { h = createHash("sha256"); hashes.set(p[i], h); }
+      h.update(new Uint8Array(m.buffer, p[i + 1], p[i + 2]));
+    }
+    parentPort.postMessage({ buffer: m.buffer }, [m.buffer]);
   } else {
     const h = hashes.get(m.id) ?? createHash("sha256");
     hashes.delete(m.id);
@@ -29,53 +32,46 @@ parentPort.on("message", (m) => {
 });
 `;
 
-/** Size of the buffers handed to the worker (a chunk larger than this gets a buffer of its own size). */
-const BUFFER_SIZE = 256 * 1024;
+/**
+ * Ranges of an adopted buffer to hash, flattened as triples: digest id, byte offset, byte length. Ranges of one id
+ * are hashed in the order given, after the ranges of every earlier `adopt`.
+ */
+export type HashParts = readonly number[];
 
-/** Options of `HashWorker`. */
-export interface HashWorkerOptions {
-  /** Bytes sent to the worker and not yet hashed, at most. @default 8388608 (8 MiB) */
-  readonly maxPendingBytes?: number;
+interface Deferred<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (err: Error) => void;
 }
 
 /** One worker thread computing any number of SHA-256 digests, each named by an id. Call `close()` when done. */
 export class HashWorker {
   private readonly worker: Worker;
-  /** Buffers the worker gave back, to be filled again (at most `maxPendingBytes` worth exist at once, plus one). */
-  private readonly free: ArrayBuffer[] = [];
-  private pending = 0;
-  private readonly maxPending: number;
-  private waiters: (() => void)[] = [];
-  private readonly digests = new Map<number, { resolve: (hex: string) => void; reject: (err: Error) => void }>();
+  /** Buffers in the worker, in the order they were sent (the worker answers in that order). */
+  private readonly adopted: Deferred<ArrayBuffer>[] = [];
+  private readonly digests = new Map<number, Deferred<string>>();
   private failure: Error | undefined;
   private nextId = 0;
 
-  constructor(options: HashWorkerOptions = {}) {
-    this.maxPending = options.maxPendingBytes ?? 8 * 1024 * 1024;
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
-    this.worker.on("message", (m: { ack?: number; buffer?: ArrayBuffer; id?: number; hex?: string }) => {
-      if (m.ack !== undefined) {
-        this.pending -= m.ack;
-        if (m.buffer !== undefined && m.buffer.byteLength === BUFFER_SIZE) this.free.push(m.buffer);
-        if (this.pending <= this.maxPending) this.wake();
+  constructor() {
+    // No execArgv: the worker is plain JS and needs neither ts-node nor the parent's loaders (which cost ~40 MiB and
+    // a second of start-up each).
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    this.worker.on("message", (m: { buffer?: ArrayBuffer; id?: number; hex?: string }) => {
+      if (m.buffer !== undefined) {
+        this.adopted.shift()?.resolve(m.buffer);
       } else if (m.id !== undefined && m.hex !== undefined) {
         this.digests.get(m.id)?.resolve(m.hex);
         this.digests.delete(m.id);
       }
     });
-    this.worker.on("error", (err) => {
-      const failure = new CleanRoomError("internal", `The hashing worker failed: ${messageOf(err)}`, { cause: err });
-      this.failure = failure;
-      for (const d of this.digests.values()) d.reject(failure);
-      this.digests.clear();
-      this.wake();
-    });
+    this.worker.on("error", (err) => this.fail(new CleanRoomError("internal", `The hashing worker failed: ${messageOf(err)}`, { cause: err })));
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+  private fail(failure: Error): void {
+    this.failure ??= failure;
+    for (const d of this.adopted.splice(0)) d.reject(failure);
+    for (const d of this.digests.values()) d.reject(failure);
+    this.digests.clear();
   }
 
   /** A new digest id. */
@@ -84,24 +80,18 @@ export class HashWorker {
   }
 
   /**
-   * Adds bytes to digest `id` (copied: the caller may reuse or pass on `data`). Resolves once fewer than
-   * `maxPendingBytes` are waiting to be hashed.
+   * Moves `buffer` to the worker (it is detached here until the promise resolves) to add the `parts` of it to their
+   * digests. Resolves with the buffer, to be filled again, once they are hashed.
    */
-  async update(id: number, data: Buffer): Promise<void> {
-    if (this.failure) throw this.failure;
-    this.pending += data.length;
-    // One copy into a reused buffer, then moved (not cloned): a Buffer may be a view of a much larger pooled one.
-    for (let off = 0; off < data.length; off += BUFFER_SIZE) {
-      const part = data.subarray(off, off + BUFFER_SIZE);
-      const buffer = this.free.pop() ?? new ArrayBuffer(BUFFER_SIZE);
-      new Uint8Array(buffer).set(part);
-      this.worker.postMessage({ id, buffer, length: part.length }, [buffer]);
-    }
-    while (this.pending > this.maxPending && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.failure) throw this.failure;
+  adopt(buffer: ArrayBuffer, parts: HashParts): Promise<ArrayBuffer> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<ArrayBuffer>((resolve, reject) => {
+      this.adopted.push({ resolve, reject });
+      this.worker.postMessage({ buffer, parts }, [buffer]);
+    });
   }
 
-  /** The lowercase hex SHA-256 of everything added to `id`, after every earlier update. */
+  /** The lowercase hex SHA-256 of everything added to `id`, after every earlier `adopt`. */
   digest(id: number): Promise<string> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<string>((resolve, reject) => {
@@ -110,8 +100,9 @@ export class HashWorker {
     });
   }
 
-  /** Stops the worker. */
+  /** Stops the worker; whatever it had not answered yet is rejected. */
   async close(): Promise<void> {
     await this.worker.terminate();
+    this.fail(new CleanRoomError("internal", "The hashing worker was closed before it answered"));
   }
 }

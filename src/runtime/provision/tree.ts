@@ -19,10 +19,10 @@
  * records came in.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, constants as fsConstants } from "node:fs";
-import { chmod, type FileHandle, lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { createReadStream, constants as fsConstants } from "node:fs";
+import { chmod, type FileHandle, lstat, mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable, Transform, type TransformCallback, Writable } from "node:stream";
+import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
@@ -31,8 +31,8 @@ import { comparePaths, listFiles, type Manifest, type ManifestEntry, manifestDig
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { isSafeRelativePath } from "../../core/receipt.js";
 import { isFilesDataset } from "../../core/spec.js";
-import { createDecryptStream, createEncryptStream, type DatasetManifest, DEFAULT_SEGMENT_SIZE, ENVELOPE_FORMAT, type EncryptOptions } from "./envelope.js";
-import { HashWorker } from "./hash-worker.js";
+import { createDecryptStream, type DatasetManifest, DEFAULT_SEGMENT_SIZE, ENVELOPE_FORMAT, type EncryptOptions } from "./envelope.js";
+import { EnvelopeSealer } from "./envelope-sealer.js";
 
 /** Name of the tree container, recorded as `manifest.json`'s `container` for a `files` dataset. */
 export const TREE_FORMAT = "acr-tree-v1";
@@ -64,11 +64,14 @@ function summarize(entries: ManifestEntry[]): TreeSummary {
   };
 }
 
-/** One file of a tree being encrypted: its path in the tree, its size as announced, and its bytes. */
+/**
+ * One file of a tree being encrypted: its path in the tree, its size as announced, and its bytes: an open file (read
+ * straight into the envelope's segments) or a stream (an archive entry, copied in).
+ */
 interface TreeFile {
   readonly path: string;
   readonly size: number;
-  readonly content: AsyncIterable<Buffer>;
+  readonly content: { readonly file: FileHandle } | { readonly stream: AsyncIterable<Buffer> };
 }
 
 /**
@@ -104,11 +107,12 @@ function checkTreePath(path: string, describe: string, code: "invalid-argument" 
 }
 
 /**
- * The plaintext of "acr-tree-v1" for a sequence of files, streamed. Each file's sha256 is computed as it passes and
- * added to `entries`; a file whose bytes disagree with its announced size fails the stream.
+ * Writes the plaintext of "acr-tree-v1" for a sequence of files into `sealer`. Each file's sha256 is computed as it
+ * passes (on the sealer's hashing worker) and its entry added to `entries` once known; a file whose bytes disagree
+ * with its announced size fails.
  */
-async function* treeRecords(files: AsyncIterable<TreeFile>, hashes: HashWorker, entries: Promise<ManifestEntry>[]): AsyncGenerator<Buffer> {
-  yield MAGIC;
+async function sealTree(files: AsyncIterable<TreeFile>, sealer: EnvelopeSealer, entries: Promise<ManifestEntry>[], onBytes?: (bytes: number) => void): Promise<void> {
+  await sealer.write(MAGIC);
   const seen = new PathSet();
   let total = 0;
   let count = 0;
@@ -121,23 +125,17 @@ async function* treeRecords(files: AsyncIterable<TreeFile>, hashes: HashWorker, 
     head.writeUInt16BE(pathBytes.length, 1);
     pathBytes.copy(head, 3);
     head.writeBigUInt64BE(BigInt(f.size), 3 + pathBytes.length);
-    yield head;
-    const id = hashes.open();
-    let n = 0;
-    for await (const chunk of f.content) {
-      n += chunk.length;
-      // A file that grows while it is read would make the record lie about its size: stop at once.
-      if (n > f.size) break;
-      await hashes.update(id, chunk);
-      yield chunk;
-    }
+    await sealer.write(head);
+    const id = sealer.openDigest();
+    const n = "file" in f.content ? await sealFile(f.content.file, f.size, sealer, id, onBytes) : await sealStream(f.content.stream, f.size, sealer, id, onBytes);
     if (n !== f.size) {
       throw new CleanRoomError("io-error", `${describe} changed while it was being provisioned (${f.size} bytes announced, ${n > f.size ? "more" : n} read); provision again once nothing writes to the tree`);
     }
     const path = f.path;
-    const bytes = n;
     // Resolved at the end: waiting for each file's digest here would stall the pipeline once per file.
-    entries.push(hashes.digest(id).then((sha256) => ({ path, bytes, sha256 })));
+    const entry = sealer.digest(id).then((sha256) => ({ path, bytes: n, sha256 }));
+    entry.catch(() => undefined);
+    entries.push(entry);
     total += n;
     count++;
   }
@@ -145,7 +143,39 @@ async function* treeRecords(files: AsyncIterable<TreeFile>, hashes: HashWorker, 
   end[0] = TYPE_END;
   end.writeUInt32BE(count, 1);
   end.writeBigUInt64BE(BigInt(total), 5);
-  yield end;
+  await sealer.write(end);
+}
+
+/**
+ * Reads an open file straight into the sealer's segments (no copy), up to `size` bytes; returns the bytes read, or
+ * `size + 1` if the file holds more (it grew since it was listed).
+ */
+async function sealFile(file: FileHandle, size: number, sealer: EnvelopeSealer, id: number, onBytes?: (bytes: number) => void): Promise<number> {
+  let n = 0;
+  while (n < size) {
+    const space = await sealer.reserve();
+    const { bytesRead } = await file.read(space, 0, Math.min(space.length, size - n), n);
+    if (bytesRead === 0) return n;
+    sealer.commit(bytesRead, id);
+    n += bytesRead;
+    onBytes?.(sealer.bytes);
+  }
+  // A file that grows while it is read would make the record lie about its size.
+  const { bytesRead } = await file.read(Buffer.alloc(1), 0, 1, size);
+  return bytesRead === 0 ? n : n + 1;
+}
+
+/** Copies a stream into the sealer, stopping as soon as it exceeds `size` bytes; returns the bytes it held (so far). */
+async function sealStream(stream: AsyncIterable<Buffer>, size: number, sealer: EnvelopeSealer, id: number, onBytes?: (bytes: number) => void): Promise<number> {
+  let n = 0;
+  for await (const chunk of stream) {
+    n += chunk.length;
+    // A file that grows while it is read would make the record lie about its size: stop at once.
+    if (n > size) break;
+    await sealer.write(chunk, id);
+    onBytes?.(sealer.bytes);
+  }
+  return n;
 }
 
 /** The regular files under a directory, sorted; a link or special file anywhere is refused (`listFiles`). */
@@ -162,7 +192,7 @@ async function* directoryFiles(root: string): AsyncGenerator<TreeFile> {
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new CleanRoomError("invalid-argument", `${abs} is no longer a regular file; only regular files are allowed in a files dataset`);
-      yield { path, size: st.size, content: fh.createReadStream({ highWaterMark: READ_CHUNK, autoClose: false }) };
+      yield { path, size: st.size, content: { file: fh } };
     } finally {
       await fh.close().catch(() => undefined);
     }
@@ -198,7 +228,7 @@ async function* archiveFiles(path: string): AsyncGenerator<TreeFile> {
       if (h.type !== "file" && h.type !== "contiguous-file") {
         throw new CleanRoomError("invalid-argument", `The archive ${path} holds ${JSON.stringify(name)}, a ${h.type}; a files dataset takes regular files only (no links or devices)`);
       }
-      yield { path: name, size: h.size ?? 0, content: entry as AsyncIterable<Buffer> };
+      yield { path: name, size: h.size ?? 0, content: { stream: entry as AsyncIterable<Buffer> } };
       entry.resume();
     }
   } catch (err) {
@@ -259,18 +289,6 @@ export function isTreeArchive(path: string): boolean {
   return /\.(tar|tar\.gz|tgz)$/i.test(path);
 }
 
-/** A pass-through that hands the bytes to the hashing worker (the ciphertext's sha256, for `manifest.json`). */
-function hashTap(hashes: HashWorker, id: number): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, callback: TransformCallback) {
-      hashes.update(id, chunk).then(
-        () => callback(null, chunk),
-        (err: unknown) => callback(err as Error),
-      );
-    },
-  });
-}
-
 /** Options of `encryptTree`. */
 export interface EncryptTreeOptions extends EncryptOptions {
   /** Called with the plaintext bytes read so far (for a progress bar). @default - none */
@@ -299,37 +317,21 @@ export async function encryptTree(src: string, dst: string, key: Buffer, options
   if (!st.isDirectory() && !archive) {
     throw new CleanRoomError("invalid-argument", `${src} is neither a directory nor a .tar/.tar.gz archive; give the tree to provision with --dir`);
   }
-  const hashes = new HashWorker();
+  const sealer = await EnvelopeSealer.create(dst, key, options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize });
   const entries: Promise<ManifestEntry>[] = [];
-  const plain = Readable.from(treeRecords(archive ? archiveFiles(src) : directoryFiles(src), hashes, entries), { objectMode: false });
-  let read = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, callback) {
-      read += chunk.length;
-      options.onBytes?.(read);
-      callback(null, chunk);
-    },
-  });
-  const sealedId = hashes.open();
-  const tmp = `${dst}.partial`;
+  let sealed = false;
   try {
-    await pipeline([
-      plain,
-      counter,
-      createEncryptStream(key, options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
-      hashTap(hashes, sealedId),
-      createWriteStream(tmp, { mode: 0o600, flags: "wx" }),
-    ]);
+    await sealTree(archive ? archiveFiles(src) : directoryFiles(src), sealer, entries, options.onBytes);
+    const { ciphertextSha256 } = await sealer.finish();
+    sealed = true;
     const summary = summarize(await Promise.all(entries));
-    const ciphertextSha256 = await hashes.digest(sealedId);
-    await rename(tmp, dst);
     return { ...summary, ciphertextSha256 };
   } catch (err) {
-    await rm(tmp, { force: true });
+    await sealer.abort();
+    // Without its manifest the ciphertext must not look complete.
+    if (sealed) await rm(dst, { force: true });
     if (err instanceof CleanRoomError) throw err;
     throw new CleanRoomError("io-error", `Cannot encrypt the tree ${src} into ${dst}: ${messageOf(err)}`, { cause: err });
-  } finally {
-    await hashes.close();
   }
 }
 
