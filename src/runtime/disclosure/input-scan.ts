@@ -15,6 +15,7 @@
 import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { scanWithKernel } from "./scan-kernel.js";
 
 /** What one scan of a byte range found. */
 export interface RangeScan {
@@ -288,11 +289,21 @@ function inWorker(job: RangeJob): Promise<RangeScan> {
 }
 
 /**
- * Scans an input's records from `from` (a record's offset, after the header) to its end, in parallel across up to
- * `MAX_SCAN_THREADS` threads (this one and workers), with the Bloom filter `words` of the outputs' first fields.
+ * How an input is scanned: `wasm`, the WebAssembly kernel in this thread (`scan-kernel.ts`); `js`, `scanRange` in
+ * this thread and worker threads.
+ */
+export type ScanEngine = "wasm" | "js";
+
+/** Bytes the kernel reads at once: small enough that a block is still in the CPU's caches when the kernel reads it. */
+const KERNEL_BLOCK = 1024 * 1024;
+
+/**
+ * Scans an input's records from `from` (a record's offset, after the header) to its end, with the Bloom filter `words`
+ * of the outputs' first fields: by the WebAssembly kernel in this thread, or by `scanRange` in parallel across up to
+ * `MAX_SCAN_THREADS` threads (this one and workers). Both give every record whose first field passes the filter.
  *
- * @param options `threads` (default: the cores, at most `MAX_SCAN_THREADS`) and `minParallelBytes` (default
- *   `PARALLEL_MIN_BYTES`): smaller inputs are scanned by this thread alone
+ * @param options `engine` (default `wasm`); for `js`, `threads` (default: the cores, at most `MAX_SCAN_THREADS`) and
+ *   `minParallelBytes` (default `PARALLEL_MIN_BYTES`): smaller inputs are scanned by this thread alone
  * @returns the candidate records (each ended by a newline), or undefined when some range held a double quote (then
  *   the caller must read the input with the quote-aware `CsvRecordHasher`)
  * @throws the file system's error when the input cannot be read
@@ -301,8 +312,12 @@ export async function scanInput(
   file: string,
   from: number,
   words: Int32Array,
-  options: { readonly threads?: number; readonly minParallelBytes?: number } = {},
+  options: { readonly engine?: ScanEngine; readonly threads?: number; readonly minParallelBytes?: number } = {},
 ): Promise<Uint8Array[] | undefined> {
+  if ((options.engine ?? "wasm") === "wasm") {
+    const r = scanWithKernel(file, from, words, fs, KERNEL_BLOCK);
+    return r.quoted ? undefined : [r.candidates];
+  }
   const size = fs.statSync(file).size;
   const wanted = options.threads ?? Math.min(MAX_SCAN_THREADS, availableParallelism());
   const threads = size - from < (options.minParallelBytes ?? PARALLEL_MIN_BYTES) ? 1 : Math.max(1, wanted);
