@@ -8,7 +8,7 @@ import { KERNEL_BYTES_TS, KERNEL_WAT, kernelBytesSource, loadWabt } from "../../
 import { BloomBits64 } from "../../src/runtime/disclosure/hash-table.js";
 import { scanInput, scanRange } from "../../src/runtime/disclosure/input-scan.js";
 import { CsvRecordHasher } from "../../src/runtime/disclosure/record-hash.js";
-import { scanWithKernel } from "../../src/runtime/disclosure/scan-kernel.js";
+import { hashLinesWithKernel, ScanKernel, scanWithKernel } from "../../src/runtime/disclosure/scan-kernel.js";
 
 /** A small deterministic generator (mulberry32), so that a failure can be replayed from its seed. */
 function rng(seed: number): () => number {
@@ -100,7 +100,7 @@ describe("runtime/disclosure/scan-kernel", () => {
       const records = lastNewline || body.length === 0 || body[body.length - 1] !== "" ? body : body.slice(0, -1);
       const want = expected(records, bloom);
       for (const block of [64, 1000, 1 << 20]) {
-        const got = scanWithKernel(file, 0, bloom.words, fs, block);
+        const got = scanWithKernel(file, 0, bloom.words, fs, new ScanKernel(block));
         expect(got.quoted, `seed ${seed}`).to.equal(false);
         expect(linesOf(got.candidates), `seed ${seed}, block ${block}`).to.deep.equal(want);
       }
@@ -109,6 +109,48 @@ describe("runtime/disclosure/scan-kernel", () => {
       const lastInFirstField = !lastNewline && !records[records.length - 1]?.includes(",");
       expect(lastInFirstField ? js.filter((l, i) => i < js.length - 1 || want.includes(l)) : js, `seed ${seed}`).to.deep.equal(want);
     }
+  });
+
+  it("GIVEN random quote-free CSVs THEN the kernel hashes every non-blank record and fills the Bloom filter exactly as CsvRecordHasher does (one kernel reused for every file)", async () => {
+    const kernels = new Map([64, 1000, 1 << 20].map((block) => [block, new ScanKernel(block)]));
+    for (let seed = 1; seed <= 40; seed++) {
+      const next = rng(1000 + seed);
+      const lines = randomLines(next, 100 + Math.floor(next() * 400));
+      const text = lines.map((l) => (next() < 0.2 ? `${l}\r` : l)).join("\n") + (next() < 0.5 ? "\n" : "");
+      const file = join(dir, `l${seed}.csv`);
+      await writeFile(file, text);
+      const want: number[] = [];
+      const wantBloom = new BloomBits64(256);
+      const h = new CsvRecordHasher((lo, hi, r) => {
+        want.push(lo, hi);
+        wantBloom.set(r.firstLo, r.firstHi);
+      });
+      h.push(Buffer.from(text));
+      h.end();
+      for (const block of [64, 1000, 1 << 20]) {
+        const bloom = new BloomBits64(256);
+        let seen = 0;
+        const got = hashLinesWithKernel(file, bloom.words, (b) => {
+          seen += b.length;
+          return true;
+        }, fs, kernels.get(block));
+        expect(got.stopped, `seed ${seed}`).to.equal(false);
+        expect(seen).to.equal(Buffer.byteLength(text));
+        expect([...got.hashes], `seed ${seed}, block ${block}`).to.deep.equal(want);
+        expect([...bloom.words], `seed ${seed}, block ${block}`).to.deep.equal([...wantBloom.words]);
+      }
+    }
+  });
+
+  it("GIVEN a quote, or a check that says stop THEN the kernel's line hashing stops and leaves the filter unchanged", async () => {
+    const file = join(dir, "lq.csv");
+    await writeFile(file, `a,b\n${"x,y\n".repeat(100)}c,"d"\n`);
+    const bloom = new BloomBits64(64);
+    expect(hashLinesWithKernel(file, bloom.words, () => true, fs, new ScanKernel(64)).stopped).to.equal(true);
+    expect(bloom.words.every((w) => w === 0)).to.equal(true);
+    await writeFile(file, "a,b\nc,d\n");
+    expect(hashLinesWithKernel(file, bloom.words, () => false, fs, new ScanKernel(64)).stopped).to.equal(true);
+    expect(bloom.words.every((w) => w === 0)).to.equal(true);
   });
 
   it("GIVEN a double quote anywhere (first field, later field, last byte) THEN the kernel says quoted, as scanRange does", async () => {
@@ -122,18 +164,25 @@ describe("runtime/disclosure/scan-kernel", () => {
       const text = `${body.join("\n")}${where === "last" ? '"' : "\n"}`;
       const file = join(dir, `q-${where}.csv`);
       await writeFile(file, text);
-      for (const block of [64, 1 << 20]) expect(scanWithKernel(file, 0, bloom.words, fs, block).quoted, `${where}, block ${block}`).to.equal(true);
+      for (const block of [64, 1 << 20]) expect(scanWithKernel(file, 0, bloom.words, fs, new ScanKernel(block)).quoted, `${where}, block ${block}`).to.equal(true);
       expect(await scanInput(file, 0, bloom.words, { engine: "js", threads: 1 }), where).to.equal(undefined);
       expect(await scanInput(file, 0, bloom.words), where).to.equal(undefined);
     }
   });
 
-  it("GIVEN more passing records than the kernel writes per call THEN every one is given, in order", async () => {
+  it("GIVEN more passing records or lines than the kernel writes per call THEN every one is given, in order", async () => {
     const lines = Array.from({ length: 40_000 }, (_, i) => `k${i % 7},${i}`);
     const file = join(dir, "many.csv");
     await writeFile(file, `${lines.join("\n")}\n`);
     const bloom = new BloomBits64(64);
     for (let k = 0; k < 7; k++) bloom.set(...firstFieldHash(`k${k}`));
-    expect(linesOf(scanWithKernel(file, 0, bloom.words, fs, 1 << 20).candidates)).to.deep.equal(lines);
+    const kernel = new ScanKernel();
+    expect(linesOf(scanWithKernel(file, 0, bloom.words, fs, kernel).candidates)).to.deep.equal(lines);
+    const want: number[] = [];
+    const h = new CsvRecordHasher((lo, hi) => want.push(lo, hi));
+    h.push(readFileSync(file));
+    h.end();
+    // The same kernel, with a filter of another size.
+    expect([...hashLinesWithKernel(file, new BloomBits64(1 << 16).words, () => true, fs, kernel).hashes]).to.deep.equal(want);
   });
 });

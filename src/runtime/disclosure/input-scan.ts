@@ -15,7 +15,7 @@
 import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { scanWithKernel } from "./scan-kernel.js";
+import { type ScanKernel, scanWithKernel } from "./scan-kernel.js";
 
 /** What one scan of a byte range found. */
 export interface RangeScan {
@@ -294,15 +294,12 @@ function inWorker(job: RangeJob): Promise<RangeScan> {
  */
 export type ScanEngine = "wasm" | "js";
 
-/** Bytes the kernel reads at once: small enough that a block is still in the CPU's caches when the kernel reads it. */
-const KERNEL_BLOCK = 1024 * 1024;
-
 /**
  * Scans an input's records from `from` (a record's offset, after the header) to its end, with the Bloom filter `words`
  * of the outputs' first fields: by the WebAssembly kernel in this thread, or by `scanRange` in parallel across up to
  * `MAX_SCAN_THREADS` threads (this one and workers). Both give every record whose first field passes the filter.
  *
- * @param options `engine` (default `wasm`); for `js`, `threads` (default: the cores, at most `MAX_SCAN_THREADS`) and
+ * @param options `engine` (default `wasm`) and, for it, `kernel` (default: a new one); for `js`, `threads` (default: the cores, at most `MAX_SCAN_THREADS`) and
  *   `minParallelBytes` (default `PARALLEL_MIN_BYTES`): smaller inputs are scanned by this thread alone
  * @returns the candidate records (each ended by a newline), or undefined when some range held a double quote (then
  *   the caller must read the input with the quote-aware `CsvRecordHasher`)
@@ -312,10 +309,10 @@ export async function scanInput(
   file: string,
   from: number,
   words: Int32Array,
-  options: { readonly engine?: ScanEngine; readonly threads?: number; readonly minParallelBytes?: number } = {},
+  options: { readonly engine?: ScanEngine; readonly kernel?: ScanKernel; readonly threads?: number; readonly minParallelBytes?: number } = {},
 ): Promise<Uint8Array[] | undefined> {
   if ((options.engine ?? "wasm") === "wasm") {
-    const r = scanWithKernel(file, from, words, fs, KERNEL_BLOCK);
+    const r = scanWithKernel(file, from, words, fs, options.kernel);
     return r.quoted ? undefined : [r.candidates];
   }
   const size = fs.statSync(file).size;

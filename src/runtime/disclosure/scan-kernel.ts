@@ -10,6 +10,9 @@ import { SCAN_KERNEL_WASM_BASE64 } from "./scan-kernel-bytes.js";
 
 const LF = 0x0a;
 const PAGE = 65536;
+/** Bytes the kernel reads at once: small enough that a block is still in the CPU's caches when the kernel reads it. */
+export const KERNEL_BLOCK = 1024 * 1024;
+
 /** Candidates the kernel writes per call (8 bytes each) before this thread drains them. */
 const OUT_CAP = 16384;
 
@@ -28,96 +31,186 @@ interface KernelExports {
   readonly memory: WasmMemory;
   readonly count: { readonly value: number };
   scan(from: number, filled: number, limit: number, bloom: number, mask: number, out: number, cap: number): number;
+  lines(from: number, filled: number, bloom: number, mask: number, out: number, cap: number): number;
 }
 
-/** The compiled kernel (immutable; each scan gets its own instance and memory). */
+/** The compiled kernel (immutable, so shared; each `ScanKernel` has its own instance and memory). */
 let compiled: object | undefined;
 
-function kernel(): KernelExports {
-  compiled ??= new WASM.Module(Buffer.from(SCAN_KERNEL_WASM_BASE64, "base64"));
-  return new WASM.Instance(compiled, {}).exports as KernelExports;
+/**
+ * One instance of the kernel and its memory: the Bloom filter at address 0, room for `OUT_CAP` entries, then the block
+ * buffer. Creating one costs a memory of a few MiB (and, with many, garbage collections), so a check makes one and
+ * passes it to each scan and each output's hashing; each call is synchronous, so calls never interleave.
+ */
+export class ScanKernel {
+  /** The instance's exports. */
+  readonly k: KernelExports;
+  /** Where the entries are written, the block buffer starts, and the filter's word mask (set by `load`). */
+  outBase = 0;
+  bufBase = 0;
+  mask = 0;
+  /** The block buffer's size. */
+  cap: number;
+  /** The memory's bytes (a new view after each growth). */
+  mem: Uint8Array;
+
+  /** @param block bytes read at once (a longer record grows the block) */
+  constructor(block: number = KERNEL_BLOCK) {
+    compiled ??= new WASM.Module(Buffer.from(SCAN_KERNEL_WASM_BASE64, "base64"));
+    this.k = new WASM.Instance(compiled, {}).exports as KernelExports;
+    this.cap = block;
+    this.mem = new Uint8Array(this.k.memory.buffer);
+  }
+
+  /** Puts the filter's words at address 0 and lays the rest out after them. */
+  load(words: Int32Array): void {
+    this.outBase = words.length * 4;
+    this.bufBase = this.outBase + OUT_CAP * 8;
+    this.mask = words.length - 1;
+    this.grow(this.cap);
+    new Int32Array(this.k.memory.buffer, 0, words.length).set(words);
+  }
+
+  /** Makes room for a block of `bytes` (plus 16 bytes of slack: room for a newline added after a last record). */
+  grow(bytes: number): Uint8Array {
+    const have = this.k.memory.buffer.byteLength / PAGE;
+    const pages = Math.ceil((this.bufBase + bytes + 16) / PAGE);
+    if (pages > have) this.k.memory.grow(pages - have);
+    this.mem = new Uint8Array(this.k.memory.buffer);
+    return this.mem;
+  }
+
+  /** The entries the last call wrote (pairs of i32). */
+  entries(): Int32Array {
+    return new Int32Array(this.k.memory.buffer, this.outBase, this.k.count.value * 2);
+  }
+
+  /**
+   * Reads `file` from `from` (a record's offset) into the block buffer, one block at a time, and calls `run` on the
+   * bytes held: it returns the address of the first record it did not consume (-1: a quote was met, stop). A record
+   * longer than the block grows it. A last record without a newline is given one.
+   *
+   * @param onRead sees each run of bytes read, before `run` does; false stops the reading
+   * @returns false when `run` met a quote or `onRead` said stop, else true
+   */
+  read(fs: ScanFs, file: string, from: number, onRead: (bytes: Uint8Array) => boolean, run: (start: number, end: number) => number): boolean {
+    const base = this.bufBase;
+    const fd = fs.openSync(file, "r");
+    try {
+      // mem[base, base + filled) holds the file's bytes from offset pos.
+      let pos = from;
+      let filled = 0;
+      let eof = false;
+      for (;;) {
+        while (!eof && filled < this.cap) {
+          const n = fs.readSync(fd, this.mem, base + filled, this.cap - filled, pos + filled);
+          if (n > 0) {
+            if (!onRead(this.mem.subarray(base + filled, base + filled + n))) return false;
+            filled += n;
+          } else {
+            eof = true;
+            if (filled > 0 && this.mem[base + filled - 1] !== LF) this.mem[base + filled++] = LF;
+          }
+        }
+        const end = base + filled;
+        const next = run(base, end);
+        if (next < 0) return false;
+        if (eof && next === end) return true;
+        // `next` starts a record that runs past the bytes held, or that did not fit in the output: keep it, read on.
+        const keep = next - base;
+        if (keep === 0 && filled === this.cap) {
+          this.cap *= 2;
+          this.grow(this.cap);
+        } else {
+          this.mem.copyWithin(base, next, end);
+          pos += keep;
+          filled -= keep;
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
 }
 
 /**
  * Scans the records of `file` from `from` (a record's offset) to its end with the kernel: the records whose first
  * field may be in the Bloom filter `words`, each ended by a newline, or `quoted` when the data holds a double quote.
  *
- * @param block bytes read at once (a longer record grows the block)
+ * @param kernel the kernel to run on (default: a new one)
  * @throws the file system's error when the file cannot be read
  */
-export function scanWithKernel(file: string, from: number, words: Int32Array, fs: ScanFs, block: number): RangeScan {
-  const k = kernel();
-  const bloomBytes = words.length * 4;
-  const outBase = bloomBytes;
-  const bufBase = outBase + OUT_CAP * 8;
-  let cap = block;
-  // 16 bytes of slack after the block: room for the newline added after a last record that has none.
-  const grow = (bytes: number): void => {
-    const pages = Math.ceil((bufBase + bytes + 16) / PAGE);
-    if (pages > k.memory.buffer.byteLength / PAGE) k.memory.grow(pages - k.memory.buffer.byteLength / PAGE);
-  };
-  grow(cap);
-  let mem = new Uint8Array(k.memory.buffer);
-  new Int32Array(k.memory.buffer, 0, words.length).set(words);
-  const mask = words.length - 1;
+export function scanWithKernel(file: string, from: number, words: Int32Array, fs: ScanFs, kernel: ScanKernel = new ScanKernel()): RangeScan {
+  kernel.load(words);
   let out = Buffer.allocUnsafe(1 << 16);
   let outLen = 0;
-  const emit = (s: number, e: number): void => {
-    const n = e - s;
-    if (outLen + n + 1 > out.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, outLen + n + 1));
-      out.copy(bigger, 0, 0, outLen);
-      out = bigger;
-    }
-    out.set(mem.subarray(s, e), outLen);
-    outLen += n;
-    out[outLen++] = LF;
-  };
-  const fd = fs.openSync(file, "r");
-  try {
-    // mem[bufBase, bufBase + filled) holds the file's bytes from offset pos.
-    let pos = from;
-    let filled = 0;
-    let eof = false;
-    for (;;) {
-      while (!eof && filled < cap) {
-        const n = fs.readSync(fd, mem, bufBase + filled, cap - filled, pos + filled);
-        if (n > 0) filled += n;
-        else {
-          eof = true;
-          // The last record need not end with a newline: give it one (the slack after the block has room).
-          if (filled > 0 && mem[bufBase + filled - 1] !== LF) mem[bufBase + filled++] = LF;
+  const ok = kernel.read(
+    fs,
+    file,
+    from,
+    () => true,
+    (start, end) => {
+      const next = kernel.k.scan(start, end, end, 0, kernel.mask, kernel.outBase, OUT_CAP);
+      if (next < 0) return next;
+      const pairs = kernel.entries();
+      const mem = kernel.mem;
+      for (let c = 0; c < pairs.length; c += 2) {
+        const n = pairs[c + 1] - pairs[c];
+        if (outLen + n + 1 > out.length) {
+          const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, outLen + n + 1));
+          out.copy(bigger, 0, 0, outLen);
+          out = bigger;
         }
+        out.set(mem.subarray(pairs[c], pairs[c + 1]), outLen);
+        outLen += n;
+        out[outLen++] = LF;
       }
-      const end = bufBase + filled;
-      const next = k.scan(bufBase, end, end, 0, mask, outBase, OUT_CAP);
-      if (next < 0) return { quoted: true, candidates: out.subarray(0, 0) };
-      const count = k.count.value;
-      const pairs = new Int32Array(k.memory.buffer, outBase, count * 2);
-      for (let c = 0; c < count; c++) emit(pairs[2 * c], pairs[2 * c + 1]);
-      if (count === OUT_CAP) {
-        // The kernel stopped to be drained: go on from where it stopped.
-        const keep = next - bufBase;
-        mem.copyWithin(bufBase, next, end);
-        pos += keep;
-        filled -= keep;
-        continue;
-      }
-      if (eof) break; // with a newline after the last record, the kernel stopped at the data's end
-      // `next` starts a record that runs past the bytes read: keep it, and read more after it.
-      const keep = next - bufBase;
-      if (keep === 0 && filled === cap) {
-        cap *= 2;
-        grow(cap);
-        mem = new Uint8Array(k.memory.buffer);
-      } else {
-        mem.copyWithin(bufBase, next, end);
-        pos += keep;
-        filled -= keep;
-      }
+      return next;
+    },
+  );
+  return ok ? { quoted: false, candidates: out.subarray(0, outLen) } : { quoted: true, candidates: out.subarray(0, 0) };
+}
+
+/** What `hashLinesWithKernel` found in one file. */
+export interface LineHashes {
+  /** The file held a double quote, or `check` said stop: nothing else here may be used (the filter is unchanged). */
+  readonly stopped: boolean;
+  /** Each non-blank record's hash, low half then high half, in order (CsvRecordHasher's). */
+  readonly hashes: Int32Array;
+}
+
+/**
+ * Hashes every non-blank record of a quote-free CSV file whole, as CsvRecordHasher does, and adds each one's first
+ * field to the Bloom filter `words` (in place).
+ *
+ * @param check sees every byte of the file, in order; false stops the hashing (e.g. the file is not UTF-8 text)
+ * @param kernel the kernel to run on (default: a new one)
+ * @throws the file system's error when the file cannot be read
+ */
+export function hashLinesWithKernel(
+  file: string,
+  words: Int32Array,
+  check: (bytes: Uint8Array) => boolean,
+  fs: ScanFs,
+  kernel: ScanKernel = new ScanKernel(),
+): LineHashes {
+  kernel.load(words);
+  let hashes = new Int32Array(1 << 16);
+  let length = 0;
+  const ok = kernel.read(fs, file, 0, check, (start, end) => {
+    const next = kernel.k.lines(start, end, 0, kernel.mask, kernel.outBase, OUT_CAP);
+    if (next < 0) return next;
+    const pairs = kernel.entries();
+    if (length + pairs.length > hashes.length) {
+      const bigger = new Int32Array(Math.max(hashes.length * 2, length + pairs.length));
+      bigger.set(hashes.subarray(0, length));
+      hashes = bigger;
     }
-    return { quoted: false, candidates: out.subarray(0, outLen) };
-  } finally {
-    fs.closeSync(fd);
-  }
+    hashes.set(pairs, length);
+    length += pairs.length;
+    return next;
+  });
+  if (!ok) return { stopped: true, hashes: hashes.subarray(0, 0) };
+  words.set(new Int32Array(kernel.k.memory.buffer, 0, words.length));
+  return { stopped: false, hashes: hashes.subarray(0, length) };
 }

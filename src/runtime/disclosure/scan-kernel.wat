@@ -1,67 +1,118 @@
-;; The verbatim check's input scan kernel (see input-scan.ts and scan-kernel.ts): for each record of a quote-free CSV
-;; block, hash its first field exactly as record-hash.ts's CsvRecordHasher does (same seeds, multipliers, blank rules
-;; and finish), look the hash up in the Bloom filter of the outputs' first fields, and find the record's newline 16
-;; bytes at a time (SIMD). The records that pass are written out as (start, newline) address pairs.
+;; The verbatim check's WebAssembly kernel (see scan-kernel.ts), for quote-free CSV bytes: it hashes fields exactly as
+;; record-hash.ts's CsvRecordHasher does (same seeds, multipliers, blank rules, field and record finish), 16 bytes at a
+;; time where it can (SIMD), and
+;; - `scan`: for each input record, looks its first field up in the Bloom filter of the outputs' first fields and writes
+;;   the records that pass as (start, newline) address pairs;
+;; - `lines`: for each output line, writes its whole hash and puts its first field in the Bloom filter.
+;; A double quote stops both (a newline may then be inside a field): the caller uses the quote-aware hasher instead.
 ;;
 ;; Built by `npm run build:kernel` (wabt's wat2wasm) into scan-kernel-bytes.ts; a test checks that the committed bytes
 ;; are this file's.
 (module
   (memory (export "memory") 1)
 
-  ;; Candidates written by the last call to $scan.
+  ;; Entries written by the last call to `scan` or `lines`.
   (global $count (export "count") (mut i32) (i32.const 0))
+  ;; The last field's hash (two halves) and normalised length, set by $field.
+  (global $fa (mut i32) (i32.const 0))
+  (global $fb (mut i32) (i32.const 0))
+  (global $flen (mut i32) (i32.const 0))
 
-  ;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
-  ;; ended by a newline). Each record whose first field may be in the Bloom filter (words at $bloom, $mask + 1 of them,
-  ;; a power of two) is written at $out as two i32: its first byte's address and its newline's; at most $cap of them.
-  ;; Returns the address of the first record not scanned (one that starts at or after $limit, runs past $filled, or did
-  ;; not fit in $out: the caller drains $out and calls again from there), or -1 when a double quote was met in a
-  ;; scanned byte (then a newline may be inside a field, and the caller must use the quote-aware hasher).
-  (func (export "scan")
-    (param $i i32) (param $filled i32) (param $limit i32) (param $bloom i32) (param $mask i32) (param $out i32)
-    (param $cap i32) (result i32)
+  ;; murmur3's 32-bit finaliser.
+  (func $fmix (param $h i32) (result i32)
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))) (i32.const 0x85ebca6b)))
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 13))) (i32.const 0xc2b2ae35)))
+    (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))))
+
+  ;; A field's hash from its lanes, its last 0-3 bytes $w and its length, into $fa/$fb/$flen (CsvRecordHasher.endField).
+  (func $finish (param $a i32) (param $b i32) (param $w i32) (param $len i32)
+    (local.set $a (i32.xor (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (local.get $len)))
+    (local.set $b (i32.xor (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77))
+                    (i32.mul (local.get $len) (i32.const 0x27d4eb2f))))
+    (global.set $fa (call $fmix (i32.xor (local.get $a) (i32.mul (local.get $b) (i32.const 0x165667b1)))))
+    (global.set $fb (call $fmix (i32.xor (local.get $b) (i32.mul (global.get $fa) (i32.const 0x27d4eb2f)))))
+    (global.set $flen (local.get $len)))
+
+  ;; Hashes the field that starts at $i (see $finish). Returns the address of the comma or newline that ends it; -1 when
+  ;; a double quote comes first; -2 when the bytes end (at $filled) first.
+  (func $field (param $i i32) (param $filled i32) (result i32)
     (local $j i32) (local $c i32) (local $a i32) (local $b i32) (local $w i32) (local $k i32) (local $len i32)
-    (local $blank i32) (local $e i32) (local $m i32) (local $fa i32) (local $fb i32) (local $bits i32)
-    (local $pass i32) (local $v v128) (local $n i32)
-    (block $done
-      (loop $record
-        (br_if $done (i32.ge_u (local.get $i) (local.get $limit)))
-        (local.set $a (i32.const 0x811c9dc5))
-        (local.set $b (i32.const 0x2545f491))
-        (local.set $w (i32.const 0))
-        (local.set $k (i32.const 0))
-        (local.set $len (i32.const 0))
-        (local.set $blank (i32.const 0))
-        (local.set $j (local.get $i))
-        ;; The first field, a byte at a time: 4 bytes per word, each word mixed into both lanes.
-        (block $fieldEnd
-          (loop $byte
-            (br_if $done (i32.ge_u (local.get $j) (local.get $filled)))
-            (local.set $c (i32.load8_u (local.get $j)))
-            (br_if $fieldEnd
-              (i32.or (i32.eq (local.get $c) (i32.const 0x2c)) (i32.eq (local.get $c) (i32.const 0x0a))))
-            (if (i32.eq (local.get $c) (i32.const 0x22))
-              (then (global.set $count (local.get $n)) (return (i32.const -1))))
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            ;; Blanks (space, tab, CR): dropped at the start, one space for a run before more text, dropped at the end.
-            (if (i32.or (i32.eq (local.get $c) (i32.const 0x20))
-                  (i32.or (i32.eq (local.get $c) (i32.const 0x09)) (i32.eq (local.get $c) (i32.const 0x0d))))
+    (local $blank i32) (local $v v128) (local $p i32) (local $full i32)
+    (local $l0 i32) (local $l1 i32) (local $l2 i32) (local $l3 i32)
+    (local.set $a (i32.const 0x811c9dc5))
+    (local.set $b (i32.const 0x2545f491))
+    ;; The common case at once: within the next 16 bytes, a comma or newline before any blank or quote. The field's
+    ;; bytes are then its normalised text; the hash mixes them as big-endian 4-byte words, so each word's bytes are
+    ;; reversed (a shuffle) and read as lanes.
+    (if (i32.le_u (i32.add (local.get $i) (i32.const 16)) (local.get $filled))
+      (then
+        (local.set $v (v128.load (local.get $i)))
+        (local.set $p (i32.ctz (i8x16.bitmask (v128.or
+          (v128.or
+            (i8x16.eq (local.get $v) (v128.const i8x16 44 44 44 44 44 44 44 44 44 44 44 44 44 44 44 44))
+            (i8x16.eq (local.get $v) (v128.const i8x16 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10)))
+          (v128.or
+            (v128.or
+              (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34))
+              (i8x16.eq (local.get $v) (v128.const i8x16 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32)))
+            (v128.or
+              (i8x16.eq (local.get $v) (v128.const i8x16 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9))
+              (i8x16.eq (local.get $v) (v128.const i8x16 13 13 13 13 13 13 13 13 13 13 13 13 13 13 13 13))))))))
+        (if (i32.lt_u (local.get $p) (i32.const 16))
+          (then
+            (local.set $c (i32.load8_u (i32.add (local.get $i) (local.get $p))))
+            (if (i32.or (i32.eq (local.get $c) (i32.const 0x2c)) (i32.eq (local.get $c) (i32.const 0x0a)))
               (then
-                (local.set $blank (i32.or (local.get $blank) (i32.ne (local.get $len) (i32.const 0))))
-                (br $byte)))
-            (if (local.get $blank)
-              (then
-                (local.set $blank (i32.const 0))
-                (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (i32.const 0x20)))
-                (local.set $len (i32.add (local.get $len) (i32.const 1)))
-                (local.set $k (i32.add (local.get $k) (i32.const 1)))
-                (if (i32.eq (local.get $k) (i32.const 4))
+                (local.set $v (i8x16.shuffle 3 2 1 0 7 6 5 4 11 10 9 8 15 14 13 12 (local.get $v) (local.get $v)))
+                (local.set $l0 (i32x4.extract_lane 0 (local.get $v)))
+                (local.set $l1 (i32x4.extract_lane 1 (local.get $v)))
+                (local.set $l2 (i32x4.extract_lane 2 (local.get $v)))
+                (local.set $l3 (i32x4.extract_lane 3 (local.get $v)))
+                (local.set $full (i32.shr_u (local.get $p) (i32.const 2)))
+                (if (i32.ge_u (local.get $full) (i32.const 1))
                   (then
-                    (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (i32.const 13)))
-                    (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77)) (i32.const 11)))
-                    (local.set $w (i32.const 0))
-                    (local.set $k (i32.const 0))))))
-            (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (local.get $c)))
+                    (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l0)) (i32.const 0x9e3779b1)) (i32.const 13)))
+                    (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l0)) (i32.const 0x85ebca77)) (i32.const 11)))))
+                (if (i32.ge_u (local.get $full) (i32.const 2))
+                  (then
+                    (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l1)) (i32.const 0x9e3779b1)) (i32.const 13)))
+                    (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l1)) (i32.const 0x85ebca77)) (i32.const 11)))))
+                (if (i32.ge_u (local.get $full) (i32.const 3))
+                  (then
+                    (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l2)) (i32.const 0x9e3779b1)) (i32.const 13)))
+                    (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l2)) (i32.const 0x85ebca77)) (i32.const 11)))))
+                ;; The last 0-3 bytes: the top of the next lane, moved down.
+                (local.set $k (i32.and (local.get $p) (i32.const 3)))
+                (if (local.get $k)
+                  (then
+                    (local.set $w (i32.shr_u
+                      (select (local.get $l0)
+                        (select (local.get $l1)
+                          (select (local.get $l2) (local.get $l3) (i32.eq (local.get $full) (i32.const 2)))
+                          (i32.eq (local.get $full) (i32.const 1)))
+                        (i32.eqz (local.get $full)))
+                      (i32.sub (i32.const 32) (i32.shl (local.get $k) (i32.const 3)))))))
+                (call $finish (local.get $a) (local.get $b) (local.get $w) (local.get $p))
+                (return (i32.add (local.get $i) (local.get $p)))))))))
+    ;; Otherwise a byte at a time: 4 bytes per word, each word mixed into both lanes.
+    (local.set $j (local.get $i))
+    (block $end
+      (loop $byte
+        (if (i32.ge_u (local.get $j) (local.get $filled)) (then (return (i32.const -2))))
+        (local.set $c (i32.load8_u (local.get $j)))
+        (br_if $end (i32.or (i32.eq (local.get $c) (i32.const 0x2c)) (i32.eq (local.get $c) (i32.const 0x0a))))
+        (if (i32.eq (local.get $c) (i32.const 0x22)) (then (return (i32.const -1))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        ;; Blanks (space, tab, CR): dropped at the start, one space for a run before more text, dropped at the end.
+        (if (i32.or (i32.eq (local.get $c) (i32.const 0x20))
+              (i32.or (i32.eq (local.get $c) (i32.const 0x09)) (i32.eq (local.get $c) (i32.const 0x0d))))
+          (then
+            (local.set $blank (i32.or (local.get $blank) (i32.ne (local.get $len) (i32.const 0))))
+            (br $byte)))
+        (if (local.get $blank)
+          (then
+            (local.set $blank (i32.const 0))
+            (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (i32.const 0x20)))
             (local.set $len (i32.add (local.get $len) (i32.const 1)))
             (local.set $k (i32.add (local.get $k) (i32.const 1)))
             (if (i32.eq (local.get $k) (i32.const 4))
@@ -69,25 +120,46 @@
                 (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (i32.const 13)))
                 (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77)) (i32.const 11)))
                 (local.set $w (i32.const 0))
-                (local.set $k (i32.const 0))))
-            (br $byte)))
-        ;; The field's hash: the last 0-3 bytes and the length, then murmur3's finaliser on each half.
-        (local.set $a (i32.xor (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (local.get $len)))
-        (local.set $b (i32.xor (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77))
-                        (i32.mul (local.get $len) (i32.const 0x27d4eb2f))))
-        (local.set $fa (call $fmix (i32.xor (local.get $a) (i32.mul (local.get $b) (i32.const 0x165667b1)))))
-        (local.set $fb (call $fmix (i32.xor (local.get $b) (i32.mul (local.get $fa) (i32.const 0x27d4eb2f)))))
+                (local.set $k (i32.const 0))))))
+        (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (local.get $c)))
+        (local.set $len (i32.add (local.get $len) (i32.const 1)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (if (i32.eq (local.get $k) (i32.const 4))
+          (then
+            (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (i32.const 13)))
+            (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77)) (i32.const 11)))
+            (local.set $w (i32.const 0))
+            (local.set $k (i32.const 0))))
+        (br $byte)))
+    (call $finish (local.get $a) (local.get $b) (local.get $w) (local.get $len))
+    (local.get $j))
+
+  ;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
+  ;; ended by a newline). Each record whose first field may be in the Bloom filter (words at $bloom, $mask + 1 of them,
+  ;; a power of two) is written at $out as two i32: its first byte's address and its newline's; at most $cap of them.
+  ;; Returns the address of the first record not scanned (one that starts at or after $limit, runs past $filled, or did
+  ;; not fit in $out: the caller drains $out and calls again from there), or -1 when a double quote was met.
+  (func (export "scan")
+    (param $i i32) (param $filled i32) (param $limit i32) (param $bloom i32) (param $mask i32) (param $out i32)
+    (param $cap i32) (result i32)
+    (local $j i32) (local $e i32) (local $m i32) (local $bits i32) (local $pass i32) (local $v v128) (local $n i32)
+    (block $done
+      (loop $record
+        (br_if $done (i32.ge_u (local.get $i) (local.get $limit)))
+        (local.set $j (call $field (local.get $i) (local.get $filled)))
+        (if (i32.eq (local.get $j) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
+        (br_if $done (i32.eq (local.get $j) (i32.const -2)))
         ;; Two bits of one word (shift counts are taken mod 32).
-        (local.set $bits (i32.or (i32.shl (i32.const 1) (local.get $fb))
-                           (i32.shl (i32.const 1) (i32.shr_u (local.get $fb) (i32.const 5)))))
+        (local.set $bits (i32.or (i32.shl (i32.const 1) (global.get $fb))
+                           (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 5)))))
         (local.set $pass (i32.eq
           (i32.and
-            (i32.load (i32.add (local.get $bloom) (i32.shl (i32.and (local.get $fa) (local.get $mask)) (i32.const 2))))
+            (i32.load (i32.add (local.get $bloom) (i32.shl (i32.and (global.get $fa) (local.get $mask)) (i32.const 2))))
             (local.get $bits))
           (local.get $bits)))
         ;; The record's newline (or a quote, which ends the scan): 16 bytes at a time, then one at a time near $filled.
         (local.set $e (local.get $j))
-        (if (i32.ne (local.get $c) (i32.const 0x0a))
+        (if (i32.ne (i32.load8_u (local.get $j)) (i32.const 0x0a))
           (then
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (block $found
@@ -95,9 +167,9 @@
                 (loop $vector
                   (br_if $tail (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $filled)))
                   (local.set $v (v128.load (local.get $j)))
-                  (local.set $m (i32.or
-                    (i8x16.bitmask (i8x16.eq (local.get $v) (v128.const i8x16 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10)))
-                    (i8x16.bitmask (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34)))))
+                  (local.set $m (i8x16.bitmask (v128.or
+                    (i8x16.eq (local.get $v) (v128.const i8x16 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10))
+                    (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34)))))
                   (if (local.get $m)
                     (then
                       (local.set $e (i32.add (local.get $j) (i32.ctz (local.get $m))))
@@ -106,8 +178,7 @@
                   (br $vector)))
               (loop $byte
                 (br_if $done (i32.ge_u (local.get $j) (local.get $filled)))
-                (local.set $c (i32.load8_u (local.get $j)))
-                (if (i32.or (i32.eq (local.get $c) (i32.const 0x0a)) (i32.eq (local.get $c) (i32.const 0x22)))
+                (if (i32.or (i32.eq (i32.load8_u (local.get $j)) (i32.const 0x0a)) (i32.eq (i32.load8_u (local.get $j)) (i32.const 0x22)))
                   (then
                     (local.set $e (local.get $j))
                     (br $found)))
@@ -126,8 +197,53 @@
     (global.set $count (local.get $n))
     (local.get $i))
 
-  ;; murmur3's 32-bit finaliser.
-  (func $fmix (param $h i32) (result i32)
-    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))) (i32.const 0x85ebca6b)))
-    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 13))) (i32.const 0xc2b2ae35)))
-    (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16)))))
+  ;; Hashes the records starting at $i, in order, while they end before $filled: each non-blank one's hash
+  ;; (CsvRecordHasher's) is written at $out as two i32, low half first, at most $cap of them, and its first field is
+  ;; put in the Bloom filter (words at $bloom, $mask + 1 of them). A blank record (no field with a non-blank byte) is
+  ;; skipped, as CsvRecordHasher skips it. Returns the address of the first record not hashed (one that runs past
+  ;; $filled, or did not fit in $out), or -1 when a double quote was met.
+  (func (export "lines")
+    (param $i i32) (param $filled i32) (param $bloom i32) (param $mask i32) (param $out i32) (param $cap i32)
+    (result i32)
+    (local $j i32) (local $e i32) (local $n i32) (local $ra i32) (local $rb i32) (local $fields i32) (local $nonBlank i32)
+    (local $firstA i32) (local $firstB i32) (local $lo i32) (local $word i32)
+    (block $done
+      (loop $record
+        (br_if $done (i32.ge_u (local.get $i) (local.get $filled)))
+        (br_if $done (i32.eq (local.get $n) (local.get $cap)))
+        (local.set $ra (i32.const 0x9e3779b9))
+        (local.set $rb (i32.const 0x7f4a7c15))
+        (local.set $fields (i32.const 0))
+        (local.set $nonBlank (i32.const 0))
+        (local.set $j (local.get $i))
+        (loop $field
+          (local.set $e (call $field (local.get $j) (local.get $filled)))
+          (if (i32.eq (local.get $e) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
+          (br_if $done (i32.eq (local.get $e) (i32.const -2)))
+          (if (i32.eqz (local.get $fields))
+            (then
+              (local.set $firstA (global.get $fa))
+              (local.set $firstB (global.get $fb))))
+          (local.set $nonBlank (i32.or (local.get $nonBlank) (global.get $flen)))
+          ;; combineStep on both halves.
+          (local.set $ra (i32.mul (i32.xor (i32.rotl (local.get $ra) (i32.const 13)) (global.get $fa)) (i32.const 0x9e3779b1)))
+          (local.set $rb (i32.mul (i32.xor (i32.rotl (local.get $rb) (i32.const 13)) (global.get $fb)) (i32.const 0x85ebca77)))
+          (local.set $fields (i32.add (local.get $fields) (i32.const 1)))
+          (local.set $j (i32.add (local.get $e) (i32.const 1)))
+          (br_if $field (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x2c))))
+        (if (local.get $nonBlank)
+          (then
+            (local.set $word (i32.add (local.get $bloom) (i32.shl (i32.and (local.get $firstA) (local.get $mask)) (i32.const 2))))
+            (i32.store (local.get $word) (i32.or (i32.load (local.get $word))
+              (i32.or (i32.shl (i32.const 1) (local.get $firstB)) (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 5))))))
+            ;; combineFinish.
+            (local.set $lo (call $fmix (i32.xor (local.get $ra) (local.get $fields))))
+            (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (local.get $lo))
+            (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4)))
+              (call $fmix (i32.xor (local.get $rb) (i32.mul (local.get $lo) (i32.const 0x27d4eb2f)))))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))))
+        (local.set $i (local.get $j))
+        (br $record)))
+    (global.set $count (local.get $n))
+    (local.get $i))
+)

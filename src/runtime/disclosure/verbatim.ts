@@ -13,7 +13,7 @@
  * Only positions and counts leave this module: never a line, a field or a value.
  */
 import { isUtf8 } from "node:buffer";
-import { createReadStream } from "node:fs";
+import { closeSync, createReadStream, openSync, readSync } from "node:fs";
 import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,7 @@ import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
 import { BloomBits64, HashMap64 } from "./hash-table.js";
 import { dataStart, scanInput } from "./input-scan.js";
+import { hashLinesWithKernel, ScanKernel } from "./scan-kernel.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -73,6 +74,9 @@ export const MAX_LISTED = 100;
 export const MAX_COMBINATIONS_PER_LINE = 10_000;
 
 const READ_CHUNK = 1024 * 1024;
+
+/** The file functions the WebAssembly kernel reads with. */
+const KERNEL_FS = { openSync, readSync, closeSync };
 
 /** Checks UTF-8 chunk by chunk, carrying a character split across chunks. */
 class Utf8Check {
@@ -284,12 +288,12 @@ function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): b
  * (`input-scan.ts`), each passed to `sink` with its hash. False when the input holds a double quote (or its header
  * cannot be told by newlines alone): the caller then reads it with the quote-aware hasher.
  */
-async function scanFast(csv: string, key: string, firstFields: BloomBits64, sink: (lo: number, hi: number) => void): Promise<boolean> {
+async function scanFast(csv: string, key: string, firstFields: BloomBits64, kernel: ScanKernel, sink: (lo: number, hi: number) => void): Promise<boolean> {
   let parts: Uint8Array[] | undefined;
   try {
     const from = dataStart(csv);
     if (from === undefined) return false;
-    parts = await scanInput(csv, from, firstFields.words);
+    parts = await scanInput(csv, from, firstFields.words, { kernel });
   } catch (err) {
     throw new CleanRoomError("io-error", `Cannot read the input ${key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
   }
@@ -338,10 +342,37 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   const text: boolean[] = [];
   const records: number[] = [];
   const base: number[] = [];
+  // One kernel for every output and input (each call runs to its end before the next).
+  const kernel = new ScanKernel();
   for (let f = 0; f < outputs.length; f++) {
     const fileBase = lineLo.length;
     base.push(fileBase);
-    const utf8 = new Utf8Check();
+    let utf8 = new Utf8Check();
+    if (withQi.length === 0) {
+      // A quote-free output is hashed by the WebAssembly kernel; one with a quote (or quasi-identifiers, whose check
+      // needs every field's hash) by CsvRecordHasher below.
+      const r = hashLinesWithKernel(
+        outputs[f].file,
+        firstFields.words,
+        (bytes) => {
+          utf8.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+          return utf8.ok;
+        },
+        KERNEL_FS,
+        kernel,
+      );
+      if (!r.stopped) utf8.end();
+      if (!utf8.ok || !r.stopped) {
+        if (utf8.ok) for (let h = 0; h < r.hashes.length; h += 2) {
+          lineLo.push(r.hashes[h]);
+          lineHi.push(r.hashes[h + 1]);
+        }
+        text.push(utf8.ok);
+        records.push(utf8.ok ? r.hashes.length / 2 : 0);
+        continue;
+      }
+      utf8 = new Utf8Check();
+    }
     const hasher = new CsvRecordHasher(
       (lo, hi, h) => {
         lineLo.push(lo);
@@ -394,7 +425,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
         idx = qi.map((c) => header.indexOf(c));
       }
       const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
-      if (!combos && (await scanFast(csv, input.key, firstFields, (lo, hi) => found.set(lo, hi, 0)))) continue;
+      if (!combos && (await scanFast(csv, input.key, firstFields, kernel, (lo, hi) => found.set(lo, hi, 0)))) continue;
       const { lines, next } = lineIndex();
       const widest = Math.max(-1, ...idx);
       const out = new Int32Array(2);
