@@ -13,6 +13,9 @@ const PAGE = 65536;
 /** Bytes the kernel reads at once: small enough that a block is still in the CPU's caches when the kernel reads it. */
 export const KERNEL_BLOCK = 1024 * 1024;
 
+/** Room for the kernel's batch of 32 records (16 bytes each). */
+const BATCH_BYTES = 32 * 16;
+
 /** Candidates the kernel writes per call (8 bytes each) before this thread drains them. */
 const OUT_CAP = 16384;
 
@@ -30,8 +33,8 @@ const WASM = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAss
 interface KernelExports {
   readonly memory: WasmMemory;
   readonly count: { readonly value: number };
-  scan(from: number, filled: number, limit: number, bloom: number, mask: number, out: number, cap: number): number;
-  lines(from: number, filled: number, bloom: number, mask: number, out: number, cap: number): number;
+  scan(from: number, filled: number, limit: number, bloom: number, mask: number, out: number, cap: number, batch: number): number;
+  lines(from: number, filled: number, bloom: number, mask: number, out: number, cap: number, batch: number): number;
 }
 
 /** The compiled kernel (immutable, so shared; each `ScanKernel` has its own instance and memory). */
@@ -40,13 +43,15 @@ let compiled: object | undefined;
 /**
  * One instance of the kernel and its memory: the Bloom filter at address 0, room for `OUT_CAP` entries, then the block
  * buffer. Creating one costs a memory of a few MiB (and, with many, garbage collections), so a check makes one and
- * passes it to each scan and each output's hashing; each call is synchronous, so calls never interleave.
+ * passes it to each scan and each output's hashing; each call is synchronous, so calls never interleave. Layout: the
+ * filter's words at address 0, `OUT_CAP` entries, the kernel's batch, the block buffer.
  */
 export class ScanKernel {
   /** The instance's exports. */
   readonly k: KernelExports;
   /** Where the entries are written, the block buffer starts, and the filter's word mask (set by `load`). */
   outBase = 0;
+  batchBase = 0;
   bufBase = 0;
   mask = 0;
   /** The block buffer's size. */
@@ -65,7 +70,8 @@ export class ScanKernel {
   /** Puts the filter's words at address 0 and lays the rest out after them. */
   load(words: Int32Array): void {
     this.outBase = words.length * 4;
-    this.bufBase = this.outBase + OUT_CAP * 8;
+    this.batchBase = this.outBase + OUT_CAP * 8;
+    this.bufBase = this.batchBase + BATCH_BYTES;
     this.mask = words.length - 1;
     this.grow(this.cap);
     new Int32Array(this.k.memory.buffer, 0, words.length).set(words);
@@ -150,7 +156,7 @@ export function scanWithKernel(file: string, from: number, words: Int32Array, fs
     from,
     () => true,
     (start, end) => {
-      const next = kernel.k.scan(start, end, end, 0, kernel.mask, kernel.outBase, OUT_CAP);
+      const next = kernel.k.scan(start, end, end, 0, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
       if (next < 0) return next;
       const pairs = kernel.entries();
       const mem = kernel.mem;
@@ -198,7 +204,7 @@ export function hashLinesWithKernel(
   let hashes = new Int32Array(1 << 16);
   let length = 0;
   const ok = kernel.read(fs, file, 0, check, (start, end) => {
-    const next = kernel.k.lines(start, end, 0, kernel.mask, kernel.outBase, OUT_CAP);
+    const next = kernel.k.lines(start, end, 0, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
     if (next < 0) return next;
     const pairs = kernel.entries();
     if (length + pairs.length > hashes.length) {

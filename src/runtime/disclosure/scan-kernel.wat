@@ -134,79 +134,114 @@
     (call $finish (local.get $a) (local.get $b) (local.get $w) (local.get $len))
     (local.get $j))
 
-  ;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
+;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
   ;; ended by a newline). Each record whose first field may be in the Bloom filter (words at $bloom, $mask + 1 of them,
   ;; a power of two) is written at $out as two i32: its first byte's address and its newline's; at most $cap of them.
   ;; Returns the address of the first record not scanned (one that starts at or after $limit, runs past $filled, or did
   ;; not fit in $out: the caller drains $out and calls again from there), or -1 when a double quote was met.
+  ;; Records are taken 32 at a time: their ends and filter words first, then the words are read one after the other,
+  ;; so that the cache misses of a filter larger than the caches overlap instead of coming one per record. $batch is
+  ;; room for 32 entries of 16 bytes.
   (func (export "scan")
     (param $i i32) (param $filled i32) (param $limit i32) (param $bloom i32) (param $mask i32) (param $out i32)
-    (param $cap i32) (result i32)
-    (local $j i32) (local $e i32) (local $m i32) (local $bits i32) (local $pass i32) (local $v v128) (local $n i32)
-    (block $done
-      (loop $record
-        (br_if $done (i32.ge_u (local.get $i) (local.get $limit)))
-        (local.set $j (call $field (local.get $i) (local.get $filled)))
-        (if (i32.eq (local.get $j) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
-        (br_if $done (i32.eq (local.get $j) (i32.const -2)))
-        ;; Two bits of one word (shift counts are taken mod 32).
-        (local.set $bits (i32.or (i32.shl (i32.const 1) (global.get $fb))
-                           (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 5)))))
-        (local.set $pass (i32.eq
-          (i32.and
-            (i32.load (i32.add (local.get $bloom) (i32.shl (i32.and (global.get $fa) (local.get $mask)) (i32.const 2))))
-            (local.get $bits))
-          (local.get $bits)))
-        ;; The record's newline (or a quote, which ends the scan): 16 bytes at a time, then one at a time near $filled.
-        (local.set $e (local.get $j))
-        (if (i32.ne (i32.load8_u (local.get $j)) (i32.const 0x0a))
-          (then
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (block $found
-              (block $tail
-                (loop $vector
-                  (br_if $tail (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $filled)))
-                  (local.set $v (v128.load (local.get $j)))
-                  (local.set $m (i8x16.bitmask (v128.or
-                    (i8x16.eq (local.get $v) (v128.const i8x16 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10))
-                    (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34)))))
-                  (if (local.get $m)
+    (param $cap i32) (param $batch i32) (result i32)
+    (local $j i32) (local $e i32) (local $m i32) (local $bits i32) (local $v v128) (local $n i32) (local $nb i32)
+    (local $more i32) (local $p i32) (local $at i32)
+    (loop $batches
+      ;; 1. Up to 32 records: each one's start, newline, filter word and bits.
+      (local.set $nb (i32.const 0))
+      (local.set $more (i32.const 1))
+      (block $full
+        (loop $record
+          (br_if $full (i32.eq (local.get $nb) (i32.const 32)))
+          (if (i32.ge_u (local.get $i) (local.get $limit)) (then (local.set $more (i32.const 0)) (br $full)))
+          (local.set $j (call $field (local.get $i) (local.get $filled)))
+          (if (i32.eq (local.get $j) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
+          (if (i32.eq (local.get $j) (i32.const -2)) (then (local.set $more (i32.const 0)) (br $full)))
+          ;; The record's newline (or a quote, which ends the scan): 16 bytes at a time, then one at a time near $filled.
+          (local.set $e (local.get $j))
+          (if (i32.ne (i32.load8_u (local.get $j)) (i32.const 0x0a))
+            (then
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (block $found
+                (block $tail
+                  (loop $vector
+                    (br_if $tail (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $filled)))
+                    (local.set $v (v128.load (local.get $j)))
+                    (local.set $m (i8x16.bitmask (v128.or
+                      (i8x16.eq (local.get $v) (v128.const i8x16 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10))
+                      (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34)))))
+                    (if (local.get $m)
+                      (then
+                        (local.set $e (i32.add (local.get $j) (i32.ctz (local.get $m))))
+                        (br $found)))
+                    (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                    (br $vector)))
+                (loop $byte
+                  (if (i32.ge_u (local.get $j) (local.get $filled)) (then (local.set $more (i32.const 0)) (br $full)))
+                  (if (i32.or (i32.eq (i32.load8_u (local.get $j)) (i32.const 0x0a)) (i32.eq (i32.load8_u (local.get $j)) (i32.const 0x22)))
                     (then
-                      (local.set $e (i32.add (local.get $j) (i32.ctz (local.get $m))))
+                      (local.set $e (local.get $j))
                       (br $found)))
-                  (local.set $j (i32.add (local.get $j) (i32.const 16)))
-                  (br $vector)))
-              (loop $byte
-                (br_if $done (i32.ge_u (local.get $j) (local.get $filled)))
-                (if (i32.or (i32.eq (i32.load8_u (local.get $j)) (i32.const 0x0a)) (i32.eq (i32.load8_u (local.get $j)) (i32.const 0x22)))
-                  (then
-                    (local.set $e (local.get $j))
-                    (br $found)))
-                (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                (br $byte)))
-            (if (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x22))
-              (then (global.set $count (local.get $n)) (return (i32.const -1))))))
-        (if (local.get $pass)
-          (then
-            (br_if $done (i32.eq (local.get $n) (local.get $cap)))
-            (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (local.get $i))
-            (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4))) (local.get $e))
-            (local.set $n (i32.add (local.get $n) (i32.const 1)))))
-        (local.set $i (i32.add (local.get $e) (i32.const 1)))
-        (br $record)))
+                  (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                  (br $byte)))
+              (if (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x22))
+                (then (global.set $count (local.get $n)) (return (i32.const -1))))))
+          ;; Two bits of one word (shift counts are taken mod 32).
+          (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $nb) (i32.const 4))))
+          (i32.store (local.get $at) (local.get $i))
+          (i32.store offset=4 (local.get $at) (local.get $e))
+          (i32.store offset=8 (local.get $at)
+            (i32.add (local.get $bloom) (i32.shl (i32.and (global.get $fa) (local.get $mask)) (i32.const 2))))
+          (i32.store offset=12 (local.get $at)
+            (i32.or (i32.shl (i32.const 1) (global.get $fb)) (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 5)))))
+          (local.set $nb (i32.add (local.get $nb) (i32.const 1)))
+          (local.set $i (i32.add (local.get $e) (i32.const 1)))
+          (br $record)))
+      ;; 2. Their filter words, read one after the other; the records that pass are written out.
+      (local.set $p (i32.const 0))
+      (block $probed
+        (loop $probe
+          (br_if $probed (i32.ge_u (local.get $p) (local.get $nb)))
+          (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $p) (i32.const 4))))
+          (local.set $bits (i32.load offset=12 (local.get $at)))
+          (if (i32.eq (i32.and (i32.load (i32.load offset=8 (local.get $at))) (local.get $bits)) (local.get $bits))
+            (then
+              (if (i32.eq (local.get $n) (local.get $cap))
+                (then (global.set $count (local.get $n)) (return (i32.load (local.get $at)))))
+              (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (i32.load (local.get $at)))
+              (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4)))
+                (i32.load offset=4 (local.get $at)))
+              (local.set $n (i32.add (local.get $n) (i32.const 1)))))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $probe)))
+      (br_if $batches (local.get $more)))
     (global.set $count (local.get $n))
     (local.get $i))
+
+  ;; Sets the filter bits of $nb entries at $batch (8 bytes each: a word's address, its bits), one after the other.
+  (func $set (param $batch i32) (param $nb i32)
+    (local $p i32) (local $at i32) (local $word i32)
+    (block $end
+      (loop $each
+        (br_if $end (i32.ge_u (local.get $p) (local.get $nb)))
+        (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $p) (i32.const 3))))
+        (local.set $word (i32.load (local.get $at)))
+        (i32.store (local.get $word) (i32.or (i32.load (local.get $word)) (i32.load offset=4 (local.get $at))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $each))))
 
   ;; Hashes the records starting at $i, in order, while they end before $filled: each non-blank one's hash
   ;; (CsvRecordHasher's) is written at $out as two i32, low half first, at most $cap of them, and its first field is
   ;; put in the Bloom filter (words at $bloom, $mask + 1 of them). A blank record (no field with a non-blank byte) is
   ;; skipped, as CsvRecordHasher skips it. Returns the address of the first record not hashed (one that runs past
-  ;; $filled, or did not fit in $out), or -1 when a double quote was met.
+  ;; $filled, or did not fit in $out), or -1 when a double quote was met (the filter may then be partly set). The
+  ;; filter's bits are set 32 records at a time, from the entries kept at $batch, so that their cache misses overlap.
   (func (export "lines")
     (param $i i32) (param $filled i32) (param $bloom i32) (param $mask i32) (param $out i32) (param $cap i32)
-    (result i32)
+    (param $batch i32) (result i32)
     (local $j i32) (local $e i32) (local $n i32) (local $ra i32) (local $rb i32) (local $fields i32) (local $nonBlank i32)
-    (local $firstA i32) (local $firstB i32) (local $lo i32) (local $word i32)
+    (local $firstA i32) (local $firstB i32) (local $lo i32) (local $nb i32) (local $at i32)
     (block $done
       (loop $record
         (br_if $done (i32.ge_u (local.get $i) (local.get $filled)))
@@ -233,9 +268,16 @@
           (br_if $field (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x2c))))
         (if (local.get $nonBlank)
           (then
-            (local.set $word (i32.add (local.get $bloom) (i32.shl (i32.and (local.get $firstA) (local.get $mask)) (i32.const 2))))
-            (i32.store (local.get $word) (i32.or (i32.load (local.get $word))
-              (i32.or (i32.shl (i32.const 1) (local.get $firstB)) (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 5))))))
+            (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $nb) (i32.const 3))))
+            (i32.store (local.get $at)
+              (i32.add (local.get $bloom) (i32.shl (i32.and (local.get $firstA) (local.get $mask)) (i32.const 2))))
+            (i32.store offset=4 (local.get $at)
+              (i32.or (i32.shl (i32.const 1) (local.get $firstB)) (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 5)))))
+            (local.set $nb (i32.add (local.get $nb) (i32.const 1)))
+            (if (i32.eq (local.get $nb) (i32.const 32))
+              (then
+                (call $set (local.get $batch) (local.get $nb))
+                (local.set $nb (i32.const 0))))
             ;; combineFinish.
             (local.set $lo (call $fmix (i32.xor (local.get $ra) (local.get $fields))))
             (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (local.get $lo))
@@ -244,6 +286,7 @@
             (local.set $n (i32.add (local.get $n) (i32.const 1)))))
         (local.set $i (local.get $j))
         (br $record)))
+    (call $set (local.get $batch) (local.get $nb))
     (global.set $count (local.get $n))
     (local.get $i))
 )
