@@ -199,7 +199,7 @@ export function scanRange(job: RangeJob, fs: ScanFs, block: number): RangeScan {
       fb ^= fb >>> 13;
       fb = Math.imul(fb, 0xc2b2ae35 | 0);
       fb ^= fb >>> 16;
-      const bits = (1 << (fb & 31)) | (1 << ((fb >>> 5) & 31));
+      const bits = (1 << (fb & 31)) | (1 << ((fb >>> 5) & 31)) | (1 << ((fb >>> 10) & 31));
       const pass = (words[fa & mask] & bits) === bits;
       // The record's end: its newline, or the end of the file.
       let e = c === LF ? j : -1;

@@ -187,14 +187,15 @@
                   (br $byte)))
               (if (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x22))
                 (then (global.set $count (local.get $n)) (return (i32.const -1))))))
-          ;; Two bits of one word (shift counts are taken mod 32).
+          ;; Three bits of one word (shift counts are taken mod 32).
           (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $nb) (i32.const 4))))
           (i32.store (local.get $at) (local.get $i))
           (i32.store offset=4 (local.get $at) (local.get $e))
           (i32.store offset=8 (local.get $at)
             (i32.add (local.get $bloom) (i32.shl (i32.and (global.get $fa) (local.get $mask)) (i32.const 2))))
           (i32.store offset=12 (local.get $at)
-            (i32.or (i32.shl (i32.const 1) (global.get $fb)) (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 5)))))
+            (i32.or (i32.shl (i32.const 1) (global.get $fb))
+              (i32.or (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 5))) (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 10))))))
           (local.set $nb (i32.add (local.get $nb) (i32.const 1)))
           (local.set $i (i32.add (local.get $e) (i32.const 1)))
           (br $record)))
@@ -272,7 +273,8 @@
             (i32.store (local.get $at)
               (i32.add (local.get $bloom) (i32.shl (i32.and (local.get $firstA) (local.get $mask)) (i32.const 2))))
             (i32.store offset=4 (local.get $at)
-              (i32.or (i32.shl (i32.const 1) (local.get $firstB)) (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 5)))))
+              (i32.or (i32.shl (i32.const 1) (local.get $firstB))
+              (i32.or (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 5))) (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 10))))))
             (local.set $nb (i32.add (local.get $nb) (i32.const 1)))
             (if (i32.eq (local.get $nb) (i32.const 32))
               (then
