@@ -15,6 +15,7 @@
 import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { CsvRecordHasher } from "./record-hash.js";
 import { type ScanKernel, scanWithKernel } from "./scan-kernel.js";
 
 /** What one scan of a byte range found. */
@@ -297,12 +298,14 @@ export type ScanEngine = "wasm" | "js";
 /**
  * Scans an input's records from `from` (a record's offset, after the header) to its end, with the Bloom filter `words`
  * of the outputs' first fields: by the WebAssembly kernel in this thread, or by `scanRange` in parallel across up to
- * `MAX_SCAN_THREADS` threads (this one and workers). Both give every record whose first field passes the filter.
+ * `MAX_SCAN_THREADS` threads (this one and workers). Both give the whole hash (`CsvRecordHasher`'s) of every
+ * non-blank record whose first field passes the filter, in file order.
  *
- * @param options `engine` (default `wasm`) and, for it, `kernel` (default: a new one); for `js`, `threads` (default: the cores, at most `MAX_SCAN_THREADS`) and
- *   `minParallelBytes` (default `PARALLEL_MIN_BYTES`): smaller inputs are scanned by this thread alone
- * @returns the candidate records (each ended by a newline), or undefined when some range held a double quote (then
- *   the caller must read the input with the quote-aware `CsvRecordHasher`)
+ * @param options `engine` (default `wasm`) and, for it, `kernel` (default: a new one); for `js`, `threads` (default:
+ *   the cores, at most `MAX_SCAN_THREADS`) and `minParallelBytes` (default `PARALLEL_MIN_BYTES`): smaller inputs are
+ *   scanned by this thread alone
+ * @returns the candidate records' hashes (low half, high half, …), or undefined when the input holds a double quote
+ *   (then the caller must read it with the quote-aware `CsvRecordHasher`)
  * @throws the file system's error when the input cannot be read
  */
 export async function scanInput(
@@ -310,10 +313,10 @@ export async function scanInput(
   from: number,
   words: Int32Array,
   options: { readonly engine?: ScanEngine; readonly kernel?: ScanKernel; readonly threads?: number; readonly minParallelBytes?: number } = {},
-): Promise<Uint8Array[] | undefined> {
+): Promise<Int32Array | undefined> {
   if ((options.engine ?? "wasm") === "wasm") {
     const r = scanWithKernel(file, from, words, fs, options.kernel);
-    return r.quoted ? undefined : [r.candidates];
+    return r.quoted ? undefined : r.hashes;
   }
   const size = fs.statSync(file).size;
   const wanted = options.threads ?? Math.min(MAX_SCAN_THREADS, availableParallelism());
@@ -326,5 +329,11 @@ export async function scanInput(
   );
   const first = scanRange(jobs[0], fs, BLOCK);
   const results = [first, ...(await Promise.all(others))];
-  return results.some((r) => r.quoted) ? undefined : results.map((r) => r.candidates);
+  if (results.some((r) => r.quoted)) return undefined;
+  // Candidates are whole records, one per line and quote-free: each is hashed in full.
+  const hashes: number[] = [];
+  const hasher = new CsvRecordHasher((lo, hi) => hashes.push(lo, hi));
+  for (const r of results) hasher.push(r.candidates);
+  hasher.end();
+  return Int32Array.from(hashes);
 }

@@ -5,7 +5,7 @@
  * answer as `scanRange` over the whole data (a test compares them), in one thread: on a machine with few cores a
  * worker thread's start and its competition for the core cost more than the scan it would take over.
  */
-import type { RangeScan, ScanFs } from "./input-scan.js";
+import type { ScanFs } from "./input-scan.js";
 import { SCAN_KERNEL_WASM_BASE64 } from "./scan-kernel-bytes.js";
 
 const LF = 0x0a;
@@ -16,7 +16,7 @@ export const KERNEL_BLOCK = 1024 * 1024;
 /** Room for the kernel's batch of 32 records (16 bytes each). */
 const BATCH_BYTES = 32 * 16;
 
-/** Candidates the kernel writes per call (8 bytes each) before this thread drains them. */
+/** Hashes the kernel writes per call (8 bytes each) before this thread drains them. */
 const OUT_CAP = 16384;
 
 // The few WebAssembly names used here (this project's type libraries do not declare the WebAssembly namespace).
@@ -139,17 +139,24 @@ export class ScanKernel {
   }
 }
 
+/** What `scanWithKernel` found. */
+export interface KernelScan {
+  /** A double quote was met: `hashes` may not be used. */
+  readonly quoted: boolean;
+  /** Each non-blank record whose first field passed the filter: its whole hash (CsvRecordHasher's), low half first. */
+  readonly hashes: Int32Array;
+}
+
 /**
- * Scans the records of `file` from `from` (a record's offset) to its end with the kernel: the records whose first
- * field may be in the Bloom filter `words`, each ended by a newline, or `quoted` when the data holds a double quote.
+ * Scans the records of `file` from `from` (a record's offset) to its end with the kernel: the hashes of the records
+ * whose first field may be in the Bloom filter `words`, or `quoted` when the data holds a double quote.
  *
  * @param kernel the kernel to run on (default: a new one)
  * @throws the file system's error when the file cannot be read
  */
-export function scanWithKernel(file: string, from: number, words: Int32Array, fs: ScanFs, kernel: ScanKernel = new ScanKernel()): RangeScan {
+export function scanWithKernel(file: string, from: number, words: Int32Array, fs: ScanFs, kernel: ScanKernel = new ScanKernel()): KernelScan {
   kernel.load(words);
-  let out = Buffer.allocUnsafe(1 << 16);
-  let outLen = 0;
+  const hashes = new PairList();
   const ok = kernel.read(
     fs,
     file,
@@ -157,24 +164,31 @@ export function scanWithKernel(file: string, from: number, words: Int32Array, fs
     () => true,
     (start, end) => {
       const next = kernel.k.scan(start, end, end, 0, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
-      if (next < 0) return next;
-      const pairs = kernel.entries();
-      const mem = kernel.mem;
-      for (let c = 0; c < pairs.length; c += 2) {
-        const n = pairs[c + 1] - pairs[c];
-        if (outLen + n + 1 > out.length) {
-          const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, outLen + n + 1));
-          out.copy(bigger, 0, 0, outLen);
-          out = bigger;
-        }
-        out.set(mem.subarray(pairs[c], pairs[c + 1]), outLen);
-        outLen += n;
-        out[outLen++] = LF;
-      }
+      if (next >= 0) hashes.append(kernel.entries());
       return next;
     },
   );
-  return ok ? { quoted: false, candidates: out.subarray(0, outLen) } : { quoted: true, candidates: out.subarray(0, 0) };
+  return { quoted: !ok, hashes: ok ? hashes.values() : new Int32Array(0) };
+}
+
+/** A growable list of i32 pairs. */
+class PairList {
+  private data = new Int32Array(1 << 12);
+  private length = 0;
+
+  append(pairs: Int32Array): void {
+    if (this.length + pairs.length > this.data.length) {
+      const bigger = new Int32Array(Math.max(this.data.length * 2, this.length + pairs.length));
+      bigger.set(this.data.subarray(0, this.length));
+      this.data = bigger;
+    }
+    this.data.set(pairs, this.length);
+    this.length += pairs.length;
+  }
+
+  values(): Int32Array {
+    return this.data.subarray(0, this.length);
+  }
 }
 
 /** What `hashLinesWithKernel` found in one file. */
@@ -201,22 +215,13 @@ export function hashLinesWithKernel(
   kernel: ScanKernel = new ScanKernel(),
 ): LineHashes {
   kernel.load(words);
-  let hashes = new Int32Array(1 << 16);
-  let length = 0;
+  const hashes = new PairList();
   const ok = kernel.read(fs, file, 0, check, (start, end) => {
     const next = kernel.k.lines(start, end, 0, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
-    if (next < 0) return next;
-    const pairs = kernel.entries();
-    if (length + pairs.length > hashes.length) {
-      const bigger = new Int32Array(Math.max(hashes.length * 2, length + pairs.length));
-      bigger.set(hashes.subarray(0, length));
-      hashes = bigger;
-    }
-    hashes.set(pairs, length);
-    length += pairs.length;
+    if (next >= 0) hashes.append(kernel.entries());
     return next;
   });
-  if (!ok) return { stopped: true, hashes: hashes.subarray(0, 0) };
+  if (!ok) return { stopped: true, hashes: new Int32Array(0) };
   words.set(new Int32Array(kernel.k.memory.buffer, 0, words.length));
-  return { stopped: false, hashes: hashes.subarray(0, length) };
+  return { stopped: false, hashes: hashes.values() };
 }

@@ -1,8 +1,8 @@
 ;; The verbatim check's WebAssembly kernel (see scan-kernel.ts), for quote-free CSV bytes: it hashes fields exactly as
 ;; record-hash.ts's CsvRecordHasher does (same seeds, multipliers, blank rules, field and record finish), 16 bytes at a
 ;; time where it can (SIMD), and
-;; - `scan`: for each input record, looks its first field up in the Bloom filter of the outputs' first fields and writes
-;;   the records that pass as (start, newline) address pairs;
+;; - `scan`: for each input record, looks its first field up in the Bloom filter of the outputs' first fields and
+;;   writes the whole hash of each record that passes;
 ;; - `lines`: for each output line, writes its whole hash and puts its first field in the Bloom filter.
 ;; A double quote stops both (a newline may then be inside a field): the caller uses the quote-aware hasher instead.
 ;;
@@ -17,6 +17,12 @@
   (global $fa (mut i32) (i32.const 0))
   (global $fb (mut i32) (i32.const 0))
   (global $flen (mut i32) (i32.const 0))
+  ;; The last record's hash (two halves), its first field's hash, and whether it is not blank, set by $record.
+  (global $rlo (mut i32) (i32.const 0))
+  (global $rhi (mut i32) (i32.const 0))
+  (global $firstA (mut i32) (i32.const 0))
+  (global $firstB (mut i32) (i32.const 0))
+  (global $nonBlank (mut i32) (i32.const 0))
 
   ;; A field's hash from its lanes, its last 0-3 bytes $w and its length, into $fa/$fb/$flen (CsvRecordHasher.endField).
   ;; (murmur3's 32-bit finaliser is written out in place: a call per use cost about as much as the hash.)
@@ -139,8 +145,8 @@
     (local.get $j))
 
 ;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
-  ;; ended by a newline). Each record whose first field may be in the Bloom filter (words at $bloom, $mask + 1 of them,
-  ;; a power of two) is written at $out as two i32: its first byte's address and its newline's; at most $cap of them.
+  ;; ended by a newline). Each non-blank record whose first field may be in the Bloom filter (words at $bloom, $mask + 1
+  ;; of them, a power of two) is hashed whole and its hash written at $out as two i32, low half first; at most $cap.
   ;; Returns the address of the first record not scanned (one that starts at or after $limit, runs past $filled, or did
   ;; not fit in $out: the caller drains $out and calls again from there), or -1 when a double quote was met.
   ;; Records are taken 32 at a time: their ends and filter words first, then the words are read one after the other,
@@ -214,10 +220,13 @@
             (then
               (if (i32.eq (local.get $n) (local.get $cap))
                 (then (global.set $count (local.get $n)) (return (i32.load (local.get $at)))))
-              (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (i32.load (local.get $at)))
-              (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4)))
-                (i32.load offset=4 (local.get $at)))
-              (local.set $n (i32.add (local.get $n) (i32.const 1)))))
+              ;; Held whole between its start and its newline, quote-free: hashed whole (a blank one equals no line).
+              (drop (call $record (i32.load (local.get $at)) (local.get $filled)))
+              (if (global.get $nonBlank)
+                (then
+                  (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (global.get $rlo))
+                  (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4))) (global.get $rhi))
+                  (local.set $n (i32.add (local.get $n) (i32.const 1)))))))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $probe)))
       (br_if $batches (local.get $more)))
@@ -236,6 +245,41 @@
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
         (br $each))))
 
+  ;; Hashes the record that starts at $i whole (CsvRecordHasher's hash) into $rlo/$rhi, its first field into
+  ;; $firstA/$firstB, and sets $nonBlank when some field has a non-blank byte. Returns the address of its newline; -1
+  ;; when a double quote comes first; -2 when the bytes end (at $filled) first.
+  (func $record (param $i i32) (param $filled i32) (result i32)
+    (local $e i32) (local $ra i32) (local $rb i32) (local $fields i32) (local $nonBlank i32) (local $h i32)
+    (local.set $ra (i32.const 0x9e3779b9))
+    (local.set $rb (i32.const 0x7f4a7c15))
+    (loop $field
+      (local.set $e (call $field (local.get $i) (local.get $filled)))
+      (if (i32.lt_s (local.get $e) (i32.const 0)) (then (return (local.get $e))))
+      (if (i32.eqz (local.get $fields))
+        (then
+          (global.set $firstA (global.get $fa))
+          (global.set $firstB (global.get $fb))))
+      (local.set $nonBlank (i32.or (local.get $nonBlank) (global.get $flen)))
+      ;; combineStep on both halves.
+      (local.set $ra (i32.mul (i32.xor (i32.rotl (local.get $ra) (i32.const 13)) (global.get $fa)) (i32.const 0x9e3779b1)))
+      (local.set $rb (i32.mul (i32.xor (i32.rotl (local.get $rb) (i32.const 13)) (global.get $fb)) (i32.const 0x85ebca77)))
+      (local.set $fields (i32.add (local.get $fields) (i32.const 1)))
+      (local.set $i (i32.add (local.get $e) (i32.const 1)))
+      (br_if $field (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x2c))))
+    ;; combineFinish.
+    (local.set $h (i32.xor (local.get $ra) (local.get $fields)))
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))) (i32.const 0x85ebca6b)))
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 13))) (i32.const 0xc2b2ae35)))
+    (local.set $h (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))))
+    (global.set $rlo (local.get $h))
+    (local.set $h (i32.xor (local.get $rb) (i32.mul (local.get $h) (i32.const 0x27d4eb2f))))
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))) (i32.const 0x85ebca6b)))
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 13))) (i32.const 0xc2b2ae35)))
+    (local.set $h (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))))
+    (global.set $rhi (local.get $h))
+    (global.set $nonBlank (local.get $nonBlank))
+    (local.get $e))
+
   ;; Hashes the records starting at $i, in order, while they end before $filled: each non-blank one's hash
   ;; (CsvRecordHasher's) is written at $out as two i32, low half first, at most $cap of them, and its first field is
   ;; put in the Bloom filter (words at $bloom, $mask + 1 of them). A blank record (no field with a non-blank byte) is
@@ -245,58 +289,32 @@
   (func (export "lines")
     (param $i i32) (param $filled i32) (param $bloom i32) (param $mask i32) (param $out i32) (param $cap i32)
     (param $batch i32) (result i32)
-    (local $j i32) (local $e i32) (local $n i32) (local $ra i32) (local $rb i32) (local $fields i32) (local $nonBlank i32)
-    (local $firstA i32) (local $firstB i32) (local $lo i32) (local $nb i32) (local $at i32)
+    (local $e i32) (local $n i32) (local $nb i32) (local $at i32)
     (block $done
       (loop $record
         (br_if $done (i32.ge_u (local.get $i) (local.get $filled)))
         (br_if $done (i32.eq (local.get $n) (local.get $cap)))
-        (local.set $ra (i32.const 0x9e3779b9))
-        (local.set $rb (i32.const 0x7f4a7c15))
-        (local.set $fields (i32.const 0))
-        (local.set $nonBlank (i32.const 0))
-        (local.set $j (local.get $i))
-        (loop $field
-          (local.set $e (call $field (local.get $j) (local.get $filled)))
-          (if (i32.eq (local.get $e) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
-          (br_if $done (i32.eq (local.get $e) (i32.const -2)))
-          (if (i32.eqz (local.get $fields))
-            (then
-              (local.set $firstA (global.get $fa))
-              (local.set $firstB (global.get $fb))))
-          (local.set $nonBlank (i32.or (local.get $nonBlank) (global.get $flen)))
-          ;; combineStep on both halves.
-          (local.set $ra (i32.mul (i32.xor (i32.rotl (local.get $ra) (i32.const 13)) (global.get $fa)) (i32.const 0x9e3779b1)))
-          (local.set $rb (i32.mul (i32.xor (i32.rotl (local.get $rb) (i32.const 13)) (global.get $fb)) (i32.const 0x85ebca77)))
-          (local.set $fields (i32.add (local.get $fields) (i32.const 1)))
-          (local.set $j (i32.add (local.get $e) (i32.const 1)))
-          (br_if $field (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x2c))))
-        (if (local.get $nonBlank)
+        (local.set $e (call $record (local.get $i) (local.get $filled)))
+        (if (i32.eq (local.get $e) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
+        (br_if $done (i32.eq (local.get $e) (i32.const -2)))
+        (if (global.get $nonBlank)
           (then
             (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $nb) (i32.const 3))))
             (i32.store (local.get $at)
-              (i32.add (local.get $bloom) (i32.shl (i32.and (local.get $firstA) (local.get $mask)) (i32.const 2))))
+              (i32.add (local.get $bloom) (i32.shl (i32.and (global.get $firstA) (local.get $mask)) (i32.const 2))))
             (i32.store offset=4 (local.get $at)
-              (i32.or (i32.shl (i32.const 1) (local.get $firstB))
-              (i32.or (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 5))) (i32.shl (i32.const 1) (i32.shr_u (local.get $firstB) (i32.const 10))))))
+              (i32.or (i32.shl (i32.const 1) (global.get $firstB))
+                (i32.or (i32.shl (i32.const 1) (i32.shr_u (global.get $firstB) (i32.const 5)))
+                  (i32.shl (i32.const 1) (i32.shr_u (global.get $firstB) (i32.const 10))))))
             (local.set $nb (i32.add (local.get $nb) (i32.const 1)))
             (if (i32.eq (local.get $nb) (i32.const 32))
               (then
                 (call $set (local.get $batch) (local.get $nb))
                 (local.set $nb (i32.const 0))))
-            ;; combineFinish.
-            (local.set $lo (i32.xor (local.get $ra) (local.get $fields)))
-            (local.set $lo (i32.mul (i32.xor (local.get $lo) (i32.shr_u (local.get $lo) (i32.const 16))) (i32.const 0x85ebca6b)))
-            (local.set $lo (i32.mul (i32.xor (local.get $lo) (i32.shr_u (local.get $lo) (i32.const 13))) (i32.const 0xc2b2ae35)))
-            (local.set $lo (i32.xor (local.get $lo) (i32.shr_u (local.get $lo) (i32.const 16))))
-            (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (local.get $lo))
-            (local.set $rb (i32.xor (local.get $rb) (i32.mul (local.get $lo) (i32.const 0x27d4eb2f))))
-            (local.set $rb (i32.mul (i32.xor (local.get $rb) (i32.shr_u (local.get $rb) (i32.const 16))) (i32.const 0x85ebca6b)))
-            (local.set $rb (i32.mul (i32.xor (local.get $rb) (i32.shr_u (local.get $rb) (i32.const 13))) (i32.const 0xc2b2ae35)))
-            (local.set $rb (i32.xor (local.get $rb) (i32.shr_u (local.get $rb) (i32.const 16))))
-            (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4))) (local.get $rb))
+            (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (global.get $rlo))
+            (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4))) (global.get $rhi))
             (local.set $n (i32.add (local.get $n) (i32.const 1)))))
-        (local.set $i (local.get $j))
+        (local.set $i (i32.add (local.get $e) (i32.const 1)))
         (br $record)))
     (call $set (local.get $batch) (local.get $nb))
     (global.set $count (local.get $n))

@@ -136,6 +136,29 @@ class IntList {
     }
     this.data[this.length++] = v;
   }
+  /** Makes room for `n` more values. */
+  reserve(n: number): void {
+    if (this.length + n <= this.data.length) return;
+    const d = new Int32Array(Math.max(this.data.length * 2, this.length + n));
+    d.set(this.data.subarray(0, this.length));
+    this.data = d;
+  }
+}
+
+/** Appends pairs (low half, high half, …) to two lists, one of each half. */
+function appendPairs(pairs: Int32Array, lo: IntList, hi: IntList): void {
+  const n = pairs.length / 2;
+  lo.reserve(n);
+  hi.reserve(n);
+  const l = lo.data;
+  const h = hi.data;
+  let at = lo.length;
+  for (let p = 0; p < pairs.length; p += 2, at++) {
+    l[at] = pairs[p];
+    h[at] = pairs[p + 1];
+  }
+  lo.length = at;
+  hi.length = at;
 }
 
 async function streamFile(file: string, onChunk: (chunk: Buffer) => void): Promise<void> {
@@ -289,21 +312,16 @@ function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): b
  * cannot be told by newlines alone): the caller then reads it with the quote-aware hasher.
  */
 async function scanFast(csv: string, key: string, firstFields: BloomBits64, kernel: ScanKernel, sink: (lo: number, hi: number) => void): Promise<boolean> {
-  let parts: Uint8Array[] | undefined;
+  let hashes: Int32Array | undefined;
   try {
     const from = dataStart(csv);
     if (from === undefined) return false;
-    parts = await scanInput(csv, from, firstFields.words, { kernel });
+    hashes = await scanInput(csv, from, firstFields.words, { kernel });
   } catch (err) {
     throw new CleanRoomError("io-error", `Cannot read the input ${key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
   }
-  if (parts === undefined) return false;
-  // Candidates are whole records, one per line and quote-free: every one is a data record, hashed in full.
-  for (const part of parts) {
-    const hasher = new CsvRecordHasher((lo, hi) => sink(lo, hi));
-    hasher.push(part);
-    hasher.end();
-  }
+  if (hashes === undefined) return false;
+  for (let h = 0; h < hashes.length; h += 2) sink(hashes[h], hashes[h + 1]);
   return true;
 }
 
@@ -363,10 +381,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
       );
       if (!r.stopped) utf8.end();
       if (!utf8.ok || !r.stopped) {
-        if (utf8.ok) for (let h = 0; h < r.hashes.length; h += 2) {
-          lineLo.push(r.hashes[h]);
-          lineHi.push(r.hashes[h + 1]);
-        }
+        if (utf8.ok) appendPairs(r.hashes, lineLo, lineHi);
         text.push(utf8.ok);
         records.push(utf8.ok ? r.hashes.length / 2 : 0);
         continue;
@@ -462,7 +477,23 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
     }
   }
 
-  if (found.size > 0) for (let id = 0; id < lineCount; id++) if (found.get(lineLo.data[id], lineHi.data[id]) >= 0) matched[id] = 1;
+  if (found.size > 0) {
+    // Most lines match no candidate: a bit per hash's low bits, small enough for the caches, rules them out before
+    // the table (larger, one cache miss per lookup) is asked.
+    let bits = 1 << 13;
+    while (bits < found.size * 16 && bits < 1 << 26) bits *= 2;
+    const maybe = new Int32Array(bits >>> 5);
+    const mask = bits - 1;
+    found.forEach((lo) => {
+      maybe[(lo & mask) >>> 5] |= 1 << (lo & 31);
+    });
+    const lo = lineLo.data;
+    const hi = lineHi.data;
+    for (let id = 0; id < lineCount; id++) {
+      const l = lo[id];
+      if ((maybe[(l & mask) >>> 5] & (1 << (l & 31))) !== 0 && found.get(l, hi[id]) >= 0) matched[id] = 1;
+    }
+  }
 
   // 3. With unique combinations to look for, the text outputs once more, field by field.
   const qiHits = outputs.map(() => new Hits());
