@@ -24,10 +24,108 @@
   (global $firstB (mut i32) (i32.const 0))
   (global $nonBlank (mut i32) (i32.const 0))
 
-  ;; A field's hash from its lanes, its last 0-3 bytes $w and its length, into $fa/$fb/$flen (CsvRecordHasher.endField).
-  ;; (murmur3's 32-bit finaliser is written out in place: a call per use cost about as much as the hash.)
-  (func $finish (param $a i32) (param $b i32) (param $w i32) (param $len i32)
-    (local $h i32)
+  ;; Hashes the field that starts at $i into $fa/$fb (two halves) and $flen (its normalised length). Returns the address of the comma or newline that ends it; -1 when
+  ;; a double quote comes first; -2 when the bytes end (at $filled) first.
+  (func $field (param $i i32) (param $filled i32) (result i32)
+    (local $j i32) (local $c i32) (local $a i32) (local $b i32) (local $w i32) (local $k i32) (local $len i32)
+    (local $blank i32) (local $v v128) (local $p i32) (local $full i32) (local $h i32)
+    (local $l0 i32) (local $l1 i32) (local $l2 i32) (local $l3 i32)
+    (local.set $a (i32.const 0x811c9dc5))
+    (local.set $b (i32.const 0x2545f491))
+    ;; The common case at once: within the next 16 bytes, a comma or newline before any blank or quote. The field's
+    ;; bytes are then its normalised text; the hash mixes them as big-endian 4-byte words, so each word's bytes are
+    ;; reversed (a shuffle) and read as lanes.
+    (block $hashed
+      (if (i32.le_u (i32.add (local.get $i) (i32.const 16)) (local.get $filled))
+        (then
+          (local.set $v (v128.load (local.get $i)))
+          (local.set $p (i32.ctz (i8x16.bitmask (v128.or
+            (v128.or
+              (i8x16.eq (local.get $v) (v128.const i8x16 44 44 44 44 44 44 44 44 44 44 44 44 44 44 44 44))
+              (i8x16.eq (local.get $v) (v128.const i8x16 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10)))
+            (v128.or
+              (v128.or
+                (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34))
+                (i8x16.eq (local.get $v) (v128.const i8x16 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32)))
+              (v128.or
+                (i8x16.eq (local.get $v) (v128.const i8x16 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9))
+                (i8x16.eq (local.get $v) (v128.const i8x16 13 13 13 13 13 13 13 13 13 13 13 13 13 13 13 13))))))))
+          (if (i32.lt_u (local.get $p) (i32.const 16))
+            (then
+              (local.set $c (i32.load8_u (i32.add (local.get $i) (local.get $p))))
+              (if (i32.or (i32.eq (local.get $c) (i32.const 0x2c)) (i32.eq (local.get $c) (i32.const 0x0a)))
+                (then
+                  (local.set $v (i8x16.shuffle 3 2 1 0 7 6 5 4 11 10 9 8 15 14 13 12 (local.get $v) (local.get $v)))
+                  (local.set $l0 (i32x4.extract_lane 0 (local.get $v)))
+                  (local.set $l1 (i32x4.extract_lane 1 (local.get $v)))
+                  (local.set $l2 (i32x4.extract_lane 2 (local.get $v)))
+                  (local.set $l3 (i32x4.extract_lane 3 (local.get $v)))
+                  (local.set $full (i32.shr_u (local.get $p) (i32.const 2)))
+                  (if (i32.ge_u (local.get $full) (i32.const 1))
+                    (then
+                      (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l0)) (i32.const 0x9e3779b1)) (i32.const 13)))
+                      (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l0)) (i32.const 0x85ebca77)) (i32.const 11)))))
+                  (if (i32.ge_u (local.get $full) (i32.const 2))
+                    (then
+                      (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l1)) (i32.const 0x9e3779b1)) (i32.const 13)))
+                      (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l1)) (i32.const 0x85ebca77)) (i32.const 11)))))
+                  (if (i32.ge_u (local.get $full) (i32.const 3))
+                    (then
+                      (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l2)) (i32.const 0x9e3779b1)) (i32.const 13)))
+                      (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l2)) (i32.const 0x85ebca77)) (i32.const 11)))))
+                  ;; The last 0-3 bytes: the top of the next lane, moved down.
+                  (local.set $k (i32.and (local.get $p) (i32.const 3)))
+                  (if (local.get $k)
+                    (then
+                      (local.set $w (i32.shr_u
+                        (select (local.get $l0)
+                          (select (local.get $l1)
+                            (select (local.get $l2) (local.get $l3) (i32.eq (local.get $full) (i32.const 2)))
+                            (i32.eq (local.get $full) (i32.const 1)))
+                          (i32.eqz (local.get $full)))
+                        (i32.sub (i32.const 32) (i32.shl (local.get $k) (i32.const 3)))))))
+                  (local.set $len (local.get $p))
+                  (local.set $j (i32.add (local.get $i) (local.get $p)))
+                  (br $hashed)))))))
+      ;; Otherwise a byte at a time: 4 bytes per word, each word mixed into both lanes.
+      (local.set $j (local.get $i))
+      (block $end
+        (loop $byte
+          (if (i32.ge_u (local.get $j) (local.get $filled)) (then (return (i32.const -2))))
+          (local.set $c (i32.load8_u (local.get $j)))
+          (br_if $end (i32.or (i32.eq (local.get $c) (i32.const 0x2c)) (i32.eq (local.get $c) (i32.const 0x0a))))
+          (if (i32.eq (local.get $c) (i32.const 0x22)) (then (return (i32.const -1))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          ;; Blanks (space, tab, CR): dropped at the start, one space for a run before more text, dropped at the end.
+          (if (i32.or (i32.eq (local.get $c) (i32.const 0x20))
+                (i32.or (i32.eq (local.get $c) (i32.const 0x09)) (i32.eq (local.get $c) (i32.const 0x0d))))
+            (then
+              (local.set $blank (i32.or (local.get $blank) (i32.ne (local.get $len) (i32.const 0))))
+              (br $byte)))
+          (if (local.get $blank)
+            (then
+              (local.set $blank (i32.const 0))
+              (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (i32.const 0x20)))
+              (local.set $len (i32.add (local.get $len) (i32.const 1)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (if (i32.eq (local.get $k) (i32.const 4))
+                (then
+                  (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (i32.const 13)))
+                  (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77)) (i32.const 11)))
+                  (local.set $w (i32.const 0))
+                  (local.set $k (i32.const 0))))))
+          (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (local.get $c)))
+          (local.set $len (i32.add (local.get $len) (i32.const 1)))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (if (i32.eq (local.get $k) (i32.const 4))
+            (then
+              (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (i32.const 13)))
+              (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77)) (i32.const 11)))
+              (local.set $w (i32.const 0))
+              (local.set $k (i32.const 0))))
+          (br $byte))))
+    ;; The field's hash (CsvRecordHasher.endField): the last 0-3 bytes and the length, then murmur3's finaliser on each
+    ;; half (written out in place: a call per use cost about as much as the hash).
     (local.set $a (i32.xor (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (local.get $len)))
     (local.set $b (i32.xor (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77))
                     (i32.mul (local.get $len) (i32.const 0x27d4eb2f))))
@@ -41,107 +139,7 @@
     (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 13))) (i32.const 0xc2b2ae35)))
     (local.set $h (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16))))
     (global.set $fb (local.get $h))
-    (global.set $flen (local.get $len)))
-
-  ;; Hashes the field that starts at $i (see $finish). Returns the address of the comma or newline that ends it; -1 when
-  ;; a double quote comes first; -2 when the bytes end (at $filled) first.
-  (func $field (param $i i32) (param $filled i32) (result i32)
-    (local $j i32) (local $c i32) (local $a i32) (local $b i32) (local $w i32) (local $k i32) (local $len i32)
-    (local $blank i32) (local $v v128) (local $p i32) (local $full i32)
-    (local $l0 i32) (local $l1 i32) (local $l2 i32) (local $l3 i32)
-    (local.set $a (i32.const 0x811c9dc5))
-    (local.set $b (i32.const 0x2545f491))
-    ;; The common case at once: within the next 16 bytes, a comma or newline before any blank or quote. The field's
-    ;; bytes are then its normalised text; the hash mixes them as big-endian 4-byte words, so each word's bytes are
-    ;; reversed (a shuffle) and read as lanes.
-    (if (i32.le_u (i32.add (local.get $i) (i32.const 16)) (local.get $filled))
-      (then
-        (local.set $v (v128.load (local.get $i)))
-        (local.set $p (i32.ctz (i8x16.bitmask (v128.or
-          (v128.or
-            (i8x16.eq (local.get $v) (v128.const i8x16 44 44 44 44 44 44 44 44 44 44 44 44 44 44 44 44))
-            (i8x16.eq (local.get $v) (v128.const i8x16 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10 10)))
-          (v128.or
-            (v128.or
-              (i8x16.eq (local.get $v) (v128.const i8x16 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34 34))
-              (i8x16.eq (local.get $v) (v128.const i8x16 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32)))
-            (v128.or
-              (i8x16.eq (local.get $v) (v128.const i8x16 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9 9))
-              (i8x16.eq (local.get $v) (v128.const i8x16 13 13 13 13 13 13 13 13 13 13 13 13 13 13 13 13))))))))
-        (if (i32.lt_u (local.get $p) (i32.const 16))
-          (then
-            (local.set $c (i32.load8_u (i32.add (local.get $i) (local.get $p))))
-            (if (i32.or (i32.eq (local.get $c) (i32.const 0x2c)) (i32.eq (local.get $c) (i32.const 0x0a)))
-              (then
-                (local.set $v (i8x16.shuffle 3 2 1 0 7 6 5 4 11 10 9 8 15 14 13 12 (local.get $v) (local.get $v)))
-                (local.set $l0 (i32x4.extract_lane 0 (local.get $v)))
-                (local.set $l1 (i32x4.extract_lane 1 (local.get $v)))
-                (local.set $l2 (i32x4.extract_lane 2 (local.get $v)))
-                (local.set $l3 (i32x4.extract_lane 3 (local.get $v)))
-                (local.set $full (i32.shr_u (local.get $p) (i32.const 2)))
-                (if (i32.ge_u (local.get $full) (i32.const 1))
-                  (then
-                    (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l0)) (i32.const 0x9e3779b1)) (i32.const 13)))
-                    (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l0)) (i32.const 0x85ebca77)) (i32.const 11)))))
-                (if (i32.ge_u (local.get $full) (i32.const 2))
-                  (then
-                    (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l1)) (i32.const 0x9e3779b1)) (i32.const 13)))
-                    (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l1)) (i32.const 0x85ebca77)) (i32.const 11)))))
-                (if (i32.ge_u (local.get $full) (i32.const 3))
-                  (then
-                    (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $l2)) (i32.const 0x9e3779b1)) (i32.const 13)))
-                    (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $l2)) (i32.const 0x85ebca77)) (i32.const 11)))))
-                ;; The last 0-3 bytes: the top of the next lane, moved down.
-                (local.set $k (i32.and (local.get $p) (i32.const 3)))
-                (if (local.get $k)
-                  (then
-                    (local.set $w (i32.shr_u
-                      (select (local.get $l0)
-                        (select (local.get $l1)
-                          (select (local.get $l2) (local.get $l3) (i32.eq (local.get $full) (i32.const 2)))
-                          (i32.eq (local.get $full) (i32.const 1)))
-                        (i32.eqz (local.get $full)))
-                      (i32.sub (i32.const 32) (i32.shl (local.get $k) (i32.const 3)))))))
-                (call $finish (local.get $a) (local.get $b) (local.get $w) (local.get $p))
-                (return (i32.add (local.get $i) (local.get $p)))))))))
-    ;; Otherwise a byte at a time: 4 bytes per word, each word mixed into both lanes.
-    (local.set $j (local.get $i))
-    (block $end
-      (loop $byte
-        (if (i32.ge_u (local.get $j) (local.get $filled)) (then (return (i32.const -2))))
-        (local.set $c (i32.load8_u (local.get $j)))
-        (br_if $end (i32.or (i32.eq (local.get $c) (i32.const 0x2c)) (i32.eq (local.get $c) (i32.const 0x0a))))
-        (if (i32.eq (local.get $c) (i32.const 0x22)) (then (return (i32.const -1))))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        ;; Blanks (space, tab, CR): dropped at the start, one space for a run before more text, dropped at the end.
-        (if (i32.or (i32.eq (local.get $c) (i32.const 0x20))
-              (i32.or (i32.eq (local.get $c) (i32.const 0x09)) (i32.eq (local.get $c) (i32.const 0x0d))))
-          (then
-            (local.set $blank (i32.or (local.get $blank) (i32.ne (local.get $len) (i32.const 0))))
-            (br $byte)))
-        (if (local.get $blank)
-          (then
-            (local.set $blank (i32.const 0))
-            (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (i32.const 0x20)))
-            (local.set $len (i32.add (local.get $len) (i32.const 1)))
-            (local.set $k (i32.add (local.get $k) (i32.const 1)))
-            (if (i32.eq (local.get $k) (i32.const 4))
-              (then
-                (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (i32.const 13)))
-                (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77)) (i32.const 11)))
-                (local.set $w (i32.const 0))
-                (local.set $k (i32.const 0))))))
-        (local.set $w (i32.or (i32.shl (local.get $w) (i32.const 8)) (local.get $c)))
-        (local.set $len (i32.add (local.get $len) (i32.const 1)))
-        (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        (if (i32.eq (local.get $k) (i32.const 4))
-          (then
-            (local.set $a (i32.rotl (i32.mul (i32.xor (local.get $a) (local.get $w)) (i32.const 0x9e3779b1)) (i32.const 13)))
-            (local.set $b (i32.rotl (i32.mul (i32.xor (local.get $b) (local.get $w)) (i32.const 0x85ebca77)) (i32.const 11)))
-            (local.set $w (i32.const 0))
-            (local.set $k (i32.const 0))))
-        (br $byte)))
-    (call $finish (local.get $a) (local.get $b) (local.get $w) (local.get $len))
+    (global.set $flen (local.get $len))
     (local.get $j))
 
 ;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
