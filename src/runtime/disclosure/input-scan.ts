@@ -2,12 +2,13 @@
  * The fast input pass of the verbatim-rows check, for a CSV input without quasi-identifiers: only records whose first
  * field may start an output line (a Bloom filter of the outputs' first fields says so) can equal one, so each record's
  * first field is hashed (normalised exactly as `CsvRecordHasher` does) and looked up, and the record is skipped to its
- * end by a native newline search when it is certainly absent. The few records that pass are copied out whole, one per
- * line, for the caller to hash with `CsvRecordHasher` and look up.
+ * end when it is certainly absent. The few records that pass are hashed whole, for the caller to look up.
  *
- * The file is cut into byte ranges scanned in parallel (this thread and worker threads), which is only sound when a
- * newline always ends a record, i.e. when no record is quoted. A range that holds a double quote is therefore not
- * scanned: the scan says `quoted` and the caller falls back to the one-pass, quote-aware `CsvRecordHasher`.
+ * Two engines do it. `wasm` (the default): the WebAssembly kernel of scan-kernel.wat, in this thread (`scan-kernel.ts`).
+ * `js`: `scanRange` below, with a native newline search per record, the file cut into byte ranges scanned in parallel
+ * (this thread and worker threads). Either way, skipping to a newline is only sound when a newline always ends a
+ * record, i.e. when no record is quoted: data that holds a double quote is therefore not scanned (the scan says
+ * `quoted`) and the caller falls back to the one-pass, quote-aware `CsvRecordHasher`.
  *
  * `scanRange` is self-contained (no import, no module-level name): its source text is what the worker threads run,
  * so the same code runs under ts-node and from dist/.
