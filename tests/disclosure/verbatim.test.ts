@@ -155,6 +155,14 @@ describe("runtime/disclosure/verbatim: checkVerbatim (real files)", () => {
     expect(f?.verbatimCount).to.equal(150);
   });
 
+  it("GIVEN a long output whose first quote comes after many lines THEN it is hashed again by the quote-aware hasher, each line once", async () => {
+    // More lines than the kernel hands over per call, so some were taken before the quote stopped it.
+    const body = `${Array.from({ length: 40_000 }, (_, i) => `g${i},${i % 7}`).join("\n")}\n"2",Bob,45,10002\n`;
+    const f = (await run({ "long.csv": body })).get("long.csv");
+    expect(f?.records).to.equal(40_001);
+    expect(f?.verbatim).to.deep.equal([40_000]);
+  });
+
   it("GIVEN a Parquet input THEN its rows are found in the outputs too", async () => {
     const pq = join(dir, "in.parquet");
     await withDuckdb({}, async (sql) => {

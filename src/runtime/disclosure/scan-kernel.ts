@@ -191,37 +191,32 @@ class PairList {
   }
 }
 
-/** What `hashLinesWithKernel` found in one file. */
-export interface LineHashes {
-  /** The file held a double quote, or `check` said stop: nothing else here may be used (the filter is unchanged). */
-  readonly stopped: boolean;
-  /** Each non-blank record's hash, low half then high half, in order (CsvRecordHasher's). */
-  readonly hashes: Int32Array;
-}
-
 /**
  * Hashes every non-blank record of a quote-free CSV file whole, as CsvRecordHasher does, and adds each one's first
  * field to the Bloom filter `words` (in place).
  *
  * @param check sees every byte of the file, in order; false stops the hashing (e.g. the file is not UTF-8 text)
+ * @param sink receives the records' hashes in order, a run at a time (low half, high half, …; the array is reused
+ *   after the call returns)
  * @param kernel the kernel to run on (default: a new one)
+ * @returns true when the whole file was hashed; false when it held a double quote or `check` said stop (then what
+ *   `sink` received must be dropped, and the filter is unchanged)
  * @throws the file system's error when the file cannot be read
  */
 export function hashLinesWithKernel(
   file: string,
   words: Int32Array,
   check: (bytes: Uint8Array) => boolean,
+  sink: (hashes: Int32Array) => void,
   fs: ScanFs,
   kernel: ScanKernel = new ScanKernel(),
-): LineHashes {
+): boolean {
   kernel.load(words);
-  const hashes = new PairList();
   const ok = kernel.read(fs, file, 0, check, (start, end) => {
     const next = kernel.k.lines(start, end, 0, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
-    if (next >= 0) hashes.append(kernel.entries());
+    if (next >= 0) sink(kernel.entries());
     return next;
   });
-  if (!ok) return { stopped: true, hashes: new Int32Array(0) };
-  words.set(new Int32Array(kernel.k.memory.buffer, 0, words.length));
-  return { stopped: false, hashes: hashes.values() };
+  if (ok) words.set(new Int32Array(kernel.k.memory.buffer, 0, words.length));
+  return ok;
 }

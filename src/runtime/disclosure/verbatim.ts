@@ -349,10 +349,10 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   }
   // 1. Every line of every text output: its hash, in line order (`lineLo`/`lineHi`), and its first field's in a Bloom
   // filter. The table from hash to lines (`lineIndex`) is only built for an input read by the quote-aware hasher.
-  // Sized from the outputs' bytes (about one line per 32 bytes), so the tables seldom grow while filled.
+  // Sized from the outputs' bytes (at most one line per 24 bytes, for most outputs), so the tables seldom grow.
   let outputBytes = 0;
   for (const o of outputs) outputBytes += (await stat(o.file)).size;
-  const expectedLines = Math.min(Math.ceil(outputBytes / 32) + 16, 1 << 26);
+  const expectedLines = Math.min(Math.ceil(outputBytes / 24) + 16, 1 << 26);
   const firstFields = new BloomBits64(expectedLines);
   const outputFields = new HashMap64(withQi.length > 0 ? 1 << 12 : 16);
   const lineLo = new IntList(expectedLines);
@@ -369,23 +369,30 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
     if (withQi.length === 0) {
       // A quote-free output is hashed by the WebAssembly kernel; one with a quote (or quasi-identifiers, whose check
       // needs every field's hash) by CsvRecordHasher below.
-      const r = hashLinesWithKernel(
+      const whole = hashLinesWithKernel(
         outputs[f].file,
         firstFields.words,
         (bytes) => {
           utf8.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
           return utf8.ok;
         },
+        (hashes) => appendPairs(hashes, lineLo, lineHi),
         KERNEL_FS,
         kernel,
       );
-      if (!r.stopped) utf8.end();
-      if (!utf8.ok || !r.stopped) {
-        if (utf8.ok) appendPairs(r.hashes, lineLo, lineHi);
+      if (whole) utf8.end();
+      if (!utf8.ok || whole) {
+        if (!utf8.ok) {
+          lineLo.length = fileBase;
+          lineHi.length = fileBase;
+        }
         text.push(utf8.ok);
-        records.push(utf8.ok ? r.hashes.length / 2 : 0);
+        records.push(utf8.ok ? lineLo.length - fileBase : 0);
         continue;
       }
+      // A quote: the lines hashed so far are hashed again below.
+      lineLo.length = fileBase;
+      lineHi.length = fileBase;
       utf8 = new Utf8Check();
     }
     const hasher = new CsvRecordHasher(
