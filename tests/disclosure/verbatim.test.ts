@@ -155,6 +155,14 @@ describe("runtime/disclosure/verbatim: checkVerbatim (real files)", () => {
     expect(f?.verbatimCount).to.equal(150);
   });
 
+  it("GIVEN a long output whose first quote comes after many lines THEN it is hashed again by the quote-aware hasher, each line once", async () => {
+    // More lines than the kernel hands over per call, so some were taken before the quote stopped it.
+    const body = `${Array.from({ length: 40_000 }, (_, i) => `g${i},${i % 7}`).join("\n")}\n"2",Bob,45,10002\n`;
+    const f = (await run({ "long.csv": body })).get("long.csv");
+    expect(f?.records).to.equal(40_001);
+    expect(f?.verbatim).to.deep.equal([40_000]);
+  });
+
   it("GIVEN a Parquet input THEN its rows are found in the outputs too", async () => {
     const pq = join(dir, "in.parquet");
     await withDuckdb({}, async (sql) => {
@@ -163,5 +171,85 @@ describe("runtime/disclosure/verbatim: checkVerbatim (real files)", () => {
     await writeFile(join(dir, "o.csv"), "x\n2,Bob,45\n");
     const f = await checkVerbatim([{ path: "o.csv", file: join(dir, "o.csv") }], [{ key: "p/d", path: pq, format: "parquet" }]);
     expect(f.get("o.csv")?.verbatim).to.deep.equal([1]);
+  });
+});
+
+/** The records of CSV text, each a list of normalised fields, blank ones dropped: the rules written plainly, as an oracle. */
+function oracleRecords(text: string): string[][] {
+  const norm = (s: string) => s.replace(/[ \t\r]+/g, " ").replace(/^ | $/g, "");
+  const out: string[][] = [];
+  let fields: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (const ch of text) {
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && ch === ",") {
+      fields.push(cur);
+      cur = "";
+    } else if (!quoted && ch === "\n") {
+      fields.push(cur);
+      out.push(fields);
+      fields = [];
+      cur = "";
+    } else cur += ch;
+  }
+  if (cur !== "" || fields.length > 0) out.push([...fields, cur]);
+  return out.map((f) => f.map(norm)).filter((f) => f.some((v) => v !== ""));
+}
+
+describe("runtime/disclosure/verbatim: checkVerbatim against an oracle (random files)", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "acr-disc-oracle-"));
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  it("GIVEN random inputs (quote-free or not) and outputs (copied rows rewritten, blanks, CRLF, quotes, empty fields, blank lines) THEN records and verbatim lines are the oracle's", async () => {
+    let s = 7;
+    const next = () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s / 4294967296;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
+    const values = ["1", "22", "ab", "Ann Lee", "x", "", "0123456789abcdef", "é", "10001", "34"];
+    for (let round = 0; round < 30; round++) {
+      const quotedInput = next() < 0.3;
+      const rows: string[][] = [];
+      for (let i = 0; i < 200; i++) rows.push(Array.from({ length: 2 + Math.floor(next() * 3) }, () => pick(values) + (next() < 0.5 ? String(i) : "")));
+      const field = (v: string, quote: boolean) => {
+        const spaced = next() < 0.2 ? `  ${v} ` : v;
+        return quote ? `"${spaced.replace(/"/g, '""')}"` : spaced;
+      };
+      const input = `id,a,b,c,d\n${rows.map((r) => r.map((v) => field(v, quotedInput && next() < 0.3)).join(",")).join("\n")}\n`;
+      const outputs: string[] = [];
+      for (let f = 0; f < 3; f++) {
+        const quotedOutput = next() < 0.4;
+        const lines: string[] = ["g,n"];
+        for (let i = 0; i < 150; i++) {
+          const r = next();
+          if (r < 0.1) lines.push(pick(rows).map((v) => field(v, quotedOutput && next() < 0.5)).join(","));
+          else if (r < 0.15) lines.push(pick(["", " ", ",,", " \t"]));
+          else if (r < 0.2) lines.push(pick(rows).slice(0, 2).join(","));
+          else lines.push(Array.from({ length: 1 + Math.floor(next() * 4) }, () => field(pick(values), quotedOutput && next() < 0.3)).join(","));
+        }
+        const eol = next() < 0.3 ? "\r\n" : "\n";
+        outputs.push(lines.join(eol) + (next() < 0.5 ? eol : ""));
+      }
+      await writeFile(join(dir, "in.csv"), input);
+      for (let f = 0; f < outputs.length; f++) await writeFile(join(dir, `o${f}.csv`), outputs[f]);
+      const got = await checkVerbatim(
+        outputs.map((_, f) => ({ path: `o${f}.csv`, file: join(dir, `o${f}.csv`) })),
+        [{ key: "p/d", path: join(dir, "in.csv"), format: "csv" }],
+      );
+      const inputKeys = new Set(oracleRecords(input).slice(1).map((r) => JSON.stringify(r)));
+      for (let f = 0; f < outputs.length; f++) {
+        const recs = oracleRecords(outputs[f]);
+        const verbatim = recs.flatMap((r, i) => (inputKeys.has(JSON.stringify(r)) ? [i] : []));
+        const facts = got.get(`o${f}.csv`);
+        expect(facts?.records, `round ${round}, output ${f}`).to.equal(recs.length);
+        expect(facts?.verbatim, `round ${round}, output ${f}`).to.deep.equal(verbatim.slice(0, MAX_LISTED));
+        expect(facts?.verbatimCount, `round ${round}, output ${f}`).to.equal(verbatim.length);
+      }
+    }
   });
 });

@@ -2,12 +2,13 @@
  * The fast input pass of the verbatim-rows check, for a CSV input without quasi-identifiers: only records whose first
  * field may start an output line (a Bloom filter of the outputs' first fields says so) can equal one, so each record's
  * first field is hashed (normalised exactly as `CsvRecordHasher` does) and looked up, and the record is skipped to its
- * end by a native newline search when it is certainly absent. The few records that pass are copied out whole, one per
- * line, for the caller to hash with `CsvRecordHasher` and look up.
+ * end when it is certainly absent. The few records that pass are hashed whole, for the caller to look up.
  *
- * The file is cut into byte ranges scanned in parallel (this thread and worker threads), which is only sound when a
- * newline always ends a record, i.e. when no record is quoted. A range that holds a double quote is therefore not
- * scanned: the scan says `quoted` and the caller falls back to the one-pass, quote-aware `CsvRecordHasher`.
+ * Two engines do it. `wasm` (the default): the WebAssembly kernel of scan-kernel.wat, in this thread (`scan-kernel.ts`).
+ * `js`: `scanRange` below, with a native newline search per record, the file cut into byte ranges scanned in parallel
+ * (this thread and worker threads). Either way, skipping to a newline is only sound when a newline always ends a
+ * record, i.e. when no record is quoted: data that holds a double quote is therefore not scanned (the scan says
+ * `quoted`) and the caller falls back to the one-pass, quote-aware `CsvRecordHasher`.
  *
  * `scanRange` is self-contained (no import, no module-level name): its source text is what the worker threads run,
  * so the same code runs under ts-node and from dist/.
@@ -15,6 +16,8 @@
 import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { CsvRecordHasher } from "./record-hash.js";
+import { type ScanKernel, scanWithKernel } from "./scan-kernel.js";
 
 /** What one scan of a byte range found. */
 export interface RangeScan {
@@ -198,7 +201,7 @@ export function scanRange(job: RangeJob, fs: ScanFs, block: number): RangeScan {
       fb ^= fb >>> 13;
       fb = Math.imul(fb, 0xc2b2ae35 | 0);
       fb ^= fb >>> 16;
-      const bits = (1 << (fb & 31)) | (1 << ((fb >>> 5) & 31));
+      const bits = (1 << (fb & 31)) | (1 << ((fb >>> 5) & 31)) | (1 << ((fb >>> 10) & 31));
       const pass = (words[fa & mask] & bits) === bits;
       // The record's end: its newline, or the end of the file.
       let e = c === LF ? j : -1;
@@ -288,21 +291,34 @@ function inWorker(job: RangeJob): Promise<RangeScan> {
 }
 
 /**
- * Scans an input's records from `from` (a record's offset, after the header) to its end, in parallel across up to
- * `MAX_SCAN_THREADS` threads (this one and workers), with the Bloom filter `words` of the outputs' first fields.
+ * How an input is scanned: `wasm`, the WebAssembly kernel in this thread (`scan-kernel.ts`); `js`, `scanRange` in
+ * this thread and worker threads.
+ */
+export type ScanEngine = "wasm" | "js";
+
+/**
+ * Scans an input's records from `from` (a record's offset, after the header) to its end, with the Bloom filter `words`
+ * of the outputs' first fields: by the WebAssembly kernel in this thread, or by `scanRange` in parallel across up to
+ * `MAX_SCAN_THREADS` threads (this one and workers). Both give the whole hash (`CsvRecordHasher`'s) of every
+ * non-blank record whose first field passes the filter, in file order.
  *
- * @param options `threads` (default: the cores, at most `MAX_SCAN_THREADS`) and `minParallelBytes` (default
- *   `PARALLEL_MIN_BYTES`): smaller inputs are scanned by this thread alone
- * @returns the candidate records (each ended by a newline), or undefined when some range held a double quote (then
- *   the caller must read the input with the quote-aware `CsvRecordHasher`)
+ * @param options `engine` (default `wasm`) and, for it, `kernel` (default: a new one); for `js`, `threads` (default:
+ *   the cores, at most `MAX_SCAN_THREADS`) and `minParallelBytes` (default `PARALLEL_MIN_BYTES`): smaller inputs are
+ *   scanned by this thread alone
+ * @returns the candidate records' hashes (low half, high half, …), or undefined when the input holds a double quote
+ *   (then the caller must read it with the quote-aware `CsvRecordHasher`)
  * @throws the file system's error when the input cannot be read
  */
 export async function scanInput(
   file: string,
   from: number,
   words: Int32Array,
-  options: { readonly threads?: number; readonly minParallelBytes?: number } = {},
-): Promise<Uint8Array[] | undefined> {
+  options: { readonly engine?: ScanEngine; readonly kernel?: ScanKernel; readonly threads?: number; readonly minParallelBytes?: number } = {},
+): Promise<Int32Array | undefined> {
+  if ((options.engine ?? "wasm") === "wasm") {
+    const r = scanWithKernel(file, from, words, fs, options.kernel);
+    return r.quoted ? undefined : r.hashes;
+  }
   const size = fs.statSync(file).size;
   const wanted = options.threads ?? Math.min(MAX_SCAN_THREADS, availableParallelism());
   const threads = size - from < (options.minParallelBytes ?? PARALLEL_MIN_BYTES) ? 1 : Math.max(1, wanted);
@@ -314,5 +330,11 @@ export async function scanInput(
   );
   const first = scanRange(jobs[0], fs, BLOCK);
   const results = [first, ...(await Promise.all(others))];
-  return results.some((r) => r.quoted) ? undefined : results.map((r) => r.candidates);
+  if (results.some((r) => r.quoted)) return undefined;
+  // Candidates are whole records, one per line and quote-free: each is hashed in full.
+  const hashes: number[] = [];
+  const hasher = new CsvRecordHasher((lo, hi) => hashes.push(lo, hi));
+  for (const r of results) hasher.push(r.candidates);
+  hasher.end();
+  return Int32Array.from(hashes);
 }

@@ -13,7 +13,7 @@
  * Only positions and counts leave this module: never a line, a field or a value.
  */
 import { isUtf8 } from "node:buffer";
-import { createReadStream } from "node:fs";
+import { closeSync, createReadStream, openSync, readSync } from "node:fs";
 import { mkdtemp, open, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +23,7 @@ import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
 import { BloomBits64, HashMap64 } from "./hash-table.js";
 import { dataStart, scanInput } from "./input-scan.js";
+import { hashLinesWithKernel, ScanKernel } from "./scan-kernel.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -73,6 +74,9 @@ export const MAX_LISTED = 100;
 export const MAX_COMBINATIONS_PER_LINE = 10_000;
 
 const READ_CHUNK = 1024 * 1024;
+
+/** The file functions the WebAssembly kernel reads with. */
+const KERNEL_FS = { openSync, readSync, closeSync };
 
 /** Checks UTF-8 chunk by chunk, carrying a character split across chunks. */
 class Utf8Check {
@@ -132,6 +136,29 @@ class IntList {
     }
     this.data[this.length++] = v;
   }
+  /** Makes room for `n` more values. */
+  reserve(n: number): void {
+    if (this.length + n <= this.data.length) return;
+    const d = new Int32Array(Math.max(this.data.length * 2, this.length + n));
+    d.set(this.data.subarray(0, this.length));
+    this.data = d;
+  }
+}
+
+/** Appends pairs (low half, high half, …) to two lists, one of each half. */
+function appendPairs(pairs: Int32Array, lo: IntList, hi: IntList): void {
+  const n = pairs.length / 2;
+  lo.reserve(n);
+  hi.reserve(n);
+  const l = lo.data;
+  const h = hi.data;
+  let at = lo.length;
+  for (let p = 0; p < pairs.length; p += 2, at++) {
+    l[at] = pairs[p];
+    h[at] = pairs[p + 1];
+  }
+  lo.length = at;
+  hi.length = at;
 }
 
 async function streamFile(file: string, onChunk: (chunk: Buffer) => void): Promise<void> {
@@ -284,22 +311,17 @@ function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): b
  * (`input-scan.ts`), each passed to `sink` with its hash. False when the input holds a double quote (or its header
  * cannot be told by newlines alone): the caller then reads it with the quote-aware hasher.
  */
-async function scanFast(csv: string, key: string, firstFields: BloomBits64, sink: (lo: number, hi: number) => void): Promise<boolean> {
-  let parts: Uint8Array[] | undefined;
+async function scanFast(csv: string, key: string, firstFields: BloomBits64, kernel: ScanKernel, sink: (lo: number, hi: number) => void): Promise<boolean> {
+  let hashes: Int32Array | undefined;
   try {
     const from = dataStart(csv);
     if (from === undefined) return false;
-    parts = await scanInput(csv, from, firstFields.words);
+    hashes = await scanInput(csv, from, firstFields.words, { kernel });
   } catch (err) {
     throw new CleanRoomError("io-error", `Cannot read the input ${key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
   }
-  if (parts === undefined) return false;
-  // Candidates are whole records, one per line and quote-free: every one is a data record, hashed in full.
-  for (const part of parts) {
-    const hasher = new CsvRecordHasher((lo, hi) => sink(lo, hi));
-    hasher.push(part);
-    hasher.end();
-  }
+  if (hashes === undefined) return false;
+  for (let h = 0; h < hashes.length; h += 2) sink(hashes[h], hashes[h + 1]);
   return true;
 }
 
@@ -327,10 +349,10 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   }
   // 1. Every line of every text output: its hash, in line order (`lineLo`/`lineHi`), and its first field's in a Bloom
   // filter. The table from hash to lines (`lineIndex`) is only built for an input read by the quote-aware hasher.
-  // Sized from the outputs' bytes (about one line per 32 bytes), so the tables seldom grow while filled.
+  // Sized from the outputs' bytes (at most one line per 24 bytes, for most outputs), so the tables seldom grow.
   let outputBytes = 0;
   for (const o of outputs) outputBytes += (await stat(o.file)).size;
-  const expectedLines = Math.min(Math.ceil(outputBytes / 32) + 16, 1 << 26);
+  const expectedLines = Math.min(Math.ceil(outputBytes / 24) + 16, 1 << 26);
   const firstFields = new BloomBits64(expectedLines);
   const outputFields = new HashMap64(withQi.length > 0 ? 1 << 12 : 16);
   const lineLo = new IntList(expectedLines);
@@ -338,10 +360,41 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   const text: boolean[] = [];
   const records: number[] = [];
   const base: number[] = [];
+  // One kernel for every output and input (each call runs to its end before the next).
+  const kernel = new ScanKernel();
   for (let f = 0; f < outputs.length; f++) {
     const fileBase = lineLo.length;
     base.push(fileBase);
-    const utf8 = new Utf8Check();
+    let utf8 = new Utf8Check();
+    if (withQi.length === 0) {
+      // A quote-free output is hashed by the WebAssembly kernel; one with a quote (or quasi-identifiers, whose check
+      // needs every field's hash) by CsvRecordHasher below.
+      const whole = hashLinesWithKernel(
+        outputs[f].file,
+        firstFields.words,
+        (bytes) => {
+          utf8.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+          return utf8.ok;
+        },
+        (hashes) => appendPairs(hashes, lineLo, lineHi),
+        KERNEL_FS,
+        kernel,
+      );
+      if (whole) utf8.end();
+      if (!utf8.ok || whole) {
+        if (!utf8.ok) {
+          lineLo.length = fileBase;
+          lineHi.length = fileBase;
+        }
+        text.push(utf8.ok);
+        records.push(utf8.ok ? lineLo.length - fileBase : 0);
+        continue;
+      }
+      // A quote: the lines hashed so far are hashed again below.
+      lineLo.length = fileBase;
+      lineHi.length = fileBase;
+      utf8 = new Utf8Check();
+    }
     const hasher = new CsvRecordHasher(
       (lo, hi, h) => {
         lineLo.push(lo);
@@ -394,7 +447,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
         idx = qi.map((c) => header.indexOf(c));
       }
       const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
-      if (!combos && (await scanFast(csv, input.key, firstFields, (lo, hi) => found.set(lo, hi, 0)))) continue;
+      if (!combos && (await scanFast(csv, input.key, firstFields, kernel, (lo, hi) => found.set(lo, hi, 0)))) continue;
       const { lines, next } = lineIndex();
       const widest = Math.max(-1, ...idx);
       const out = new Int32Array(2);
@@ -431,7 +484,23 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
     }
   }
 
-  if (found.size > 0) for (let id = 0; id < lineCount; id++) if (found.get(lineLo.data[id], lineHi.data[id]) >= 0) matched[id] = 1;
+  if (found.size > 0) {
+    // Most lines match no candidate: a bit per hash's low bits, small enough for the caches, rules them out before
+    // the table (larger, one cache miss per lookup) is asked.
+    let bits = 1 << 13;
+    while (bits < found.size * 16 && bits < 1 << 26) bits *= 2;
+    const maybe = new Int32Array(bits >>> 5);
+    const mask = bits - 1;
+    found.forEach((lo) => {
+      maybe[(lo & mask) >>> 5] |= 1 << (lo & 31);
+    });
+    const lo = lineLo.data;
+    const hi = lineHi.data;
+    for (let id = 0; id < lineCount; id++) {
+      const l = lo[id];
+      if ((maybe[(l & mask) >>> 5] & (1 << (l & 31))) !== 0 && found.get(l, hi[id]) >= 0) matched[id] = 1;
+    }
+  }
 
   // 3. With unique combinations to look for, the text outputs once more, field by field.
   const qiHits = outputs.map(() => new Hits());
