@@ -118,13 +118,7 @@ function fastScan(path, columns, numericColumns, maxRecordBytes) {
         }
         count++;
         if (after >= e) break;
-        p = after + 1;
-        if (p === e) {
-          // a trailing comma: one more, empty field
-          count++;
-          if (names) names.push("");
-          break;
-        }
+        p = after + 1; // after a trailing comma, p === e: one more, empty field
       }
       if (names) {
         header = names;
