@@ -79,6 +79,17 @@ function fastScan(path, columns, numericColumns, maxRecordBytes) {
         n.count++;
       }
     };
+    // The first quote at or after p in buf (-1: none), remembered: searching anew for each field would scan to the
+    // next quote of the file, megabytes away in a file with few quotes.
+    let qBuf, qFrom = 0, qPos = -1;
+    const nextQuote = (buf, p) => {
+      if (buf !== qBuf || p < qFrom || (qPos !== -1 && qPos < p)) {
+        qBuf = buf;
+        qFrom = p;
+        qPos = buf.indexOf(QUOTE, p);
+      }
+      return qPos;
+    };
     // One line [s, e) holding one whole record: false when it is outside what this scanner judges.
     const record = (buf, s, e) => {
       if (e - s > maxRecordBytes) return false;
@@ -105,7 +116,7 @@ function fastScan(path, columns, numericColumns, maxRecordBytes) {
         } else {
           let c = buf.indexOf(COMMA, p);
           if (c < 0 || c > e) c = e;
-          const q = buf.indexOf(QUOTE, p);
+          const q = nextQuote(buf, p);
           if (q >= 0 && q < c) return false; // a quote inside an unquoted field
           fEnd = c;
           after = c;
