@@ -96,7 +96,7 @@ describe("provision/csv-check: the whole-file check, in a worker", () => {
     let oddDecided = 0;
     let refusedAlike = 0;
     let unparsableSeen = 0;
-    const FILES = 80;
+    const FILES = 48;
     for (let f = 0; f < FILES; f++) {
       const cols = pick([["sex", "age"], ["age", "sex", "note"], ["id", "sex", "age"], ["sex", "age", "age"], ["sex", "years"], ['"age"', "sex"]]);
       const odd = f % 2 === 0 ? "none" : pick(Object.keys(ODD).filter((k) => k !== "none"));
