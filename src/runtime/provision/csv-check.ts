@@ -33,17 +33,180 @@ export interface CsvCheck {
 }
 
 /**
+ * The fast path of the check, as plain JavaScript (part of the worker's source below): a byte scanner that decides the
+ * common case without building a record per row, which is csv-parse's cost (about 10 MiB/s for short rows, most of it
+ * the per-record context object and its garbage). It accepts only what it can judge exactly as csv-parse would with
+ * the check's options: `\n` line ends (any `\r` in the file: give up), a UTF-8 BOM or none, no quoted field spanning
+ * lines, quotes only around whole fields (`""` inside), every record with the header's number of fields, records under
+ * the size limit. Anything else, and every error, returns `undefined`: the file is then parsed again by csv-parse from
+ * its first byte, which decides and words the refusal. tests/provision/csv-check.test.ts compares both on random files.
+ *
+ * `fastScan(path, columns, numericColumns, maxRecordBytes)` returns the worker's "done" or "missing" report, or
+ * `undefined`.
+ */
+const FAST_SCAN_SOURCE = `
+function fastScan(path, columns, numericColumns, maxRecordBytes) {
+  const { openSync, readSync, closeSync } = require("node:fs");
+  const { createHash } = require("node:crypto");
+  const CHUNK = 4 * 1024 * 1024;
+  const NL = 0x0a, CR = 0x0d, QUOTE = 0x22, COMMA = 0x2c;
+  const hash = createHash("sha256");
+  let fd;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    let header;
+    let fields = 0;
+    let numeric = [];
+    let numericAt = new Int32Array(0);
+    let rows = 0;
+    let lines = 0;
+    let first = true;
+    let carry = Buffer.alloc(0);
+    // The cells of numeric columns that are not numbers: digits only (up to 15) is a number without decoding.
+    const checkCell = (buf, s, e, quoted, n) => {
+      let digits = e - s > 0 && e - s <= 15;
+      for (let i = s; digits && i < e; i++) digits = buf[i] >= 0x30 && buf[i] <= 0x39;
+      if (digits) return;
+      let cell = buf.toString("utf8", s, e);
+      if (quoted) cell = cell.replace(/""/g, '"');
+      cell = cell.trim();
+      if (cell !== "" && !Number.isFinite(Number(cell))) {
+        if (n.count === 0) n.firstLine = lines;
+        n.count++;
+      }
+    };
+    // The first quote at or after p in buf (-1: none), remembered: searching anew for each field would scan to the
+    // next quote of the file, megabytes away in a file with few quotes.
+    let qBuf, qFrom = 0, qPos = -1;
+    const nextQuote = (buf, p) => {
+      if (buf !== qBuf || p < qFrom || (qPos !== -1 && qPos < p)) {
+        qBuf = buf;
+        qFrom = p;
+        qPos = buf.indexOf(QUOTE, p);
+      }
+      return qPos;
+    };
+    // One line [s, e) holding one whole record: false when it is outside what this scanner judges.
+    const record = (buf, s, e) => {
+      if (e - s > maxRecordBytes) return false;
+      lines++;
+      if (e === s) return true; // an empty line: skipped
+      const names = header === undefined ? [] : undefined;
+      let count = 0;
+      let p = s;
+      for (;;) {
+        let fStart = p, fEnd, quoted = false, after;
+        if (p < e && buf[p] === QUOTE) {
+          quoted = true;
+          let k = p + 1;
+          for (;;) {
+            k = buf.indexOf(QUOTE, k);
+            if (k < 0 || k >= e) return false; // not closed on this line
+            if (k + 1 < e && buf[k + 1] === QUOTE) k += 2;
+            else break;
+          }
+          fStart = p + 1;
+          fEnd = k;
+          after = k + 1;
+          if (after < e && buf[after] !== COMMA) return false;
+        } else {
+          let c = buf.indexOf(COMMA, p);
+          if (c < 0 || c > e) c = e;
+          const q = nextQuote(buf, p);
+          if (q >= 0 && q < c) return false; // a quote inside an unquoted field
+          fEnd = c;
+          after = c;
+        }
+        if (names) {
+          const v = buf.toString("utf8", fStart, fEnd);
+          names.push(quoted ? v.replace(/""/g, '"') : v);
+        } else if (count < numericAt.length && numericAt[count] >= 0) {
+          checkCell(buf, fStart, fEnd, quoted, numeric[numericAt[count]]);
+        }
+        count++;
+        if (after >= e) break;
+        p = after + 1; // after a trailing comma, p === e: one more, empty field
+      }
+      if (names) {
+        header = names;
+        fields = count;
+        const missing = columns.filter((c) => !names.includes(c));
+        if (missing.length > 0) return { kind: "missing", header: names, missing };
+        numeric = numericColumns.filter((c) => names.includes(c)).map((c) => ({ column: c, index: names.indexOf(c), count: 0, firstLine: 0 }));
+        numericAt = new Int32Array(count).fill(-1);
+        numeric.forEach((n, i) => { numericAt[n.index] = i; });
+        return true;
+      }
+      if (count !== fields) return false;
+      rows++;
+      return true;
+    };
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const n = readSync(fd, chunk, 0, CHUNK, null);
+      if (n === 0) break;
+      const got = chunk.subarray(0, n);
+      hash.update(got);
+      if (got.indexOf(CR) >= 0) return undefined;
+      const buf = carry.length > 0 ? Buffer.concat([carry, got]) : got;
+      let s = 0;
+      if (first) {
+        first = false;
+        if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) s = 3;
+      }
+      for (;;) {
+        const nl = buf.indexOf(NL, s);
+        if (nl < 0) break;
+        const r = record(buf, s, nl);
+        if (r === false) return undefined;
+        if (r !== true) return r;
+        s = nl + 1;
+      }
+      if (buf.length - s > maxRecordBytes) return undefined;
+      carry = Buffer.from(buf.subarray(s));
+    }
+    if (first) return { kind: "done", empty: true, rows: 0, sha256: hash.digest("hex"), unparsable: [] };
+    if (carry.length > 0) {
+      const r = record(carry, 0, carry.length);
+      if (r === false) return undefined;
+      if (r !== true) return r;
+    }
+    return {
+      kind: "done",
+      empty: header === undefined,
+      rows,
+      sha256: hash.digest("hex"),
+      unparsable: numeric.filter((n) => n.count > 0).map(({ column, count, firstLine }) => ({ column, count, firstLine })),
+    };
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+`;
+
+/**
  * The parse itself, as plain JavaScript run in a worker thread (it needs only `csv-parse` and `node:` modules, so the
  * same code runs from the TypeScript sources and from `dist/`, with no loader in the worker). It reports facts, not
  * messages: the header, the first missing schema column(s), the counts, or the parser's error with its line. The
- * messages are built in `checkDatasetCsv` below.
+ * messages are built in `checkDatasetCsv` below. The fast path above decides first unless `engine` is "csv-parse";
+ * with "fast" (tests only) a file it cannot judge is reported as `{ kind: "undecided" }` instead of parsed again.
  */
-const WORKER_SOURCE = `
+const WORKER_SOURCE = `${FAST_SCAN_SOURCE}
 const { parentPort, workerData } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const { createReadStream } = require("node:fs");
+const { path, options, columns, numericColumns, maxRecordBytes, engine } = workerData;
+const fast = engine === "csv-parse" ? undefined : fastScan(path, columns, numericColumns, maxRecordBytes);
+if (fast !== undefined || engine === "fast") {
+  parentPort.postMessage(fast ?? { kind: "undecided" });
+} else {
 const { parse } = require(workerData.csvParse);
-const { path, options, columns, numericColumns, maxRecordBytes } = workerData;
 const hash = createHash("sha256");
 let header;
 let numeric = [];
@@ -93,13 +256,21 @@ parser.on("end", () => {
     unparsable: numeric.filter((n) => n.count > 0).map(({ column, count, firstLine }) => ({ column, count, firstLine })),
   });
 });
+}
 `;
 
 /** What the worker reports (one message, then it ends). */
 type WorkerReport =
   | { kind: "done"; empty: boolean; rows: number; sha256: string; unparsable: UnparsableCells[] }
   | { kind: "missing"; header: string[]; missing: string[] }
-  | { kind: "error"; error: { code?: string; lines?: number; message?: string }; lastLine: number };
+  | { kind: "error"; error: { code?: string; lines?: number; message?: string }; lastLine: number }
+  | { kind: "undecided" };
+
+/**
+ * Which parser decides (tests): `auto` (the default) the fast scanner, then csv-parse for what it cannot judge;
+ * `csv-parse` csv-parse alone; `fast` the scanner alone, refusing with `internal` what it cannot judge.
+ */
+export type CsvCheckEngine = "auto" | "csv-parse" | "fast";
 
 /**
  * The worker's heap limits. A streaming parse of a multi-GiB file allocates a record per line: with an unbounded heap,
@@ -135,21 +306,24 @@ function runWorker(data: Record<string, unknown>): Promise<WorkerReport> {
  * Parses the whole CSV (streamed, in a worker thread with a bounded heap) and returns its row count, its sha256 and
  * the unparsable numeric cells of the schema's numeric columns.
  *
+ * @param engine which parser decides; leave the default outside tests (see {@link CsvCheckEngine})
  * @throws CleanRoomError `invalid-argument` naming the one line to fix (a quote never closed, a row with another number
  *   of fields than the header, a missing schema column, an empty file); `io-error` when the file cannot be read
  * @example
  * const { rows, unparsable } = await checkDatasetCsv("claims.csv", dataset.schema);
  */
-export async function checkDatasetCsv(path: string, schema?: DatasetSchema): Promise<CsvCheck> {
+export async function checkDatasetCsv(path: string, schema?: DatasetSchema, engine: CsvCheckEngine = "auto"): Promise<CsvCheck> {
   const columns = schema?.columns ?? [];
   const r = await runWorker({
     path,
+    engine,
     csvParse: require.resolve("csv-parse"),
     maxRecordBytes: CSV_CHECK_MAX_RECORD_BYTES,
     options: CSV_PARSE_OPTIONS,
     columns: columns.map((c) => c.name),
     numericColumns: columns.filter((c) => c.type === "numeric").map((c) => c.name),
   });
+  if (r.kind === "undecided") throw new CleanRoomError("internal", `The CSV check's fast scanner cannot judge ${path} (engine "fast")`);
   if (r.kind === "missing") {
     throw new CleanRoomError(
       "invalid-argument",
