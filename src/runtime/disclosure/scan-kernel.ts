@@ -1,9 +1,11 @@
 /**
- * The input scan (`input-scan.ts`) on the WebAssembly kernel of scan-kernel.wat: the file is read straight into the
- * kernel's memory, block by block, and the kernel hashes each record's first field, looks it up in the Bloom filter and
- * finds its newline 16 bytes at a time; this thread only copies out the few records that pass. It gives the same
- * answer as `scanRange` over the whole data (a test compares them), in one thread: on a machine with few cores a
- * worker thread's start and its competition for the core cost more than the scan it would take over.
+ * The verbatim check's WebAssembly kernel (scan-kernel.wat) and its driver: a file is read straight into the kernel's
+ * memory, block by block, and the kernel does the per-byte work: for an input (`scanWithKernel`, the default engine of
+ * `input-scan.ts`), it hashes each record's first field, looks it up in the Bloom filter, finds the record's newline
+ * 16 bytes at a time and hashes the few records that pass whole; for an output (`hashLinesWithKernel`), it hashes
+ * every line whole and fills the filter. This thread only hands over blocks and collects hashes. Both give exactly
+ * what `scanRange` and `CsvRecordHasher` give (tests compare them), in one thread: on a machine with few cores a worker
+ * thread's start and its competition for the cores cost more than the scan it would take over.
  */
 import type { ScanFs } from "./input-scan.js";
 import { SCAN_KERNEL_WASM_BASE64 } from "./scan-kernel-bytes.js";

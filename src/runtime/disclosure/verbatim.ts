@@ -3,9 +3,10 @@
  * input's quasi-identifier columns that is unique in that input, is flagged.
  *
  * The outputs are small next to the inputs, so the index is built on the outputs' side: every line of every text
- * output is hashed once (`record-hash.ts` says why 64 bits are enough), its hash kept in line order and its first
- * field's in a Bloom filter. A quote-free CSV input without quasi-identifiers is then scanned by first field across
- * threads (`input-scan.ts`) and only the records that pass are hashed whole; any other input is streamed once through
+ * output is hashed once (`record-hash.ts` says why 64 bits are enough; a quote-free output by the WebAssembly kernel
+ * of `scan-kernel.ts`), its hash kept in line order and its first field's in a Bloom filter. A quote-free CSV input
+ * without quasi-identifiers is then scanned by first field (`input-scan.ts`, on the same kernel) and only the records
+ * that pass are hashed whole; any other input is streamed once through
  * the quote-aware hasher, each record's hash looked up in a table of the lines' hashes (a record whose first field
  * starts no output line still skipped by a native newline search). Memory is bounded by the outputs (tens of bytes per
  * output line) plus, for inputs with quasi-identifiers, the combinations whose values all occur in some output.
