@@ -58,7 +58,8 @@ const config = {
   incremental: true,
   incrementalFile: path ? incrementalFileOf(path.name) : "reports/stryker-incremental.json",
   concurrency: 2,
-  timeoutMS: 20_000,
+  // 20 s plus twice the covering tests' dry-run time; a path with fast tests sets its own (`timeoutMS` in paths.mjs).
+  timeoutMS: path?.timeoutMS ?? 20_000,
   timeoutFactor: 2,
   dryRunTimeoutMinutes: 30,
   reporters: ["clear-text", "progress-append-only", "html", "json"],

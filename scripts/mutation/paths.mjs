@@ -19,7 +19,16 @@ import { join } from "node:path";
  * @property {string[]} mutate   Stryker `mutate` globs (`!` excludes)
  * @property {string[]} tests    the in-process test files that exercise the path: paths, or `<dir>/*.test.ts`
  * @property {string[]} [skip]   test files the `tests` globs match but that are slow end-to-end runs (child processes)
+ * @property {number} [timeoutMS] Stryker's `timeoutMS` for this path (the fixed part of a mutant's time limit, beside
+ *                                 twice its tests' dry-run time), when its tests take milliseconds: a mutant that loops
+ *                                 forever then costs seconds, not the default 20 s and a worker restart
  */
+
+/**
+ * `timeoutMS` of the paths whose tests run in milliseconds: a limit of 3 s plus twice the covering tests' dry-run time
+ * still leaves a loaded machine (load 10+) several times the time a correct run needs.
+ */
+const FAST_TIMEOUT_MS = 3_000;
 
 /** Barrels re-export only: nothing to mutate. */
 const NO_BARRELS = "!**/index.ts";
@@ -75,6 +84,8 @@ export const PATHS = [
     name: "dp-core",
     title: "src/runtime/dp mechanisms (zCDP accounting, samplers, aggregates, queries, the privacy ledger)",
     mutate: dpFiles("accounting", "samplers", "aggregates", "query", "ledger"),
+    // the samplers' loop mutants time out (23 in the first cold run)
+    timeoutMS: FAST_TIMEOUT_MS,
     tests: [
       "tests/dp/accounting.test.ts",
       "tests/dp/accounting.edges.test.ts",
@@ -95,6 +106,9 @@ export const PATHS = [
     name: "dp-base",
     title: "src/runtime/dp building blocks (randomness, exponential mechanism, public domain, encoded tables)",
     mutate: dpFiles("rng", "exponential", "domain", "table"),
+    // rng's and exponential's loop mutants (rejection sampling that never accepts) time out: 34 of them, each 20 s and
+    // a worker restart with the default limit, were 14 of the path's 19 cold minutes.
+    timeoutMS: FAST_TIMEOUT_MS,
     tests: ["tests/dp/base.test.ts", "tests/dp/samplers.test.ts", "tests/dp/unknown.test.ts"],
   },
   {
@@ -102,6 +116,8 @@ export const PATHS = [
     title: "src/runtime/dp synthesizer internals (tree model, domain compression, sampling, marginals)",
     mutate: dpFiles("tree-model", "compress", "sample", "marginals"),
     tests: ["tests/dp/synth.test.ts", "tests/dp/tree-model.test.ts"],
+    // the gradient descent's and the sampler's loop mutants time out (64 in the first cold run)
+    timeoutMS: FAST_TIMEOUT_MS,
   },
   {
     name: "dp-mst",

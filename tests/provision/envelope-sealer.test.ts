@@ -60,11 +60,13 @@ describe("provision/envelope-sealer: acr-envelope-v1 sealed with WebCrypto in pa
     [DEFAULT_SEGMENT_SIZE, DEFAULT_SEGMENT_SIZE + 1],
     [DEFAULT_SEGMENT_SIZE, 5 * DEFAULT_SEGMENT_SIZE - 3],
   ] as const) {
-    it(`GIVEN ${size} bytes in ${segmentSize}-byte segments WHEN sealed THEN byte-identical to createCipheriv per segment, opened by decryptFile, digests exact`, async () => {
+    // Every other size also asks for the ciphertext's MD5 (what a GCS upload declares), from the same pass.
+    const md5 = size % 2 === 1;
+    it(`GIVEN ${size} bytes in ${segmentSize}-byte segments${md5 ? ", with the MD5" : ""} WHEN sealed THEN byte-identical to createCipheriv per segment, opened by decryptFile, digests exact`, async () => {
       const key = generateDataKey();
       const plain = randomBytes(size);
       const dst = fresh("enc");
-      const sealer = await EnvelopeSealer.create(dst, key, { segmentSize, parallel: 2 });
+      const sealer = await EnvelopeSealer.create(dst, key, { segmentSize, parallel: 2, md5 });
       const id = sealer.openDigest();
       // Uneven writes, so segment edges fall inside writes; the caller's buffer is overwritten after each write.
       const scratch = Buffer.alloc(37 + segmentSize);
@@ -83,6 +85,7 @@ describe("provision/envelope-sealer: acr-envelope-v1 sealed with WebCrypto in pa
       expect(file.readUInt32BE(8)).to.equal(segmentSize);
       expect(r.bytes).to.equal(size);
       expect(r.ciphertextSha256).to.equal(createHash("sha256").update(file).digest("hex"));
+      expect(r.ciphertextMd5).to.equal(md5 ? createHash("md5").update(file).digest("base64") : undefined);
       expect(await digest).to.equal(createHash("sha256").update(plain).digest("hex"));
       expect(statSync(dst).mode & 0o777).to.equal(0o600);
       const out = fresh("plain");

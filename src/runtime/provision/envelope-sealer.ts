@@ -25,6 +25,11 @@ export interface SealerOptions {
   readonly segmentSize?: number;
   /** Segments sealed or being written at once (libuv's pool has 4 threads by default; file I/O shares them). @default 3 */
   readonly parallel?: number;
+  /**
+   * Also compute the ciphertext's MD5 (base64, GCS's `md5Hash`) in the same pass as its SHA-256, for an upload that
+   * declares it: no second read of the file. @default false
+   */
+  readonly md5?: boolean;
 }
 
 /** What `EnvelopeSealer.finish` wrote. */
@@ -33,6 +38,8 @@ export interface SealedFile {
   readonly bytes: number;
   /** Lowercase hex sha256 of the ciphertext file. */
   readonly ciphertextSha256: string;
+  /** Base64 MD5 of the ciphertext file, with the `md5` option. */
+  readonly ciphertextMd5?: string;
 }
 
 /** A digest requested with `digest`, answered once the segment holding the bytes before the request is sent. */
@@ -59,6 +66,7 @@ export class EnvelopeSealer {
   private readonly plainHashes = new HashWorker();
   private readonly sealedHashes = new HashWorker();
   private readonly sealedId: number;
+  private readonly sealedMd5Id: number | undefined;
   private segment: Buffer | undefined;
   private fill = 0;
   /** Plaintext ranges of the current segment to hash: id, offset, length triples. */
@@ -88,6 +96,7 @@ export class EnvelopeSealer {
     this.noncePrefix = h.noncePrefix;
     this.parallel = options.parallel ?? DEFAULT_PARALLEL;
     this.sealedId = this.sealedHashes.open();
+    this.sealedMd5Id = options.md5 ? this.sealedHashes.open("md5") : undefined;
     // The header is the ciphertext's first bytes: written and hashed like a sealed segment.
     const head = new Uint8Array(this.header.length);
     head.set(this.header);
@@ -198,9 +207,10 @@ export class EnvelopeSealer {
       // The worker answers in order: once this is answered, so is every plaintext digest asked before it.
       await this.plainHashes.digest(this.plainHashes.open());
       const ciphertextSha256 = await this.sealedHashes.digest(this.sealedId);
+      const ciphertextMd5 = this.sealedMd5Id === undefined ? undefined : await this.sealedHashes.digest(this.sealedMd5Id, "base64");
       await this.file.close();
       await rename(this.tmp, this.dst);
-      return { bytes: this.plainBytes, ciphertextSha256 };
+      return { bytes: this.plainBytes, ciphertextSha256, ...(ciphertextMd5 === undefined ? {} : { ciphertextMd5 }) };
     } catch (err) {
       await this.abort();
       if (err instanceof CleanRoomError) throw err;
@@ -312,7 +322,8 @@ export class EnvelopeSealer {
       const bytes = new Uint8Array(await sealed);
       let off = 0;
       while (off < bytes.length) off += (await this.file.write(bytes, off, bytes.length - off)).bytesWritten;
-      const hashed = this.sealedHashes.adopt(bytes.buffer, [this.sealedId, 0, bytes.length]);
+      const parts = this.sealedMd5Id === undefined ? [this.sealedId, 0, bytes.length] : [this.sealedId, 0, bytes.length, this.sealedMd5Id, 0, bytes.length];
+      const hashed = this.sealedHashes.adopt(bytes.buffer, parts);
       hashed.catch(() => undefined);
       this.sealedHashing.push(hashed);
       if (this.sealedHashing.length > this.parallel + EXTRA_BUFFERS) await this.sealedHashing.shift();
@@ -335,7 +346,7 @@ export async function encryptFile(
   dst: string,
   key: Buffer,
   options: SealerOptions & { readonly onBytes?: (bytes: number) => void } = {},
-): Promise<{ bytes: number; sha256: string; ciphertextSha256: string }> {
+): Promise<{ bytes: number; sha256: string; ciphertextSha256: string; ciphertextMd5?: string }> {
   const sealer = await EnvelopeSealer.create(dst, key, options);
   let file: FileHandle | undefined;
   let finished = false;
@@ -353,7 +364,7 @@ export async function encryptFile(
     sha256.catch(() => undefined); // awaited below unless finish fails first
     const sealed = await sealer.finish();
     finished = true;
-    return { bytes: sealed.bytes, sha256: await sha256, ciphertextSha256: sealed.ciphertextSha256 };
+    return { bytes: sealed.bytes, sha256: await sha256, ciphertextSha256: sealed.ciphertextSha256, ...(sealed.ciphertextMd5 === undefined ? {} : { ciphertextMd5: sealed.ciphertextMd5 }) };
   } catch (err) {
     await sealer.abort();
     // Without its digest the ciphertext must not look complete.

@@ -1,5 +1,5 @@
 /**
- * SHA-256 off the main thread, for provisioning: while AES-256-GCM runs in libuv's thread pool (`EnvelopeSealer`), a
+ * SHA-256 (and MD5, for the GCS upload's declared hash) off the main thread, for provisioning: while AES-256-GCM runs in libuv's thread pool (`EnvelopeSealer`), a
  * worker thread hashes the plaintext files and another the ciphertext. Hashing on the main thread serialised it with
  * everything else; on worker threads the slowest of the parallel stages sets the pace.
  *
@@ -16,7 +16,9 @@ const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const hashes = new Map();
 parentPort.on("message", (m) => {
-  if (m.buffer !== undefined) {
+  if (m.open !== undefined) {
+    hashes.set(m.open, createHash(m.algorithm));
+  } else if (m.buffer !== undefined) {
     const p = m.parts;
     for (let i = 0; i < p.length; i += 3) {
       let h = hashes.get(p[i]);
@@ -27,7 +29,7 @@ parentPort.on("message", (m) => {
   } else {
     const h = hashes.get(m.id) ?? createHash("sha256");
     hashes.delete(m.id);
-    parentPort.postMessage({ id: m.id, hex: h.digest("hex") });
+    parentPort.postMessage({ id: m.id, hex: h.digest(m.encoding) });
   }
 });
 `;
@@ -43,7 +45,10 @@ interface Deferred<T> {
   readonly reject: (err: Error) => void;
 }
 
-/** One worker thread computing any number of SHA-256 digests, each named by an id. Call `close()` when done. */
+/** The digests a `HashWorker` computes. */
+export type HashAlgorithm = "sha256" | "md5";
+
+/** One worker thread computing any number of digests, each named by an id. Call `close()` when done. */
 export class HashWorker {
   private readonly worker: Worker;
   /** Buffers in the worker, in the order they were sent (the worker answers in that order). */
@@ -74,9 +79,11 @@ export class HashWorker {
     this.digests.clear();
   }
 
-  /** A new digest id. */
-  open(): number {
-    return this.nextId++;
+  /** A new digest id: SHA-256, or MD5 when asked (what GCS declares and checks for an upload). */
+  open(algorithm: HashAlgorithm = "sha256"): number {
+    const id = this.nextId++;
+    if (algorithm !== "sha256") this.worker.postMessage({ open: id, algorithm });
+    return id;
   }
 
   /**
@@ -91,12 +98,12 @@ export class HashWorker {
     });
   }
 
-  /** The lowercase hex SHA-256 of everything added to `id`, after every earlier `adopt`. */
-  digest(id: number): Promise<string> {
+  /** The digest of everything added to `id`, after every earlier `adopt`: lowercase hex, or base64 when asked. */
+  digest(id: number, encoding: "hex" | "base64" = "hex"): Promise<string> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<string>((resolve, reject) => {
       this.digests.set(id, { resolve, reject });
-      this.worker.postMessage({ id });
+      this.worker.postMessage({ id, encoding });
     });
   }
 

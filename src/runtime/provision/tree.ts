@@ -293,12 +293,16 @@ export function isTreeArchive(path: string): boolean {
 export interface EncryptTreeOptions extends EncryptOptions {
   /** Called with the plaintext bytes read so far (for a progress bar). @default - none */
   readonly onBytes?: (bytes: number) => void;
+  /** Also return the ciphertext's base64 MD5 (see `SealerOptions.md5`). @default false */
+  readonly md5?: boolean;
 }
 
 /** What `encryptTree` wrote. */
 export interface EncryptedTree extends TreeSummary {
   /** Lowercase hex sha256 of the ciphertext file. */
   readonly ciphertextSha256: string;
+  /** Base64 MD5 of the ciphertext file, with the `md5` option. */
+  readonly ciphertextMd5?: string;
 }
 
 /**
@@ -317,15 +321,15 @@ export async function encryptTree(src: string, dst: string, key: Buffer, options
   if (!st.isDirectory() && !archive) {
     throw new CleanRoomError("invalid-argument", `${src} is neither a directory nor a .tar/.tar.gz archive; give the tree to provision with --dir`);
   }
-  const sealer = await EnvelopeSealer.create(dst, key, options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize });
+  const sealer = await EnvelopeSealer.create(dst, key, { ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }), md5: options.md5 === true });
   const entries: Promise<ManifestEntry>[] = [];
   let sealed = false;
   try {
     await sealTree(archive ? archiveFiles(src) : directoryFiles(src), sealer, entries, options.onBytes);
-    const { ciphertextSha256 } = await sealer.finish();
+    const { ciphertextSha256, ciphertextMd5 } = await sealer.finish();
     sealed = true;
     const summary = summarize(await Promise.all(entries));
-    return { ...summary, ciphertextSha256 };
+    return { ...summary, ciphertextSha256, ...(ciphertextMd5 === undefined ? {} : { ciphertextMd5 }) };
   } catch (err) {
     await sealer.abort();
     // Without its manifest the ciphertext must not look complete.

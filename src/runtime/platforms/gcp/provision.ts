@@ -71,7 +71,8 @@ async function storeEncrypted(
   try {
     const onBytes = options.onBytes;
     const file = join(tmp, "data.enc");
-    const { manifest, result } = await encrypt(file, key, onBytes ? (n) => onBytes("encrypt", n) : undefined);
+    // The ciphertext's MD5 (declared with the upload; GCS refuses other bytes) comes from the encryption's own pass.
+    const { manifest, result, ciphertextMd5 } = await encrypt(file, key, onBytes ? (n) => onBytes("encrypt", n) : undefined, true);
     options.onProgress?.(`Wrapping the data key with ${provider.keyName}`);
     const wrapped = await kmsWrap(to.kms, provider.keyName, key, to.retry, {
       action: `wrap the data key with the Cloud KMS key ${provider.keyName}`,
@@ -85,6 +86,7 @@ async function storeEncrypted(
       role,
       createOnly,
       contentType: "application/octet-stream",
+      ...(ciphertextMd5 === undefined ? {} : { md5Hash: ciphertextMd5 }),
       ...upload,
       onProgress: onBytes ? uploadProgress(onBytes, (await stat(file)).size) : (n) => options.onProgress?.(`  ${(n / (1024 * 1024)).toFixed(1)} MiB sent`),
     });

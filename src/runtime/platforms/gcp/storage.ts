@@ -115,11 +115,17 @@ export class GcsStore {
     });
   }
 
-  /** Uploads a local file (resumable above 5 MiB, or always with `resumable: true`), with progress and both checks. */
-  async putFile(uri: string, path: string, options: UploadOptions): Promise<void> {
+  /**
+   * Uploads a local file (resumable above 5 MiB, or always with `resumable: true`), with progress and both checks.
+   *
+   * @param options.md5Hash the file's base64 MD5 when the caller computed it while writing the file (provisioning's
+   *   encryption does); read from the file otherwise. GCS refuses the upload if the bytes it received differ.
+   */
+  async putFile(uri: string, path: string, options: UploadOptions & { readonly md5Hash?: string }): Promise<void> {
     const { size } = await stat(path);
-    const md5 = await md5OfFile(path);
-    await this.putStream(uri, () => createReadStream(path, { highWaterMark: 1024 * 1024 }), size, md5, options);
+    const { md5Hash, ...upload } = options;
+    const md5 = md5Hash ?? (await md5OfFile(path));
+    await this.putStream(uri, () => createReadStream(path, { highWaterMark: 1024 * 1024 }), size, md5, upload);
   }
 
   /**
