@@ -71,7 +71,7 @@ describe("verify/verifyResult disclosure report", function () {
     });
     expect(s.verdict).to.match(new RegExp(` Disclosure checks \\(${report.policy.mode}\\): pass\\.$`));
     // The same report written beside the receipt (any key order) is accepted.
-    const reordered = { withheld: false, verdict: "pass", ...report };
+    const reordered = Object.fromEntries(Object.entries(report).reverse());
     await writeFile(join(dir, "outputs.check.json"), JSON.stringify(reordered));
     expect((await verifyResult(dir, { descriptor: room })).verified).to.equal(true);
   });
