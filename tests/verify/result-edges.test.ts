@@ -91,6 +91,27 @@ describe("verify/verifyResult edges", function () {
   });
 
   describe("receipts that disagree with the room (each bound to a genuine token)", () => {
+    it("GIVEN a receipt whose input was read as a files tree or as Parquet while the room declares a CSV table THEN policy naming that input's kind or format", async () => {
+      const base = { provider: "acme", dataset: "claims", sha256: "a".repeat(64), bytes: 4 };
+      const asFiles = await buildResult(tmp, room, localChain, { inputs: [{ ...base, kind: "files", files: 2 }] });
+      const k = await rejects(verifyResult(asFiles.dir, { descriptor: room }), "policy", "receipt.inputs[acme/claims].kind");
+      expect(k.message).to.match(/expected "table", got "files"/);
+      const asParquet = await buildResult(tmp, room, localChain, { inputs: [{ ...base, format: "parquet" }] });
+      const f = await rejects(verifyResult(asParquet.dir, { descriptor: room }), "policy", "receipt.inputs[acme/claims].format");
+      expect(f.message).to.match(/expected "csv", got "parquet"/);
+      // The same receipts verify under a room that declares the dataset so.
+      const declared = (ds: Record<string, unknown>): CleanRoomDescriptor => ({
+        ...room,
+        providers: [{ ...room.providers[0], datasets: [{ ...room.providers[0].datasets[0], ...ds }] }],
+      });
+      const filesRoom = declared({ kind: "files" });
+      const okFiles = await buildResult(tmp, filesRoom, localChain, { inputs: [{ ...base, kind: "files", files: 2 }] });
+      expect((await verifyResult(okFiles.dir, { descriptor: filesRoom })).verified).to.equal(true);
+      const parquetRoom = declared({ format: "parquet" });
+      const okParquet = await buildResult(tmp, parquetRoom, localChain, { inputs: [{ ...base, format: "parquet" }] });
+      expect((await verifyResult(okParquet.dir, { descriptor: parquetRoom })).verified).to.equal(true);
+    });
+
     it("GIVEN a receipt that says it ran on GCP under a local room's genuine local token THEN policy naming receipt.platform", async () => {
       const { dir } = await buildResult(tmp, room, localChain, { receipt: { platform: "gcp" } });
       await rejects(verifyResult(dir, { descriptor: room }), "policy", "receipt.platform");
