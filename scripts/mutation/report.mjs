@@ -85,7 +85,9 @@ for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a]
     const original = originalText(source, m.location);
     const key = [file, m.mutatorName, cell(original), cell(m.replacement ?? "")].join("\u0000");
     const live = m.status === "Survived" || m.status === "NoCoverage";
-    if (live && equivalents.has(key)) {
+    // A listed equivalent that only makes the code slower can end in a timeout (the fast dp paths' limit is 3 s):
+    // it stays an equivalent, not a kill.
+    if ((live || m.status === "Timeout") && equivalents.has(key)) {
       used.add(key);
       c.equivalent++;
     } else if (m.status === "Killed" || m.status === "Timeout") c.killed++;

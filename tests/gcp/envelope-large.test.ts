@@ -4,7 +4,7 @@
  * - 256 MiB through createEncryptStream → createDecryptStream: RSS must stay under 300 MiB (holding the data would need
  *   more than that: 256 MiB plus Node's own ~50–100 MiB);
  * - the same size through the GCP runtime's own paths against the loopback fake: `GcpRoomClient.provision` (encrypt to
- *   a file, MD5 pass, Cloud KMS wrap, resumable upload) and the executor's read (CRC32C-validated download → decrypt →
+ *   a file with its MD5 taken on the way, Cloud KMS wrap, resumable upload) and the executor's read (CRC32C-validated download → decrypt →
  *   file), each under 300 MiB.
  * The 2 GiB run through files is in `npm run bench gcp` (it takes minutes on a slow disk).
  */
