@@ -27,3 +27,10 @@ export async function rejected(p: Promise<unknown>): Promise<CleanRoomError> {
   }
   return expect.fail("expected a CleanRoomError, the promise resolved");
 }
+
+/** The CleanRoomError `p` rejects with, which must carry `code` (its message is shown when it does not). */
+export async function rejectedWith(p: Promise<unknown>, code: string): Promise<CleanRoomError & { problems?: string[] }> {
+  const err = await rejected(p);
+  expect(err.code, err.message).to.equal(code);
+  return err as CleanRoomError & { problems?: string[] };
+}

@@ -11,6 +11,7 @@ import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { DEFAULT_SEGMENT_SIZE, decryptFile, generateDataKey, HEADER_SIZE } from "../../src/runtime/provision/envelope.js";
 import { EnvelopeSealer } from "../../src/runtime/provision/envelope-sealer.js";
+import { rejected } from "../thrown.js";
 
 /** "acr-envelope-v1" of `plain` as the format defines it, from `createCipheriv` per segment, with the given header. */
 function expected(key: Buffer, header: Buffer, plain: Buffer): Buffer {
@@ -27,15 +28,6 @@ function expected(key: Buffer, header: Buffer, plain: Buffer): Buffer {
     out.push(cipher.update(plain.subarray(i * segmentSize, (i + 1) * segmentSize)), cipher.final(), cipher.getAuthTag());
   }
   return Buffer.concat(out);
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("provision/envelope-sealer: acr-envelope-v1 sealed with WebCrypto in parallel", function () {
@@ -130,19 +122,19 @@ describe("provision/envelope-sealer: acr-envelope-v1 sealed with WebCrypto in pa
     const sealer = await EnvelopeSealer.create(dst, generateDataKey(), { segmentSize: SEG });
     const id = sealer.openDigest();
     await sealer.write(randomBytes(10 * SEG), id);
-    const digest = rejection(sealer.digest(id));
+    const digest = rejected(sealer.digest(id));
     await sealer.abort();
     expect(existsSync(dst)).to.equal(false);
     expect(readdirSync(dir).filter((f) => f.startsWith(dst.slice(dir.length + 1)))).to.deep.equal([]);
     expect(await digest).to.be.instanceOf(CleanRoomError);
-    expect((await rejection(sealer.write(Buffer.from("x")))).message).to.match(/finished or aborted/);
+    expect((await rejected(sealer.write(Buffer.from("x")))).message).to.match(/finished or aborted/);
   });
 
   it("GIVEN a bad key, segment size or parallelism THEN refused before any file exists", async () => {
     const dst = fresh("enc");
-    expect((await rejection(EnvelopeSealer.create(dst, randomBytes(16)))).code).to.equal("invalid-argument");
-    expect((await rejection(EnvelopeSealer.create(dst, generateDataKey(), { segmentSize: 63 }))).code).to.equal("invalid-argument");
-    expect((await rejection(EnvelopeSealer.create(dst, generateDataKey(), { parallel: 0 }))).code).to.equal("invalid-argument");
+    expect((await rejected(EnvelopeSealer.create(dst, randomBytes(16)))).code).to.equal("invalid-argument");
+    expect((await rejected(EnvelopeSealer.create(dst, generateDataKey(), { segmentSize: 63 }))).code).to.equal("invalid-argument");
+    expect((await rejected(EnvelopeSealer.create(dst, generateDataKey(), { parallel: 0 }))).code).to.equal("invalid-argument");
     expect(existsSync(dst)).to.equal(false);
     expect(readdirSync(dir).filter((f) => f.startsWith(dst.slice(dir.length + 1)))).to.deep.equal([]);
   });

@@ -16,15 +16,7 @@ import { pack as tarPack } from "tar-stream";
 import { manifestDigest, manifestOf } from "../../src/core/digest.js";
 import { createEncryptStream, generateDataKey } from "../../src/runtime/provision/envelope.js";
 import { decryptTreeFile, encryptTree, extractTree, provisionsTree } from "../../src/runtime/provision/tree.js";
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a rejection");
-}
+import { rejected } from "../thrown.js";
 
 /** The envelope of a hand-made tree plaintext (what a buggy or hostile encryptor holding the key could produce). */
 async function sealed(key: Buffer, parts: Buffer[]): Promise<Buffer> {
@@ -125,7 +117,7 @@ describe("provision/tree: files datasets as one streamed envelope", function () 
     pack.finalize();
     await done;
     const dst = fresh("enc");
-    const err = await rejection(encryptTree(archive, dst, generateDataKey()));
+    const err = await rejected(encryptTree(archive, dst, generateDataKey()));
     expect(err.code).to.equal("invalid-argument");
     expect(err.message).to.contain('"passwd", a symlink').and.to.contain("regular files only");
     expect(() => lstatSync(dst)).to.throw();
@@ -144,7 +136,7 @@ describe("provision/tree: files datasets as one streamed envelope", function () 
       for (const name of names) pack.entry({ name }, "x");
       pack.finalize();
       await done;
-      const err = await rejection(encryptTree(archive, fresh("enc"), generateDataKey()));
+      const err = await rejected(encryptTree(archive, fresh("enc"), generateDataKey()));
       expect(err.code, names.join(",")).to.equal("invalid-argument");
       expect(err.message).to.contain(expected);
     }
@@ -155,14 +147,14 @@ describe("provision/tree: files datasets as one streamed envelope", function () 
     mkdirSync(root);
     writeFileSync(join(root, "a.txt"), "a");
     symlinkSync("/etc/hostname", join(root, "host"));
-    const err = await rejection(encryptTree(root, fresh("enc"), generateDataKey()));
+    const err = await rejected(encryptTree(root, fresh("enc"), generateDataKey()));
     expect(err.message).to.contain("host").and.to.contain("symbolic link");
   });
 
   it("GIVEN a plain file that is not an archive WHEN encrypted as a tree THEN refused saying what --dir takes", async () => {
     const f = fresh("file.csv");
     writeFileSync(f, "a,b\n");
-    const err = await rejection(encryptTree(f, fresh("enc"), generateDataKey()));
+    const err = await rejected(encryptTree(f, fresh("enc"), generateDataKey()));
     expect(err.code).to.equal("invalid-argument");
     expect(err.message).to.contain("neither a directory nor a .tar/.tar.gz archive");
   });
@@ -181,7 +173,7 @@ describe("provision/tree: files datasets as one streamed envelope", function () 
         if (change === "grows") appendFileSync(path, "more");
         else truncateSync(path, 1000);
       };
-      const err = await rejection(encryptTree(root, dst, generateDataKey(), { segmentSize: 64 * 1024, onBytes }));
+      const err = await rejected(encryptTree(root, dst, generateDataKey(), { segmentSize: 64 * 1024, onBytes }));
       expect(err.code).to.equal("io-error");
       expect(err.message).to.match(/changed while it was being provisioned/);
       expect(readdirSync(work).filter((f) => f.startsWith(dst.slice(work.length + 1)))).to.deep.equal([]);
@@ -192,7 +184,7 @@ describe("provision/tree: files datasets as one streamed envelope", function () 
     const key = generateDataKey();
     const refused = async (parts: Buffer[], expected: string) => {
       const out = fresh("out");
-      const err = await rejection(extractTree(Readable.from([await sealed(key, parts)]), key, out));
+      const err = await rejected(extractTree(Readable.from([await sealed(key, parts)]), key, out));
       expect(err.code).to.equal("invalid-manifest");
       expect(err.message).to.contain(expected);
       // Nothing of a refused tree stays on disk.
@@ -231,7 +223,7 @@ describe("provision/tree: files datasets as one streamed envelope", function () 
       const ct = await sealed(key, [MAGIC, fileRecord("a", Buffer.alloc(500, 1)), endRecord(1, 500)]);
       ct[ct.length - 40] = (ct[ct.length - 40] as number) ^ 1;
       const out = fresh("out");
-      const err = await rejection(extractTree(Readable.from([ct]), key, out));
+      const err = await rejected(extractTree(Readable.from([ct]), key, out));
       expect(err.code).to.equal("digest-mismatch");
       expect(() => lstatSync(out)).to.throw();
     });

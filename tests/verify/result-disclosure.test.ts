@@ -3,29 +3,19 @@
  * report must be of the policy the room gives for the job's inputs, and `outputs.check.json`, when present, must be
  * exactly the receipt's report. In process, so Stryker's per-test coverage sees these checks.
  */
-import { expect } from "chai";
+
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "chai";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
-import { resolveDisclosurePolicy } from "../../src/core/disclosure-policy.js";
-import { type DisclosurePolicy, type DisclosureReport, disclosurePolicyDigest } from "../../src/core/disclosure.js";
 import { sha256Hex } from "../../src/core/digest.js";
-import { CleanRoomError } from "../../src/core/errors.js";
+import { type DisclosurePolicy, type DisclosureReport, disclosurePolicyDigest } from "../../src/core/disclosure.js";
+import { resolveDisclosurePolicy } from "../../src/core/disclosure-policy.js";
 import { type AttestationError, verifyResult } from "../../src/runtime/verify/index.js";
+import { rejectedWith } from "../thrown.js";
 import { buildResult, descriptor } from "./fixtures.js";
 import { type Chain, IMAGE, testChains } from "./pki.js";
-
-async function rejects(p: Promise<unknown>, code: string): Promise<CleanRoomError & { problems?: string[] }> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err, String(err)).to.be.instanceOf(CleanRoomError);
-    expect((err as CleanRoomError).code, (err as Error).message).to.equal(code);
-    return err as CleanRoomError & { problems?: string[] };
-  }
-  expect.fail(`expected a rejection with code ${code}`);
-}
 
 const INPUTS = [{ provider: "acme", dataset: "claims", sha256: sha256Hex("data"), bytes: 4 }];
 
@@ -82,25 +72,25 @@ describe("verify/verifyResult disclosure report", function () {
     const path = join(dir, "outputs.check.json");
     for (const text of [JSON.stringify({ ...report, verdict: "review" }), "{not json"]) {
       await writeFile(path, text);
-      expect((await rejects(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: changed"]);
+      expect((await rejectedWith(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: changed"]);
     }
     await rm(path);
     await mkdir(path);
-    expect((await rejects(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: changed"]);
+    expect((await rejectedWith(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: changed"]);
   });
 
   it("GIVEN a receipt without a report THEN no outputs.check.json is accepted (none is fine, one is extra)", async () => {
     const { dir } = await buildResult(tmp, room, chain, { inputs: INPUTS });
     expect((await verifyResult(dir, { descriptor: room })).disclosure).to.equal(undefined);
     await writeFile(join(dir, "outputs.check.json"), JSON.stringify(reportOf(resolveDisclosurePolicy(room, INPUTS))));
-    expect((await rejects(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: extra"]);
+    expect((await rejectedWith(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: extra"]);
   });
 
   it("GIVEN a self-consistent report of another policy than the room's THEN policy naming receipt.disclosure.policyDigest", async () => {
     const policy = resolveDisclosurePolicy(room, INPUTS);
     const other = reportOf({ ...policy, releaseOnPass: !policy.releaseOnPass });
     const { dir } = await buildResult(tmp, room, chain, { inputs: INPUTS, receipt: { disclosure: other } });
-    const err = (await rejects(verifyResult(dir, { descriptor: room }), "policy")) as AttestationError;
+    const err = (await rejectedWith(verifyResult(dir, { descriptor: room }), "policy")) as AttestationError;
     expect(err.claim).to.equal("receipt.disclosure.policyDigest");
     expect(err.message).to.include(disclosurePolicyDigest(policy));
   });

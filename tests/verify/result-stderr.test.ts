@@ -3,27 +3,17 @@
  * bytes the attested receipt lists (none, extra, missing, changed, a directory, over the room's cap), and a receipt
  * and a room that disagree on debug logs are refused. In process, so Stryker's per-test coverage sees these checks.
  */
-import { expect } from "chai";
+
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "chai";
 import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES } from "../../src/core/descriptor.js";
 import { sha256Hex } from "../../src/core/digest.js";
-import { CleanRoomError } from "../../src/core/errors.js";
 import { type AttestationError, verifyResult } from "../../src/runtime/verify/index.js";
+import { rejectedWith } from "../thrown.js";
 import { buildResult, descriptor } from "./fixtures.js";
 import { type Chain, IMAGE, testChains } from "./pki.js";
-
-async function rejects(p: Promise<unknown>, code: string): Promise<CleanRoomError & { problems?: string[] }> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err, String(err)).to.be.instanceOf(CleanRoomError);
-    expect((err as CleanRoomError).code, (err as Error).message).to.equal(code);
-    return err as CleanRoomError & { problems?: string[] };
-  }
-  expect.fail(`expected a rejection with code ${code}`);
-}
 
 const STDERR = Buffer.from("Traceback (most recent call last):\n  ValueError: \xff not utf-8\n", "latin1");
 
@@ -61,21 +51,21 @@ describe("verify/verifyResult kept stderr (debug-logs rooms)", function () {
     const dir = await failed(undefined);
     expect((await verifyResult(dir, { descriptor: debug })).stderr).to.equal(undefined);
     await writeFile(join(dir, "stderr.txt"), "added later\n");
-    expect((await rejects(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: extra"]);
+    expect((await rejectedWith(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: extra"]);
   });
 
   it("GIVEN a receipt listing stderr THEN a missing, changed, shortened or directory stderr.txt is digest-mismatch", async () => {
     const dir = await failed(STDERR);
-    expect((await rejects(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: missing"]);
+    expect((await rejectedWith(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: missing"]);
     const flipped = Buffer.from(STDERR);
     flipped[0] ^= 1;
     for (const content of [flipped, STDERR.subarray(1), Buffer.concat([STDERR, Buffer.from("x")])]) {
       await writeFile(join(dir, "stderr.txt"), content);
-      expect((await rejects(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
+      expect((await rejectedWith(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
     }
     await rm(join(dir, "stderr.txt"));
     await mkdir(join(dir, "stderr.txt"));
-    expect((await rejects(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
+    expect((await rejectedWith(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
   });
 
   it("GIVEN kept stderr at the room's cap THEN read and verified; a file over the cap is not read (changed)", async () => {
@@ -86,17 +76,17 @@ describe("verify/verifyResult kept stderr (debug-logs rooms)", function () {
     const over = Buffer.alloc(DEBUG_STDERR_MAX_BYTES + 1, 0x61);
     const big = await failed(over);
     await writeFile(join(big, "stderr.txt"), over);
-    expect((await rejects(verifyResult(big, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
+    expect((await rejectedWith(verifyResult(big, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
   });
 
   it("GIVEN a receipt and a room that disagree on debug logs THEN policy naming receipt.debugLogs, either way", async () => {
     // A debug-logs receipt under a room without debug logs (the token binds the room it was issued in).
     const { dir } = await buildResult(tmp, plain, chain, { status: "failed", receipt: { debugLogs: true } });
-    const a = (await rejects(verifyResult(dir, { descriptor: plain }), "policy")) as AttestationError;
+    const a = (await rejectedWith(verifyResult(dir, { descriptor: plain }), "policy")) as AttestationError;
     expect(a.claim).to.equal("receipt.debugLogs");
     // A receipt without debug logs from a debug-logs room.
     const other = await buildResult(tmp, debug, chain, { status: "failed" });
-    const b = (await rejects(verifyResult(other.dir, { descriptor: debug }), "policy")) as AttestationError;
+    const b = (await rejectedWith(verifyResult(other.dir, { descriptor: debug }), "policy")) as AttestationError;
     expect(b.claim).to.equal("receipt.debugLogs");
     expect(b.message).to.match(/expected "true", got "false"/);
   });
