@@ -9,6 +9,7 @@ import {
   composeRho,
   gaussianRho,
   gaussianSigma,
+  planRho,
   pureDpRho,
 } from "../../src/runtime/dp/accounting.js";
 
@@ -52,6 +53,13 @@ describe("dp accounting edges (zCDP)", () => {
     invalid(() => cdpEps(0.1, -1));
     invalid(() => gaussianSigma(0), /rho must be > 0/);
     invalid(() => gaussianSigma(-1));
+  });
+
+  it("GIVEN a synthesizer's (ε, δ) THEN planRho is cdpRho's ρ, and ε = 0 or not finite, δ outside (0, 1) are refused (cdpRho takes ε = 0 and δ ≥ 1)", () => {
+    expect(planRho(1, 1e-9)).to.equal(cdpRho(1, 1e-9));
+    expect(planRho(1e-3, 0.999)).to.equal(cdpRho(1e-3, 0.999));
+    for (const eps of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) invalid(() => planRho(eps, 1e-9), /epsilon must be > 0/);
+    for (const delta of [0, -1e-9, 1, 2, Number.NaN]) invalid(() => planRho(1, delta), /delta must be in \(0, 1\)/);
   });
 
   for (const [eps, delta] of [

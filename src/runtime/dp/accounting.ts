@@ -34,6 +34,18 @@ export function cdpDelta(rho: number, eps: number): number {
   return Math.min(delta, 1);
 }
 
+/**
+ * The ρ a synthesizer plans with for a release at (ε, δ), refusing what no release can use: `cdpRho` accepts ε = 0
+ * (ρ ≈ 1e-18) and gives ρ = 0 for δ ≥ 1. Shared by `planMst`, `planAim` and `planIndependent`.
+ *
+ * @throws CleanRoomError `invalid-argument` for ε not finite and > 0, or δ outside (0, 1)
+ */
+export function planRho(epsilon: number, delta: number): number {
+  check(epsilon > 0 && Number.isFinite(epsilon), `epsilon must be > 0 (got ${epsilon})`);
+  check(delta > 0 && delta < 1, `delta must be in (0, 1) (got ${delta})`);
+  return cdpRho(epsilon, delta);
+}
+
 /** The largest ρ such that ρ-zCDP implies (ε, δ)-DP (`cdp_rho`). */
 export function cdpRho(eps: number, delta: number): number {
   check(eps >= 0 && Number.isFinite(eps), `epsilon must be a finite number >= 0 (got ${eps})`);

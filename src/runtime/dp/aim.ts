@@ -14,7 +14,7 @@
  * were counted: σ_t depends on earlier noisy measurements (post-processing), so it cannot be drawn up front.
  */
 import { CleanRoomError } from "../../core/errors.js";
-import { cdpRho, exponentialMechanismRho } from "./accounting.js";
+import { exponentialMechanismRho, planRho } from "./accounting.js";
 import { passesThreshold } from "./compress.js";
 import type { Domain } from "./domain.js";
 import { exponentialMechanism } from "./exponential.js";
@@ -37,10 +37,7 @@ const ROUND_ITERATIONS = 150;
  */
 export function planAim(columns: number, epsilon: number, delta: number): { rho: number; rhoSpent: number; columns: number } {
   if (!(columns >= 2)) throw new CleanRoomError("invalid-argument", "AIM needs at least two columns");
-  // As planMst: cdpRho gives ρ = 0 for δ ≥ 1 and ρ ≈ 1e-18 for ε = 0, a plan whose noise no release can use.
-  if (!(epsilon > 0) || !Number.isFinite(epsilon)) throw new CleanRoomError("invalid-argument", `epsilon must be > 0 (got ${epsilon})`);
-  if (!(delta > 0 && delta < 1)) throw new CleanRoomError("invalid-argument", `delta must be in (0, 1) (got ${delta})`);
-  const rho = cdpRho(epsilon, delta);
+  const rho = planRho(epsilon, delta);
   return { rho, rhoSpent: rho, columns };
 }
 

@@ -1,10 +1,5 @@
-/**
- * The product-of-marginals synthesizer: all of ρ goes to the d noisy 1-way marginals, and every column is generated
- * independently by randomized rounding. It keeps no correlation, but at small ε (≤ 1 on about a thousand rows) its
- * marginals are more accurate than MST's (reference study: 2-way TV 0.149 vs 0.169 at ε = 1).
- */
-import { CleanRoomError } from "../../core/errors.js";
-import { cdpRho } from "./accounting.js";
+
+import { planRho } from "./accounting.js";
 import type { Domain } from "./domain.js";
 import type { MarginalTables } from "./marginal-source.js";
 import { histogram1, projectToSimplex } from "./marginals.js";
@@ -28,9 +23,7 @@ export interface IndependentPlan {
 
 /** Fixes the noise of a product-of-marginals release of `columns` columns at (ε, δ). */
 export function planIndependent(columns: number, epsilon: number, delta: number): IndependentPlan {
-  if (!(epsilon > 0) || !Number.isFinite(epsilon)) throw new CleanRoomError("invalid-argument", `epsilon must be > 0 (got ${epsilon})`);
-  if (!(delta > 0 && delta < 1)) throw new CleanRoomError("invalid-argument", `delta must be in (0, 1) (got ${delta})`);
-  const rho = cdpRho(epsilon, delta);
+  const rho = planRho(epsilon, delta);
   const variance = rationalAtLeast(columns / (2 * rho));
   return { epsilon, delta, rho, variance, rhoSpent: columns / (2 * rationalValue(variance)) };
 }

@@ -16,7 +16,7 @@
  * probabilities are the scores themselves. Its loop runs an expected ≤ (number of candidates) proposals per draw.
  */
 import { CleanRoomError } from "../../core/errors.js";
-import { cdpRho, exponentialMechanismRho } from "./accounting.js";
+import { exponentialMechanismRho, planRho } from "./accounting.js";
 import { type Compression, compressColumn, decompressCodes, withoutInsignificantUnknown } from "./compress.js";
 import type { Domain } from "./domain.js";
 import { exponentialMechanism } from "./exponential.js";
@@ -50,9 +50,7 @@ export interface MstPlan {
  */
 export function planMst(columns: number, epsilon: number, delta: number): MstPlan {
   if (!(columns >= 1)) throw new CleanRoomError("invalid-argument", "MST needs at least one column");
-  if (!(epsilon > 0) || !Number.isFinite(epsilon)) throw new CleanRoomError("invalid-argument", `epsilon must be > 0 (got ${epsilon})`);
-  if (!(delta > 0 && delta < 1)) throw new CleanRoomError("invalid-argument", `delta must be in (0, 1) (got ${delta})`);
-  const rho = cdpRho(epsilon, delta);
+  const rho = planRho(epsilon, delta);
   const d = columns;
   if (d === 1) {
     const v1 = rationalAtLeast(1 / (2 * rho));
