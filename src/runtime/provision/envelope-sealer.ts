@@ -364,7 +364,7 @@ export async function encryptFile(
     sha256.catch(() => undefined); // awaited below unless finish fails first
     const sealed = await sealer.finish();
     finished = true;
-    return { bytes: sealed.bytes, sha256: await sha256, ciphertextSha256: sealed.ciphertextSha256, ...(sealed.ciphertextMd5 === undefined ? {} : { ciphertextMd5: sealed.ciphertextMd5 }) };
+    return { ...sealed, sha256: await sha256 };
   } catch (err) {
     await sealer.abort();
     // Without its digest the ciphertext must not look complete.

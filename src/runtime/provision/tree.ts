@@ -326,10 +326,10 @@ export async function encryptTree(src: string, dst: string, key: Buffer, options
   let sealed = false;
   try {
     await sealTree(archive ? archiveFiles(src) : directoryFiles(src), sealer, entries, options.onBytes);
-    const { ciphertextSha256, ciphertextMd5 } = await sealer.finish();
+    // The sealer's `bytes` count the container's records too; the summary's are the files'.
+    const { bytes: _container, ...digests } = await sealer.finish();
     sealed = true;
-    const summary = summarize(await Promise.all(entries));
-    return { ...summary, ciphertextSha256, ...(ciphertextMd5 === undefined ? {} : { ciphertextMd5 }) };
+    return { ...summarize(await Promise.all(entries)), ...digests };
   } catch (err) {
     await sealer.abort();
     // Without its manifest the ciphertext must not look complete.
