@@ -99,14 +99,22 @@ export class BloomBits64 {
     return this.bits;
   }
 
+  /**
+   * The three bits a hash sets in its word. The same expression is written out in `scanRange` (input-scan.ts, which
+   * must stay self-contained) and in scan-kernel.wat: all three must agree.
+   */
+  private static bitsOf(hi: number): number {
+    return (1 << (hi & 31)) | (1 << ((hi >>> 5) & 31)) | (1 << ((hi >>> 10) & 31));
+  }
+
   /** Adds a hash. */
   set(lo: number, hi: number): void {
-    this.bits[lo & this.mask] |= (1 << (hi & 31)) | (1 << ((hi >>> 5) & 31)) | (1 << ((hi >>> 10) & 31));
+    this.bits[lo & this.mask] |= BloomBits64.bitsOf(hi);
   }
 
   /** -1 when the hash was certainly never added, 0 when it may have been. */
   get(lo: number, hi: number): number {
-    const bits = (1 << (hi & 31)) | (1 << ((hi >>> 5) & 31)) | (1 << ((hi >>> 10) & 31));
+    const bits = BloomBits64.bitsOf(hi);
     return (this.bits[lo & this.mask] & bits) === bits ? 0 : -1;
   }
 }
