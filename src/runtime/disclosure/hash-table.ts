@@ -76,6 +76,36 @@ export class HashMap64 {
   }
 }
 
+/** A growable int32 array: `data[0, length)` holds the values. */
+export class IntList {
+  data: Int32Array;
+  length = 0;
+  constructor(capacity = 1024) {
+    this.data = new Int32Array(Math.max(16, capacity));
+  }
+  push(v: number): void {
+    if (this.length === this.data.length) this.reserve(1);
+    this.data[this.length++] = v;
+  }
+  /** Makes room for `n` more values. */
+  reserve(n: number): void {
+    if (this.length + n <= this.data.length) return;
+    const d = new Int32Array(Math.max(this.data.length * 2, this.length + n));
+    d.set(this.data.subarray(0, this.length));
+    this.data = d;
+  }
+  /** Appends all of `values`. */
+  append(values: Int32Array): void {
+    this.reserve(values.length);
+    this.data.set(values, this.length);
+    this.length += values.length;
+  }
+  /** The values (a view, valid until the list grows). */
+  values(): Int32Array {
+    return this.data.subarray(0, this.length);
+  }
+}
+
 /**
  * A blocked Bloom filter of 64-bit hashes: each hash sets three bits of one 32-bit word, so a lookup is one memory
  * access. `get` says -1 for "certainly absent", 0 for "maybe present". A few megabytes stay in the CPU's caches where

@@ -7,6 +7,7 @@
  * what `scanRange` and `CsvRecordHasher` give (tests compare them), in one thread: on a machine with few cores a worker
  * thread's start and its competition for the cores cost more than the scan it would take over.
  */
+import { IntList } from "./hash-table.js";
 import type { ScanFs } from "./input-scan.js";
 import { SCAN_KERNEL_WASM_BASE64 } from "./scan-kernel-bytes.js";
 
@@ -158,7 +159,7 @@ export interface KernelScan {
  */
 export function scanWithKernel(file: string, from: number, words: Int32Array, fs: ScanFs, kernel: ScanKernel = new ScanKernel()): KernelScan {
   kernel.load(words);
-  const hashes = new PairList();
+  const hashes = new IntList(1 << 12);
   const ok = kernel.read(
     fs,
     file,
@@ -171,26 +172,6 @@ export function scanWithKernel(file: string, from: number, words: Int32Array, fs
     },
   );
   return { quoted: !ok, hashes: ok ? hashes.values() : new Int32Array(0) };
-}
-
-/** A growable list of i32 pairs. */
-class PairList {
-  private data = new Int32Array(1 << 12);
-  private length = 0;
-
-  append(pairs: Int32Array): void {
-    if (this.length + pairs.length > this.data.length) {
-      const bigger = new Int32Array(Math.max(this.data.length * 2, this.length + pairs.length));
-      bigger.set(this.data.subarray(0, this.length));
-      this.data = bigger;
-    }
-    this.data.set(pairs, this.length);
-    this.length += pairs.length;
-  }
-
-  values(): Int32Array {
-    return this.data.subarray(0, this.length);
-  }
 }
 
 /**

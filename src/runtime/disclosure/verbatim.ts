@@ -22,7 +22,7 @@ import { parse } from "csv-parse/sync";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
-import { BloomBits64, HashMap64 } from "./hash-table.js";
+import { BloomBits64, HashMap64, IntList } from "./hash-table.js";
 import { dataStart, scanInput } from "./input-scan.js";
 import { hashLinesWithKernel, ScanKernel } from "./scan-kernel.js";
 import {
@@ -120,30 +120,6 @@ function incompleteTail(b: Buffer, from: number): number {
     return n - i < need ? i : n;
   }
   return n;
-}
-
-/** A growable int32 array. */
-class IntList {
-  data: Int32Array;
-  length = 0;
-  constructor(capacity = 1024) {
-    this.data = new Int32Array(Math.max(16, capacity));
-  }
-  push(v: number): void {
-    if (this.length === this.data.length) {
-      const d = new Int32Array(this.data.length * 2);
-      d.set(this.data);
-      this.data = d;
-    }
-    this.data[this.length++] = v;
-  }
-  /** Makes room for `n` more values. */
-  reserve(n: number): void {
-    if (this.length + n <= this.data.length) return;
-    const d = new Int32Array(Math.max(this.data.length * 2, this.length + n));
-    d.set(this.data.subarray(0, this.length));
-    this.data = d;
-  }
 }
 
 /** Appends pairs (low half, high half, …) to two lists, one of each half. */
