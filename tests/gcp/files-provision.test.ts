@@ -110,11 +110,11 @@ describe("gcp: files datasets provisioned and read through the real clients (iss
 
     expect(dataObjects()).to.deep.equal(["weights/data.enc", "weights/key.wrapped", "weights/manifest.json"]);
     const enc = fake.getObject(DATA_BUCKET, "weights/data.enc") as Buffer;
-    expect(createHash("sha256").update(enc).digest("hex")).to.equal(r.ciphertextSha256);
     // The upload declared the ciphertext's MD5 (computed while encrypting, not by reading the file again): GCS checked it.
     expect(fake.bucket(DATA_BUCKET).get("weights/data.enc")?.declared?.md5Hash).to.equal(createHash("md5").update(enc).digest("base64"));
     const manifest = JSON.parse((fake.getObject(DATA_BUCKET, "weights/manifest.json") as Buffer).toString("utf8")) as Record<string, unknown>;
     expect(manifest).to.include({ format: "acr-envelope-v1", kind: "files", files: 3, sha256: r.sha256 });
+    expect(manifest).to.not.have.property("ciphertextSha256");
     // The order: the last chunk (finalize) of data.enc, then key.wrapped, then manifest.json.
     const order = fake.requests
       .map((q, i) => ({ i, q }))

@@ -76,7 +76,7 @@ describe("provision/envelope-sealer: acr-envelope-v1 sealed with WebCrypto in pa
       expect(file.subarray(0, 8).toString("latin1")).to.equal("ACRENV\u0001\u0000");
       expect(file.readUInt32BE(8)).to.equal(segmentSize);
       expect(r.bytes).to.equal(size);
-      expect(r.ciphertextSha256).to.equal(createHash("sha256").update(file).digest("hex"));
+      expect(r).to.have.all.keys(md5 ? ["bytes", "ciphertextMd5"] : ["bytes"]);
       expect(r.ciphertextMd5).to.equal(md5 ? createHash("md5").update(file).digest("base64") : undefined);
       expect(await digest).to.equal(createHash("sha256").update(plain).digest("hex"));
       expect(statSync(dst).mode & 0o777).to.equal(0o600);

@@ -146,7 +146,6 @@ export interface ProvisionResult {
    */
   readonly bytes: number;
   readonly sha256: string;
-  readonly ciphertextSha256: string;
   /** `parquet` for a Parquet table; absent for a CSV table (what every CSV provisioning printed before formats). */
   readonly format?: string;
   /** `files` for a directory tree; absent for a table. */

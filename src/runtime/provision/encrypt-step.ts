@@ -47,7 +47,6 @@ export function tableStep(t: StepTarget, path: string, format: string, checked: 
         uri: t.uri,
         bytes: enc.bytes,
         sha256: enc.sha256,
-        ciphertextSha256: enc.ciphertextSha256,
         ...(format === "csv" ? {} : { format }),
         rows: checked.rows,
         unparsable: checked.unparsable,
@@ -64,7 +63,7 @@ export function treeStep(t: StepTarget, path: string): EncryptStep {
     return {
       ...(enc.ciphertextMd5 === undefined ? {} : { ciphertextMd5: enc.ciphertextMd5 }),
       manifest: treeDatasetManifest(t.provider, t.dataset, enc),
-      result: { provider: t.provider, dataset: t.dataset, uri: t.uri, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, ciphertextSha256: enc.ciphertextSha256, unparsable: [] },
+      result: { provider: t.provider, dataset: t.dataset, uri: t.uri, kind: "files", files: enc.files, bytes: enc.bytes, sha256: enc.sha256, unparsable: [] },
     };
   };
 }

@@ -1,7 +1,11 @@
 /**
  * The provisioning side's fast writer of "acr-envelope-v1" (`envelope.ts`): plaintext goes straight into segment
  * buffers, each full segment is sealed with WebCrypto AES-256-GCM and written to a file, with SHA-256 of plaintext
- * ranges and of the ciphertext computed on worker threads.
+ * ranges (and, for an upload that declares it, the ciphertext's MD5) computed on worker threads.
+ *
+ * The ciphertext itself is not hashed: each segment's GCM tag authenticates its bytes (decryption refuses any change),
+ * the plaintext digests are what the receipt binds, and GCS checks an upload against the MD5 it declares. A SHA-256
+ * of the ciphertext (`manifest.json`'s `ciphertextSha256` until 2026-12) was read by nothing and cost a third pass.
  *
  * Why not the `createEncryptStream` Transform: `createCipheriv` runs on the main thread, one segment at a time, so
  * encryption, hashing, reading and writing took turns on one core. `crypto.subtle.encrypt` runs in libuv's thread pool
@@ -26,8 +30,8 @@ export interface SealerOptions {
   /** Segments sealed or being written at once (libuv's pool has 4 threads by default; file I/O shares them). @default 3 */
   readonly parallel?: number;
   /**
-   * Also compute the ciphertext's MD5 (base64, GCS's `md5Hash`) in the same pass as its SHA-256, for an upload that
-   * declares it: no second read of the file. @default false
+   * Also compute the ciphertext's MD5 (base64, GCS's `md5Hash`) on a worker thread as segments are written, for an
+   * upload that declares it: no second read of the file. @default false
    */
   readonly md5?: boolean;
 }
@@ -36,8 +40,6 @@ export interface SealerOptions {
 export interface SealedFile {
   /** Plaintext bytes. */
   readonly bytes: number;
-  /** Lowercase hex sha256 of the ciphertext file. */
-  readonly ciphertextSha256: string;
   /** Base64 MD5 of the ciphertext file, with the `md5` option. */
   readonly ciphertextMd5?: string;
 }
@@ -64,9 +66,8 @@ export class EnvelopeSealer {
   private readonly header: Buffer;
   private readonly noncePrefix: Buffer;
   private readonly plainHashes = new HashWorker();
-  private readonly sealedHashes = new HashWorker();
-  private readonly sealedId: number;
-  private readonly sealedMd5Id: number | undefined;
+  /** The ciphertext's MD5, with the `md5` option: its worker and digest id. */
+  private readonly sealedMd5: { readonly hashes: HashWorker; readonly id: number } | undefined;
   private segment: Buffer | undefined;
   private fill = 0;
   /** Plaintext ranges of the current segment to hash: id, offset, length triples. */
@@ -95,8 +96,10 @@ export class EnvelopeSealer {
     this.header = h.header;
     this.noncePrefix = h.noncePrefix;
     this.parallel = options.parallel ?? DEFAULT_PARALLEL;
-    this.sealedId = this.sealedHashes.open();
-    this.sealedMd5Id = options.md5 ? this.sealedHashes.open("md5") : undefined;
+    if (options.md5) {
+      const hashes = new HashWorker();
+      this.sealedMd5 = { hashes, id: hashes.open("md5") };
+    }
     // The header is the ciphertext's first bytes: written and hashed like a sealed segment.
     const head = new Uint8Array(this.header.length);
     head.set(this.header);
@@ -206,11 +209,10 @@ export class EnvelopeSealer {
       await Promise.all(this.sealedHashing.splice(0));
       // The worker answers in order: once this is answered, so is every plaintext digest asked before it.
       await this.plainHashes.digest(this.plainHashes.open());
-      const ciphertextSha256 = await this.sealedHashes.digest(this.sealedId);
-      const ciphertextMd5 = this.sealedMd5Id === undefined ? undefined : await this.sealedHashes.digest(this.sealedMd5Id, "base64");
+      const ciphertextMd5 = this.sealedMd5 === undefined ? undefined : await this.sealedMd5.hashes.digest(this.sealedMd5.id, "base64");
       await this.file.close();
       await rename(this.tmp, this.dst);
-      return { bytes: this.plainBytes, ciphertextSha256, ...(ciphertextMd5 === undefined ? {} : { ciphertextMd5 }) };
+      return { bytes: this.plainBytes, ...(ciphertextMd5 === undefined ? {} : { ciphertextMd5 }) };
     } catch (err) {
       await this.abort();
       if (err instanceof CleanRoomError) throw err;
@@ -235,7 +237,7 @@ export class EnvelopeSealer {
   }
 
   private async close(): Promise<void> {
-    await Promise.all([this.plainHashes.close(), this.sealedHashes.close()]);
+    await Promise.all([this.plainHashes.close(), this.sealedMd5?.hashes.close()]);
   }
 
   private closedError(): CleanRoomError {
@@ -313,7 +315,7 @@ export class EnvelopeSealer {
     this.enqueue(sealed);
   }
 
-  /** Writes a sealed segment after every earlier one, then hands it to the ciphertext's hashing worker. */
+  /** Writes a sealed segment after every earlier one, then hands it to the ciphertext's MD5 worker if there is one. */
   private enqueue(sealed: Promise<ArrayBuffer>): void {
     // Handled here so that a failure is never "unhandled" while earlier writes are still running.
     sealed.catch(() => undefined);
@@ -322,11 +324,12 @@ export class EnvelopeSealer {
       const bytes = new Uint8Array(await sealed);
       let off = 0;
       while (off < bytes.length) off += (await this.file.write(bytes, off, bytes.length - off)).bytesWritten;
-      const parts = this.sealedMd5Id === undefined ? [this.sealedId, 0, bytes.length] : [this.sealedId, 0, bytes.length, this.sealedMd5Id, 0, bytes.length];
-      const hashed = this.sealedHashes.adopt(bytes.buffer, parts);
-      hashed.catch(() => undefined);
-      this.sealedHashing.push(hashed);
-      if (this.sealedHashing.length > this.parallel + EXTRA_BUFFERS) await this.sealedHashing.shift();
+      if (this.sealedMd5 !== undefined) {
+        const hashed = this.sealedMd5.hashes.adopt(bytes.buffer, [this.sealedMd5.id, 0, bytes.length]);
+        hashed.catch(() => undefined);
+        this.sealedHashing.push(hashed);
+        if (this.sealedHashing.length > this.parallel + EXTRA_BUFFERS) await this.sealedHashing.shift();
+      }
       this.inFlight--;
       this.wake();
     });
@@ -338,7 +341,7 @@ export class EnvelopeSealer {
  * Encrypts a file into "acr-envelope-v1" at `dst` (0600; it appears only once complete), reading it straight into the
  * sealer's segments. `options.onBytes` is called with the plaintext bytes read so far.
  *
- * @returns the plaintext size, the hex sha256 of the plaintext and of the ciphertext (for `manifest.json`)
+ * @returns the plaintext size and the hex sha256 of the plaintext (for `manifest.json`); the ciphertext's MD5 with `md5`
  * @throws CleanRoomError `io-error` if `src` cannot be read or `dst` written
  */
 export async function encryptFile(
@@ -346,7 +349,7 @@ export async function encryptFile(
   dst: string,
   key: Buffer,
   options: SealerOptions & { readonly onBytes?: (bytes: number) => void } = {},
-): Promise<{ bytes: number; sha256: string; ciphertextSha256: string; ciphertextMd5?: string }> {
+): Promise<{ bytes: number; sha256: string; ciphertextMd5?: string }> {
   const sealer = await EnvelopeSealer.create(dst, key, options);
   let file: FileHandle | undefined;
   let finished = false;

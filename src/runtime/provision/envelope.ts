@@ -44,16 +44,18 @@ export interface DatasetManifest {
    */
   readonly kind?: string;
   readonly files?: number;
-  /** Plaintext size and lowercase hex sha256, and the ciphertext's sha256. */
+  /**
+   * Plaintext size and lowercase hex sha256. (Manifests written before 2026-12 also carry `ciphertextSha256`, a digest
+   * of the ciphertext file that nothing read: each segment's GCM tag already authenticates the ciphertext.)
+   */
   readonly bytes: number;
   readonly sha256: string;
-  readonly ciphertextSha256: string;
   /** ISO 8601. */
   readonly createdAt: string;
 }
 
 /** The manifest of a dataset just encrypted by `encryptFile`. */
-export function datasetManifest(provider: string, dataset: string, tableFormat: string, enc: { bytes: number; sha256: string; ciphertextSha256: string }): DatasetManifest {
+export function datasetManifest(provider: string, dataset: string, tableFormat: string, enc: { bytes: number; sha256: string }): DatasetManifest {
   return {
     format: ENVELOPE_FORMAT,
     provider,
@@ -61,7 +63,6 @@ export function datasetManifest(provider: string, dataset: string, tableFormat: 
     ...(tableFormat === "csv" ? {} : { tableFormat }),
     bytes: enc.bytes,
     sha256: enc.sha256,
-    ciphertextSha256: enc.ciphertextSha256,
     createdAt: new Date().toISOString(),
   };
 }

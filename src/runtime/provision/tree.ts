@@ -279,7 +279,6 @@ export function treeDatasetManifest(provider: string, dataset: string, enc: Encr
     files: enc.files,
     bytes: enc.bytes,
     sha256: enc.sha256,
-    ciphertextSha256: enc.ciphertextSha256,
     createdAt: new Date().toISOString(),
   };
 }
@@ -299,8 +298,6 @@ export interface EncryptTreeOptions extends EncryptOptions {
 
 /** What `encryptTree` wrote. */
 export interface EncryptedTree extends TreeSummary {
-  /** Lowercase hex sha256 of the ciphertext file. */
-  readonly ciphertextSha256: string;
   /** Base64 MD5 of the ciphertext file, with the `md5` option. */
   readonly ciphertextMd5?: string;
 }
