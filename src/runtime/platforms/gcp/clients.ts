@@ -12,6 +12,7 @@ import type { InstancesClient, ZoneOperationsClient } from "@google-cloud/comput
 import type { KeyManagementServiceClient } from "@google-cloud/kms";
 import { type AuthClient, OAuth2Client } from "google-auth-library";
 import type { GcpEndpointOverride } from "./endpoints.js";
+import { storageCrc32cGenerator } from "./crc32c.js";
 
 /** Test only (with an endpoint override): the bearer token the consumer-side clients send. */
 export const TEST_TOKEN_ENV = "CLEANROOM_GCP_TEST_TOKEN";
@@ -45,11 +46,14 @@ export function createGcpClients(override: GcpEndpointOverride | undefined, auth
     c.setCredentials({ access_token: testToken });
     authClient = c;
   }
+  const crc32cGenerator = storageCrc32cGenerator();
   const storageOptions: StorageOptions = {
     ...(auth.projectId ? { projectId: auth.projectId } : {}),
     ...(auth.storageCredentials ? { credentials: auth.storageCredentials as StorageOptions["credentials"] } : {}),
     // One retry policy (retry.ts); storage's own would triple every failing call's latency.
     retryOptions: { autoRetry: false },
+    // Upload and download CRC32C in native code (crc32c.ts), not the client's JavaScript table.
+    ...(crc32cGenerator ? { crc32cGenerator } : {}),
     ...(override
       ? { apiEndpoint: override.baseUrl, ...(auth.storageCredentials ? { useAuthWithCustomEndpoint: true } : {}) }
       : {}),

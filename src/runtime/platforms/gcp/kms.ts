@@ -2,17 +2,10 @@
  * Wrapping and unwrapping data keys with Cloud KMS, with the end-to-end CRC32C checks Google recommends: the
  * request carries the CRC32C of what we send, and we check the CRC32C of what comes back (the library does not).
  */
-import { CRC32C } from "@google-cloud/storage";
 import type { KeyManagementServiceClient } from "@google-cloud/kms";
+import { crc32c } from "./crc32c.js";
 import type { GcpCallContext } from "./errors.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
-
-/** Unsigned CRC32C (Castagnoli) of bytes, as KMS carries it. */
-export function crc32c(data: Buffer): number {
-  const c = new CRC32C();
-  c.update(data);
-  return c.toBuffer().readUInt32BE(0);
-}
 
 function asBuffer(v: unknown): Buffer {
   if (Buffer.isBuffer(v)) return v;
