@@ -575,11 +575,13 @@ fs.writeFileSync(p.join(process.env.CLEANROOM_OUTPUT, "summary.json"), JSON.stri
     });
   });
 
-  it("GIVEN the image's entrypoint (executor/main.ts) in its own process with only the tee-env-* variables THEN it runs the shared executor and commits a verifiable result", async () => {
+  it("GIVEN the image's entrypoint (executor/main.ts) in its own process with only the tee-env-* variables THEN it runs the shared executor and commits a verifiable result", async function () {
+    // A Node process that loads the executor through ts-node: 3–13 s, over 30 s on a machine at load 15+.
+    this.timeout(120_000);
     vm.behaviour = { asProcess: true };
     const c = client({ pollIntervalMs: 100, maxPollIntervalMs: 200 });
     const { jobId } = await c.submit(job);
-    const st = await c.wait(jobId, { timeoutMs: 30_000 });
+    const st = await c.wait(jobId, { timeoutMs: 110_000 });
     await vm.running;
     expect(vm.exitCodes.at(-1)).to.equal(0);
     expect(st.state, st.detail).to.equal("succeeded");
