@@ -50,7 +50,11 @@ export interface TreeEstimateOptions {
   readonly iterations?: number;
 }
 
-function logSumExp(v: Float64Array, n: number): number {
+/**
+ * log Σ_{i<n} exp(v[i]), shifted by the maximum so no term overflows; −∞ when every term is −∞ (or n is 0).
+ * @internal exported for its tests
+ */
+export function logSumExp(v: Float64Array, n: number): number {
   let m = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) if (v[i] > m) m = v[i];
   if (m === Number.NEGATIVE_INFINITY) return m;
