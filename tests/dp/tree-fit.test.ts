@@ -216,6 +216,41 @@ describe("dp tree estimator against brute-force oracles", () => {
     expect(spread, `∂L/∂p spread ${spread}`).to.be.below(1e-3 * Math.max(...grads.map(Math.abs)));
   });
 
+  it("GIVEN measurements the uniform start already fits THEN the fit stops at once: a null step is not accepted", () => {
+    const n = 12;
+    const oneWay = TREE.sizes.map((k) => ({ y: new Float64Array(k).fill(n / k), variance: new Float64Array(k).fill(2) }));
+    const cells = (a: number, b: number) => new Float64Array(TREE.sizes[a] * TREE.sizes[b]).fill(n / (TREE.sizes[a] * TREE.sizes[b]));
+    const twoWay = [
+      { a: 0, b: 1, y: cells(0, 1), variance: 3 },
+      { a: 0, b: 2, y: cells(0, 2), variance: 3 },
+      { a: 2, b: 3, y: cells(2, 3), variance: 3 },
+    ];
+    const model = estimateTree(TREE.sizes, oneWay, twoWay, { iterations: 50 });
+    expect(model.iterations).to.equal(0);
+    expect(model.loss).to.be.below(1e-20);
+    expectClose(model.nodes[1], [1 / 3, 1 / 3, 1 / 3], 1e-15, "node 1");
+  });
+
+  it("GIVEN a noise variance that is 0, negative or NaN THEN estimateTree refuses it; ∞ (a measurement without weight) is accepted", () => {
+    const ms = () => measurements(TREE, 10, () => 2, () => 3);
+    const bad: [string, (m: ReturnType<typeof ms>) => void][] = [
+      ["node cell 0", (m) => (m.oneWay[1].variance[2] = 0)],
+      ["node cell < 0", (m) => (m.oneWay[3].variance[0] = -1)],
+      ["edge 0", (m) => (m.twoWay[2] = { ...m.twoWay[2], variance: 0 })],
+      ["edge NaN", (m) => (m.twoWay[0] = { ...m.twoWay[0], variance: Number.NaN })],
+    ];
+    for (const [what, spoil] of bad) {
+      const m = ms();
+      spoil(m);
+      expect(() => estimateTree(TREE.sizes, m.oneWay, m.twoWay, { iterations: 1 }), what)
+        .to.throw(CleanRoomError)
+        .with.property("code", "invalid-argument");
+    }
+    const m = ms();
+    m.twoWay[1] = { ...m.twoWay[1], variance: Number.POSITIVE_INFINITY };
+    expect(estimateTree(TREE.sizes, m.oneWay, m.twoWay, { iterations: 1 }).iterations).to.equal(1);
+  });
+
   it("GIVEN a single column and no edges THEN the fit moves its node potentials to the measurement", () => {
     const model = estimateTree([3], [{ y: F([50, 30, 20]), variance: F([1, 1, 1]) }], [], { iterations: 2000 });
     expectClose(model.nodes[0], [0.5, 0.3, 0.2], 1e-6, "node 0");
