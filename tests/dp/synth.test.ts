@@ -1,4 +1,4 @@
-// The synthesizers' numeric helpers in process (issue 20, dp-mst mutation path): histograms, total variation, the
+// The synthesizers' numeric helpers in process (issue 20, dp-model mutation path): histograms, total variation, the
 // weighted simplex projection, inverse-variance means, table compression, domain compression of rare values and the
 // randomized rounding that turns probabilities into exact counts. Exact expectations on small inputs.
 import { expect } from "chai";

@@ -192,6 +192,20 @@ describe("dp tree estimator against brute-force oracles", () => {
     expect(Math.max(...model.nodes[3])).to.be.above(1 - 1e-12);
   });
 
+  it("GIVEN a step that only its 30th try (29 halvings) makes acceptable THEN it is taken; one that needs a 31st try stops the fit where it is", () => {
+    // With every variance v the Armijo bound ½·α·(∇L·Δμ) grows with α = v/N, so the tries needed grow as log2 v: 30 at
+    // v = 1.6e10, 31 at 3.2e10 here. (A limit of this step-size rule: at such variances the stop leaves the model uniform,
+    // although the optimum does not depend on a common scale of the variances.)
+    const fit = (v: number) => {
+      const ms = measurements(TREE, 3, () => v, () => v);
+      return estimateTree(TREE.sizes, ms.oneWay, ms.twoWay, { iterations: 1 });
+    };
+    expect(fit(1.6e10).iterations).to.equal(1);
+    const stopped = fit(3.2e10);
+    expect(stopped.iterations).to.equal(0);
+    expectClose(stopped.nodes[1], [1 / 3, 1 / 3, 1 / 3], 1e-15, "node 1");
+  });
+
   it("GIVEN an iteration budget the fit has not converged in THEN it runs exactly that many, and the reported loss is the objective at the returned marginals", () => {
     const ms = measurements(TREE, 10, (i, x) => 1 + i + 0.5 * x, (c) => [0, 2, 0.5, 3][c]);
     for (const iterations of [0, 3, 20]) {
