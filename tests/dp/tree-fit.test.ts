@@ -196,12 +196,12 @@ describe("dp tree estimator against brute-force oracles", () => {
     // With every variance v the Armijo bound ½·α·(∇L·Δμ) grows with α = v/N, so the tries needed grow as log2 v: 30 at
     // v = 1.6e10, 31 at 3.2e10 here. (A limit of this step-size rule: at such variances the stop leaves the model uniform,
     // although the optimum does not depend on a common scale of the variances.)
-    const fit = (v: number) => {
+    const fitAt = (v: number) => {
       const ms = measurements(TREE, 3, () => v, () => v);
       return estimateTree(TREE.sizes, ms.oneWay, ms.twoWay, { iterations: 1 });
     };
-    expect(fit(1.6e10).iterations).to.equal(1);
-    const stopped = fit(3.2e10);
+    expect(fitAt(1.6e10).iterations).to.equal(1);
+    const stopped = fitAt(3.2e10);
     expect(stopped.iterations).to.equal(0);
     expectClose(stopped.nodes[1], [1 / 3, 1 / 3, 1 / 3], 1e-15, "node 1");
   });
