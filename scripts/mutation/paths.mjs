@@ -115,7 +115,7 @@ export const PATHS = [
     name: "dp-model",
     title: "src/runtime/dp synthesizer internals (tree model, domain compression, sampling, marginals)",
     mutate: dpFiles("tree-model", "compress", "sample", "marginals"),
-    tests: ["tests/dp/synth.test.ts", "tests/dp/tree-model.test.ts"],
+    tests: ["tests/dp/synth.test.ts", "tests/dp/tree-model.test.ts", "tests/dp/sample-unit.test.ts", "tests/dp/tree-fit.test.ts"],
     // the gradient descent's and the sampler's loop mutants time out (64 in the first cold run)
     timeoutMS: FAST_TIMEOUT_MS,
   },

@@ -1,4 +1,4 @@
-// The synthesizers' numeric helpers in process (issue 20, dp-mst mutation path): histograms, total variation, the
+// The synthesizers' numeric helpers in process (issue 20, dp-model mutation path): histograms, total variation, the
 // weighted simplex projection, inverse-variance means, table compression, domain compression of rare values and the
 // randomized rounding that turns probabilities into exact counts. Exact expectations on small inputs.
 import { expect } from "chai";
@@ -49,6 +49,14 @@ describe("dp marginals", () => {
     close(projectToSimplex([1, 1], [1, 3], 100), [25.5, 74.5]);
     close(projectToSimplex([100, 100], [1, 3], 4), [4, 0]);
     expect(arr(projectToSimplex([1, 2], [1, 1], -5))).to.deep.equal([0, 0]);
+  });
+
+  it("GIVEN counts whose projection is exact in double precision THEN it comes back exactly: a shift of exactly −1 (the bracket's first end) or 0 at a tiny scale", () => {
+    // λ = −1: the search must not start from a bracket end that already hits the total (it would settle an ulp off).
+    expect(arr(projectToSimplex([5, 3, 2], [1, 1, 1], 13))).to.deep.equal([6, 4, 3]);
+    // λ = 0 on counts of 1e-70: already on the simplex, so returned unchanged (the bisection stops after 200 halvings,
+    // with the upper end at exactly 0, instead of creeping on towards 0 from below into rounding).
+    expect(arr(projectToSimplex([1e-70, 2e-70], [1, 1], 3e-70))).to.deep.equal([1e-70, 2e-70]);
   });
 
   it("GIVEN estimates with variances THEN their inverse-variance weighted mean; none gives 0", () => {

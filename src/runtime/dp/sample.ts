@@ -8,20 +8,46 @@ import type { SecureRng } from "./rng.js";
 import type { EncodedTable } from "./table.js";
 import type { TreeModel } from "./tree-model.js";
 
+/** A cell's probability as a weight: negative and NaN entries count as 0 (a NaN would otherwise poison every sum). */
+function weightOf(p: number): number {
+  // biome-ignore lint/complexity/useMathMinMax: Math.max(p, 0) is NaN for a NaN p, which is what this avoids.
+  return p > 0 ? p : 0;
+}
+
+/** Cells `i < k` for which `keep(i)` holds, in order. */
+function cellsWhere(k: number, keep: (i: number) => boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < k; i++) if (keep(i)) out.push(i);
+  return out;
+}
+
 /**
- * Integer counts summing to `total` with expectation `total·p` (p normalised): floors plus `total − Σ floors`
- * extra units given to distinct cells chosen with probability ∝ their fractional parts.
+ * The cell for a unit the proportional draw missed through floating-point rounding: uniformly one that still holds a
+ * fractional part, so no cell gets a second extra unit; failing that (only for a non-integer total), one with
+ * probability mass, or any cell when none has mass.
+ */
+function leftoverCell(frac: Float64Array, probs: ArrayLike<number>, rng: SecureRng): number {
+  const k = frac.length;
+  let candidates = cellsWhere(k, (i) => frac[i] > 0);
+  if (candidates.length === 0) candidates = cellsWhere(k, (i) => probs[i] > 0);
+  return candidates.length > 0 ? candidates[rng.uniformInt(candidates.length)] : rng.uniformInt(k);
+}
+
+/**
+ * Integer counts summing to `total` with expectation `total·p` (p normalised; negative and NaN entries count as 0):
+ * floors plus `total − Σ floors` extra units given to distinct cells chosen with probability ∝ their fractional parts
+ * (a draw `u·Σfrac` picks the cell whose half-open interval of the running sum holds it).
  */
 export function roundedCounts(probs: ArrayLike<number>, total: number, rng: SecureRng): Int32Array {
   const k = probs.length;
   const counts = new Int32Array(k);
   if (total <= 0 || k === 0) return counts;
   let sum = 0;
-  for (let i = 0; i < k; i++) sum += Math.max(0, probs[i]);
+  for (let i = 0; i < k; i++) sum += weightOf(probs[i]);
   const frac = new Float64Array(k);
   let assigned = 0;
   for (let i = 0; i < k; i++) {
-    const x = sum > 0 ? (total * Math.max(0, probs[i])) / sum : total / k;
+    const x = sum > 0 ? (total * weightOf(probs[i])) / sum : total / k;
     const f = Math.floor(x);
     counts[i] = f;
     frac[i] = x - f;
@@ -43,12 +69,7 @@ export function roundedCounts(probs: ArrayLike<number>, total: number, rng: Secu
         }
       }
     }
-    if (pick < 0) {
-      // Floating-point leftovers: fall back to any cell with probability mass (or any cell at all).
-      const candidates: number[] = [];
-      for (let i = 0; i < k; i++) if (frac[i] > 0 || (sum > 0 ? probs[i] > 0 : true)) candidates.push(i);
-      pick = candidates.length > 0 ? candidates[rng.uniformInt(candidates.length)] : rng.uniformInt(k);
-    }
+    if (pick < 0) pick = leftoverCell(frac, probs, rng);
     counts[pick]++;
     weight -= frac[pick];
     frac[pick] = 0;
@@ -65,9 +86,12 @@ function shuffledColumn(counts: Int32Array, n: number, rng: SecureRng): Int32Arr
   return rng.shuffle(out);
 }
 
-/** `probs` with `code` set to 0 (a copy; `probs` itself when there is nothing to remove). */
+/**
+ * `probs` with `code` set to 0 (a copy; `probs` itself when there is nothing to remove: no code, a code out of range,
+ * whose entry reads as undefined, or an entry that already weighs 0).
+ */
 function zeroed(probs: ArrayLike<number>, code: number | undefined): ArrayLike<number> {
-  if (code === undefined || code < 0 || code >= probs.length || !(probs[code] > 0)) return probs;
+  if (code === undefined || !(probs[code] > 0)) return probs;
   const out = Float64Array.from(probs);
   out[code] = 0;
   return out;
@@ -75,7 +99,7 @@ function zeroed(probs: ArrayLike<number>, code: number | undefined): ArrayLike<n
 
 function massOf(probs: ArrayLike<number>): number {
   let m = 0;
-  for (let i = 0; i < probs.length; i++) m += Math.max(0, probs[i]);
+  for (let i = 0; i < probs.length; i++) m += weightOf(probs[i]);
   return m;
 }
 
@@ -112,18 +136,12 @@ export function sampleTreeModel(model: TreeModel, rows: number, rng: SecureRng, 
     const byParent = new Int32Array(rows);
     for (let r = 0; r < rows; r++) byParent[fill[parentCol[r]]++] = r;
     const col = new Int32Array(rows);
-    const cond = new Float64Array(kc);
     for (let v = 0; v < kp; v++) {
       const n = start[v + 1] - start[v];
       if (n === 0) continue;
-      let mass = 0;
-      for (let x = 0; x < kc; x++) {
-        cond[x] = joint[v * kc + x];
-        mass += cond[x];
-      }
       // A parent value whose conditional is (numerically) empty, or only the excluded code, falls back to the marginal.
-      const conditional = zeroed(cond, excluded[c]);
-      const probs = mass > 1e-300 && massOf(conditional) > 1e-300 ? conditional : without(model.nodes[c], excluded[c]);
+      const conditional = zeroed(joint.subarray(v * kc, (v + 1) * kc), excluded[c]);
+      const probs = massOf(conditional) > 1e-300 ? conditional : without(model.nodes[c], excluded[c]);
       const values = shuffledColumn(roundedCounts(probs, n, rng), n, rng);
       for (let j = 0; j < n; j++) col[byParent[start[v] + j]] = values[j];
     }

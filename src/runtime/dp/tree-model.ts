@@ -50,7 +50,11 @@ export interface TreeEstimateOptions {
   readonly iterations?: number;
 }
 
-function logSumExp(v: Float64Array, n: number): number {
+/**
+ * log Σ_{i<n} exp(v[i]), shifted by the maximum so no term overflows; −∞ when every term is −∞ (or n is 0).
+ * @internal exported for its tests
+ */
+export function logSumExp(v: Float64Array, n: number): number {
   let m = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) if (v[i] > m) m = v[i];
   if (m === Number.NEGATIVE_INFINITY) return m;
@@ -206,10 +210,20 @@ export function estimateTotal(oneWay: readonly OneWayMeasurement[], twoWay: read
   return Math.max(1, inverseVarianceMean(est));
 }
 
+/** Refuses a noise variance that is not positive: 0 or NaN would make a weight infinite or NaN (∞ is a weight of 0). */
+function checkVariances(oneWay: readonly OneWayMeasurement[], twoWay: readonly TwoWayMeasurement[]): void {
+  const positive = (v: number) => v > 0;
+  if (!oneWay.every((m) => m.variance.every(positive)) || !twoWay.every((m) => positive(m.variance))) {
+    throw new CleanRoomError("invalid-argument", "every measurement's noise variance must be positive (infinity for a measurement that carries no weight)");
+  }
+}
+
 /**
  * Fits the tree model to noisy 1-way marginals of every column and noisy 2-way marginals of the tree's edges.
  *
  * @param sizes domain size of each column (the measurements' shapes)
+ * @throws CleanRoomError `invalid-argument` when the 2-way measurements are not a spanning tree of the columns, or a
+ *   noise variance is not positive
  */
 export function estimateTree(
   sizes: readonly number[],
@@ -219,6 +233,7 @@ export function estimateTree(
 ): TreeModel {
   const iterations = options.iterations ?? 1000;
   const s = buildStructure([...sizes], twoWay);
+  checkVariances(oneWay, twoWay);
   const d = sizes.length;
   const total = estimateTotal(oneWay, twoWay);
   const thetaNode = s.sizes.map((k) => new Float64Array(k));
@@ -298,7 +313,9 @@ export function estimateTree(
           for (let x = 0; x < e.length; x++) dot += g[x] * total * (e[x] - ne[x]);
         }
       }
-      if (state.loss - next.loss >= 0.5 * alpha * dot) {
+      // Strictly: a step that changes nothing (the gradient is 0, or too small to move a potential) is not accepted,
+      // so a fit that has converged stops instead of taking null steps until the iteration budget runs out.
+      if (state.loss - next.loss > 0.5 * alpha * dot) {
         accepted = true;
         for (let i = 0; i < d; i++) {
           thetaNode[i].set(nextNode[i]);
