@@ -341,6 +341,26 @@ describe("verify/chain: TrustStore", function () {
       expect(store.stats).to.deep.equal({ hits: 0, misses: 2 });
     });
 
+    it("GIVEN an expired segment whose fresh check fails WHEN the clock then steps back THEN parsed again: the expired entry is gone", () => {
+      let wall = 0;
+      const store = new TrustStore([ec.root.pem], { ttlMs: 1000, now: () => wall });
+      let parsed = 0;
+      const p = (s: string) => {
+        parsed++;
+        return parse(s);
+      };
+      store.resolveHeader(seg(ec), at, p, () => undefined);
+      wall = 1000;
+      expect(() =>
+        store.resolveHeader(seg(ec), at, p, () => {
+          throw new AttestationError("algorithm", "not allowed", { claim: "alg" });
+        }),
+      ).to.throw(AttestationError, "not allowed");
+      wall = 500;
+      store.resolveHeader(seg(ec), at, p, () => undefined);
+      expect(parsed).to.equal(3);
+    });
+
     it("GIVEN maxEntries 0 THEN every segment is parsed and verified again", () => {
       const store = new TrustStore([ec.root.pem], { maxEntries: 0 });
       let parsed = 0;
