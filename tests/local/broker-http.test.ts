@@ -17,7 +17,7 @@ import { type BrokerHandle, decideRelease, ensureBrokerKeys, loadBrokerKey, star
 import { unixRequest } from "../../src/runtime/platforms/local/http.js";
 import { descriptor } from "../verify/fixtures.js";
 import { type Chain, IMAGE, JOB, pkiToken, productionClaims, testChains } from "../verify/pki.js";
-import { thrown } from "../thrown.js";
+import { rejectedWith, thrown } from "../thrown.js";
 
 const OTHER_JOB = `sha256:${"e".repeat(64)}`;
 
@@ -268,6 +268,24 @@ describe("local broker: HTTP", function () {
 });
 
 describe("local broker: lifecycle", () => {
+  it("GIVEN a room that pins no root (none, or an empty list) THEN the broker does not start: it could release no key", async () => {
+    const { local } = await testChains();
+    const dir = await mkdtemp(join(tmpdir(), "broker-noroot-"));
+    try {
+      const room = descriptor("local", local.root.pem, { imageDigests: [IMAGE], platform: "local" });
+      const { trustedRoots: _roots, ...unpinned } = room.attestation;
+      for (const attestation of [unpinned, { ...unpinned, trustedRoots: [] }]) {
+        const socket = join(dir, "b.sock");
+        const err = await rejectedWith(startBroker(socket, join(dir, "keys"), { ...room, attestation }), "invalid-argument");
+        expect(err.message).to.include("trustedRoots");
+        expect(() => statSync(socket), "no socket").to.throw();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+
   it("GIVEN a started broker WHEN closed THEN its socket is gone", async () => {
     const { local } = await testChains();
     const dir = await mkdtemp(join(tmpdir(), "broker-close-"));

@@ -3,13 +3,14 @@
  * the AttestationError type every verify check throws.
  */
 import { expect } from "chai";
+import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { canonicalJson } from "../../src/core/digest.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { ROOM_ENV } from "../../src/core/executor-env.js";
 import { AttestationError, checkAttestedRoom, isAttestationError } from "../../src/runtime/verify/index.js";
 import { descriptor } from "./fixtures.js";
-import { IMAGE } from "./production-claims.js";
+import { IMAGE, OTHER_IMAGE } from "./production-claims.js";
 
 const CLAIM = `submods.container.env_override.${ROOM_ENV}`;
 
@@ -57,6 +58,30 @@ describe("verify/checkAttestedRoom", () => {
     const err = refusal({ [ROOM_ENV]: canonicalJson(other) }, gcp);
     expect(err.message).to.match(/"pool" differs/);
     expect(err.claim).to.equal(CLAIM);
+  });
+
+  it("GIVEN a run attested with debug logs on and a room without them, or the reverse THEN policy naming debugLogs and the attested value", () => {
+    const debug = { ...local, debugLogs: true };
+    expect(refusal({ [ROOM_ENV]: canonicalJson(debug) }, local).message).to.match(/"debugLogs" differs \(attested true\)/);
+    expect(refusal({ [ROOM_ENV]: canonicalJson(local) }, debug).message).to.match(/"debugLogs" differs \(attested false\)/);
+    expect(() => checkAttestedRoom({ [ROOM_ENV]: canonicalJson(debug) }, debug)).to.not.throw();
+  });
+
+  it("GIVEN debugLogs false attested for a room that leaves it out (or the reverse) THEN accepted: both keep no stderr", () => {
+    expect(() => checkAttestedRoom({ [ROOM_ENV]: canonicalJson({ ...local, debugLogs: false }) }, local)).to.not.throw();
+    expect(() => checkAttestedRoom({ [ROOM_ENV]: canonicalJson(local) }, { ...local, debugLogs: false })).to.not.throw();
+  });
+
+  it("GIVEN a provider whose own attestation policy differs from the one attested THEN policy naming providers", () => {
+    const own = (imageDigests: string[]) => {
+      const policy = { imageDigests };
+      const poolProviderName = "projects/5678/locations/global/workloadIdentityPools/acme-pool/providers/acme-cs";
+      return { ...gcp, providers: gcp.providers.map((p) => ({ ...p, attestation: { policy, condition: buildAttestationCondition(policy), poolProviderName } })) };
+    };
+    const mine = own([IMAGE]);
+    expect(() => checkAttestedRoom({ [ROOM_ENV]: canonicalJson(mine) }, mine)).to.not.throw();
+    const err = refusal({ [ROOM_ENV]: canonicalJson(own([OTHER_IMAGE])) }, mine);
+    expect(err.message).to.match(/"providers" differs/);
   });
 });
 

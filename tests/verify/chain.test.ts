@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
 import { AttestationError, TrustStore } from "../../src/runtime/verify/index.js";
 import { storeFor } from "../../src/runtime/verify/chain.js";
-import { type Chain, chainOf, TestPki, testChains } from "./pki.js";
+import { type Chain, chainOf, pemOf, resigned, setUtcTime, TestPki, testChains } from "./pki.js";
 import { thrown } from "../thrown.js";
 
 function attestationError(f: () => unknown, code: string, claim: string): AttestationError {
@@ -31,6 +31,7 @@ describe("verify/chain: TrustStore", function () {
   let leafIsCa: Chain;
   let second: Chain;
   let rsa: Chain;
+  let mixed: Chain;
   let at: Date;
 
   before(async () => {
@@ -52,7 +53,7 @@ describe("verify/chain: TrustStore", function () {
     interNotCa = chainOf(underPlain, plainInter, root);
     leafIsCa = chainOf(caLeaf, inter, root);
     second = chainOf(otherLeaf, otherInter, otherRoot);
-    rsa = (await testChains()).good;
+    ({ good: rsa, mixed } = await testChains());
     // Inside every certificate's window, whenever they were made.
     at = new Date(Math.max(...[ec, interNotCa, leafIsCa, second].flatMap((c) => [c.leaf, c.inter, c.root]).map((i) => windowOf(i.pem).from)) + 60_000);
   });
@@ -79,6 +80,12 @@ describe("verify/chain: TrustStore", function () {
       expect(thrown(() => new TrustStore([ec.inter.pem])).problems).to.deep.equal([
         "trustedRoots[0] (O=Test, CN=EC Inter) is not self-signed: pin the root, not an intermediate",
       ]);
+    });
+
+    it("GIVEN a CA root named as its own issuer but signed by another key THEN invalid-argument: not self-signed", () => {
+      const forged = pemOf(resigned(rsa.root.b64, rsa.inter.key));
+      expect(new X509Certificate(forged).checkIssued(new X509Certificate(forged)), "named as its own issuer").to.equal(true);
+      expect(thrown(() => new TrustStore([forged])).problems).to.deep.equal(["trustedRoots[0] (O=Test, CN=Root) is not self-signed: pin the root, not an intermediate"]);
     });
 
     it("GIVEN ttlMs and maxEntries at their bounds THEN accepted; beyond them or fractional THEN invalid-argument naming the option", () => {
@@ -138,6 +145,17 @@ describe("verify/chain: TrustStore", function () {
   });
 
   describe("validity windows", () => {
+    it("GIVEN a leaf whose notBefore or notAfter is not a readable time (signed by the intermediate) THEN malformed naming x5c[0], never valid", () => {
+      const store = storeFor([rsa.root.pem]);
+      const w = windowOf(rsa.leaf.pem);
+      for (const which of [0, 1] as const) {
+        const leaf = resigned(rsa.leaf.b64, rsa.inter.key, (tbs) => setUtcTime(tbs, which, "261301000000Z"));
+        const err = attestationError(() => store.verifyChain([leaf, rsa.inter.b64, rsa.root.b64], new Date(w.from + 60_000)), "malformed", "x5c[0]");
+        expect(err.message).to.match(/^x5c\[0\] has an unreadable validity date/);
+      }
+    });
+
+
     it("GIVEN the exact second a certificate becomes valid, and the exact second it expires THEN valid at both", () => {
       const store = storeFor([ec.root.pem]);
       const leaf = windowOf(ec.leaf.pem);
@@ -185,6 +203,23 @@ describe("verify/chain: TrustStore", function () {
         expect(store.size).to.equal(0);
         expect(store.stats).to.deep.equal({ hits: 0, misses: 2 });
       }
+    });
+
+    it("GIVEN a chain re-verified after its ttl THEN it counts as the newest: a full cache drops the oldest other chain, not it", () => {
+      let wall = 0;
+      const store = new TrustStore([ec.root.pem, second.root.pem, rsa.root.pem], { ttlMs: 1000, maxEntries: 3, now: () => wall });
+      const when = new Date(Math.max(...[ec, second, rsa, mixed].flatMap((c) => [c.leaf, c.inter, c.root]).map((i) => windowOf(i.pem).from)) + 60_000);
+      store.verifyChain(ec.x5c, when);
+      store.verifyChain(second.x5c, when);
+      wall = 1000; // ec's entry has expired
+      store.verifyChain(ec.x5c, when);
+      store.verifyChain(rsa.x5c, when);
+      store.verifyChain(mixed.x5c, when); // full: the oldest entry (second) goes
+      expect(store.stats).to.deep.equal({ hits: 0, misses: 5 });
+      store.verifyChain(ec.x5c, when);
+      expect(store.stats, "ec was kept").to.deep.equal({ hits: 1, misses: 5 });
+      store.verifyChain(second.x5c, when);
+      expect(store.stats, "second was dropped").to.deep.equal({ hits: 1, misses: 6 });
     });
 
     it("GIVEN a cached chain WHEN the store is cleared THEN the next verification is a miss; the roots stay", () => {
@@ -272,6 +307,58 @@ describe("verify/chain: TrustStore", function () {
       store.resolveHeader(seg(ec), at, p, () => undefined);
       expect(parsed).to.equal(2);
       expect(store.stats).to.deep.equal({ hits: 1, misses: 2 });
+    });
+
+    it("GIVEN a segment parsed again after its ttl THEN it counts as the newest: a full cache drops the oldest other segment, not it", () => {
+      let wall = 0;
+      const store = new TrustStore([ec.root.pem], { ttlMs: 1000, maxEntries: 3, now: () => wall });
+      const parsed: string[] = [];
+      const p = (s: string) => {
+        const h = parse(s);
+        parsed.push(String(h.kid));
+        return h;
+      };
+      const header = (kid: string) => Buffer.from(JSON.stringify({ alg: "RS256", kid })).toString("base64url");
+      for (const kid of ["a", "b"]) store.resolveHeader(header(kid), at, p, () => undefined);
+      wall = 1000; // a's entry has expired
+      for (const kid of ["a", "c", "d"]) store.resolveHeader(header(kid), at, p, () => undefined); // d fills it: b, the oldest, goes
+      for (const kid of ["a", "b"]) store.resolveHeader(header(kid), at, p, () => undefined);
+      expect(parsed).to.deep.equal(["a", "b", "a", "c", "d", "b"]);
+    });
+
+    it("GIVEN ttlMs 0 WHEN the wall clock steps back THEN still nothing is reused: every segment is parsed again", () => {
+      let wall = 5000;
+      const store = new TrustStore([ec.root.pem], { ttlMs: 0, now: () => wall });
+      let parsed = 0;
+      const p = (s: string) => {
+        parsed++;
+        return parse(s);
+      };
+      store.resolveHeader(seg(ec), at, p, () => undefined);
+      wall = 4000;
+      store.resolveHeader(seg(ec), at, p, () => undefined);
+      expect(parsed).to.equal(2);
+      expect(store.stats).to.deep.equal({ hits: 0, misses: 2 });
+    });
+
+    it("GIVEN an expired segment whose fresh check fails WHEN the clock then steps back THEN parsed again: the expired entry is gone", () => {
+      let wall = 0;
+      const store = new TrustStore([ec.root.pem], { ttlMs: 1000, now: () => wall });
+      let parsed = 0;
+      const p = (s: string) => {
+        parsed++;
+        return parse(s);
+      };
+      store.resolveHeader(seg(ec), at, p, () => undefined);
+      wall = 1000;
+      expect(() =>
+        store.resolveHeader(seg(ec), at, p, () => {
+          throw new AttestationError("algorithm", "not allowed", { claim: "alg" });
+        }),
+      ).to.throw(AttestationError, "not allowed");
+      wall = 500;
+      store.resolveHeader(seg(ec), at, p, () => undefined);
+      expect(parsed).to.equal(3);
     });
 
     it("GIVEN maxEntries 0 THEN every segment is parsed and verified again", () => {

@@ -128,6 +128,42 @@ export function chainOf(leaf: Issued, inter: Issued, root: Issued): Chain {
 
 const b64url = (v: unknown): string => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 
+/**
+ * The certificate `b64` (standard base64 DER, RSA-2048 signed) with `edit` applied to its to-be-signed part, then
+ * signed again by `key` (RSA-2048): a certificate no CA tool makes (an unreadable validity date, a root named as its
+ * own issuer but signed by another key). `edit` must keep every length.
+ */
+export function resigned(b64: string, key: KeyObject, edit: (tbs: Buffer) => void = () => undefined): string {
+  const der = Buffer.from(b64, "base64");
+  // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE, signatureAlgorithm, signatureValue BIT STRING }: at this size
+  // both SEQUENCEs have two-byte lengths, and an RSA-2048 signature is the last 256 bytes.
+  if (der[1] !== 0x82 || der[4] !== 0x30 || der[5] !== 0x82) throw new Error("resigned: expected a DER certificate of 256 to 65535 bytes");
+  const tbs = der.subarray(4, 8 + der.readUInt16BE(6));
+  edit(tbs);
+  const sig = sign("sha256", tbs, key);
+  if (sig.length !== 256) throw new Error("resigned: expected an RSA-2048 signing key");
+  sig.copy(der, der.length - 256);
+  return der.toString("base64");
+}
+
+const UTC_TIME_HEADER = Buffer.from([0x17, 0x0d]);
+
+/** Sets the `which` (0: notBefore, 1: notAfter) UTCTime of a to-be-signed certificate to `value` (13 characters). */
+export function setUtcTime(tbs: Buffer, which: 0 | 1, value: string): void {
+  // A UTCTime is tag 0x17, length 13, then YYMMDDHHMMSSZ.
+  const starts: number[] = [];
+  for (let i = tbs.indexOf(UTC_TIME_HEADER); i !== -1; i = tbs.indexOf(UTC_TIME_HEADER, i + 1)) {
+    if (/^\d{12}Z$/.test(tbs.toString("latin1", i + 2, i + 15))) starts.push(i + 2);
+  }
+  if (starts.length !== 2 || value.length !== 13) throw new Error("setUtcTime: expected two UTCTimes and a 13-character value");
+  tbs.write(value, starts[which]!, "latin1");
+}
+
+/** Standard base64 DER as a PEM certificate. */
+export function pemOf(b64: string): string {
+  return `-----BEGIN CERTIFICATE-----\n${b64.replace(/.{64}/g, "$&\n").replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`;
+}
+
 /** Signs a compact JWS by hand: RS256, ES256 (raw r||s), HS256 with a given secret, or `none`. */
 export function signToken(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject | Buffer | null): string {
   const input = `${b64url(header)}.${b64url(payload)}`;

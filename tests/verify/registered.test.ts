@@ -102,4 +102,11 @@ describe("verify/checkRegisteredClaims", () => {
     const err = expectFailure({ iat: NOW + TOL + 1, nbf: NOW }, "not-yet-valid", "iat");
     expect(err.message).to.include(iso(NOW + TOL + 1));
   });
+
+  it("GIVEN exp, nbf or iat beyond what a Date can hold (a signed token may claim any finite time) THEN its refusal, naming the number, not a RangeError", () => {
+    const far = 1e20;
+    expect(expectFailure({ exp: -far }, "expired", "exp").message).to.include("-100000000000000000000 s since 1970");
+    expect(expectFailure({ nbf: far }, "not-yet-valid", "nbf").message).to.include("100000000000000000000 s since 1970");
+    expect(expectFailure({ iat: far }, "not-yet-valid", "iat").message).to.include("100000000000000000000 s since 1970");
+  });
 });

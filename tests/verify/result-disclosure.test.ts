@@ -11,8 +11,9 @@ import { expect } from "chai";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { sha256Hex } from "../../src/core/digest.js";
 import { type DisclosurePolicy, type DisclosureReport, disclosurePolicyDigest } from "../../src/core/disclosure.js";
-import { resolveDisclosurePolicy } from "../../src/core/disclosure-policy.js";
-import { type AttestationError, verifyResult } from "../../src/runtime/verify/index.js";
+import { resolveDisclosurePolicy, resolveOutputDisclosure } from "../../src/core/disclosure-policy.js";
+import { DISCLOSURE_ERROR_CODE, withheldPath } from "../../src/core/disclosure-report.js";
+import { type AttestationError, MAX_RECEIPT_BYTES, verifyResult } from "../../src/runtime/verify/index.js";
 import { rejectedWith } from "../thrown.js";
 import { buildResult, descriptor } from "./fixtures.js";
 import { type Chain, IMAGE, testChains } from "./pki.js";
@@ -60,6 +61,7 @@ describe("verify/verifyResult disclosure report", function () {
       report,
     });
     expect(s.verdict).to.match(new RegExp(` Disclosure checks \\(${report.policy.mode}\\): pass\\.$`));
+    expect(report.policy.mode, "the room's default mode").to.not.equal("off");
     // The same report written beside the receipt (any key order) is accepted.
     const reordered = Object.fromEntries(Object.entries(report).reverse());
     await writeFile(join(dir, "outputs.check.json"), JSON.stringify(reordered));
@@ -77,6 +79,43 @@ describe("verify/verifyResult disclosure report", function () {
     await rm(path);
     await mkdir(path);
     expect((await rejectedWith(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: changed"]);
+  });
+
+  it("GIVEN outputs.check.json equal to the report but padded to the receipt cap THEN accepted; one byte over THEN digest-mismatch (not read)", async () => {
+    const report = reportOf(resolveDisclosurePolicy(room, INPUTS));
+    const { dir } = await buildResult(tmp, room, chain, { inputs: INPUTS, receipt: { disclosure: report } });
+    const text = JSON.stringify(report);
+    const padded = (size: number) => text + " ".repeat(size - Buffer.byteLength(text));
+    await writeFile(join(dir, "outputs.check.json"), padded(MAX_RECEIPT_BYTES));
+    expect((await verifyResult(dir, { descriptor: room })).verified).to.equal(true);
+    await writeFile(join(dir, "outputs.check.json"), padded(MAX_RECEIPT_BYTES + 1));
+    expect((await rejectedWith(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: changed"]);
+  });
+
+  it("GIVEN a room whose disclosure mode is off THEN verified with the off report, and the verdict says no check ran", async () => {
+    const off: CleanRoomDescriptor = { ...room, output: { ...room.output, disclosure: resolveOutputDisclosure({ mode: "off" }) } };
+    const policy = resolveDisclosurePolicy(off, INPUTS);
+    const report = { ...reportOf(policy), outputs: [] } as DisclosureReport;
+    const { dir } = await buildResult(tmp, off, chain, { inputs: INPUTS, receipt: { disclosure: report } });
+    const s = await verifyResult(dir, { descriptor: off });
+    expect(s.disclosure?.mode).to.equal("off");
+    expect(s.verdict).to.match(/ Disclosure checks \(off\): none run\.$/);
+  });
+
+  it("GIVEN an enforce room whose checks withheld the outputs THEN a verified failure whose verdict says the outputs were withheld", async () => {
+    const enforce: CleanRoomDescriptor = { ...room, output: { ...room.output, disclosure: resolveOutputDisclosure({ mode: "enforce" }) } };
+    const policy = resolveDisclosurePolicy(enforce, INPUTS);
+    const failing = { kind: "table", verdict: "fail", findings: [{ rule: "min-cell-count", cells: [2], count: 1, detail: "a cell counts fewer than 10 records" }] };
+    const report = { ...reportOf(policy), verdict: "fail", withheld: true, outputs: [{ path: withheldPath(0), ...failing }] } as DisclosureReport;
+    const { dir } = await buildResult(tmp, enforce, chain, {
+      status: "failed",
+      inputs: INPUTS,
+      receipt: { disclosure: report, errorCode: DISCLOSURE_ERROR_CODE, error: "the disclosure checks withheld every output" },
+    });
+    const s = await verifyResult(dir, { descriptor: enforce });
+    expect(s.status).to.equal("failed");
+    expect(s.disclosure).to.include({ mode: "enforce", verdict: "fail", withheld: true });
+    expect(s.verdict).to.match(/ Disclosure checks \(enforce\): fail, outputs withheld\.$/);
   });
 
   it("GIVEN a receipt without a report THEN no outputs.check.json is accepted (none is fine, one is extra)", async () => {

@@ -10,10 +10,11 @@ import { join } from "node:path";
 import { buildAttestationCondition } from "../../src/core/attestation.js";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { policyDigest } from "../../src/core/receipt.js";
+import { canonicalJson } from "../../src/core/digest.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { type AttestationError, TrustStore, verifyResult, type VerifyResultOptions } from "../../src/runtime/verify/index.js";
 import { buildResult, descriptor } from "./fixtures.js";
-import { type Chain, IMAGE, OTHER_IMAGE, testChains } from "./pki.js";
+import { type Chain, IMAGE, JOB, OTHER_IMAGE, testChains } from "./pki.js";
 
 async function rejects(p: Promise<unknown>, code: string, claim?: string): Promise<CleanRoomError> {
   try {
@@ -95,10 +96,10 @@ describe("verify/verifyResult edges", function () {
       const base = { provider: "acme", dataset: "claims", sha256: "a".repeat(64), bytes: 4 };
       const asFiles = await buildResult(tmp, room, localChain, { inputs: [{ ...base, kind: "files", files: 2 }] });
       const k = await rejects(verifyResult(asFiles.dir, { descriptor: room }), "policy", "receipt.inputs[acme/claims].kind");
-      expect(k.message).to.match(/expected "table", got "files"/);
+      expect(k.message).to.match(/expected "table", got "files"/).and.include("the job read the dataset as another kind than the room declares");
       const asParquet = await buildResult(tmp, room, localChain, { inputs: [{ ...base, format: "parquet" }] });
       const f = await rejects(verifyResult(asParquet.dir, { descriptor: room }), "policy", "receipt.inputs[acme/claims].format");
-      expect(f.message).to.match(/expected "csv", got "parquet"/);
+      expect(f.message).to.match(/expected "csv", got "parquet"/).and.include("the job read the dataset in another table format than the room declares");
       // The same receipts verify under a room that declares the dataset so.
       const declared = (ds: Record<string, unknown>): CleanRoomDescriptor => ({
         ...room,
@@ -110,6 +111,17 @@ describe("verify/verifyResult edges", function () {
       const parquetRoom = declared({ format: "parquet" });
       const okParquet = await buildResult(tmp, parquetRoom, localChain, { inputs: [{ ...base, format: "parquet" }] });
       expect((await verifyResult(okParquet.dir, { descriptor: parquetRoom })).verified).to.equal(true);
+    });
+
+    it("GIVEN a room whose storage prefixes end in slashes THEN the token's job and output locations are matched without them (one slash before the job id)", async () => {
+      const slashed: CleanRoomDescriptor = { ...room, storage: { ...room.storage, jobs: `${room.storage.jobs}/`, quarantine: `${room.storage.quarantine}//` } };
+      const env = (jobs: string, out: string) => ({
+        env_override: { CLEANROOM_JOB_DIGEST: JOB, CLEANROOM_JOB_URI: jobs, CLEANROOM_OUTPUT_URI: out, CLEANROOM_ROOM: canonicalJson(slashed) },
+      });
+      const ok = await buildResult(tmp, slashed, localChain, { container: env(`${room.storage.jobs}/job-1`, `${room.storage.quarantine}/job-1`) });
+      expect((await verifyResult(ok.dir, { descriptor: slashed })).verified).to.equal(true);
+      const doubled = await buildResult(tmp, slashed, localChain, { container: env(`${room.storage.jobs}/job-1`, `${room.storage.quarantine}//job-1`) });
+      await rejects(verifyResult(doubled.dir, { descriptor: slashed }), "policy", "submods.container.env_override.CLEANROOM_OUTPUT_URI");
     });
 
     it("GIVEN a receipt that says it ran on GCP under a local room's genuine local token THEN policy naming receipt.platform", async () => {

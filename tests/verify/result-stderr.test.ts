@@ -45,6 +45,24 @@ describe("verify/verifyResult kept stderr (debug-logs rooms)", function () {
     const s = await verifyResult(dir, { descriptor: debug });
     expect(s.verified).to.equal(true);
     expect(s.stderr).to.deep.equal({ file: "stderr.txt", bytes: STDERR.length, truncated: false });
+    expect(s.debugLogs).to.equal(true);
+    expect(s.verdict).to.include("(sandbox: bubblewrap; DEBUG LOGS: failed jobs' stderr kept; no hardware TEE — for development only)");
+  });
+
+  it("GIVEN a failed result of a room without debug logs THEN the summary says no debug logs, and its verdict does not mention them", async () => {
+    const { dir } = await buildResult(tmp, plain, chain, { status: "failed" });
+    const s = await verifyResult(dir, { descriptor: plain });
+    expect(s.debugLogs).to.equal(false);
+    expect(s.verdict).to.include("(sandbox: bubblewrap; no hardware TEE — for development only)");
+  });
+
+  it("GIVEN a receipt whose kept stderr's size disagrees with its digest (the file matches the digest) THEN digest-mismatch", async () => {
+    const { dir } = await buildResult(tmp, debug, chain, {
+      status: "failed",
+      receipt: { debugLogs: true, stderr: { bytes: STDERR.length + 1, sha256: sha256Hex(STDERR), truncated: false } },
+    });
+    await writeFile(join(dir, "stderr.txt"), STDERR);
+    expect((await rejectedWith(verifyResult(dir, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
   });
 
   it("GIVEN a receipt with no kept stderr THEN no stderr.txt is accepted (none is fine, one is extra)", async () => {
@@ -84,6 +102,7 @@ describe("verify/verifyResult kept stderr (debug-logs rooms)", function () {
     const { dir } = await buildResult(tmp, plain, chain, { status: "failed", receipt: { debugLogs: true } });
     const a = (await rejectedWith(verifyResult(dir, { descriptor: plain }), "policy")) as AttestationError;
     expect(a.claim).to.equal("receipt.debugLogs");
+    expect(a.message).to.match(/expected "false", got "true"/).and.include("`local up --debug-logs`");
     // A receipt without debug logs from a debug-logs room.
     const other = await buildResult(tmp, debug, chain, { status: "failed" });
     const b = (await rejectedWith(verifyResult(other.dir, { descriptor: debug }), "policy")) as AttestationError;

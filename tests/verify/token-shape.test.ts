@@ -4,7 +4,7 @@
  * valid one that must still pass; a check that is skipped or loosened turns a refusal into an acceptance or a crash.
  */
 import { expect } from "chai";
-import { createPublicKey, createSign, type KeyObject } from "node:crypto";
+import { createPublicKey, createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { LOCAL_ISSUER, type AttestationPolicyInput } from "../../src/core/attestation.js";
@@ -257,6 +257,27 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
       expect(err.cause).to.be.instanceOf(Error);
     });
 
+    it("GIVEN a validly signed OIDC token whose nbf is not a number THEN malformed naming nbf, as on the PKI path (not not-yet-valid)", async () => {
+      const err = await rejects(verifyAttestation(oidc(productionClaims(NOW, { nbf: "soon" })), oidcOpts()), "malformed", "nbf");
+      expect(err.message).to.include('"soon"');
+      await rejects(verifyAttestation(pkiToken(good, productionClaims(NOW, { nbf: "soon" })), opts), "malformed", "nbf");
+    });
+
+    it("GIVEN a validly signed OIDC token whose exp or nbf lies beyond what a Date can hold THEN expired / not-yet-valid, not a RangeError", async () => {
+      const expired = await rejects(verifyAttestation(oidc(productionClaims(NOW, { exp: -1e20 })), oidcOpts()), "expired", "exp");
+      expect(expired.message).to.include("-100000000000000000000 s since 1970");
+      const future = await rejects(verifyAttestation(oidc(productionClaims(NOW, { nbf: 1e20 })), oidcOpts()), "not-yet-valid", "nbf");
+      expect(future.message).to.include("100000000000000000000 s since 1970");
+    });
+
+    it("GIVEN a local JWKS whose key for the kid is an RSA key under 2048 bits THEN malformed (jose refuses the key), not an io-error: nothing was fetched", async () => {
+      const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 1024 });
+      const weak = rsa("k1", privateKey);
+      const err = await rejects(verifyAttestation(oidc(productionClaims(NOW), weak), { ...oidcOpts(), jwks: { keys: [weak.jwk] } }), "malformed");
+      expect(err).to.be.instanceOf(AttestationError);
+      expect(err.message).to.include("2048");
+    });
+
     describe("a remote JWKS that cannot be had", () => {
       let silent: Server;
       let silentUrl: URL;
@@ -281,6 +302,24 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
         expect(err).to.not.be.instanceOf(AttestationError);
         expect(err.cause, "the network error is kept").to.be.instanceOf(Error);
         await rejects(verifyAttestation(oidc(productionClaims(NOW)), { ...oidcOpts(), jwks: new RemoteJwks(closedUrl) }), "io-error");
+      });
+
+      it("GIVEN a remote JWKS that serves the key WHEN the validly signed payload is a JSON array THEN malformed: the fetch worked, the token is bad", async () => {
+        const served = createServer((_req, res) => {
+          res.setHeader("content-type", "application/json");
+          res.end(JSON.stringify({ keys: [k1.jwk] }));
+        });
+        await new Promise<void>((r) => served.listen(0, "127.0.0.1", r));
+        try {
+          const url = new URL(`http://127.0.0.1:${(served.address() as AddressInfo).port}/jwks`);
+          await verifyAttestation(oidc(productionClaims(NOW)), { ...oidcOpts(), jwks: url });
+          const array = signToken({ alg: "RS256", kid: "k1", typ: "JWT" }, [productionClaims(NOW)] as unknown as Record<string, unknown>, k1.privateKey);
+          const err = await rejects(verifyAttestation(array, { ...oidcOpts(), jwks: url }), "malformed");
+          expect(err).to.be.instanceOf(AttestationError);
+        } finally {
+          served.closeAllConnections();
+          await new Promise<void>((r) => served.close(() => r()));
+        }
       });
 
       it("GIVEN a JWKS endpoint that never answers WHEN the RemoteJwks times out THEN io-error", async () => {

@@ -50,12 +50,13 @@ const DEFAULT_TTL_MS = 10 * 60_000;
 const DEFAULT_MAX_ENTRIES = 64;
 
 function oneLine(subject: string): string {
-  return subject.split("\n").filter(Boolean).join(", ");
+  // Node prints one RDN per line, control characters escaped, no trailing newline: no empty piece to drop.
+  return subject.split("\n").join(", ");
 }
 
 function certDate(value: string, what: string): number {
   const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new AttestationError("malformed", `${what} has an unreadable validity date (${value})`);
+  if (Number.isNaN(t)) throw new AttestationError("malformed", `${what} has an unreadable validity date (${value})`, { claim: what });
   return t;
 }
 
@@ -171,7 +172,11 @@ export class TrustStore {
       }
       return { header: hit.header };
     }
-    if (hit) this.headers.delete(segment);
+    if (hit) {
+      // Forgotten in both places: `last` only ever holds an entry `headers` holds too.
+      this.headers.delete(segment);
+      this.last = undefined;
+    }
     const header = Object.freeze(parse(segment));
     check(header);
     let chain: VerifiedChain | undefined;
@@ -255,9 +260,9 @@ export class TrustStore {
         claim: "x5c[0]",
       });
     }
-    // CA flags: a leaf that is a CA, or an intermediate that is not, is not the shape Google issues.
+    // CA flags: a leaf that is a CA, or an intermediate that is not, is not the shape Google issues. The root needs no
+    // check here: it is byte for byte a pinned root, and the constructor refused every pinned root that is not a CA.
     if (!inter.ca) throw new AttestationError("chain", `x5c[1] (${oneLine(inter.subject)}) is not a CA certificate (basicConstraints CA:TRUE expected)`, { claim: "x5c[1]" });
-    if (!root.ca) throw new AttestationError("chain", `x5c[2] (${oneLine(root.subject)}) is not a CA certificate`, { claim: "x5c[2]" });
     if (leaf.ca) throw new AttestationError("chain", `x5c[0] (${oneLine(leaf.subject)}) is a CA certificate; a signing leaf expected`, { claim: "x5c[0]" });
     const windows = certs.map((c, i) => ({
       role: ROLES[i]!,

@@ -17,8 +17,13 @@ export interface RegisteredClaimRules {
 
 const REQUIRED = ["iss", "aud", "exp", "iat"] as const;
 
-function iso(sec: number): string {
-  return new Date(sec * 1000).toISOString();
+/**
+ * A NumericDate as an ISO time for messages; as the bare number when it lies beyond what a Date can hold (a signed
+ * token may claim any finite time, and a refusal must not become a RangeError).
+ */
+export function isoSeconds(sec: number): string {
+  const d = new Date(sec * 1000);
+  return Number.isNaN(d.getTime()) ? `${sec} s since 1970` : d.toISOString();
 }
 
 function isNumericDate(v: unknown): v is number {
@@ -55,14 +60,14 @@ export function checkRegisteredClaims(payload: Readonly<Record<string, unknown>>
   const when = `verification time ${rules.at.toISOString()}, tolerance ${tol} s`;
   const exp = payload.exp as number;
   // Same boundary as jose: a token is expired once now - tolerance reaches exp.
-  if (exp <= now - tol) throw new AttestationError("expired", `exp: the token expired at ${iso(exp)} (${when})`, { claim: "exp" });
+  if (exp <= now - tol) throw new AttestationError("expired", `exp: the token expired at ${isoSeconds(exp)} (${when})`, { claim: "exp" });
   const nbf = payload.nbf;
   if (isNumericDate(nbf) && nbf > now + tol) {
-    throw new AttestationError("not-yet-valid", `nbf: the token is not valid before ${iso(nbf)} (${when})`, { claim: "nbf" });
+    throw new AttestationError("not-yet-valid", `nbf: the token is not valid before ${isoSeconds(nbf)} (${when})`, { claim: "nbf" });
   }
   const iat = payload.iat as number;
   // A token "issued" in the future is as suspect as one not yet valid.
   if (iat > now + tol) {
-    throw new AttestationError("not-yet-valid", `iat: the token claims to be issued at ${iso(iat)}, after the ${when}`, { claim: "iat" });
+    throw new AttestationError("not-yet-valid", `iat: the token claims to be issued at ${isoSeconds(iat)}, after the ${when}`, { claim: "iat" });
   }
 }

@@ -369,7 +369,7 @@ async function checkDisclosureOf(resultDir: string, receipt: Receipt, descriptor
     try {
       file = st.isFile() && st.size <= MAX_RECEIPT_BYTES ? JSON.parse(await readFile(path, "utf8")) : undefined;
     } catch {
-      file = undefined;
+      // Unreadable, or not JSON: `file` stays undefined, which the check below refuses.
     }
     if (file === undefined || canonicalJson(file) !== canonicalJson(report)) {
       throw new CleanRoomError("digest-mismatch", `${RESULT_FILES.check} differs from the attested receipt's disclosure report: it was changed after the job; read the receipt's instead`, {

@@ -17,7 +17,7 @@ import { CleanRoomError, messageOf, throwIfProblems } from "../../core/errors.js
 import { storeFor, TrustStore, type VerifiedChain } from "./chain.js";
 import { toAttestationClaims, tokenNonces } from "./claims.js";
 import { AttestationError } from "./errors.js";
-import { checkRegisteredClaims } from "./registered.js";
+import { checkRegisteredClaims, isoSeconds } from "./registered.js";
 import { type JwksInput, jwksProblems, keyResolver, RemoteJwks } from "./jwks.js";
 import { CONFIDENTIAL_SPACE_ROOT_PEM } from "./roots.js";
 
@@ -171,10 +171,6 @@ function unverifiedPayload(token: string): JWTPayload {
   }
 }
 
-function iso(sec: unknown): string {
-  return typeof sec === "number" ? new Date(sec * 1000).toISOString() : JSON.stringify(sec);
-}
-
 function errorCode(err: unknown): string | undefined {
   if (err !== null && typeof err === "object" && "code" in err && typeof err.code === "string") return err.code;
   return undefined;
@@ -192,7 +188,8 @@ function mapJoseError(err: unknown, token: string, ctx: { issuer: string; audien
   const code = errorCode(err);
   switch (code) {
     case "ERR_JWT_EXPIRED":
-      return new AttestationError("expired", `exp: the token expired at ${iso(p.exp)} (${when})`, { cause: err, claim: "exp" });
+      // jose throws this only for a numeric exp.
+      return new AttestationError("expired", `exp: the token expired at ${isoSeconds(Number(p.exp))} (${when})`, { cause: err, claim: "exp" });
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
       return new AttestationError("signature", "The token's signature does not verify with the signing key: it was altered or signed by someone else", {
         cause: err,
@@ -214,7 +211,11 @@ function mapJoseError(err: unknown, token: string, ctx: { issuer: string; audien
         case "aud":
           return new AttestationError("audience", `aud: expected "${ctx.audience}", got ${JSON.stringify(p.aud)}`, { cause: err, claim });
         case "nbf":
-          return new AttestationError("not-yet-valid", `nbf: the token is not valid before ${iso(p.nbf)} (${when})`, { cause: err, claim });
+          // jose names nbf both when it is in the future and when it is not a number; the latter is malformed, as on the PKI path.
+          if (typeof p.nbf !== "number") {
+            return new AttestationError("malformed", `nbf: must be a number of seconds since 1970 (got ${JSON.stringify(p.nbf)})`, { cause: err, claim });
+          }
+          return new AttestationError("not-yet-valid", `nbf: the token is not valid before ${isoSeconds(p.nbf)} (${when})`, { cause: err, claim });
         case "iat":
           return new AttestationError("malformed", `iat: must be a number of seconds (got ${JSON.stringify(p.iat)})`, { cause: err, claim });
         default:

@@ -139,6 +139,9 @@ function field(o: Record<string, unknown>, k: string): string {
 
 /**
  * Starts the broker on `socketPath` (0600). `log` receives one line per decision (never keys or tokens).
+ *
+ * @throws CleanRoomError `invalid-argument` when the room pins no root (`attestation.trustedRoots`): the local issuer
+ *   has no default root, so no token could verify and every key would be refused
  */
 export async function startBroker(
   socketPath: string,
@@ -146,7 +149,13 @@ export async function startBroker(
   descriptor: CleanRoomDescriptor,
   log: (line: string) => void = () => undefined,
 ): Promise<BrokerHandle> {
-  const roots = descriptor.attestation.trustedRoots ?? [];
+  const roots = descriptor.attestation.trustedRoots;
+  if (roots === undefined || roots.length === 0) {
+    throw new CleanRoomError(
+      "invalid-argument",
+      "The room pins no root (descriptor.attestation.trustedRoots): the broker could verify no token and would refuse every key; start the room with `cleanroom local up`, which writes its root",
+    );
+  }
   const server: Server = await serveUnix(socketPath, 0o600, async (req, body): Promise<Reply> => {
     if (req.method !== "POST") return { status: 405, body: "use POST" };
     let o: Record<string, unknown>;
