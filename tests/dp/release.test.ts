@@ -206,6 +206,8 @@ describe("dp releases in process (small table)", function () {
       expect(readFileSync(r.output, "utf8").trim().split("\n")).to.have.length((r.rows ?? 0) + 1);
     }
     expect(aim).to.not.have.property("rowsCapped");
+    // AIM draws its noise round by round and reports no noise time of its own: the release's is the time before reading.
+    for (const r of [aim, pom]) for (const k of ["noise", "read", "total"]) expect(r.timings[k], `${r.method} ${k}`).to.be.a("number").and.at.least(0);
     expect(pom).to.not.have.property("rowsCapped");
     const zero = await synthesizeCsv({ input, schema: SCHEMA, output: join(dir, "zero.csv"), epsilon: 1, rows: 0, rng: testRng("zero") });
     expect(zero.rows).to.equal(0);
