@@ -44,6 +44,24 @@ describe("dp aggregate sources (in-process CSV, DuckDB on Parquet)", function ()
     expect(parquet).to.deep.equal(csv);
   });
 
+  it("GIVEN numeric cells that are blank, only spaces or padded WHEN each source sums them THEN blanks are missing values (not 0) and padding is ignored, as in DuckDB", async () => {
+    // min 2: a blank counted as the number 0 would be clamped to 2 and change the sum.
+    const schema = { columns: [{ name: "x", type: "numeric", min: 2, max: 10 }] };
+    const domain = buildDomain(schema);
+    const file = join(dir, "blanks.csv");
+    writeFileSync(file, "x\n   \n 4 \n6\n\"\"\n");
+    const expected = new ClampedSum(2, 10);
+    expected.add(4);
+    expected.add(6);
+    for (const source of [csvAggregateSource(file), duckdbAggregateSource(file)]) {
+      const hists = [new Float64Array(domain.columns[0].size)];
+      const sums = [new ClampedSum(2, 10)];
+      expect(await source.count(domain, hists, sums), source.kind).to.equal(4);
+      expect(sums[0].units, source.kind).to.equal(expected.units);
+      expect(hists[0][domain.columns[0].unknownCode], source.kind).to.equal(2);
+    }
+  });
+
   it("GIVEN the same seed WHEN aggregating the CSV in-process and the Parquet with DuckDB THEN the artefacts are identical and the DuckDB release names its source", async () => {
     const common = { schema: WIDE_SCHEMA, epsilon: 1 };
     const a = await aggregateCsv({ ...common, input: files.csv, output: join(dir, "a.json"), rng: testRng("agg-src") });

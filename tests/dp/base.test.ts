@@ -1,7 +1,7 @@
 // The dp building blocks in process (issue 20, dp-base mutation path): the random generator's exact draws (each
 // method checked against the same seeded stream read by hand), the exponential mechanism, the public domain's bins
 // and the CSV encoding. Deterministic except the exponential mechanism's frequencies, whose tolerance is 6 sd.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -345,6 +345,23 @@ describe("dp encoded tables (CSV)", () => {
       ["a", "0", "-0.5"],
       ["b", "1", "0.5"],
     ]);
+  });
+
+  it("GIVEN a CSV this process may not read THEN io-error (a permission problem, not a malformed file), with EACCES as the cause", async () => {
+    const locked = write("locked.csv", "kind,age,score\na,1,2\n");
+    chmodSync(locked, 0o000);
+    // root reads any file: for the read, drop the effective uid to nobody's (restored at once), as a provider's
+    // ordinary account would run.
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) process.seteuid?.(65534);
+    let err: CleanRoomError;
+    try {
+      err = await refusesAsync(readEncodedCsv(locked, domain), "io-error");
+    } finally {
+      if (asRoot) process.seteuid?.(0);
+    }
+    expect(process.geteuid?.()).to.equal(process.getuid?.());
+    expect((err as Error & { cause?: { code?: string } }).cause?.code).to.equal("EACCES");
   });
 
   it("GIVEN an unreadable, empty or malformed CSV THEN io-error or invalid-argument naming the line", async () => {

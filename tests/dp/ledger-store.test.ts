@@ -185,7 +185,9 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       expect([a.created, b.created].sort()).to.deep.equal([false, true]);
       expect(publicKeyOf(a.key)).to.deep.equal(publicKeyOf(b.key));
       // A key file that cannot be written (not a race): io-error, not a confusing "not a PEM key".
-      expect((await rejection(loadOrCreateLedgerKey(join(dir, "bad\0key.pem")))).code).to.equal("io-error");
+      const unwritable = await rejection(loadOrCreateLedgerKey(join(dir, "bad\0key.pem")));
+      expect(unwritable.code).to.equal("io-error");
+      expect((unwritable as Error & { cause?: unknown }).cause).to.be.instanceOf(Error);
     });
 
     it("GIVEN a key file that is not PEM, or not Ed25519, or a path that cannot be created THEN refused naming the problem", async () => {
@@ -201,7 +203,9 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       expect(e.message).to.match(/rsa key; ledger keys are Ed25519/);
       const file = join(dir, "plain");
       writeFileSync(file, "x");
-      expect((await rejection(loadOrCreateLedgerKey(join(file, "key.pem")))).code).to.equal("io-error");
+      const underFile = await rejection(loadOrCreateLedgerKey(join(file, "key.pem")));
+      expect(underFile.code).to.equal("io-error");
+      expect((underFile as Error & { cause?: { code?: string } }).cause?.code).to.be.oneOf(["ENOTDIR", "EEXIST"]);
     });
 
     it("GIVEN public keys as PEM, JWK or neither THEN Ed25519 keys parse to the same JWK and anything else is refused", async () => {

@@ -2,33 +2,35 @@
 // artefact written through a private directory, the three synthesizers and the aggregates with their ledger entries,
 // and the aggregates' values checked against the noise the same seeded stream draws.
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { cdpRho } from "../../src/runtime/dp/accounting.js";
 import { csvAggregateSource } from "../../src/runtime/dp/aggregate-source.js";
 import { ClampedSum, drawNoise, meanOf, releaseSum } from "../../src/runtime/dp/aggregates.js";
-import { planAim } from "../../src/runtime/dp/aim.js";
+import { aim, planAim } from "../../src/runtime/dp/aim.js";
 import { buildDomain } from "../../src/runtime/dp/domain.js";
-import { planIndependent } from "../../src/runtime/dp/independent.js";
+import { drawIndependentNoise, planIndependent, productOfMarginals } from "../../src/runtime/dp/independent.js";
 import { PrivacyLedger } from "../../src/runtime/dp/ledger.js";
 import { providerSigner } from "../../src/runtime/dp/ledger-keys.js";
 import { DirectoryLedgerStore } from "../../src/runtime/dp/ledger-store.js";
 import { CountTables, csvSource, type MarginalSource, pairIndex, parseSourceSpec, tablesOfColumns } from "../../src/runtime/dp/marginal-source.js";
-import { planMst } from "../../src/runtime/dp/mst.js";
+import { drawMstNoise, mst, planMst } from "../../src/runtime/dp/mst.js";
 import {
   AGGREGATES_FORMAT,
   aggregateCsv,
   checkRelease,
   computeAggregates,
+  DEFAULT_MAX_SYNTHETIC_ROWS,
   MAX_SYNTHETIC_ROWS,
   SYNTHESIZERS,
   synthesizeCsv,
   writeArtefact,
 } from "../../src/runtime/dp/release.js";
-import { testRng } from "../../src/runtime/dp/rng.js";
+import { type SecureRng, testRng } from "../../src/runtime/dp/rng.js";
+import { writeDecodedCsv } from "../../src/runtime/dp/table.js";
 
 const SCHEMA = {
   columns: [
@@ -63,6 +65,15 @@ async function rejected(p: Promise<unknown>): Promise<CleanRoomError> {
     return e as CleanRoomError;
   }
   throw new Error("expected a CleanRoomError");
+}
+
+/** Resolves once `done()` holds (polled), or rejects after `ms`. */
+async function until(done: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 const sha = (path: string) => `sha256:${createHash("sha256").update(readFileSync(path)).digest("hex")}`;
@@ -135,6 +146,35 @@ describe("dp releases in process (small table)", function () {
     expect(process.listenerCount("SIGINT")).to.equal(beforeInt);
   });
 
+  it("GIVEN a signal while an artefact is written THEN its private directory is removed at once, the handlers are gone, and the signal is raised again", async () => {
+    const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+    // This test's own SIGHUP listener counts deliveries and keeps the re-raised signal from ending the test process.
+    let hups = 0;
+    const mine = () => {
+      hups++;
+    };
+    process.on("SIGHUP", mine);
+    const before = signals.map((sig) => process.listenerCount(sig));
+    try {
+      const err = await rejected(
+        writeArtefact(join(dir, "out", "sig.csv"), async (tmp) => {
+          writeFileSync(tmp, "half a release");
+          expect(signals.map((sig) => process.listenerCount(sig))).to.deep.equal(before.map((n) => n + 1));
+          process.kill(process.pid, "SIGHUP");
+          // Once from the kill above, once more when the release's handler raises it again.
+          await until(() => hups === 2, 5_000);
+          expect(existsSync(dirname(tmp)), "the private directory").to.equal(false);
+          expect(signals.map((sig) => process.listenerCount(sig))).to.deep.equal(before);
+        }),
+      );
+      // The artefact went with its directory: nothing to hash, nothing renamed into place.
+      expect(err.code).to.equal("io-error");
+      expect(readdirSync(join(dir, "out"))).to.deep.equal([]);
+    } finally {
+      process.removeListener("SIGHUP", mine);
+    }
+  });
+
   it("GIVEN MST with a ledger and --rows THEN it spends its plan first, writes exactly those rows, and records the artefact", async () => {
     const output = join(dir, "syn.csv");
     const wallStart = performance.now();
@@ -165,6 +205,10 @@ describe("dp releases in process (small table)", function () {
       expect(r.rows).to.be.within(ROWS - 60, ROWS + 60);
       expect(readFileSync(r.output, "utf8").trim().split("\n")).to.have.length((r.rows ?? 0) + 1);
     }
+    expect(aim).to.not.have.property("rowsCapped");
+    // AIM draws its noise round by round and reports no noise time of its own: the release's is the time before reading.
+    for (const r of [aim, pom]) for (const k of ["noise", "read", "total"]) expect(r.timings[k], `${r.method} ${k}`).to.be.a("number").and.at.least(0);
+    expect(pom).to.not.have.property("rowsCapped");
     const zero = await synthesizeCsv({ input, schema: SCHEMA, output: join(dir, "zero.csv"), epsilon: 1, rows: 0, rng: testRng("zero") });
     expect(zero.rows).to.equal(0);
     expect(readFileSync(zero.output, "utf8")).to.equal("region,age,charge\n");
@@ -185,6 +229,83 @@ describe("dp releases in process (small table)", function () {
     for (const bad of ["bigquery:Proj.ds.t", "bigquery:p.ds.t", "bigquery:my-proj-1.ds", "parquet", "bigquery:my-proj-1.d-s.t", "xbigquery:my-proj-1.ds.t", "bigquery:my-proj-1.ds.t;drop"]) {
       expect(() => parseSourceSpec(bad), bad).to.throw(CleanRoomError).with.property("code", "invalid-argument");
     }
+  });
+
+  it("GIVEN each synthesizer THEN the release is exactly that synthesizer run on the same stream: its noise, its model, its decoding, nothing else drawn", async () => {
+    const domain = buildDomain(SCHEMA);
+    const tables = await csvSource(input).measure(domain);
+    const o = { epsilon: 3, delta: 1e-9 };
+    const sizes = domain.columns.map((c) => c.size);
+    const direct = {
+      mst: (rng: SecureRng) => mst(tables, domain, { ...o, iterations: 2, rng, noise: drawMstNoise(planMst(3, o.epsilon, o.delta), sizes, rng) }),
+      aim: (rng: SecureRng) => aim(tables, domain, { ...o, iterations: 2, rng }),
+      "product-of-marginals": (rng: SecureRng) => productOfMarginals(tables, domain, { ...o, rng }),
+    };
+    for (const method of SYNTHESIZERS) {
+      const seed = `twin-${method}`;
+      const r = await synthesizeCsv({ input, schema: SCHEMA, output: join(dir, `${method}.csv`), ...o, method, iterations: 2, rng: testRng(seed) });
+      // The same stream, drawn by hand in the release's order: the synthesizer (noise first), then the decoding.
+      const twin = testRng(seed);
+      const { table } = direct[method](twin);
+      const expected = join(dir, `${method}-direct.csv`);
+      await writeDecodedCsv(expected, domain, table, twin);
+      expect(r.method).to.equal(method);
+      expect(r.rows, method).to.equal(table.rows);
+      expect(readFileSync(r.output, "utf8"), method).to.equal(readFileSync(expected, "utf8"));
+    }
+  });
+
+  it("GIVEN no --rows and a noisy count above 100,000 THEN 100,000 rows are written and the report says the count was capped; exactly 100,000 is not capped", async () => {
+    const one = { columns: [{ name: "k", type: "categorical", categories: ["a"] }] };
+    const counted = (n: number): MarginalSource => ({
+      kind: "test",
+      measure: async () => {
+        const t = new CountTables([2]);
+        t.oneWay(0)[0] = n;
+        return t;
+      },
+    });
+    const method = "product-of-marginals";
+    const big = await synthesizeCsv({ input, schema: one, output: join(dir, "big.csv"), epsilon: 1, method, rng: testRng("cap"), source: counted(250_000) });
+    expect(big).to.include({ rows: DEFAULT_MAX_SYNTHETIC_ROWS, rowsCapped: true });
+    expect(readFileSync(big.output, "utf8").trim().split("\n")).to.have.length(DEFAULT_MAX_SYNTHETIC_ROWS + 1);
+    // At ε = 20 the noise of this seed is 0 in both cells (checked on a twin stream), so the estimate is exactly 100,000.
+    const seed = "cap-edge";
+    const noise = drawIndependentNoise(planIndependent(1, 20, 1e-9), [2], testRng(seed));
+    expect(Array.from(noise[0]), "the test needs zero noise").to.deep.equal([0, 0]);
+    const edge = await synthesizeCsv({ input, schema: one, output: join(dir, "edge.csv"), epsilon: 20, method, rng: testRng(seed), source: counted(DEFAULT_MAX_SYNTHETIC_ROWS) });
+    expect(edge.rows).to.equal(DEFAULT_MAX_SYNTHETIC_ROWS);
+    expect(edge).to.not.have.property("rowsCapped");
+  });
+
+  it("GIVEN --rows of exactly 10,000,000 THEN it is accepted (the release goes on to read the data)", async () => {
+    const reading = new Error("reading the data");
+    const source: MarginalSource = {
+      kind: "test",
+      measure: async () => {
+        throw reading;
+      },
+    };
+    let caught: unknown;
+    try {
+      await synthesizeCsv({ input, schema: SCHEMA, output: join(dir, "max.csv"), epsilon: 1, rows: MAX_SYNTHETIC_ROWS, rng: testRng("max"), source });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).to.equal(reading);
+  });
+
+  it("GIVEN the in-process source THEN its count tables are the CSV's cells encoded by the public domain, one record each", async () => {
+    const domain = buildDomain(SCHEMA);
+    const lines = csvText().trim().split("\n").slice(1);
+    const columns = domain.columns.map((c, i) => Int32Array.from(lines, (l) => c.encode(l.split(",")[i])));
+    const expected = tablesOfColumns(columns, domain.columns.map((c) => c.size));
+    const t = await csvSource(input).measure(domain);
+    for (let a = 0; a < 3; a++) {
+      expect(Array.from(t.oneWay(a))).to.deep.equal(Array.from(expected.oneWay(a)));
+      for (let b = a + 1; b < 3; b++) expect(Array.from(t.twoWay(a, b))).to.deep.equal(Array.from(expected.twoWay(a, b)));
+    }
+    expect(Array.from(t.oneWay(0)).reduce((a, b) => a + b, 0)).to.equal(ROWS);
   });
 
   it("GIVEN a BigQuery source THEN the input names a table, not a file; any other source still needs the file", async () => {

@@ -1,15 +1,15 @@
 // Marginal sources: the DuckDB and BigQuery counting queries must give exactly the in-process reader's tables (before
 // noise), refuse a schema column the data lacks, and send BigQuery nothing but a counting query (checked by the fake).
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { expect } from "chai";
 import { OAuth2Client } from "google-auth-library";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { buildDomain, type Domain } from "../../src/runtime/dp/domain.js";
 import { bigquerySource } from "../../src/runtime/dp/marginal-bigquery.js";
 import { duckdbAggregateSource } from "../../src/runtime/dp/aggregate-source.js";
-import { duckdbSource } from "../../src/runtime/dp/marginal-duckdb.js";
+import { duckdbSource, withDuckdb } from "../../src/runtime/dp/marginal-duckdb.js";
 import { csvSource, type MarginalTables } from "../../src/runtime/dp/marginal-source.js";
 import { synthesizeCsv } from "../../src/runtime/dp/release.js";
 import { testRng } from "../../src/runtime/dp/rng.js";
@@ -78,6 +78,56 @@ describe("dp marginal sources (in-process, DuckDB, BigQuery)", function () {
     expect(() => duckdbAggregateSource(named)).to.throw(/which DuckDB reads as a pattern of file names/);
   });
 
+  it("GIVEN a file DuckDB cannot read as the format it is named for WHEN counting THEN invalid-argument naming the file, with DuckDB's error as the cause", async () => {
+    const fake = join(dir, "not-really.parquet");
+    writeFileSync(fake, "age,sex\n30,female\n");
+    const err = await rejection(duckdbSource(fake).measure(domain));
+    expect(err.code).to.equal("invalid-argument");
+    expect(err.message).to.contain(`DuckDB cannot read ${fake} as parquet`);
+    expect((err as Error & { cause?: unknown }).cause).to.be.instanceOf(Error);
+  });
+
+  it("GIVEN a DuckDB run THEN it has the memory limit and threads asked for (512MB and 2 by default) and spills only into a private directory of its own, removed afterwards", async () => {
+    // A temporary directory of this test's own, so the spill directory is the only thing that can appear in it.
+    const tmp = mkdtempSync(join(tmpdir(), "acr-dp-spill-"));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const settings = "SELECT current_setting('memory_limit'), current_setting('threads'), current_setting('temp_directory')";
+      let spill = "";
+      const [[memory, threads, temp]] = await withDuckdb({ memoryLimit: "100MB", threads: 1 }, async (run) => {
+        const rows = await run(settings);
+        spill = String(rows[0][2]);
+        expect(readdirSync(tmp)).to.deep.equal([basename(spill)]);
+        expect(statSync(spill).mode & 0o777).to.equal(0o700);
+        return rows;
+      });
+      expect([memory, Number(threads)]).to.deep.equal(["95.3 MiB", 1]);
+      expect(dirname(String(temp))).to.equal(tmp);
+      expect(basename(String(temp))).to.match(/^acr-duckdb-/);
+      expect(existsSync(spill)).to.equal(false);
+      const [[defaultMemory, defaultThreads]] = await withDuckdb({}, (run) => run(settings));
+      expect([defaultMemory, Number(defaultThreads)]).to.deep.equal(["488.2 MiB", 2]);
+      expect(readdirSync(tmp)).to.deep.equal([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("GIVEN a column of 300 categories (codes past one byte) WHEN DuckDB counts it THEN its tables equal the in-process reader's", async () => {
+    const cats = Array.from({ length: 300 }, (_, i) => `v${i}`);
+    const wide = buildDomain({ columns: [{ name: "many", type: "categorical", categories: cats }, { name: "sex", type: "categorical", categories: ["female", "male"] }] });
+    const file = join(dir, "many.csv");
+    const lines = ["many,sex"];
+    for (let i = 0; i < 1_000; i++) lines.push(`v${(i * 7) % 310},${i % 3 === 0 ? "female" : "male"}`);
+    writeFileSync(file, `${lines.join("\n")}\n`);
+    const expected = await csvSource(file).measure(wide);
+    expect(expected.oneWay(0)[299]).to.be.greaterThan(0);
+    expectSameTables(wide, await duckdbSource(file).measure(wide), expected);
+  });
+
   it("GIVEN --source duckdb WHEN synthesizing with MST THEN the release reports the source and writes synthetic rows of the schema", async () => {
     const out = join(dir, "synthetic.csv");
     const r = await synthesizeCsv({ input: files.parquet, schema: WIDE_SCHEMA, output: out, epsilon: 2, source: duckdbSource(files.parquet), rng: testRng("duck-mst") });
@@ -91,13 +141,14 @@ describe("dp marginal sources (in-process, DuckDB, BigQuery)", function () {
   describe("BigQuery at the wire (real @google-cloud/bigquery client, loopback fake)", () => {
     let fake: BigqueryFake;
     const table = "acme-prod.claims.wide";
+    const noSchema = "acme-prod.claims.created_empty";
     const client = () => {
       const auth = new OAuth2Client();
       auth.setCredentials({ access_token: "test-token" });
       return { apiEndpoint: fake.url, authClient: auth };
     };
     before(async () => {
-      fake = await new BigqueryFake({ [table]: files.csv }).start();
+      fake = await new BigqueryFake({ [table]: files.csv, [noSchema]: files.csv }, { withoutSchema: [noSchema] }).start();
     });
     after(() => fake?.stop());
 
@@ -107,7 +158,32 @@ describe("dp marginal sources (in-process, DuckDB, BigQuery)", function () {
       expect(fake.queries).to.have.length(1);
       expect(fake.queries[0]).to.match(/^SELECT c0, .* COUNT\(\*\) AS n FROM \(SELECT CASE /);
       expect(fake.queries[0]).to.not.match(/SELECT \*/);
+      expect(fake.locations).to.deep.equal([undefined]);
       expectSameTables(domain, tables, inProcess);
+    });
+
+    it("GIVEN a job location WHEN counting THEN the query is sent to run in that location", async () => {
+      // Two columns keep the query small.
+      const two = buildDomain({ columns: WIDE_SCHEMA.columns.slice(6, 8) });
+      const tables = await bigquerySource(table, { clientOptions: client(), location: "EU" }).measure(two);
+      expect(fake.locations.at(-1)).to.equal("EU");
+      expectSameTables(two, tables, await csvSource(files.csv).measure(two));
+    });
+
+    it("GIVEN a table BigQuery does not have WHEN counting THEN gcp-error naming the table and the roles, with the API's error as the cause", async () => {
+      const err = await rejection(bigquerySource("acme-prod.claims.absent", { clientOptions: client() }).measure(domain));
+      expect(err.code).to.equal("gcp-error");
+      expect(err.message).to.contain("BigQuery could not count acme-prod.claims.absent");
+      expect(err.message).to.contain("Not found: Table acme-prod.claims.absent");
+      expect((err as Error & { cause?: unknown }).cause).to.be.instanceOf(Error);
+    });
+
+    it("GIVEN a table whose metadata has no schema (no columns) THEN every schema column is refused as missing, before any query", async () => {
+      const before = fake.queries.length;
+      const err = await rejection(bigquerySource(noSchema, { clientOptions: client() }).measure(domain));
+      expect(err.code).to.equal("invalid-argument");
+      expect(err.message).to.contain(`BigQuery table ${noSchema} has no column "age"`);
+      expect(fake.queries.length).to.equal(before);
     });
 
     it("GIVEN the fake's check WHEN the same client sends a raw-row SELECT THEN the fake refuses it (the check can fail)", async () => {
@@ -127,7 +203,8 @@ describe("dp marginal sources (in-process, DuckDB, BigQuery)", function () {
       const before = fake.queries.length;
       const schema = { columns: [{ name: "smokes", type: "categorical", categories: ["yes", "no"] }] };
       const err = await rejection(bigquerySource(table, { clientOptions: client() }).measure(buildDomain(schema)));
-      expect(err.message).to.match(/has no column "smokes"/);
+      expect(err.code).to.equal("invalid-argument");
+      expect(err.message).to.contain(`BigQuery table ${table} has no column "smokes"`);
       expect(fake.queries.length).to.equal(before);
       expect(readFileSync(files.csv, "utf8").length).to.be.greaterThan(0);
     });

@@ -3,9 +3,11 @@
 // counts), and the DuckDB source's format choice. No database: the DuckDB/BigQuery runs are in sources.test.ts.
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
+import { aggregatesFromGroupingRows } from "../../src/runtime/dp/aggregate-source.js";
+import { ClampedSum } from "../../src/runtime/dp/aggregates.js";
 import { buildDomain } from "../../src/runtime/dp/domain.js";
 import { bigquerySource } from "../../src/runtime/dp/marginal-bigquery.js";
-import { duckdbTableFunction, formatOf } from "../../src/runtime/dp/marginal-duckdb.js";
+import { codeType, duckdbTableFunction, formatOf } from "../../src/runtime/dp/marginal-duckdb.js";
 import { BIGQUERY, codeExpression, countingQuery, DUCKDB, groupingSets, tablesFromGroupingRows } from "../../src/runtime/dp/marginal-sql.js";
 
 const domain = buildDomain({
@@ -60,7 +62,52 @@ describe("dp SQL sources (pure parts)", () => {
       expect(() => tablesFromGroupingRows(domain, [row]), JSON.stringify(row)).to.throw(/the engine returned code .* for column/);
     }
     expect(() => tablesFromGroupingRows(domain, [[0, 1, 1, 2]])).to.throw(/outside the grouping sets \(3 codes\)/);
+    expect(() => tablesFromGroupingRows(domain, [[0, 1, 1, 0]]), "even a count of 0").to.throw(/outside the grouping sets \(3 codes\)/);
     expect(() => tablesFromGroupingRows(domain, [[null, null, null, 9]])).to.throw(/outside the grouping sets \(0 codes\)/);
+  });
+
+  it("GIVEN the DuckDB aggregates query's rows THEN one-code rows fill the histograms, the no-code row gives the record count and the numeric columns' sums; NULL or absent values are no value", () => {
+    const hists = domain.columns.map((c) => new Float64Array(c.size));
+    const sums = [undefined, new ClampedSum(0, 10), new ClampedSum(0, 3)];
+    const records = aggregatesFromGroupingRows(
+      domain,
+      [
+        [0, null, null, 4, null, null, null],
+        // A short row: the absent codes and sums are no value.
+        [null, 2, undefined, 3],
+        [null, null, 1, 2n],
+        // The whole table: the categorical column has no sum (whatever its position holds), the last sum is absent.
+        [null, null, null, 9, 7, 40n],
+      ],
+      hists,
+      sums,
+    );
+    expect(records).to.equal(9);
+    expect(hists.map((h) => Array.from(h))).to.deep.equal([
+      [4, 0, 0],
+      [0, 0, 3],
+      [0, 2, 0],
+    ]);
+    expect(sums.map((x) => x?.units)).to.deep.equal([undefined, 40, 0]);
+  });
+
+  it("GIVEN aggregates rows an engine could not have meant THEN refused naming the column or the set, not counted", () => {
+    const fresh = () => domain.columns.map((c) => new Float64Array(c.size));
+    for (const row of [
+      [3, null, null, 1],
+      [-1, null, null, 1],
+      [0.5, null, null, 1],
+      [null, null, 7, 1],
+    ]) {
+      expect(() => aggregatesFromGroupingRows(domain, [row], fresh(), []), JSON.stringify(row)).to.throw(/the engine returned code .* for column/);
+    }
+    const hists = fresh();
+    expect(() => aggregatesFromGroupingRows(domain, [[0, 1, null, 5]], hists, [])).to.throw(/outside the grouping sets \(2 codes\)/);
+    expect(hists.map((h) => Array.from(h))).to.deep.equal(domain.columns.map((c) => new Array(c.size).fill(0)));
+  });
+
+  it("GIVEN column sizes THEN DuckDB's temporary code table uses one byte up to 255 codes, two up to 65,535, else four", () => {
+    expect([1, 255, 256, 65_535, 65_536, 1_000_000].map(codeType)).to.deep.equal(["UTINYINT", "UTINYINT", "USMALLINT", "USMALLINT", "INTEGER", "INTEGER"]);
   });
 
   it("GIVEN a path and options THEN DuckDB reads .parquet and .pq as Parquet, anything else as CSV, unless the format is given", () => {

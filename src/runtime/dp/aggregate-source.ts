@@ -54,6 +54,45 @@ function unitsExpression(column: string, s: ClampedSum): string {
 }
 
 /**
+ * Adds the rows of the DuckDB aggregates query to `histograms` and `sums` and returns the record count. A row is
+ * `c0 … c{d−1}, n, u0 … u{d−1}`: a row with one code (the others NULL or absent) is a histogram cell of n records, the
+ * row with none is the whole table (n records; each numeric column's clamped sum in grid units, NULL when every
+ * value is missing). Any other row is refused: an engine answer that cannot be a count is never added to a release.
+ *
+ * @throws Error naming the column of a code outside its domain, or a row with more than one code
+ * @internal exported for tests (the engine only ever returns the query's grouping sets)
+ */
+export function aggregatesFromGroupingRows(
+  domain: Domain,
+  rows: Iterable<readonly unknown[]>,
+  histograms: readonly Float64Array[],
+  sums: readonly (ClampedSum | undefined)[],
+): number {
+  const d = domain.columns.length;
+  let records = 0;
+  for (const r of rows) {
+    const present = [];
+    for (let i = 0; i < d; i++) if (r[i] !== null && r[i] !== undefined) present.push(i);
+    const n = Number(r[d]);
+    if (present.length === 0) {
+      records = n;
+      sums.forEach((s, i) => {
+        const u = r[d + 1 + i];
+        if (s && u !== null && u !== undefined) s.addUnits(Number(u));
+      });
+    } else if (present.length === 1) {
+      const i = present[0]!;
+      const code = Number(r[i]);
+      if (!Number.isInteger(code) || code < 0 || code >= histograms[i].length) throw new Error(`the engine returned code ${r[i]} for column ${domain.columns[i].name}`);
+      histograms[i][code] += n;
+    } else {
+      throw new Error(`the engine returned a row outside the grouping sets (${present.length} codes)`);
+    }
+  }
+  return records;
+}
+
+/**
  * The DuckDB source: counts a CSV or Parquet file (`format`, or from its extension) inside embedded DuckDB, in
  * bounded memory; only counts and sums come back.
  *
@@ -68,7 +107,6 @@ export function duckdbAggregateSource(path: string, options: DuckdbSourceOptions
     count(domain, histograms, sums) {
       return withDuckdb(options, async (run) => {
         headerIndex(domain, await duckdbColumns(run, path, format), path);
-        const d = domain.columns.length;
         const units = domain.columns.map((c, i) => (sums[i] ? `${unitsExpression(c.name, sums[i]!)} AS u${i}` : `NULL AS u${i}`));
         const codes = domain.columns.map((_, i) => `c${i}`).join(", ");
         const sumCols = domain.columns.map((_, i) => `SUM(u${i})`).join(", ");
@@ -77,27 +115,7 @@ export function duckdbAggregateSource(path: string, options: DuckdbSourceOptions
         const rows = await run(
           `SELECT ${codes}, COUNT(*) AS n, ${sumCols} FROM (SELECT ${codeColumns(domain, DUCKDB)}, ${units.join(", ")} FROM ${from}) GROUP BY GROUPING SETS (${sets})`,
         );
-        let records = 0;
-        for (const r of rows) {
-          const present = [];
-          for (let i = 0; i < d; i++) if (r[i] !== null && r[i] !== undefined) present.push(i);
-          const n = Number(r[d]);
-          if (present.length === 0) {
-            records = n;
-            sums.forEach((s, i) => {
-              const u = r[d + 1 + i];
-              if (s && u !== null && u !== undefined) s.addUnits(Number(u));
-            });
-          } else if (present.length === 1) {
-            const i = present[0]!;
-            const code = Number(r[i]);
-            if (!Number.isInteger(code) || code < 0 || code >= histograms[i].length) throw new Error(`the engine returned code ${r[i]} for column ${domain.columns[i].name}`);
-            histograms[i][code] += n;
-          } else {
-            throw new Error(`the engine returned a row outside the grouping sets (${present.length} codes)`);
-          }
-        }
-        return records;
+        return aggregatesFromGroupingRows(domain, rows, histograms, sums);
       });
     },
   };

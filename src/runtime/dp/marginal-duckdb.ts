@@ -101,6 +101,15 @@ export async function withDuckdb<T>(o: DuckdbSourceOptions, fn: (run: (sql: stri
 }
 
 /**
+ * The DuckDB type of a column's codes (0 … size − 1) in the temporary table: one byte up to 255 codes, two up to
+ * 65,535, else four.
+ * @internal exported for tests
+ */
+export function codeType(size: number): "UTINYINT" | "USMALLINT" | "INTEGER" {
+  return size <= 255 ? "UTINYINT" : size <= 65535 ? "USMALLINT" : "INTEGER";
+}
+
+/**
  * Counts the marginals of a CSV or Parquet file with embedded DuckDB.
  *
  * @example
@@ -118,9 +127,7 @@ export function duckdbSource(path: string, options: DuckdbSourceOptions = {}): M
         // One pass encodes every row into a temporary table of codes (compressed, spilled to disk past the memory
         // limit); each marginal is then a small GROUP BY over one or two of its columns.
         // Codes fit one byte for every ordinary schema (≤ 255 codes): 20M rows × 12 columns is then 240 MB.
-        const narrow = domain.columns
-          .map((c, i) => `CAST(c${i} AS ${c.size <= 255 ? "UTINYINT" : c.size <= 65535 ? "USMALLINT" : "INTEGER"}) AS c${i}`)
-          .join(", ");
+        const narrow = domain.columns.map((c, i) => `CAST(c${i} AS ${codeType(c.size)}) AS c${i}`).join(", ");
         await run(`CREATE TEMP TABLE codes AS SELECT ${narrow} FROM (SELECT ${codeColumns(domain, DUCKDB)} FROM ${from})`);
         const d = domain.columns.length;
         const rows: (number | bigint | null)[][] = [];

@@ -57,14 +57,25 @@ function toDuckdb(sql: string, table: string): string {
     .replace(/TRIM\(/g, "trim(");
 }
 
+/** Options of the fake. */
+export interface BigqueryFakeOptions {
+  /** Tables whose metadata has no `schema` (as BigQuery returns for a table created without columns). @default [] */
+  readonly withoutSchema?: readonly string[];
+}
+
 /** The fake. `tables` maps `<project>.<dataset>.<table>` to a CSV file holding its rows (loaded typed, as `bq load` would). */
 export class BigqueryFake {
   readonly queries: string[] = [];
+  /** The `location` field of each accepted query request (undefined when the client sent none). */
+  readonly locations: (string | undefined)[] = [];
   readonly refused: { sql: string; problems: string[] }[] = [];
   readonly requests: { method: string; path: string }[] = [];
   private server?: Server;
   url = "";
-  constructor(private readonly tables: Record<string, string>) {}
+  constructor(
+    private readonly tables: Record<string, string>,
+    private readonly options: BigqueryFakeOptions = {},
+  ) {}
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -100,12 +111,14 @@ export class BigqueryFake {
       const name = `${meta[1]}.${meta[2]}.${meta[3]}`;
       const path = this.tables[name];
       if (!path) return this.json(res, 404, { error: { code: 404, message: `Not found: Table ${name}`, status: "NOT_FOUND" } });
+      if (this.options.withoutSchema?.includes(name)) return this.json(res, 200, { kind: "bigquery#table", id: name });
       const fields = (await this.columnsOf(path)).map((n) => ({ name: n, type: "STRING" }));
       return this.json(res, 200, { kind: "bigquery#table", id: name, schema: { fields } });
     }
     const q = /^\/bigquery\/v2\/projects\/([^/]+)\/queries$/.exec(url.pathname);
     if (q && req.method === "POST") {
-      const sql = String((JSON.parse(body) as { query?: string }).query ?? "");
+      const request = JSON.parse(body) as { query?: string; location?: string };
+      const sql = String(request.query ?? "");
       const table = /FROM `([^`]+)`/.exec(sql)?.[1] ?? "";
       const path = this.tables[table];
       const problems = path ? countingQueryProblems(sql, table, await this.columnsOf(path)) : [`unknown table ${table}`];
@@ -114,6 +127,7 @@ export class BigqueryFake {
         return this.json(res, 400, { error: { code: 400, message: `fake BigQuery refused a query that is not a counting query: ${problems.join("; ")}`, status: "INVALID_ARGUMENT" } });
       }
       this.queries.push(sql);
+      this.locations.push(request.location);
       const rows = await withDuckdb({}, async (run) => {
         await run(`CREATE TABLE tbl AS SELECT * FROM read_csv('${path}', header = true)`);
         return run(toDuckdb(sql, table));
