@@ -225,6 +225,41 @@ describe("executor/DpNoiseServer", function () {
     expect(server.spends.map((s) => s.count)).to.deep.equal([1, 2, 3]);
   });
 
+  it("GIVEN twenty requests appearing at once (the directory lists them in its own order) THEN each is answered, and spent in id order", async () => {
+    // Prepared elsewhere and moved in with one rename (onto the empty request directory): one poll sees them all.
+    const d = join(outputDir, DP_NOISE_DIR);
+    const staged = join(dir, "staged");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(staged);
+    const ids = Array.from({ length: 20 }, (_, i) => `r${String(i + 1).padStart(2, "0")}`);
+    // Written in a scrambled order (neither sorted nor reversed).
+    for (const i of [7, 19, 2, 13, 0, 11, 5, 17, 9, 3, 15, 1, 18, 6, 12, 4, 16, 10, 14, 8]) {
+      await writeFile(join(staged, `request-${ids[i]}.json`), JSON.stringify({ ...BASE, count: i + 1 }));
+    }
+    await rename(staged, d);
+    for (let i = 0; i < 1000 && server.spends.length < 20; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server.spends.map((s) => s.count)).to.deep.equal(ids.map((_, i) => i + 1));
+    expect(server.spends.map((s) => s.seq)).to.deep.equal(ids.map((_, i) => i + 1));
+  });
+
+  it("GIVEN the job removed the request directory THEN serving goes on quietly (no failed poll) and stop() succeeds", async () => {
+    // A poll that failed would be a rejected promise nobody awaits (the timer started it).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      await rm(join(outputDir, DP_NOISE_DIR), { recursive: true });
+      // Several polls of a directory that is gone.
+      await new Promise((r) => setTimeout(r, 150));
+      await server.stop();
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).to.deep.equal([]);
+    expect(existsSync(join(outputDir, DP_NOISE_DIR))).to.equal(false);
+    expect(server.spends).to.deep.equal([]);
+  });
+
   it("GIVEN stop THEN the request directory is gone with its requests and answers (never an output), and nothing more is served", async () => {
     await ask("before-stop", BASE);
     await server.stop();
