@@ -260,6 +260,35 @@ describe("executor/DpNoiseServer", function () {
     expect(server.spends).to.deep.equal([]);
   });
 
+  it("GIVEN a ledger store that fails with a plain error THEN the answer is an internal error, and nothing is spent", async () => {
+    const { mkdir } = await import("node:fs/promises");
+    const otherOutput = join(dir, "output-2");
+    await mkdir(otherOutput);
+    const failing = await DpNoiseServer.start({
+      descriptor: room([]),
+      outputDir: otherOutput,
+      inputs: [{ provider: "acme", dataset: "claims" }],
+      job: JOB,
+      requestToken: async () => "unused",
+      ledgerStore: () => {
+        throw new Error("the disk is gone");
+      },
+    });
+    try {
+      const d = join(otherOutput, DP_NOISE_DIR);
+      await writeFile(join(d, ".x.tmp"), JSON.stringify(BASE));
+      await rename(join(d, ".x.tmp"), join(d, "request-x.json"));
+      const response = join(d, "response-x.json");
+      for (let i = 0; i < 400 && !existsSync(response); i++) await new Promise((r) => setTimeout(r, 10));
+      const a = JSON.parse(await readFile(response, "utf8")) as Answer;
+      expect(a.error?.code).to.equal("internal");
+      expect(a).not.to.have.property("noise");
+      expect(failing.spends).to.deep.equal([]);
+    } finally {
+      await failing.stop();
+    }
+  });
+
   it("GIVEN stop THEN the request directory is gone with its requests and answers (never an output), and nothing more is served", async () => {
     await ask("before-stop", BASE);
     await server.stop();
