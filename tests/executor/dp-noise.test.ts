@@ -225,6 +225,70 @@ describe("executor/DpNoiseServer", function () {
     expect(server.spends.map((s) => s.count)).to.deep.equal([1, 2, 3]);
   });
 
+  it("GIVEN twenty requests appearing at once (the directory lists them in its own order) THEN each is answered, and spent in id order", async () => {
+    // Prepared elsewhere and moved in with one rename (onto the empty request directory): one poll sees them all.
+    const d = join(outputDir, DP_NOISE_DIR);
+    const staged = join(dir, "staged");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(staged);
+    const ids = Array.from({ length: 20 }, (_, i) => `r${String(i + 1).padStart(2, "0")}`);
+    // Written in a scrambled order (neither sorted nor reversed).
+    for (const i of [7, 19, 2, 13, 0, 11, 5, 17, 9, 3, 15, 1, 18, 6, 12, 4, 16, 10, 14, 8]) {
+      await writeFile(join(staged, `request-${ids[i]}.json`), JSON.stringify({ ...BASE, count: i + 1 }));
+    }
+    await rename(staged, d);
+    for (let i = 0; i < 1000 && server.spends.length < 20; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server.spends.map((s) => s.count)).to.deep.equal(ids.map((_, i) => i + 1));
+    expect(server.spends.map((s) => s.seq)).to.deep.equal(ids.map((_, i) => i + 1));
+  });
+
+  it("GIVEN the job removed the request directory THEN serving goes on quietly (no failed poll) and stop() succeeds", async () => {
+    // A poll that failed would be a rejected promise nobody awaits (the timer started it).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      await rm(join(outputDir, DP_NOISE_DIR), { recursive: true });
+      // Several polls of a directory that is gone.
+      await new Promise((r) => setTimeout(r, 150));
+      await server.stop();
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    expect(unhandled).to.deep.equal([]);
+    expect(existsSync(join(outputDir, DP_NOISE_DIR))).to.equal(false);
+    expect(server.spends).to.deep.equal([]);
+  });
+
+  it("GIVEN a ledger store that fails with a plain error THEN the answer is an internal error, and nothing is spent", async () => {
+    const { mkdir } = await import("node:fs/promises");
+    const otherOutput = join(dir, "output-2");
+    await mkdir(otherOutput);
+    const failing = await DpNoiseServer.start({
+      descriptor: room([]),
+      outputDir: otherOutput,
+      inputs: [{ provider: "acme", dataset: "claims" }],
+      job: JOB,
+      requestToken: async () => "unused",
+      ledgerStore: () => {
+        throw new Error("the disk is gone");
+      },
+    });
+    try {
+      const d = join(otherOutput, DP_NOISE_DIR);
+      await writeFile(join(d, ".x.tmp"), JSON.stringify(BASE));
+      await rename(join(d, ".x.tmp"), join(d, "request-x.json"));
+      const response = join(d, "response-x.json");
+      for (let i = 0; i < 400 && !existsSync(response); i++) await new Promise((r) => setTimeout(r, 10));
+      const a = JSON.parse(await readFile(response, "utf8")) as Answer;
+      expect(a.error?.code).to.equal("internal");
+      expect(a).not.to.have.property("noise");
+      expect(failing.spends).to.deep.equal([]);
+    } finally {
+      await failing.stop();
+    }
+  });
+
   it("GIVEN stop THEN the request directory is gone with its requests and answers (never an output), and nothing more is served", async () => {
     await ask("before-stop", BASE);
     await server.stop();

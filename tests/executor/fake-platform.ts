@@ -55,7 +55,6 @@ export interface WrittenResult {
 
 /** The fake platform; every field is there for tests to inspect or change. */
 export class FakePlatform implements ExecutorPlatform {
-  readonly name = "fake";
   readonly sandbox = "none";
   readonly objects = new Map<string, Buffer>();
   /** wrapped key (base64) → data key. */
@@ -77,7 +76,14 @@ export class FakePlatform implements ExecutorPlatform {
   /** PATH of every command (the runtime probe fails without `python3` on it). */
   path = JOB_PATH;
 
-  constructor(readonly outputUri: string) {}
+  /**
+   * @param outputUri the job's result URI
+   * @param name the platform's name: `"local"` for what only a local room does (a debug-logs room keeps stderr)
+   */
+  constructor(
+    readonly outputUri: string,
+    readonly name: string = "fake",
+  ) {}
 
   async readObject(uri: string): Promise<Readable> {
     const b = this.objects.get(uri);

@@ -76,4 +76,16 @@ describe("executor/checkOutputs", () => {
     execFileSync("mkfifo", [join(dir, "sub", "pipe")]);
     expect(await codeOf(checkOutputs(dir, 1000))).to.equal("output-policy");
   });
+
+  it("GIVEN an output directory that cannot be read (gone) THEN output-policy, saying so without naming any path", async () => {
+    const dir = join(work, `gone${n++}`);
+    const err = await checkOutputs(dir, 1000).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(CleanRoomError);
+    expect((err as CleanRoomError).code).to.equal("output-policy");
+    expect((err as CleanRoomError).message).to.include("The job's outputs could not be read");
+    expect((err as CleanRoomError).message).not.to.include(dir);
+  });
 });

@@ -449,6 +449,15 @@ with open(os.path.join(os.environ["CLEANROOM_OUTPUT"], "answer.json"), "w") as f
     expect(receipt.error).to.match(/reproduce with the stage-1 data\)\.$/);
   });
 
+  it("GIVEN a Parquet dataset THEN the job sees <dataset>.parquet and the receipt names the input with its format", async () => {
+    // A failing job: the encrypted bytes are not a Parquet file, and the disclosure step (which would read it) never runs.
+    const main = 'import os, sys\nsys.exit(4 if os.path.isfile(os.path.join(os.environ["CLEANROOM_INPUTS"], "acme", "claims.parquet")) else 5)\n';
+    const providers = room([]).providers.map((p) => (p.name === "acme" ? { ...p, datasets: [{ name: "claims", stage1Method: "none", format: "parquet" }, ...p.datasets.slice(1)] } : p));
+    const receipt = await failed({ "main.py": main }, {}, { codePolicy: "any-job", providers } as Partial<CleanRoomDescriptor>);
+    expect(receipt.exitCode).to.equal(4);
+    expect(receipt.inputs).to.deep.equal([{ provider: "acme", dataset: "claims", format: "parquet", sha256: sha(CLAIMS), bytes: CLAIMS.length }]);
+  });
+
   it("GIVEN a room with job limits and a job stopped by SIGXCPU (exit 152) THEN cpu-limit", async () => {
     const receipt = await failed({ "main.py": "raise SystemExit(152)\n" }, {}, { local: { dir: "/nonexistent-room", attestationSocket: "a", brokerSocket: "b", insecureNoSandbox: true, jobLimits: { memoryMiB: 64, processes: 8, cpuSeconds: 7 } } } as Partial<CleanRoomDescriptor>);
     expect(receipt.errorCode).to.equal("cpu-limit");
