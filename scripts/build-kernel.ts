@@ -19,8 +19,8 @@ interface Wabt {
   parseWat(
     filename: string,
     source: string,
-    features: { readonly simd: boolean },
-  ): { validate(): void; toBinary(options: { readonly write_debug_names: boolean }): { readonly buffer: Uint8Array }; destroy(): void };
+    features: { readonly simd: boolean; readonly threads: boolean },
+  ): { validate(features: { readonly simd: boolean; readonly threads: boolean }): void; toBinary(options: { readonly write_debug_names: boolean }): { readonly buffer: Uint8Array }; destroy(): void };
 }
 
 /**
@@ -38,9 +38,11 @@ export async function loadWabt(): Promise<Wabt | undefined> {
 
 /** The text of scan-kernel-bytes.ts for the given .wat source. */
 export function kernelBytesSource(wabt: Wabt, wat: string): string {
-  const mod = wabt.parseWat("scan-kernel.wat", wat, { simd: true });
+  // SIMD for the 16-byte searches; threads for the shared memory that the scan's threads read one filter in.
+  const features = { simd: true, threads: true };
+  const mod = wabt.parseWat("scan-kernel.wat", wat, features);
   try {
-    mod.validate();
+    mod.validate(features);
     const { buffer } = mod.toBinary({ write_debug_names: false });
     const b64 = Buffer.from(buffer).toString("base64");
     const lines = b64.match(/.{1,100}/g) ?? [];

@@ -53,10 +53,15 @@ describe("runtime/disclosure/input-scan", () => {
       ...[1, 2, 3, 4].map((threads): [string, Parameters<typeof scanInput>[3]] => [`${threads} threads`, { engine: "js", threads, minParallelBytes: 0 }]),
     ];
     for (const [name, options] of runs) {
-      const hashes = await scanInput(file, from ?? 0, bloom.words, options);
-      expect(hashes, name).to.not.equal(undefined);
+      const found = await scanInput(file, from ?? 0, bloom.words, options);
+      expect(found, name).to.not.equal(undefined);
+      const hashes = found?.hashes ?? new Int32Array(0);
       const got: string[] = [];
-      for (let h = 0; h < (hashes ?? []).length; h += 2) got.push(`${hashes?.[h]}:${hashes?.[h + 1]}`);
+      for (let h = 0; h < hashes.length; h += 2) got.push(`${hashes[h]}:${hashes[h + 1]}`);
+      // Each one's first field passes the filter.
+      const firsts = found?.firsts ?? new Int32Array(0);
+      expect(firsts.length, name).to.equal(hashes.length);
+      for (let h = 0; h < firsts.length; h += 2) expect(bloom.get(firsts[h], firsts[h + 1]), name).to.equal(0);
       // A Bloom filter may let a few other records through; every wanted one must be there, each once.
       for (const w of want) expect(got.filter((g) => g === w), `${name}: ${w}`).to.have.length(1);
       expect(got.length).to.be.below(want.length + 50);

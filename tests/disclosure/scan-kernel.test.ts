@@ -8,7 +8,7 @@ import { KERNEL_BYTES_TS, KERNEL_WAT, kernelBytesSource, loadWabt } from "../../
 import { BloomBits64 } from "../../src/runtime/disclosure/hash-table.js";
 import { scanInput, scanRange } from "../../src/runtime/disclosure/input-scan.js";
 import { CsvRecordHasher } from "../../src/runtime/disclosure/record-hash.js";
-import { hashLinesWithKernel, ScanKernel, scanWithKernel } from "../../src/runtime/disclosure/scan-kernel.js";
+import { firstFieldsWithKernel, hashLinesWithKernel, matchLinesWithKernel, ScanKernel, scanWithKernel } from "../../src/runtime/disclosure/scan-kernel.js";
 
 /** A small deterministic generator (mulberry32), so that a failure can be replayed from its seed. */
 function rng(seed: number): () => number {
@@ -81,6 +81,15 @@ function recordHashes(lines: readonly string[]): number[] {
   return out;
 }
 
+/** The first fields' hashes (low half, high half, …) of the non-blank records among `lines`, by the reference hasher. */
+function firstHashes(lines: readonly string[]): number[] {
+  const out: number[] = [];
+  const h = new CsvRecordHasher((_lo, _hi, r) => out.push(r.firstLo, r.firstHi));
+  h.push(Buffer.from(lines.map((l) => `${l}\n`).join("")));
+  h.end();
+  return out;
+}
+
 function linesOf(candidates: Uint8Array): string[] {
   const text = Buffer.from(candidates).toString("utf8");
   return text === "" ? [] : text.slice(0, -1).split("\n");
@@ -119,6 +128,7 @@ describe("runtime/disclosure/scan-kernel", () => {
         const got = scanWithKernel(file, 0, bloom.words, fs, new ScanKernel(block));
         expect(got.quoted, `seed ${seed}`).to.equal(false);
         expect([...got.hashes], `seed ${seed}, block ${block}`).to.deep.equal(recordHashes(want));
+        expect([...got.firsts], `seed ${seed}, block ${block}`).to.deep.equal(firstHashes(want));
       }
       // scanRange gives the same records, but for a last record that ends inside its first field (given whatever its hash).
       const js = linesOf(scanRange({ file, start: 0, end: Buffer.byteLength(text), atRecord: true, words: bloom.words }, fs, 4096).candidates);
@@ -159,6 +169,70 @@ describe("runtime/disclosure/scan-kernel", () => {
         expect(seen).to.equal(Buffer.byteLength(text));
         expect(got.hashes, `seed ${seed}, block ${block}`).to.deep.equal(want);
         expect([...bloom.words], `seed ${seed}, block ${block}`).to.deep.equal([...wantBloom.words]);
+      }
+    }
+  });
+
+  it("GIVEN random quote-free CSVs THEN the kernel's first-field pass fills the filter and counts the records exactly as CsvRecordHasher does, and its line match gives the hash and index of each record whose first field passes", async () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const next = rng(2000 + seed);
+      const lines = randomLines(next, 100 + Math.floor(next() * 400));
+      const text = lines.map((l) => (next() < 0.2 ? `${l}\r` : l)).join("\n") + (next() < 0.5 ? "\n" : "");
+      const file = join(dir, `f${seed}.csv`);
+      await writeFile(file, text);
+      // The reference: every non-blank record's hash, first field's hash and index.
+      const records: { lo: number; hi: number; firstLo: number; firstHi: number; index: number }[] = [];
+      const wantBloom = new BloomBits64(256);
+      const h = new CsvRecordHasher((lo, hi, r) => {
+        records.push({ lo, hi, firstLo: r.firstLo, firstHi: r.firstHi, index: r.records });
+        wantBloom.set(r.firstLo, r.firstHi);
+      });
+      h.push(Buffer.from(text));
+      h.end();
+      // A second filter: the first fields of about a third of the records.
+      const some = new BloomBits64(64);
+      for (const r of records) if (next() < 0.33) some.set(r.firstLo, r.firstHi);
+      const want = records.filter((r) => some.get(r.firstLo, r.firstHi) === 0).flatMap((r) => [r.lo, r.hi, r.index, 0]);
+      for (const block of [64, 1000, 1 << 20]) {
+        // In a filter of the kernel's own (read in place) and in one copied in and out.
+        const kernel = new ScanKernel(block);
+        for (const bloom of [kernel.filter(256), new BloomBits64(256)]) {
+          let seen = 0;
+          const got = firstFieldsWithKernel(
+            file,
+            bloom.words,
+            (b) => {
+              seen += b.length;
+              return true;
+            },
+            fs,
+            kernel,
+          );
+          expect(got, `seed ${seed}, block ${block}`).to.deep.equal({ whole: true, records: records.length });
+          expect(seen).to.equal(Buffer.byteLength(text));
+          expect([...bloom.words], `seed ${seed}, block ${block}`).to.deep.equal([...wantBloom.words]);
+        }
+        for (const bloom of [some, kernel.filter(64)]) {
+          if (bloom !== some) bloom.words.set(some.words);
+          const entries: number[] = [];
+          const got = matchLinesWithKernel(file, bloom.words, (e) => entries.push(...e), fs, kernel);
+          expect(got, `seed ${seed}, block ${block}`).to.deep.equal({ whole: true, records: records.length });
+          expect(entries, `seed ${seed}, block ${block}`).to.deep.equal(want);
+        }
+      }
+    }
+  });
+
+  it("GIVEN a quote THEN the first-field pass and the line match say the file is not whole", async () => {
+    const file = join(dir, "fq.csv");
+    for (const text of [`a,b\n${"x,y\n".repeat(100)}c,"d"\n`, `a,b\n${",y\n".repeat(100)},"d"\n`, '"a\n']) {
+      await writeFile(file, text);
+      const bloom = new BloomBits64(64);
+      bloom.set(...firstFieldHash("x"));
+      bloom.set(...firstFieldHash(""));
+      for (const block of [64, 1 << 20]) {
+        expect(firstFieldsWithKernel(file, new BloomBits64(64).words, () => true, fs, new ScanKernel(block)).whole, text).to.equal(false);
+        expect(matchLinesWithKernel(file, bloom.words, () => {}, fs, new ScanKernel(block)).whole, text).to.equal(false);
       }
     }
   });
@@ -205,5 +279,10 @@ describe("runtime/disclosure/scan-kernel", () => {
     h.end();
     // The same kernel, with a filter of another size.
     expect(lineHashes(file, new BloomBits64(1 << 16).words, () => true, kernel).hashes).to.deep.equal(want);
+    // The line match: more entries than one call writes, each with its index, none counted twice.
+    const entries: number[] = [];
+    const got = matchLinesWithKernel(file, bloom.words, (e) => entries.push(...e), fs, kernel);
+    expect(got).to.deep.equal({ whole: true, records: lines.length });
+    expect(entries).to.deep.equal(lines.flatMap((_, i) => [want[2 * i], want[2 * i + 1], i, 0]));
   });
 });

@@ -116,11 +116,14 @@ export class BloomBits64 {
   private readonly bits: Int32Array;
   private readonly mask: number;
 
-  /** @param entries how many hashes will be added (16 bits are reserved for each) */
-  constructor(entries: number) {
+  /**
+   * @param entries how many hashes will be added (16 bits are reserved for each)
+   * @param storage makes the zeroed words (default: a new Int32Array), e.g. in a WebAssembly kernel's memory
+   */
+  constructor(entries: number, storage: (words: number) => Int32Array = (n) => new Int32Array(n)) {
     let nwords = 1 << 12;
     while (nwords * 2 < entries && nwords < 1 << 26) nwords *= 2;
-    this.bits = new Int32Array(nwords);
+    this.bits = storage(nwords);
     this.mask = nwords - 1;
   }
 

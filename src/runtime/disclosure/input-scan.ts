@@ -27,6 +27,14 @@ export interface RangeScan {
   readonly candidates: Uint8Array;
 }
 
+/** The records of an input that may equal an output line (their first field passed the filter). */
+export interface Candidates {
+  /** Each one's whole hash (CsvRecordHasher's): low half, high half, … */
+  readonly hashes: Int32Array;
+  /** Each one's first field's hash (`CsvRecordHasher.firstLo`, `firstHi`), in the same order. */
+  readonly firsts: Int32Array;
+}
+
 /** One byte range of an input to scan. */
 export interface RangeJob {
   readonly file: string;
@@ -305,8 +313,9 @@ export type ScanEngine = "wasm" | "js";
  * @param options `engine` (default `wasm`) and, for it, `kernel` (default: a new one); for `js`, `threads` (default:
  *   the cores, at most `MAX_SCAN_THREADS`) and `minParallelBytes` (default `PARALLEL_MIN_BYTES`): smaller inputs are
  *   scanned by this thread alone
- * @returns the candidate records' hashes (low half, high half, …), or undefined when the input holds a double quote
- *   (then the caller must read it with the quote-aware `CsvRecordHasher`)
+ * @returns the candidate records' hashes (low half, high half, …) and their first fields' (`firsts`, in the same
+ *   order), or undefined when the input holds a double quote (then the caller must read it with the quote-aware
+ *   `CsvRecordHasher`)
  * @throws the file system's error when the input cannot be read
  */
 export async function scanInput(
@@ -314,10 +323,10 @@ export async function scanInput(
   from: number,
   words: Int32Array,
   options: { readonly engine?: ScanEngine; readonly kernel?: ScanKernel; readonly threads?: number; readonly minParallelBytes?: number } = {},
-): Promise<Int32Array | undefined> {
+): Promise<Candidates | undefined> {
   if ((options.engine ?? "wasm") === "wasm") {
     const r = scanWithKernel(file, from, words, fs, options.kernel);
-    return r.quoted ? undefined : r.hashes;
+    return r.quoted ? undefined : { hashes: r.hashes, firsts: r.firsts };
   }
   const size = fs.statSync(file).size;
   const wanted = options.threads ?? Math.min(MAX_SCAN_THREADS, availableParallelism());
@@ -333,8 +342,12 @@ export async function scanInput(
   if (results.some((r) => r.quoted)) return undefined;
   // Candidates are whole records, one per line and quote-free: each is hashed in full.
   const hashes: number[] = [];
-  const hasher = new CsvRecordHasher((lo, hi) => hashes.push(lo, hi));
+  const firsts: number[] = [];
+  const hasher = new CsvRecordHasher((lo, hi, h) => {
+    hashes.push(lo, hi);
+    firsts.push(h.firstLo, h.firstHi);
+  });
   for (const r of results) hasher.push(r.candidates);
   hasher.end();
-  return Int32Array.from(hashes);
+  return { hashes: Int32Array.from(hashes), firsts: Int32Array.from(firsts) };
 }

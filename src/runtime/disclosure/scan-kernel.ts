@@ -2,12 +2,16 @@
  * The verbatim check's WebAssembly kernel (scan-kernel.wat) and its driver: a file is read straight into the kernel's
  * memory, block by block, and the kernel does the per-byte work: for an input (`scanWithKernel`, the default engine of
  * `input-scan.ts`), it hashes each record's first field, looks it up in the Bloom filter, finds the record's newline
- * 16 bytes at a time and hashes the few records that pass whole; for an output (`hashLinesWithKernel`), it hashes
- * every line whole and fills the filter. This thread only hands over blocks and collects hashes. Both give exactly
- * what `scanRange` and `CsvRecordHasher` give (tests compare them), in one thread: on a machine with few cores a worker
- * thread's start and its competition for the cores cost more than the scan it would take over.
+ * 16 bytes at a time and hashes the few records that pass whole; for an output, it puts each line's first field in the
+ * filter (`firstFieldsWithKernel`), later hashes whole only the lines whose first field a candidate record has
+ * (`matchLinesWithKernel`), or hashes every line whole (`hashLinesWithKernel`). This thread only hands over blocks and
+ * collects hashes. All give exactly what `scanRange` and `CsvRecordHasher` give (tests compare them).
+ *
+ * The kernel's memory is shared: the filter lives in it (`ScanKernel.filter`), so that no copy of it is made per file
+ * and a worker thread's instance can read it in place. Fresh memory is costly on the virtual machines a room runs on
+ * (each new page is a fault the host serves), so a check allocates as little of it as it can: one filter, one block.
  */
-import { IntList } from "./hash-table.js";
+import { BloomBits64, IntList } from "./hash-table.js";
 import type { ScanFs } from "./input-scan.js";
 import { SCAN_KERNEL_WASM_BASE64 } from "./scan-kernel-bytes.js";
 
@@ -16,94 +20,162 @@ const PAGE = 65536;
 /** Bytes the kernel reads at once: small enough that a block is still in the CPU's caches when the kernel reads it. */
 export const KERNEL_BLOCK = 1024 * 1024;
 
-/** Room for the kernel's batch of 32 records (16 bytes each). */
-const BATCH_BYTES = 32 * 16;
+/** The kernel memory's most pages (2 GiB: an address must stay positive as an i32). */
+const MAX_PAGES = 32768;
 
-/** Hashes the kernel writes per call (8 bytes each) before this thread drains them. */
+/** Room for the kernel's batch of 32 records (32 bytes each). */
+const BATCH_BYTES = 32 * 32;
+
+/** Entries the kernel writes per call (up to 16 bytes each) before this thread drains them. */
 const OUT_CAP = 16384;
 
+/** The scan's modes (scan-kernel.wat). */
+const PROBE = 0;
+const SET = 1;
+const PROBE_INDEXED = 2;
+
 // The few WebAssembly names used here (this project's type libraries do not declare the WebAssembly namespace).
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
+/** A WebAssembly memory (shared: its buffer is a SharedArrayBuffer, never detached by growth). */
+export interface WasmMemory {
+  readonly buffer: ArrayBufferLike;
+  /** Adds pages; returns the page count before, i.e. where the new pages start (each caller gets its own). */
   grow(pages: number): number;
 }
 interface WasmApi {
   readonly Module: new (bytes: Uint8Array) => object;
   readonly Instance: new (module: object, imports: object) => { readonly exports: object };
+  readonly Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
 }
 const WASM = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly;
 
 interface KernelExports {
-  readonly memory: WasmMemory;
   readonly count: { readonly value: number };
-  scan(from: number, filled: number, limit: number, bloom: number, mask: number, out: number, cap: number, batch: number): number;
+  readonly records: { value: number };
+  scan(from: number, filled: number, limit: number, bloom: number, mask: number, out: number, cap: number, batch: number, mode: number): number;
   lines(from: number, filled: number, bloom: number, mask: number, out: number, cap: number, batch: number): number;
 }
 
-/** The compiled kernel (immutable, so shared; each `ScanKernel` has its own instance and memory). */
+/** The compiled kernel (immutable, so shared; each `ScanKernel` has its own instance). */
 let compiled: object | undefined;
 
+/** The compiled kernel module (compiled once per thread, on first use). */
+export function kernelModule(): object {
+  compiled ??= new WASM.Module(Buffer.from(SCAN_KERNEL_WASM_BASE64, "base64"));
+  return compiled;
+}
+
+/** A new, empty kernel memory (one page, shared). */
+export function kernelMemory(): WasmMemory {
+  return new WASM.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+}
+
+/** Takes `bytes` (rounded up to pages) at the end of `memory`: returns their address, this caller's alone. */
+export function allocate(memory: WasmMemory, bytes: number): number {
+  return memory.grow(Math.ceil(bytes / PAGE)) * PAGE;
+}
+
 /**
- * One instance of the kernel and its memory: the Bloom filter at address 0, room for `OUT_CAP` entries, then the block
- * buffer. Creating one costs a memory of a few MiB (and, with many, garbage collections), so a check makes one and
- * passes it to each scan and each output's hashing; each call is synchronous, so calls never interleave. Layout: the
- * filter's words at address 0, `OUT_CAP` entries, the kernel's batch, the block buffer.
+ * One instance of the kernel on a memory (its own by default, or one shared with other threads' instances) and its
+ * regions in it: its entries and batch, its block buffer, and the filters it scans with. A check makes one and passes
+ * it to each scan and each output's hashing; each call is synchronous, so calls never interleave.
  */
 export class ScanKernel {
   /** The instance's exports. */
   readonly k: KernelExports;
-  /** Where the entries are written, the block buffer starts, and the filter's word mask (set by `load`). */
-  outBase = 0;
-  batchBase = 0;
-  bufBase = 0;
-  mask = 0;
-  /** The block buffer's size. */
+  readonly memory: WasmMemory;
+  /** Where the entries are written and the batch kept. */
+  readonly outBase: number;
+  readonly batchBase: number;
+  /** The block buffer and its size (a record longer than the block moves it to a larger region). */
+  bufBase: number;
   cap: number;
-  /** The memory's bytes (a new view after each growth). */
+  /** The filter the next call uses: its address and word mask (set by `load`). */
+  bloom = 0;
+  mask = 0;
+  /** The memory's bytes (a new view after a growth, by this thread or another). */
   mem: Uint8Array;
+  /** Filters made by `filter`, which `load` uses in place. */
+  private readonly own = new Set<Int32Array>();
+  /** Where `load` copies a filter made elsewhere (grown as needed). */
+  private copy: { at: number; words: number } | undefined;
 
-  /** @param block bytes read at once (a longer record grows the block) */
-  constructor(block: number = KERNEL_BLOCK) {
-    compiled ??= new WASM.Module(Buffer.from(SCAN_KERNEL_WASM_BASE64, "base64"));
-    this.k = new WASM.Instance(compiled, {}).exports as KernelExports;
+  /**
+   * @param block bytes read at once (a longer record grows the block)
+   * @param memory the memory to run on (default: a new one)
+   */
+  constructor(block: number = KERNEL_BLOCK, memory: WasmMemory = kernelMemory()) {
+    this.memory = memory;
+    this.k = new WASM.Instance(kernelModule(), { env: { memory } }).exports as KernelExports;
+    this.outBase = allocate(memory, OUT_CAP * 16 + BATCH_BYTES);
+    this.batchBase = this.outBase + OUT_CAP * 16;
     this.cap = block;
-    this.mem = new Uint8Array(this.k.memory.buffer);
+    this.bufBase = allocate(memory, block + 16);
+    this.mem = new Uint8Array(memory.buffer);
   }
 
-  /** Puts the filter's words at address 0 and lays the rest out after them. */
-  load(words: Int32Array): void {
-    this.outBase = words.length * 4;
-    this.batchBase = this.outBase + OUT_CAP * 8;
-    this.bufBase = this.batchBase + BATCH_BYTES;
-    this.mask = words.length - 1;
-    this.grow(this.cap);
-    new Int32Array(this.k.memory.buffer, 0, words.length).set(words);
-  }
-
-  /** Makes room for a block of `bytes` (plus 16 bytes of slack: room for a newline added after a last record). */
-  grow(bytes: number): Uint8Array {
-    const have = this.k.memory.buffer.byteLength / PAGE;
-    const pages = Math.ceil((this.bufBase + bytes + 16) / PAGE);
-    if (pages > have) this.k.memory.grow(pages - have);
-    this.mem = new Uint8Array(this.k.memory.buffer);
-    return this.mem;
-  }
-
-  /** The entries the last call wrote (pairs of i32). */
-  entries(): Int32Array {
-    return new Int32Array(this.k.memory.buffer, this.outBase, this.k.count.value * 2);
+  /** A Bloom filter for `entries` hashes that lives in the kernel's memory: scans read it in place. */
+  filter(entries: number): BloomBits64 {
+    return new BloomBits64(entries, (words) => {
+      const at = allocate(this.memory, words * 4);
+      const view = new Int32Array(this.memory.buffer, at, words);
+      this.own.add(view);
+      return view;
+    });
   }
 
   /**
-   * Reads `file` from `from` (a record's offset) into the block buffer, one block at a time, and calls `run` on the
-   * bytes held: it returns the address of the first record it did not consume (-1: a quote was met, stop). A record
-   * longer than the block grows it. A last record without a newline is given one.
+   * Makes `words` the filter of the next calls: in place when `filter` made it, else copied into the kernel's memory.
+   *
+   * @returns whether it was copied (then a call that sets bits must copy them back)
+   */
+  load(words: Int32Array): boolean {
+    this.mask = words.length - 1;
+    if (this.own.has(words)) {
+      this.bloom = words.byteOffset;
+      return false;
+    }
+    if (!this.copy || this.copy.words < words.length) this.copy = { at: allocate(this.memory, words.length * 4), words: words.length };
+    this.bloom = this.copy.at;
+    this.view(this.bloom + words.length * 4);
+    new Int32Array(this.memory.buffer, this.bloom, words.length).set(words);
+    return true;
+  }
+
+  /** The filter's words as the kernel holds them (after `load`). */
+  loaded(): Int32Array {
+    return new Int32Array(this.memory.buffer, this.bloom, this.mask + 1);
+  }
+
+  /** The memory's bytes, a view that reaches at least `end` (another thread may have grown the memory). */
+  view(end: number): Uint8Array {
+    if (this.mem.length < end) this.mem = new Uint8Array(this.memory.buffer);
+    return this.mem;
+  }
+
+  /** The entries the last call wrote, `width` i32 each. */
+  entries(width: number): Int32Array {
+    return new Int32Array(this.memory.buffer, this.outBase, this.k.count.value * width);
+  }
+
+  /**
+   * Reads `file` from `from` (a record's offset) to `to` (another record's offset, or the end of the file) into the
+   * block buffer, one block at a time, and calls `run` on the bytes held: it returns the address of the first record
+   * it did not consume (-1: a quote was met, stop). A record longer than the block grows it. A last record without a
+   * newline is given one.
    *
    * @param onRead sees each run of bytes read, before `run` does; false stops the reading
    * @returns false when `run` met a quote or `onRead` said stop, else true
    */
-  read(fs: ScanFs, file: string, from: number, onRead: (bytes: Uint8Array) => boolean, run: (start: number, end: number) => number): boolean {
-    const base = this.bufBase;
+  read(
+    fs: ScanFs,
+    file: string,
+    from: number,
+    to: number,
+    onRead: (bytes: Uint8Array) => boolean,
+    run: (start: number, end: number) => number,
+  ): boolean {
+    let base = this.bufBase;
+    let mem = this.view(base + this.cap + 16);
     const fd = fs.openSync(file, "r");
     try {
       // mem[base, base + filled) holds the file's bytes from offset pos.
@@ -112,13 +184,14 @@ export class ScanKernel {
       let eof = false;
       for (;;) {
         while (!eof && filled < this.cap) {
-          const n = fs.readSync(fd, this.mem, base + filled, this.cap - filled, pos + filled);
+          const want = Math.min(this.cap - filled, to - pos - filled);
+          const n = want > 0 ? fs.readSync(fd, mem, base + filled, want, pos + filled) : 0;
           if (n > 0) {
-            if (!onRead(this.mem.subarray(base + filled, base + filled + n))) return false;
+            if (!onRead(mem.subarray(base + filled, base + filled + n))) return false;
             filled += n;
           } else {
             eof = true;
-            if (filled > 0 && this.mem[base + filled - 1] !== LF) this.mem[base + filled++] = LF;
+            if (filled > 0 && mem[base + filled - 1] !== LF) mem[base + filled++] = LF;
           }
         }
         const end = base + filled;
@@ -128,10 +201,14 @@ export class ScanKernel {
         // `next` starts a record that runs past the bytes held, or that did not fit in the output: keep it, read on.
         const keep = next - base;
         if (keep === 0 && filled === this.cap) {
+          // A record longer than the block: a block twice as large, elsewhere (the memory cannot give back the old one).
           this.cap *= 2;
-          this.grow(this.cap);
+          this.bufBase = allocate(this.memory, this.cap + 16);
+          mem = this.view(this.bufBase + this.cap + 16);
+          mem.copyWithin(this.bufBase, base, end);
+          base = this.bufBase;
         } else {
-          this.mem.copyWithin(base, next, end);
+          mem.copyWithin(base, next, end);
           pos += keep;
           filled -= keep;
         }
@@ -144,34 +221,118 @@ export class ScanKernel {
 
 /** What `scanWithKernel` found. */
 export interface KernelScan {
-  /** A double quote was met: `hashes` may not be used. */
+  /** A double quote was met: `hashes` and `firsts` may not be used. */
   readonly quoted: boolean;
   /** Each non-blank record whose first field passed the filter: its whole hash (CsvRecordHasher's), low half first. */
   readonly hashes: Int32Array;
+  /** The same records' first fields' hashes (`CsvRecordHasher.firstLo`, `firstHi`), in the same order. */
+  readonly firsts: Int32Array;
+}
+
+/** Splits entries of four i32 (a hash, then two more) into two lists of pairs. */
+function splitQuads(quads: Int32Array, a: IntList, b: IntList): void {
+  const n = quads.length / 2;
+  a.reserve(n);
+  b.reserve(n);
+  for (let q = 0; q < quads.length; q += 4) {
+    a.data[a.length++] = quads[q];
+    a.data[a.length++] = quads[q + 1];
+    b.data[b.length++] = quads[q + 2];
+    b.data[b.length++] = quads[q + 3];
+  }
 }
 
 /**
- * Scans the records of `file` from `from` (a record's offset) to its end with the kernel: the hashes of the records
- * whose first field may be in the Bloom filter `words`, or `quoted` when the data holds a double quote.
+ * Scans the records of `file` from `from` (a record's offset) to `to` (default: its end) with the kernel: the hashes
+ * of the records whose first field may be in the Bloom filter `words`, or `quoted` when the data holds a double quote.
  *
  * @param kernel the kernel to run on (default: a new one)
+ * @param to where to stop: the offset of a record (the one after the last scanned), or the file's size
  * @throws the file system's error when the file cannot be read
  */
-export function scanWithKernel(file: string, from: number, words: Int32Array, fs: ScanFs, kernel: ScanKernel = new ScanKernel()): KernelScan {
+export function scanWithKernel(
+  file: string,
+  from: number,
+  words: Int32Array,
+  fs: ScanFs,
+  kernel: ScanKernel = new ScanKernel(),
+  to: number = Number.MAX_SAFE_INTEGER,
+): KernelScan {
   kernel.load(words);
   const hashes = new IntList(1 << 12);
+  const firsts = new IntList(1 << 12);
   const ok = kernel.read(
     fs,
     file,
     from,
+    to,
     () => true,
     (start, end) => {
-      const next = kernel.k.scan(start, end, end, 0, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
-      if (next >= 0) hashes.append(kernel.entries());
+      const next = kernel.k.scan(start, end, end, kernel.bloom, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase, PROBE);
+      if (next >= 0) splitQuads(kernel.entries(4), hashes, firsts);
       return next;
     },
   );
-  return { quoted: !ok, hashes: ok ? hashes.values() : new Int32Array(0) };
+  return ok ? { quoted: false, hashes: hashes.values(), firsts: firsts.values() } : { quoted: true, hashes: new Int32Array(0), firsts: new Int32Array(0) };
+}
+
+/**
+ * Puts the first field of every non-blank record of a quote-free CSV file in the Bloom filter `words` (in place), as
+ * CsvRecordHasher's `firstLo`/`firstHi` would, and counts those records.
+ *
+ * @param check sees every byte of the file, in order; false stops (e.g. the file is not UTF-8 text)
+ * @returns `whole`: false when the file held a double quote or `check` said stop (the filter may then hold some of
+ *   its first fields: more bits only let more records through the filter); `records`: the non-blank records
+ * @throws the file system's error when the file cannot be read
+ */
+export function firstFieldsWithKernel(
+  file: string,
+  words: Int32Array,
+  check: (bytes: Uint8Array) => boolean,
+  fs: ScanFs,
+  kernel: ScanKernel = new ScanKernel(),
+): { readonly whole: boolean; readonly records: number } {
+  const copied = kernel.load(words);
+  kernel.k.records.value = 0;
+  const whole = kernel.read(fs, file, 0, Number.MAX_SAFE_INTEGER, check, (start, end) =>
+    kernel.k.scan(start, end, end, kernel.bloom, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase, SET),
+  );
+  if (copied) words.set(kernel.loaded());
+  return { whole, records: kernel.k.records.value };
+}
+
+/**
+ * Hashes whole the records of a quote-free CSV file whose first field may be in the Bloom filter `words` (the
+ * candidates' first fields), and gives each one's hash with its index among the file's non-blank records (the index
+ * `CsvRecordHasher.records` gives: 0 for the first).
+ *
+ * @param sink receives entries of four i32 (hash low half, high half, index, 0), a run at a time, in file order (the
+ *   array is reused after the call returns)
+ * @returns `whole`: false when the file held a double quote; `records`: the non-blank records
+ * @throws the file system's error when the file cannot be read
+ */
+export function matchLinesWithKernel(
+  file: string,
+  words: Int32Array,
+  sink: (entries: Int32Array) => void,
+  fs: ScanFs,
+  kernel: ScanKernel = new ScanKernel(),
+): { readonly whole: boolean; readonly records: number } {
+  kernel.load(words);
+  kernel.k.records.value = 0;
+  const whole = kernel.read(
+    fs,
+    file,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    () => true,
+    (start, end) => {
+      const next = kernel.k.scan(start, end, end, kernel.bloom, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase, PROBE_INDEXED);
+      if (next >= 0) sink(kernel.entries(4));
+      return next;
+    },
+  );
+  return { whole, records: kernel.k.records.value };
 }
 
 /**
@@ -183,7 +344,7 @@ export function scanWithKernel(file: string, from: number, words: Int32Array, fs
  *   after the call returns)
  * @param kernel the kernel to run on (default: a new one)
  * @returns true when the whole file was hashed; false when it held a double quote or `check` said stop (then what
- *   `sink` received must be dropped, and the filter is unchanged)
+ *   `sink` received must be dropped, and the filter is unchanged unless `kernel.filter` made it)
  * @throws the file system's error when the file cannot be read
  */
 export function hashLinesWithKernel(
@@ -194,12 +355,12 @@ export function hashLinesWithKernel(
   fs: ScanFs,
   kernel: ScanKernel = new ScanKernel(),
 ): boolean {
-  kernel.load(words);
-  const ok = kernel.read(fs, file, 0, check, (start, end) => {
-    const next = kernel.k.lines(start, end, 0, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
-    if (next >= 0) sink(kernel.entries());
+  const copied = kernel.load(words);
+  const ok = kernel.read(fs, file, 0, Number.MAX_SAFE_INTEGER, check, (start, end) => {
+    const next = kernel.k.lines(start, end, kernel.bloom, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
+    if (next >= 0) sink(kernel.entries(2));
     return next;
   });
-  if (ok) words.set(new Int32Array(kernel.k.memory.buffer, 0, words.length));
+  if (ok && copied) words.set(kernel.loaded());
   return ok;
 }

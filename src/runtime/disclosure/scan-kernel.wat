@@ -1,18 +1,25 @@
 ;; The verbatim check's WebAssembly kernel (see scan-kernel.ts), for quote-free CSV bytes: it hashes fields exactly as
 ;; record-hash.ts's CsvRecordHasher does (same seeds, multipliers, blank rules, field and record finish), 16 bytes at a
 ;; time where it can (SIMD), and
-;; - `scan`: for each input record, looks its first field up in the Bloom filter of the outputs' first fields and
-;;   writes the whole hash of each record that passes;
+;; - `scan`: for each record, looks its first field up in a Bloom filter and writes the whole hash of each record that
+;;   passes (an input against the outputs' first fields; an output against the candidates' first fields, with each
+;;   line's index), or puts each record's first field in the filter (an output);
 ;; - `lines`: for each output line, writes its whole hash and puts its first field in the Bloom filter.
 ;; A double quote stops both (a newline may then be inside a field): the caller uses the quote-aware hasher instead.
+;;
+;; The memory is shared (imported): the threads that scan parts of one input each run an instance on it, reading the
+;; one filter in place; each has its own region for its block, batch and entries (all addresses are parameters).
 ;;
 ;; Built by `npm run build:kernel` (wabt's wat2wasm) into scan-kernel-bytes.ts; a test checks that the committed bytes
 ;; are this file's.
 (module
-  (memory (export "memory") 1)
+  ;; At most 2 GiB, so that an address is never negative as an i32 (-1 and -2 are the functions' signals).
+  (import "env" "memory" (memory 1 32768 shared))
 
   ;; Entries written by the last call to `scan` or `lines`.
   (global $count (export "count") (mut i32) (i32.const 0))
+  ;; Non-blank records met by `scan` in modes 1 and 2, across calls (the caller sets it to 0 before a file).
+  (global $records (export "records") (mut i32) (i32.const 0))
   ;; The last field's hash (two halves) and normalised length, set by $field.
   (global $fa (mut i32) (i32.const 0))
   (global $fb (mut i32) (i32.const 0))
@@ -142,21 +149,26 @@
     (global.set $flen (local.get $len))
     (local.get $j))
 
-;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
-  ;; ended by a newline). Each non-blank record whose first field may be in the Bloom filter (words at $bloom, $mask + 1
-  ;; of them, a power of two) is hashed whole and its hash written at $out as two i32, low half first; at most $cap.
-  ;; Returns the address of the first record not scanned (one that starts at or after $limit, runs past $filled, or did
-  ;; not fit in $out: the caller drains $out and calls again from there), or -1 when a double quote was met.
+  ;; Scans the records starting at $i, in order, while they start before $limit and end before $filled (a record is
+  ;; ended by a newline), in one of three modes, with a Bloom filter (words at $bloom, $mask + 1 of them, a power of two):
+  ;; - 0 (probe): each non-blank record whose first field may be in the filter is hashed whole and written at $out as
+  ;;   four i32: its hash (low half first) and its first field's hash (two halves);
+  ;; - 1 (set): each non-blank record's first field is put in the filter; nothing is written;
+  ;; - 2 (probe with index): as 0, but the four i32 are the hash, the record's index among the non-blank records
+  ;;   ($records before it), and 0.
+  ;; Modes 1 and 2 count the non-blank records in $records. At most $cap entries are written. Returns the address of
+  ;; the first record not scanned (one that starts at or after $limit, runs past $filled, or did not fit in $out: the
+  ;; caller drains $out and calls again from there), or -1 when a double quote was met.
   ;; Records are taken 32 at a time: their ends and filter words first, then the words are read one after the other,
   ;; so that the cache misses of a filter larger than the caches overlap instead of coming one per record. $batch is
-  ;; room for 32 entries of 16 bytes.
+  ;; room for 32 entries of 32 bytes.
   (func (export "scan")
     (param $i i32) (param $filled i32) (param $limit i32) (param $bloom i32) (param $mask i32) (param $out i32)
-    (param $cap i32) (param $batch i32) (result i32)
+    (param $cap i32) (param $batch i32) (param $mode i32) (result i32)
     (local $j i32) (local $e i32) (local $m i32) (local $bits i32) (local $v v128) (local $n i32) (local $nb i32)
-    (local $more i32) (local $p i32) (local $at i32)
+    (local $more i32) (local $p i32) (local $at i32) (local $word i32) (local $keep i32) (local $o i32)
     (loop $batches
-      ;; 1. Up to 32 records: each one's start, newline, filter word and bits.
+      ;; 1. Up to 32 records: each one's start, newline, filter word and bits, whether it is kept, its index.
       (local.set $nb (i32.const 0))
       (local.set $more (i32.const 1))
       (block $full
@@ -166,11 +178,23 @@
           (local.set $j (call $field (local.get $i) (local.get $filled)))
           (if (i32.eq (local.get $j) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
           (if (i32.eq (local.get $j) (i32.const -2)) (then (local.set $more (i32.const 0)) (br $full)))
-          ;; The record's newline (or a quote, which ends the scan): 16 bytes at a time, then one at a time near $filled.
+          ;; Whether the record is not blank: mode 0 finds out after the probe, for the few that pass (a blank record
+          ;; equals no line); modes 1 and 2 must know it now, and only a blank first field leaves it open: the record
+          ;; is then read whole (which also finds its newline).
+          (local.set $keep (i32.const 1))
           (local.set $e (local.get $j))
-          (if (i32.ne (i32.load8_u (local.get $j)) (i32.const 0x0a))
+          (if (i32.and (i32.ne (local.get $mode) (i32.const 0)) (i32.eqz (global.get $flen)))
             (then
-              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (local.set $e (call $record (local.get $i) (local.get $filled)))
+              (if (i32.eq (local.get $e) (i32.const -1)) (then (global.set $count (local.get $n)) (return (i32.const -1))))
+              (if (i32.eq (local.get $e) (i32.const -2)) (then (local.set $more (i32.const 0)) (br $full)))
+              (global.set $fa (global.get $firstA))
+              (global.set $fb (global.get $firstB))
+              (local.set $keep (i32.ne (global.get $nonBlank) (i32.const 0)))))
+          ;; The record's newline (or a quote, which ends the scan): 16 bytes at a time, then one at a time near $filled.
+          (if (i32.ne (i32.load8_u (local.get $e)) (i32.const 0x0a))
+            (then
+              (local.set $j (i32.add (local.get $e) (i32.const 1)))
               (block $found
                 (block $tail
                   (loop $vector
@@ -196,7 +220,7 @@
               (if (i32.eq (i32.load8_u (local.get $e)) (i32.const 0x22))
                 (then (global.set $count (local.get $n)) (return (i32.const -1))))))
           ;; Three bits of one word (shift counts are taken mod 32).
-          (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $nb) (i32.const 4))))
+          (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $nb) (i32.const 5))))
           (i32.store (local.get $at) (local.get $i))
           (i32.store offset=4 (local.get $at) (local.get $e))
           (i32.store offset=8 (local.get $at)
@@ -204,27 +228,50 @@
           (i32.store offset=12 (local.get $at)
             (i32.or (i32.shl (i32.const 1) (global.get $fb))
               (i32.or (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 5))) (i32.shl (i32.const 1) (i32.shr_u (global.get $fb) (i32.const 10))))))
+          (i32.store offset=16 (local.get $at) (local.get $keep))
+          (i32.store offset=20 (local.get $at) (global.get $records))
+          (global.set $records (i32.add (global.get $records) (select (local.get $keep) (i32.const 0) (local.get $mode))))
           (local.set $nb (i32.add (local.get $nb) (i32.const 1)))
           (local.set $i (i32.add (local.get $e) (i32.const 1)))
           (br $record)))
-      ;; 2. Their filter words, read one after the other; the records that pass are written out.
+      ;; 2. Their filter words, one after the other: set (mode 1), or read, and the records that pass written out.
       (local.set $p (i32.const 0))
       (block $probed
         (loop $probe
           (br_if $probed (i32.ge_u (local.get $p) (local.get $nb)))
-          (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $p) (i32.const 4))))
+          (local.set $at (i32.add (local.get $batch) (i32.shl (local.get $p) (i32.const 5))))
           (local.set $bits (i32.load offset=12 (local.get $at)))
-          (if (i32.eq (i32.and (i32.load (i32.load offset=8 (local.get $at))) (local.get $bits)) (local.get $bits))
+          (local.set $word (i32.load offset=8 (local.get $at)))
+          (if (i32.eq (local.get $mode) (i32.const 1))
             (then
-              (if (i32.eq (local.get $n) (local.get $cap))
-                (then (global.set $count (local.get $n)) (return (i32.load (local.get $at)))))
-              ;; Held whole between its start and its newline, quote-free: hashed whole (a blank one equals no line).
-              (drop (call $record (i32.load (local.get $at)) (local.get $filled)))
-              (if (global.get $nonBlank)
+              (if (i32.load offset=16 (local.get $at))
+                (then (i32.store (local.get $word) (i32.or (i32.load (local.get $word)) (local.get $bits))))))
+            (else
+              (if (i32.and
+                    (i32.eq (i32.and (i32.load (local.get $word)) (local.get $bits)) (local.get $bits))
+                    (i32.ne (i32.load offset=16 (local.get $at)) (i32.const 0)))
                 (then
-                  (i32.store (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))) (global.get $rlo))
-                  (i32.store (i32.add (local.get $out) (i32.add (i32.shl (local.get $n) (i32.const 3)) (i32.const 4))) (global.get $rhi))
-                  (local.set $n (i32.add (local.get $n) (i32.const 1)))))))
+                  (if (i32.eq (local.get $n) (local.get $cap))
+                    (then
+                      ;; This record and the ones after it are scanned again by the next call: uncount them.
+                      (global.set $count (local.get $n))
+                      (global.set $records (i32.load offset=20 (local.get $at)))
+                      (return (i32.load (local.get $at)))))
+                  ;; Held whole between its start and its newline, quote-free: hashed whole (a blank one equals no line).
+                  (drop (call $record (i32.load (local.get $at)) (local.get $filled)))
+                  (if (global.get $nonBlank)
+                    (then
+                      (local.set $o (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 4))))
+                      (i32.store (local.get $o) (global.get $rlo))
+                      (i32.store offset=4 (local.get $o) (global.get $rhi))
+                      (if (local.get $mode)
+                        (then
+                          (i32.store offset=8 (local.get $o) (i32.load offset=20 (local.get $at)))
+                          (i32.store offset=12 (local.get $o) (i32.const 0)))
+                        (else
+                          (i32.store offset=8 (local.get $o) (global.get $firstA))
+                          (i32.store offset=12 (local.get $o) (global.get $firstB))))
+                      (local.set $n (i32.add (local.get $n) (i32.const 1)))))))))
           (local.set $p (i32.add (local.get $p) (i32.const 1)))
           (br $probe)))
       (br_if $batches (local.get $more)))

@@ -2,14 +2,16 @@
  * No verbatim input rows: an output line that reproduces a whole input record, or that holds a combination of an
  * input's quasi-identifier columns that is unique in that input, is flagged.
  *
- * The outputs are small next to the inputs, so the index is built on the outputs' side: every line of every text
- * output is hashed once (`record-hash.ts` says why 64 bits are enough; a quote-free output by the WebAssembly kernel
- * of `scan-kernel.ts`), its hash kept in line order and its first field's in a Bloom filter. A quote-free CSV input
- * without quasi-identifiers is then scanned by first field (`input-scan.ts`, on the same kernel) and only the records
- * that pass are hashed whole; any other input is streamed once through
- * the quote-aware hasher, each record's hash looked up in a table of the lines' hashes (a record whose first field
- * starts no output line still skipped by a native newline search). Memory is bounded by the outputs (tens of bytes per
- * output line) plus, for inputs with quasi-identifiers, the combinations whose values all occur in some output.
+ * The outputs are small next to the inputs, so the index is built on the outputs' side: the first field of every line
+ * of every text output goes into a Bloom filter (`record-hash.ts` says why 64-bit hashes are enough). A quote-free CSV
+ * input without quasi-identifiers is then scanned by first field (`input-scan.ts`, on the WebAssembly kernel of
+ * `scan-kernel.ts`) and only the records that pass are hashed whole; a quote-free output is then read once more, and
+ * only its lines whose first field such a candidate has are hashed whole and compared. Any other input is streamed
+ * once through the quote-aware hasher, each record's hash looked up in a table of every line's hash (a record whose
+ * first field starts no output line still skipped by a native newline search). Memory is the filter (a few bytes per
+ * output line), plus tens of bytes per output line when a line's hash must be kept (an output with a quote, an input
+ * read by the quote-aware hasher), plus, for inputs with quasi-identifiers, the combinations whose values all occur in
+ * some output.
  *
  * Only positions and counts leave this module: never a line, a field or a value.
  */
@@ -22,9 +24,9 @@ import { parse } from "csv-parse/sync";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
-import { BloomBits64, HashMap64, IntList } from "./hash-table.js";
-import { dataStart, scanInput } from "./input-scan.js";
-import { hashLinesWithKernel, ScanKernel } from "./scan-kernel.js";
+import { type BloomBits64, HashMap64, IntList } from "./hash-table.js";
+import { type Candidates, dataStart, scanInput } from "./input-scan.js";
+import { firstFieldsWithKernel, hashLinesWithKernel, matchLinesWithKernel, ScanKernel } from "./scan-kernel.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -284,21 +286,28 @@ function lineHoldsUnique(h: CsvRecordHasher, u: UniqueIndex, out: Int32Array): b
 }
 
 /**
- * The input's records, after its header, that may equal an output line, by the parallel first-field scan
- * (`input-scan.ts`), each passed to `sink` with its hash. False when the input holds a double quote (or its header
+ * The input's records, after its header, that may equal an output line, by the first-field scan (`input-scan.ts`),
+ * each passed to `sink` with its hash and its first field's. False when the input holds a double quote (or its header
  * cannot be told by newlines alone): the caller then reads it with the quote-aware hasher.
  */
-async function scanFast(csv: string, key: string, firstFields: BloomBits64, kernel: ScanKernel, sink: (lo: number, hi: number) => void): Promise<boolean> {
-  let hashes: Int32Array | undefined;
+async function scanFast(
+  csv: string,
+  key: string,
+  firstFields: BloomBits64,
+  kernel: ScanKernel,
+  sink: (lo: number, hi: number, firstLo: number, firstHi: number) => void,
+): Promise<boolean> {
+  let found: Candidates | undefined;
   try {
     const from = dataStart(csv);
     if (from === undefined) return false;
-    hashes = await scanInput(csv, from, firstFields.words, { kernel });
+    found = await scanInput(csv, from, firstFields.words, { kernel });
   } catch (err) {
     throw new CleanRoomError("io-error", `Cannot read the input ${key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
   }
-  if (hashes === undefined) return false;
-  for (let h = 0; h < hashes.length; h += 2) sink(hashes[h], hashes[h + 1]);
+  if (found === undefined) return false;
+  const { hashes, firsts } = found;
+  for (let h = 0; h < hashes.length; h += 2) sink(hashes[h], hashes[h + 1], firsts[h], firsts[h + 1]);
   return true;
 }
 
@@ -324,54 +333,37 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   if (withQi.some((i) => (i.quasiIdentifiers?.length ?? 0) > 30)) {
     throw new CleanRoomError("invalid-policy", "An input declares more than 30 quasi-identifier columns; declare the few columns that identify people together");
   }
-  // 1. Every line of every text output: its hash, in line order (`lineLo`/`lineHi`), and its first field's in a Bloom
-  // filter. The table from hash to lines (`lineIndex`) is only built for an input read by the quote-aware hasher.
-  // Sized from the outputs' bytes (at most one line per 24 bytes, for most outputs), so the tables seldom grow.
+  // 1. Every text output: its lines' first fields in a Bloom filter, and its records counted. A quote-free output
+  // (without quasi-identifiers to check) is read by the WebAssembly kernel, which only does that: its lines are
+  // hashed whole later, and only those whose first field a candidate input record has (step 3). An output with a
+  // quote, or when quasi-identifiers are checked (which needs every field's hash), is hashed by CsvRecordHasher, its
+  // lines' hashes kept in line order (`lineLo`/`lineHi`, span `spans[f]`). The filter is sized from the outputs'
+  // bytes (at most one line per 24 bytes, for most outputs), so that it is seldom too full; the line lists are only
+  // written (memory is only touched) for the outputs that need them.
   let outputBytes = 0;
   for (const o of outputs) outputBytes += (await stat(o.file)).size;
   const expectedLines = Math.min(Math.ceil(outputBytes / 24) + 16, 1 << 26);
-  const firstFields = new BloomBits64(expectedLines);
+  // One kernel for every output and input (each call runs to its end before the next); the filter in its memory.
+  const kernel = new ScanKernel();
+  const firstFields = kernel.filter(expectedLines);
   const outputFields = new HashMap64(withQi.length > 0 ? 1 << 12 : 16);
   const lineLo = new IntList(expectedLines);
   const lineHi = new IntList(expectedLines);
   const text: boolean[] = [];
   const records: number[] = [];
-  const base: number[] = [];
-  // One kernel for every output and input (each call runs to its end before the next).
-  const kernel = new ScanKernel();
-  for (let f = 0; f < outputs.length; f++) {
-    const fileBase = lineLo.length;
-    base.push(fileBase);
-    let utf8 = new Utf8Check();
-    if (withQi.length === 0) {
-      // A quote-free output is hashed by the WebAssembly kernel; one with a quote (or quasi-identifiers, whose check
-      // needs every field's hash) by CsvRecordHasher below.
-      const whole = hashLinesWithKernel(
-        outputs[f].file,
-        firstFields.words,
-        (bytes) => {
-          utf8.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-          return utf8.ok;
-        },
-        (hashes) => appendPairs(hashes, lineLo, lineHi),
-        KERNEL_FS,
-        kernel,
-      );
-      if (whole) utf8.end();
-      if (!utf8.ok || whole) {
-        if (!utf8.ok) {
-          lineLo.length = fileBase;
-          lineHi.length = fileBase;
-        }
-        text.push(utf8.ok);
-        records.push(utf8.ok ? lineLo.length - fileBase : 0);
-        continue;
-      }
-      // A quote: the lines hashed so far are hashed again below.
-      lineLo.length = fileBase;
-      lineHi.length = fileBase;
-      utf8 = new Utf8Check();
+  const spans: ({ start: number; end: number } | undefined)[] = outputs.map(() => undefined);
+  /**
+   * Hashes output `f`'s lines into the lists, by the kernel when it holds no quote (`viaKernel`), else by
+   * CsvRecordHasher, which checks that it is UTF-8 text as it reads when given `utf8` (nothing is listed if not).
+   */
+  const listLines = async (f: number, viaKernel: boolean, utf8?: Utf8Check): Promise<void> => {
+    const start = lineLo.length;
+    if (viaKernel && hashLinesWithKernel(outputs[f].file, firstFields.words, () => true, (h) => appendPairs(h, lineLo, lineHi), KERNEL_FS, kernel)) {
+      spans[f] = { start, end: lineLo.length };
+      return;
     }
+    lineLo.length = start;
+    lineHi.length = start;
     const hasher = new CsvRecordHasher(
       (lo, hi, h) => {
         lineLo.push(lo);
@@ -382,28 +374,62 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
       withQi.length > 0,
     );
     await streamFile(outputs[f].file, (chunk) => {
-      utf8.push(chunk);
-      if (utf8.ok) hasher.push(chunk);
+      utf8?.push(chunk);
+      if (utf8?.ok !== false) hasher.push(chunk);
     });
-    utf8.end();
-    if (utf8.ok) hasher.end();
+    utf8?.end();
+    if (utf8?.ok === false) {
+      lineLo.length = start;
+      lineHi.length = start;
+      return;
+    }
+    hasher.end();
+    spans[f] = { start, end: lineLo.length };
+  };
+  for (let f = 0; f < outputs.length; f++) {
+    let utf8 = new Utf8Check();
+    if (withQi.length === 0) {
+      const r = firstFieldsWithKernel(
+        outputs[f].file,
+        firstFields.words,
+        (bytes) => {
+          utf8.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+          return utf8.ok;
+        },
+        KERNEL_FS,
+        kernel,
+      );
+      if (r.whole) utf8.end();
+      if (!utf8.ok || r.whole) {
+        text.push(utf8.ok);
+        records.push(utf8.ok ? r.records : 0);
+        continue;
+      }
+      // A quote: CsvRecordHasher reads it below, from its start.
+      utf8 = new Utf8Check();
+    }
+    await listLines(f, false, utf8);
     text.push(utf8.ok);
-    records.push(utf8.ok ? hasher.records : 0);
+    const span = spans[f];
+    records.push(span ? span.end - span.start : 0);
   }
 
   // 2. Each input once: mark the output lines equal to one of its records; count its quasi-identifier combinations.
-  const lineCount = lineLo.length;
-  const matched = new Uint8Array(lineCount);
-  // Hashes of input records, from the fast scan, that may equal an output line; compared with every line at the end.
+  // Hashes of input records, from the fast scan, that may equal an output line (and their first fields'): compared
+  // with the output lines at the end.
   const found = new HashMap64(1024);
-  let index: { lines: HashMap64; next: Int32Array } | undefined;
-  // Hash → lines, with equal lines chained through `next`: built once, when a record must be looked up as it is read.
-  const lineIndex = (): { lines: HashMap64; next: Int32Array } => {
+  const foundFirsts = new IntList(1024);
+  let index: { lines: HashMap64; next: Int32Array; matched: Uint8Array } | undefined;
+  // Hash → lines, with equal lines chained through `next`: built once, when a record must be looked up as it is read
+  // (every text output's lines are then listed).
+  const lineIndex = async (): Promise<{ lines: HashMap64; next: Int32Array; matched: Uint8Array }> => {
     if (index) return index;
+    for (let f = 0; f < outputs.length; f++) if (text[f] && !spans[f]) await listLines(f, true);
+    const lineCount = lineLo.length;
     const lines = new HashMap64(lineCount);
     const next = new Int32Array(lineCount);
     for (let id = 0; id < lineCount; id++) next[id] = lines.set(lineLo.data[id], lineHi.data[id], id);
-    index = { lines, next };
+    index = { lines, next, matched: new Uint8Array(lineCount) };
     return index;
   };
   const uniques: UniqueIndex[] = [];
@@ -424,8 +450,18 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
         idx = qi.map((c) => header.indexOf(c));
       }
       const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
-      if (!combos && (await scanFast(csv, input.key, firstFields, kernel, (lo, hi) => found.set(lo, hi, 0)))) continue;
-      const { lines, next } = lineIndex();
+      if (
+        !combos &&
+        (await scanFast(csv, input.key, firstFields, kernel, (lo, hi, firstLo, firstHi) => {
+          if (found.set(lo, hi, 0) < 0) {
+            foundFirsts.push(firstLo);
+            foundFirsts.push(firstHi);
+          }
+        }))
+      ) {
+        continue;
+      }
+      const { lines, next, matched } = await lineIndex();
       const widest = Math.max(-1, ...idx);
       const out = new Int32Array(2);
       const hasher = new CsvRecordHasher(
@@ -461,6 +497,11 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
     }
   }
 
+  // 3. The fast scan's candidates against the output lines: the listed lines by their hashes; the other outputs
+  // read again by the kernel, which hashes whole only the lines whose first field a candidate has.
+  const verbatimHits = outputs.map(() => new Hits());
+  const matched = index?.matched;
+  let candidateFirsts: BloomBits64 | undefined;
   if (found.size > 0) {
     // Most lines match no candidate: a bit per hash's low bits, small enough for the caches, rules them out before
     // the table (larger, one cache miss per lookup) is asked.
@@ -471,11 +512,47 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
     found.forEach((lo) => {
       maybe[(lo & mask) >>> 5] |= 1 << (lo & 31);
     });
-    const lo = lineLo.data;
-    const hi = lineHi.data;
-    for (let id = 0; id < lineCount; id++) {
-      const l = lo[id];
-      if ((maybe[(l & mask) >>> 5] & (1 << (l & 31))) !== 0 && found.get(l, hi[id]) >= 0) matched[id] = 1;
+    const isFound = (l: number, h: number): boolean => (maybe[(l & mask) >>> 5] & (1 << (l & 31))) !== 0 && found.get(l, h) >= 0;
+    for (let f = 0; f < outputs.length; f++) {
+      if (!text[f]) continue;
+      const span = spans[f];
+      if (span) {
+        const lo = lineLo.data;
+        const hi = lineHi.data;
+        for (let id = span.start; id < span.end; id++) if (isFound(lo[id], hi[id]) && matched) matched[id] = 1;
+        if (!matched) for (let id = span.start; id < span.end; id++) if (isFound(lo[id], hi[id])) verbatimHits[f].add(id - span.start);
+        continue;
+      }
+      if (!candidateFirsts) {
+        candidateFirsts = kernel.filter(foundFirsts.length / 2);
+        const ff = foundFirsts.data;
+        for (let c = 0; c < foundFirsts.length; c += 2) candidateFirsts.set(ff[c], ff[c + 1]);
+      }
+      const hits = verbatimHits[f];
+      let r: { readonly whole: boolean; readonly records: number };
+      try {
+        r = matchLinesWithKernel(
+          outputs[f].file,
+          candidateFirsts.words,
+          (e) => {
+            for (let q = 0; q < e.length; q += 4) if (isFound(e[q], e[q + 1])) hits.add(e[q + 2]);
+          },
+          KERNEL_FS,
+          kernel,
+        );
+      } catch (err) {
+        throw new CleanRoomError("io-error", `Cannot read the output ${outputs[f].path} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
+      }
+      // Read twice, the output must be the same both times (a job still writing it would be checked half).
+      if (!r.whole || r.records !== records[f]) {
+        throw new CleanRoomError("io-error", `The output ${outputs[f].path} changed while the verbatim-rows check read it; check it again when the job has ended`);
+      }
+    }
+  }
+  if (matched) {
+    for (let f = 0; f < outputs.length; f++) {
+      const span = spans[f];
+      if (span) for (let id = span.start; id < span.end; id++) if (matched[id]) verbatimHits[f].add(id - span.start);
     }
   }
 
@@ -501,11 +578,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
 
   const result = new Map<string, TextFacts>();
   for (let f = 0; f < outputs.length; f++) {
-    const verbatim = new Hits();
-    if (text[f]) {
-      const end = f + 1 < outputs.length ? base[f + 1] : lineCount;
-      for (let id = base[f]; id < end; id++) if (matched[id]) verbatim.add(id - base[f]);
-    }
+    const verbatim = verbatimHits[f];
     result.set(outputs[f].path, {
       text: text[f],
       records: records[f],
