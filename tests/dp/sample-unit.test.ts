@@ -78,6 +78,14 @@ describe("dp randomized rounding (scripted draws)", () => {
     }
   });
 
+  it("GIVEN a unit already handed out THEN the next draw is over the fractional parts left, not all of them", () => {
+    // 2 units over 3 cells of 2/3. After cell 0's unit the parts left sum to 4/3: u = 0.6 gives 0.8, past cell 1's 2/3,
+    // so cell 2. (Over the whole 2 + 2/3 it would pass both parts left.)
+    const s = scripted({ u: [0, 0.6] });
+    expect(arr(roundedCounts([1, 1, 1], 2, s.rng))).to.deep.equal([1, 0, 1]);
+    expect(s.left()).to.equal(0);
+  });
+
   it("GIVEN a non-integer total whose expected counts are all whole THEN the leftover unit goes to a cell with probability mass, never to an empty one", () => {
     // Each expected count is a whole number in double precision, yet their sum is below the total (by 4e-15).
     const probs = [15.000000000000004, 1.0000000000000002, 7.000000000000002, 0];
