@@ -80,8 +80,23 @@ describe("local broker: wrapped keys and broker keys", () => {
       expect(await readFile(join(keys, "acme.key"))).to.deep.equal(acme);
     });
 
-    it("WHEN a key is missing or not 32 bytes THEN io-error naming the provider", async () => {
-      expect(await loadBrokerKey(dir, "nobody").then(() => "loaded", (e: CleanRoomError) => e.code)).to.equal("io-error");
+    it("WHEN two room starts ensure the same keys at once THEN both succeed and one key stays, the one both then load", async () => {
+      const keys = join(dir, "keys");
+      await Promise.all([ensureBrokerKeys(keys, ["acme", "beta"]), ensureBrokerKeys(keys, ["acme", "beta"])]);
+      const acme = await loadBrokerKey(keys, "acme");
+      await ensureBrokerKeys(keys, ["acme"]);
+      expect((await loadBrokerKey(keys, "acme")).equals(acme)).to.equal(true);
+    });
+
+    it("WHEN a key cannot be created (its folder does not exist) THEN ensureBrokerKeys fails: only an existing key is skipped", async () => {
+      const err = await ensureBrokerKeys(join(dir, "keys"), ["acme", "absent-folder/beta"]).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+      expect(err?.code).to.equal("ENOENT");
+    });
+
+    it("WHEN a key is missing or not 32 bytes THEN io-error naming the provider, keeping the cause", async () => {
+      const missing = await loadBrokerKey(dir, "nobody").then(() => undefined, (e: CleanRoomError) => e);
+      expect(missing?.code).to.equal("io-error");
+      expect((missing?.cause as NodeJS.ErrnoException | undefined)?.code).to.equal("ENOENT");
       await writeFile(join(dir, "short.key"), randomBytes(31));
       const err = await loadBrokerKey(dir, "short").then(() => undefined, (e: CleanRoomError) => e);
       expect(err?.code).to.equal("io-error");

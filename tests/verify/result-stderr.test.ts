@@ -4,12 +4,13 @@
  * and a room that disagree on debug logs are refused. In process, so Stryker's per-test coverage sees these checks.
  */
 
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { type CleanRoomDescriptor, DEBUG_STDERR_MAX_BYTES } from "../../src/core/descriptor.js";
 import { sha256Hex } from "../../src/core/digest.js";
+import type { CleanRoomError } from "../../src/core/errors.js";
 import { type AttestationError, verifyResult } from "../../src/runtime/verify/index.js";
 import { rejectedWith } from "../thrown.js";
 import { buildResult, descriptor } from "./fixtures.js";
@@ -95,6 +96,26 @@ describe("verify/verifyResult kept stderr (debug-logs rooms)", function () {
     const big = await failed(over);
     await writeFile(join(big, "stderr.txt"), over);
     expect((await rejectedWith(verifyResult(big, { descriptor: debug }), "digest-mismatch")).problems).to.deep.equal(["stderr.txt: changed"]);
+  });
+
+  it("GIVEN a stderr.txt the verifier may not read THEN io-error naming it, not a digest mismatch", async () => {
+    const dir = await failed(STDERR);
+    const file = join(dir, "stderr.txt");
+    await writeFile(file, STDERR);
+    await chmod(file, 0o000);
+    // Root reads every file: verify as an unprivileged user (effective uid only, restored below), who can list the
+    // result but not open stderr.txt.
+    const asRoot = process.geteuid?.() === 0;
+    if (asRoot) await Promise.all([chmod(tmp, 0o755), chmod(dir, 0o755)]);
+    if (asRoot) process.seteuid?.(65534);
+    let err: CleanRoomError;
+    try {
+      err = await rejectedWith(verifyResult(dir, { descriptor: debug }), "io-error");
+    } finally {
+      if (asRoot) process.seteuid?.(0);
+    }
+    expect(err.message).to.include(file);
+    expect(err.cause).to.be.instanceOf(Error);
   });
 
   it("GIVEN a receipt and a room that disagree on debug logs THEN policy naming receipt.debugLogs, either way", async () => {

@@ -9,7 +9,6 @@
  *   job digest is one the provider approved.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
@@ -64,8 +63,13 @@ export async function ensureBrokerKeys(keysDir: string, providers: readonly stri
   await mkdir(keysDir, { recursive: true, mode: 0o700 });
   await chmod(keysDir, 0o700);
   for (const p of providers) {
-    const f = join(keysDir, `${p}.key`);
-    if (!existsSync(f)) await writeFile(f, randomBytes(32), { mode: 0o600, flag: "wx" });
+    // "wx" creates the key only if there is none, atomically: a key is never replaced, not even by a second room start
+    // racing this one (which then keeps the key the first one wrote).
+    try {
+      await writeFile(join(keysDir, `${p}.key`), randomBytes(32), { mode: 0o600, flag: "wx" });
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== "EEXIST") throw err;
+    }
   }
 }
 
