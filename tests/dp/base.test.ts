@@ -258,6 +258,44 @@ describe("dp public domain", () => {
     expect(["0", "5", "2.6"].map((v) => frac.encode(v))).to.deep.equal([0, 1, 1]);
   });
 
+  it("GIVEN integer columns THEN each bin's label runs from the first to the last integer encoded to it, found without walking the range (2^53 integers at once)", () => {
+    // The oracle: encode every integer of small ranges and collect each bin's first and last.
+    for (const [min, max, bins] of [
+      [-7, 30, 5],
+      [0, 9, 7],
+      [1, 1000, 13],
+      [-1000.5, 999.5, 6],
+    ]) {
+      const col = buildDomain({ columns: [{ name: "i", type: "numeric", min, max, bins, integer: true }] }).columns[0];
+      const first: number[] = [];
+      const last: number[] = [];
+      for (let v = Math.ceil(min); v <= Math.floor(max); v++) {
+        const b = col.encode(String(v));
+        first[b] ??= v;
+        last[b] = v;
+      }
+      expect(col.labels.slice(0, -1), `[${min}, ${max}] in ${bins}`).to.deep.equal(first.map((f, b) => (f === last[b] ? `${f}` : `${f}-${last[b]}`)));
+    }
+    // Every safe integer at once: four bins of 2^51 integers, at once (a walk would not end).
+    const top = Number.MAX_SAFE_INTEGER;
+    const wide = buildDomain({ columns: [{ name: "w", type: "numeric", min: 0, max: top, bins: 4, integer: true }] }).columns[0];
+    const q = 2 ** 51;
+    expect(wide.labels.slice(0, -1)).to.deep.equal([`0-${q - 1}`, `${q}-${2 * q - 1}`, `${2 * q}-${3 * q - 1}`, `${3 * q}-${top}`]);
+    expect([0, q - 1, q, 3 * q, top].map((v) => wide.encode(String(v)))).to.deep.equal([0, 0, 1, 3, 3]);
+    const rng = testRng("wide-decode");
+    for (let i = 0; i < 20; i++) expect(Number(wide.decode(3, rng))).to.be.within(3 * q, top);
+    // Past the integers a double holds exactly: refused, naming the column.
+    for (const [min, max] of [
+      [0, 2 ** 53],
+      [-(2 ** 53), 0],
+      [-(2 ** 52), 2 ** 52],
+    ]) {
+      const e = refuses(() => buildDomain({ columns: [{ name: "huge", type: "numeric", min, max, integer: true }] }));
+      expect((e as CleanRoomError & { problems?: string[] }).problems?.[0], `[${min}, ${max}]`).to.match(/\("huge"\) is integer but \[min, max\] reaches past the 2\^53 integers/);
+    }
+    expect(buildDomain({ columns: [{ name: "edge", type: "numeric", min: -(2 ** 52), max: 2 ** 52 - 1, integer: true }] }).columns[0].size).to.equal(17);
+  });
+
   it("GIVEN a real column THEN equal-width half-open bins (the last closed), clamped, decoded uniformly inside the bin", () => {
     const score = buildDomain(SCHEMA).columns[2];
     expect(score).to.include({ type: "numeric", size: 5, unknownCode: 4 });

@@ -116,15 +116,27 @@ describe("dp marginal sources (in-process, DuckDB, BigQuery)", function () {
     }
   });
 
-  it("GIVEN a column of 300 categories (codes past one byte) WHEN DuckDB counts it THEN its tables equal the in-process reader's", async () => {
+  it("GIVEN a column of 300 categories (codes past one byte) and an integer column of nearly 2^53 integers WHEN DuckDB counts them THEN its tables equal the in-process reader's", async () => {
     const cats = Array.from({ length: 300 }, (_, i) => `v${i}`);
-    const wide = buildDomain({ columns: [{ name: "many", type: "categorical", categories: cats }, { name: "sex", type: "categorical", categories: ["female", "male"] }] });
+    const top = 2 ** 53 - 2;
+    const wide = buildDomain({
+      columns: [
+        { name: "many", type: "categorical", categories: cats },
+        { name: "sex", type: "categorical", categories: ["female", "male"] },
+        // 2^53 − 1 integers in 5 bins: in doubles the top value's bin computes to 5, and only the clamp to bins − 1
+        // keeps it in the last bin (as encode's Math.min does).
+        { name: "big", type: "numeric", min: 0, max: top, bins: 5, integer: true },
+      ],
+    });
     const file = join(dir, "many.csv");
-    const lines = ["many,sex"];
-    for (let i = 0; i < 1_000; i++) lines.push(`v${(i * 7) % 310},${i % 3 === 0 ? "female" : "male"}`);
+    const lines = ["many,sex,big"];
+    const bigs = ["0", String(top), "", String(2 ** 52)];
+    for (let i = 0; i < 1_000; i++) lines.push(`v${(i * 7) % 310},${i % 3 === 0 ? "female" : "male"},${bigs[i % bigs.length]}`);
     writeFileSync(file, `${lines.join("\n")}\n`);
     const expected = await csvSource(file).measure(wide);
     expect(expected.oneWay(0)[299]).to.be.greaterThan(0);
+    // 0 → bin 0, 2^52 → bin 2, the top → bin 4 (the last), blanks unknown.
+    expect(Array.from(expected.oneWay(2))).to.deep.equal([250, 0, 250, 0, 250, 250]);
     expectSameTables(wide, await duckdbSource(file).measure(wide), expected);
   });
 

@@ -77,12 +77,25 @@ function numericDomain(c: ColumnSchema): ColumnDomain {
     const hi = Math.floor(max);
     const span = hi + 1 - lo;
     const binOf = (v: number) => Math.min(bins - 1, Math.floor(((v - lo) * bins) / span));
+    // Each bin's first and last integer, found by bisection on binOf (non-decreasing in v): a walk over every integer
+    // took time linear in the span (minutes for [0, 1e10]; forever past 2^53).
+    const firstAtLeast = (b: number) => {
+      let a = lo;
+      let z = hi + 1;
+      while (a < z) {
+        const m = a + Math.floor((z - a) / 2);
+        if (binOf(m) >= b) z = m;
+        else a = m + 1;
+      }
+      return a;
+    };
     const first = new Array<number>(bins).fill(Number.POSITIVE_INFINITY);
     const last = new Array<number>(bins).fill(Number.NEGATIVE_INFINITY);
-    for (let v = lo; v <= hi; v++) {
-      const b = binOf(v);
-      first[b] = Math.min(first[b], v);
-      last[b] = Math.max(last[b], v);
+    for (let b = 0; b < bins; b++) {
+      const f = firstAtLeast(b);
+      if (f > hi || binOf(f) !== b) continue;
+      first[b] = f;
+      last[b] = firstAtLeast(b + 1) - 1;
     }
     for (let b = 0; b < bins; b++) labels.push(first[b] === last[b] ? `${first[b]}` : `${first[b]}-${last[b]}`);
     labels.push(UNKNOWN_LABEL);
@@ -129,7 +142,9 @@ function dpSchemaProblems(schema: DatasetSchema, path: string): string[] {
     if (c.type === "numeric" && c.integer && typeof c.min === "number" && typeof c.max === "number") {
       const count = Math.floor(c.max) - Math.ceil(c.min) + 1;
       const bins = c.bins ?? SPEC_DEFAULTS.bins;
-      if (count < 1) out.push(`${path}.columns[${i}] ("${c.name}") is integer but [min, max] holds no integer`);
+      if (!Number.isSafeInteger(Math.ceil(c.min)) || !Number.isSafeInteger(Math.floor(c.max)) || Math.floor(c.max) - Math.ceil(c.min) >= 2 ** 53) {
+        out.push(`${path}.columns[${i}] ("${c.name}") is integer but [min, max] reaches past the 2^53 integers a double holds exactly; use bounds within ±9007199254740991, at most 2^53 apart`);
+      } else if (count < 1) out.push(`${path}.columns[${i}] ("${c.name}") is integer but [min, max] holds no integer`);
       else if (bins > count) {
         out.push(`${path}.columns[${i}].bins (${bins}) of "${c.name}" exceeds the ${count} integers in [min, max]; use bins <= ${count}`);
       }
