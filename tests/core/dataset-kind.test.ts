@@ -85,6 +85,12 @@ describe("core: dataset kinds (table, files)", () => {
       expect(receiptProblems(withField(validReceipt(), "inputs[0].kind", "table"))).to.deep.equal([`receipt.inputs[0].kind must be absent (a table) or "files" (got "table")`]);
     });
 
+    it("GIVEN a files input of an empty tree (0 files) THEN accepted; GIVEN a negative file count THEN refused", () => {
+      const files = (n: number) => ({ ...validReceipt(), inputs: [{ provider: "hospital-a", dataset: "patients", kind: "files", sha256: "d".repeat(64), bytes: 0, files: n }] });
+      expect(receiptProblems(files(0))).to.deep.equal([]);
+      expect(receiptProblems(files(-1))).to.deep.equal(["receipt.inputs[0].files must be the number of files of the tree (an integer >= 0)"]);
+    });
+
     it("GIVEN a table input with a file count THEN refused", () => {
       expect(receiptProblems(withField(validReceipt(), "inputs[0].files", 2))).to.deep.equal([`receipt.inputs[0].files is only for a files input (kind: "files")`]);
     });

@@ -12,6 +12,7 @@ import { dataCleanRoomProblems } from "../../src/components/index.js";
 import {
   type CleanRoomDescriptor,
   canonicalJson,
+  debugLogsOn,
   descriptorProblems,
   loadDescriptor,
   nonceForReceipt,
@@ -143,6 +144,53 @@ describe("debug logs: the receipt", () => {
     expect(receiptProblems({ ...failedReceipt(), debugLogs: true, stderr: { bytes: -1, sha256: "xyz", truncated: "no" } })).to.deep.equal([
       "receipt.stderr must be {bytes, sha256 (64 hex), truncated (boolean)}",
     ]);
+  });
+});
+
+describe("debug logs: receipt.stderr, one field wrong at a time", () => {
+  const SHAPE = "receipt.stderr must be {bytes, sha256 (64 hex), truncated (boolean)}";
+  const good = { bytes: 12, sha256: "d".repeat(64), truncated: false };
+  const problemsOf = (stderr: unknown) => receiptProblems({ ...failedReceipt(), debugLogs: true, stderr });
+
+  it("GIVEN an empty kept stderr (0 bytes) or a truncated one THEN valid", () => {
+    expect(problemsOf({ ...good, bytes: 0 })).to.deep.equal([]);
+    expect(problemsOf({ ...good, truncated: true })).to.deep.equal([]);
+  });
+
+  for (const [what, stderr] of [
+    ["a string instead of an object", "Traceback"],
+    ["null", null],
+    ["an array", [good]],
+    ["negative bytes", { ...good, bytes: -1 }],
+    ["fractional bytes", { ...good, bytes: 1.5 }],
+    ["bytes as a string", { ...good, bytes: "12" }],
+    ["no sha256", { bytes: 12, truncated: false }],
+    ["a sha256 that is a number", { ...good, sha256: 12 }],
+    ["a sha256 that is an array holding a valid digest", { ...good, sha256: ["d".repeat(64)] }],
+    ["a sha256 in upper case", { ...good, sha256: "D".repeat(64) }],
+    ["a sha256 of 63 hex digits", { ...good, sha256: "d".repeat(63) }],
+    ["no truncated", { bytes: 12, sha256: "d".repeat(64) }],
+    ["truncated as a string", { ...good, truncated: "false" }],
+  ] as const) {
+    it(`GIVEN a kept stderr with ${what} (everything else right) THEN refused, with that one problem`, () => {
+      expect(problemsOf(stderr)).to.deep.equal([SHAPE]);
+    });
+  }
+});
+
+describe("debug logs: debugLogsOn", () => {
+  it("GIVEN a local room with debugLogs: true THEN on", () => {
+    expect(debugLogsOn(debugRoom())).to.equal(true);
+  });
+
+  it("GIVEN a local room without the flag, or with a value other than true THEN off", () => {
+    expect(debugLogsOn(localDescriptor())).to.equal(false);
+    expect(debugLogsOn({ ...localDescriptor(), debugLogs: false })).to.equal(false);
+    expect(debugLogsOn({ ...localDescriptor(), debugLogs: "true" } as unknown as CleanRoomDescriptor)).to.equal(false);
+  });
+
+  it("GIVEN a GCP descriptor carrying debugLogs: true (built in code, never loaded) THEN off: only a local room keeps stderr", () => {
+    expect(debugLogsOn({ ...gcpDescriptor(), debugLogs: true })).to.equal(false);
   });
 });
 

@@ -198,4 +198,13 @@ describe("core/descriptor: edges", () => {
     // Guards the fixtures above: they change one field of descriptors whose policy pins this digest.
     expect(localDescriptor().executor.imageDigest).to.equal(EXECUTOR_DIGEST);
   });
+
+  it("GIVEN an output.disclosure that is not the resolved form, or a dataset disclosure that is not an object WHEN checked THEN each is named at its path", () => {
+    expect(problems(withField(localDescriptor(), "output.disclosure", { mode: "review" }))).to.deep.equal([
+      "descriptor.output.disclosure must be {mode, releaseOnPass, thresholds}; re-export the descriptor",
+    ]);
+    expect(problems(withField(localDescriptor(), "providers[0].datasets[0].disclosure", "strict"))).to.deep.equal([
+      'descriptor.providers[0].datasets[0].disclosure must be an object, e.g. {"quasiIdentifiers": ["age", "postcode"]}',
+    ]);
+  });
 });

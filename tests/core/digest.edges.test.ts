@@ -47,6 +47,12 @@ describe("core/digest: edges", () => {
     expect(await listFiles(dir)).to.deep.equal(["a-b", "a.c", "a/c", "a0"]);
   });
 
+  it("GIVEN no exclude option WHEN listed THEN nothing is left out, whatever the names (spaces included)", async () => {
+    // Pins the default exclusion list as empty: a default holding any name would silently drop that file from a job.
+    for (const f of ["Stryker was here", "notes x.txt"]) writeFileSync(join(dir, f), f);
+    expect(await listFiles(dir)).to.deep.equal(["Stryker was here", "notes x.txt"]);
+  });
+
   it("GIVEN two paths WHEN compared THEN -1, 1 or 0 by UTF-16 code units (not locale: 'B' before 'a')", () => {
     expect(comparePaths("B", "a")).to.equal(-1);
     expect(comparePaths("a", "B")).to.equal(1);

@@ -3,7 +3,7 @@
  * that are not objects, options, and fields that only some column types or methods allow.
  */
 import { expect } from "chai";
-import { CleanRoomError, specProblems, validateSpec } from "../../src/core/index.js";
+import { CleanRoomError, resolveSpec, specProblems, validateSpec } from "../../src/core/index.js";
 import { APPROVED_JOB, validSpec, withField } from "./fixtures.js";
 
 const problems = (path: string, value: unknown) => specProblems(withField(validSpec(), path, value));
@@ -57,5 +57,24 @@ describe("core/spec: edges", () => {
 
   it("GIVEN a bad spec WHEN validated THEN invalid-spec headed by what was validated", () => {
     expect(() => validateSpec(withField(validSpec(), "codePolicy", "x"))).to.throw(CleanRoomError, /^Invalid clean room spec: 1 problem:/);
+  });
+
+  it("GIVEN a dataset with disclosure settings WHEN resolved THEN the resolved dataset carries a copy of them; without THEN no disclosure field", () => {
+    const disclosure = { mode: "enforce", quasiIdentifiers: ["age", "sex"], minCellCount: 20 };
+    const spec = withField(validSpec(), "providers[0].datasets[0].disclosure", disclosure);
+    const ds = resolveSpec(spec).providers[0]!.datasets[0]!;
+    expect(ds.disclosure).to.deep.equal(disclosure);
+    // A copy: changing the spec afterwards does not change the resolved room.
+    expect(ds.disclosure).not.to.equal(spec.providers[0]!.datasets[0]!.disclosure);
+    expect(resolveSpec(validSpec()).providers[0]!.datasets[0]).not.to.have.property("disclosure");
+  });
+
+  it("GIVEN no extra top-level keys allowed THEN any unknown top-level key is refused, whatever its name", () => {
+    // Pins the default list of extra keys as empty (a caller such as the component passes its own).
+    for (const k of ["Stryker was here", "notes"]) {
+      const p = specProblems({ ...validSpec(), [k]: 1 });
+      expect(p).to.have.length(1);
+      expect(p[0]).to.match(new RegExp(`^spec\\.${k} is not a known field`));
+    }
   });
 });
