@@ -23,8 +23,8 @@ export const KERNEL_BLOCK = 1024 * 1024;
 /** The kernel memory's most pages (2 GiB: an address must stay positive as an i32). */
 const MAX_PAGES = 32768;
 
-/** Room for the kernel's batch of 32 records (32 bytes each). */
-const BATCH_BYTES = 32 * 32;
+/** Room for the kernel's batch of 128 records (32 bytes each). */
+const BATCH_BYTES = 128 * 32;
 
 /** Entries the kernel writes per call (up to 16 bytes each) before this thread drains them. */
 const OUT_CAP = 16384;
