@@ -5,6 +5,8 @@ import { expect } from "chai";
 import { BloomBits64 } from "../../src/runtime/disclosure/hash-table.js";
 import { dataStart, scanInput } from "../../src/runtime/disclosure/input-scan.js";
 import { CsvRecordHasher } from "../../src/runtime/disclosure/record-hash.js";
+import { ScanKernel, ScanWorker, scanWithKernel } from "../../src/runtime/disclosure/scan-kernel.js";
+import * as fs from "node:fs";
 
 /** A Bloom filter of the first fields of `lines`' records, as the verbatim check builds it from outputs. */
 function bloomOf(text: string): BloomBits64 {
@@ -65,6 +67,53 @@ describe("runtime/disclosure/input-scan", () => {
       // A Bloom filter may let a few other records through; every wanted one must be there, each once.
       for (const w of want) expect(got.filter((g) => g === w), `${name}: ${w}`).to.have.length(1);
       expect(got.length).to.be.below(want.length + 50);
+    }
+  });
+
+  it("GIVEN a scan worker and every split point of random files (a record straddling it, CRLF, blank lines, a last line without a newline, a quote in either half) THEN two threads give exactly what one gives", async () => {
+    let s = 11;
+    const next = () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s / 4294967296;
+    };
+    const pieces = ["k1", "k2", "", " ", "ab c", "\t", "é", "0123456789abcdefghij"];
+    const kernel = new ScanKernel(64);
+    const worker = new ScanWorker(kernel, 64);
+    try {
+      for (let round = 0; round < 8; round++) {
+        const lines = Array.from({ length: 20 }, () =>
+          Array.from({ length: 1 + Math.floor(next() * 3) }, () => pieces[Math.floor(next() * pieces.length)]).join(","),
+        );
+        const crlf = next() < 0.4;
+        let text = lines.map((l) => (crlf ? `${l}\r` : l)).join("\n") + (next() < 0.5 ? "\n" : "");
+        const quoted = round % 4 === 3;
+        if (quoted) {
+          const at = Math.floor(next() * text.length);
+          text = `${text.slice(0, at)}"${text.slice(at)}`;
+        }
+        const file = join(dir, `split${round}.csv`);
+        await writeFile(file, text);
+        const bloom = new BloomBits64(64);
+        const h = new CsvRecordHasher((_lo, _hi, r) => {
+          if (next() < 0.5) bloom.set(r.firstLo, r.firstHi);
+        });
+        h.push(Buffer.from(text.replace(/"/g, "")));
+        h.end();
+        const one = scanWithKernel(file, 0, bloom.words, fs, new ScanKernel());
+        expect(one.quoted, `round ${round}`).to.equal(quoted);
+        for (let split = 0; split <= Buffer.byteLength(text); split++) {
+          const two = await scanInput(file, 0, bloom.words, { kernel, worker, split, minParallelBytes: 0 });
+          if (quoted) expect(two, `round ${round}, split ${split}`).to.equal(undefined);
+          else {
+            expect([...(two?.hashes ?? [])], `round ${round}, split ${split}`).to.deep.equal([...one.hashes]);
+            expect([...(two?.firsts ?? [])], `round ${round}, split ${split}`).to.deep.equal([...one.firsts]);
+          }
+        }
+      }
+      // The worker did scan (none of its ranges fell back to this thread).
+      expect(worker.ranges).to.be.above(100);
+    } finally {
+      await worker.close();
     }
   });
 

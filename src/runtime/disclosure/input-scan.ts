@@ -4,7 +4,8 @@
  * first field is hashed (normalised exactly as `CsvRecordHasher` does) and looked up, and the record is skipped to its
  * end when it is certainly absent. The few records that pass are hashed whole, for the caller to look up.
  *
- * Two engines do it. `wasm` (the default): the WebAssembly kernel of scan-kernel.wat, in this thread (`scan-kernel.ts`).
+ * Two engines do it. `wasm` (the default): the WebAssembly kernel of scan-kernel.wat (`scan-kernel.ts`), in this
+ * thread, or in two: this one and a `ScanWorker` each take half of the records (cut at a newline), reading one filter.
  * `js`: `scanRange` below, with a native newline search per record, the file cut into byte ranges scanned in parallel
  * (this thread and worker threads). Either way, skipping to a newline is only sound when a newline always ends a
  * record, i.e. when no record is quoted: data that holds a double quote is therefore not scanned (the scan says
@@ -17,7 +18,7 @@ import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { CsvRecordHasher } from "./record-hash.js";
-import { type ScanKernel, scanWithKernel } from "./scan-kernel.js";
+import { type KernelScan, ScanKernel, type ScanWorker, scanWithKernel } from "./scan-kernel.js";
 
 /** What one scan of a byte range found. */
 export interface RangeScan {
@@ -254,6 +255,35 @@ const r = scanRange(workerData.job, require("node:fs"), workerData.block);
 parentPort.postMessage(r, r.candidates.byteLength > 0 ? [r.candidates.buffer] : []);
 `;
 
+/** `a` then `b`, in one array. */
+function concat(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * The offset of the first record that starts at or after `offset` (the byte after the first newline at or after
+ * `offset - 1`), or undefined when no newline follows (then no record starts there). Only sound for quote-free data,
+ * which is all the scan reads (a quote stops it).
+ */
+export function recordAfter(file: string, offset: number): number | undefined {
+  if (offset <= 0) return 0;
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    for (let pos = offset - 1; ; pos += buf.length) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (n <= 0) return undefined;
+      const nl = buf.subarray(0, n).indexOf(0x0a);
+      if (nl >= 0) return pos + nl + 1;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * Where an input's data records start: after its header, the first line with a non-blank byte (a byte-order mark
  * first is skipped). Undefined when that cannot be told by newlines alone (a quote before the header's end, or no
@@ -310,9 +340,10 @@ export type ScanEngine = "wasm" | "js";
  * `MAX_SCAN_THREADS` threads (this one and workers). Both give the whole hash (`CsvRecordHasher`'s) of every
  * non-blank record whose first field passes the filter, in file order.
  *
- * @param options `engine` (default `wasm`) and, for it, `kernel` (default: a new one); for `js`, `threads` (default:
- *   the cores, at most `MAX_SCAN_THREADS`) and `minParallelBytes` (default `PARALLEL_MIN_BYTES`): smaller inputs are
- *   scanned by this thread alone
+ * @param options `engine` (default `wasm`) and, for it, `kernel` (default: a new one), `worker` (a `ScanWorker` on
+ *   that kernel: it scans the records from `split`, default the middle, while this thread scans those before); for
+ *   `js`, `threads` (default: the cores, at most `MAX_SCAN_THREADS`); for both, `minParallelBytes` (default
+ *   `PARALLEL_MIN_BYTES`): smaller inputs are scanned by this thread alone
  * @returns the candidate records' hashes (low half, high half, …) and their first fields' (`firsts`, in the same
  *   order), or undefined when the input holds a double quote (then the caller must read it with the quote-aware
  *   `CsvRecordHasher`)
@@ -322,11 +353,36 @@ export async function scanInput(
   file: string,
   from: number,
   words: Int32Array,
-  options: { readonly engine?: ScanEngine; readonly kernel?: ScanKernel; readonly threads?: number; readonly minParallelBytes?: number } = {},
+  options: {
+    readonly engine?: ScanEngine;
+    readonly kernel?: ScanKernel;
+    readonly worker?: ScanWorker;
+    readonly split?: number;
+    readonly threads?: number;
+    readonly minParallelBytes?: number;
+  } = {},
 ): Promise<Candidates | undefined> {
   if ((options.engine ?? "wasm") === "wasm") {
-    const r = scanWithKernel(file, from, words, fs, options.kernel);
-    return r.quoted ? undefined : { hashes: r.hashes, firsts: r.firsts };
+    const kernel = options.kernel ?? new ScanKernel();
+    const worker = options.worker;
+    const size = fs.statSync(file).size;
+    const split =
+      worker && size - from >= (options.minParallelBytes ?? PARALLEL_MIN_BYTES)
+        ? recordAfter(file, Math.max(from, options.split ?? from + Math.floor((size - from) / 2)))
+        : undefined;
+    if (!worker || split === undefined || split <= from || split >= size) {
+      const r = scanWithKernel(file, from, words, fs, kernel);
+      return r.quoted ? undefined : { hashes: r.hashes, firsts: r.firsts };
+    }
+    // Two threads: the worker scans the records from `split` on while this one scans those before it, both reading
+    // the one filter in the kernel's shared memory.
+    const shared = kernel.adopt(words);
+    const theirs = worker.scan(file, split, Number.MAX_SAFE_INTEGER, shared).catch(() => undefined);
+    const mine = scanWithKernel(file, from, shared, fs, kernel, split);
+    // A worker that could not run: this thread scans its range.
+    const rest: KernelScan = (await theirs) ?? scanWithKernel(file, split, shared, fs, kernel);
+    if (mine.quoted || rest.quoted) return undefined;
+    return { hashes: concat(mine.hashes, rest.hashes), firsts: concat(mine.firsts, rest.firsts) };
   }
   const size = fs.statSync(file).size;
   const wanted = options.threads ?? Math.min(MAX_SCAN_THREADS, availableParallelism());

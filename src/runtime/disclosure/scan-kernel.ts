@@ -12,10 +12,10 @@
  * (each new page is a fault the host serves), so a check allocates as little of it as it can: one filter, one block.
  */
 import { BloomBits64, IntList } from "./hash-table.js";
+import { Worker } from "node:worker_threads";
 import type { ScanFs } from "./input-scan.js";
 import { SCAN_KERNEL_WASM_BASE64 } from "./scan-kernel-bytes.js";
 
-const LF = 0x0a;
 const PAGE = 65536;
 /** Bytes the kernel reads at once: small enough that a block is still in the CPU's caches when the kernel reads it. */
 export const KERNEL_BLOCK = 1024 * 1024;
@@ -23,8 +23,8 @@ export const KERNEL_BLOCK = 1024 * 1024;
 /** The kernel memory's most pages (2 GiB: an address must stay positive as an i32). */
 const MAX_PAGES = 32768;
 
-/** Room for the kernel's batch of 32 records (32 bytes each). */
-const BATCH_BYTES = 32 * 32;
+/** Room for the kernel's batch of 128 records (32 bytes each). */
+const BATCH_BYTES = 128 * 32;
 
 /** Entries the kernel writes per call (up to 16 bytes each) before this thread drains them. */
 const OUT_CAP = 16384;
@@ -141,6 +141,19 @@ export class ScanKernel {
     return true;
   }
 
+  /**
+   * `words` as a filter in this kernel's memory: itself when `filter` made it, else a copy (in a region of its own),
+   * which other threads' instances can read while this one scans.
+   */
+  adopt(words: Int32Array): Int32Array {
+    if (this.own.has(words)) return words;
+    const at = allocate(this.memory, words.length * 4);
+    const view = new Int32Array(this.memory.buffer, at, words.length);
+    view.set(words);
+    this.own.add(view);
+    return view;
+  }
+
   /** The filter's words as the kernel holds them (after `load`). */
   loaded(): Int32Array {
     return new Int32Array(this.memory.buffer, this.bloom, this.mask + 1);
@@ -157,15 +170,7 @@ export class ScanKernel {
     return new Int32Array(this.memory.buffer, this.outBase, this.k.count.value * width);
   }
 
-  /**
-   * Reads `file` from `from` (a record's offset) to `to` (another record's offset, or the end of the file) into the
-   * block buffer, one block at a time, and calls `run` on the bytes held: it returns the address of the first record
-   * it did not consume (-1: a quote was met, stop). A record longer than the block grows it. A last record without a
-   * newline is given one.
-   *
-   * @param onRead sees each run of bytes read, before `run` does; false stops the reading
-   * @returns false when `run` met a quote or `onRead` said stop, else true
-   */
+  /** Reads `file` from `from` to `to` through the block buffer: see `readBlocks`. */
   read(
     fs: ScanFs,
     file: string,
@@ -174,48 +179,85 @@ export class ScanKernel {
     onRead: (bytes: Uint8Array) => boolean,
     run: (start: number, end: number) => number,
   ): boolean {
-    let base = this.bufBase;
-    let mem = this.view(base + this.cap + 16);
-    const fd = fs.openSync(file, "r");
-    try {
-      // mem[base, base + filled) holds the file's bytes from offset pos.
-      let pos = from;
-      let filled = 0;
-      let eof = false;
-      for (;;) {
-        while (!eof && filled < this.cap) {
-          const want = Math.min(this.cap - filled, to - pos - filled);
-          const n = want > 0 ? fs.readSync(fd, mem, base + filled, want, pos + filled) : 0;
-          if (n > 0) {
-            if (!onRead(mem.subarray(base + filled, base + filled + n))) return false;
-            filled += n;
-          } else {
-            eof = true;
-            if (filled > 0 && mem[base + filled - 1] !== LF) mem[base + filled++] = LF;
-          }
-        }
-        const end = base + filled;
-        const next = run(base, end);
-        if (next < 0) return false;
-        if (eof && next === end) return true;
-        // `next` starts a record that runs past the bytes held, or that did not fit in the output: keep it, read on.
-        const keep = next - base;
-        if (keep === 0 && filled === this.cap) {
-          // A record longer than the block: a block twice as large, elsewhere (the memory cannot give back the old one).
-          this.cap *= 2;
-          this.bufBase = allocate(this.memory, this.cap + 16);
-          mem = this.view(this.bufBase + this.cap + 16);
-          mem.copyWithin(this.bufBase, base, end);
-          base = this.bufBase;
+    return readBlocks(this, fs, file, from, to, onRead, run);
+  }
+}
+
+/** A block buffer in a kernel memory (`ScanKernel`'s, or a worker's): where it is, its size, a view of the memory. */
+export interface BlockLane {
+  readonly memory: WasmMemory;
+  mem: Uint8Array;
+  bufBase: number;
+  cap: number;
+}
+
+/**
+ * Reads `file` from `from` (a record's offset) to `to` (another record's offset, or past the end of the file) into
+ * the lane's block buffer, one block at a time, and calls `run` on the bytes held: it returns the address of the first
+ * record it did not consume (-1: a quote was met, stop). A record longer than the block moves it to a region twice as
+ * large. A last record without a newline is given one. Self-contained (it names nothing outside itself but `Math` and
+ * `Uint8Array`): its source text also runs in the scan worker (`ScanWorker`).
+ *
+ * @param onRead sees each run of bytes read, before `run` does; false stops the reading
+ * @returns false when `run` met a quote or `onRead` said stop, else true
+ */
+export function readBlocks(
+  lane: BlockLane,
+  fs: ScanFs,
+  file: string,
+  from: number,
+  to: number,
+  onRead: (bytes: Uint8Array) => boolean,
+  run: (start: number, end: number) => number,
+): boolean {
+  const LF = 0x0a;
+  const PAGE = 65536;
+  let base = lane.bufBase;
+  // A view that reaches `end` (this thread or another may have grown the memory since the last one was made).
+  const view = (end: number): Uint8Array => {
+    if (lane.mem.length < end) lane.mem = new Uint8Array(lane.memory.buffer);
+    return lane.mem;
+  };
+  let mem = view(base + lane.cap + 16);
+  const fd = fs.openSync(file, "r");
+  try {
+    // mem[base, base + filled) holds the file's bytes from offset pos.
+    let pos = from;
+    let filled = 0;
+    let eof = false;
+    for (;;) {
+      while (!eof && filled < lane.cap) {
+        const want = Math.min(lane.cap - filled, to - pos - filled);
+        const n = want > 0 ? fs.readSync(fd, mem, base + filled, want, pos + filled) : 0;
+        if (n > 0) {
+          if (!onRead(mem.subarray(base + filled, base + filled + n))) return false;
+          filled += n;
         } else {
-          mem.copyWithin(base, next, end);
-          pos += keep;
-          filled -= keep;
+          eof = true;
+          if (filled > 0 && mem[base + filled - 1] !== LF) mem[base + filled++] = LF;
         }
       }
-    } finally {
-      fs.closeSync(fd);
+      const end = base + filled;
+      const next = run(base, end);
+      if (next < 0) return false;
+      if (eof && next === end) return true;
+      // `next` starts a record that runs past the bytes held, or that did not fit in the output: keep it, read on.
+      const keep = next - base;
+      if (keep === 0 && filled === lane.cap) {
+        // A record longer than the block: a block twice as large, elsewhere (the memory cannot give back the old one).
+        lane.cap *= 2;
+        lane.bufBase = lane.memory.grow(Math.ceil((lane.cap + 16) / PAGE)) * PAGE;
+        mem = view(lane.bufBase + lane.cap + 16);
+        mem.copyWithin(lane.bufBase, base, end);
+        base = lane.bufBase;
+      } else {
+        mem.copyWithin(base, next, end);
+        pos += keep;
+        filled -= keep;
+      }
     }
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -363,4 +405,138 @@ export function hashLinesWithKernel(
   });
   if (ok && copied) words.set(kernel.loaded());
   return ok;
+}
+
+/** A range of an input for the scan worker: records from `from` to `to`, with the filter at `bloom` (`mask`). */
+interface WorkerJob {
+  readonly file: string;
+  readonly from: number;
+  readonly to: number;
+  readonly bloom: number;
+  readonly mask: number;
+}
+
+/** The scan worker's answer: the candidates (four i32 each, as `scan` writes them) or the error it met. */
+type WorkerAnswer = { readonly quoted: boolean; readonly quads: Int32Array } | { readonly error: string };
+
+/** What the scan worker is started with. */
+interface WorkerSetup {
+  readonly module: object;
+  readonly memory: WasmMemory;
+  readonly block: number;
+  readonly outCap: number;
+  readonly batchBytes: number;
+}
+
+/**
+ * The scan worker's side: an instance of the kernel on the check's shared memory (the filter is read in place), with
+ * its own entries, batch and block, scanning each range it is sent in the probe mode. Self-contained (everything
+ * comes in as a parameter): its source text is what the worker runs, so the same code runs under ts-node and from
+ * dist/.
+ */
+export function kernelWorkerMain(
+  setup: WorkerSetup,
+  port: { on(event: "message", fn: (job: WorkerJob) => void): void; postMessage(answer: WorkerAnswer, transfer?: ArrayBuffer[]): void },
+  fs: ScanFs,
+  read: typeof readBlocks,
+  wasm: WasmApi,
+): void {
+  const PAGE = 65536;
+  const memory = setup.memory;
+  const k = new wasm.Instance(setup.module, { env: { memory } }).exports as KernelExports;
+  const outBase = memory.grow(Math.ceil((setup.outCap * 16 + setup.batchBytes) / PAGE)) * PAGE;
+  const batchBase = outBase + setup.outCap * 16;
+  const lane = { memory, mem: new Uint8Array(memory.buffer), bufBase: memory.grow(Math.ceil((setup.block + 16) / PAGE)) * PAGE, cap: setup.block };
+  port.on("message", (job) => {
+    try {
+      let quads = new Int32Array(1 << 12);
+      let n = 0;
+      const ok = read(lane, fs, job.file, job.from, job.to, () => true, (start, end) => {
+        const next = k.scan(start, end, end, job.bloom, job.mask, outBase, setup.outCap, batchBase, 0);
+        if (next >= 0 && k.count.value > 0) {
+          const got = new Int32Array(memory.buffer, outBase, k.count.value * 4);
+          if (n + got.length > quads.length) {
+            const bigger = new Int32Array(Math.max(quads.length * 2, n + got.length));
+            bigger.set(quads.subarray(0, n));
+            quads = bigger;
+          }
+          quads.set(got, n);
+          n += got.length;
+        }
+        return next;
+      });
+      const answer = ok ? quads.slice(0, n) : new Int32Array(0);
+      port.postMessage({ quoted: !ok, quads: answer }, [answer.buffer as ArrayBuffer]);
+    } catch (err) {
+      port.postMessage({ error: err instanceof Error ? err.message : String(err) });
+    }
+  });
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const readBlocks = ${readBlocks.toString()};
+const main = ${kernelWorkerMain.toString()};
+main(workerData, parentPort, require("node:fs"), readBlocks, WebAssembly);
+`;
+
+/**
+ * A worker thread running the kernel on a `ScanKernel`'s memory, for the second half of an input (`scanInput`). Its
+ * start (a few tens of milliseconds) is best paid while this thread does something else: a check starts it before
+ * reading its outputs. One range at a time; `close` ends it.
+ */
+export class ScanWorker {
+  private readonly worker: Worker;
+  private pending: { resolve: (a: KernelScan) => void; reject: (err: Error) => void } | undefined;
+  private failed: Error | undefined;
+  /** Ranges the worker has scanned. */
+  ranges = 0;
+
+  /** @param kernel the kernel whose memory (and filters) the worker reads */
+  constructor(kernel: ScanKernel, block: number = KERNEL_BLOCK) {
+    const setup: WorkerSetup = { module: kernelModule(), memory: kernel.memory, block, outCap: OUT_CAP, batchBytes: BATCH_BYTES };
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: setup });
+    this.worker.unref();
+    this.worker.on("message", (answer: WorkerAnswer) => {
+      const p = this.pending;
+      this.pending = undefined;
+      if ("error" in answer) p?.reject(new Error(answer.error));
+      else {
+        this.ranges++;
+        const hashes = new IntList(answer.quads.length / 2);
+        const firsts = new IntList(answer.quads.length / 2);
+        splitQuads(answer.quads, hashes, firsts);
+        p?.resolve({ quoted: answer.quoted, hashes: hashes.values(), firsts: firsts.values() });
+      }
+    });
+    const fail = (err: Error): void => {
+      this.failed ??= err;
+      this.pending?.reject(this.failed);
+      this.pending = undefined;
+    };
+    this.worker.on("error", fail);
+    this.worker.on("exit", (code) => fail(new Error(`the scan worker exited with code ${code}`)));
+  }
+
+  /**
+   * Scans the records of `file` from `from` to `to` (offsets of records, or `to` past the end) with the filter
+   * `words`, which must be in the kernel's memory (`ScanKernel.filter` or `adopt` made it): what `scanWithKernel`
+   * gives for that range.
+   *
+   * @throws when the worker could not run, or met an error reading the file (the caller may scan the range itself)
+   */
+  scan(file: string, from: number, to: number, words: Int32Array): Promise<KernelScan> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.pending) return Promise.reject(new Error("the scan worker is busy"));
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      const job: WorkerJob = { file, from, to, bloom: words.byteOffset, mask: words.length - 1 };
+      this.worker.postMessage(job);
+    });
+  }
+
+  /** Ends the worker thread. */
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
 }

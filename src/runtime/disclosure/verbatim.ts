@@ -18,15 +18,15 @@
 import { isUtf8 } from "node:buffer";
 import { closeSync, createReadStream, openSync, readSync } from "node:fs";
 import { mkdtemp, open, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
 import { type BloomBits64, HashMap64, IntList } from "./hash-table.js";
-import { type Candidates, dataStart, scanInput } from "./input-scan.js";
-import { firstFieldsWithKernel, hashLinesWithKernel, matchLinesWithKernel, ScanKernel } from "./scan-kernel.js";
+import { type Candidates, dataStart, PARALLEL_MIN_BYTES, scanInput } from "./input-scan.js";
+import { firstFieldsWithKernel, hashLinesWithKernel, matchLinesWithKernel, ScanKernel, ScanWorker } from "./scan-kernel.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -295,13 +295,15 @@ async function scanFast(
   key: string,
   firstFields: BloomBits64,
   kernel: ScanKernel,
+  worker: ScanWorker | undefined,
+  minParallelBytes: number,
   sink: (lo: number, hi: number, firstLo: number, firstHi: number) => void,
 ): Promise<boolean> {
   let found: Candidates | undefined;
   try {
     const from = dataStart(csv);
     if (from === undefined) return false;
-    found = await scanInput(csv, from, firstFields.words, { kernel });
+    found = await scanInput(csv, from, firstFields.words, { kernel, worker, minParallelBytes });
   } catch (err) {
     throw new CleanRoomError("io-error", `Cannot read the input ${key} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
   }
@@ -328,7 +330,63 @@ class Hits {
  * @throws CleanRoomError `invalid-policy` when a quasi-identifier column is not in its input's header;
  *   `io-error` when an input cannot be read
  */
-export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: readonly VerbatimInput[]): Promise<Map<string, TextFacts>> {
+export async function checkVerbatim(
+  outputs: readonly VerbatimOutput[],
+  inputs: readonly VerbatimInput[],
+  options: VerbatimOptions = {},
+): Promise<Map<string, TextFacts>> {
+  const minParallelBytes = options.minParallelBytes ?? PARALLEL_MIN_BYTES;
+  // One kernel for every output and input (each call runs to its end before the next); the filter in its memory.
+  const kernel = new ScanKernel();
+  // With a core to spare and an input large enough, a second thread scans half of each input read by the kernel. It
+  // is started now, so that its start overlaps the reading of the outputs.
+  const worker = (await wantsWorker(inputs, minParallelBytes)) ? startWorker(kernel) : undefined;
+  try {
+    return await check(outputs, inputs, kernel, worker, minParallelBytes);
+  } finally {
+    await worker?.close();
+  }
+}
+
+/** Options of `checkVerbatim`. */
+export interface VerbatimOptions {
+  /**
+   * Inputs with fewer bytes than this are scanned by one thread (a worker thread's start costs tens of milliseconds).
+   * @default PARALLEL_MIN_BYTES (32 MiB)
+   */
+  readonly minParallelBytes?: number;
+}
+
+/** Whether an input the kernel may scan (CSV, no quasi-identifiers) is large enough for two threads, with two cores. */
+async function wantsWorker(inputs: readonly VerbatimInput[], minParallelBytes: number): Promise<boolean> {
+  if (availableParallelism() < 2) return false;
+  for (const i of inputs) {
+    if (i.format !== "csv" || (i.quasiIdentifiers?.length ?? 0) > 0) continue;
+    const size = await stat(i.path).then(
+      (st) => st.size,
+      () => -1, // the input's own read reports the error
+    );
+    if (size >= minParallelBytes) return true;
+  }
+  return false;
+}
+
+/** A scan worker, or none when the thread cannot be started (the scan then runs in this thread alone). */
+function startWorker(kernel: ScanKernel): ScanWorker | undefined {
+  try {
+    return new ScanWorker(kernel);
+  } catch {
+    return undefined;
+  }
+}
+
+async function check(
+  outputs: readonly VerbatimOutput[],
+  inputs: readonly VerbatimInput[],
+  kernel: ScanKernel,
+  worker: ScanWorker | undefined,
+  minParallelBytes: number,
+): Promise<Map<string, TextFacts>> {
   const withQi = inputs.filter((i) => (i.quasiIdentifiers?.length ?? 0) > 0);
   if (withQi.some((i) => (i.quasiIdentifiers?.length ?? 0) > 30)) {
     throw new CleanRoomError("invalid-policy", "An input declares more than 30 quasi-identifier columns; declare the few columns that identify people together");
@@ -343,8 +401,6 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
   let outputBytes = 0;
   for (const o of outputs) outputBytes += (await stat(o.file)).size;
   const expectedLines = Math.min(Math.ceil(outputBytes / 24) + 16, 1 << 26);
-  // One kernel for every output and input (each call runs to its end before the next); the filter in its memory.
-  const kernel = new ScanKernel();
   const firstFields = kernel.filter(expectedLines);
   const outputFields = new HashMap64(withQi.length > 0 ? 1 << 12 : 16);
   const lineLo = new IntList(expectedLines);
@@ -452,7 +508,7 @@ export async function checkVerbatim(outputs: readonly VerbatimOutput[], inputs: 
       const combos = qi.length > 0 ? new Combinations(qi.length) : undefined;
       if (
         !combos &&
-        (await scanFast(csv, input.key, firstFields, kernel, (lo, hi, firstLo, firstHi) => {
+        (await scanFast(csv, input.key, firstFields, kernel, worker, minParallelBytes, (lo, hi, firstLo, firstHi) => {
           if (found.set(lo, hi, 0) < 0) {
             foundFirsts.push(firstLo);
             foundFirsts.push(firstHi);
