@@ -125,7 +125,7 @@ export const PATHS = [
     mutate: dpFiles("mst", "aim", "independent"),
     // Small exact tables, about a second per file. Left out: order.test.ts and unknown.test.ts (mst() and three
     // synthesizer runs on insurance.csv, seconds per mutant; what they check of these files the unit files check exactly).
-    tests: ["tests/dp/mst-unit.test.ts", "tests/dp/aim-unit.test.ts", "tests/dp/independent-unit.test.ts"],
+    tests: ["tests/dp/mst-unit.test.ts", "tests/dp/aim-unit.test.ts", "tests/dp/aim-schedule.test.ts", "tests/dp/independent-unit.test.ts"],
   },
   {
     name: "dp-release",
