@@ -243,18 +243,23 @@ describe("verify/chain: TrustStore", function () {
   describe("resolveHeader (the parsed header and its chain, cached by segment)", () => {
     const seg = (c: Chain) => Buffer.from(JSON.stringify({ alg: "ES256", x5c: c.x5c })).toString("base64url");
     const parse = (s: string) => JSON.parse(Buffer.from(s, "base64url").toString()) as Record<string, unknown>;
+    /** `parse`, and how many times it was called. */
+    const counting = () => {
+      let n = 0;
+      const p = (s: string) => {
+        n++;
+        return parse(s);
+      };
+      return { p, parsed: () => n };
+    };
 
     it("GIVEN the same segment twice THEN parsed once, checked twice, the same chain returned", () => {
       const store = new TrustStore([ec.root.pem]);
-      let parsed = 0;
+      const { p, parsed } = counting();
       let checked = 0;
-      const p = (s: string) => {
-        parsed++;
-        return parse(s);
-      };
       const first = store.resolveHeader(seg(ec), at, p, () => void checked++);
       const again = store.resolveHeader(seg(ec), at, p, () => void checked++);
-      expect([parsed, checked]).to.deep.equal([1, 2]);
+      expect([parsed(), checked]).to.deep.equal([1, 2]);
       expect(again.chain).to.equal(first.chain);
       expect(again.header).to.deep.equal({ alg: "ES256", x5c: ec.x5c });
       expect(store.stats).to.deep.equal({ hits: 1, misses: 1 });
@@ -262,13 +267,9 @@ describe("verify/chain: TrustStore", function () {
 
     it("GIVEN two segments alternating THEN each is parsed once (not only the last one is remembered)", () => {
       const store = new TrustStore([ec.root.pem, second.root.pem]);
-      let parsed = 0;
-      const p = (s: string) => {
-        parsed++;
-        return parse(s);
-      };
+      const { p, parsed } = counting();
       for (const c of [ec, second, ec, second]) expect(store.resolveHeader(seg(c), at, p, () => undefined).chain?.subjects[2]).to.equal(c === ec ? "O=Test, CN=EC Root" : "O=Test, CN=Second Root");
-      expect(parsed).to.equal(2);
+      expect(parsed()).to.equal(2);
     });
 
     it("GIVEN a header without x5c THEN the header and no chain, the first time and from the cache", () => {
@@ -294,18 +295,14 @@ describe("verify/chain: TrustStore", function () {
     it("GIVEN a ttl WHEN the segment comes again at the exact end THEN parsed and verified afresh", () => {
       let wall = 0;
       const store = new TrustStore([ec.root.pem], { ttlMs: 1000, now: () => wall });
-      let parsed = 0;
-      const p = (s: string) => {
-        parsed++;
-        return parse(s);
-      };
+      const { p, parsed } = counting();
       store.resolveHeader(seg(ec), at, p, () => undefined);
       wall = 999;
       store.resolveHeader(seg(ec), at, p, () => undefined);
-      expect(parsed).to.equal(1);
+      expect(parsed()).to.equal(1);
       wall = 1000;
       store.resolveHeader(seg(ec), at, p, () => undefined);
-      expect(parsed).to.equal(2);
+      expect(parsed()).to.equal(2);
       expect(store.stats).to.deep.equal({ hits: 1, misses: 2 });
     });
 
@@ -329,26 +326,18 @@ describe("verify/chain: TrustStore", function () {
     it("GIVEN ttlMs 0 WHEN the wall clock steps back THEN still nothing is reused: every segment is parsed again", () => {
       let wall = 5000;
       const store = new TrustStore([ec.root.pem], { ttlMs: 0, now: () => wall });
-      let parsed = 0;
-      const p = (s: string) => {
-        parsed++;
-        return parse(s);
-      };
+      const { p, parsed } = counting();
       store.resolveHeader(seg(ec), at, p, () => undefined);
       wall = 4000;
       store.resolveHeader(seg(ec), at, p, () => undefined);
-      expect(parsed).to.equal(2);
+      expect(parsed()).to.equal(2);
       expect(store.stats).to.deep.equal({ hits: 0, misses: 2 });
     });
 
     it("GIVEN an expired segment whose fresh check fails WHEN the clock then steps back THEN parsed again: the expired entry is gone", () => {
       let wall = 0;
       const store = new TrustStore([ec.root.pem], { ttlMs: 1000, now: () => wall });
-      let parsed = 0;
-      const p = (s: string) => {
-        parsed++;
-        return parse(s);
-      };
+      const { p, parsed } = counting();
       store.resolveHeader(seg(ec), at, p, () => undefined);
       wall = 1000;
       expect(() =>
@@ -358,19 +347,15 @@ describe("verify/chain: TrustStore", function () {
       ).to.throw(AttestationError, "not allowed");
       wall = 500;
       store.resolveHeader(seg(ec), at, p, () => undefined);
-      expect(parsed).to.equal(3);
+      expect(parsed()).to.equal(3);
     });
 
     it("GIVEN maxEntries 0 THEN every segment is parsed and verified again", () => {
       const store = new TrustStore([ec.root.pem], { maxEntries: 0 });
-      let parsed = 0;
-      const p = (s: string) => {
-        parsed++;
-        return parse(s);
-      };
+      const { p, parsed } = counting();
       store.resolveHeader(seg(ec), at, p, () => undefined);
       store.resolveHeader(seg(ec), at, p, () => undefined);
-      expect(parsed).to.equal(2);
+      expect(parsed()).to.equal(2);
     });
 
     it("GIVEN an RSA chain (Google's shape) THEN it verifies like the EC one", () => {
