@@ -77,4 +77,28 @@ describe("dp AIM (schedule and selection)", () => {
       expect(res.rhoUsed).to.be.at.most(rho).and.above(rho * (1 - 1e-6));
     }
   });
+
+  it("GIVEN nine constant columns THEN 4 rounds: no measurement teaches anything, so the noise is halved after each round and the fourth takes the rest", () => {
+    // Every column has its 300 rows in its first category and 19 empty ones: every pair's table is one count the
+    // product of the 1-ways already explains, so a measurement moves the model by a fraction of the bias of its 400
+    // cells (under a third with these sizes) and σ is halved (ε doubled) after every round. d = 9, T = 144: round 0
+    // costs 0.9, rounds 1, 2 and 3 cost 1, 4 and 16; then 122.1 are left, less than twice 64, and round 4 takes them.
+    // With ε halved instead of doubled rounds 2 and 3 would cost 3.625 and 14.406 and leave 124.07, more than twice
+    // the next round's 57.6: a fifth round. A round cost that subtracted the selection's ε²/8 (0.8·64) would let
+    // 122.1 pay for one more round of 64 as well.
+    const d = 9;
+    const data = new CountTables(Array(d).fill(20));
+    for (const c of data.one) c[0] = 300;
+    for (const c of data.two) c[0] = 300;
+    const domain = categoricalDomain(
+      Array.from({ length: d }, (_, i) => `c${i}`),
+      Array(d).fill(19),
+    );
+    const rho = cdpRho(1, 1e-9);
+    for (const seed of ["k0", "k1"]) {
+      const res = aim(data, domain, { epsilon: 1, rng: testRng(`aim-const-${seed}`), rows: 10, iterations: 0 });
+      expect(res.rounds, `seed ${seed}`).to.equal(4);
+      expect(res.rhoUsed).to.be.at.most(rho).and.above(rho * (1 - 1e-6));
+    }
+  });
 });
