@@ -101,4 +101,22 @@ describe("dp AIM (schedule and selection)", () => {
       expect(res.rhoUsed).to.be.at.most(rho).and.above(rho * (1 - 1e-6));
     }
   });
+
+  it("GIVEN a last round whose rounded scales cost within 1e-12·ρ of what is left THEN it is still taken: the budget check allows for floating-point error", () => {
+    // Two constant columns: as above σ is halved after every round (d = 2, T = 32: 0.9, 1, 4, then the 26.1 left,
+    // less than twice 16, in round 3). The last round's σ² is rounded up and its ε down to multiples of 2^-30, so it
+    // usually costs about 1e-10·ρ less than what is left; ε = 0.2394 was found by replaying this arithmetic over a
+    // grid of ε as one where it costs only 2.9e-13·ρ less. A check with no allowance above ρ (or one below it) would
+    // refuse that round and leave 26.1/32 of ρ unspent.
+    const data = new CountTables([20, 20]);
+    for (const c of data.one) c[0] = 300;
+    data.two[0][0] = 300;
+    const domain = categoricalDomain(["a", "b"], [19, 19]);
+    const rho = cdpRho(0.2394, 1e-9);
+    for (const seed of ["e0", "e1"]) {
+      const res = aim(data, domain, { epsilon: 0.2394, rng: testRng(`aim-exact-${seed}`), rows: 10, iterations: 0 });
+      expect(res.rounds, `seed ${seed}`).to.equal(3);
+      expect(res.rhoUsed).to.be.at.most(rho).and.at.least(rho * (1 - 1e-12));
+    }
+  });
 });
