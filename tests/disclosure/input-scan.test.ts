@@ -117,6 +117,21 @@ describe("runtime/disclosure/input-scan", () => {
     }
   });
 
+  it("GIVEN a scan worker that has ended THEN this thread scans its range too, and the result is the same", async () => {
+    const file = join(dir, "ended.csv");
+    const rows = Array.from({ length: 3000 }, (_, i) => `k${i % 50},${i}`);
+    await writeFile(file, `${rows.join("\n")}\n`);
+    const bloom = bloomOf("k7,x\nk21,y\n");
+    const kernel = new ScanKernel();
+    const worker = new ScanWorker(kernel);
+    await worker.close();
+    const two = await scanInput(file, 0, bloom.words, { kernel, worker, minParallelBytes: 0 });
+    const one = scanWithKernel(file, 0, bloom.words, fs, new ScanKernel());
+    expect(worker.ranges).to.equal(0);
+    expect([...(two?.hashes ?? [])]).to.deep.equal([...one.hashes]);
+    expect(two?.hashes.length).to.be.at.least(2 * 120);
+  });
+
   it("GIVEN a quote in any range THEN the scan gives up (the caller reads the file with the quote-aware hasher)", async () => {
     const file = join(dir, "q.csv");
     const rows: string[] = ["id,name"];

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { readFileSync } from "node:fs";
 import * as fs from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -8,7 +9,14 @@ import { KERNEL_BYTES_TS, KERNEL_WAT, kernelBytesSource, loadWabt } from "../../
 import { BloomBits64 } from "../../src/runtime/disclosure/hash-table.js";
 import { scanInput, scanRange } from "../../src/runtime/disclosure/input-scan.js";
 import { CsvRecordHasher } from "../../src/runtime/disclosure/record-hash.js";
-import { firstFieldsWithKernel, hashLinesWithKernel, matchLinesWithKernel, ScanKernel, scanWithKernel } from "../../src/runtime/disclosure/scan-kernel.js";
+import {
+  firstFieldsWithKernel,
+  hashLinesWithKernel,
+  matchLinesWithKernel,
+  ScanKernel,
+  ScanWorker,
+  scanWithKernel,
+} from "../../src/runtime/disclosure/scan-kernel.js";
 
 /** A small deterministic generator (mulberry32), so that a failure can be replayed from its seed. */
 function rng(seed: number): () => number {
@@ -220,6 +228,48 @@ describe("runtime/disclosure/scan-kernel", () => {
           expect(entries, `seed ${seed}, block ${block}`).to.deep.equal(want);
         }
       }
+    }
+  });
+
+  it("GIVEN a scan worker THEN its first-field pass (with its UTF-8 check) and line match give what this thread's give, on text, quoted, NUL and broken UTF-8 files", async () => {
+    const kernel = new ScanKernel(64);
+    const worker = new ScanWorker(kernel, 64);
+    try {
+      const files: [string, Buffer][] = [];
+      for (let seed = 1; seed <= 6; seed++) {
+        const next = rng(3000 + seed);
+        files.push([`w${seed}.csv`, Buffer.from(`${randomLines(next, 200).join("\n")}\n`)]);
+      }
+      files.push(["wq.csv", Buffer.from('a,b\nc,"d"\n')]);
+      files.push(["wnul.csv", Buffer.from("a,b\nc,\u0000\n")]);
+      // An é cut after its first byte, at the end (a character left unfinished), and a lone continuation byte.
+      files.push(["wcut.csv", Buffer.concat([Buffer.from("a,b\nc,"), Buffer.from([0xc3])])]);
+      files.push(["wbad.csv", Buffer.concat([Buffer.from("a,b\nc,"), Buffer.from([0x80]), Buffer.from("\n")])]);
+      for (const [name, bytes] of files) {
+        const file = join(dir, name);
+        await writeFile(file, bytes);
+        const mine = kernel.filter(256);
+        const theirs = kernel.filter(256);
+        // The reference: the whole file at once.
+        const text = !bytes.includes(0) && isUtf8(bytes);
+        const here = firstFieldsWithKernel(file, mine.words, () => true, fs, kernel);
+        const there = await worker.firstFields(file, theirs.words);
+        expect(there.text, name).to.equal(text);
+        expect(there.whole, name).to.equal(here.whole && text);
+        if (there.whole) {
+          expect(there.records, name).to.equal(here.records);
+          expect([...theirs.words], name).to.deep.equal([...mine.words]);
+          // The line match, against the first fields of every record.
+          const entries: number[] = [];
+          const r = matchLinesWithKernel(file, mine.words, (e) => entries.push(...e), fs, kernel);
+          const w = await worker.matchLines(file, mine.words);
+          expect({ whole: w.whole, records: w.records }, name).to.deep.equal(r);
+          expect([...w.quads], name).to.deep.equal(entries);
+        }
+      }
+      expect(worker.ranges).to.equal(files.length + 6);
+    } finally {
+      await worker.close();
     }
   });
 

@@ -148,6 +148,29 @@ describe("runtime/disclosure/verbatim: checkVerbatim (real files)", () => {
     expect((await run({ "bad.txt": Buffer.from([0x61, 0xc3, 0x28, 0x0a]) })).get("bad.txt")?.text).to.equal(false);
   });
 
+  it("GIVEN two threads (a scan worker) THEN binary, broken UTF-8, quoted and plain outputs give what one thread gives", async () => {
+    const input = `id,name,age,zip\n${Array.from({ length: 2500 }, (_, i) => `${i},n${i},${i % 90},${10000 + i}`).join("\n")}\n`;
+    await writeFile(join(dir, "in.csv"), input);
+    const files: Record<string, string | Buffer> = {
+      "a.csv": "g,n\n7,n7,7,10007\nx,1\n",
+      "w.bin": Buffer.concat([Buffer.from("8,n8,8,10008\n"), Buffer.from([0, 1, 2, 0xff])]),
+      "b.csv": 'g,n\n"9",n9,9,10009\n12,n12,12,10012\n',
+      "bad.txt": Buffer.from([0x61, 0xc3, 0x28, 0x0a]),
+      "c.csv": `${Array.from({ length: 3000 }, (_, i) => (i % 1000 === 5 ? `${i},n${i},${i % 90},${10000 + i}` : `h${i},${i}`)).join("\n")}\n`,
+      "cut.txt": Buffer.concat([Buffer.from("13,n13,13,10013\n"), Buffer.from([0xc3])]),
+    };
+    for (const [name, body] of Object.entries(files)) await writeFile(join(dir, name), body);
+    const outputs = Object.keys(files).map((p) => ({ path: p, file: join(dir, p) }));
+    const inputs: VerbatimInput[] = [{ key: "p/d", path: join(dir, "in.csv"), format: "csv" }];
+    const one = await checkVerbatim(outputs, inputs);
+    const two = await checkVerbatim(outputs, inputs, { minParallelBytes: 0 });
+    expect([...two.entries()]).to.deep.equal([...one.entries()]);
+    expect(one.get("a.csv")).to.include({ text: true, records: 3, verbatimCount: 1 });
+    expect(one.get("b.csv")?.verbatim).to.deep.equal([1, 2]);
+    expect(one.get("c.csv")?.verbatim).to.deep.equal([5, 1005, 2005]);
+    for (const name of ["w.bin", "bad.txt", "cut.txt"]) expect(one.get(name)?.text, name).to.equal(false);
+  });
+
   it("GIVEN more copied rows than are listed THEN the count says how many", async () => {
     const rows = Array.from({ length: 150 }, (_, i) => `${i},n${i},${i % 90},${10000 + i}`).join("\n");
     const f = (await run({ "dump.csv": `${rows}\n` }, undefined, `id,name,age,zip\n${rows}\n`)).get("dump.csv");

@@ -261,6 +261,65 @@ export function readBlocks(
   }
 }
 
+/** A UTF-8 check fed chunk by chunk: `ok` until a chunk holds a NUL byte or is not UTF-8. */
+export interface Utf8Checker {
+  readonly ok: boolean;
+  push(chunk: Uint8Array): void;
+  /** The end of the bytes: a character left unfinished makes them not UTF-8. */
+  end(): void;
+}
+
+/**
+ * A UTF-8 check that carries a character split across chunks. Self-contained (`isUtf8` is `node:buffer`'s): its
+ * source text also runs in the scan worker.
+ */
+export function utf8Checker(isUtf8: (bytes: Uint8Array) => boolean): Utf8Checker {
+  let ok = true;
+  let carry = new Uint8Array(0);
+  // Where a multi-byte character that the chunk does not finish starts (the chunk's length when none).
+  const incompleteTail = (b: Uint8Array, from: number): number => {
+    const n = b.length;
+    for (let i = n - 1; i >= Math.max(from, n - 3); i--) {
+      const c = b[i];
+      if ((c & 0xc0) === 0x80) continue;
+      const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+      return n - i < need ? i : n;
+    }
+    return n;
+  };
+  return {
+    get ok() {
+      return ok;
+    },
+    push(chunk: Uint8Array): void {
+      if (!ok) return;
+      if (chunk.indexOf(0) >= 0) {
+        ok = false;
+        return;
+      }
+      let head = 0;
+      if (carry.length > 0) {
+        // Complete the carried character with the chunk's leading continuation bytes.
+        while (head < chunk.length && head < 3 && (chunk[head] & 0xc0) === 0x80) head++;
+        const joined = new Uint8Array(carry.length + head);
+        joined.set(carry);
+        joined.set(chunk.subarray(0, head), carry.length);
+        if (!isUtf8(joined)) {
+          ok = false;
+          return;
+        }
+        carry = new Uint8Array(0);
+      }
+      const cut = incompleteTail(chunk, head);
+      if (!isUtf8(chunk.subarray(head, cut))) ok = false;
+      else carry = chunk.slice(cut);
+    },
+    end(): void {
+      if (carry.length > 0) ok = false;
+    },
+  };
+}
+
 /** What `scanWithKernel` found. */
 export interface KernelScan {
   /** A double quote was met: `hashes` and `firsts` may not be used. */
@@ -407,17 +466,34 @@ export function hashLinesWithKernel(
   return ok;
 }
 
-/** A range of an input for the scan worker: records from `from` to `to`, with the filter at `bloom` (`mask`). */
+/**
+ * A job for the scan worker: the records of `file` from `from` to `to`, scanned in `mode` (scan-kernel.wat's) with
+ * the filter at `bloom` (`mask`); `utf8`: check that the bytes are UTF-8 text as they are read.
+ */
 interface WorkerJob {
   readonly file: string;
   readonly from: number;
   readonly to: number;
   readonly bloom: number;
   readonly mask: number;
+  readonly mode: number;
+  readonly utf8: boolean;
 }
 
-/** The scan worker's answer: the candidates (four i32 each, as `scan` writes them) or the error it met. */
-type WorkerAnswer = { readonly quoted: boolean; readonly quads: Int32Array } | { readonly error: string };
+/** What the worker found in one job. */
+export interface WorkerResult {
+  /** Whether the whole range was scanned (false: a quote, or bytes that are not UTF-8 text). */
+  readonly whole: boolean;
+  /** Whether the bytes read were UTF-8 text (true when not checked). */
+  readonly text: boolean;
+  /** The non-blank records met (modes 1 and 2). */
+  readonly records: number;
+  /** The entries written (four i32 each, as `scan` writes them). */
+  readonly quads: Int32Array;
+}
+
+/** The scan worker's answer: its result, or the error it met. */
+type WorkerAnswer = WorkerResult | { readonly error: string };
 
 /** What the scan worker is started with. */
 interface WorkerSetup {
@@ -440,6 +516,7 @@ export function kernelWorkerMain(
   fs: ScanFs,
   read: typeof readBlocks,
   wasm: WasmApi,
+  checker: () => Utf8Checker,
 ): void {
   const PAGE = 65536;
   const memory = setup.memory;
@@ -451,8 +528,14 @@ export function kernelWorkerMain(
     try {
       let quads = new Int32Array(1 << 12);
       let n = 0;
-      const ok = read(lane, fs, job.file, job.from, job.to, () => true, (start, end) => {
-        const next = k.scan(start, end, end, job.bloom, job.mask, outBase, setup.outCap, batchBase, 0);
+      const utf8 = job.utf8 ? checker() : undefined;
+      const onRead = (bytes: Uint8Array): boolean => {
+        utf8?.push(bytes);
+        return utf8?.ok !== false;
+      };
+      k.records.value = 0;
+      let ok = read(lane, fs, job.file, job.from, job.to, onRead, (start, end) => {
+        const next = k.scan(start, end, end, job.bloom, job.mask, outBase, setup.outCap, batchBase, job.mode);
         if (next >= 0 && k.count.value > 0) {
           const got = new Int32Array(memory.buffer, outBase, k.count.value * 4);
           if (n + got.length > quads.length) {
@@ -465,8 +548,11 @@ export function kernelWorkerMain(
         }
         return next;
       });
+      if (ok) utf8?.end();
+      const text = utf8?.ok !== false;
+      ok = ok && text;
       const answer = ok ? quads.slice(0, n) : new Int32Array(0);
-      port.postMessage({ quoted: !ok, quads: answer }, [answer.buffer as ArrayBuffer]);
+      port.postMessage({ whole: ok, text, records: k.records.value, quads: answer }, [answer.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ error: err instanceof Error ? err.message : String(err) });
     }
@@ -475,9 +561,11 @@ export function kernelWorkerMain(
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
+const { isUtf8 } = require("node:buffer");
 const readBlocks = ${readBlocks.toString()};
+const utf8Checker = ${utf8Checker.toString()};
 const main = ${kernelWorkerMain.toString()};
-main(workerData, parentPort, require("node:fs"), readBlocks, WebAssembly);
+main(workerData, parentPort, require("node:fs"), readBlocks, WebAssembly, () => utf8Checker(isUtf8));
 `;
 
 /**
@@ -487,7 +575,7 @@ main(workerData, parentPort, require("node:fs"), readBlocks, WebAssembly);
  */
 export class ScanWorker {
   private readonly worker: Worker;
-  private pending: { resolve: (a: KernelScan) => void; reject: (err: Error) => void } | undefined;
+  private pending: { resolve: (a: WorkerResult) => void; reject: (err: Error) => void } | undefined;
   private failed: Error | undefined;
   /** Ranges the worker has scanned. */
   ranges = 0;
@@ -503,10 +591,7 @@ export class ScanWorker {
       if ("error" in answer) p?.reject(new Error(answer.error));
       else {
         this.ranges++;
-        const hashes = new IntList(answer.quads.length / 2);
-        const firsts = new IntList(answer.quads.length / 2);
-        splitQuads(answer.quads, hashes, firsts);
-        p?.resolve({ quoted: answer.quoted, hashes: hashes.values(), firsts: firsts.values() });
+        p?.resolve(answer);
       }
     });
     const fail = (err: Error): void => {
@@ -525,12 +610,35 @@ export class ScanWorker {
    *
    * @throws when the worker could not run, or met an error reading the file (the caller may scan the range itself)
    */
-  scan(file: string, from: number, to: number, words: Int32Array): Promise<KernelScan> {
+  async scan(file: string, from: number, to: number, words: Int32Array): Promise<KernelScan> {
+    const r = await this.run({ file, from, to, bloom: words.byteOffset, mask: words.length - 1, mode: PROBE, utf8: false });
+    const hashes = new IntList(r.quads.length / 2);
+    const firsts = new IntList(r.quads.length / 2);
+    splitQuads(r.quads, hashes, firsts);
+    return { quoted: !r.whole, hashes: hashes.values(), firsts: firsts.values() };
+  }
+
+  /**
+   * `firstFieldsWithKernel` in the worker, with its check of UTF-8 text: puts the first field of every non-blank
+   * record of `file` in the filter `words` (in the kernel's memory; bits are set atomically, so that this thread may
+   * fill the same filter from another file meanwhile).
+   *
+   * @returns `whole`, `records` as `firstFieldsWithKernel`'s, and `text`: false when the file is not UTF-8 text
+   */
+  firstFields(file: string, words: Int32Array): Promise<WorkerResult> {
+    return this.run({ file, from: 0, to: Number.MAX_SAFE_INTEGER, bloom: words.byteOffset, mask: words.length - 1, mode: SET, utf8: true });
+  }
+
+  /** `matchLinesWithKernel` in the worker: its entries (`quads`) in one array. */
+  matchLines(file: string, words: Int32Array): Promise<WorkerResult> {
+    return this.run({ file, from: 0, to: Number.MAX_SAFE_INTEGER, bloom: words.byteOffset, mask: words.length - 1, mode: PROBE_INDEXED, utf8: false });
+  }
+
+  private run(job: WorkerJob): Promise<WorkerResult> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.pending) return Promise.reject(new Error("the scan worker is busy"));
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      const job: WorkerJob = { file, from, to, bloom: words.byteOffset, mask: words.length - 1 };
       this.worker.postMessage(job);
     });
   }

@@ -280,7 +280,8 @@
           (if (i32.eq (local.get $mode) (i32.const 1))
             (then
               (if (i32.load offset=16 (local.get $at))
-                (then (i32.store (local.get $word) (i32.or (i32.load (local.get $word)) (local.get $bits))))))
+                ;; Atomically: two threads may fill one filter from different files.
+                (then (drop (i32.atomic.rmw.or (local.get $word) (local.get $bits))))))
             (else
               (if (i32.load offset=16 (local.get $at))
                 (then

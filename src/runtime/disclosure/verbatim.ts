@@ -26,7 +26,16 @@ import { withDuckdb } from "../dp/marginal-duckdb.js";
 import { DUCKDB } from "../dp/marginal-sql.js";
 import { type BloomBits64, HashMap64, IntList } from "./hash-table.js";
 import { type Candidates, dataStart, PARALLEL_MIN_BYTES, scanInput } from "./input-scan.js";
-import { firstFieldsWithKernel, hashLinesWithKernel, matchLinesWithKernel, ScanKernel, ScanWorker } from "./scan-kernel.js";
+import {
+  firstFieldsWithKernel,
+  hashLinesWithKernel,
+  matchLinesWithKernel,
+  ScanKernel,
+  ScanWorker,
+  type Utf8Checker,
+  utf8Checker,
+  type WorkerResult,
+} from "./scan-kernel.js";
 import {
   COMBINE_MUL_HI,
   COMBINE_MUL_LO,
@@ -80,49 +89,6 @@ const READ_CHUNK = 1024 * 1024;
 
 /** The file functions the WebAssembly kernel reads with. */
 const KERNEL_FS = { openSync, readSync, closeSync };
-
-/** Checks UTF-8 chunk by chunk, carrying a character split across chunks. */
-class Utf8Check {
-  ok = true;
-  private carry: Buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): void {
-    if (!this.ok) return;
-    if (chunk.indexOf(0) >= 0) {
-      this.ok = false;
-      return;
-    }
-    let head = 0;
-    if (this.carry.length > 0) {
-      // Complete the carried character with the chunk's leading continuation bytes.
-      while (head < chunk.length && head < 3 && (chunk[head] & 0xc0) === 0x80) head++;
-      if (!isUtf8(Buffer.concat([this.carry, chunk.subarray(0, head)]))) {
-        this.ok = false;
-        return;
-      }
-      this.carry = Buffer.alloc(0);
-    }
-    const cut = incompleteTail(chunk, head);
-    if (!isUtf8(chunk.subarray(head, cut))) this.ok = false;
-    else this.carry = Buffer.from(chunk.subarray(cut));
-  }
-
-  end(): void {
-    if (this.carry.length > 0) this.ok = false;
-  }
-}
-
-/** Where a multi-byte character that the chunk does not finish starts (the chunk's length when none). */
-function incompleteTail(b: Buffer, from: number): number {
-  const n = b.length;
-  for (let i = n - 1; i >= Math.max(from, n - 3); i--) {
-    const c = b[i];
-    if ((c & 0xc0) === 0x80) continue;
-    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-    return n - i < need ? i : n;
-  }
-  return n;
-}
 
 /** Appends pairs (low half, high half, …) to two lists, one of each half. */
 function appendPairs(pairs: Int32Array, lo: IntList, hi: IntList): void {
@@ -313,6 +279,52 @@ async function scanFast(
   return true;
 }
 
+/** The kernel's first-field pass over one output in this thread, with its check of UTF-8 text. */
+function kernelFirstFields(file: string, words: Int32Array, kernel: ScanKernel): WorkerResult {
+  const utf8 = utf8Checker(isUtf8);
+  const r = firstFieldsWithKernel(
+    file,
+    words,
+    (bytes) => {
+      utf8.push(bytes);
+      return utf8.ok;
+    },
+    KERNEL_FS,
+    kernel,
+  );
+  if (r.whole) utf8.end();
+  return { whole: r.whole && utf8.ok, text: utf8.ok, records: r.records, quads: new Int32Array(0) };
+}
+
+/**
+ * Runs a job per output, this thread and the worker (when there is one) each taking the next output as they are
+ * free; a job the worker cannot do falls back to this thread. This thread yields between its jobs, so that the
+ * worker's answers are taken as they come.
+ *
+ * @returns each output's result, in output order
+ */
+async function shareOutputs(
+  count: number,
+  worker: ScanWorker | undefined,
+  here: (f: number) => WorkerResult,
+  there: (f: number, worker: ScanWorker) => Promise<WorkerResult>,
+): Promise<WorkerResult[]> {
+  const results: WorkerResult[] = new Array(count);
+  let next = 0;
+  // This thread takes the first output: the worker may still be starting.
+  const first = next++;
+  const viaWorker = (async () => {
+    if (!worker) return;
+    for (let f = next++; f < count; f = next++) results[f] = await there(f, worker).catch(() => here(f));
+  })();
+  for (let f = first; f < count; f = next++) {
+    results[f] = here(f);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  await viaWorker;
+  return results;
+}
+
 /** Keeps the first `MAX_LISTED` record indices and a count. */
 class Hits {
   readonly listed: number[] = [];
@@ -412,7 +424,7 @@ async function check(
    * Hashes output `f`'s lines into the lists, by the kernel when it holds no quote (`viaKernel`), else by
    * CsvRecordHasher, which checks that it is UTF-8 text as it reads when given `utf8` (nothing is listed if not).
    */
-  const listLines = async (f: number, viaKernel: boolean, utf8?: Utf8Check): Promise<void> => {
+  const listLines = async (f: number, viaKernel: boolean, utf8?: Utf8Checker): Promise<void> => {
     const start = lineLo.length;
     if (viaKernel && hashLinesWithKernel(outputs[f].file, firstFields.words, () => true, (h) => appendPairs(h, lineLo, lineHi), KERNEL_FS, kernel)) {
       spans[f] = { start, end: lineLo.length };
@@ -442,28 +454,17 @@ async function check(
     hasher.end();
     spans[f] = { start, end: lineLo.length };
   };
+  // The kernel's pass, this thread and the worker (when there is one) each taking the next output as they are free.
+  const passes = withQi.length === 0 ? await shareOutputs(outputs.length, worker, (f) => kernelFirstFields(outputs[f].file, firstFields.words, kernel), (f, w) => w.firstFields(outputs[f].file, firstFields.words)) : [];
   for (let f = 0; f < outputs.length; f++) {
-    let utf8 = new Utf8Check();
-    if (withQi.length === 0) {
-      const r = firstFieldsWithKernel(
-        outputs[f].file,
-        firstFields.words,
-        (bytes) => {
-          utf8.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-          return utf8.ok;
-        },
-        KERNEL_FS,
-        kernel,
-      );
-      if (r.whole) utf8.end();
-      if (!utf8.ok || r.whole) {
-        text.push(utf8.ok);
-        records.push(utf8.ok ? r.records : 0);
-        continue;
-      }
-      // A quote: CsvRecordHasher reads it below, from its start.
-      utf8 = new Utf8Check();
+    const r = passes[f];
+    if (r && (r.whole || !r.text)) {
+      text.push(r.text);
+      records.push(r.text ? r.records : 0);
+      continue;
     }
+    // A quote (or quasi-identifiers): CsvRecordHasher reads it, from its start.
+    const utf8 = utf8Checker(isUtf8);
     await listLines(f, false, utf8);
     text.push(utf8.ok);
     const span = spans[f];
@@ -557,7 +558,6 @@ async function check(
   // read again by the kernel, which hashes whole only the lines whose first field a candidate has.
   const verbatimHits = outputs.map(() => new Hits());
   const matched = index?.matched;
-  let candidateFirsts: BloomBits64 | undefined;
   if (found.size > 0) {
     // Most lines match no candidate: a bit per hash's low bits, small enough for the caches, rules them out before
     // the table (larger, one cache miss per lookup) is asked.
@@ -569,6 +569,8 @@ async function check(
       maybe[(lo & mask) >>> 5] |= 1 << (lo & 31);
     });
     const isFound = (l: number, h: number): boolean => (maybe[(l & mask) >>> 5] & (1 << (l & 31))) !== 0 && found.get(l, h) >= 0;
+    // The outputs whose lines were not listed: read again by the kernel.
+    const again: number[] = [];
     for (let f = 0; f < outputs.length; f++) {
       if (!text[f]) continue;
       const span = spans[f];
@@ -579,29 +581,38 @@ async function check(
         if (!matched) for (let id = span.start; id < span.end; id++) if (isFound(lo[id], hi[id])) verbatimHits[f].add(id - span.start);
         continue;
       }
-      if (!candidateFirsts) {
-        candidateFirsts = kernel.filter(foundFirsts.length / 2);
-        const ff = foundFirsts.data;
-        for (let c = 0; c < foundFirsts.length; c += 2) candidateFirsts.set(ff[c], ff[c + 1]);
-      }
-      const hits = verbatimHits[f];
-      let r: { readonly whole: boolean; readonly records: number };
+      again.push(f);
+    }
+    if (again.length > 0) {
+      // The candidates' first fields, in a filter of their own (small: it stays in the caches).
+      const candidateFirsts = kernel.filter(foundFirsts.length / 2);
+      const ff = foundFirsts.data;
+      for (let c = 0; c < foundFirsts.length; c += 2) candidateFirsts.set(ff[c], ff[c + 1]);
+      const words = candidateFirsts.words;
+      let passes: WorkerResult[];
       try {
-        r = matchLinesWithKernel(
-          outputs[f].file,
-          candidateFirsts.words,
-          (e) => {
-            for (let q = 0; q < e.length; q += 4) if (isFound(e[q], e[q + 1])) hits.add(e[q + 2]);
+        passes = await shareOutputs(
+          again.length,
+          worker,
+          (a) => {
+            const entries = new IntList(1024);
+            const r = matchLinesWithKernel(outputs[again[a]].file, words, (e) => entries.append(e), KERNEL_FS, kernel);
+            return { whole: r.whole, text: true, records: r.records, quads: entries.values() };
           },
-          KERNEL_FS,
-          kernel,
+          (a, w) => w.matchLines(outputs[again[a]].file, words),
         );
       } catch (err) {
-        throw new CleanRoomError("io-error", `Cannot read the output ${outputs[f].path} for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
+        throw new CleanRoomError("io-error", `Cannot read an output for the verbatim-rows check: ${messageOf(err)}`, { cause: err });
       }
-      // Read twice, the output must be the same both times (a job still writing it would be checked half).
-      if (!r.whole || r.records !== records[f]) {
-        throw new CleanRoomError("io-error", `The output ${outputs[f].path} changed while the verbatim-rows check read it; check it again when the job has ended`);
+      for (let a = 0; a < again.length; a++) {
+        const f = again[a];
+        const r = passes[a];
+        // Read twice, the output must be the same both times (a job still writing it would be checked half).
+        if (!r.whole || r.records !== records[f]) {
+          throw new CleanRoomError("io-error", `The output ${outputs[f].path} changed while the verbatim-rows check read it; check it again when the job has ended`);
+        }
+        const e = r.quads;
+        for (let q = 0; q < e.length; q += 4) if (isFound(e[q], e[q + 1])) verbatimHits[f].add(e[q + 2]);
       }
     }
   }
