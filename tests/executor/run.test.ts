@@ -4,17 +4,19 @@
  * verifier rely on: nothing of the job runs and no key is asked for unless the bundle is the approved one; the receipt
  * names exactly what ran on exactly which bytes; a failure commits a failure receipt and no outputs.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { expect } from "chai";
 import type { CleanRoomDescriptor } from "../../src/core/descriptor.js";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { jobDigest } from "../../src/core/digest.js";
-import { nonceForReceipt, policyDigest, type Receipt } from "../../src/core/receipt.js";
+import { resolveOutputDisclosure } from "../../src/core/disclosure-policy.js";
+import { nonceForReceipt, policyDigest, type Receipt, receiptProblems } from "../../src/core/receipt.js";
 import { runExecutor } from "../../src/runtime/executor/run.js";
+import { encryptTree } from "../../src/runtime/provision/tree.js";
 import { loadOrCreateLedgerKey, providerSigner } from "../../src/runtime/dp/ledger-keys.js";
 import { DirectoryLedgerStore } from "../../src/runtime/dp/ledger-store.js";
 import { PrivacyLedger } from "../../src/runtime/dp/ledger.js";
@@ -447,6 +449,55 @@ with open(os.path.join(os.environ["CLEANROOM_OUTPUT"], "answer.json"), "w") as f
     expect(receipt.errorCode).to.equal("job-failed");
     expect(receipt.exitCode).to.equal(3);
     expect(receipt.error).to.match(/reproduce with the stage-1 data\)\.$/);
+  });
+
+  it("GIVEN a room enforcing the disclosure checks and a job copying its inputs THEN a disclosure failure: every output withheld, the report kept (withheld, named by place) in the receipt and outputs.check.json", async () => {
+    const { job, d } = await setUp({ "main.py": COPY_JOB }, {}, { output: { maxBytes: 1_000_000, requireRelease: true, disclosure: resolveOutputDisclosure({ mode: "enforce" }) } });
+    const outcome = await runExecutor(platform, d, job.env);
+    expect(outcome.committed).to.equal(true);
+    const { receipt, files } = receiptOf();
+    expect(receipt.status).to.equal("failed");
+    expect(receipt.errorCode).to.equal("disclosure");
+    expect(receipt.outputs).to.deep.equal([]);
+    expect(receipt.disclosure?.withheld).to.equal(true);
+    expect(receipt.disclosure?.outputs.map((o) => o.path)).to.deep.equal(["withheld-1", "withheld-2"]);
+    expect([...files.keys()].sort()).to.deep.equal(["attestation.jwt", "outputs.check.json", "receipt.json"]);
+    expect(JSON.parse(files.get("outputs.check.json")!.toString())).to.deep.equal(receipt.disclosure);
+    expect(receiptProblems(receipt)).to.deep.equal([]);
+  });
+
+  it("GIVEN a files dataset (a tree) THEN the job sees its files, the receipt names the tree, its key is wiped, and an output copying one of its files fails verbatim-rows (an empty output does not)", async () => {
+    const providers = room([]).providers.map((p) => (p.name === "acme" ? { ...p, datasets: [{ name: "weights", kind: "files", stage1Method: "none" }, ...p.datasets] } : p));
+    const main = `import os, shutil
+IN = os.path.join(os.environ["CLEANROOM_INPUTS"], "acme", "weights")
+OUT = os.environ["CLEANROOM_OUTPUT"]
+shutil.copyfile(os.path.join(IN, "model", "w.json"), os.path.join(OUT, "copy.json"))
+open(os.path.join(OUT, "empty.txt"), "w").close()
+open(os.path.join(OUT, "seen.txt"), "w").write(",".join(sorted(os.listdir(IN))))
+`;
+    const { job, d } = await setUp({ "main.py": main }, { inputs: ["acme/weights"] }, { codePolicy: "any-job", providers } as Partial<CleanRoomDescriptor>);
+    // The tree, encrypted as `cleanroom data provision --dir` does, under a fresh key the fake releases.
+    const base = await mkdtemp(join(tmpdir(), "exec-tree-"));
+    const src = join(base, "tree");
+    await mkdir(join(src, "model"), { recursive: true });
+    await writeFile(join(src, "model", "w.json"), '{"w": [0.731, -1.25]}');
+    await writeFile(join(src, "empty"), "");
+    const key = randomBytes(32);
+    const wrapped = randomBytes(48);
+    const enc = await encryptTree(src, join(base, "data.enc"), key);
+    platform.objects.set("mem://room/acme/weights/data.enc", await readFile(join(base, "data.enc")));
+    platform.objects.set("mem://room/acme/weights/key.wrapped", wrapped);
+    platform.keys.set(wrapped.toString("base64"), key);
+    await rm(base, { recursive: true, force: true });
+    const outcome = await runExecutor(platform, d, job.env);
+    expect(outcome.receipt.status, outcome.receipt.error).to.equal("succeeded");
+    const { receipt, files } = receiptOf();
+    expect(receipt.inputs).to.deep.equal([{ provider: "acme", dataset: "weights", kind: "files", sha256: enc.sha256, bytes: enc.bytes, files: 2 }]);
+    expect(files.get("outputs/seen.txt")!.toString()).to.equal("empty,model");
+    expect(platform.released.every((k) => k.equals(Buffer.alloc(32)))).to.equal(true);
+    const checks = Object.fromEntries(receipt.disclosure!.outputs.map((o) => [o.path, o.findings.map((f) => f.rule)]));
+    expect(checks["copy.json"]).to.include("verbatim-rows");
+    expect(checks["empty.txt"]).not.to.include("verbatim-rows");
   });
 
   it("GIVEN a Parquet dataset THEN the job sees <dataset>.parquet and the receipt names the input with its format", async () => {
