@@ -120,7 +120,10 @@ describe("verify/verifyResult disclosure report", function () {
 
   it("GIVEN a receipt without a report THEN no outputs.check.json is accepted (none is fine, one is extra)", async () => {
     const { dir } = await buildResult(tmp, room, chain, { inputs: INPUTS });
-    expect((await verifyResult(dir, { descriptor: room })).disclosure).to.equal(undefined);
+    const s = await verifyResult(dir, { descriptor: room });
+    expect(s.disclosure).to.equal(undefined);
+    // The verdict ends with its outputs: no disclosure sentence, nothing after it.
+    expect(s.verdict).to.match(/ and produced these 2 output file\(s\)\.$/);
     await writeFile(join(dir, "outputs.check.json"), JSON.stringify(reportOf(resolveDisclosurePolicy(room, INPUTS))));
     expect((await rejectedWith(verifyResult(dir, { descriptor: room }), "digest-mismatch")).problems).to.deep.equal(["outputs.check.json: extra"]);
   });
