@@ -289,6 +289,10 @@ describe("dp public domain", () => {
       [0, 2 ** 53],
       [-(2 ** 53), 0],
       [-(2 ** 52), 2 ** 52],
+      // Narrow ranges beyond the safe integers (the span alone would pass): both bounds, only max, only min.
+      [2 ** 60, 2 ** 60 + 1024],
+      [2 ** 53 - 8, 2 ** 53 + 2],
+      [-(2 ** 53) - 2, -(2 ** 53) + 8],
     ]) {
       const e = refuses(() => buildDomain({ columns: [{ name: "huge", type: "numeric", min, max, integer: true }] }));
       expect((e as CleanRoomError & { problems?: string[] }).problems?.[0], `[${min}, ${max}]`).to.match(/\("huge"\) is integer but \[min, max\] reaches past the 2\^53 integers/);
