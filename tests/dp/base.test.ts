@@ -289,6 +289,10 @@ describe("dp public domain", () => {
       [0, 2 ** 53],
       [-(2 ** 53), 0],
       [-(2 ** 52), 2 ** 52],
+      // Few integers, but past 2^53 where doubles skip integers: 2^60 + 1 is 2^60.
+      [2 ** 60, 2 ** 60 + 1000],
+      [-(2 ** 60) - 1000, -(2 ** 60)],
+      [2 ** 53 - 10, 2 ** 53 + 10],
     ]) {
       const e = refuses(() => buildDomain({ columns: [{ name: "huge", type: "numeric", min, max, integer: true }] }));
       expect((e as CleanRoomError & { problems?: string[] }).problems?.[0], `[${min}, ${max}]`).to.match(/\("huge"\) is integer but \[min, max\] reaches past the 2\^53 integers/);
