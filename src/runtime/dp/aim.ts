@@ -23,7 +23,7 @@ import { type SecureRng, rngFromEnvironment } from "./rng.js";
 import { sampleTreeModel } from "./sample.js";
 import { discreteGaussianVector, rationalAtLeast, rationalAtMost, rationalValue } from "./samplers.js";
 import type { EncodedTable } from "./table.js";
-import { estimateTotal, estimateTree, type OneWayMeasurement, type TreeModel, type TwoWayMeasurement } from "./tree-model.js";
+import { estimateTree, type OneWayMeasurement, type TreeModel, type TwoWayMeasurement } from "./tree-model.js";
 
 /** AIM's fixed constants (as in the paper's reference implementation). */
 const ALPHA = 0.9;
@@ -181,13 +181,11 @@ export function aim(
   }
   const t1 = performance.now();
   model = refit(options.iterations ?? 1000);
-  const total = estimateTotal(oneWay, []);
   const rows = options.rows ?? (options.rowsFor ? options.rowsFor(model.total) : Math.max(0, Math.round(model.total)));
   // As MST: a column's unknown code is generated only when its noisy count passes 3 sd (post-processing).
   const excluded = domain.columns.map((c, i) => (passesThreshold(oneWay[i].y[c.unknownCode], oneWay[i].variance[c.unknownCode]) ? undefined : c.unknownCode));
   const table = sampleTreeModel(model, rows, rng, excluded);
   const t2 = performance.now();
-  void total;
   return {
     table,
     tree: [...measured.keys()].map((k) => [domain.columns[Math.floor(k / d)].name, domain.columns[k % d].name]),
