@@ -153,7 +153,8 @@ describe("dp AIM (unit)", () => {
     const res = aim(tables(pairedTable(100, "aim-tiny")), ABCD, { epsilon: 1e-8, rng: testRng("tiny"), rows: 10 });
     expect(res.rounds).to.equal(0);
     expect(res.tree).to.deep.equal([]);
-    // Round 0 costs α·ρ/(16·d) (the d 1-way marginals at the starting scale), with α = 0.9.
+    // Round 0 costs α·ρ/(16·d), one round's share, with α = 0.9: the d 1-way marginals together, each at variance
+    // d·σ₀² (not at σ₀ as in the paper; docs/stage1-dp.md).
     const start = (0.9 * rho) / (16 * 4);
     expect(res.rhoUsed).to.be.at.most(start).and.above(start * (1 - 1e-6));
     expect(res.table.rows).to.equal(10);

@@ -74,7 +74,8 @@ export function aim(
   let sigma2 = T / (2 * ALPHA * rho);
   let eps = Math.sqrt((8 * (1 - ALPHA) * rho) / T);
 
-  // Round 0: every 1-way marginal.
+  // Round 0: every 1-way marginal, all d together for one round's ρ (αρ/T), so each at variance d·σ₀²: √d noisier
+  // than the paper's Algorithm 1, which measures each at σ₀ (docs/stage1-dp.md, "Round 0 differs from the paper").
   const v1 = rationalAtLeast(sigma2 * d);
   let used = d / (2 * rationalValue(v1));
   const oneWay: OneWayMeasurement[] = sizes.map((k, i) => {
