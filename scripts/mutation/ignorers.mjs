@@ -41,7 +41,7 @@ function messageArgumentOfHelper(path) {
   const parent = path.parentPath;
   if (!parent?.isCallExpression() || parent.node.callee.type !== "Identifier") return false;
   const positions = MESSAGE_ARGUMENTS.get(parent.node.callee.name);
-  return positions !== undefined && positions.has(parent.node.arguments.indexOf(path.node)) && isMessageText(path.node);
+  return positions?.has(parent.node.arguments.indexOf(path.node)) === true && isMessageText(path.node);
 }
 
 export const strykerPlugins = [
