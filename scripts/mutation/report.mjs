@@ -5,7 +5,10 @@
  *
  * An equivalent mutant is listed as one table row: `| file | mutator | original | replacement | reason |`, where
  * `original` is the mutated source text (whitespace collapsed) and `replacement` Stryker's. Rows match on those four
- * columns, not on line numbers, so they survive edits elsewhere in the file. This script prints rows ready to paste.
+ * columns, not on line numbers, so they survive edits elsewhere in the file. Each row stands for ONE mutant: two
+ * mutants with the same text and replacement in one file need two rows (each read for its own reason), so a new
+ * survivor that happens to repeat a listed one's text elsewhere in the file is reported, not hidden. This script prints
+ * rows ready to paste.
  *
  * `node scripts/mutation/report.mjs [mutation.json …]`: by default every path's newest result, its JSON report or its
  * committed incremental file (`latestResultOf`; a file in two reports is taken from the later one).
@@ -55,6 +58,7 @@ function originalText(source, { start, end }) {
   return parts.join("\n");
 }
 
+/** @returns {Map<string, number>} how many rows list each file/mutator/original/replacement key */
 function loadEquivalents() {
   const rows = new Map();
   if (!existsSync(EQUIVALENT)) return rows;
@@ -64,7 +68,8 @@ function loadEquivalents() {
       .slice(1, -1)
       .map((c) => c.trim().replace(/^`(.*)`$/, "$1"));
     if (cols.length !== 5 || cols[0] === "file" || /^-+$/.test(cols[0])) continue;
-    rows.set(cols.slice(0, 4).join("\u0000"), cols[4]);
+    const key = cols.slice(0, 4).join("\u0000");
+    rows.set(key, (rows.get(key) ?? 0) + 1);
   }
   return rows;
 }
@@ -76,7 +81,15 @@ for (const input of inputs) {
   Object.assign(report.files, r.files);
 }
 const equivalents = loadEquivalents();
-const used = new Set();
+/** Rows matched so far, per key: a key's rows are used up one mutant each. */
+const used = new Map();
+/** Takes one unused row for `key`, if any is left. */
+const takeRow = (key) => {
+  const n = used.get(key) ?? 0;
+  if (n >= (equivalents.get(key) ?? 0)) return false;
+  used.set(key, n + 1);
+  return true;
+};
 const perFile = [];
 const open = [];
 for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
@@ -87,14 +100,13 @@ for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a]
     const live = m.status === "Survived" || m.status === "NoCoverage";
     // A listed equivalent that only makes the code slower can end in a timeout (the fast dp paths' limit is 3 s):
     // it stays an equivalent, not a kill.
-    if ((live || m.status === "Timeout") && equivalents.has(key)) {
-      used.add(key);
-      c.equivalent++;
-    } else if (m.status === "Killed" || m.status === "Timeout") c.killed++;
+    const listed = (live || m.status === "Timeout") && takeRow(key);
+    if (listed) c.equivalent++;
+    else if (m.status === "Killed" || m.status === "Timeout") c.killed++;
     else if (m.status === "Survived") c.survived++;
     else if (m.status === "NoCoverage") c.noCoverage++;
     else c.ignored++;
-    if (live && !equivalents.has(key)) open.push({ file, line: m.location.start.line, col: m.location.start.column, status: m.status, mutator: m.mutatorName, original, replacement: m.replacement ?? "" });
+    if (live && !listed) open.push({ file, line: m.location.start.line, col: m.location.start.column, status: m.status, mutator: m.mutatorName, original, replacement: m.replacement ?? "" });
   }
   perFile.push(c);
 }
@@ -146,7 +158,8 @@ for (const m of open) {
   }
   out.push(`| ${m.line}:${m.col} | ${m.status} | ${m.mutator} | \`${cell(m.original).slice(0, 120)}\` | \`${cell(m.replacement).slice(0, 120)}\` |`);
 }
-const stale = [...equivalents.keys()].filter((k) => !used.has(k) && Object.hasOwn(report.files, k.split("\u0000")[0]));
+// A key listed on n rows but matched by fewer mutants has stale rows (one line each here).
+const stale = [...equivalents].flatMap(([k, n]) => (Object.hasOwn(report.files, k.split("\u0000")[0]) ? Array(Math.max(0, n - (used.get(k) ?? 0))).fill(k) : []));
 if (stale.length > 0) {
   out.push("", `## Stale rows in equivalent-mutants.md (${stale.length})`, "", "These match no surviving mutant of a file in this run: the code changed, or a test now kills them. Remove them.", "");
   for (const k of stale) out.push(`- \`${k.split("\u0000").slice(0, 2).join(" ")}\`: \`${k.split("\u0000")[2]}\``);
