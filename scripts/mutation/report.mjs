@@ -94,13 +94,17 @@ const perFile = [];
 const open = [];
 for (const [file, { source, mutants }] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
   const c = { file, killed: 0, survived: 0, noCoverage: 0, equivalent: 0, ignored: 0 };
+  const keyOf = (m) => [file, m.mutatorName, cell(originalText(source, m.location)), cell(m.replacement ?? "")].join("\u0000");
+  const isLive = (m) => m.status === "Survived" || m.status === "NoCoverage";
+  // Live mutants take their rows first: a timeout with the same text (often a twin that loops forever elsewhere in
+  // the file) must not use up the row written for a survivor. A listed equivalent that only makes the code slower can
+  // end in a timeout (the fast dp paths' limit is 3 s): it takes a row left over, and stays an equivalent, not a kill.
+  const listedSet = new Set(mutants.filter((m) => isLive(m) && takeRow(keyOf(m))));
+  for (const m of mutants) if (m.status === "Timeout" && takeRow(keyOf(m))) listedSet.add(m);
   for (const m of mutants) {
     const original = originalText(source, m.location);
-    const key = [file, m.mutatorName, cell(original), cell(m.replacement ?? "")].join("\u0000");
-    const live = m.status === "Survived" || m.status === "NoCoverage";
-    // A listed equivalent that only makes the code slower can end in a timeout (the fast dp paths' limit is 3 s):
-    // it stays an equivalent, not a kill.
-    const listed = (live || m.status === "Timeout") && takeRow(key);
+    const live = isLive(m);
+    const listed = listedSet.has(m);
     if (listed) c.equivalent++;
     else if (m.status === "Killed" || m.status === "Timeout") c.killed++;
     else if (m.status === "Survived") c.survived++;
