@@ -3,6 +3,7 @@
 // exact outcome of the rounding rule for those draws (no statistics, no false failures). Cases that need a shuffle use
 // the seeded test stream (`testRng`) and assert only what every shuffle gives (counts per code).
 import { expect } from "chai";
+import { compressColumn, decompressCodes } from "../../src/runtime/dp/compress.js";
 import { histogram1 } from "../../src/runtime/dp/marginals.js";
 import { type SecureRng, testRng } from "../../src/runtime/dp/rng.js";
 import { roundedCounts, sampleTreeModel } from "../../src/runtime/dp/sample.js";
@@ -138,5 +139,19 @@ describe("dp tree sampling (excluded codes and fallbacks)", () => {
   it("GIVEN the excluded code's probability is NaN THEN it is never generated and the others keep their shares", () => {
     const t = sampleTreeModel(singleColumnModel(3, F([0.25, 0.75, Number.NaN]), 100), 100, testRng("nan-excluded"), [2]);
     expect(arr(histogram1(t.columns[0], 3))).to.deep.equal([25, 75, 0]);
+  });
+});
+
+describe("dp decompression (scripted draws)", () => {
+  it("GIVEN kept codes and \"other\" codes THEN one uniform draw per \"other\" row picks its merged code, and none more", () => {
+    // Codes 0..3 at variance 100 (threshold 30): 0 and 1 kept, 2 and 3 merged with shares 2/3 and 1/3.
+    const c = compressColumn(Float64Array.from([500, 300, 20, 10]), 100);
+    expect(arr(c.mergedProbabilities)).to.deep.equal([2 / 3, 1 / 3]);
+    // Rows: kept 1, other, kept 0, other. The draws 0.9 (≥ 2/3: code 3) and 0.1 (code 2) are the only ones given.
+    const { rng, left } = scripted({ u: [0.9, 0.1] });
+    expect(arr(decompressCodes(new Int32Array([1, 2, 0, 2]), c, rng))).to.deep.equal([1, 3, 0, 2]);
+    expect(left()).to.equal(0);
+    // Kept codes alone draw nothing (the scripted generator throws on a draw it was not given).
+    expect(arr(decompressCodes(new Int32Array([0, 1, 1]), c, scripted({}).rng))).to.deep.equal([0, 1, 1]);
   });
 });

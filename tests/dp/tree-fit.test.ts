@@ -168,6 +168,16 @@ describe("dp tree estimator against brute-force oracles", () => {
       .with.property("code", "invalid-argument");
   });
 
+  it("GIVEN one column and no 2-way measurement THEN estimateTree's model has one entry per column in every array, like singleColumnModel's", () => {
+    const model = estimateTree([3], [{ y: F([10, 20, 30]), variance: F([1, 1, 1]) }], [], { iterations: 5 });
+    expect(model.order).to.deep.equal([0]);
+    expect(model.parent).to.deep.equal([-1]);
+    expect(model.nodes).to.have.length(1);
+    // The root has no edge table: its entry is there, undefined (a consumer zipping edges with sizes sees d entries).
+    expect(model.edges).to.have.length(1);
+    expect(model.edges[0]).to.equal(undefined);
+  });
+
   it("GIVEN one iteration THEN the model is the first mirror-descent step of size minVar/N, its marginals exact for its potentials", () => {
     // Unequal variances everywhere; the smallest (0.5) is an edge's, so α starts at 0.5/N.
     const ms = measurements(TREE, 10, (i, x) => 1 + i + 0.5 * x, (c) => [0, 2, 0.5, 3][c]);

@@ -207,6 +207,19 @@ describe("verify/verifyAttestation: shape, claims named, ES256, OIDC errors", fu
         expect((caught as AttestationError).claim).to.equal("iat");
       }
     });
+
+    it("GIVEN a token whose header decodes but whose payload is not JSON THEN malformed naming iat (not a TypeError)", () => {
+      const token = signRaw(b64url({ alg: "RS256", x5c: good.x5c }), b64url("not json"), good.leaf.key);
+      let caught: unknown;
+      try {
+        decodeTokenTimes(token);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, String(caught)).to.be.instanceOf(AttestationError);
+      expect((caught as AttestationError).code).to.equal("malformed");
+      expect((caught as AttestationError).claim).to.equal("iat");
+    });
   });
 
   describe("OIDC: jose's failures mapped to codes", () => {
