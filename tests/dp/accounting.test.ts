@@ -55,6 +55,35 @@ describe("dp accounting (zCDP)", () => {
     }
   });
 
+  it("GIVEN δ = cdpDelta(ρ, ε) exactly THEN cdpEps(ρ, δ) ≤ ε and cdpRho(ε, δ) ≥ ρ (the smallest ε, the largest ρ: a midpoint meeting δ to the last bit counts as meeting it)", () => {
+    // A ledger that spent ρ planned at (ε, δ) must not report more than ε, nor a plan at (ε, δ) afford less than ρ.
+    // The round trip is exact only where the floating-point cdpDelta is monotone; these cases (δ < 0.1, ρ < ε + 1) are.
+    for (const [rho, eps] of [
+      [0.01, 0.5],
+      [0.1, 1],
+      [0.5, 3],
+      [1, 3],
+      [2, 8],
+    ]) {
+      const delta = cdpDelta(rho, eps);
+      expect(cdpEps(rho, delta), `cdpEps(${rho}, cdpDelta(${rho}, ${eps}))`).to.be.at.most(eps);
+      expect(cdpRho(eps, delta), `cdpRho(${eps}, cdpDelta(${rho}, ${eps}))`).to.be.at.least(rho);
+    }
+  });
+
+  it("GIVEN answers the bisection cannot pin in 1,000 halvings THEN cdpEps and cdpRho stop there, as cdp2adp.py's 1,000 steps do", () => {
+    // δ = 0.5 is met at ε = 0 for ρ = 0.001 (cdpDelta(0.001, 0) ≈ 0.027): every midpoint meets it, so the answer is the
+    // bracket's top halved exactly 1,000 times (halving a double is exact in this range), not 0 nor a denormal.
+    const rho = 0.001;
+    expect(cdpDelta(rho, 0)).to.be.below(0.5);
+    expect(cdpEps(rho, 0.5)).to.equal((rho + 2 * Math.sqrt(rho * Math.log(2))) * 2 ** -1000);
+    // ε = 0, δ = 1e-145: ρ ≈ 1.36e-290 needs more than 1,000 halvings of [0, 1] to reach its last bit; after 1,000 every
+    // bracket end is a multiple of 2^-1000 (a 1,001st step, or running to the end, leaves a finer one).
+    const r = cdpRho(0, 1e-145);
+    expect(r).to.be.within(1.35e-290, 1.37e-290);
+    expect(Number.isInteger(r * 2 ** 1000), String(r)).to.equal(true);
+  });
+
   it("GIVEN Gaussian noise and exponential-mechanism draws THEN their ρ compose by addition", () => {
     expect(gaussianRho(gaussianSigma(0.25))).to.be.closeTo(0.25, 1e-12);
     expect(gaussianRho(2, 3)).to.equal(9 / 8);
