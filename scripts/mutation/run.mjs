@@ -35,6 +35,12 @@ function parse(argv) {
     } else if (a.startsWith("--path=")) names.push(...a.slice("--path=".length).split(","));
     else passed.push(a);
   }
+  // Stryker reads `file:75` as a file literally named so: it mutates nothing after a full dry run. Say so at once.
+  for (let i = 0; i < passed.length; i++) {
+    const value = passed[i] === "--mutate" ? passed[i + 1] : passed[i].startsWith("--mutate=") ? passed[i].slice("--mutate=".length) : undefined;
+    const single = value?.split(",").find((g) => /:\d+(:\d+)?$/.test(g));
+    if (single !== undefined) throw new Error(`--mutate "${single}": give lines as a range, e.g. "${single.replace(/:(\d+)(:\d+)?$/, ":$1-$1")}" (a single line matches no file)`);
+  }
   // Validate every name before anything runs.
   const paths = names.length > 0 ? [...new Set(names)].map((n) => pathNamed(n.trim())) : [...PATHS];
   return { list, paths, passed };
