@@ -1,6 +1,7 @@
 // The SQL sources' pure parts in process (issue 20, dp-sources mutation path): identifier and string quoting in both
 // dialects, the grouping sets, the rows an engine returns turned into count tables (and refused when they cannot be
-// counts), the DuckDB source's format choice and its error when @duckdb/node-api is missing. No database: the DuckDB/BigQuery runs are in sources.test.ts.
+// counts), the DuckDB source's format choice and its error when @duckdb/node-api is missing. No database: the
+// DuckDB/BigQuery runs are in sources.test.ts.
 // The module loader itself: one test makes `@duckdb/node-api` unloadable, as on a machine that never installed it.
 import Module = require("node:module");
 import { expect } from "chai";
