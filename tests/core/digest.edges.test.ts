@@ -3,7 +3,7 @@
  * job manifests with fields of the wrong type, and the typed errors' problem lists.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -73,6 +73,33 @@ describe("core/digest: edges", () => {
     const listErr = await rejected(listFiles(join(dir, "missing")));
     expect(listErr.code).to.equal("io-error");
     expect((listErr.cause as NodeJS.ErrnoException).code).to.equal("ENOENT");
+  });
+
+  it("GIVEN a directory under the root this process may not read WHEN listed THEN io-error naming that directory, with EACCES as the cause (never a silently shorter list)", async () => {
+    // The root and the directory's own entry are readable (lstat succeeds), but listing the directory is refused: the
+    // failure must stop the manifest, since a job or result missing the files it holds would still be digested.
+    writeFileSync(join(dir, "a.txt"), "a");
+    const locked = join(dir, "locked");
+    mkdirSync(locked);
+    writeFileSync(join(locked, "secret.txt"), "s");
+    chmodSync(dir, 0o755);
+    chmodSync(locked, 0o000);
+    // root lists any directory: for the listing, drop the effective uid to nobody's (restored at once), as a provider's
+    // ordinary account would run.
+    const asRoot = process.getuid?.() === 0;
+    let err: CleanRoomError;
+    if (asRoot) process.seteuid?.(65534);
+    try {
+      err = await rejected(listFiles(dir));
+    } finally {
+      if (asRoot) process.seteuid?.(0);
+      chmodSync(locked, 0o700);
+    }
+    expect(process.geteuid?.()).to.equal(process.getuid?.());
+    expect(err).to.be.instanceOf(CleanRoomError);
+    expect(err.code).to.equal("io-error");
+    expect(err.message).to.contain(`Cannot list ${locked}:`);
+    expect((err.cause as NodeJS.ErrnoException).code).to.equal("EACCES");
   });
 
   it("GIVEN a tree deeper than the system's path limit WHEN listed THEN io-error keeping the system error (ENAMETOOLONG) as cause", async () => {

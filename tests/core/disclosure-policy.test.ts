@@ -55,6 +55,18 @@ describe("core/disclosure-policy: resolveDisclosurePolicy", () => {
     expect(resolveDisclosurePolicy(room(), BOTH)).to.deep.equal({ mode: "review", thresholds: DISCLOSURE_DEFAULTS, releaseOnPass: true, quasiIdentifiers: {} });
   });
 
+  it("GIVEN no thresholds anywhere THEN the room uses ACRO/SACRO's published values (10 records a cell, dominance 2/90 %, p 10 %, 10 residual df) and at most 10,000 table rows", () => {
+    // Written out, not read from DISCLOSURE_DEFAULTS: a changed default would silently loosen every room without a spec.
+    expect(resolveDisclosurePolicy(room(), BOTH).thresholds).to.deep.equal({
+      minCellCount: 10,
+      dominanceN: 2,
+      dominanceK: 90,
+      pPercent: 10,
+      minResidualDf: 10,
+      maxTableRows: 10_000,
+    });
+  });
+
   it("GIVEN a descriptor exported before disclosure existed THEN the defaults apply", () => {
     const r = room();
     const old = { ...r, output: { requireRelease: false } };

@@ -3,7 +3,9 @@
 // version-1 migration and the room's ledger URI. Real files in a temporary directory, real Ed25519 keys, real ES256
 // tokens from the local test chain.
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, type PathLike, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+// The module object itself (not a copy of its bindings): one test makes link(2) fail as a failing disk would.
+import fsPromises = require("node:fs/promises");
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -108,6 +110,39 @@ describe("dp ledger storage, keys, verification and migration (in process)", fun
       const list = await rejection(new DirectoryLedgerStore(`${dir}/bad\0name`).list());
       expect(list).to.include({ code: "io-error" });
       expect((list as Error & { cause?: unknown }).cause).to.be.instanceOf(Error);
+    });
+
+    it("GIVEN link(2) failing with a disk error (EIO) WHEN an entry is created THEN io-error with that cause, not a slot reported as taken, and no file left behind", async () => {
+      // A disk error cannot be produced on demand here: the OS boundary (fs/promises' link, which the store calls
+      // through the module object) fails as the kernel would, for this ledger only. Read as "slot taken", the error
+      // would make the writer retry the next slot, or report a lost race, over a ledger it could not write.
+      const loc = fresh();
+      const store = new DirectoryLedgerStore(loc);
+      expect(await store.create(0, Buffer.from("zero"))).to.equal(true);
+      const realLink = fsPromises.link;
+      const attempts: string[] = [];
+      fsPromises.link = (async (existing: PathLike, target: PathLike) => {
+        if (!String(target).startsWith(loc)) return realLink(existing, target);
+        attempts.push(String(target));
+        throw Object.assign(new Error(`EIO: i/o error, link '${existing}' -> '${target}'`), { errno: -5, code: "EIO", syscall: "link", path: String(existing), dest: String(target) });
+      }) as typeof realLink;
+      let err: CleanRoomError;
+      try {
+        err = await rejection(store.create(1, Buffer.from("one")));
+      } finally {
+        fsPromises.link = realLink;
+      }
+      expect(attempts).to.deep.equal([join(loc, entryName(1))]);
+      expect(err).to.include({ code: "io-error" });
+      expect(err.message).to.contain(`Cannot write entry 1 of the privacy ledger ${loc}`);
+      expect((err as Error & { cause?: { code?: string } }).cause?.code).to.equal("EIO");
+      // The temporary file is removed and the slot stays free: the next writer gets it.
+      expect(readdirSync(loc)).to.deep.equal([entryName(0)]);
+      expect(await store.create(1, Buffer.from("one"))).to.equal(true);
+      expect((await store.list()).map((e) => [e.seq, e.bytes.toString()])).to.deep.equal([
+        [0, "zero"],
+        [1, "one"],
+      ]);
     });
 
     it("GIVEN ledger locations THEN gs:// needs the GCP factory (slashes trimmed, project passed), file:// and paths are directories, other schemes are refused", async () => {

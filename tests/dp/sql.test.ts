@@ -1,14 +1,21 @@
 // The SQL sources' pure parts in process (issue 20, dp-sources mutation path): identifier and string quoting in both
 // dialects, the grouping sets, the rows an engine returns turned into count tables (and refused when they cannot be
-// counts), and the DuckDB source's format choice. No database: the DuckDB/BigQuery runs are in sources.test.ts.
+// counts), the DuckDB source's format choice and its error when @duckdb/node-api is missing. No database: the
+// DuckDB/BigQuery runs are in sources.test.ts.
+// The module loader itself: one test makes `@duckdb/node-api` unloadable, as on a machine that never installed it.
+import Module = require("node:module");
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
 import { aggregatesFromGroupingRows } from "../../src/runtime/dp/aggregate-source.js";
 import { ClampedSum } from "../../src/runtime/dp/aggregates.js";
 import { buildDomain } from "../../src/runtime/dp/domain.js";
 import { bigquerySource } from "../../src/runtime/dp/marginal-bigquery.js";
-import { codeType, duckdbTableFunction, formatOf } from "../../src/runtime/dp/marginal-duckdb.js";
+import { codeType, duckdbSource, duckdbTableFunction, formatOf } from "../../src/runtime/dp/marginal-duckdb.js";
 import { BIGQUERY, codeExpression, countingQuery, DUCKDB, groupingSets, tablesFromGroupingRows } from "../../src/runtime/dp/marginal-sql.js";
+
+/** Node's CommonJS loader entry (not in @types/node), through which every `require` goes before its cache. */
+type Loader = (request: string, parent: unknown, isMain: boolean) => unknown;
+const loader = Module as unknown as { _load: Loader };
 
 const domain = buildDomain({
   columns: [
@@ -117,6 +124,32 @@ describe("dp SQL sources (pure parts)", () => {
     expect(formatOf("/d/t", {})).to.equal("csv");
     expect(formatOf("/d/t.csv", { format: "parquet" })).to.equal("parquet");
     expect(formatOf("/d/t.parquet", { format: "csv" })).to.equal("csv");
+  });
+
+  it("GIVEN @duckdb/node-api not installed WHEN a DuckDB source measures THEN runtime-missing saying what to install, the loader's error kept as cause", async () => {
+    // The package is an optional runtime (a ~60 MB native binary): without it the source must say how to get it, not
+    // fail with a bare "Cannot find module" or a TypeError. Only this request fails; every other module loads as usual.
+    const realLoad = loader._load;
+    const asked: string[] = [];
+    loader._load = function (this: unknown, request, parent, isMain) {
+      if (request !== "@duckdb/node-api") return realLoad.call(this, request, parent, isMain);
+      asked.push(request);
+      throw Object.assign(new Error(`Cannot find module '${request}'`), { code: "MODULE_NOT_FOUND", requireStack: [] });
+    };
+    let err: unknown;
+    try {
+      await duckdbSource("/nowhere/t.csv").measure(domain);
+    } catch (e) {
+      err = e;
+    } finally {
+      loader._load = realLoad;
+    }
+    expect(asked).to.deep.equal(["@duckdb/node-api"]);
+    expect(err).to.be.instanceOf(CleanRoomError);
+    const e = err as CleanRoomError & { cause?: { code?: string } };
+    expect(e.code).to.equal("runtime-missing");
+    expect(e.message).to.contain("npm install @duckdb/node-api");
+    expect(e.cause?.code).to.equal("MODULE_NOT_FOUND");
   });
 
   it("GIVEN a BigQuery table name THEN the source is made only for <project>.<dataset>.<table>, before any connection", () => {
