@@ -32,6 +32,12 @@ export interface JobProcessOptions {
    * @default - the stderr is discarded
    */
   readonly keepStderrTail?: number;
+  /**
+   * How long to wait, once the job has exited, for the first process of its PID namespace to be gone before giving
+   * up on the job (`internal`). Only tests set it, to exercise that path without waiting the full default.
+   * @default DRAIN_TIMEOUT_MS
+   */
+  readonly drainTimeoutMs?: number;
 }
 
 /** The last `max` bytes of a stream, in bounded memory whatever the job writes. */
@@ -121,6 +127,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
  */
 export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions = {}): Promise<JobProcessExit> {
   const tail = options.keepStderrTail !== undefined ? new Tail(options.keepStderrTail) : undefined;
+  const { drainTimeoutMs = DRAIN_TIMEOUT_MS } = options;
   return new Promise((resolveP, reject) => {
     let child: ChildProcess;
     try {
@@ -173,8 +180,8 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
       void (async () => {
         await stop();
         const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
-        if (pid !== undefined && !(await waitGone(pid, DRAIN_TIMEOUT_MS))) {
-          reject(new CleanRoomError("internal", `The job's processes did not stop within ${DRAIN_TIMEOUT_MS} ms after it exited; nothing it wrote is used`));
+        if (pid !== undefined && !(await waitGone(pid, drainTimeoutMs))) {
+          reject(new CleanRoomError("internal", `The job's processes did not stop within ${drainTimeoutMs} ms after it exited; nothing it wrote is used`));
           return;
         }
         child.stdio[3]?.destroy();
