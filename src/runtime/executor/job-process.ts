@@ -10,6 +10,13 @@ import type { JobProcessCommand } from "../platforms/platform.js";
 /** How long the executor waits for a finished job's processes to disappear before it gives up on the job. */
 export const DRAIN_TIMEOUT_MS = 10_000;
 
+/**
+ * How long the executor waits for the sandbox's report (`sandboxInfoFd`: the first process of the job's PID namespace)
+ * when it stops the job (`onStop`), and again once the job has exited (`afterExit`): a report that never comes costs
+ * at most their sum.
+ */
+export const REPORT_WAIT_MS: { readonly onStop: number; readonly afterExit: number } = { onStop: 1_000, afterExit: 2_000 };
+
 /** How a job process ended. */
 export interface JobProcessExit {
   /** The exit code (128 + signal number style: 128 when killed by a signal). */
@@ -38,6 +45,12 @@ export interface JobProcessOptions {
    * @default DRAIN_TIMEOUT_MS
    */
   readonly drainTimeoutMs?: number;
+  /**
+   * How long to wait for the sandbox's report (see `REPORT_WAIT_MS`). Only tests set it, to exercise a report that
+   * never comes without waiting the full default.
+   * @default REPORT_WAIT_MS
+   */
+  readonly reportWaitMs?: { readonly onStop: number; readonly afterExit: number };
 }
 
 /** The last `max` bytes of a stream, in bounded memory whatever the job writes. */
@@ -127,7 +140,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
  */
 export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions = {}): Promise<JobProcessExit> {
   const tail = options.keepStderrTail !== undefined ? new Tail(options.keepStderrTail) : undefined;
-  const { drainTimeoutMs = DRAIN_TIMEOUT_MS } = options;
+  const { drainTimeoutMs = DRAIN_TIMEOUT_MS, reportWaitMs = REPORT_WAIT_MS } = options;
   return new Promise((resolveP, reject) => {
     let child: ChildProcess;
     try {
@@ -161,7 +174,7 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
         }
       }
       // The PID namespace's first process: killing it kills every process of the namespace.
-      const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+      const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), reportWaitMs.onStop))]);
       if (pid !== undefined) killQuietly(pid);
     };
     const timer =
@@ -179,7 +192,7 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
       if (timer) clearTimeout(timer);
       void (async () => {
         await stop();
-        const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+        const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), reportWaitMs.afterExit))]);
         if (pid !== undefined && !(await waitGone(pid, drainTimeoutMs))) {
           reject(new CleanRoomError("internal", `The job's processes did not stop within ${drainTimeoutMs} ms after it exited; nothing it wrote is used`));
           return;
