@@ -2,7 +2,7 @@
  * runJobProcess against a process the job left behind in a session of its own (out of reach of the process-group
  * kill; in a room the sandbox's PID namespace takes it) that keeps the job's stderr or its fd 3 open. What is bounded:
  * the wait for the stderr a debug-logs room keeps (everything written before the pipe closes, at most 2 s after the
- * exit), the wait for a sandbox report that never comes (1 s + 2 s), and a job that exited before its time limit is
+ * exit), the wait for a sandbox report that never comes (1 s + 2 s by default; the test gives shorter ones), and a job that exited before its time limit is
  * never reported as timed out whatever the drain took. A stderr no one reads never blocks the job.
  */
 import { readFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { runJobProcess } from "../../src/runtime/executor/job-process.js";
+import { REPORT_WAIT_MS, runJobProcess } from "../../src/runtime/executor/job-process.js";
 import type { JobProcessCommand } from "../../src/runtime/platforms/platform.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -80,10 +80,13 @@ describe("executor/job-process: processes left behind holding the job's stderr o
   });
 
   it("GIVEN sandboxInfoFd WHEN a process left behind holds fd 3 open and no report ever comes THEN the job is finished after the bounded waits (1 s + 2 s), not when fd 3 closes", async () => {
-    const ended = await runJobProcess(sh(`${leftBehind(20)}; date +%s%3N > "$OUT/exited"; exit 0`, { sandboxInfoFd: 3 }));
+    // Waits of 0.3 s + 0.6 s, not the default 1 s + 2 s (REPORT_WAIT_MS): the same path, bounded by what it is given.
+    const reportWaitMs = { onStop: 300, afterExit: 600 };
+    const ended = await runJobProcess(sh(`${leftBehind(20)}; date +%s%3N > "$OUT/exited"; exit 0`, { sandboxInfoFd: 3 }), { reportWaitMs });
     const sinceExit = Date.now() - Number(readFileSync(join(out, "exited"), "utf8"));
     expect(ended.code).to.equal(0);
-    expect(sinceExit).to.be.at.least(2900);
+    expect(sinceExit).to.be.at.least(reportWaitMs.onStop + reportWaitMs.afterExit - 100);
+    expect(sinceExit, "the waits given, not the defaults").to.be.below(REPORT_WAIT_MS.onStop + REPORT_WAIT_MS.afterExit);
     expect(sinceExit).to.be.below(12_000);
   });
 });

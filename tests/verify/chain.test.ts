@@ -23,9 +23,58 @@ const windowOf = (pem: string) => {
   return { from: Date.parse(c.validFrom), to: Date.parse(c.validTo) };
 };
 
+/** This file's chains: EC P-256 (and the shared RSA ones), and a time inside every certificate's window. */
+interface Fixture {
+  readonly ec: Chain;
+  readonly interNotCa: Chain;
+  readonly leafIsCa: Chain;
+  readonly second: Chain;
+  readonly rsa: Chain;
+  readonly mixed: Chain;
+  readonly at: Date;
+}
+
+let made: Promise<Fixture> | undefined;
+
+/**
+ * Makes the chains once per process (about a dozen openssl runs) and removes their directory when they are made: the
+ * tests use the certificates and keys in memory only. Once per process, not per `before`: Stryker's mocha runner runs
+ * a suite's `before` hooks again for every mutant its tests cover (reports/README.md, "Speed").
+ */
+function fixture(): Promise<Fixture> {
+  made ??= (async () => {
+    const pki = await TestPki.create();
+    try {
+      const root = await pki.root("EC Root", "ec-root");
+      const [inter, plainInter, otherRoot] = await Promise.all([
+        pki.issue("EC Inter", "ec-inter", root, "inter", 3650),
+        pki.issue("Plain Inter", "ec-inter", root, "noca", 3650),
+        pki.root("Second Root", "ec-second"),
+      ]);
+      const [leaf, underPlain, caLeaf, otherInter] = await Promise.all([
+        pki.issue("EC Leaf", "ec-leaf", inter, "leaf", 60),
+        pki.issue("Under Plain", "ec-leaf", plainInter, "leaf", 60),
+        pki.issue("CA Leaf", "ec-leaf", inter, "inter", 60),
+        pki.issue("Second Inter", "ec-inter", otherRoot, "inter", 3650),
+      ]);
+      const otherLeaf = await pki.issue("Second Leaf", "ec-leaf", otherInter, "leaf", 60);
+      const ec = chainOf(leaf, inter, root);
+      const interNotCa = chainOf(underPlain, plainInter, root);
+      const leafIsCa = chainOf(caLeaf, inter, root);
+      const second = chainOf(otherLeaf, otherInter, otherRoot);
+      const { good: rsa, mixed } = await testChains();
+      // Inside every certificate's window, whenever they were made.
+      const at = new Date(Math.max(...[ec, interNotCa, leafIsCa, second].flatMap((c) => [c.leaf, c.inter, c.root]).map((i) => windowOf(i.pem).from)) + 60_000);
+      return { ec, interNotCa, leafIsCa, second, rsa, mixed, at };
+    } finally {
+      await pki.cleanup();
+    }
+  })();
+  return made;
+}
+
 describe("verify/chain: TrustStore", function () {
   this.timeout(60_000);
-  let pki: TestPki;
   let ec: Chain;
   let interNotCa: Chain;
   let leafIsCa: Chain;
@@ -35,31 +84,7 @@ describe("verify/chain: TrustStore", function () {
   let at: Date;
 
   before(async () => {
-    pki = await TestPki.create();
-    const root = await pki.root("EC Root", "ec-root");
-    const [inter, plainInter, otherRoot] = await Promise.all([
-      pki.issue("EC Inter", "ec-inter", root, "inter", 3650),
-      pki.issue("Plain Inter", "ec-inter", root, "noca", 3650),
-      pki.root("Second Root", "ec-second"),
-    ]);
-    const [leaf, underPlain, caLeaf, otherInter] = await Promise.all([
-      pki.issue("EC Leaf", "ec-leaf", inter, "leaf", 60),
-      pki.issue("Under Plain", "ec-leaf", plainInter, "leaf", 60),
-      pki.issue("CA Leaf", "ec-leaf", inter, "inter", 60),
-      pki.issue("Second Inter", "ec-inter", otherRoot, "inter", 3650),
-    ]);
-    const otherLeaf = await pki.issue("Second Leaf", "ec-leaf", otherInter, "leaf", 60);
-    ec = chainOf(leaf, inter, root);
-    interNotCa = chainOf(underPlain, plainInter, root);
-    leafIsCa = chainOf(caLeaf, inter, root);
-    second = chainOf(otherLeaf, otherInter, otherRoot);
-    ({ good: rsa, mixed } = await testChains());
-    // Inside every certificate's window, whenever they were made.
-    at = new Date(Math.max(...[ec, interNotCa, leafIsCa, second].flatMap((c) => [c.leaf, c.inter, c.root]).map((i) => windowOf(i.pem).from)) + 60_000);
-  });
-
-  after(async () => {
-    await pki?.cleanup();
+    ({ ec, interNotCa, leafIsCa, second, rsa, mixed, at } = await fixture());
   });
 
   describe("the pinned roots and options", () => {

@@ -100,9 +100,49 @@ async function rejection(p: Promise<unknown>): Promise<AttestationError> {
   return expect.fail("expected the token to be refused");
 }
 
+/** The forgeries, and the verification options of a time at which all of them are valid. */
+interface Forgeries {
+  readonly good: Chain;
+  readonly forgedLeaf: Chain;
+  readonly forgedInter: Chain;
+  readonly opts: VerifyOptions;
+  readonly NOW: number;
+}
+
+let forged: Promise<Forgeries> | undefined;
+
+/**
+ * Forges the chains once per process (five RSA keys) and removes the forger's directory when they are made: the tests
+ * use the certificates and the leaves' keys in memory only. Once per process, not per `before`: Stryker's mocha runner
+ * runs a suite's `before` hooks again for every mutant its tests cover (reports/README.md, "Speed").
+ */
+function forgeries(): Promise<Forgeries> {
+  forged ??= (async () => {
+    const { good } = await testChains();
+    const dir = await mkdtemp(join(tmpdir(), "verify-forged-"));
+    try {
+      const forger = new Forger(dir);
+      const realInter = new X509Certificate(good.inter.pem);
+      const realRoot = new X509Certificate(good.root.pem);
+      const [fakeInter, fakeRoot] = await Promise.all([forger.lookalikeCa(realInter), forger.lookalikeCa(realRoot)]);
+      const leaf = await forger.issue("Forged Leaf", fakeInter, "leaf");
+      const forgedLeaf = await forger.chainOf(leaf, realInter, realRoot);
+      const inter = await forger.issue("Forged Inter", fakeRoot, "inter");
+      await writeFile(join(dir, "forged-inter.pem"), inter.pem);
+      const leafUnderForgedInter = await forger.issue("Leaf", { cert: "forged-inter.pem", key: inter.key }, "leaf");
+      const forgedInter = await forger.chainOf(leafUnderForgedInter, inter.cert, realRoot);
+      const NOW = Math.floor(Date.now() / 1000) + 60;
+      const opts: VerifyOptions = { audience: AUD, nonce: "n".repeat(64), trustedRoots: [good.root.pem], currentDate: new Date(NOW * 1000), policy: { imageDigests: [IMAGE] } };
+      return { good, forgedLeaf, forgedInter, opts, NOW };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  })();
+  return forged;
+}
+
 describe("verify: chains forged under the real CA's name", function () {
   this.timeout(60_000);
-  let dir: string;
   let good: Chain;
   /** [forged leaf, real intermediate, real root]: the leaf names the intermediate but the forger signed it. */
   let forgedLeaf: Chain;
@@ -113,22 +153,8 @@ describe("verify: chains forged under the real CA's name", function () {
   let NOW: number;
 
   before(async () => {
-    ({ good } = await testChains());
-    dir = await mkdtemp(join(tmpdir(), "verify-forged-"));
-    const forger = new Forger(dir);
-    const realInter = new X509Certificate(good.inter.pem);
-    const realRoot = new X509Certificate(good.root.pem);
-    const [fakeInter, fakeRoot] = await Promise.all([forger.lookalikeCa(realInter), forger.lookalikeCa(realRoot)]);
-    const leaf = await forger.issue("Forged Leaf", fakeInter, "leaf");
-    forgedLeaf = await forger.chainOf(leaf, realInter, realRoot);
-    const inter = await forger.issue("Forged Inter", fakeRoot, "inter");
-    await writeFile(join(dir, "forged-inter.pem"), inter.pem);
-    const leafUnderForgedInter = await forger.issue("Leaf", { cert: "forged-inter.pem", key: inter.key }, "leaf");
-    forgedInter = await forger.chainOf(leafUnderForgedInter, inter.cert, realRoot);
-    NOW = Math.floor(Date.now() / 1000) + 60;
-    opts = { audience: AUD, nonce: "n".repeat(64), trustedRoots: [good.root.pem], currentDate: new Date(NOW * 1000), policy: { imageDigests: [IMAGE] } };
+    ({ good, forgedLeaf, forgedInter, opts, NOW } = await forgeries());
   });
-  after(async () => dir && rm(dir, { recursive: true, force: true }));
 
   it("GIVEN the forgeries THEN they match the real CAs by name and key id, so only a signature check can tell them apart", () => {
     const realInter = new X509Certificate(good.inter.pem);

@@ -10,6 +10,13 @@ import type { JobProcessCommand } from "../platforms/platform.js";
 /** How long the executor waits for a finished job's processes to disappear before it gives up on the job. */
 export const DRAIN_TIMEOUT_MS = 10_000;
 
+/**
+ * How long the executor waits for the sandbox's report (`sandboxInfoFd`: the first process of the job's PID namespace)
+ * when it stops the job (`onStop`), and again once the job has exited (`afterExit`): a report that never comes costs
+ * at most their sum.
+ */
+export const REPORT_WAIT_MS: { readonly onStop: number; readonly afterExit: number } = { onStop: 1_000, afterExit: 2_000 };
+
 /** How a job process ended. */
 export interface JobProcessExit {
   /** The exit code (128 + signal number style: 128 when killed by a signal). */
@@ -32,6 +39,18 @@ export interface JobProcessOptions {
    * @default - the stderr is discarded
    */
   readonly keepStderrTail?: number;
+  /**
+   * How long to wait, once the job has exited, for the first process of its PID namespace to be gone before giving
+   * up on the job (`internal`). Only tests set it, to exercise that path without waiting the full default.
+   * @default DRAIN_TIMEOUT_MS
+   */
+  readonly drainTimeoutMs?: number;
+  /**
+   * How long to wait for the sandbox's report (see `REPORT_WAIT_MS`). Only tests set it, to exercise a report that
+   * never comes without waiting the full default.
+   * @default REPORT_WAIT_MS
+   */
+  readonly reportWaitMs?: { readonly onStop: number; readonly afterExit: number };
 }
 
 /** The last `max` bytes of a stream, in bounded memory whatever the job writes. */
@@ -121,6 +140,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
  */
 export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions = {}): Promise<JobProcessExit> {
   const tail = options.keepStderrTail !== undefined ? new Tail(options.keepStderrTail) : undefined;
+  const { drainTimeoutMs = DRAIN_TIMEOUT_MS, reportWaitMs = REPORT_WAIT_MS } = options;
   return new Promise((resolveP, reject) => {
     let child: ChildProcess;
     try {
@@ -154,7 +174,7 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
         }
       }
       // The PID namespace's first process: killing it kills every process of the namespace.
-      const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+      const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), reportWaitMs.onStop))]);
       if (pid !== undefined) killQuietly(pid);
     };
     const timer =
@@ -172,9 +192,9 @@ export function runJobProcess(cmd: JobProcessCommand, options: JobProcessOptions
       if (timer) clearTimeout(timer);
       void (async () => {
         await stop();
-        const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
-        if (pid !== undefined && !(await waitGone(pid, DRAIN_TIMEOUT_MS))) {
-          reject(new CleanRoomError("internal", `The job's processes did not stop within ${DRAIN_TIMEOUT_MS} ms after it exited; nothing it wrote is used`));
+        const pid = await Promise.race([nsPid, new Promise<undefined>((r) => setTimeout(() => r(undefined), reportWaitMs.afterExit))]);
+        if (pid !== undefined && !(await waitGone(pid, drainTimeoutMs))) {
+          reject(new CleanRoomError("internal", `The job's processes did not stop within ${drainTimeoutMs} ms after it exited; nothing it wrote is used`));
           return;
         }
         child.stdio[3]?.destroy();
