@@ -55,30 +55,32 @@ describe("verify/options: verifyAttestation options", () => {
     expect(problemsWith({})).to.deep.equal([]);
   });
 
-  const cases: ReadonlyArray<[string, Record<string, unknown>, RegExp]> = [
-    ["no audience", { audience: undefined }, /^audience must be a non-empty string/],
-    ["an empty audience", { audience: "" }, /^audience must be a non-empty string/],
-    ["an audience that is a list", { audience: [AUD] }, /^audience must be a non-empty string/],
-    ["an empty issuer", { issuer: "" }, /^issuer must be a non-empty string/],
-    ["an issuer that is a URL object", { issuer: new URL(CONFIDENTIAL_SPACE_ISSUER) }, /^issuer must be a non-empty string/],
-    ["an empty nonce", { nonce: "" }, /^nonce must be a non-empty string/],
-    ["a nonce that is a number", { nonce: 42 }, /^nonce must be a non-empty string/],
-    ["a negative clock tolerance", { clockToleranceSec: -1 }, /^clockToleranceSec must be an integer from 0 to 300/],
-    ["a fractional clock tolerance", { clockToleranceSec: 1.5 }, /^clockToleranceSec must be an integer from 0 to 300/],
-    ["a clock tolerance over 300 s", { clockToleranceSec: 301 }, /^clockToleranceSec must be an integer from 0 to 300/],
-    ["a currentDate that is an ISO string", { currentDate: "2026-01-01T00:00:00Z" }, /^currentDate must be a valid Date/],
-    ["an invalid Date", { currentDate: new Date(Number.NaN) }, /^currentDate must be a valid Date/],
-    ["trustedRoots and a trustStore", { trustedRoots: [CONFIDENTIAL_SPACE_ROOT_PEM], trustStore: new TrustStore([CONFIDENTIAL_SPACE_ROOT_PEM]) }, /^give trustedRoots or trustStore, not both/],
-    ["a trustStore that is a plain object", { trustStore: { roots: [] } }, /^trustStore must be a TrustStore/],
-    ["an empty trustedRoots", { trustedRoots: [] }, /^trustedRoots must be a non-empty array/],
-    ["trustedRoots as one PEM string", { trustedRoots: CONFIDENTIAL_SPACE_ROOT_PEM }, /^trustedRoots must be a non-empty array/],
-    ["a local policy with Google's issuer", { policy: { platform: "local", imageDigests: [IMAGE] } }, /^policy.platform "local" requires issuer https:\/\/attestation.cleanroom.local/],
-    ["a policy without image digests", { policy: { imageDigests: [] } }, /^policy\.imageDigests /],
-    ["the local issuer and a policy without platform", { issuer: LOCAL_ISSUER, policy: { imageDigests: [IMAGE] } }, /^policy.platform must be "local" for the local issuer/],
+  // Options are built when a test runs (`() => ({ … })`), not while mocha loads the file: a TrustStore made at load
+  // time makes Stryker count the constructor's mutants as static, and restart a test runner for each of them.
+  const cases: ReadonlyArray<[string, () => Record<string, unknown>, RegExp]> = [
+    ["no audience", () => ({ audience: undefined }), /^audience must be a non-empty string/],
+    ["an empty audience", () => ({ audience: "" }), /^audience must be a non-empty string/],
+    ["an audience that is a list", () => ({ audience: [AUD] }), /^audience must be a non-empty string/],
+    ["an empty issuer", () => ({ issuer: "" }), /^issuer must be a non-empty string/],
+    ["an issuer that is a URL object", () => ({ issuer: new URL(CONFIDENTIAL_SPACE_ISSUER) }), /^issuer must be a non-empty string/],
+    ["an empty nonce", () => ({ nonce: "" }), /^nonce must be a non-empty string/],
+    ["a nonce that is a number", () => ({ nonce: 42 }), /^nonce must be a non-empty string/],
+    ["a negative clock tolerance", () => ({ clockToleranceSec: -1 }), /^clockToleranceSec must be an integer from 0 to 300/],
+    ["a fractional clock tolerance", () => ({ clockToleranceSec: 1.5 }), /^clockToleranceSec must be an integer from 0 to 300/],
+    ["a clock tolerance over 300 s", () => ({ clockToleranceSec: 301 }), /^clockToleranceSec must be an integer from 0 to 300/],
+    ["a currentDate that is an ISO string", () => ({ currentDate: "2026-01-01T00:00:00Z" }), /^currentDate must be a valid Date/],
+    ["an invalid Date", () => ({ currentDate: new Date(Number.NaN) }), /^currentDate must be a valid Date/],
+    ["trustedRoots and a trustStore", () => ({ trustedRoots: [CONFIDENTIAL_SPACE_ROOT_PEM], trustStore: new TrustStore([CONFIDENTIAL_SPACE_ROOT_PEM]) }), /^give trustedRoots or trustStore, not both/],
+    ["a trustStore that is a plain object", () => ({ trustStore: { roots: [] } }), /^trustStore must be a TrustStore/],
+    ["an empty trustedRoots", () => ({ trustedRoots: [] }), /^trustedRoots must be a non-empty array/],
+    ["trustedRoots as one PEM string", () => ({ trustedRoots: CONFIDENTIAL_SPACE_ROOT_PEM }), /^trustedRoots must be a non-empty array/],
+    ["a local policy with Google's issuer", () => ({ policy: { platform: "local", imageDigests: [IMAGE] } }), /^policy.platform "local" requires issuer https:\/\/attestation.cleanroom.local/],
+    ["a policy without image digests", () => ({ policy: { imageDigests: [] } }), /^policy\.imageDigests /],
+    ["the local issuer and a policy without platform", () => ({ issuer: LOCAL_ISSUER, policy: { imageDigests: [IMAGE] } }), /^policy.platform must be "local" for the local issuer/],
   ];
   for (const [name, extra, pattern] of cases) {
     it(`GIVEN ${name} WHEN checked THEN exactly one problem naming it`, () => {
-      const problems = problemsWith(extra);
+      const problems = problemsWith(extra());
       expect(problems, JSON.stringify(problems)).to.have.length(1);
       expect(problems[0]).to.match(pattern);
     });
