@@ -47,7 +47,11 @@ function parse(argv) {
 }
 
 /** @param {number} ms */
-const minutes = (ms) => `${Math.floor(ms / 60_000)} min ${String(Math.round((ms % 60_000) / 1000)).padStart(2, "0")} s`;
+const minutes = (ms) => {
+  // Round to whole seconds first: 119.6 s is "2 min 00 s", not "1 min 60 s".
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+};
 
 /** `nice -n 19` where `nice` exists: the runs are long and must not starve the machine's other work. */
 function niced(command, args) {
