@@ -1,0 +1,104 @@
+/**
+ * runJobProcess at its edges, on real processes and real pipes: a namespace process the executor may not signal (it
+ * belongs to another user) still counts as alive; a sandbox report pipe that fails ends the wait for the report at
+ * once; and a job started without any stderr option leaves nothing behind (no rejection no one handles, which would
+ * stop the executor under Node's default `--unhandled-rejections=throw`).
+ *
+ * The first test needs root (as the uid test of job-process.test.ts does): it starts a process as another user, and
+ * lowers this process's effective uid while the job runs so that signalling that process fails with EPERM.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readlinkSync, writeSync } from "node:fs";
+import { expect } from "chai";
+import { CleanRoomError } from "../../src/core/errors.js";
+import { runJobProcess } from "../../src/runtime/executor/job-process.js";
+import type { JobProcessCommand } from "../../src/runtime/platforms/platform.js";
+
+/** `sh -c <script>` in `/`. */
+const sh = (script: string, extra: Partial<JobProcessCommand> = {}): JobProcessCommand => ({
+  command: "/bin/sh",
+  args: ["-c", script],
+  cwd: "/",
+  env: { PATH: "/usr/bin:/bin" },
+  ...extra,
+});
+
+/** The socket file descriptors this process holds now. */
+function socketFds(): Set<number> {
+  const fds = new Set<number>();
+  for (const name of readdirSync("/proc/self/fd")) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`).startsWith("socket:")) fds.add(Number(name));
+    } catch {
+      // closed meanwhile (the directory's own descriptor among them)
+    }
+  }
+  return fds;
+}
+
+describe("executor/job-process: edges (a namespace process of another user, a failing report pipe, no stderr option)", function () {
+  // Each test takes well under a second: a hang (a wait that never ends) shows as this timeout.
+  this.timeout(4_000);
+  const helpers: ChildProcess[] = [];
+  afterEach(() => {
+    for (const h of helpers.splice(0)) h.kill("SIGKILL");
+  });
+
+  it("GIVEN sandboxInfoFd WHEN the reported process belongs to another user (signalling it is refused: EPERM) THEN it counts as alive: internal after the drain time, not a result", async () => {
+    expect(process.getuid?.(), "this test runs as root").to.equal(0);
+    // The namespace's first process, as another user: in a room it runs as the job's user.
+    const other = spawn("sleep", ["30"], { stdio: "ignore", uid: 65534, gid: 65534 });
+    helpers.push(other);
+    await new Promise<void>((r, j) => other.once("spawn", r).once("error", j));
+    const drainTimeoutMs = 300;
+    let err: unknown;
+    // As a user that is neither root nor that process's: signals to it fail with EPERM, as they do for a non-root
+    // executor. The job itself keeps this process's real uid (root), so it can still be stopped.
+    process.seteuid?.(65533);
+    try {
+      err = await runJobProcess(sh(`echo '{"child-pid": ${other.pid}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    } finally {
+      process.seteuid?.(0);
+    }
+    expect(process.geteuid?.()).to.equal(0);
+    expect(err, "a process that is still there is not gone").to.be.instanceOf(CleanRoomError);
+    expect((err as CleanRoomError).code).to.equal("internal");
+    expect((err as CleanRoomError).message).to.include(`within ${drainTimeoutMs} ms`);
+    expect(other.exitCode === null && other.signalCode === null, "the other user's process was out of reach").to.equal(true);
+  });
+
+  it("GIVEN sandboxInfoFd WHEN the report pipe fails (ECONNRESET) before any report THEN the job is finished at once, not after the report waits", async function () {
+    this.timeout(6_000);
+    // Waits (1.5 s + 1.5 s) that a wait for a report from a failed pipe outlasts the bound below by far.
+    const reportWaitMs = { onStop: 1_500, afterExit: 1_500 };
+    const before = socketFds();
+    const started = Date.now();
+    const ended = runJobProcess(sh("sleep 0.2; exit 4", { sandboxInfoFd: 3 }), { reportWaitMs });
+    // The job was spawned synchronously: its report pipe is the one socket this process gained (no stderr option).
+    const gained = [...socketFds()].filter((fd) => !before.has(fd));
+    expect(gained, "one new socket: the report pipe").to.have.length(1);
+    // A byte into the job's end that the job never reads: when the job exits, closing its end with unread data, the
+    // kernel fails the executor's read of the pipe with ECONNRESET (an 'error' on the stream, and no 'end').
+    writeSync(gained[0]!, "x");
+    const r = await ended;
+    expect(r).to.deep.equal({ code: 4, timedOut: false });
+    expect(Date.now() - started, "finished when the pipe failed").to.be.below(2_500);
+  });
+
+  it("GIVEN neither keepStderrTail nor onStderr WHEN the job runs THEN no rejection is left unhandled", async () => {
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", listener);
+    try {
+      expect(await runJobProcess(sh("exit 0"))).to.deep.equal({ code: 0, timedOut: false });
+      // Past the turn in which Node reports unhandled rejections.
+      await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.off("unhandledRejection", listener);
+    }
+    expect(unhandled).to.deep.equal([]);
+  });
+});
