@@ -9,6 +9,7 @@ import { mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
+import fsPromises = require("node:fs/promises");
 import { cdpRho } from "../../src/runtime/dp/accounting.js";
 import { providerSigner, loadOrCreateLedgerKey } from "../../src/runtime/dp/ledger-keys.js";
 import { DirectoryLedgerStore } from "../../src/runtime/dp/ledger-store.js";
@@ -247,6 +248,57 @@ describe("executor/DpNoiseServer", function () {
     expect(server.spends.map((s) => s.count)).to.deep.equal(ids.map((_, i) => i + 1));
     expect(server.spends.map((s) => s.seq)).to.deep.equal(ids.map((_, i) => i + 1));
   });
+
+  it("GIVEN eight requests pending at once, listed out of name order, and budget for three THEN the first three by id are served and the other five refused", async () => {
+    // Node does not promise readdir's order (libuv happens to sort it on Unix, so a real listing cannot show this): the
+    // OS boundary (fs/promises' readdir, which the server calls through the module object) lists this request
+    // directory in reverse name order, as a platform that does not sort may.
+    const d = join(outputDir, DP_NOISE_DIR);
+    const staged = join(dir, "staged");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(staged);
+    const ids = ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"];
+    // Each asks 30 % of the budget's ρ (the rounded spend is barely less): three fit, a fourth does not.
+    const rho = cdpRho(BUDGET.epsilon, BUDGET.delta) * 0.3;
+    // Created in reverse name order, so a listing in creation order is not sorted either.
+    for (const id of [...ids].reverse()) await writeFile(join(staged, `request-${id}.json`), JSON.stringify({ ...BASE, epsilon: undefined, rho }));
+    const realReaddir = fsPromises.readdir;
+    const listed: string[][] = [];
+    fsPromises.readdir = (async (path: string, options?: unknown) => {
+      const names = (await realReaddir(path, options as undefined)) as string[];
+      if (path !== d) return names;
+      const reversed = [...names].sort().reverse();
+      listed.push(reversed);
+      return reversed;
+    }) as typeof realReaddir;
+    try {
+      // Moved in with one rename (onto the empty request directory): one poll sees them all.
+      await rename(staged, d);
+      for (let i = 0; i < 1000 && !ids.every((id) => existsSync(join(d, `response-${id}.json`))); i++) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      fsPromises.readdir = realReaddir;
+    }
+    // The poll that answered saw all eight, in reverse name order.
+    expect(listed.some((l) => l.filter((n) => n.startsWith("request-")).length === 8)).to.equal(true);
+    const answers = await Promise.all(ids.map(async (id) => JSON.parse(await readFile(join(d, `response-${id}.json`), "utf8")) as Answer));
+    expect(answers.map((a) => (a.error ? a.error.code : "noise"))).to.deep.equal(["noise", "noise", "noise", ...Array(5).fill("budget-exceeded")]);
+    expect(answers.slice(0, 3).map((a) => a.seq)).to.deep.equal([1, 2, 3]);
+    expect(server.spends.map((s) => s.seq)).to.deep.equal([1, 2, 3]);
+  });
+
+  for (const umask of [0o077, 0o000]) {
+    it(`GIVEN the executor's umask is 0o${umask.toString(8).padStart(3, "0")} THEN the answer is still mode 0o644: readable by the job (another user), writable by none but the executor`, async () => {
+      const old = process.umask(umask);
+      let a: Answer;
+      try {
+        a = await ask("umask", BASE);
+      } finally {
+        process.umask(old);
+      }
+      expect(a.error).to.equal(undefined);
+      expect(statSync(join(outputDir, DP_NOISE_DIR, "response-umask.json")).mode & 0o777).to.equal(0o644);
+    });
+  }
 
   it("GIVEN the job removed the request directory THEN serving goes on quietly (no failed poll) and stop() succeeds", async () => {
     // A poll that failed would be a rejected promise nobody awaits (the timer started it).

@@ -71,6 +71,27 @@ describe("executor/checkOutputs", () => {
     expect(await codeOf(checkOutputs(dir, 1000))).to.equal("output-policy");
   });
 
+  // The job's author reads the message to fix the job: a link is named as a link (not as a device, FIFO or socket),
+  // whether it points at a file, a directory or nothing, and without naming its path.
+  for (const [what, target] of [
+    ["a file", "/etc/hostname"],
+    ["a directory", "/etc"],
+    ["nothing (dangling)", "/nonexistent-output-target"],
+  ] as const) {
+    it(`GIVEN a symbolic link to ${what} among the outputs THEN output-policy saying an output is a symbolic link`, async () => {
+      const dir = await outputs({ "sub/a.csv": 10 });
+      await symlink(target, join(dir, "sub", "link"));
+      const err = await checkOutputs(dir, 1000).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(CleanRoomError);
+      expect((err as CleanRoomError).code).to.equal("output-policy");
+      expect((err as CleanRoomError).message).to.include("An output is a symbolic link; outputs must be regular files");
+      expect((err as CleanRoomError).message).not.to.include(dir);
+    });
+  }
+
   it("GIVEN a FIFO among the outputs THEN output-policy (it would block the executor)", async () => {
     const dir = await outputs({ "sub/a.csv": 10 });
     execFileSync("mkfifo", [join(dir, "sub", "pipe")]);

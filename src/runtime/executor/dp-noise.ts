@@ -122,6 +122,7 @@ export class DpNoiseServer {
     } catch {
       return;
     }
+    // In name order, i.e. request id order, whatever order the listing comes in: Node does not promise one.
     for (const name of names.sort()) {
       const m = REQUEST.exec(name);
       if (!m || this.seen.has(m[1])) continue;
@@ -130,7 +131,10 @@ export class DpNoiseServer {
         error: { code: err instanceof CleanRoomError ? err.code : "internal", message: messageOf(err) },
       }));
       const tmp = join(this.dir, `.response-${m[1]}.tmp`);
-      await writeFile(tmp, `${JSON.stringify(answer)}\n`, { mode: 0o644 });
+      await writeFile(tmp, `${JSON.stringify(answer)}\n`);
+      // The job runs as another user (`nobody` when the executor is root): a create mode would be cut by the executor's
+      // umask (0o600 under 0o077), so the answer is made readable by chmod, which the umask does not touch.
+      await chmod(tmp, 0o644);
       await rename(tmp, join(this.dir, `response-${m[1]}.json`));
     }
   }
