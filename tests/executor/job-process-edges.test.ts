@@ -4,8 +4,10 @@
  * once; and a job started without any stderr option leaves nothing behind (no rejection no one handles, which would
  * stop the executor under Node's default `--unhandled-rejections=throw`).
  *
- * The first test needs root (as the uid test of job-process.test.ts does): it starts a process as another user, and
- * lowers this process's effective uid while the job runs so that signalling that process fails with EPERM.
+ * The first test makes the kernel's answer for one pid EPERM at the OS boundary (`process.kill`, which job-process
+ * calls at call time), for that pid only: the real EPERM needs a non-root executor, and lowering the whole process's
+ * effective uid instead (as this test first did) made any other work of the process fail while it ran (under Stryker,
+ * a previous run's leftover spawn failed with EPERM and was charged to this test: kills that were not kills).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readlinkSync, writeSync } from "node:fs";
@@ -45,25 +47,30 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
   });
 
   it("GIVEN sandboxInfoFd WHEN the reported process belongs to another user (signalling it is refused: EPERM) THEN it counts as alive: internal after the drain time, not a result", async () => {
-    expect(process.getuid?.(), "this test runs as root").to.equal(0);
-    // The namespace's first process, as another user: in a room it runs as the job's user.
-    const other = spawn("sleep", ["30"], { stdio: "ignore", uid: 65534, gid: 65534 });
+    // The namespace's first process: in a room it runs as the job's user, and a non-root executor may not signal it.
+    const other = spawn("sleep", ["30"], { stdio: "ignore" });
     helpers.push(other);
     await new Promise<void>((r, j) => other.once("spawn", r).once("error", j));
+    const target = other.pid as number;
     const drainTimeoutMs = 300;
+    const realKill = process.kill;
+    const asked: (string | number | undefined)[] = [];
+    // What kill(2) answers a non-root caller for another user's process, for that pid only (signal 0 and SIGKILL alike).
+    process.kill = ((pid: number, signal?: string | number) => {
+      if (pid !== target) return realKill.call(process, pid, signal);
+      asked.push(signal);
+      throw Object.assign(new Error(`kill EPERM`), { code: "EPERM", errno: -1, syscall: "kill" });
+    }) as typeof process.kill;
     let err: unknown;
-    // As a user that is neither root nor that process's: signals to it fail with EPERM, as they do for a non-root
-    // executor. The job itself keeps this process's real uid (root), so it can still be stopped.
-    process.seteuid?.(65533);
     try {
-      err = await runJobProcess(sh(`echo '{"child-pid": ${other.pid}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
+      err = await runJobProcess(sh(`echo '{"child-pid": ${target}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
         () => undefined,
         (e: unknown) => e,
       );
     } finally {
-      process.seteuid?.(0);
+      process.kill = realKill;
     }
-    expect(process.geteuid?.()).to.equal(0);
+    expect(asked, "the executor asked whether the process is there").to.include(0);
     expect(err, "a process that is still there is not gone").to.be.instanceOf(CleanRoomError);
     expect((err as CleanRoomError).code).to.equal("internal");
     expect((err as CleanRoomError).message).to.include(`within ${drainTimeoutMs} ms`);
