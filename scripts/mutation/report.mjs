@@ -165,7 +165,7 @@ for (const m of open) {
 // A key listed on n rows but matched by fewer mutants has stale rows (one line each here).
 const stale = [...equivalents].flatMap(([k, n]) => (Object.hasOwn(report.files, k.split("\u0000")[0]) ? Array(Math.max(0, n - (used.get(k) ?? 0))).fill(k) : []));
 if (stale.length > 0) {
-  out.push("", `## Stale rows in equivalent-mutants.md (${stale.length})`, "", "These match no surviving mutant of a file in this run: the code changed, or a test now kills them. Remove them.", "");
+  out.push("", `## Stale rows in equivalent-mutants.md (${stale.length})`, "", "These match no surviving mutant of a file in this run: the code changed, or a test now kills them (remove the row), or the kill is not one (Stryker counts an error a test raised after it had finished, mocha's \"done() called multiple times\", as a kill: read its `statusReason` before removing the row).", "");
   for (const k of stale) out.push(`- \`${k.split("\u0000").slice(0, 2).join(" ")}\`: \`${k.split("\u0000")[2]}\``);
 }
 writeFileSync(OUTPUT, `${out.join("\n")}\n`);
