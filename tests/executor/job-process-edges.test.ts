@@ -11,9 +11,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readlinkSync, writeSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
-import { runJobProcess } from "../../src/runtime/executor/job-process.js";
+import { DRAIN_TIMEOUT_MS, runJobProcess } from "../../src/runtime/executor/job-process.js";
 import type { JobProcessCommand } from "../../src/runtime/platforms/platform.js";
 
 /** `sh -c <script>` in `/`. */
@@ -62,6 +63,7 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
       throw Object.assign(new Error(`kill EPERM`), { code: "EPERM", errno: -1, syscall: "kill" });
     }) as typeof process.kill;
     let err: unknown;
+    const started = Date.now();
     try {
       err = await runJobProcess(sh(`echo '{"child-pid": ${target}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
         () => undefined,
@@ -74,7 +76,33 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
     expect(err, "a process that is still there is not gone").to.be.instanceOf(CleanRoomError);
     expect((err as CleanRoomError).code).to.equal("internal");
     expect((err as CleanRoomError).message).to.include(`within ${drainTimeoutMs} ms`);
+    const waited = Date.now() - started;
+    expect(waited, "waited for as long as it was given").to.be.at.least(drainTimeoutMs);
+    expect(waited, "the drain time given, not the default").to.be.below(DRAIN_TIMEOUT_MS);
     expect(other.exitCode === null && other.signalCode === null, "the other user's process was out of reach").to.equal(true);
+  });
+
+  it("GIVEN sandboxInfoFd WHEN the reported process has exited but is not reaped (a zombie) THEN it counts as gone: a result at once, not internal after the drain time", async () => {
+    // A zombie whose parent never reaps it, as the namespace's first process is when bubblewrap leaves it to a PID 1
+    // that reaps late (or, in a container whose PID 1 is not an init, never): `sleep 0` exits, `sleep 30` is its parent.
+    const parent = spawn("/bin/sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    helpers.push(parent);
+    const zombie = await new Promise<number>((r, j) => {
+      parent.stdout!.once("data", (c: Buffer) => r(Number(c.toString("utf8").trim())));
+      parent.once("error", j);
+    });
+    const state = async () => {
+      const stat = await readFile(`/proc/${zombie}/stat`, "latin1");
+      return stat[stat.lastIndexOf(")") + 2];
+    };
+    for (let i = 0; i < 200 && (await state()) !== "Z"; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await state(), "the reported process is a zombie").to.equal("Z");
+    const drainTimeoutMs = 2_000;
+    const started = Date.now();
+    const exit = await runJobProcess(sh(`echo '{"child-pid": ${zombie}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs });
+    expect(exit.code).to.equal(0);
+    expect(Date.now() - started, "no drain wait for a process that has exited").to.be.below(drainTimeoutMs);
+    expect(await state(), "still unreaped: the executor did not wait for its reaping").to.equal("Z");
   });
 
   it("GIVEN sandboxInfoFd WHEN the report pipe fails (ECONNRESET) before any report THEN the job is finished at once, not after the report waits", async function () {

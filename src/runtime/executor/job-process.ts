@@ -4,6 +4,7 @@
  * outputs after they were checked and hashed, and a committed result would then fail verification.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { CleanRoomError, messageOf } from "../../core/errors.js";
 import type { JobProcessCommand } from "../platforms/platform.js";
 
@@ -80,14 +81,33 @@ class Tail {
   }
 }
 
+/**
+ * Whether the process `pid` is still running. A zombie (exited, not yet reaped) is not: bubblewrap's outer process
+ * leaves the PID namespace's first process to be reaped by PID 1, which some inits do only every few seconds and a
+ * container whose PID 1 is not an init never does. A namespace's first process becomes a zombie only once the kernel
+ * has ended every other process of its namespace, so its zombie means the job's processes are all gone.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists but belongs to another user (the job's); ESRCH: it is gone.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  return !exited(pid);
+}
+
+/** Whether `/proc/<pid>/stat` says the process has exited (state Z, zombie, or X, dead); false where it cannot be read. */
+function exited(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return false;
+  }
+  // "pid (comm) S …": the state follows the command name, which may itself contain ") ".
+  const state = stat[stat.lastIndexOf(")") + 2];
+  return state === "Z" || state === "X";
 }
 
 function killQuietly(pid: number): void {
