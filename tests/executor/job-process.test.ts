@@ -25,10 +25,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const sleepUntil = (t: number) => sleep(Math.max(0, t - Date.now()));
 
+/**
+ * Whether `pid` is still running: it exists and is not a zombie. The processes these tests start are this process's
+ * children, and Node reaps a killed one only a moment later, so right after the job is finished it may still be a
+ * zombie (dead, unreaped), which is what the executor waits for.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return !["Z", "X"].includes(stat[stat.lastIndexOf(")") + 2] as string);
   } catch {
     return false;
   }
