@@ -105,6 +105,45 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
     expect(await state(), "still unreaped: the executor did not wait for its reaping").to.equal("Z");
   });
 
+  it("GIVEN sandboxInfoFd WHEN /proc cannot be read (no procfs) THEN a process that is still there is waited for: internal after the drain time", async () => {
+    // Running, out of the executor's reach (EPERM, as above), and its /proc/<pid>/stat unreadable (ENOENT): without
+    // procfs nothing says it has exited, so it must be treated as running, never as a zombie.
+    const other = spawn("sleep", ["30"], { stdio: "ignore" });
+    helpers.push(other);
+    await new Promise<void>((r, j) => other.once("spawn", r).once("error", j));
+    const target = other.pid as number;
+    const fs = require("node:fs") as typeof import("node:fs");
+    const realKill = process.kill;
+    const realRead = fs.readFileSync;
+    const read: string[] = [];
+    process.kill = ((pid: number, signal?: string | number) => {
+      if (pid !== target) return realKill.call(process, pid, signal);
+      throw Object.assign(new Error("kill EPERM"), { code: "EPERM", errno: -1, syscall: "kill" });
+    }) as typeof process.kill;
+    fs.readFileSync = ((path: unknown, ...rest: unknown[]) => {
+      if (path === `/proc/${target}/stat`) {
+        read.push(path);
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: "ENOENT", errno: -2, syscall: "open", path });
+      }
+      return (realRead as (...a: unknown[]) => unknown)(path, ...rest);
+    }) as typeof fs.readFileSync;
+    const drainTimeoutMs = 300;
+    let err: unknown;
+    try {
+      err = await runJobProcess(sh(`echo '{"child-pid": ${target}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    } finally {
+      process.kill = realKill;
+      fs.readFileSync = realRead;
+    }
+    expect(read.length, "the executor looked for the process's state").to.be.above(0);
+    expect(err).to.be.instanceOf(CleanRoomError);
+    expect((err as CleanRoomError).code).to.equal("internal");
+    expect((err as CleanRoomError).message).to.include(`within ${drainTimeoutMs} ms`);
+  });
+
   it("GIVEN sandboxInfoFd WHEN the report pipe fails (ECONNRESET) before any report THEN the job is finished at once, not after the report waits", async function () {
     this.timeout(6_000);
     // Waits (1.5 s + 1.5 s) that a wait for a report from a failed pipe outlasts the bound below by far.

@@ -38,7 +38,7 @@ function alive(pid: number): boolean {
   }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return !["Z", "X"].includes(stat[stat.lastIndexOf(")") + 2] as string);
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
   } catch {
     return false;
   }

@@ -97,7 +97,11 @@ function alive(pid: number): boolean {
   return !exited(pid);
 }
 
-/** Whether `/proc/<pid>/stat` says the process has exited (state Z, zombie, or X, dead); false where it cannot be read. */
+/**
+ * Whether `/proc/<pid>/stat` says the process has exited and waits to be reaped (state Z, zombie). False where it
+ * cannot be read (no procfs): the process is then waited for until it is gone, as before. (State X, a task being
+ * released, is gone from /proc by the time anyone could read it.)
+ */
 function exited(pid: number): boolean {
   let stat: string;
   try {
@@ -106,8 +110,7 @@ function exited(pid: number): boolean {
     return false;
   }
   // "pid (comm) S …": the state follows the command name, which may itself contain ") ".
-  const state = stat[stat.lastIndexOf(")") + 2];
-  return state === "Z" || state === "X";
+  return stat[stat.lastIndexOf(")") + 2] === "Z";
 }
 
 function killQuietly(pid: number): void {
