@@ -10,7 +10,7 @@
  * a previous run's leftover spawn failed with EPERM and was charged to this test: kills that were not kills).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readlinkSync, writeSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { expect } from "chai";
 import { CleanRoomError } from "../../src/core/errors.js";
@@ -103,6 +103,20 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
     expect(exit.code).to.equal(0);
     expect(Date.now() - started, "no drain wait for a process that has exited").to.be.below(drainTimeoutMs);
     expect(await state(), "still unreaped: the executor did not wait for its reaping").to.equal("Z");
+  });
+
+  it("GIVEN sandboxInfoFd WHEN the reported process is already gone (exited and reaped) THEN the job is finished at once", async () => {
+    const gone = spawn("/bin/true", [], { stdio: "ignore" });
+    const pid = gone.pid as number;
+    await new Promise<void>((r) => gone.once("exit", () => r()));
+    // Reaped by Node on exit: nothing is left under that pid (not even a zombie).
+    await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(`/proc/${pid}`), "the process is reaped").to.equal(false);
+    const drainTimeoutMs = 2_000;
+    const started = Date.now();
+    const exit = await runJobProcess(sh(`echo '{"child-pid": ${pid}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs });
+    expect(exit.code).to.equal(0);
+    expect(Date.now() - started, "no drain wait for a process that is not there").to.be.below(drainTimeoutMs);
   });
 
   it("GIVEN sandboxInfoFd WHEN /proc cannot be read (no procfs) THEN a process that is still there is waited for: internal after the drain time", async () => {
