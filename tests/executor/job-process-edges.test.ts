@@ -39,6 +39,38 @@ function socketFds(): Set<number> {
   return fds;
 }
 
+/** A `sleep 30` standing for the namespace's first process (the test's `helpers` list kills it afterwards). */
+async function sleeper(helpers: ChildProcess[]): Promise<number> {
+  const other = spawn("sleep", ["30"], { stdio: "ignore" });
+  helpers.push(other);
+  await new Promise<void>((r, j) => other.once("spawn", r).once("error", j));
+  return other.pid as number;
+}
+
+/**
+ * Runs a job reporting `target` as its namespace's first process while kill(2) answers EPERM for that pid only (what
+ * a non-root executor gets for another user's process; signal 0 and SIGKILL alike), restored afterwards.
+ * @returns the job's rejection (undefined if it resolved) and the signals asked for `target`
+ */
+async function runWithKillRefused(target: number, drainTimeoutMs: number): Promise<{ err: unknown; asked: (string | number | undefined)[] }> {
+  const realKill = process.kill;
+  const asked: (string | number | undefined)[] = [];
+  process.kill = ((pid: number, signal?: string | number) => {
+    if (pid !== target) return realKill.call(process, pid, signal);
+    asked.push(signal);
+    throw Object.assign(new Error("kill EPERM"), { code: "EPERM", errno: -1, syscall: "kill" });
+  }) as typeof process.kill;
+  try {
+    const err = await runJobProcess(sh(`echo '{"child-pid": ${target}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    return { err, asked };
+  } finally {
+    process.kill = realKill;
+  }
+}
+
 describe("executor/job-process: edges (a namespace process of another user, a failing report pipe, no stderr option)", function () {
   // Each test takes well under a second: a hang (a wait that never ends) shows as this timeout.
   this.timeout(4_000);
@@ -49,29 +81,11 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
 
   it("GIVEN sandboxInfoFd WHEN the reported process belongs to another user (signalling it is refused: EPERM) THEN it counts as alive: internal after the drain time, not a result", async () => {
     // The namespace's first process: in a room it runs as the job's user, and a non-root executor may not signal it.
-    const other = spawn("sleep", ["30"], { stdio: "ignore" });
-    helpers.push(other);
-    await new Promise<void>((r, j) => other.once("spawn", r).once("error", j));
-    const target = other.pid as number;
+    const target = await sleeper(helpers);
+    const other = helpers[helpers.length - 1] as ChildProcess;
     const drainTimeoutMs = 300;
-    const realKill = process.kill;
-    const asked: (string | number | undefined)[] = [];
-    // What kill(2) answers a non-root caller for another user's process, for that pid only (signal 0 and SIGKILL alike).
-    process.kill = ((pid: number, signal?: string | number) => {
-      if (pid !== target) return realKill.call(process, pid, signal);
-      asked.push(signal);
-      throw Object.assign(new Error(`kill EPERM`), { code: "EPERM", errno: -1, syscall: "kill" });
-    }) as typeof process.kill;
-    let err: unknown;
     const started = Date.now();
-    try {
-      err = await runJobProcess(sh(`echo '{"child-pid": ${target}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-    } finally {
-      process.kill = realKill;
-    }
+    const { err, asked } = await runWithKillRefused(target, drainTimeoutMs);
     expect(asked, "the executor asked whether the process is there").to.include(0);
     expect(err, "a process that is still there is not gone").to.be.instanceOf(CleanRoomError);
     expect((err as CleanRoomError).code).to.equal("internal");
@@ -122,18 +136,10 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
   it("GIVEN sandboxInfoFd WHEN /proc cannot be read (no procfs) THEN a process that is still there is waited for: internal after the drain time", async () => {
     // Running, out of the executor's reach (EPERM, as above), and its /proc/<pid>/stat unreadable (ENOENT): without
     // procfs nothing says it has exited, so it must be treated as running, never as a zombie.
-    const other = spawn("sleep", ["30"], { stdio: "ignore" });
-    helpers.push(other);
-    await new Promise<void>((r, j) => other.once("spawn", r).once("error", j));
-    const target = other.pid as number;
+    const target = await sleeper(helpers);
     const fs = require("node:fs") as typeof import("node:fs");
-    const realKill = process.kill;
     const realRead = fs.readFileSync;
     const read: string[] = [];
-    process.kill = ((pid: number, signal?: string | number) => {
-      if (pid !== target) return realKill.call(process, pid, signal);
-      throw Object.assign(new Error("kill EPERM"), { code: "EPERM", errno: -1, syscall: "kill" });
-    }) as typeof process.kill;
     fs.readFileSync = ((path: unknown, ...rest: unknown[]) => {
       if (path === `/proc/${target}/stat`) {
         read.push(path);
@@ -144,12 +150,8 @@ describe("executor/job-process: edges (a namespace process of another user, a fa
     const drainTimeoutMs = 300;
     let err: unknown;
     try {
-      err = await runJobProcess(sh(`echo '{"child-pid": ${target}}' >&3`, { sandboxInfoFd: 3 }), { drainTimeoutMs }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      ({ err } = await runWithKillRefused(target, drainTimeoutMs));
     } finally {
-      process.kill = realKill;
       fs.readFileSync = realRead;
     }
     expect(read.length, "the executor looked for the process's state").to.be.above(0);
