@@ -169,18 +169,6 @@ export class ScanKernel {
   entries(width: number): Int32Array {
     return new Int32Array(this.memory.buffer, this.outBase, this.k.count.value * width);
   }
-
-  /** Reads `file` from `from` to `to` through the block buffer: see `readBlocks`. */
-  read(
-    fs: ScanFs,
-    file: string,
-    from: number,
-    to: number,
-    onRead: (bytes: Uint8Array) => boolean,
-    run: (start: number, end: number) => number,
-  ): boolean {
-    return readBlocks(this, fs, file, from, to, onRead, run);
-  }
 }
 
 /** A block buffer in a kernel memory (`ScanKernel`'s, or a worker's): where it is, its size, a view of the memory. */
@@ -362,7 +350,8 @@ export function scanWithKernel(
   kernel.load(words);
   const hashes = new IntList(1 << 12);
   const firsts = new IntList(1 << 12);
-  const ok = kernel.read(
+  const ok = readBlocks(
+    kernel,
     fs,
     file,
     from,
@@ -395,7 +384,7 @@ export function firstFieldsWithKernel(
 ): { readonly whole: boolean; readonly records: number } {
   const copied = kernel.load(words);
   kernel.k.records.value = 0;
-  const whole = kernel.read(fs, file, 0, Number.MAX_SAFE_INTEGER, check, (start, end) =>
+  const whole = readBlocks(kernel, fs, file, 0, Number.MAX_SAFE_INTEGER, check, (start, end) =>
     kernel.k.scan(start, end, end, kernel.bloom, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase, SET),
   );
   if (copied) words.set(kernel.loaded());
@@ -421,7 +410,8 @@ export function matchLinesWithKernel(
 ): { readonly whole: boolean; readonly records: number } {
   kernel.load(words);
   kernel.k.records.value = 0;
-  const whole = kernel.read(
+  const whole = readBlocks(
+    kernel,
     fs,
     file,
     0,
@@ -457,7 +447,7 @@ export function hashLinesWithKernel(
   kernel: ScanKernel = new ScanKernel(),
 ): boolean {
   const copied = kernel.load(words);
-  const ok = kernel.read(fs, file, 0, Number.MAX_SAFE_INTEGER, check, (start, end) => {
+  const ok = readBlocks(kernel, fs, file, 0, Number.MAX_SAFE_INTEGER, check, (start, end) => {
     const next = kernel.k.lines(start, end, kernel.bloom, kernel.mask, kernel.outBase, OUT_CAP, kernel.batchBase);
     if (next >= 0) sink(kernel.entries(2));
     return next;
